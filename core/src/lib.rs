@@ -1,0 +1,25 @@
+//! sdfs core: the platform-neutral heart of the Virtual Distributed File System.
+//!
+//! It owns the library (a portable directory with a redb database), the data
+//! model of SPEC §2 (devices, volumes, locations, entries, content identities),
+//! the content hash, `sd://` URIs, the indexer and its durable jobs, the
+//! watcher and the read-side queries. It knows nothing of FUSE, ProjFS, libp2p
+//! or any cloud SDK: adapters depend on it, never the reverse.
+
+pub mod content_hash;
+pub mod error;
+pub mod fsutil;
+pub mod ids;
+pub mod indexer;
+pub mod jobs;
+pub mod kind;
+pub mod library;
+pub mod locations;
+pub mod model;
+pub mod query;
+pub mod time;
+pub mod uri;
+pub mod watcher;
+
+pub use error::{Error, ErrorKind, Result};
+pub use library::Library;

@@ -1,0 +1,221 @@
+//! The library: a self-contained, portable `<name>.sdlibrary/` directory.
+//!
+//! ```text
+//! default.sdlibrary/
+//!   library.json   config: schema version, library id, this device's id and name
+//!   library.redb   the database (schema in [`schema`])
+//!   lock           pid of the process holding the library; flock(2)ed while open
+//!   sd.sock        control socket of a running daemon
+//! ```
+
+mod config;
+mod lock;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+pub use config::LibraryConfig;
+use lock::LockFile;
+
+use crate::error::{Error, Result};
+use crate::ids::{DeviceId, LibraryId};
+use crate::model::device::DeviceRecord;
+
+/// File names inside a library directory.
+pub const CONFIG_FILE: &str = "library.json";
+pub const DB_FILE: &str = "library.redb";
+pub const LOCK_FILE: &str = "lock";
+pub const SOCKET_FILE: &str = "sd.sock";
+
+/// The default library directory: `$XDG_DATA_HOME/sdfs/default.sdlibrary`
+/// (`~/.local/share/sdfs/...` when the variable is unset).
+pub fn default_library_dir() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("sdfs").join("default.sdlibrary")
+}
+
+/// An open library. Holding one means holding the library's lock.
+pub struct Library {
+    dir: PathBuf,
+    config: LibraryConfig,
+    db: Arc<Database>,
+    _lock: LockFile,
+}
+
+impl std::fmt::Debug for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Library").field("dir", &self.dir).field("config", &self.config).finish()
+    }
+}
+
+impl Library {
+    /// Whether `dir` holds a library.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(CONFIG_FILE).is_file()
+    }
+
+    /// Creates a new library at `dir` for this device, named `device_name`.
+    pub fn create(dir: &Path, device_name: &str) -> Result<Library> {
+        validate_device_name(device_name)?;
+        if Self::exists(dir) {
+            return Err(Error::AlreadyExists(format!("a library already exists at {}", dir.display())));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let lock = LockFile::acquire(&dir.join(LOCK_FILE))?;
+        let config = LibraryConfig::new(device_name);
+        let db = Database::create(dir.join(DB_FILE))?;
+        schema::initialise(&db)?;
+        let txn = db.begin_write()?;
+        {
+            let mut devices = txn.open_table(schema::DEVICES)?;
+            let record = DeviceRecord::this_device(config.device_id, device_name);
+            devices.insert(config.device_id.0.as_u128(), record.encode().as_slice())?;
+        }
+        txn.commit()?;
+        // The config goes last: a library without it is an unfinished `init`.
+        config.write(&dir.join(CONFIG_FILE))?;
+        Ok(Library { dir: dir.to_owned(), config, db: Arc::new(db), _lock: lock })
+    }
+
+    /// Opens the library at `dir`, refusing one written by a newer version.
+    pub fn open(dir: &Path) -> Result<Library> {
+        if !Self::exists(dir) {
+            return Err(Error::NoLibrary(dir.to_owned()));
+        }
+        let config = LibraryConfig::read(&dir.join(CONFIG_FILE))?;
+        if config.schema_version > schema::VERSION {
+            return Err(Error::SchemaTooNew {
+                path: dir.to_owned(),
+                found: config.schema_version,
+                supported: schema::VERSION,
+            });
+        }
+        let lock = LockFile::acquire(&dir.join(LOCK_FILE))?;
+        let db = Database::open(dir.join(DB_FILE))?;
+        let stored = schema::stored_version(&db)?;
+        if stored > schema::VERSION {
+            return Err(Error::SchemaTooNew { path: dir.to_owned(), found: stored, supported: schema::VERSION });
+        }
+        schema::initialise(&db)?;
+        Ok(Library { dir: dir.to_owned(), config, db: Arc::new(db), _lock: lock })
+    }
+
+    /// The library directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The control socket path of a daemon serving this library.
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.join(SOCKET_FILE)
+    }
+
+    /// The library's configuration.
+    pub fn config(&self) -> &LibraryConfig {
+        &self.config
+    }
+
+    /// This library's id.
+    pub fn id(&self) -> LibraryId {
+        self.config.library_id
+    }
+
+    /// This device's id.
+    pub fn device_id(&self) -> DeviceId {
+        self.config.device_id
+    }
+
+    /// This device's name.
+    pub fn device_name(&self) -> &str {
+        &self.config.device_name
+    }
+
+    /// The database, shared with jobs running on other threads.
+    pub fn db(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    /// Every device this library knows, this one first.
+    pub fn devices(&self) -> Result<Vec<DeviceRecord>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(schema::DEVICES)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (_, value) = row?;
+            out.push(DeviceRecord::decode(value.value())?);
+        }
+        out.sort_by_key(|d| d.id != self.device_id());
+        Ok(out)
+    }
+}
+
+/// Device names become mount directories and URI hosts.
+pub fn validate_device_name(name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.len() > 64
+        || name.starts_with('.')
+        || name.contains(['/', '%', '?', '#', '\0'])
+        || name.chars().any(char::is_control)
+        || crate::uri::RESERVED_HOSTS.contains(&name);
+    if bad {
+        return Err(Error::InvalidInput(format!(
+            "invalid device name {name:?}: use 1-64 characters, no '/', '%', '?', '#', no leading '.', \
+             and not 'content' or 'cloud'"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_open_and_lock() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("test.sdlibrary");
+        let lib = Library::create(&dir, "laptop").expect("create");
+        let id = lib.id();
+        let second = Library::open(&dir).expect_err("locked");
+        assert!(second.to_string().contains(&format!("library in use by pid {}", std::process::id())), "{second}");
+        drop(lib);
+        let lib = Library::open(&dir).expect("reopen");
+        assert_eq!(lib.id(), id);
+        assert_eq!(lib.devices().expect("devices")[0].name, "laptop");
+    }
+
+    #[test]
+    fn a_newer_library_is_refused_and_left_untouched() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("new.sdlibrary");
+        drop(Library::create(&dir, "laptop").expect("create"));
+        let config_path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&config_path).expect("read");
+        let newer = text.replace(
+            &format!("\"schema_version\": {}", schema::VERSION),
+            &format!("\"schema_version\": {}", schema::VERSION + 1),
+        );
+        assert_ne!(newer, text);
+        std::fs::write(&config_path, &newer).expect("write");
+        let db_before = std::fs::read(dir.join(DB_FILE)).expect("db");
+        let err = Library::open(&dir).expect_err("newer must be refused");
+        assert!(err.to_string().contains("newer than this sd supports"), "{err}");
+        assert_eq!(std::fs::read(dir.join(DB_FILE)).expect("db"), db_before);
+        assert_eq!(std::fs::read_to_string(&config_path).expect("read"), newer);
+    }
+
+    #[test]
+    fn device_names_are_checked() {
+        for bad in ["", "a/b", "content", ".hidden", "x%y"] {
+            assert!(validate_device_name(bad).is_err(), "{bad:?}");
+        }
+        validate_device_name("my-laptop 2").expect("fine");
+    }
+}

@@ -1,0 +1,98 @@
+//! The redb schema. Keys are big-endian where order matters (redb's integer keys
+//! already compare numerically); records are postcard (varint, little endian).
+//!
+//! Bump [`VERSION`] on any incompatible change; an older sd refuses a newer library.
+
+use redb::{Database, ReadableTable, TableDefinition};
+
+use crate::error::Result;
+
+/// On-disk format version written by this build.
+pub const VERSION: u32 = 1;
+
+/// Counters and versions: `schema_version`, `next_entry_id`, `next_job_id`.
+pub const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// Device id → [`DeviceRecord`](crate::model::device::DeviceRecord).
+pub const DEVICES: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("devices");
+/// Volume id → [`VolumeRecord`](crate::model::volume::VolumeRecord).
+pub const VOLUMES: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("volumes");
+/// Location id → [`LocationRecord`](crate::model::location::LocationRecord).
+pub const LOCATIONS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("locations");
+/// Entry id → [`EntryRecord`](crate::model::entry::EntryRecord).
+pub const ENTRIES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("entries");
+/// `parent id (u64 BE) ++ name bytes` → child entry id. Lookup by (parent, name)
+/// is a point get; listing a directory is a prefix range.
+pub const CHILDREN: TableDefinition<'_, &[u8], u64> = TableDefinition::new("children");
+/// (device, inode) → entry id: recognises moves and renames.
+pub const INODES: TableDefinition<'_, (u64, u64), u64> = TableDefinition::new("inodes");
+/// Content id → [`ContentRecord`](crate::model::content::ContentRecord).
+pub const CONTENT: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("content");
+/// (content id, entry id) → (): the instances of each content.
+pub const INSTANCES: TableDefinition<'_, (u128, u64), ()> = TableDefinition::new("instances");
+/// (location root entry id, entry id) → (): files whose content is not identified yet.
+pub const UNIDENTIFIED: TableDefinition<'_, (u64, u64), ()> = TableDefinition::new("unidentified");
+/// Job id → [`JobRecord`](crate::jobs::JobRecord) (JSON; small and rare).
+pub const JOBS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("jobs");
+/// (job id, directory entry id) → (): directories an index job has still to read.
+pub const INDEX_QUEUE: TableDefinition<'_, (u64, u64), ()> = TableDefinition::new("index_queue");
+/// (job id, entry id) → (): entries gone from their directory, removed at the
+/// end of processing unless they turn up elsewhere (a move).
+pub const INDEX_REMOVALS: TableDefinition<'_, (u64, u64), ()> = TableDefinition::new("index_removals");
+
+/// Creates every table and records the schema version.
+pub(super) fn initialise(db: &Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        if meta.get("schema_version")?.is_none() {
+            meta.insert("schema_version", u64::from(VERSION))?;
+        }
+        txn.open_table(DEVICES)?;
+        txn.open_table(VOLUMES)?;
+        txn.open_table(LOCATIONS)?;
+        txn.open_table(ENTRIES)?;
+        txn.open_table(CHILDREN)?;
+        txn.open_table(INODES)?;
+        txn.open_table(CONTENT)?;
+        txn.open_table(INSTANCES)?;
+        txn.open_table(UNIDENTIFIED)?;
+        txn.open_table(JOBS)?;
+        txn.open_table(INDEX_QUEUE)?;
+        txn.open_table(INDEX_REMOVALS)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// The schema version recorded in the database (0 for a brand-new file).
+pub(super) fn stored_version(db: &Database) -> Result<u32> {
+    use redb::ReadableDatabase;
+    let txn = db.begin_read()?;
+    let meta = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let version = meta.get("schema_version")?.map(|v| v.value()).unwrap_or(0);
+    Ok(u32::try_from(version).unwrap_or(u32::MAX))
+}
+
+/// Key of a child in [`CHILDREN`].
+pub fn child_key(parent: u64, name: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + name.len());
+    key.extend_from_slice(&parent.to_be_bytes());
+    key.extend_from_slice(name);
+    key
+}
+
+/// The range of [`CHILDREN`] keys under `parent`: `[parent, parent + 1)`.
+pub fn children_range(parent: u64) -> ([u8; 8], [u8; 8]) {
+    (parent.to_be_bytes(), (parent + 1).to_be_bytes())
+}
+
+/// Takes the next value of a counter in [`META`].
+pub fn next_id(meta: &mut redb::Table<'_, &str, u64>, counter: &str) -> Result<u64> {
+    let next = meta.get(counter)?.map(|v| v.value()).unwrap_or(1);
+    meta.insert(counter, next + 1)?;
+    Ok(next)
+}

@@ -1,0 +1,93 @@
+//! Locations: directories the user added to the library.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::{EntryId, LocationId, VolumeId};
+use crate::indexer::rules::IndexRules;
+
+/// How deeply a location is indexed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexMode {
+    /// Names and metadata only.
+    Shallow,
+    /// Plus content identity (the sampled hash) and file kind.
+    #[default]
+    Content,
+    /// Plus full-file integrity hashes and derived data.
+    Deep,
+}
+
+impl IndexMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexMode::Shallow => "shallow",
+            IndexMode::Content => "content",
+            IndexMode::Deep => "deep",
+        }
+    }
+}
+
+impl std::str::FromStr for IndexMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "shallow" => Ok(IndexMode::Shallow),
+            "content" => Ok(IndexMode::Content),
+            "deep" => Ok(IndexMode::Deep),
+            other => Err(Error::InvalidInput(format!("unknown index mode {other:?} (shallow, content, deep)"))),
+        }
+    }
+}
+
+/// A directory of this device added to the library.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationRecord {
+    pub id: LocationId,
+    pub name: String,
+    /// Absolute path on this device, as bytes.
+    pub path: Vec<u8>,
+    /// The entry of the location's root directory.
+    pub root: EntryId,
+    pub mode: IndexMode,
+    pub rules: IndexRules,
+    pub volume: Option<VolumeId>,
+    /// Unix nanoseconds.
+    pub created_at: i64,
+    /// Unix nanoseconds of the last completed index, if any.
+    pub last_indexed: Option<i64>,
+}
+
+impl LocationRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        super::encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        super::decode("locations", bytes)
+    }
+
+    /// The location's root as a path.
+    pub fn root_path(&self) -> std::path::PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&self.path))
+    }
+}
+
+/// Location names become mount directories and URI components.
+pub fn validate_location_name(name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.len() > 255
+        || name == "."
+        || name == ".."
+        || name.starts_with('.')
+        || name.contains(['/', '\0'])
+        || name.chars().any(char::is_control);
+    if bad {
+        return Err(Error::InvalidInput(format!(
+            "invalid location name {name:?}: use 1-255 characters, no '/', no leading '.'"
+        )));
+    }
+    Ok(())
+}

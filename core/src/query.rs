@@ -1,0 +1,290 @@
+//! Read-side queries over the index: resolve a URI, list, stat, duplicates.
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::ids::ContentId;
+use crate::library::{Library, schema};
+use crate::locations;
+use crate::model::content::ContentRecord;
+use crate::model::entry::{EntryKind, EntryRecord, StatFields};
+use crate::model::location::LocationRecord;
+use crate::time::rfc3339;
+use crate::uri::SdUri;
+
+/// One row of `sd ls`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ListItem {
+    /// The name, lossily decoded for display; `uri` is exact.
+    pub name: String,
+    pub uri: String,
+    pub kind: &'static str,
+    pub size: u64,
+    pub modified: String,
+    pub content_id: Option<ContentId>,
+    /// For directories and locations: files below.
+    pub files: Option<u64>,
+}
+
+/// What `sd stat` shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatInfo {
+    pub uri: String,
+    pub local_path: String,
+    pub kind: &'static str,
+    pub size: u64,
+    pub modified: String,
+    pub changed: String,
+    pub inode: u64,
+    pub mode: String,
+    pub indexed: bool,
+    pub content_id: Option<ContentId>,
+    pub content_hash: Option<String>,
+    pub file_kind: Option<&'static str>,
+    /// Instances of this content across the library (1 = the only copy).
+    pub copies: Option<u32>,
+    pub files: Option<u64>,
+    pub link_target: Option<String>,
+}
+
+/// A group of identical files.
+#[derive(Clone, Debug, Serialize)]
+pub struct DupeGroup {
+    pub content_id: ContentId,
+    pub size: u64,
+    pub copies: u32,
+    /// Bytes that all but one copy take.
+    pub wasted: u64,
+    pub uris: Vec<String>,
+}
+
+/// A resolved device URI: the location and the entry, when indexed.
+struct Resolved {
+    location: LocationRecord,
+    rel_path: Vec<u8>,
+    entry: Option<(u64, EntryRecord)>,
+}
+
+fn check_device(lib: &Library, device: &str) -> Result<()> {
+    if device == lib.device_name() || device == lib.device_id().to_string() {
+        return Ok(());
+    }
+    let known = lib.devices()?.into_iter().any(|d| d.name == device || d.id.to_string() == device);
+    if known {
+        return Err(Error::NotFound(format!("device {device:?} is paired but its index is not synced yet")));
+    }
+    Err(Error::NotFound(format!("no device named {device:?} in this library")))
+}
+
+fn get_entry(txn: &ReadTransaction, id: u64) -> Result<Option<EntryRecord>> {
+    let entries = txn.open_table(schema::ENTRIES)?;
+    entries.get(id)?.map(|v| EntryRecord::decode(v.value())).transpose()
+}
+
+fn resolve(lib: &Library, txn: &ReadTransaction, uri: &SdUri) -> Result<Option<Resolved>> {
+    let SdUri::Device { device, .. } = uri else {
+        return Err(Error::InvalidInput(format!("{uri} is not a device path")));
+    };
+    check_device(lib, device)?;
+    let Some(location) = uri.location() else { return Ok(None) };
+    let name = std::str::from_utf8(location).map_err(|_| Error::NotFound(format!("no location in {uri}")))?;
+    let location = locations::get_by_name(lib.db(), name)?;
+    let children = txn.open_table(schema::CHILDREN)?;
+    let rel_path = uri.rel_path().to_vec();
+    let mut current = location.root.0;
+    if !rel_path.is_empty() {
+        for component in rel_path.split(|&b| b == b'/') {
+            let key = schema::child_key(current, component);
+            match children.get(key.as_slice())? {
+                Some(id) => current = id.value(),
+                None => return Ok(Some(Resolved { location, rel_path, entry: None })),
+            }
+        }
+    }
+    let entry = get_entry(txn, current)?.map(|r| (current, r));
+    Ok(Some(Resolved { location, rel_path, entry }))
+}
+
+/// Lists a device (its locations) or a directory of a location.
+pub fn ls(lib: &Library, uri: &SdUri) -> Result<Vec<ListItem>> {
+    let txn = lib.db().begin_read()?;
+    let Some(resolved) = resolve(lib, &txn, uri)? else {
+        let mut out = Vec::new();
+        for location in locations::list(lib.db())? {
+            let root = get_entry(&txn, location.root.0)?;
+            out.push(ListItem {
+                uri: SdUri::device(lib.device_name(), location.name.as_bytes(), b"").to_string(),
+                name: location.name,
+                kind: "location",
+                size: root.as_ref().map_or(0, |r| r.agg_size),
+                modified: rfc3339(root.as_ref().map_or(0, |r| r.mtime)),
+                content_id: None,
+                files: root.map(|r| r.agg_files),
+            });
+        }
+        return Ok(out);
+    };
+    let Some((id, record)) = resolved.entry else {
+        return Err(Error::NotFound(format!("{uri}: not in the index")));
+    };
+    if record.kind != EntryKind::Directory {
+        return Ok(vec![list_item(uri.clone(), &record)]);
+    }
+    let children = txn.open_table(schema::CHILDREN)?;
+    let entries = txn.open_table(schema::ENTRIES)?;
+    let (lo, hi) = schema::children_range(id);
+    let mut out = Vec::new();
+    for row in children.range(&lo[..]..&hi[..])? {
+        let (key, child) = row?;
+        let Some(raw) = entries.get(child.value())? else { continue };
+        let record = EntryRecord::decode(raw.value())?;
+        out.push(list_item(uri.join(&key.value()[8..]), &record));
+    }
+    Ok(out)
+}
+
+fn list_item(uri: SdUri, record: &EntryRecord) -> ListItem {
+    let is_dir = record.kind == EntryKind::Directory;
+    ListItem {
+        name: String::from_utf8_lossy(&record.name).into_owned(),
+        uri: uri.to_string(),
+        kind: record.kind.as_str(),
+        size: if is_dir { record.agg_size } else { record.size },
+        modified: rfc3339(record.mtime),
+        content_id: record.content,
+        files: is_dir.then_some(record.agg_files),
+    }
+}
+
+/// Describes one file, directory or content.
+pub fn stat(lib: &Library, uri: &SdUri) -> Result<StatInfo> {
+    let txn = lib.db().begin_read()?;
+    if let SdUri::Content { id } = uri {
+        return stat_content(lib, &txn, *id, uri);
+    }
+    let Some(resolved) = resolve(lib, &txn, uri)? else {
+        return Err(Error::InvalidInput(format!("{uri}: name a location, e.g. sd://{}/<location>", lib.device_name())));
+    };
+    let local = crate::fsutil::join_bytes(&resolved.location.root_path(), &resolved.rel_path);
+    let (record, indexed) = match resolved.entry {
+        Some((_, record)) => (record, true),
+        // Not indexed (left out by a rule, or new): what the disk says.
+        None => {
+            let md = std::fs::symlink_metadata(&local).map_err(|e| Error::io(&local, e))?;
+            let name = resolved.rel_path.rsplit(|&b| b == b'/').next().unwrap_or_default();
+            (EntryRecord::new(0, name, &StatFields::from_metadata(&md)), false)
+        }
+    };
+    let content = match record.content {
+        Some(id) => {
+            let table = txn.open_table(schema::CONTENT)?;
+            table.get(id.0.as_u128())?.map(|v| ContentRecord::decode(v.value())).transpose()?
+        }
+        None => None,
+    };
+    let is_dir = record.kind == EntryKind::Directory;
+    Ok(StatInfo {
+        uri: uri.to_string(),
+        local_path: local.to_string_lossy().into_owned(),
+        kind: record.kind.as_str(),
+        size: if is_dir { record.agg_size } else { record.size },
+        modified: rfc3339(record.mtime),
+        changed: rfc3339(record.ctime),
+        inode: record.inode,
+        mode: format!("{:o}", record.mode & 0o7777),
+        indexed,
+        content_id: record.content,
+        content_hash: content.as_ref().map(|c| c.hash.to_string()),
+        file_kind: content.as_ref().map(|c| c.kind().as_str()),
+        copies: content.as_ref().map(|c| c.instances),
+        files: is_dir.then_some(record.agg_files),
+        link_target: record.link_target.as_ref().map(|t| String::from_utf8_lossy(t).into_owned()),
+    })
+}
+
+fn stat_content(lib: &Library, txn: &ReadTransaction, id: ContentId, uri: &SdUri) -> Result<StatInfo> {
+    let table = txn.open_table(schema::CONTENT)?;
+    let content = table
+        .get(id.0.as_u128())?
+        .map(|v| ContentRecord::decode(v.value()))
+        .transpose()?
+        .ok_or_else(|| Error::NotFound(format!("{uri}: no such content in this library")))?;
+    let uris = instance_uris(lib, txn, id)?;
+    Ok(StatInfo {
+        uri: uri.to_string(),
+        local_path: uris.first().map(|(_, p)| p.clone()).unwrap_or_default(),
+        kind: "content",
+        size: content.size,
+        modified: rfc3339(content.first_seen),
+        changed: rfc3339(content.first_seen),
+        inode: 0,
+        mode: String::new(),
+        indexed: true,
+        content_id: Some(id),
+        content_hash: Some(content.hash.to_string()),
+        file_kind: Some(content.kind().as_str()),
+        copies: Some(content.instances),
+        files: None,
+        link_target: None,
+    })
+}
+
+/// The URIs and local paths of every instance of `content`.
+fn instance_uris(lib: &Library, txn: &ReadTransaction, content: ContentId) -> Result<Vec<(String, String)>> {
+    let roots: HashMap<u64, LocationRecord> =
+        locations::list(lib.db())?.into_iter().map(|l| (l.root.0, l)).collect();
+    let instances = txn.open_table(schema::INSTANCES)?;
+    let entries = txn.open_table(schema::ENTRIES)?;
+    let key = content.0.as_u128();
+    let mut out = Vec::new();
+    for row in instances.range((key, 0)..=(key, u64::MAX))? {
+        let mut id = row?.0.value().1;
+        let mut names = Vec::new();
+        let location = loop {
+            if let Some(loc) = roots.get(&id) {
+                break Some(loc);
+            }
+            let Some(raw) = entries.get(id)? else { break None };
+            let record = EntryRecord::decode(raw.value())?;
+            names.push(record.name);
+            id = record.parent;
+        };
+        let Some(location) = location else { continue };
+        names.reverse();
+        let rel = names.join(&b'/');
+        let uri = SdUri::device(lib.device_name(), location.name.as_bytes(), &rel).to_string();
+        let local = crate::fsutil::join_bytes(&location.root_path(), &rel);
+        out.push((uri, String::from_utf8_lossy(local.as_os_str().as_bytes()).into_owned()));
+    }
+    Ok(out)
+}
+
+/// Groups of identical content of at least `min_size` bytes, most waste first.
+pub fn dupes(lib: &Library, min_size: u64) -> Result<Vec<DupeGroup>> {
+    let txn = lib.db().begin_read()?;
+    let content = txn.open_table(schema::CONTENT)?;
+    let mut groups = Vec::new();
+    for row in content.iter()? {
+        let (key, value) = row?;
+        let record = ContentRecord::decode(value.value())?;
+        if record.instances < 2 || record.size < min_size {
+            continue;
+        }
+        let id = ContentId(uuid::Uuid::from_u128(key.value()));
+        let mut uris: Vec<String> = instance_uris(lib, &txn, id)?.into_iter().map(|(u, _)| u).collect();
+        uris.sort();
+        groups.push(DupeGroup {
+            content_id: id,
+            size: record.size,
+            copies: record.instances,
+            wasted: record.size * u64::from(record.instances - 1),
+            uris,
+        });
+    }
+    groups.sort_by(|a, b| b.wasted.cmp(&a.wasted).then(a.content_id.cmp(&b.content_id)));
+    Ok(groups)
+}

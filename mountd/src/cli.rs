@@ -1,0 +1,111 @@
+//! Command-line grammar of `sd` (clap). Names and flags here are a contract.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// sdfs: your devices as one filesystem.
+#[derive(Debug, Parser)]
+#[command(name = "sd", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Library directory (default: $SD_LIBRARY, else $XDG_DATA_HOME/sdfs/default.sdlibrary).
+    #[arg(long, global = true, env = "SD_LIBRARY", value_name = "DIR")]
+    pub library: Option<PathBuf>,
+
+    /// Machine-readable output: JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the library for this device.
+    Init {
+        /// This device's name (default: the host name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Manage locations (directories in the library).
+    #[command(subcommand)]
+    Location(LocationCommand),
+    /// Index a location (all of them by default) in the foreground.
+    Index {
+        /// Location name.
+        location: Option<String>,
+    },
+    /// List a directory: sd://<device>/<location>/<path>.
+    Ls { uri: String },
+    /// Show one file, directory or content.
+    Stat { uri: String },
+    /// Print `<content_hash> <content_id> <path>` for each file.
+    Hash {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Groups of identical content and the bytes they waste.
+    Dupes {
+        /// Ignore files smaller than this.
+        #[arg(long, default_value_t = 1)]
+        min_size: u64,
+    },
+    /// List, pause, resume or cancel jobs.
+    Jobs {
+        #[command(subcommand)]
+        action: Option<JobsCommand>,
+    },
+    /// Run the background service (watcher, jobs, control socket).
+    Daemon,
+    /// Show the library, its locations and jobs.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocationCommand {
+    /// Add a directory as a location.
+    Add(LocationAdd),
+    /// List locations.
+    List,
+    /// Remove a location from the library (its files stay).
+    Rm { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct LocationAdd {
+    pub path: PathBuf,
+    /// Name in the library and the mount (default: the directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// shallow: metadata; content: plus content identity; deep: plus integrity.
+    #[arg(long, default_value = "content")]
+    pub mode: String,
+    /// Index hidden files (names starting with '.').
+    #[arg(long)]
+    pub index_hidden: bool,
+    /// Index dependency and build directories (node_modules, target, ...).
+    #[arg(long)]
+    pub index_dev_dirs: bool,
+    /// Index OS clutter (.DS_Store, Thumbs.db, ...).
+    #[arg(long)]
+    pub index_system: bool,
+    /// Index temporary files (*.tmp, *.swp, ...).
+    #[arg(long)]
+    pub index_temp: bool,
+    /// Index what .gitignore excludes.
+    #[arg(long)]
+    pub no_gitignore: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs (the default).
+    List,
+    /// Pause a job at its next checkpoint.
+    Pause { id: u64 },
+    /// Resume a paused or interrupted job.
+    Resume { id: u64 },
+    /// Cancel a job.
+    Cancel { id: u64 },
+}

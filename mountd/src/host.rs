@@ -1,0 +1,225 @@
+//! The process holding the library (a daemon or a one-shot command) and how it
+//! executes requests.
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, bail};
+use sdfs_core::ids::{JobId, LocationId};
+use sdfs_core::jobs::{self, JobControl, JobEvent, JobRecord, JobState};
+use sdfs_core::model::location::LocationRecord;
+use sdfs_core::watcher::LocationWatcher;
+use sdfs_core::{Library, indexer, locations, query};
+use serde_json::{Value, json};
+
+use crate::request::{Reply, Request};
+
+/// Whoever holds the library open.
+pub struct Host {
+    pub lib: Arc<Library>,
+    running: Mutex<HashMap<JobId, JobControl>>,
+    pub watcher: Option<LocationWatcher>,
+    /// True in `sd daemon`: long jobs go to the background.
+    pub daemon: bool,
+    pub started_at: i64,
+}
+
+impl Host {
+    pub fn new(lib: Arc<Library>, watcher: Option<LocationWatcher>, daemon: bool) -> Self {
+        Host {
+            lib,
+            running: Mutex::new(HashMap::new()),
+            watcher,
+            daemon,
+            started_at: sdfs_core::time::unix_now_nanos(),
+        }
+    }
+
+    /// Asks every running job to stop at its next checkpoint.
+    pub fn pause_all(&self) {
+        for control in self.running.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            control.pause();
+        }
+    }
+
+    /// Whether any job runs right now.
+    pub fn has_running_jobs(&self) -> bool {
+        !self.running.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
+    /// Runs job `id` here, reporting to `out`.
+    pub fn run_job(&self, id: JobId, out: &mut dyn FnMut(Reply)) -> Result<JobRecord> {
+        let control = JobControl::new();
+        {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            if running.contains_key(&id) {
+                bail!("job {id} is already running");
+            }
+            running.insert(id, control.clone());
+        }
+        let result = indexer::run_job(&self.lib, id, &control, &mut |e: JobEvent| out(Reply::Event(e)));
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        Ok(result?)
+    }
+
+    /// Indexes one location (resuming its unfinished job if it has one).
+    pub fn index_location(&self, id: LocationId, stale_scan: bool, out: &mut dyn FnMut(Reply)) -> Result<JobRecord> {
+        let (job, _) = indexer::prepare_job(&self.lib, id, stale_scan)?;
+        self.run_job(job.id, out)
+    }
+
+    pub fn execute(self: &Arc<Self>, request: Request, out: &mut dyn FnMut(Reply)) -> Result<Value> {
+        let lib = &self.lib;
+        Ok(match request {
+            Request::LocationAdd { path, name, mode, rules } => {
+                let path = Path::new(std::ffi::OsStr::from_bytes(&path));
+                let location = locations::add(lib, path, name.as_deref(), mode.parse()?, rules)?;
+                if let Some(watcher) = &self.watcher {
+                    watcher.watch(&location)?;
+                }
+                location_json(lib, &location)?
+            }
+            Request::LocationList => {
+                let mut rows = Vec::new();
+                for location in locations::list(lib.db())? {
+                    rows.push(location_json(lib, &location)?);
+                }
+                Value::Array(rows)
+            }
+            Request::LocationRm { name } => {
+                let location = locations::get_by_name(lib.db(), &name)?;
+                if let Some(watcher) = &self.watcher {
+                    watcher.unwatch(location.id);
+                }
+                let removed = locations::remove(lib, &name)?;
+                json!({ "removed": removed.name, "path": removed.root_path() })
+            }
+            Request::Index { location } => {
+                let targets = match location {
+                    Some(name) => vec![locations::get_by_name(lib.db(), &name)?],
+                    None => locations::list(lib.db())?,
+                };
+                if targets.is_empty() {
+                    bail!("no locations to index (add one with `sd location add PATH`)");
+                }
+                let mut jobs = Vec::new();
+                for target in targets {
+                    let job = self.index_location(target.id, false, out)?;
+                    let stopped = job.state != JobState::Completed;
+                    jobs.push(serde_json::to_value(&job)?);
+                    if stopped {
+                        break;
+                    }
+                }
+                Value::Array(jobs)
+            }
+            Request::Ls { uri } => serde_json::to_value(query::ls(lib, &uri.parse()?)?)?,
+            Request::Stat { uri } => serde_json::to_value(query::stat(lib, &uri.parse()?)?)?,
+            Request::Dupes { min_size } => serde_json::to_value(query::dupes(lib, min_size)?)?,
+            Request::JobsList => {
+                let running = self.running.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect::<Vec<_>>();
+                let mut rows = Vec::new();
+                for mut job in jobs::list_jobs(lib.db())? {
+                    // A job marked running that no process runs was interrupted.
+                    if job.state == JobState::Running && !running.contains(&job.id) {
+                        job.state = JobState::Paused;
+                    }
+                    rows.push(job_json(lib, &job));
+                }
+                Value::Array(rows)
+            }
+            Request::JobsPause { id } => {
+                let id = JobId(id);
+                let control = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+                match control {
+                    Some(control) => {
+                        control.pause();
+                        json!({ "id": id, "state": "pausing" })
+                    }
+                    None => job_json(lib, &jobs::update_state(lib.db(), id, JobState::Paused)?),
+                }
+            }
+            Request::JobsCancel { id } => {
+                let id = JobId(id);
+                let control = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+                match control {
+                    Some(control) => {
+                        control.cancel();
+                        json!({ "id": id, "state": "cancelling" })
+                    }
+                    None => {
+                        // Run it just long enough to drop its checkpoint cleanly.
+                        let control = JobControl::new();
+                        control.cancel();
+                        let job = indexer::run_job(lib, id, &control, &mut |_| {})?;
+                        job_json(lib, &job)
+                    }
+                }
+            }
+            Request::JobsResume { id } => {
+                let id = JobId(id);
+                let job = jobs::get_job(lib.db(), id)?;
+                if !job.state.is_active() {
+                    bail!("job {id} is already {}", job.state.as_str());
+                }
+                if self.daemon {
+                    let host = Arc::clone(self);
+                    std::thread::spawn(move || {
+                        if let Err(e) = host.run_job(id, &mut |_| {}) {
+                            tracing::warn!("job {id}: {e:#}");
+                        }
+                    });
+                    json!({ "id": id, "state": "running" })
+                } else {
+                    job_json(lib, &self.run_job(id, out)?)
+                }
+            }
+            Request::Status => {
+                let mut rows = Vec::new();
+                for location in locations::list(lib.db())? {
+                    rows.push(location_json(lib, &location)?);
+                }
+                let active: Vec<Value> = jobs::list_jobs(lib.db())?
+                    .iter()
+                    .filter(|j| j.state.is_active())
+                    .map(|j| job_json(lib, j))
+                    .collect();
+                json!({
+                    "library": lib.dir(),
+                    "library_id": lib.id(),
+                    "device": { "id": lib.device_id(), "name": lib.device_name() },
+                    "daemon": if self.daemon { json!({ "pid": std::process::id(), "started_at": sdfs_core::time::rfc3339(self.started_at) }) } else { Value::Null },
+                    "locations": rows,
+                    "jobs": active,
+                })
+            }
+        })
+    }
+}
+
+fn location_json(lib: &Library, location: &LocationRecord) -> Result<Value> {
+    let uri = sdfs_core::uri::SdUri::device(lib.device_name(), location.name.as_bytes(), b"");
+    let stat = query::stat(lib, &uri).context("location root")?;
+    Ok(json!({
+        "name": location.name,
+        "id": location.id,
+        "path": location.root_path(),
+        "uri": uri.to_string(),
+        "mode": location.mode.as_str(),
+        "rules": location.rules,
+        "files": stat.files.unwrap_or(0),
+        "size": stat.size,
+        "last_indexed": location.last_indexed.map(sdfs_core::time::rfc3339),
+    }))
+}
+
+fn job_json(lib: &Library, job: &JobRecord) -> Value {
+    let location = locations::get_by_id(lib.db(), job.location).map(|l| l.name).unwrap_or_default();
+    let mut value = serde_json::to_value(job).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("location_name".into(), Value::String(location));
+    }
+    value
+}

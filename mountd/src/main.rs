@@ -1,0 +1,207 @@
+//! `sd`: the sdfs command line and daemon.
+//!
+//! While a daemon holds the library, commands go through its control socket;
+//! otherwise they open the library themselves (and hold its lock meanwhile).
+
+mod cli;
+mod control;
+mod daemon;
+mod host;
+mod progress;
+mod render;
+mod request;
+mod signals;
+
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use sdfs_core::Library;
+use sdfs_core::indexer::rules::IndexRules;
+use sdfs_core::library::default_library_dir;
+use serde_json::Value;
+
+use cli::{Cli, Command, JobsCommand, LocationCommand};
+use host::Host;
+use progress::ProgressView;
+use request::{Reply, Request};
+
+fn main() -> ExitCode {
+    signals::reset_sigpipe();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let dir = cli.library.clone().unwrap_or_else(default_library_dir);
+    let json = cli.json;
+    let (name, request) = match cli.command {
+        Command::Init { name } => return init(&dir, name, json),
+        Command::Hash { files } => return hash(&files),
+        Command::Daemon => {
+            let lib = Library::open(&dir)?;
+            daemon::run(lib)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Location(LocationCommand::Add(add)) => {
+            let path = std::path::absolute(&add.path).with_context(|| add.path.display().to_string())?;
+            let rules = IndexRules {
+                skip_hidden: !add.index_hidden,
+                skip_dev_dirs: !add.index_dev_dirs,
+                skip_system: !add.index_system,
+                skip_temp: !add.index_temp,
+                gitignore: !add.no_gitignore,
+            };
+            let path = path.as_os_str().as_bytes().to_vec();
+            ("location add", Request::LocationAdd { path, name: add.name, mode: add.mode, rules })
+        }
+        Command::Location(LocationCommand::List) => ("location list", Request::LocationList),
+        Command::Location(LocationCommand::Rm { name }) => ("location rm", Request::LocationRm { name }),
+        Command::Index { location } => ("index", Request::Index { location }),
+        Command::Ls { uri } => ("ls", Request::Ls { uri }),
+        Command::Stat { uri } => ("stat", Request::Stat { uri }),
+        Command::Dupes { min_size } => ("dupes", Request::Dupes { min_size }),
+        Command::Jobs { action } => match action {
+            None | Some(JobsCommand::List) => ("jobs", Request::JobsList),
+            Some(JobsCommand::Pause { id }) => ("jobs action", Request::JobsPause { id }),
+            Some(JobsCommand::Resume { id }) => ("jobs action", Request::JobsResume { id }),
+            Some(JobsCommand::Cancel { id }) => ("jobs action", Request::JobsCancel { id }),
+        },
+        Command::Status => ("status", Request::Status),
+    };
+    // URIs are checked before anything is opened, so a typo fails fast and clearly.
+    if let Request::Ls { uri } | Request::Stat { uri } = &request {
+        uri.parse::<sdfs_core::uri::SdUri>()?;
+    }
+    let mut view = ProgressView::new(json);
+    let mut on_reply = |reply: Reply| {
+        if let Reply::Event(event) = reply {
+            view.event(&event);
+        }
+    };
+    let value = match control::connect(&dir.join(sdfs_core::library::SOCKET_FILE)) {
+        Some(stream) => control::call(stream, &request, &mut on_reply)?,
+        None => {
+            let lib = Arc::new(Library::open(&dir)?);
+            let host = Arc::new(Host::new(lib, None, false));
+            let interrupted = watch_interrupts(&host);
+            let value = host.execute(request, &mut on_reply)?;
+            if interrupted() {
+                print_result(name, &value, json)?;
+                eprintln!("sd: interrupted; the job is paused at its last checkpoint (run the command again to resume)");
+                return Ok(ExitCode::from(130));
+            }
+            value
+        }
+    };
+    print_result(name, &value, json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C during a local job pauses it at its next checkpoint.
+fn watch_interrupts(host: &Arc<Host>) -> impl Fn() -> bool {
+    signals::install_termination_flag();
+    let host = Arc::clone(host);
+    std::thread::spawn(move || {
+        while signals::received().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        host.pause_all();
+    });
+    || signals::received().is_some()
+}
+
+fn print_result(name: &str, value: &Value, json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(value)?)?;
+    } else {
+        render::render(name, value, &mut out)?;
+    }
+    Ok(())
+}
+
+fn init(dir: &Path, name: Option<String>, json: bool) -> Result<ExitCode> {
+    if Library::exists(dir) {
+        let lib = Library::open(dir)?;
+        if let Some(name) = name
+            && name != lib.device_name()
+        {
+            anyhow::bail!(
+                "a library already exists at {} for device {:?}; it was not changed",
+                dir.display(),
+                lib.device_name()
+            );
+        }
+        report_init(&lib, json, "already initialised")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name = name.unwrap_or_else(hostname);
+    let lib = Library::create(dir, &name)?;
+    report_init(&lib, json, "initialised")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_init(lib: &Library, json: bool, what: &str) -> Result<()> {
+    if json {
+        let value = serde_json::json!({
+            "library": lib.dir(), "library_id": lib.id(),
+            "device_id": lib.device_id(), "device_name": lib.device_name(),
+        });
+        println!("{value}");
+    } else {
+        println!("{what} library {} at {} for device {:?}", lib.id(), lib.dir().display(), lib.device_name());
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    if sdfs_core::library::validate_device_name(&name).is_ok() { name } else { "this-device".into() }
+}
+
+fn hash(files: &[PathBuf]) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let mut buf = Vec::new();
+    let mut failed = false;
+    for path in files {
+        let result = std::fs::File::open(path).and_then(|file| {
+            let size = file.metadata()?.len();
+            sdfs_core::content_hash::content_hash_of_file(&file, size, &mut buf)
+        });
+        match result {
+            Ok(hashed) => {
+                let (hash, id) = match hashed.hash {
+                    Some(h) => (h.to_string(), h.content_id().to_string()),
+                    None => ("-".into(), "-".into()),
+                };
+                out.write_all(format!("{hash} {id} ").as_bytes())?;
+                out.write_all(path.as_os_str().as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+            Err(e) => {
+                eprintln!("sd: {}: {e}", path.display());
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

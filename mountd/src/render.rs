@@ -1,0 +1,123 @@
+//! Human output of command results (the JSON form is the value itself).
+
+use std::io::Write;
+
+use serde_json::Value;
+
+/// `1.5 GiB`-style sizes.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+fn s(v: &Value, key: &str) -> String {
+    match &v[key] {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or(0)
+}
+
+/// Writes `value`, the result of `command`, for people.
+pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Result<()> {
+    match command {
+        "location add" => writeln!(out, "added location {} ({}) as {}", s(value, "name"), s(value, "path"), s(value, "uri")),
+        "location rm" => writeln!(out, "removed location {} ({}); its files are untouched", s(value, "removed"), s(value, "path")),
+        "location list" => {
+            for row in value.as_array().into_iter().flatten() {
+                writeln!(
+                    out,
+                    "{:<20} {:>9} files {:>10}  {:<8} {}",
+                    s(row, "name"),
+                    n(row, "files"),
+                    human_bytes(n(row, "size")),
+                    s(row, "mode"),
+                    s(row, "path")
+                )?;
+            }
+            Ok(())
+        }
+        "ls" => {
+            for row in value.as_array().into_iter().flatten() {
+                writeln!(out, "{:<8} {:>10}  {}  {}", s(row, "kind"), n(row, "size"), s(row, "modified"), s(row, "name"))?;
+            }
+            Ok(())
+        }
+        "stat" => {
+            for key in [
+                "uri", "local_path", "kind", "size", "modified", "changed", "inode", "mode", "indexed", "content_id",
+                "content_hash", "file_kind", "copies", "files", "link_target",
+            ] {
+                if !value[key].is_null() {
+                    writeln!(out, "{key:>12}: {}", s(value, key))?;
+                }
+            }
+            Ok(())
+        }
+        "dupes" => {
+            let groups = value.as_array().cloned().unwrap_or_default();
+            let wasted: u64 = groups.iter().map(|g| n(g, "wasted")).sum();
+            for group in &groups {
+                writeln!(
+                    out,
+                    "{} copies of {} ({}), wasting {}:",
+                    n(group, "copies"),
+                    s(group, "content_id"),
+                    human_bytes(n(group, "size")),
+                    human_bytes(n(group, "wasted"))
+                )?;
+                for uri in group["uris"].as_array().into_iter().flatten() {
+                    writeln!(out, "  {}", uri.as_str().unwrap_or_default())?;
+                }
+            }
+            writeln!(out, "{} groups, {} wasted", groups.len(), human_bytes(wasted))
+        }
+        "jobs" => {
+            for job in value.as_array().into_iter().flatten() {
+                render_job(job, out)?;
+            }
+            Ok(())
+        }
+        "jobs action" => render_job(value, out),
+        "index" => Ok(()),
+        "status" => {
+            writeln!(out, "library {} ({})", s(value, "library"), s(value, "library_id"))?;
+            writeln!(out, "device  {} ({})", s(&value["device"], "name"), s(&value["device"], "id"))?;
+            match value["daemon"].is_null() {
+                true => writeln!(out, "daemon  not running")?,
+                false => writeln!(out, "daemon  pid {} since {}", s(&value["daemon"], "pid"), s(&value["daemon"], "started_at"))?,
+            }
+            writeln!(out, "locations:")?;
+            render("location list", &value["locations"], out)?;
+            writeln!(out, "active jobs:")?;
+            render("jobs", &value["jobs"], out)
+        }
+        _ => writeln!(out, "{value}"),
+    }
+}
+
+fn render_job(job: &Value, out: &mut dyn Write) -> std::io::Result<()> {
+    let counters = &job["counters"];
+    writeln!(
+        out,
+        "{:>4} {:<10} {:<6} {:<16} {:<22} {} files, {} identified, {} errors",
+        s(job, "id"),
+        s(job, "state"),
+        s(job, "kind"),
+        s(job, "location_name"),
+        s(job, "phase"),
+        n(counters, "files"),
+        n(counters, "identified"),
+        n(counters, "errors")
+    )
+}
