@@ -1,1 +1,218 @@
-//! e2e
+//! Harness for the end-to-end tests: the built `sd` binary, throwaway
+//! libraries, daemons that are always stopped, and tree generators.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// The `sd` binary next to the test executable, built once if missing.
+pub fn sd_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/e2e-<hash> → target/<profile>/sd
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+        let bin = profile_dir.join("sd");
+        if !bin.exists() {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "-p", "sdfs-mountd", "--bin", "sd"])
+                .status()
+                .expect("cargo build");
+            assert!(status.success(), "building sd failed");
+        }
+        bin
+    })
+}
+
+/// A library in a temp dir, driven through the `sd` binary.
+pub struct Sd {
+    pub root: tempfile::TempDir,
+    pub lib: PathBuf,
+}
+
+impl Sd {
+    /// A fresh library for a device named `device`.
+    pub fn init(device: &str) -> Result<Sd> {
+        let root = tempfile::tempdir()?;
+        let lib = root.path().join("test.sdlibrary");
+        let sd = Sd { root, lib };
+        sd.ok(["init", "--name", device])?;
+        Ok(sd)
+    }
+
+    /// A path inside this test's temp dir.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    pub fn cmd<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(sd_bin());
+        cmd.arg("--library").arg(&self.lib).args(args).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `sd ARGS`, failing with its stderr unless it succeeds.
+    pub fn ok<I, S>(&self, args: I) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out = self.cmd(args).output()?;
+        if !out.status.success() {
+            bail!("sd failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(out)
+    }
+
+    /// Runs `sd --json ARGS` and parses the result (the last stdout line).
+    pub fn json<I, S>(&self, args: I) -> Result<Value>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all: Vec<std::ffi::OsString> = vec!["--json".into()];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        let out = self.ok(all)?;
+        let text = String::from_utf8(out.stdout)?;
+        let last = text.lines().last().context("no output")?;
+        Ok(serde_json::from_str(last)?)
+    }
+
+    /// Runs `sd ARGS`, expecting failure; returns stderr.
+    pub fn fails<I, S>(&self, args: I) -> Result<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out = self.cmd(args).output()?;
+        if out.status.success() {
+            bail!("sd unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        }
+        Ok(String::from_utf8(out.stderr)?)
+    }
+
+    /// Every indexed path below `uri` as (relative name bytes, kind, size,
+    /// content id), sorted: what must match between two runs.
+    pub fn dump(&self, uri: &str) -> Result<Vec<(String, String, u64, String)>> {
+        let rows = self.json(["ls", "-R", uri])?;
+        let mut out: Vec<_> = rows
+            .as_array()
+            .context("ls -R returns an array")?
+            .iter()
+            .map(|r| {
+                (
+                    r["uri"].as_str().unwrap_or_default().to_owned(),
+                    r["kind"].as_str().unwrap_or_default().to_owned(),
+                    r["size"].as_u64().unwrap_or_default(),
+                    r["content_id"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Starts `sd daemon` on this library and waits for its control socket.
+    pub fn daemon(&self) -> Result<Daemon> {
+        let child = self.cmd(["daemon"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+        let daemon = Daemon { child: Some(child) };
+        let socket = self.lib.join("sd.sock");
+        wait_for(Duration::from_secs(20), || std::os::unix::net::UnixStream::connect(&socket).is_ok())
+            .context("daemon control socket never came up")?;
+        Ok(daemon)
+    }
+}
+
+/// A running `sd daemon`, stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Daemon {
+    child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("already stopped")?;
+        terminate(&mut child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = terminate(&mut child);
+        }
+    }
+}
+
+fn terminate(child: &mut Child) -> Result<std::process::ExitStatus> {
+    // SAFETY: signalling a child we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill()?;
+    bail!("daemon ignored SIGTERM for 10 s")
+}
+
+/// Polls `check` until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> Result<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return Ok(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("condition not met within {limit:?}")
+}
+
+/// Writes `bytes` at `root/rel` (rel as raw bytes), creating parents.
+pub fn write_file(root: &Path, rel: &[u8], bytes: &[u8]) -> Result<PathBuf> {
+    let path = root.join(OsStr::from_bytes(rel));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, bytes)?;
+    Ok(path)
+}
+
+/// A deterministic tree of `dirs` directories with `files_per_dir` small files
+/// each (content varies with the index; every 7th file is a duplicate).
+pub fn generate_tree(root: &Path, dirs: usize, files_per_dir: usize) -> Result<u64> {
+    let mut count = 0;
+    for d in 0..dirs {
+        let dir = root.join(format!("d{:03}/s{:04}", d % 37, d));
+        std::fs::create_dir_all(&dir)?;
+        for f in 0..files_per_dir {
+            let n = d * files_per_dir + f;
+            let body = if n % 7 == 0 { "duplicate body\n".to_string() } else { format!("file {n}\n").repeat(1 + n % 50) };
+            std::fs::write(dir.join(format!("f{f:03}.txt")), body)?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// Whether the tests run as root (then permission tests drop capabilities).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}

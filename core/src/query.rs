@@ -34,6 +34,8 @@ pub struct ListItem {
 #[derive(Clone, Debug, Serialize)]
 pub struct StatInfo {
     pub uri: String,
+    /// The entry's id in its device's index (kept across moves and renames).
+    pub entry_id: Option<u64>,
     pub local_path: String,
     pub kind: &'static str,
     pub size: u64,
@@ -109,8 +111,9 @@ fn resolve(lib: &Library, txn: &ReadTransaction, uri: &SdUri) -> Result<Option<R
     Ok(Some(Resolved { location, rel_path, entry }))
 }
 
-/// Lists a device (its locations) or a directory of a location.
-pub fn ls(lib: &Library, uri: &SdUri) -> Result<Vec<ListItem>> {
+/// Lists a device (its locations) or a directory of a location; with
+/// `recursive`, everything below it, depth first in name order.
+pub fn ls(lib: &Library, uri: &SdUri, recursive: bool) -> Result<Vec<ListItem>> {
     let txn = lib.db().begin_read()?;
     let Some(resolved) = resolve(lib, &txn, uri)? else {
         let mut out = Vec::new();
@@ -136,13 +139,36 @@ pub fn ls(lib: &Library, uri: &SdUri) -> Result<Vec<ListItem>> {
     }
     let children = txn.open_table(schema::CHILDREN)?;
     let entries = txn.open_table(schema::ENTRIES)?;
-    let (lo, hi) = schema::children_range(id);
     let mut out = Vec::new();
-    for row in children.range(&lo[..]..&hi[..])? {
-        let (key, child) = row?;
-        let Some(raw) = entries.get(child.value())? else { continue };
-        let record = EntryRecord::decode(raw.value())?;
-        out.push(list_item(uri.join(&key.value()[8..]), &record));
+    // (directory id, its URI, its path relative to the listed directory)
+    let mut stack = vec![(id, uri.clone(), Vec::new())];
+    while let Some((dir, dir_uri, prefix)) = stack.pop() {
+        let (lo, hi) = schema::children_range(dir);
+        let mut subdirs = Vec::new();
+        for row in children.range(&lo[..]..&hi[..])? {
+            let (key, child) = row?;
+            let Some(raw) = entries.get(child.value())? else { continue };
+            let record = EntryRecord::decode(raw.value())?;
+            let name = &key.value()[8..];
+            let child_uri = dir_uri.join(name);
+            let mut item = list_item(child_uri.clone(), &record);
+            if recursive {
+                let mut rel = prefix.clone();
+                if !rel.is_empty() {
+                    rel.push(b'/');
+                }
+                rel.extend_from_slice(name);
+                item.name = String::from_utf8_lossy(&rel).into_owned();
+                if record.kind == EntryKind::Directory {
+                    subdirs.push((child.value(), child_uri, rel));
+                }
+            }
+            out.push(item);
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    if recursive {
+        out.sort_by(|a, b| a.name.cmp(&b.name));
     }
     Ok(out)
 }
@@ -170,6 +196,7 @@ pub fn stat(lib: &Library, uri: &SdUri) -> Result<StatInfo> {
         return Err(Error::InvalidInput(format!("{uri}: name a location, e.g. sd://{}/<location>", lib.device_name())));
     };
     let local = crate::fsutil::join_bytes(&resolved.location.root_path(), &resolved.rel_path);
+    let entry_id = resolved.entry.as_ref().map(|(id, _)| *id);
     let (record, indexed) = match resolved.entry {
         Some((_, record)) => (record, true),
         // Not indexed (left out by a rule, or new): what the disk says.
@@ -189,6 +216,7 @@ pub fn stat(lib: &Library, uri: &SdUri) -> Result<StatInfo> {
     let is_dir = record.kind == EntryKind::Directory;
     Ok(StatInfo {
         uri: uri.to_string(),
+        entry_id,
         local_path: local.to_string_lossy().into_owned(),
         kind: record.kind.as_str(),
         size: if is_dir { record.agg_size } else { record.size },
@@ -216,6 +244,7 @@ fn stat_content(lib: &Library, txn: &ReadTransaction, id: ContentId, uri: &SdUri
     let uris = instance_uris(lib, txn, id)?;
     Ok(StatInfo {
         uri: uri.to_string(),
+        entry_id: None,
         local_path: uris.first().map(|(_, p)| p.clone()).unwrap_or_default(),
         kind: "content",
         size: content.size,

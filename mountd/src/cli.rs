@@ -37,7 +37,12 @@ pub enum Command {
         location: Option<String>,
     },
     /// List a directory: sd://<device>/<location>/<path>.
-    Ls { uri: String },
+    Ls {
+        uri: String,
+        /// Everything below, with paths relative to URI.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+    },
     /// Show one file, directory or content.
     Stat { uri: String },
     /// Print `<content_hash> <content_id> <path>` for each file.

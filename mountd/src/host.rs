@@ -115,7 +115,7 @@ impl Host {
                 }
                 Value::Array(jobs)
             }
-            Request::Ls { uri } => serde_json::to_value(query::ls(lib, &uri.parse()?)?)?,
+            Request::Ls { uri, recursive } => serde_json::to_value(query::ls(lib, &uri.parse()?, recursive)?)?,
             Request::Stat { uri } => serde_json::to_value(query::stat(lib, &uri.parse()?)?)?,
             Request::Dupes { min_size } => serde_json::to_value(query::dupes(lib, min_size)?)?,
             Request::JobsList => {

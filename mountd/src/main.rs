@@ -74,7 +74,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Location(LocationCommand::List) => ("location list", Request::LocationList),
         Command::Location(LocationCommand::Rm { name }) => ("location rm", Request::LocationRm { name }),
         Command::Index { location } => ("index", Request::Index { location }),
-        Command::Ls { uri } => ("ls", Request::Ls { uri }),
+        Command::Ls { uri, recursive } => ("ls", Request::Ls { uri, recursive }),
         Command::Stat { uri } => ("stat", Request::Stat { uri }),
         Command::Dupes { min_size } => ("dupes", Request::Dupes { min_size }),
         Command::Jobs { action } => match action {
@@ -86,7 +86,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status => ("status", Request::Status),
     };
     // URIs are checked before anything is opened, so a typo fails fast and clearly.
-    if let Request::Ls { uri } | Request::Stat { uri } = &request {
+    if let Request::Ls { uri, .. } | Request::Stat { uri } = &request {
         uri.parse::<sdfs_core::uri::SdUri>()?;
     }
     let mut view = ProgressView::new(json);

@@ -55,7 +55,7 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
         }
         "stat" => {
             for key in [
-                "uri", "local_path", "kind", "size", "modified", "changed", "inode", "mode", "indexed", "content_id",
+                "uri", "entry_id", "local_path", "kind", "size", "modified", "changed", "inode", "mode", "indexed", "content_id",
                 "content_hash", "file_kind", "copies", "files", "link_target",
             ] {
                 if !value[key].is_null() {

@@ -13,7 +13,7 @@ pub enum Request {
     LocationList,
     LocationRm { name: String },
     Index { location: Option<String> },
-    Ls { uri: String },
+    Ls { uri: String, recursive: bool },
     Stat { uri: String },
     Dupes { min_size: u64 },
     JobsList,
