@@ -57,7 +57,10 @@ impl Sd {
         S: AsRef<OsStr>,
     {
         let mut cmd = Command::new(sd_bin());
-        cmd.arg("--library").arg(&self.lib).args(args).stdin(Stdio::null());
+        cmd.arg("--library")
+            .arg(&self.lib)
+            .args(args)
+            .stdin(Stdio::null());
         cmd
     }
 
@@ -69,7 +72,11 @@ impl Sd {
     {
         let out = self.cmd(args).output()?;
         if !out.status.success() {
-            bail!("sd failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "sd failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(out)
     }
@@ -96,7 +103,10 @@ impl Sd {
     {
         let out = self.cmd(args).output()?;
         if out.status.success() {
-            bail!("sd unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+            bail!(
+                "sd unexpectedly succeeded: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
         Ok(String::from_utf8(out.stderr)?)
     }
@@ -124,11 +134,17 @@ impl Sd {
 
     /// Starts `sd daemon` on this library and waits for its control socket.
     pub fn daemon(&self) -> Result<Daemon> {
-        let child = self.cmd(["daemon"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+        let child = self
+            .cmd(["daemon"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
         let daemon = Daemon { child: Some(child) };
         let socket = self.lib.join("sd.sock");
-        wait_for(Duration::from_secs(20), || std::os::unix::net::UnixStream::connect(&socket).is_ok())
-            .context("daemon control socket never came up")?;
+        wait_for(Duration::from_secs(20), || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        })
+        .context("daemon control socket never came up")?;
         Ok(daemon)
     }
 }
@@ -203,7 +219,11 @@ pub fn generate_tree(root: &Path, dirs: usize, files_per_dir: usize) -> Result<u
         std::fs::create_dir_all(&dir)?;
         for f in 0..files_per_dir {
             let n = d * files_per_dir + f;
-            let body = if n % 7 == 0 { "duplicate body\n".to_string() } else { format!("file {n}\n").repeat(1 + n % 50) };
+            let body = if n.is_multiple_of(7) {
+                "duplicate body\n".to_string()
+            } else {
+                format!("file {n}\n").repeat(1 + n % 50)
+            };
             std::fs::write(dir.join(format!("f{f:03}.txt")), body)?;
             count += 1;
         }

@@ -33,7 +33,10 @@ impl ContentHash {
     /// The content id every device derives from this hash: UUIDv5 in the DNS
     /// namespace over the 16 hex characters.
     pub fn content_id(&self) -> ContentId {
-        ContentId(Uuid::new_v5(&Uuid::NAMESPACE_DNS, self.to_string().as_bytes()))
+        ContentId(Uuid::new_v5(
+            &Uuid::NAMESPACE_DNS,
+            self.to_string().as_bytes(),
+        ))
     }
 }
 
@@ -118,7 +121,10 @@ pub struct HashedFile {
 /// `buf` is reused across calls to keep the hot loop allocation-free.
 pub fn content_hash_of_file(file: &File, size: u64, buf: &mut Vec<u8>) -> io::Result<HashedFile> {
     if size == 0 {
-        return Ok(HashedFile { hash: None, head: Vec::new() });
+        return Ok(HashedFile {
+            hash: None,
+            head: Vec::new(),
+        });
     }
     let mut hasher = blake3::Hasher::new();
     hasher.update(&size.to_le_bytes());
@@ -127,7 +133,10 @@ pub fn content_hash_of_file(file: &File, size: u64, buf: &mut Vec<u8>) -> io::Re
         buf.resize(len as usize, 0);
         file.read_exact_at(buf, offset).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
-                io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while it was hashed")
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while it was hashed",
+                )
             } else {
                 e
             }
@@ -137,7 +146,10 @@ pub fn content_hash_of_file(file: &File, size: u64, buf: &mut Vec<u8>) -> io::Re
         }
         hasher.update(buf);
     }
-    Ok(HashedFile { hash: Some(finish(&hasher)), head })
+    Ok(HashedFile {
+        hash: Some(finish(&hasher)),
+        head,
+    })
 }
 
 fn finish(hasher: &blake3::Hasher) -> ContentHash {
@@ -152,10 +164,21 @@ mod tests {
     use std::io::Write;
 
     /// The sizes where the algorithm changes behaviour, plus a few MiB.
-    const BOUNDARY_SIZES: &[usize] = &[0, 1, 16383, 16384, 102399, 102400, 102401, 3 * 1024 * 1024 + 7];
+    const BOUNDARY_SIZES: &[usize] = &[
+        0,
+        1,
+        16383,
+        16384,
+        102399,
+        102400,
+        102401,
+        3 * 1024 * 1024 + 7,
+    ];
 
     fn pattern(size: usize) -> Vec<u8> {
-        (0..size).map(|i| (i.wrapping_mul(31) ^ (i >> 11)) as u8).collect()
+        (0..size)
+            .map(|i| (i.wrapping_mul(31) ^ (i >> 11)) as u8)
+            .collect()
     }
 
     /// An independent, literal reading of SPEC §2 to check the implementation against.
@@ -190,7 +213,11 @@ mod tests {
             let mut file = tempfile::tempfile().expect("tempfile");
             file.write_all(&bytes).expect("write");
             let hashed = content_hash_of_file(&file, size as u64, &mut buf).expect("hash");
-            assert_eq!(hashed.hash.map(|h| h.to_string()), expected, "file of size {size}");
+            assert_eq!(
+                hashed.hash.map(|h| h.to_string()),
+                expected,
+                "file of size {size}"
+            );
             assert_eq!(hashed.head, bytes[..size.min(8192)].to_vec());
         }
     }
@@ -212,7 +239,10 @@ mod tests {
         let hash: ContentHash = "0123456789abcdef".parse().expect("parse");
         let id = hash.content_id();
         assert_eq!(id.0.get_version_num(), 5);
-        assert_eq!(id.0, Uuid::new_v5(&Uuid::NAMESPACE_DNS, b"0123456789abcdef"));
+        assert_eq!(
+            id.0,
+            Uuid::new_v5(&Uuid::NAMESPACE_DNS, b"0123456789abcdef")
+        );
         assert!("0123".parse::<ContentHash>().is_err());
         assert!("0123456789abcdeg".parse::<ContentHash>().is_err());
     }

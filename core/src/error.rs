@@ -40,8 +40,14 @@ pub enum Error {
     #[error("no library at {0} (run `sd init` first)")]
     NoLibrary(PathBuf),
     /// The library was written by a newer sdfs; we refuse to touch it.
-    #[error("library at {path} has schema version {found}, newer than this sd supports ({supported}); upgrade sd")]
-    SchemaTooNew { path: PathBuf, found: u32, supported: u32 },
+    #[error(
+        "library at {path} has schema version {found}, newer than this sd supports ({supported}); upgrade sd"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     /// A stored record does not decode: the library is damaged.
     #[error("corrupt library record in {table}: {detail}")]
     CorruptRecord { table: &'static str, detail: String },
@@ -65,14 +71,19 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// The platform-neutral kind, for adapters that map errors to numbers.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Io { source, .. } => io_kind(source),
-            Error::Db(_) | Error::CorruptRecord { .. } | Error::SchemaTooNew { .. } => ErrorKind::Corrupt,
+            Error::Db(_) | Error::CorruptRecord { .. } | Error::SchemaTooNew { .. } => {
+                ErrorKind::Corrupt
+            }
             Error::LibraryInUse { .. } | Error::Interrupted(_) => ErrorKind::Busy,
             Error::NoLibrary(_) | Error::NotFound(_) => ErrorKind::NotFound,
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,

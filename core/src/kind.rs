@@ -53,7 +53,10 @@ impl FileKind {
 
     /// Inverse of [`Self::code`]; unknown codes (from a newer peer) map to `Unknown`.
     pub fn from_code(code: u8) -> Self {
-        Self::ALL.get(code as usize).copied().unwrap_or(Self::Unknown)
+        Self::ALL
+            .get(code as usize)
+            .copied()
+            .unwrap_or(Self::Unknown)
     }
 
     /// Lowercase name, as shown to users.
@@ -97,9 +100,13 @@ fn extension(name: &[u8]) -> Option<String> {
     let dot = name.iter().rposition(|&b| b == b'.')?;
     if dot == 0 && !name[1..].contains(&b'.') {
         // A dotfile such as `.bashrc` is named, not extended; treat the name as the extension.
-        return std::str::from_utf8(&name[1..]).ok().map(str::to_ascii_lowercase);
+        return std::str::from_utf8(&name[1..])
+            .ok()
+            .map(str::to_ascii_lowercase);
     }
-    std::str::from_utf8(&name[dot + 1..]).ok().map(str::to_ascii_lowercase)
+    std::str::from_utf8(&name[dot + 1..])
+        .ok()
+        .map(str::to_ascii_lowercase)
 }
 
 fn by_magic(head: &[u8]) -> Option<FileKind> {
@@ -113,7 +120,8 @@ fn by_magic(head: &[u8]) -> Option<FileKind> {
         || (starts(b"RIFF") && at(8, b"WEBP"))
         || starts(b"II*\0")
         || starts(b"MM\0*")
-        || (at(4, b"ftyp") && (at(8, b"heic") || at(8, b"heix") || at(8, b"avif") || at(8, b"mif1")))
+        || (at(4, b"ftyp")
+            && (at(8, b"heic") || at(8, b"heix") || at(8, b"avif") || at(8, b"mif1")))
     {
         Image
     } else if at(4, b"ftyp") || (starts(b"RIFF") && at(8, b"AVI ")) || starts(b"\x1a\x45\xdf\xa3") {
@@ -149,7 +157,12 @@ fn by_magic(head: &[u8]) -> Option<FileKind> {
         || starts(b"\0asm")
     {
         Executable
-    } else if starts(b"\0\x01\0\0") || starts(b"OTTO") || starts(b"wOFF") || starts(b"wOF2") || starts(b"ttcf") {
+    } else if starts(b"\0\x01\0\0")
+        || starts(b"OTTO")
+        || starts(b"wOFF")
+        || starts(b"wOF2")
+        || starts(b"ttcf")
+    {
         Font
     } else if starts(b"glTF") || starts(b"ply\n") {
         Mesh
@@ -177,29 +190,33 @@ fn by_magic(head: &[u8]) -> Option<FileKind> {
 fn by_extension(ext: &str) -> Option<FileKind> {
     use FileKind::*;
     let kind = match ext {
-        "png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp" | "tif" | "tiff" | "heic" | "heif" | "avif" | "svg"
-        | "ico" | "raw" | "cr2" | "nef" | "arw" | "dng" | "psd" | "xcf" => Image,
-        "mp4" | "mkv" | "mov" | "avi" | "webm" | "m4v" | "wmv" | "flv" | "mpg" | "mpeg" | "3gp" | "ts" => {
-            Video
-        }
-        "mp3" | "flac" | "wav" | "ogg" | "opus" | "m4a" | "aac" | "wma" | "aiff" | "mid" | "midi" => Audio,
-        "pdf" | "doc" | "docx" | "odt" | "rtf" | "xls" | "xlsx" | "ods" | "ppt" | "pptx" | "odp" | "pages"
-        | "numbers" | "key" | "csv" | "tex" => Document,
+        "png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp" | "tif" | "tiff" | "heic" | "heif"
+        | "avif" | "svg" | "ico" | "raw" | "cr2" | "nef" | "arw" | "dng" | "psd" | "xcf" => Image,
+        "mp4" | "mkv" | "mov" | "avi" | "webm" | "m4v" | "wmv" | "flv" | "mpg" | "mpeg" | "3gp"
+        | "ts" => Video,
+        "mp3" | "flac" | "wav" | "ogg" | "opus" | "m4a" | "aac" | "wma" | "aiff" | "mid"
+        | "midi" => Audio,
+        "pdf" | "doc" | "docx" | "odt" | "rtf" | "xls" | "xlsx" | "ods" | "ppt" | "pptx"
+        | "odp" | "pages" | "numbers" | "key" | "csv" | "tex" => Document,
         "epub" | "mobi" | "azw" | "azw3" | "fb2" | "djvu" | "cbz" | "cbr" => Book,
-        "rs" | "c" | "h" | "cc" | "cpp" | "hpp" | "cxx" | "py" | "js" | "mjs" | "cjs" | "jsx" | "tsx" | "go"
-        | "java" | "kt" | "swift" | "rb" | "php" | "cs" | "fs" | "scala" | "hs" | "ml" | "lua" | "pl" | "sh"
-        | "bash" | "zsh" | "fish" | "ps1" | "sql" | "html" | "htm" | "css" | "scss" | "less" | "vue"
-        | "svelte" | "zig" | "nim" | "dart" | "ex" | "exs" | "erl" | "clj" | "r" | "jl" | "m" | "asm" | "s"
-        | "wasm" | "makefile" | "cmake" | "gradle" => Code,
-        "json" | "toml" | "yaml" | "yml" | "ini" | "cfg" | "conf" | "xml" | "plist" | "env" | "properties"
-        | "lock" | "editorconfig" | "gitignore" | "gitattributes" | "bashrc" | "zshrc" | "profile"
-        | "service" => Config,
+        "rs" | "c" | "h" | "cc" | "cpp" | "hpp" | "cxx" | "py" | "js" | "mjs" | "cjs" | "jsx"
+        | "tsx" | "go" | "java" | "kt" | "swift" | "rb" | "php" | "cs" | "fs" | "scala" | "hs"
+        | "ml" | "lua" | "pl" | "sh" | "bash" | "zsh" | "fish" | "ps1" | "sql" | "html" | "htm"
+        | "css" | "scss" | "less" | "vue" | "svelte" | "zig" | "nim" | "dart" | "ex" | "exs"
+        | "erl" | "clj" | "r" | "jl" | "m" | "asm" | "s" | "wasm" | "makefile" | "cmake"
+        | "gradle" => Code,
+        "json" | "toml" | "yaml" | "yml" | "ini" | "cfg" | "conf" | "xml" | "plist" | "env"
+        | "properties" | "lock" | "editorconfig" | "gitignore" | "gitattributes" | "bashrc"
+        | "zshrc" | "profile" | "service" => Config,
         "db" | "sqlite" | "sqlite3" | "redb" | "mdb" | "accdb" | "parquet" | "realm" => Database,
-        "zip" | "tar" | "gz" | "tgz" | "bz2" | "xz" | "zst" | "7z" | "rar" | "lz4" | "lzma" | "cab" | "iso"
-        | "dmg" | "deb" | "rpm" | "jar" | "apk" => Archive,
-        "exe" | "dll" | "so" | "dylib" | "bin" | "elf" | "app" | "msi" | "com" | "o" | "a" => Executable,
+        "zip" | "tar" | "gz" | "tgz" | "bz2" | "xz" | "zst" | "7z" | "rar" | "lz4" | "lzma"
+        | "cab" | "iso" | "dmg" | "deb" | "rpm" | "jar" | "apk" => Archive,
+        "exe" | "dll" | "so" | "dylib" | "bin" | "elf" | "app" | "msi" | "com" | "o" | "a" => {
+            Executable
+        }
         "ttf" | "otf" | "woff" | "woff2" | "ttc" | "fon" => Font,
-        "obj" | "stl" | "fbx" | "gltf" | "glb" | "ply" | "3ds" | "dae" | "blend" | "usdz" | "usd" => Mesh,
+        "obj" | "stl" | "fbx" | "gltf" | "glb" | "ply" | "3ds" | "dae" | "blend" | "usdz"
+        | "usd" => Mesh,
         "gpg" | "pgp" | "age" | "enc" | "aes" | "kdbx" | "vc" | "hc" => Encrypted,
         "pem" | "crt" | "cer" | "der" | "p12" | "pfx" | "pub" | "asc" | "keystore" | "jks" => Key,
         "txt" | "md" | "markdown" | "rst" | "log" | "nfo" | "org" | "adoc" => Text,
@@ -225,8 +242,14 @@ mod tests {
 
     #[test]
     fn magic_bytes_win_over_a_lying_extension() {
-        assert_eq!(classify(b"photo.txt", b"\x89PNG\r\n\x1a\n...."), FileKind::Image);
-        assert_eq!(classify(b"notes.pdf", b"SQLite format 3\0rest"), FileKind::Database);
+        assert_eq!(
+            classify(b"photo.txt", b"\x89PNG\r\n\x1a\n...."),
+            FileKind::Image
+        );
+        assert_eq!(
+            classify(b"notes.pdf", b"SQLite format 3\0rest"),
+            FileKind::Database
+        );
         assert_eq!(classify(b"a.out", b"\x7fELF\x02\x01"), FileKind::Executable);
     }
 
@@ -244,9 +267,18 @@ mod tests {
     fn text_and_binary_without_hints() {
         assert_eq!(classify(b"README", b"hello world\n"), FileKind::Text);
         assert_eq!(classify(b"blob", b"\x00\x01\x02\x03"), FileKind::Unknown);
-        assert_eq!(classify(b"caf\xe9", "caf\u{e9} au lait".as_bytes()), FileKind::Text);
-        assert_eq!(classify(b"k", b"-----BEGIN RSA PRIVATE KEY-----\n"), FileKind::Key);
-        assert_eq!(classify(b"secret", b"age-encryption.org/v1\n"), FileKind::Encrypted);
+        assert_eq!(
+            classify(b"caf\xe9", "caf\u{e9} au lait".as_bytes()),
+            FileKind::Text
+        );
+        assert_eq!(
+            classify(b"k", b"-----BEGIN RSA PRIVATE KEY-----\n"),
+            FileKind::Key
+        );
+        assert_eq!(
+            classify(b"secret", b"age-encryption.org/v1\n"),
+            FileKind::Encrypted
+        );
     }
 
     #[test]

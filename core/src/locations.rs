@@ -24,15 +24,23 @@ pub fn add(
     let path = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
     let md = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
     if !md.is_dir() {
-        return Err(Error::InvalidInput(format!("{} is not a directory", path.display())));
+        return Err(Error::InvalidInput(format!(
+            "{} is not a directory",
+            path.display()
+        )));
     }
-    let default_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into());
+    let default_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".into());
     let name = name.map(str::to_owned).unwrap_or(default_name);
     validate_location_name(&name)?;
     let path_bytes = crate::fsutil::path_bytes(&path).to_vec();
     for existing in list(lib.db())? {
         if existing.name == name {
-            return Err(Error::AlreadyExists(format!("a location named {name:?} already exists")));
+            return Err(Error::AlreadyExists(format!(
+                "a location named {name:?} already exists"
+            )));
         }
         let other = existing.root_path();
         if path.starts_with(&other) || other.starts_with(&path) {
@@ -91,14 +99,20 @@ pub fn get_by_name(db: &Database, name: &str) -> Result<LocationRecord> {
     list(db)?
         .into_iter()
         .find(|l| l.name == name)
-        .ok_or_else(|| Error::NotFound(format!("no location named {name:?} (see `sd location list`)")))
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "no location named {name:?} (see `sd location list`)"
+            ))
+        })
 }
 
 /// The location with this id.
 pub fn get_by_id(db: &Database, id: LocationId) -> Result<LocationRecord> {
     let txn = db.begin_read()?;
     let table = txn.open_table(schema::LOCATIONS)?;
-    let row = table.get(id.0.as_u128())?.ok_or_else(|| Error::NotFound(format!("no location {id}")))?;
+    let row = table
+        .get(id.0.as_u128())?
+        .ok_or_else(|| Error::NotFound(format!("no location {id}")))?;
     LocationRecord::decode(row.value())
 }
 
@@ -109,7 +123,12 @@ pub fn remove(lib: &Library, name: &str) -> Result<LocationRecord> {
     let txn = lib.db().begin_write()?;
     {
         let mut tables = IndexTables::open(&txn)?;
-        let ctx = ApplyCtx { job: 0, root: location.root.0, root_path: &root_path, identify: false };
+        let ctx = ApplyCtx {
+            job: 0,
+            root: location.root.0,
+            root_path: &root_path,
+            identify: false,
+        };
         tables.remove_subtree(&ctx, location.root.0)?;
         let mut locations = txn.open_table(schema::LOCATIONS)?;
         locations.remove(location.id.0.as_u128())?;

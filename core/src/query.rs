@@ -75,16 +75,26 @@ fn check_device(lib: &Library, device: &str) -> Result<()> {
     if device == lib.device_name() || device == lib.device_id().to_string() {
         return Ok(());
     }
-    let known = lib.devices()?.into_iter().any(|d| d.name == device || d.id.to_string() == device);
+    let known = lib
+        .devices()?
+        .into_iter()
+        .any(|d| d.name == device || d.id.to_string() == device);
     if known {
-        return Err(Error::NotFound(format!("device {device:?} is paired but its index is not synced yet")));
+        return Err(Error::NotFound(format!(
+            "device {device:?} is paired but its index is not synced yet"
+        )));
     }
-    Err(Error::NotFound(format!("no device named {device:?} in this library")))
+    Err(Error::NotFound(format!(
+        "no device named {device:?} in this library"
+    )))
 }
 
 fn get_entry(txn: &ReadTransaction, id: u64) -> Result<Option<EntryRecord>> {
     let entries = txn.open_table(schema::ENTRIES)?;
-    entries.get(id)?.map(|v| EntryRecord::decode(v.value())).transpose()
+    entries
+        .get(id)?
+        .map(|v| EntryRecord::decode(v.value()))
+        .transpose()
 }
 
 fn resolve(lib: &Library, txn: &ReadTransaction, uri: &SdUri) -> Result<Option<Resolved>> {
@@ -92,8 +102,11 @@ fn resolve(lib: &Library, txn: &ReadTransaction, uri: &SdUri) -> Result<Option<R
         return Err(Error::InvalidInput(format!("{uri} is not a device path")));
     };
     check_device(lib, device)?;
-    let Some(location) = uri.location() else { return Ok(None) };
-    let name = std::str::from_utf8(location).map_err(|_| Error::NotFound(format!("no location in {uri}")))?;
+    let Some(location) = uri.location() else {
+        return Ok(None);
+    };
+    let name = std::str::from_utf8(location)
+        .map_err(|_| Error::NotFound(format!("no location in {uri}")))?;
     let location = locations::get_by_name(lib.db(), name)?;
     let children = txn.open_table(schema::CHILDREN)?;
     let rel_path = uri.rel_path().to_vec();
@@ -103,12 +116,22 @@ fn resolve(lib: &Library, txn: &ReadTransaction, uri: &SdUri) -> Result<Option<R
             let key = schema::child_key(current, component);
             match children.get(key.as_slice())? {
                 Some(id) => current = id.value(),
-                None => return Ok(Some(Resolved { location, rel_path, entry: None })),
+                None => {
+                    return Ok(Some(Resolved {
+                        location,
+                        rel_path,
+                        entry: None,
+                    }));
+                }
             }
         }
     }
     let entry = get_entry(txn, current)?.map(|r| (current, r));
-    Ok(Some(Resolved { location, rel_path, entry }))
+    Ok(Some(Resolved {
+        location,
+        rel_path,
+        entry,
+    }))
 }
 
 /// Lists a device (its locations) or a directory of a location; with
@@ -147,7 +170,9 @@ pub fn ls(lib: &Library, uri: &SdUri, recursive: bool) -> Result<Vec<ListItem>> 
         let mut subdirs = Vec::new();
         for row in children.range(&lo[..]..&hi[..])? {
             let (key, child) = row?;
-            let Some(raw) = entries.get(child.value())? else { continue };
+            let Some(raw) = entries.get(child.value())? else {
+                continue;
+            };
             let record = EntryRecord::decode(raw.value())?;
             let name = &key.value()[8..];
             let child_uri = dir_uri.join(name);
@@ -193,7 +218,10 @@ pub fn stat(lib: &Library, uri: &SdUri) -> Result<StatInfo> {
         return stat_content(lib, &txn, *id, uri);
     }
     let Some(resolved) = resolve(lib, &txn, uri)? else {
-        return Err(Error::InvalidInput(format!("{uri}: name a location, e.g. sd://{}/<location>", lib.device_name())));
+        return Err(Error::InvalidInput(format!(
+            "{uri}: name a location, e.g. sd://{}/<location>",
+            lib.device_name()
+        )));
     };
     let local = crate::fsutil::join_bytes(&resolved.location.root_path(), &resolved.rel_path);
     let entry_id = resolved.entry.as_ref().map(|(id, _)| *id);
@@ -202,14 +230,24 @@ pub fn stat(lib: &Library, uri: &SdUri) -> Result<StatInfo> {
         // Not indexed (left out by a rule, or new): what the disk says.
         None => {
             let md = std::fs::symlink_metadata(&local).map_err(|e| Error::io(&local, e))?;
-            let name = resolved.rel_path.rsplit(|&b| b == b'/').next().unwrap_or_default();
-            (EntryRecord::new(0, name, &StatFields::from_metadata(&md)), false)
+            let name = resolved
+                .rel_path
+                .rsplit(|&b| b == b'/')
+                .next()
+                .unwrap_or_default();
+            (
+                EntryRecord::new(0, name, &StatFields::from_metadata(&md)),
+                false,
+            )
         }
     };
     let content = match record.content {
         Some(id) => {
             let table = txn.open_table(schema::CONTENT)?;
-            table.get(id.0.as_u128())?.map(|v| ContentRecord::decode(v.value())).transpose()?
+            table
+                .get(id.0.as_u128())?
+                .map(|v| ContentRecord::decode(v.value()))
+                .transpose()?
         }
         None => None,
     };
@@ -230,11 +268,19 @@ pub fn stat(lib: &Library, uri: &SdUri) -> Result<StatInfo> {
         file_kind: content.as_ref().map(|c| c.kind().as_str()),
         copies: content.as_ref().map(|c| c.instances),
         files: is_dir.then_some(record.agg_files),
-        link_target: record.link_target.as_ref().map(|t| String::from_utf8_lossy(t).into_owned()),
+        link_target: record
+            .link_target
+            .as_ref()
+            .map(|t| String::from_utf8_lossy(t).into_owned()),
     })
 }
 
-fn stat_content(lib: &Library, txn: &ReadTransaction, id: ContentId, uri: &SdUri) -> Result<StatInfo> {
+fn stat_content(
+    lib: &Library,
+    txn: &ReadTransaction,
+    id: ContentId,
+    uri: &SdUri,
+) -> Result<StatInfo> {
     let table = txn.open_table(schema::CONTENT)?;
     let content = table
         .get(id.0.as_u128())?
@@ -263,9 +309,15 @@ fn stat_content(lib: &Library, txn: &ReadTransaction, id: ContentId, uri: &SdUri
 }
 
 /// The URIs and local paths of every instance of `content`.
-fn instance_uris(lib: &Library, txn: &ReadTransaction, content: ContentId) -> Result<Vec<(String, String)>> {
-    let roots: HashMap<u64, LocationRecord> =
-        locations::list(lib.db())?.into_iter().map(|l| (l.root.0, l)).collect();
+fn instance_uris(
+    lib: &Library,
+    txn: &ReadTransaction,
+    content: ContentId,
+) -> Result<Vec<(String, String)>> {
+    let roots: HashMap<u64, LocationRecord> = locations::list(lib.db())?
+        .into_iter()
+        .map(|l| (l.root.0, l))
+        .collect();
     let instances = txn.open_table(schema::INSTANCES)?;
     let entries = txn.open_table(schema::ENTRIES)?;
     let key = content.0.as_u128();
@@ -277,7 +329,9 @@ fn instance_uris(lib: &Library, txn: &ReadTransaction, content: ContentId) -> Re
             if let Some(loc) = roots.get(&id) {
                 break Some(loc);
             }
-            let Some(raw) = entries.get(id)? else { break None };
+            let Some(raw) = entries.get(id)? else {
+                break None;
+            };
             let record = EntryRecord::decode(raw.value())?;
             names.push(record.name);
             id = record.parent;
@@ -287,7 +341,10 @@ fn instance_uris(lib: &Library, txn: &ReadTransaction, content: ContentId) -> Re
         let rel = names.join(&b'/');
         let uri = SdUri::device(lib.device_name(), location.name.as_bytes(), &rel).to_string();
         let local = crate::fsutil::join_bytes(&location.root_path(), &rel);
-        out.push((uri, String::from_utf8_lossy(local.as_os_str().as_bytes()).into_owned()));
+        out.push((
+            uri,
+            String::from_utf8_lossy(local.as_os_str().as_bytes()).into_owned(),
+        ));
     }
     Ok(out)
 }
@@ -304,7 +361,10 @@ pub fn dupes(lib: &Library, min_size: u64) -> Result<Vec<DupeGroup>> {
             continue;
         }
         let id = ContentId(uuid::Uuid::from_u128(key.value()));
-        let mut uris: Vec<String> = instance_uris(lib, &txn, id)?.into_iter().map(|(u, _)| u).collect();
+        let mut uris: Vec<String> = instance_uris(lib, &txn, id)?
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect();
         uris.sort();
         groups.push(DupeGroup {
             content_id: id,
@@ -314,6 +374,10 @@ pub fn dupes(lib: &Library, min_size: u64) -> Result<Vec<DupeGroup>> {
             uris,
         });
     }
-    groups.sort_by(|a, b| b.wasted.cmp(&a.wasted).then(a.content_id.cmp(&b.content_id)));
+    groups.sort_by(|a, b| {
+        b.wasted
+            .cmp(&a.wasted)
+            .then(a.content_id.cmp(&b.content_id))
+    });
     Ok(groups)
 }

@@ -67,7 +67,10 @@ impl SdUri {
             path.push(b'/');
             path.extend_from_slice(rel_path);
         }
-        SdUri::Device { device: device.to_owned(), path }
+        SdUri::Device {
+            device: device.to_owned(),
+            path,
+        }
     }
 
     /// For a device URI, the location name (first path component), if any.
@@ -112,8 +115,14 @@ impl SdUri {
             out
         };
         match self {
-            SdUri::Device { device, path } => SdUri::Device { device: device.clone(), path: push(path) },
-            SdUri::Cloud { volume, path } => SdUri::Cloud { volume: volume.clone(), path: push(path) },
+            SdUri::Device { device, path } => SdUri::Device {
+                device: device.clone(),
+                path: push(path),
+            },
+            SdUri::Cloud { volume, path } => SdUri::Cloud {
+                volume: volume.clone(),
+                path: push(path),
+            },
             SdUri::Content { .. } => self.clone(),
         }
     }
@@ -123,7 +132,9 @@ impl FromStr for SdUri {
     type Err = UriError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let rest = s.strip_prefix(SCHEME).ok_or_else(|| UriError::Scheme(s.to_owned()))?;
+        let rest = s
+            .strip_prefix(SCHEME)
+            .ok_or_else(|| UriError::Scheme(s.to_owned()))?;
         let (host, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -155,12 +166,17 @@ impl FromStr for SdUri {
                 if volume.is_empty() {
                     return Err(UriError::MissingVolume(s.to_owned()));
                 }
-                let volume = String::from_utf8(volume.to_vec()).map_err(|_| UriError::NonUtf8Host(s.to_owned()))?;
-                Ok(SdUri::Cloud { volume, path: tail.to_vec() })
+                let volume = String::from_utf8(volume.to_vec())
+                    .map_err(|_| UriError::NonUtf8Host(s.to_owned()))?;
+                Ok(SdUri::Cloud {
+                    volume,
+                    path: tail.to_vec(),
+                })
             }
             _ => {
                 let host = decode(host).ok_or_else(|| UriError::BadEscape(s.to_owned()))?;
-                let device = String::from_utf8(host).map_err(|_| UriError::NonUtf8Host(s.to_owned()))?;
+                let device =
+                    String::from_utf8(host).map_err(|_| UriError::NonUtf8Host(s.to_owned()))?;
                 Ok(SdUri::Device { device, path })
             }
         }
@@ -192,7 +208,8 @@ fn check_components(path: &[u8]) -> Result<(), ()> {
         return Ok(());
     }
     for component in inner.split(|&b| b == b'/') {
-        if component.is_empty() || component == b"." || component == b".." || component.contains(&0) {
+        if component.is_empty() || component == b"." || component == b".." || component.contains(&0)
+        {
             return Err(());
         }
     }
@@ -229,7 +246,8 @@ fn encode(bytes: &[u8], is_host: bool, f: &mut fmt::Formatter<'_>) -> fmt::Resul
             }
         };
         for c in valid.chars() {
-            let escape = c == '%' || c == '?' || c == '#' || c.is_control() || (is_host && c == '/');
+            let escape =
+                c == '%' || c == '?' || c == '#' || c.is_control() || (is_host && c == '/');
             if escape {
                 let mut buf = [0u8; 4];
                 for b in c.encode_utf8(&mut buf).bytes() {
@@ -279,7 +297,10 @@ mod tests {
         assert_eq!(uri.rel_path(), b"2024/caf\xe9.jpg");
         let root: SdUri = "sd://nas/Photos/".parse().expect("parse");
         assert_eq!(root.rel_path(), b"");
-        assert_eq!(SdUri::device("nas", b"Photos", b"a/b").to_string(), "sd://nas/Photos/a/b");
+        assert_eq!(
+            SdUri::device("nas", b"Photos", b"a/b").to_string(),
+            "sd://nas/Photos/a/b"
+        );
     }
 
     #[test]
@@ -287,20 +308,30 @@ mod tests {
         let err = |s: &str| s.parse::<SdUri>().expect_err(s);
         assert!(matches!(err("http://x/y"), UriError::Scheme(_)));
         assert!(matches!(err("sd:///x"), UriError::MissingHost(_)));
-        assert!(matches!(err("sd://content/not-a-uuid"), UriError::BadContentId(_)));
-        assert!(matches!(err("sd://content/6ba7b810-9dad-11d1-80b4-00c04fd430c8/x"), UriError::BadContentId(_)));
+        assert!(matches!(
+            err("sd://content/not-a-uuid"),
+            UriError::BadContentId(_)
+        ));
+        assert!(matches!(
+            err("sd://content/6ba7b810-9dad-11d1-80b4-00c04fd430c8/x"),
+            UriError::BadContentId(_)
+        ));
         assert!(matches!(err("sd://cloud"), UriError::MissingVolume(_)));
         assert!(matches!(err("sd://laptop/a/%zz"), UriError::BadEscape(_)));
         assert!(matches!(err("sd://laptop/a/%4"), UriError::BadEscape(_)));
-        assert!(matches!(err("sd://laptop/a/../etc"), UriError::BadComponent(_)));
+        assert!(matches!(
+            err("sd://laptop/a/../etc"),
+            UriError::BadComponent(_)
+        ));
         assert!(matches!(err("sd://laptop/a//b"), UriError::BadComponent(_)));
         assert!(matches!(err("sd://lap%FFtop/a"), UriError::NonUtf8Host(_)));
         assert!(err("sd://laptop/a/../etc").to_string().contains(".."));
     }
 
     fn component() -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(1u8..=255, 1..12)
-            .prop_filter("no separators or dot names", |c| !c.contains(&b'/') && c != b"." && c != b"..")
+        proptest::collection::vec(1u8..=255, 1..12).prop_filter("no separators or dot names", |c| {
+            !c.contains(&b'/') && c != b"." && c != b".."
+        })
     }
 
     proptest! {

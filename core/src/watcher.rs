@@ -44,7 +44,10 @@ impl std::fmt::Debug for LocationWatcher {
 impl LocationWatcher {
     /// Starts watching every location of `lib`. `on_refresh` runs on the
     /// watcher's thread after each applied burst.
-    pub fn start(lib: Arc<Library>, on_refresh: impl Fn(Refreshed) + Send + 'static) -> Result<LocationWatcher> {
+    pub fn start(
+        lib: Arc<Library>,
+        on_refresh: impl Fn(Refreshed) + Send + 'static,
+    ) -> Result<LocationWatcher> {
         let (tx, rx) = unbounded();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let _ = tx.send(event);
@@ -56,7 +59,11 @@ impl LocationWatcher {
             .name("sd-watcher".into())
             .spawn(move || debounce_loop(&lib, &rx, &thread_locations, &on_refresh))
             .map_err(|e| Error::io("watcher thread", e))?;
-        let this = LocationWatcher { watcher: Mutex::new(watcher), locations, _thread: thread };
+        let this = LocationWatcher {
+            watcher: Mutex::new(watcher),
+            locations,
+            _thread: thread,
+        };
         Ok(this)
     }
 
@@ -81,7 +88,11 @@ impl LocationWatcher {
         let mut locations = self.locations.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pos) = locations.iter().position(|l| l.id == id) {
             let location = locations.remove(pos);
-            let _ = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).unwatch(&location.root_path());
+            let _ = self
+                .watcher
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwatch(&location.root_path());
         }
     }
 }
@@ -112,29 +123,44 @@ fn debounce_loop(
                 break;
             }
         }
-        let current: Vec<LocationRecord> = locations.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let current: Vec<LocationRecord> =
+            locations.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut by_location: HashMap<LocationId, (LocationRecord, Vec<PathBuf>)> = HashMap::new();
         for path in paths {
             if let Some(location) = current.iter().find(|l| path.starts_with(l.root_path())) {
-                by_location.entry(location.id).or_insert_with(|| (location.clone(), Vec::new())).1.push(path);
+                by_location
+                    .entry(location.id)
+                    .or_insert_with(|| (location.clone(), Vec::new()))
+                    .1
+                    .push(path);
             }
         }
         if rescan {
             // The kernel dropped events: re-read everything that changed.
             for location in &current {
-                by_location.entry(location.id).or_insert_with(|| (location.clone(), Vec::new())).1.push(location.root_path());
+                by_location
+                    .entry(location.id)
+                    .or_insert_with(|| (location.clone(), Vec::new()))
+                    .1
+                    .push(location.root_path());
             }
         }
         for (id, (location, paths)) in by_location {
             // The location may have been removed meanwhile.
-            let Ok(location) = locations::get_by_id(lib.db(), id).or(Ok::<_, Error>(location)) else { continue };
+            let Ok(location) = locations::get_by_id(lib.db(), id).or(Ok::<_, Error>(location))
+            else {
+                continue;
+            };
             let result = if rescan {
                 run_stale_scan(lib, &location)
             } else {
                 crate::indexer::live::refresh(lib, &location, &paths).map(|_| ())
             };
             match result {
-                Ok(()) => on_refresh(Refreshed { location: id, paths }),
+                Ok(()) => on_refresh(Refreshed {
+                    location: id,
+                    paths,
+                }),
                 Err(e) => tracing::warn!("watcher refresh of {} failed: {e}", location.name),
             }
         }

@@ -20,20 +20,27 @@ const MAX_REQUEST: u64 = 1 << 20;
 pub fn serve(host: Arc<Host>, socket: &Path) -> Result<()> {
     // We hold the library lock, so any socket file left here is stale.
     let _ = std::fs::remove_file(socket);
-    let listener = UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
+    let listener =
+        UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
-    std::thread::Builder::new().name("sd-control".into()).spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let host = Arc::clone(&host);
-            let _ = std::thread::Builder::new().name("sd-request".into()).spawn(move || handle(&host, stream));
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("sd-control".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let host = Arc::clone(&host);
+                let _ = std::thread::Builder::new()
+                    .name("sd-request".into())
+                    .spawn(move || handle(&host, stream));
+            }
+        })?;
     Ok(())
 }
 
 fn handle(host: &Arc<Host>, stream: UnixStream) {
-    let Ok(read_half) = stream.try_clone() else { return };
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
     let mut line = String::new();
     let mut reader = BufReader::new(std::io::Read::take(read_half, MAX_REQUEST));
     if reader.read_line(&mut line).is_err() {
@@ -63,10 +70,16 @@ pub fn connect(socket: &Path) -> Option<UnixStream> {
 }
 
 /// Sends `request` to a daemon and hands each event to `on_event`.
-pub fn call(stream: UnixStream, request: &Request, on_event: &mut dyn FnMut(Reply)) -> Result<Value> {
+pub fn call(
+    stream: UnixStream,
+    request: &Request,
+    on_event: &mut dyn FnMut(Reply),
+) -> Result<Value> {
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');
-    (&stream).write_all(&line).context("sending to the daemon")?;
+    (&stream)
+        .write_all(&line)
+        .context("sending to the daemon")?;
     for reply in BufReader::new(stream).lines() {
         let reply: Reply = serde_json::from_str(&reply.context("reading from the daemon")?)?;
         match reply {

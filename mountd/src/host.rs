@@ -39,14 +39,23 @@ impl Host {
 
     /// Asks every running job to stop at its next checkpoint.
     pub fn pause_all(&self) {
-        for control in self.running.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        for control in self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
             control.pause();
         }
     }
 
     /// Whether any job runs right now.
     pub fn has_running_jobs(&self) -> bool {
-        !self.running.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+        !self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
     }
 
     /// Runs job `id` here, reporting to `out`.
@@ -59,21 +68,40 @@ impl Host {
             }
             running.insert(id, control.clone());
         }
-        let result = indexer::run_job(&self.lib, id, &control, &mut |e: JobEvent| out(Reply::Event(e)));
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        let result = indexer::run_job(&self.lib, id, &control, &mut |e: JobEvent| {
+            out(Reply::Event(e))
+        });
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
         Ok(result?)
     }
 
     /// Indexes one location (resuming its unfinished job if it has one).
-    pub fn index_location(&self, id: LocationId, stale_scan: bool, out: &mut dyn FnMut(Reply)) -> Result<JobRecord> {
+    pub fn index_location(
+        &self,
+        id: LocationId,
+        stale_scan: bool,
+        out: &mut dyn FnMut(Reply),
+    ) -> Result<JobRecord> {
         let (job, _) = indexer::prepare_job(&self.lib, id, stale_scan)?;
         self.run_job(job.id, out)
     }
 
-    pub fn execute(self: &Arc<Self>, request: Request, out: &mut dyn FnMut(Reply)) -> Result<Value> {
+    pub fn execute(
+        self: &Arc<Self>,
+        request: Request,
+        out: &mut dyn FnMut(Reply),
+    ) -> Result<Value> {
         let lib = &self.lib;
         Ok(match request {
-            Request::LocationAdd { path, name, mode, rules } => {
+            Request::LocationAdd {
+                path,
+                name,
+                mode,
+                rules,
+            } => {
                 let path = Path::new(std::ffi::OsStr::from_bytes(&path));
                 let location = locations::add(lib, path, name.as_deref(), mode.parse()?, rules)?;
                 if let Some(watcher) = &self.watcher {
@@ -115,11 +143,19 @@ impl Host {
                 }
                 Value::Array(jobs)
             }
-            Request::Ls { uri, recursive } => serde_json::to_value(query::ls(lib, &uri.parse()?, recursive)?)?,
+            Request::Ls { uri, recursive } => {
+                serde_json::to_value(query::ls(lib, &uri.parse()?, recursive)?)?
+            }
             Request::Stat { uri } => serde_json::to_value(query::stat(lib, &uri.parse()?)?)?,
             Request::Dupes { min_size } => serde_json::to_value(query::dupes(lib, min_size)?)?,
             Request::JobsList => {
-                let running = self.running.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect::<Vec<_>>();
+                let running = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .keys()
+                    .copied()
+                    .collect::<Vec<_>>();
                 let mut rows = Vec::new();
                 for mut job in jobs::list_jobs(lib.db())? {
                     // A job marked running that no process runs was interrupted.
@@ -132,7 +168,12 @@ impl Host {
             }
             Request::JobsPause { id } => {
                 let id = JobId(id);
-                let control = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+                let control = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&id)
+                    .cloned();
                 match control {
                     Some(control) => {
                         control.pause();
@@ -143,7 +184,12 @@ impl Host {
             }
             Request::JobsCancel { id } => {
                 let id = JobId(id);
-                let control = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+                let control = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&id)
+                    .cloned();
                 match control {
                     Some(control) => {
                         control.cancel();
@@ -216,7 +262,9 @@ fn location_json(lib: &Library, location: &LocationRecord) -> Result<Value> {
 }
 
 fn job_json(lib: &Library, job: &JobRecord) -> Value {
-    let location = locations::get_by_id(lib.db(), job.location).map(|l| l.name).unwrap_or_default();
+    let location = locations::get_by_id(lib.db(), job.location)
+        .map(|l| l.name)
+        .unwrap_or_default();
     let mut value = serde_json::to_value(job).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         map.insert("location_name".into(), Value::String(location));

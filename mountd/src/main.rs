@@ -60,7 +60,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Location(LocationCommand::Add(add)) => {
-            let path = std::path::absolute(&add.path).with_context(|| add.path.display().to_string())?;
+            let path =
+                std::path::absolute(&add.path).with_context(|| add.path.display().to_string())?;
             let rules = IndexRules {
                 skip_hidden: !add.index_hidden,
                 skip_dev_dirs: !add.index_dev_dirs,
@@ -69,10 +70,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 gitignore: !add.no_gitignore,
             };
             let path = path.as_os_str().as_bytes().to_vec();
-            ("location add", Request::LocationAdd { path, name: add.name, mode: add.mode, rules })
+            (
+                "location add",
+                Request::LocationAdd {
+                    path,
+                    name: add.name,
+                    mode: add.mode,
+                    rules,
+                },
+            )
         }
         Command::Location(LocationCommand::List) => ("location list", Request::LocationList),
-        Command::Location(LocationCommand::Rm { name }) => ("location rm", Request::LocationRm { name }),
+        Command::Location(LocationCommand::Rm { name }) => {
+            ("location rm", Request::LocationRm { name })
+        }
         Command::Index { location } => ("index", Request::Index { location }),
         Command::Ls { uri, recursive } => ("ls", Request::Ls { uri, recursive }),
         Command::Stat { uri } => ("stat", Request::Stat { uri }),
@@ -104,7 +115,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let value = host.execute(request, &mut on_reply)?;
             if interrupted() {
                 print_result(name, &value, json)?;
-                eprintln!("sd: interrupted; the job is paused at its last checkpoint (run the command again to resume)");
+                eprintln!(
+                    "sd: interrupted; the job is paused at its last checkpoint (run the command again to resume)"
+                );
                 return Ok(ExitCode::from(130));
             }
             value
@@ -166,7 +179,12 @@ fn report_init(lib: &Library, json: bool, what: &str) -> Result<()> {
         });
         println!("{value}");
     } else {
-        println!("{what} library {} at {} for device {:?}", lib.id(), lib.dir().display(), lib.device_name());
+        println!(
+            "{what} library {} at {} for device {:?}",
+            lib.id(),
+            lib.dir().display(),
+            lib.device_name()
+        );
     }
     Ok(())
 }
@@ -175,7 +193,11 @@ fn hostname() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    if sdfs_core::library::validate_device_name(&name).is_ok() { name } else { "this-device".into() }
+    if sdfs_core::library::validate_device_name(&name).is_ok() {
+        name
+    } else {
+        "this-device".into()
+    }
 }
 
 fn hash(files: &[PathBuf]) -> Result<ExitCode> {
@@ -203,5 +225,9 @@ fn hash(files: &[PathBuf]) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -53,9 +53,11 @@ impl ProgressView {
                     });
                     if p.phase == Phase::ContentIdentification && p.counters.to_identify > 0 {
                         bar.set_style(
-                            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}")
-                                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                                .progress_chars("=> "),
+                            ProgressStyle::with_template(
+                                "{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .progress_chars("=> "),
                         );
                         bar.set_length(p.counters.to_identify);
                         bar.set_position(p.counters.identified);
@@ -85,7 +87,12 @@ impl ProgressView {
 
 fn describe(p: &Progress) -> String {
     let c = &p.counters;
-    let mut text = format!("{} files, {} dirs, {}", c.files, c.dirs, human_bytes(c.bytes));
+    let mut text = format!(
+        "{} files, {} dirs, {}",
+        c.files,
+        c.dirs,
+        human_bytes(c.bytes)
+    );
     if p.phase == Phase::ContentIdentification {
         text = format!("identified {}/{} files", c.identified, c.to_identify);
     }
@@ -98,12 +105,24 @@ fn describe(p: &Progress) -> String {
 
 fn describe_event(event: &JobEvent) -> String {
     match event {
-        JobEvent::Started { job, location, resumed } => {
-            format!("{} job {job}: indexing {location}", if *resumed { "resuming" } else { "starting" })
+        JobEvent::Started {
+            job,
+            location,
+            resumed,
+        } => {
+            format!(
+                "{} job {job}: indexing {location}",
+                if *resumed { "resuming" } else { "starting" }
+            )
         }
         JobEvent::Progress(p) => describe(p),
         JobEvent::Warning { job, message } => format!("job {job}: warning: {message}"),
-        JobEvent::Finished { job, state, counters: c, elapsed_secs } => format!(
+        JobEvent::Finished {
+            job,
+            state,
+            counters: c,
+            elapsed_secs,
+        } => format!(
             "job {job} {}: {} files, {} dirs, {}; created {}, updated {}, moved {}, removed {}, identified {}, \
              errors {} in {elapsed_secs:.2}s",
             state.as_str(),

@@ -13,7 +13,11 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 fn s(v: &Value, key: &str) -> String {
@@ -31,8 +35,19 @@ fn n(v: &Value, key: &str) -> u64 {
 /// Writes `value`, the result of `command`, for people.
 pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Result<()> {
     match command {
-        "location add" => writeln!(out, "added location {} ({}) as {}", s(value, "name"), s(value, "path"), s(value, "uri")),
-        "location rm" => writeln!(out, "removed location {} ({}); its files are untouched", s(value, "removed"), s(value, "path")),
+        "location add" => writeln!(
+            out,
+            "added location {} ({}) as {}",
+            s(value, "name"),
+            s(value, "path"),
+            s(value, "uri")
+        ),
+        "location rm" => writeln!(
+            out,
+            "removed location {} ({}); its files are untouched",
+            s(value, "removed"),
+            s(value, "path")
+        ),
         "location list" => {
             for row in value.as_array().into_iter().flatten() {
                 writeln!(
@@ -49,14 +64,35 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
         }
         "ls" => {
             for row in value.as_array().into_iter().flatten() {
-                writeln!(out, "{:<8} {:>10}  {}  {}", s(row, "kind"), n(row, "size"), s(row, "modified"), s(row, "name"))?;
+                writeln!(
+                    out,
+                    "{:<8} {:>10}  {}  {}",
+                    s(row, "kind"),
+                    n(row, "size"),
+                    s(row, "modified"),
+                    s(row, "name")
+                )?;
             }
             Ok(())
         }
         "stat" => {
             for key in [
-                "uri", "entry_id", "local_path", "kind", "size", "modified", "changed", "inode", "mode", "indexed", "content_id",
-                "content_hash", "file_kind", "copies", "files", "link_target",
+                "uri",
+                "entry_id",
+                "local_path",
+                "kind",
+                "size",
+                "modified",
+                "changed",
+                "inode",
+                "mode",
+                "indexed",
+                "content_id",
+                "content_hash",
+                "file_kind",
+                "copies",
+                "files",
+                "link_target",
             ] {
                 if !value[key].is_null() {
                     writeln!(out, "{key:>12}: {}", s(value, key))?;
@@ -80,7 +116,12 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
                     writeln!(out, "  {}", uri.as_str().unwrap_or_default())?;
                 }
             }
-            writeln!(out, "{} groups, {} wasted", groups.len(), human_bytes(wasted))
+            writeln!(
+                out,
+                "{} groups, {} wasted",
+                groups.len(),
+                human_bytes(wasted)
+            )
         }
         "jobs" => {
             for job in value.as_array().into_iter().flatten() {
@@ -91,11 +132,26 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
         "jobs action" => render_job(value, out),
         "index" => Ok(()),
         "status" => {
-            writeln!(out, "library {} ({})", s(value, "library"), s(value, "library_id"))?;
-            writeln!(out, "device  {} ({})", s(&value["device"], "name"), s(&value["device"], "id"))?;
+            writeln!(
+                out,
+                "library {} ({})",
+                s(value, "library"),
+                s(value, "library_id")
+            )?;
+            writeln!(
+                out,
+                "device  {} ({})",
+                s(&value["device"], "name"),
+                s(&value["device"], "id")
+            )?;
             match value["daemon"].is_null() {
                 true => writeln!(out, "daemon  not running")?,
-                false => writeln!(out, "daemon  pid {} since {}", s(&value["daemon"], "pid"), s(&value["daemon"], "started_at"))?,
+                false => writeln!(
+                    out,
+                    "daemon  pid {} since {}",
+                    s(&value["daemon"], "pid"),
+                    s(&value["daemon"], "started_at")
+                )?,
             }
             writeln!(out, "locations:")?;
             render("location list", &value["locations"], out)?;

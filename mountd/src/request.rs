@@ -1,25 +1,47 @@
 //! What travels over the control socket: one JSON request line, then reply
 //! lines (events, then one result or error). The same types drive local runs.
 
-use serde::{Deserialize, Serialize};
-use sdfs_core::jobs::JobEvent;
 use sdfs_core::indexer::rules::IndexRules;
+use sdfs_core::jobs::JobEvent;
+use serde::{Deserialize, Serialize};
 
 /// A command for whoever holds the library.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Request {
-    LocationAdd { path: Vec<u8>, name: Option<String>, mode: String, rules: IndexRules },
+    LocationAdd {
+        path: Vec<u8>,
+        name: Option<String>,
+        mode: String,
+        rules: IndexRules,
+    },
     LocationList,
-    LocationRm { name: String },
-    Index { location: Option<String> },
-    Ls { uri: String, recursive: bool },
-    Stat { uri: String },
-    Dupes { min_size: u64 },
+    LocationRm {
+        name: String,
+    },
+    Index {
+        location: Option<String>,
+    },
+    Ls {
+        uri: String,
+        recursive: bool,
+    },
+    Stat {
+        uri: String,
+    },
+    Dupes {
+        min_size: u64,
+    },
     JobsList,
-    JobsPause { id: u64 },
-    JobsResume { id: u64 },
-    JobsCancel { id: u64 },
+    JobsPause {
+        id: u64,
+    },
+    JobsResume {
+        id: u64,
+    },
+    JobsCancel {
+        id: u64,
+    },
     Status,
 }
 

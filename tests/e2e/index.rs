@@ -18,23 +18,41 @@ fn indexes_names_as_bytes_symlinks_and_follows_the_rules() -> Result<()> {
     let data = sd.path("data");
     write_file(&data, b"plain.txt", b"plain")?;
     write_file(&data, b"caf\xe9/\xff\xfe.bin", b"not utf-8 at all")?;
-    write_file(&data, b"node_modules/pkg/index.js", b"skipped by the dev-dir rule")?;
+    write_file(
+        &data,
+        b"node_modules/pkg/index.js",
+        b"skipped by the dev-dir rule",
+    )?;
     write_file(&data, b".hidden", b"skipped by the hidden rule")?;
     write_file(&data, b"notes.txt.swp", b"skipped by the temp rule")?;
     write_file(&data, b"repo/.git/HEAD", b"ref: refs/heads/main")?;
     write_file(&data, b"repo/.gitignore", b"*.log\n")?;
     write_file(&data, b"repo/build.log", b"ignored inside the repo")?;
     write_file(&data, b"repo/src/main.rs", b"fn main() {}")?;
-    write_file(&data, b"outside.log", b"a .log outside any repository is kept")?;
+    write_file(
+        &data,
+        b"outside.log",
+        b"a .log outside any repository is kept",
+    )?;
     let elsewhere = sd.path("elsewhere");
     write_file(&elsewhere, b"secret.txt", b"outside the location")?;
     std::os::unix::fs::symlink(&elsewhere, data.join("link-out"))?;
 
-    sd.ok([std::ffi::OsStr::new("location"), "add".as_ref(), data.as_os_str(), "--name".as_ref(), "Docs".as_ref()])?;
+    sd.ok([
+        std::ffi::OsStr::new("location"),
+        "add".as_ref(),
+        data.as_os_str(),
+        "--name".as_ref(),
+        "Docs".as_ref(),
+    ])?;
     let result = sd.json(["index"])?;
     assert_eq!(result[0]["state"], "completed");
 
-    let names: Vec<String> = sd.dump("sd://laptop/Docs")?.into_iter().map(|r| r.0).collect();
+    let names: Vec<String> = sd
+        .dump("sd://laptop/Docs")?
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
     let expected = [
         "sd://laptop/Docs/caf%E9",
         "sd://laptop/Docs/caf%E9/%FF%FE.bin",
@@ -58,7 +76,10 @@ fn indexes_names_as_bytes_symlinks_and_follows_the_rules() -> Result<()> {
     let mut input = 16u64.to_le_bytes().to_vec();
     input.extend_from_slice(b"not utf-8 at all");
     assert_eq!(odd["content_hash"], &blake3::hash(&input).to_hex()[..16]);
-    assert_eq!(sd.json(["stat", "sd://laptop/Docs/repo/src/main.rs"])?["file_kind"], "code");
+    assert_eq!(
+        sd.json(["stat", "sd://laptop/Docs/repo/src/main.rs"])?["file_kind"],
+        "code"
+    );
 
     // What the rules skip is still visible live, but marked as not indexed.
     let skipped = sd.json(["stat", "sd://laptop/Docs/node_modules/pkg/index.js"])?;
@@ -72,11 +93,28 @@ fn rules_can_be_turned_off_per_location() -> Result<()> {
     let data = sd.path("data");
     write_file(&data, b".hidden", b"h")?;
     write_file(&data, b"node_modules/x.js", b"x")?;
-    let args = ["location", "add", data.to_str().unwrap_or_default(), "--index-hidden", "--index-dev-dirs"];
+    let args = [
+        "location",
+        "add",
+        data.to_str().unwrap_or_default(),
+        "--index-hidden",
+        "--index-dev-dirs",
+    ];
     sd.ok(args)?;
     sd.ok(["index"])?;
-    let names: Vec<String> = sd.dump("sd://laptop/data")?.into_iter().map(|r| r.0).collect();
-    assert_eq!(names, ["sd://laptop/data/.hidden", "sd://laptop/data/node_modules", "sd://laptop/data/node_modules/x.js"]);
+    let names: Vec<String> = sd
+        .dump("sd://laptop/data")?
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sd://laptop/data/.hidden",
+            "sd://laptop/data/node_modules",
+            "sd://laptop/data/node_modules/x.js"
+        ]
+    );
     Ok(())
 }
 
@@ -85,7 +123,13 @@ fn unchanged_reindex_writes_nothing_and_moves_keep_their_ids() -> Result<()> {
     let sd = Sd::init("laptop")?;
     let data = sd.path("data");
     sdfs_tests::generate_tree(&data, 40, 10)?;
-    sd.ok(["location", "add", data.to_str().unwrap_or_default(), "--name", "T"])?;
+    sd.ok([
+        "location",
+        "add",
+        data.to_str().unwrap_or_default(),
+        "--name",
+        "T",
+    ])?;
     let first = sd.json(["index", "T"])?;
     assert_eq!(finished(&first)["created"], 400 + 40 + 37);
     let before = sd.dump("sd://laptop/T")?;
@@ -97,7 +141,10 @@ fn unchanged_reindex_writes_nothing_and_moves_keep_their_ids() -> Result<()> {
         assert_eq!(c[field], 0, "{field} on an unchanged tree: {c}");
     }
     assert_eq!(sd.dump("sd://laptop/T")?, before);
-    assert_eq!(std::fs::metadata(sd.lib.join("library.redb"))?.len(), db_before);
+    assert_eq!(
+        std::fs::metadata(sd.lib.join("library.redb"))?.len(),
+        db_before
+    );
 
     // A rename within a directory and a move across directories keep ids.
     let file = "sd://laptop/T/d001/s0001/f003.txt";
@@ -105,7 +152,10 @@ fn unchanged_reindex_writes_nothing_and_moves_keep_their_ids() -> Result<()> {
     let content = sd.json(["stat", file])?["content_id"].clone();
     let dir = "sd://laptop/T/d002/s0002";
     let dir_id = sd.json(["stat", dir])?["entry_id"].clone();
-    std::fs::rename(data.join("d001/s0001/f003.txt"), data.join("d005/s0005/moved.txt"))?;
+    std::fs::rename(
+        data.join("d001/s0001/f003.txt"),
+        data.join("d005/s0005/moved.txt"),
+    )?;
     std::fs::rename(data.join("d002/s0002"), data.join("d003/renamed-dir"))?;
     let moved = sd.json(["index", "T"])?;
     let c = finished(&moved);
@@ -115,13 +165,22 @@ fn unchanged_reindex_writes_nothing_and_moves_keep_their_ids() -> Result<()> {
     let now = sd.json(["stat", "sd://laptop/T/d005/s0005/moved.txt"])?;
     assert_eq!(now["entry_id"], id);
     assert_eq!(now["content_id"], content);
-    assert_eq!(sd.json(["stat", "sd://laptop/T/d003/renamed-dir"])?["entry_id"], dir_id);
-    assert_eq!(sd.json(["stat", "sd://laptop/T/d003/renamed-dir/f000.txt"])?["indexed"], true);
+    assert_eq!(
+        sd.json(["stat", "sd://laptop/T/d003/renamed-dir"])?["entry_id"],
+        dir_id
+    );
+    assert_eq!(
+        sd.json(["stat", "sd://laptop/T/d003/renamed-dir/f000.txt"])?["indexed"],
+        true
+    );
     assert!(sd.fails(["stat", file])?.contains("No such file"));
 
     // Deleting and editing are seen too; aggregates follow.
     std::fs::remove_dir_all(data.join("d004"))?;
-    std::fs::write(data.join("d006/s0006/f000.txt"), b"edited, longer than before")?;
+    std::fs::write(
+        data.join("d006/s0006/f000.txt"),
+        b"edited, longer than before",
+    )?;
     let changed = sd.json(["index", "T"])?;
     let c = finished(&changed);
     assert!(c["removed"].as_u64() > Some(0), "{c}");
@@ -136,7 +195,9 @@ fn unchanged_reindex_writes_nothing_and_moves_keep_their_ids() -> Result<()> {
 fn walk_sizes(dir: &std::path::Path) -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let Ok(md) = entry.path().symlink_metadata() else { continue };
+        let Ok(md) = entry.path().symlink_metadata() else {
+            continue;
+        };
         if md.is_dir() {
             total += walk_sizes(&entry.path());
         } else if md.is_file() {
@@ -184,21 +245,41 @@ fn an_unreadable_directory_is_reported_and_indexing_goes_on() -> Result<()> {
     let out = if is_root() {
         let mut cmd = std::process::Command::new("setpriv");
         cmd.args(["--bounding-set", "-dac_override,-dac_read_search", "--"]);
-        cmd.arg(sdfs_tests::sd_bin()).arg("--library").arg(&sd.lib).args(["--json", "index"]);
+        cmd.arg(sdfs_tests::sd_bin())
+            .arg("--library")
+            .arg(&sd.lib)
+            .args(["--json", "index"]);
         cmd.output()?
     } else {
         sd.cmd(["--json", "index"]).output()?
     };
     std::fs::set_permissions(data.join("locked"), std::fs::Permissions::from_mode(0o755))?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout)?;
-    assert!(stdout.contains("\"event\":\"warning\"") && stdout.contains("locked"), "{stdout}");
+    assert!(
+        stdout.contains("\"event\":\"warning\"") && stdout.contains("locked"),
+        "{stdout}"
+    );
     let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())?;
     assert_eq!(result[0]["state"], "completed");
     assert_eq!(result[0]["counters"]["errors"], 1);
-    let names: Vec<String> = sd.dump("sd://laptop/data")?.into_iter().map(|r| r.0).collect();
-    assert!(names.contains(&"sd://laptop/data/zz/two.txt".to_string()), "{names:?}");
-    assert!(names.contains(&"sd://laptop/data/locked".to_string()), "{names:?}");
+    let names: Vec<String> = sd
+        .dump("sd://laptop/data")?
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert!(
+        names.contains(&"sd://laptop/data/zz/two.txt".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"sd://laptop/data/locked".to_string()),
+        "{names:?}"
+    );
     Ok(())
 }
 
@@ -207,7 +288,13 @@ fn files_changing_while_indexing_end_in_a_consistent_index() -> Result<()> {
     let sd = Sd::init("laptop")?;
     let data = sd.path("data");
     sdfs_tests::generate_tree(&data, 300, 20)?;
-    sd.ok(["location", "add", data.to_str().unwrap_or_default(), "--name", "T"])?;
+    sd.ok([
+        "location",
+        "add",
+        data.to_str().unwrap_or_default(),
+        "--name",
+        "T",
+    ])?;
     let churn_dir = data.clone();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_churn = std::sync::Arc::clone(&stop);
@@ -215,9 +302,15 @@ fn files_changing_while_indexing_end_in_a_consistent_index() -> Result<()> {
         let mut n = 0u64;
         while !stop_churn.load(std::sync::atomic::Ordering::Relaxed) {
             let dir = churn_dir.join(format!("d{:03}", n % 37));
-            let _ = std::fs::write(dir.join(format!("churn{}.txt", n % 50)), format!("{n}").repeat((n % 900) as usize));
+            let _ = std::fs::write(
+                dir.join(format!("churn{}.txt", n % 50)),
+                format!("{n}").repeat((n % 900) as usize),
+            );
             let _ = std::fs::remove_file(dir.join(format!("churn{}.txt", (n + 25) % 50)));
-            let _ = std::fs::rename(dir.join(format!("churn{}.txt", (n + 7) % 50)), dir.join(format!("moved{}.txt", n % 3)));
+            let _ = std::fs::rename(
+                dir.join(format!("churn{}.txt", (n + 7) % 50)),
+                dir.join(format!("moved{}.txt", n % 3)),
+            );
             n += 1;
         }
     });
@@ -227,8 +320,12 @@ fn files_changing_while_indexing_end_in_a_consistent_index() -> Result<()> {
     assert_eq!(during?[0]["state"], "completed");
     // Once the tree holds still, one more pass makes the index match the disk.
     sd.ok(["index", "T"])?;
-    let indexed: Vec<(String, u64)> =
-        sd.dump("sd://laptop/T")?.into_iter().filter(|r| r.1 == "file").map(|r| (r.0, r.2)).collect();
+    let indexed: Vec<(String, u64)> = sd
+        .dump("sd://laptop/T")?
+        .into_iter()
+        .filter(|r| r.1 == "file")
+        .map(|r| (r.0, r.2))
+        .collect();
     let mut on_disk = Vec::new();
     collect_files(&data, &data, &mut on_disk);
     on_disk.sort();
@@ -239,11 +336,16 @@ fn files_changing_while_indexing_end_in_a_consistent_index() -> Result<()> {
 fn collect_files(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, u64)>) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
-        let Ok(md) = path.symlink_metadata() else { continue };
+        let Ok(md) = path.symlink_metadata() else {
+            continue;
+        };
         if md.is_dir() {
             collect_files(root, &path, out);
         } else if md.is_file() {
-            let rel = path.strip_prefix(root).map(|p| p.as_os_str().as_bytes().to_vec()).unwrap_or_default();
+            let rel = path
+                .strip_prefix(root)
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+                .unwrap_or_default();
             let uri = sdfs_core_uri(&rel);
             out.push((uri, md.len()));
         }

@@ -11,7 +11,11 @@ use serde_json::Value;
 /// Starts indexing `T` and kills `sd` with SIGKILL right after its first
 /// checkpoint. Returns the job id.
 fn index_and_kill(sd: &Sd) -> Result<u64> {
-    let mut child = sd.cmd(["--json", "index", "T"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let mut child = sd
+        .cmd(["--json", "index", "T"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
     let stdout = child.stdout.take().context("stdout")?;
     let mut job = None;
     for line in BufReader::new(stdout).lines() {
@@ -30,20 +34,37 @@ fn setup() -> Result<(Sd, std::path::PathBuf)> {
     let sd = Sd::init("laptop")?;
     let data = sd.path("data");
     sdfs_tests::generate_tree(&data, 2500, 8)?;
-    sd.ok(["location", "add", data.to_str().unwrap_or_default(), "--name", "T"])?;
+    sd.ok([
+        "location",
+        "add",
+        data.to_str().unwrap_or_default(),
+        "--name",
+        "T",
+    ])?;
     Ok((sd, data))
 }
 
 fn clean_dump(data: &std::path::Path) -> Result<Vec<(String, String, u64, String)>> {
     let clean = Sd::init("laptop")?;
-    clean.ok(["location", "add", data.to_str().unwrap_or_default(), "--name", "T"])?;
+    clean.ok([
+        "location",
+        "add",
+        data.to_str().unwrap_or_default(),
+        "--name",
+        "T",
+    ])?;
     clean.ok(["index", "T"])?;
     clean.dump("sd://laptop/T")
 }
 
 fn job_state(sd: &Sd, id: u64) -> Result<String> {
     let jobs = sd.json(["jobs"])?;
-    let job = jobs.as_array().into_iter().flatten().find(|j| j["id"].as_u64() == Some(id)).context("job listed")?;
+    let job = jobs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|j| j["id"].as_u64() == Some(id))
+        .context("job listed")?;
     Ok(job["state"].as_str().unwrap_or_default().to_owned())
 }
 
@@ -70,7 +91,10 @@ fn a_killed_job_can_be_cancelled_and_indexing_starts_over_cleanly() -> Result<()
     let id = index_and_kill(&sd)?;
     let cancelled = sd.json(["jobs", "cancel", &id.to_string()])?;
     assert_eq!(cancelled["state"], "cancelled");
-    assert!(sd.fails(["jobs", "resume", &id.to_string()])?.contains("already cancelled"));
+    assert!(
+        sd.fails(["jobs", "resume", &id.to_string()])?
+            .contains("already cancelled")
+    );
     let again = sd.json(["index", "T"])?;
     assert_ne!(again[0]["id"].as_u64(), Some(id));
     assert_eq!(again[0]["state"], "completed");

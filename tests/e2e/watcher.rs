@@ -7,7 +7,9 @@ use anyhow::Result;
 use sdfs_tests::{Sd, wait_for, write_file};
 
 fn indexed(sd: &Sd, uri: &str) -> bool {
-    sd.json(["stat", uri]).map(|v| v["indexed"] == true).unwrap_or(false)
+    sd.json(["stat", uri])
+        .map(|v| v["indexed"] == true)
+        .unwrap_or(false)
 }
 
 #[test]
@@ -16,7 +18,13 @@ fn native_changes_reach_the_index_while_the_daemon_runs() -> Result<()> {
     let data = sd.path("data");
     write_file(&data, b"keep.txt", b"keep")?;
     let _daemon = sd.daemon()?;
-    sd.ok(["location", "add", data.to_str().unwrap_or_default(), "--name", "Live"])?;
+    sd.ok([
+        "location",
+        "add",
+        data.to_str().unwrap_or_default(),
+        "--name",
+        "Live",
+    ])?;
     sd.ok(["index", "Live"])?;
 
     let limit = Duration::from_secs(15);
@@ -28,11 +36,16 @@ fn native_changes_reach_the_index_while_the_daemon_runs() -> Result<()> {
     let id = sd.json(["stat", "sd://laptop/Live/new/born.txt"])?["entry_id"].clone();
     std::fs::rename(data.join("new/born.txt"), data.join("renamed.txt"))?;
     wait_for(limit, || indexed(&sd, "sd://laptop/Live/renamed.txt"))?;
-    assert_eq!(sd.json(["stat", "sd://laptop/Live/renamed.txt"])?["entry_id"], id);
+    assert_eq!(
+        sd.json(["stat", "sd://laptop/Live/renamed.txt"])?["entry_id"],
+        id
+    );
     assert!(sd.fails(["stat", "sd://laptop/Live/new/born.txt"]).is_ok());
 
     std::fs::remove_file(data.join("renamed.txt"))?;
-    wait_for(limit, || sd.fails(["stat", "sd://laptop/Live/renamed.txt"]).is_ok())?;
+    wait_for(limit, || {
+        sd.fails(["stat", "sd://laptop/Live/renamed.txt"]).is_ok()
+    })?;
     let root = sd.json(["stat", "sd://laptop/Live"])?;
     assert_eq!(root["files"], 1);
     assert_eq!(root["size"], 4);
@@ -44,13 +57,25 @@ fn after_downtime_only_changed_directories_are_read_again() -> Result<()> {
     let sd = Sd::init("laptop")?;
     let data = sd.path("data");
     sdfs_tests::generate_tree(&data, 60, 10)?;
-    sd.ok(["location", "add", data.to_str().unwrap_or_default(), "--name", "T"])?;
+    sd.ok([
+        "location",
+        "add",
+        data.to_str().unwrap_or_default(),
+        "--name",
+        "T",
+    ])?;
     sd.ok(["index", "T"])?;
 
     // Offline window: one directory gains a file.
-    write_file(&data, b"d010/s0010/offline.txt", b"written while no daemon ran")?;
+    write_file(
+        &data,
+        b"d010/s0010/offline.txt",
+        b"written while no daemon ran",
+    )?;
     let _daemon = sd.daemon()?;
-    wait_for(Duration::from_secs(15), || indexed(&sd, "sd://laptop/T/d010/s0010/offline.txt"))?;
+    wait_for(Duration::from_secs(15), || {
+        indexed(&sd, "sd://laptop/T/d010/s0010/offline.txt")
+    })?;
     let jobs = sd.json(["jobs"])?;
     let catch_up = &jobs[0];
     assert_eq!(catch_up["stale_scan"], true);

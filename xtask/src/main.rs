@@ -1,1 +1,90 @@
-fn main() {}
+//! `cargo xtask`: how things run here — `ci`, `tidy`, `bench`.
+
+mod bench;
+mod tidy;
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["ci"] => ci(),
+        ["up", rest @ ..] => up(rest),
+        ["tidy"] => tidy::check(),
+        ["bench", rest @ ..] => bench::run(rest),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n  up [PATH]          build sd, create the default library, add PATH (default ~/Documents or ~) and index it
+  ci                 fmt check, clippy -D warnings, tidy, every test\n  tidy               dependency direction and file hygiene\n  bench index [--files N] [--dirs N]   indexer benchmark into BENCHMARKS.md"
+            );
+            bail!("unknown or missing command")
+        }
+    }
+}
+
+/// Runs a command from the workspace root, failing if it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let root = workspace_root();
+    eprintln!("$ {cmd:?}");
+    let status = cmd.current_dir(&root).status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(ToOwned::to_owned).unwrap_or_default()
+}
+
+/// Where cargo puts build output (honours `CARGO_TARGET_DIR`).
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn ci() -> Result<()> {
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    tidy::check()?;
+    // The end-to-end tests drive the built binary.
+    run(cargo().args(["build", "-p", "sdfs-mountd", "--bin", "sd"]))?;
+    let nextest = Command::new("cargo-nextest").arg("--version").output().is_ok_and(|o| o.status.success());
+    if nextest {
+        run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
+        // nextest does not run doctests.
+        run(cargo().args(["test", "--workspace", "--doc"]))
+    } else {
+        run(cargo().args(["test", "--workspace", "--no-fail-fast"]))
+    }
+}
+
+/// The README's first command: from a fresh checkout to an indexed library.
+fn up(args: &[&str]) -> Result<()> {
+    run(cargo().args(["build", "--release", "-p", "sdfs-mountd", "--bin", "sd"]))?;
+    let sd = target_dir().join("release/sd");
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| "/".into());
+    let location = match args.first() {
+        Some(path) => std::path::PathBuf::from(path),
+        None if home.join("Documents").is_dir() => home.join("Documents"),
+        None => home,
+    };
+    run(Command::new(&sd).arg("init"))?;
+    let listed = Command::new(&sd).args(["--json", "location", "list"]).output()?;
+    let known: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
+    let canonical = std::fs::canonicalize(&location)?;
+    let already = known.as_array().into_iter().flatten().any(|l| l["path"].as_str() == canonical.to_str());
+    if !already {
+        run(Command::new(&sd).args(["location", "add"]).arg(&location))?;
+    }
+    run(Command::new(&sd).arg("index"))?;
+    run(Command::new(&sd).args(["location", "list"]))?;
+    eprintln!("\nThe library is indexed. Try: {} ls sd://<device>/<location>", sd.display());
+    Ok(())
+}

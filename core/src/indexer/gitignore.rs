@@ -22,19 +22,32 @@ impl IgnoreStack {
 
     /// The rules in force in directory `dir`, whose parent's rules are `parent`.
     /// `has_git` and `has_gitignore` say whether `dir` holds those names.
-    pub fn child(parent: &Arc<IgnoreStack>, dir: &Path, has_git: bool, has_gitignore: bool) -> Arc<IgnoreStack> {
+    pub fn child(
+        parent: &Arc<IgnoreStack>,
+        dir: &Path,
+        has_git: bool,
+        has_gitignore: bool,
+    ) -> Arc<IgnoreStack> {
         let in_repo = parent.in_repo || has_git;
         if !in_repo || !has_gitignore {
             if in_repo == parent.in_repo {
                 return Arc::clone(parent);
             }
-            return Arc::new(IgnoreStack { parent: Some(Arc::clone(parent)), matcher: None, in_repo });
+            return Arc::new(IgnoreStack {
+                parent: Some(Arc::clone(parent)),
+                matcher: None,
+                in_repo,
+            });
         }
         let mut builder = GitignoreBuilder::new(dir);
         // A malformed line only loses that line; the rest still applies.
         let _ = builder.add(dir.join(".gitignore"));
         let matcher = builder.build().ok();
-        Arc::new(IgnoreStack { parent: Some(Arc::clone(parent)), matcher, in_repo })
+        Arc::new(IgnoreStack {
+            parent: Some(Arc::clone(parent)),
+            matcher,
+            in_repo,
+        })
     }
 
     /// The rules in force in `dir`, read from the disk from `/` down (used when

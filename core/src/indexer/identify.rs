@@ -20,11 +20,18 @@ pub struct IdentifyTask {
 /// What identification found.
 #[derive(Debug)]
 pub enum IdentifyOutcome {
-    Identified { id: u64, hash: ContentHash, kind: u8, size: u64 },
+    Identified {
+        id: u64,
+        hash: ContentHash,
+        kind: u8,
+        size: u64,
+    },
     /// The file changed or vanished since it was indexed; the next processing
     /// pass (or the watcher) brings the index up to date first.
     Changed,
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 /// Hashes one file, refusing a result if the file changed while it was read.
@@ -33,18 +40,32 @@ pub fn identify(task: &IdentifyTask, buf: &mut Vec<u8>) -> IdentifyOutcome {
     let file = match File::open(&task.path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return IdentifyOutcome::Changed,
-        Err(e) => return IdentifyOutcome::Failed { message: format!("{}: {e}", task.path.display()) },
+        Err(e) => {
+            return IdentifyOutcome::Failed {
+                message: format!("{}: {e}", task.path.display()),
+            };
+        }
     };
-    let same = |md: &std::fs::Metadata| md.len() == task.size && stat_nanos(md.mtime(), md.mtime_nsec()) == task.mtime;
+    let same = |md: &std::fs::Metadata| {
+        md.len() == task.size && stat_nanos(md.mtime(), md.mtime_nsec()) == task.mtime
+    };
     match file.metadata() {
         Ok(md) if same(&md) => {}
         Ok(_) => return IdentifyOutcome::Changed,
-        Err(e) => return IdentifyOutcome::Failed { message: format!("{}: {e}", task.path.display()) },
+        Err(e) => {
+            return IdentifyOutcome::Failed {
+                message: format!("{}: {e}", task.path.display()),
+            };
+        }
     }
     let hashed = match content_hash_of_file(&file, task.size, buf) {
         Ok(h) => h,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return IdentifyOutcome::Changed,
-        Err(e) => return IdentifyOutcome::Failed { message: format!("{}: {e}", task.path.display()) },
+        Err(e) => {
+            return IdentifyOutcome::Failed {
+                message: format!("{}: {e}", task.path.display()),
+            };
+        }
     };
     // A write during hashing shows in mtime or size: never record a hash of
     // bytes the file no longer has.
@@ -52,7 +73,18 @@ pub fn identify(task: &IdentifyTask, buf: &mut Vec<u8>) -> IdentifyOutcome {
         Ok(md) if same(&md) => {}
         _ => return IdentifyOutcome::Changed,
     }
-    let Some(hash) = hashed.hash else { return IdentifyOutcome::Changed };
-    let name = task.path.file_name().map(|n| std::os::unix::ffi::OsStrExt::as_bytes(n)).unwrap_or_default();
-    IdentifyOutcome::Identified { id, hash, kind: classify(name, &hashed.head).code(), size: task.size }
+    let Some(hash) = hashed.hash else {
+        return IdentifyOutcome::Changed;
+    };
+    let name = task
+        .path
+        .file_name()
+        .map(std::os::unix::ffi::OsStrExt::as_bytes)
+        .unwrap_or_default();
+    IdentifyOutcome::Identified {
+        id,
+        hash,
+        kind: classify(name, &hashed.head).code(),
+        size: task.size,
+    }
 }

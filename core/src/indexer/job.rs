@@ -23,7 +23,8 @@ use super::walk::{Listing, read_listing};
 use crate::error::{Error, Result};
 use crate::ids::{JobId, LocationId};
 use crate::jobs::{
-    ControlSignal, IndexCounters, JobControl, JobEvent, JobRecord, JobState, Phase, Progress, active_job_for, put_job,
+    ControlSignal, IndexCounters, JobControl, JobEvent, JobRecord, JobState, Phase, Progress,
+    active_job_for, put_job,
 };
 use crate::library::{Library, schema};
 use crate::locations;
@@ -42,7 +43,11 @@ const MAX_WARNINGS: usize = 20;
 
 /// Finds the unfinished index job of `location` or creates one. Returns it and
 /// whether it is a resumption.
-pub fn prepare_job(lib: &Library, location: LocationId, stale_scan: bool) -> Result<(JobRecord, bool)> {
+pub fn prepare_job(
+    lib: &Library,
+    location: LocationId,
+    stale_scan: bool,
+) -> Result<(JobRecord, bool)> {
     let db = lib.db();
     if let Some(job) = active_job_for(db, location)? {
         return Ok((job, true));
@@ -68,6 +73,7 @@ pub fn prepare_job(lib: &Library, location: LocationId, stale_scan: bool) -> Res
             finished_at: None,
             elapsed_nanos: 0,
             error: None,
+            phase_secs: Vec::new(),
             warnings: Vec::new(),
         }
     };
@@ -87,12 +93,19 @@ pub fn run_job(
     let db = Arc::clone(lib.db());
     let mut job = crate::jobs::get_job(&db, id)?;
     if !job.state.is_active() {
-        return Err(Error::InvalidInput(format!("job {id} is already {}", job.state.as_str())));
+        return Err(Error::InvalidInput(format!(
+            "job {id} is already {}",
+            job.state.as_str()
+        )));
     }
     let location = locations::get_by_id(&db, job.location)?;
     let resumed = job.state != JobState::Queued || job.elapsed_nanos > 0;
     job.state = JobState::Running;
-    events(JobEvent::Started { job: id, location: location.name.clone(), resumed });
+    events(JobEvent::Started {
+        job: id,
+        location: location.name.clone(),
+        resumed,
+    });
     let mut run = Run {
         db,
         root_path: location.root_path(),
@@ -144,9 +157,18 @@ struct DirTask {
 }
 
 enum DirResult {
-    Listed { task: DirTask, own: Option<StatFields>, listing: Listing },
-    Unchanged { task: DirTask },
-    Failed { task: DirTask, error: std::io::Error },
+    Listed {
+        task: DirTask,
+        own: Option<StatFields>,
+        listing: Listing,
+    },
+    Unchanged {
+        task: DirTask,
+    },
+    Failed {
+        task: DirTask,
+        error: std::io::Error,
+    },
 }
 
 impl Run {
@@ -163,12 +185,20 @@ impl Run {
         loop {
             self.phase_started = Instant::now();
             self.phase_done_before = self.phase_progress();
-            match self.job.phase {
+            let phase = self.job.phase;
+            match phase {
                 Phase::Discovery => self.discover(events)?,
                 Phase::Aggregation => self.aggregate()?,
                 Phase::ContentIdentification => self.identify_all(events)?,
                 Phase::Finalizing => self.finalize()?,
-                Phase::Done => return Ok(()),
+                Phase::Done => return self.store_job(),
+            }
+            // Recorded in memory and stored with the next checkpoint; a
+            // resumed phase adds to its earlier time.
+            let secs = self.phase_started.elapsed().as_secs_f64();
+            match self.job.phase_secs.iter_mut().find(|(p, _)| *p == phase) {
+                Some((_, total)) => *total += secs,
+                None => self.job.phase_secs.push((phase, secs)),
             }
         }
     }
@@ -186,12 +216,22 @@ impl Run {
         let rate = done as f64 / secs;
         let eta_secs = match self.job.phase {
             Phase::ContentIdentification if rate > 0.0 => {
-                let left = self.job.counters.to_identify.saturating_sub(self.job.counters.identified);
+                let left = self
+                    .job
+                    .counters
+                    .to_identify
+                    .saturating_sub(self.job.counters.identified);
                 Some(left as f64 / rate)
             }
             _ => None,
         };
-        Progress { job: self.job.id, phase: self.job.phase, counters: self.job.counters, rate, eta_secs }
+        Progress {
+            job: self.job.id,
+            phase: self.job.phase,
+            counters: self.job.counters,
+            rate,
+            eta_secs,
+        }
     }
 
     fn finished_event(&self) -> JobEvent {
@@ -222,7 +262,10 @@ impl Run {
             self.job.warnings.remove(0);
         }
         self.job.warnings.push(message.clone());
-        events(JobEvent::Warning { job: self.job.id, message });
+        events(JobEvent::Warning {
+            job: self.job.id,
+            message,
+        });
     }
 
     /// Stops at a checkpoint if asked to.
@@ -276,13 +319,20 @@ impl Run {
                 .map(|r| r.map(|(k, _)| k.value().1))
                 .collect::<Result<_, _>>()?;
             for id in ids {
-                let Some(path) = tables.entry_path(&self.ctx(), id)? else { continue };
+                let Some(path) = tables.entry_path(&self.ctx(), id)? else {
+                    continue;
+                };
                 let recorded_mtime = if self.job.stale_scan {
                     tables.get_entry(id)?.map(|r| r.mtime)
                 } else {
                     None
                 };
-                tasks.push_back(DirTask { id, path, ignore: None, recorded_mtime });
+                tasks.push_back(DirTask {
+                    id,
+                    path,
+                    ignore: None,
+                    recorded_mtime,
+                });
             }
         }
         // Nothing written: the transaction only gave a consistent view.
@@ -293,7 +343,9 @@ impl Run {
     fn discover(&mut self, events: &mut dyn FnMut(JobEvent)) -> Result<()> {
         let mut pending = self.load_queue()?;
         let rules = self.location.rules;
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 8);
         let (task_tx, task_rx) = bounded::<DirTask>(MAX_IN_FLIGHT);
         let (result_tx, result_rx) = unbounded::<DirResult>();
         let readers: Vec<_> = (0..threads)
@@ -340,7 +392,9 @@ impl Run {
             while in_flight < MAX_IN_FLIGHT
                 && let Some(task) = pending.pop_front()
             {
-                task_tx.send(task).map_err(|_| Error::Db("index reader threads stopped".into()))?;
+                task_tx
+                    .send(task)
+                    .map_err(|_| Error::Db("index reader threads stopped".into()))?;
                 in_flight += 1;
             }
             if in_flight == 0 {
@@ -362,12 +416,25 @@ impl Run {
                             if let Some(own) = own {
                                 refresh_own_stat(&mut tables, task.id, &own)?;
                             }
-                            let subdirs = tables.apply_listing(&self.ctx(), task.id, &listing, &mut counters)?;
+                            let subdirs = tables.apply_listing(
+                                &self.ctx(),
+                                task.id,
+                                &listing,
+                                &mut counters,
+                            )?;
                             for sub in subdirs {
                                 tables.queue.insert((job, sub.id), ())?;
                                 let mut path = task.path.clone();
-                                path.push(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&sub.name));
-                                let recorded_mtime = if self.job.stale_scan { sub.recorded_mtime } else { None };
+                                path.push(
+                                    <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
+                                        &sub.name,
+                                    ),
+                                );
+                                let recorded_mtime = if self.job.stale_scan {
+                                    sub.recorded_mtime
+                                } else {
+                                    None
+                                };
                                 pending.push_back(DirTask {
                                     id: sub.id,
                                     path,
@@ -379,14 +446,25 @@ impl Run {
                         }
                         DirResult::Unchanged { task } => {
                             for (name, id) in tables.children_of(task.id)? {
-                                let Some(record) = tables.get_entry(id)? else { continue };
+                                let Some(record) = tables.get_entry(id)? else {
+                                    continue;
+                                };
                                 if record.kind != EntryKind::Directory {
                                     continue;
                                 }
                                 tables.queue.insert((job, id), ())?;
                                 let mut path = task.path.clone();
-                                path.push(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&name));
-                                pending.push_back(DirTask { id, path, ignore: None, recorded_mtime: Some(record.mtime) });
+                                path.push(
+                                    <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
+                                        &name,
+                                    ),
+                                );
+                                pending.push_back(DirTask {
+                                    id,
+                                    path,
+                                    ignore: None,
+                                    recorded_mtime: Some(record.mtime),
+                                });
                             }
                             task
                         }
@@ -401,7 +479,9 @@ impl Run {
                     while in_flight < MAX_IN_FLIGHT
                         && let Some(next) = pending.pop_front()
                     {
-                        task_tx.send(next).map_err(|_| Error::Db("index reader threads stopped".into()))?;
+                        task_tx
+                            .send(next)
+                            .map_err(|_| Error::Db("index reader threads stopped".into()))?;
                         in_flight += 1;
                     }
                 }
@@ -423,8 +503,11 @@ impl Run {
             let mut tables = IndexTables::open(&txn)?;
             tables.aggregate(self.location.root.0)?;
             let root = self.location.root.0;
-            self.job.counters.to_identify =
-                self.job.counters.identified + tables.unidentified.range((root, 0)..=(root, u64::MAX))?.count() as u64;
+            self.job.counters.to_identify = self.job.counters.identified
+                + tables
+                    .unidentified
+                    .range((root, 0)..=(root, u64::MAX))?
+                    .count() as u64;
         }
         self.job.phase = if self.location.mode == IndexMode::Shallow {
             Phase::Finalizing
@@ -438,7 +521,9 @@ impl Run {
     }
 
     fn identify_all(&mut self, events: &mut dyn FnMut(JobEvent)) -> Result<()> {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 8);
         let (task_tx, task_rx) = bounded::<IdentifyTask>(IDENTIFY_BATCH);
         let (result_tx, result_rx) = unbounded::<IdentifyOutcome>();
         let workers: Vec<_> = (0..threads)
@@ -483,16 +568,35 @@ impl Run {
                 let entries = txn.open_table(schema::ENTRIES)?;
                 let mut dir_paths: HashMap<u64, PathBuf> = HashMap::new();
                 let mut tasks = Vec::new();
-                for row in unidentified.range((root, cursor)..=(root, u64::MAX))?.take(IDENTIFY_BATCH) {
+                for row in unidentified
+                    .range((root, cursor)..=(root, u64::MAX))?
+                    .take(IDENTIFY_BATCH)
+                {
                     let id = row?.0.value().1;
                     cursor = id + 1;
-                    let Some(raw) = entries.get(id)? else { continue };
-                    let record = crate::model::entry::EntryRecord::decode(raw.value())?;
-                    let Some(dir) = dir_path(&entries, &mut dir_paths, record.parent, root, &self.root_path)? else {
+                    let Some(raw) = entries.get(id)? else {
                         continue;
                     };
-                    let path = dir.join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&record.name));
-                    tasks.push(IdentifyTask { id, path, size: record.size, mtime: record.mtime });
+                    let record = crate::model::entry::EntryRecord::decode(raw.value())?;
+                    let Some(dir) = dir_path(
+                        &entries,
+                        &mut dir_paths,
+                        record.parent,
+                        root,
+                        &self.root_path,
+                    )?
+                    else {
+                        continue;
+                    };
+                    let path = dir.join(
+                        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&record.name),
+                    );
+                    tasks.push(IdentifyTask {
+                        id,
+                        path,
+                        size: record.size,
+                        mtime: record.mtime,
+                    });
                 }
                 tasks
             };
@@ -503,19 +607,31 @@ impl Run {
             let mut by_id: HashMap<u64, (u64, i64)> = HashMap::with_capacity(expected);
             for task in tasks {
                 by_id.insert(task.id, (task.size, task.mtime));
-                task_tx.send(task).map_err(|_| Error::Db("identification threads stopped".into()))?;
+                task_tx
+                    .send(task)
+                    .map_err(|_| Error::Db("identification threads stopped".into()))?;
             }
             let mut warnings = Vec::new();
             let txn = self.db.begin_write()?;
             {
                 let mut tables = IndexTables::open(&txn)?;
                 let root_path = self.root_path.clone();
-                let ctx = ApplyCtx { root_path: &root_path, ..self.ctx() };
+                let ctx = ApplyCtx {
+                    root_path: &root_path,
+                    ..self.ctx()
+                };
                 for _ in 0..expected {
                     let Ok(outcome) = result_rx.recv() else { break };
                     match outcome {
-                        IdentifyOutcome::Identified { id, hash, kind, size } => {
-                            let Some(mut record) = tables.get_entry(id)? else { continue };
+                        IdentifyOutcome::Identified {
+                            id,
+                            hash,
+                            kind,
+                            size,
+                        } => {
+                            let Some(mut record) = tables.get_entry(id)? else {
+                                continue;
+                            };
                             // Only if the index still describes the bytes we hashed.
                             if by_id.get(&id) != Some(&(record.size, record.mtime)) {
                                 continue;
@@ -544,7 +660,10 @@ impl Run {
         {
             let mut table = txn.open_table(schema::LOCATIONS)?;
             let key = self.location.id.0.as_u128();
-            let current = table.get(key)?.map(|v| LocationRecord::decode(v.value())).transpose()?;
+            let current = table
+                .get(key)?
+                .map(|v| LocationRecord::decode(v.value()))
+                .transpose()?;
             if let Some(mut loc) = current {
                 loc.last_indexed = Some(crate::time::unix_now_nanos());
                 table.insert(key, loc.encode().as_slice())?;
@@ -566,17 +685,32 @@ fn reader_loop(rx: Receiver<DirTask>, tx: Sender<DirResult>, rules: IndexRules) 
         let result = match own {
             Ok(own) if task.recorded_mtime == Some(own.mtime) => DirResult::Unchanged { task },
             Ok(own) if own.kind != EntryKind::Directory => DirResult::Failed {
-                error: std::io::Error::new(std::io::ErrorKind::NotADirectory, "no longer a directory"),
+                error: std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "no longer a directory",
+                ),
                 task,
             },
             own => {
                 let ignore = match &task.ignore {
                     Some(stack) => Arc::clone(stack),
-                    None => task.path.parent().map(IgnoreStack::for_dir).unwrap_or_else(IgnoreStack::empty),
+                    None => task
+                        .path
+                        .parent()
+                        .map(IgnoreStack::for_dir)
+                        .unwrap_or_else(IgnoreStack::empty),
                 };
-                let ignore = if rules.gitignore { ignore } else { IgnoreStack::empty() };
+                let ignore = if rules.gitignore {
+                    ignore
+                } else {
+                    IgnoreStack::empty()
+                };
                 match read_listing(&task.path, &rules, &ignore) {
-                    Ok(listing) => DirResult::Listed { own: own.ok(), listing, task },
+                    Ok(listing) => DirResult::Listed {
+                        own: own.ok(),
+                        listing,
+                        task,
+                    },
                     Err(error) => DirResult::Failed { task, error },
                 }
             }
@@ -613,13 +747,18 @@ fn dir_path(
     if let Some(p) = cache.get(&id) {
         return Ok(Some(p.clone()));
     }
-    let Some(raw) = entries.get(id)? else { return Ok(None) };
+    let Some(raw) = entries.get(id)? else {
+        return Ok(None);
+    };
     let record = crate::model::entry::EntryRecord::decode(raw.value())?;
     if record.parent == 0 {
         return Ok(None);
     }
-    let Some(parent) = dir_path(entries, cache, record.parent, root, root_path)? else { return Ok(None) };
-    let path = parent.join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&record.name));
+    let Some(parent) = dir_path(entries, cache, record.parent, root, root_path)? else {
+        return Ok(None);
+    };
+    let path =
+        parent.join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&record.name));
     cache.insert(id, path.clone());
     Ok(Some(path))
 }

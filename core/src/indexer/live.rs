@@ -25,7 +25,11 @@ const MAX_INLINE_IDENTIFY: usize = 20_000;
 
 /// Re-reads the directories holding `paths` (and any new directories below
 /// them) and updates the index: entries, moves, removals, aggregates, content.
-pub fn refresh(lib: &Library, location: &LocationRecord, paths: &[PathBuf]) -> Result<IndexCounters> {
+pub fn refresh(
+    lib: &Library,
+    location: &LocationRecord,
+    paths: &[PathBuf],
+) -> Result<IndexCounters> {
     let root_path = location.root_path();
     let ctx = ApplyCtx {
         job: LIVE_JOB,
@@ -46,7 +50,8 @@ pub fn refresh(lib: &Library, location: &LocationRecord, paths: &[PathBuf]) -> R
             }
         }
         let mut touched = Vec::new();
-        let mut queue: VecDeque<(u64, PathBuf, bool)> = dirs.into_iter().map(|(id, p)| (id, p, true)).collect();
+        let mut queue: VecDeque<(u64, PathBuf, bool)> =
+            dirs.into_iter().map(|(id, p)| (id, p, true)).collect();
         while let Some((id, dir, top)) = queue.pop_front() {
             let parent_rules = match dir.parent() {
                 Some(parent) if location.rules.gitignore => IgnoreStack::for_dir(parent),
@@ -74,7 +79,11 @@ pub fn refresh(lib: &Library, location: &LocationRecord, paths: &[PathBuf]) -> R
                 // Known subdirectories are unchanged by this event; new or
                 // moved-in ones are read whole.
                 if sub.recorded_mtime.is_none() {
-                    queue.push_back((sub.id, dir.join(std::ffi::OsStr::from_bytes(&sub.name)), false));
+                    queue.push_back((
+                        sub.id,
+                        dir.join(std::ffi::OsStr::from_bytes(&sub.name)),
+                        false,
+                    ));
                 }
             }
             if top {
@@ -97,22 +106,36 @@ pub fn refresh(lib: &Library, location: &LocationRecord, paths: &[PathBuf]) -> R
 
 /// The deepest indexed directory on the way to `path` (exclusive of `path`
 /// itself unless it is an indexed directory).
-fn nearest_indexed_dir(tables: &IndexTables<'_>, ctx: &ApplyCtx<'_>, path: &Path) -> Result<Option<(u64, PathBuf)>> {
-    let Ok(rel) = path.strip_prefix(ctx.root_path) else { return Ok(None) };
+fn nearest_indexed_dir(
+    tables: &IndexTables<'_>,
+    ctx: &ApplyCtx<'_>,
+    path: &Path,
+) -> Result<Option<(u64, PathBuf)>> {
+    let Ok(rel) = path.strip_prefix(ctx.root_path) else {
+        return Ok(None);
+    };
     let mut current = (ctx.root, ctx.root_path.to_owned());
     for component in rel.components() {
         let name = component.as_os_str().as_bytes();
         let key = schema::child_key(current.0, name);
-        let Some(id) = tables.children.get(key.as_slice())?.map(|v| v.value()) else { break };
+        let Some(id) = tables.children.get(key.as_slice())?.map(|v| v.value()) else {
+            break;
+        };
         match tables.get_entry(id)? {
-            Some(record) if record.kind == EntryKind::Directory => current = (id, current.1.join(component)),
+            Some(record) if record.kind == EntryKind::Directory => {
+                current = (id, current.1.join(component))
+            }
             _ => break,
         }
     }
     Ok(Some(current))
 }
 
-fn identify_backlog(tables: &mut IndexTables<'_>, ctx: &ApplyCtx<'_>, counters: &mut IndexCounters) -> Result<()> {
+fn identify_backlog(
+    tables: &mut IndexTables<'_>,
+    ctx: &ApplyCtx<'_>,
+    counters: &mut IndexCounters,
+) -> Result<()> {
     let root = ctx.root;
     let ids: Vec<u64> = tables
         .unidentified
@@ -122,10 +145,22 @@ fn identify_backlog(tables: &mut IndexTables<'_>, ctx: &ApplyCtx<'_>, counters: 
         .collect::<Result<_, _>>()?;
     let mut buf = Vec::new();
     for id in ids {
-        let Some(mut record) = tables.get_entry(id)? else { continue };
-        let Some(path) = tables.entry_path(ctx, id)? else { continue };
-        let task = IdentifyTask { id, path, size: record.size, mtime: record.mtime };
-        if let IdentifyOutcome::Identified { hash, kind, size, .. } = identify(&task, &mut buf) {
+        let Some(mut record) = tables.get_entry(id)? else {
+            continue;
+        };
+        let Some(path) = tables.entry_path(ctx, id)? else {
+            continue;
+        };
+        let task = IdentifyTask {
+            id,
+            path,
+            size: record.size,
+            mtime: record.mtime,
+        };
+        if let IdentifyOutcome::Identified {
+            hash, kind, size, ..
+        } = identify(&task, &mut buf)
+        {
             tables.set_content(ctx, id, &mut record, hash, kind)?;
             counters.identified += 1;
             counters.identified_bytes += size;

@@ -20,7 +20,13 @@ pub struct IndexRules {
 
 impl Default for IndexRules {
     fn default() -> Self {
-        IndexRules { skip_hidden: true, skip_dev_dirs: true, skip_system: true, skip_temp: true, gitignore: true }
+        IndexRules {
+            skip_hidden: true,
+            skip_dev_dirs: true,
+            skip_system: true,
+            skip_temp: true,
+            gitignore: true,
+        }
     }
 }
 
@@ -67,7 +73,16 @@ const SYSTEM_NAMES: &[&[u8]] = &[
     b".Trash-1000",
 ];
 
-const TEMP_SUFFIXES: &[&[u8]] = &[b".tmp", b".temp", b".swp", b".swo", b".part", b".crdownload", b".partial", b"~"];
+const TEMP_SUFFIXES: &[&[u8]] = &[
+    b".tmp",
+    b".temp",
+    b".swp",
+    b".swo",
+    b".part",
+    b".crdownload",
+    b".partial",
+    b"~",
+];
 
 impl IndexRules {
     /// Whether `name` (a directory when `is_dir`) is left out, and by which rule.
@@ -78,7 +93,9 @@ impl IndexRules {
         if self.skip_dev_dirs && is_dir && DEV_DIRS.contains(&name) {
             return Some(Rule::DevDir);
         }
-        if self.skip_temp && !is_dir && (name.starts_with(b".#") || TEMP_SUFFIXES.iter().any(|s| name.ends_with(s)))
+        if self.skip_temp
+            && !is_dir
+            && (name.starts_with(b".#") || TEMP_SUFFIXES.iter().any(|s| name.ends_with(s)))
         {
             return Some(Rule::Temp);
         }
@@ -113,7 +130,12 @@ mod tests {
             skip_temp: false,
             gitignore: false,
         };
-        for (name, dir) in [(&b".bashrc"[..], false), (b"target", true), (b".DS_Store", false), (b"a.tmp", false)] {
+        for (name, dir) in [
+            (&b".bashrc"[..], false),
+            (b"target", true),
+            (b".DS_Store", false),
+            (b"a.tmp", false),
+        ] {
             assert_eq!(all_off.skips(name, dir), None);
         }
     }

@@ -103,7 +103,9 @@ impl<'txn> IndexTables<'txn> {
         let mut names = Vec::new();
         let mut current = id;
         while current != ctx.root {
-            let Some(record) = self.get_entry(current)? else { return Ok(None) };
+            let Some(record) = self.get_entry(current)? else {
+                return Ok(None);
+            };
             if record.parent == 0 {
                 return Ok(None);
             }
@@ -177,7 +179,8 @@ impl<'txn> IndexTables<'txn> {
         Self::count(child, counters);
         let Some(mut record) = self.get_entry(id)? else {
             // A child key without its entry: repair by indexing the child afresh.
-            self.children.remove(child_key(dir, &child.name).as_slice())?;
+            self.children
+                .remove(child_key(dir, &child.name).as_slice())?;
             return self.add_child(ctx, dir, child, counters, subdirs);
         };
         if record.kind != child.stat.kind {
@@ -186,7 +189,11 @@ impl<'txn> IndexTables<'txn> {
             return self.add_child(ctx, dir, child, counters, subdirs);
         }
         if child.stat.kind == EntryKind::Directory {
-            subdirs.push(SubDir { id, name: child.name.clone(), recorded_mtime: Some(record.mtime) });
+            subdirs.push(SubDir {
+                id,
+                name: child.name.clone(),
+                recorded_mtime: Some(record.mtime),
+            });
         }
         if record.stat() == child.stat && record.link_target == child.link_target {
             return Ok(());
@@ -215,7 +222,9 @@ impl<'txn> IndexTables<'txn> {
         subdirs: &mut Vec<SubDir>,
     ) -> Result<()> {
         if let Some(id) = self.moved_here(ctx, child)? {
-            let mut record = self.get_entry(id)?.unwrap_or_else(|| EntryRecord::new(dir, &child.name, &child.stat));
+            let mut record = self
+                .get_entry(id)?
+                .unwrap_or_else(|| EntryRecord::new(dir, &child.name, &child.stat));
             record.parent = dir;
             record.name = child.name.clone();
             let content_changed = record.apply_stat(&child.stat);
@@ -225,9 +234,14 @@ impl<'txn> IndexTables<'txn> {
                 self.queue_identification(ctx, id, &record)?;
             }
             self.put_entry(id, &record)?;
-            self.children.insert(child_key(dir, &child.name).as_slice(), id)?;
+            self.children
+                .insert(child_key(dir, &child.name).as_slice(), id)?;
             if record.kind == EntryKind::Directory {
-                subdirs.push(SubDir { id, name: child.name.clone(), recorded_mtime: None });
+                subdirs.push(SubDir {
+                    id,
+                    name: child.name.clone(),
+                    recorded_mtime: None,
+                });
             }
             counters.moved += 1;
             Self::count(child, counters);
@@ -237,15 +251,24 @@ impl<'txn> IndexTables<'txn> {
         let mut record = EntryRecord::new(dir, &child.name, &child.stat);
         record.link_target = child.link_target.clone();
         self.put_entry(id, &record)?;
-        self.children.insert(child_key(dir, &child.name).as_slice(), id)?;
-        if self.inodes.get((child.stat.dev, child.stat.inode))?.is_none() {
+        self.children
+            .insert(child_key(dir, &child.name).as_slice(), id)?;
+        if self
+            .inodes
+            .get((child.stat.dev, child.stat.inode))?
+            .is_none()
+        {
             self.inodes.insert((child.stat.dev, child.stat.inode), id)?;
         }
         if record.kind == EntryKind::File {
             self.queue_identification(ctx, id, &record)?;
         }
         if record.kind == EntryKind::Directory {
-            subdirs.push(SubDir { id, name: child.name.clone(), recorded_mtime: None });
+            subdirs.push(SubDir {
+                id,
+                name: child.name.clone(),
+                recorded_mtime: None,
+            });
         }
         counters.created += 1;
         Self::count(child, counters);
@@ -256,7 +279,11 @@ impl<'txn> IndexTables<'txn> {
     /// same kind, and gone from where it was), detaches it from there and returns
     /// its id, so a moved or renamed file keeps its id and metadata.
     fn moved_here(&mut self, ctx: &ApplyCtx<'_>, child: &DiskChild) -> Result<Option<u64>> {
-        let Some(old) = self.inodes.get((child.stat.dev, child.stat.inode))?.map(|v| v.value()) else {
+        let Some(old) = self
+            .inodes
+            .get((child.stat.dev, child.stat.inode))?
+            .map(|v| v.value())
+        else {
             return Ok(None);
         };
         let Some(record) = self.get_entry(old)? else {
@@ -271,7 +298,9 @@ impl<'txn> IndexTables<'txn> {
         }
         // Still attached elsewhere: a move we see before its old directory is
         // re-read, or a hard link. The disk tells which.
-        let Some(old_path) = self.entry_path(ctx, old)? else { return Ok(None) };
+        let Some(old_path) = self.entry_path(ctx, old)? else {
+            return Ok(None);
+        };
         let still_there = std::fs::symlink_metadata(&old_path)
             .map(|md| {
                 use std::os::unix::fs::MetadataExt;
@@ -281,7 +310,8 @@ impl<'txn> IndexTables<'txn> {
         if still_there {
             return Ok(None);
         }
-        self.children.remove(child_key(record.parent, &record.name).as_slice())?;
+        self.children
+            .remove(child_key(record.parent, &record.name).as_slice())?;
         Ok(Some(old))
     }
 
@@ -294,7 +324,11 @@ impl<'txn> IndexTables<'txn> {
     }
 
     /// Removes every entry still pending removal for `job`.
-    pub fn finish_removals(&mut self, ctx: &ApplyCtx<'_>, counters: &mut IndexCounters) -> Result<()> {
+    pub fn finish_removals(
+        &mut self,
+        ctx: &ApplyCtx<'_>,
+        counters: &mut IndexCounters,
+    ) -> Result<()> {
         let pending: Vec<u64> = self
             .removals
             .range((ctx.job, 0)..=(ctx.job, u64::MAX))?
@@ -316,7 +350,9 @@ impl<'txn> IndexTables<'txn> {
                 self.children.remove(child_key(current, &name).as_slice())?;
                 stack.push(child);
             }
-            let Some(mut record) = self.get_entry(current)? else { continue };
+            let Some(mut record) = self.get_entry(current)? else {
+                continue;
+            };
             self.unmap_inode(record.dev, record.inode, current)?;
             self.unlink_content(&mut record, current)?;
             self.unidentified.remove((ctx.root, current))?;
@@ -333,7 +369,12 @@ impl<'txn> IndexTables<'txn> {
         Ok(())
     }
 
-    fn queue_identification(&mut self, ctx: &ApplyCtx<'_>, id: u64, record: &EntryRecord) -> Result<()> {
+    fn queue_identification(
+        &mut self,
+        ctx: &ApplyCtx<'_>,
+        id: u64,
+        record: &EntryRecord,
+    ) -> Result<()> {
         if ctx.identify && record.kind == EntryKind::File && record.size > 0 {
             self.unidentified.insert((ctx.root, id), ())?;
         }
@@ -342,12 +383,18 @@ impl<'txn> IndexTables<'txn> {
 
     /// Drops the link between an entry and its content identity.
     fn unlink_content(&mut self, record: &mut EntryRecord, id: u64) -> Result<()> {
-        let Some(content) = record.content.take() else { return Ok(()) };
+        let Some(content) = record.content.take() else {
+            return Ok(());
+        };
         let key = content.0.as_u128();
         if self.instances.remove((key, id))?.is_none() {
             return Ok(());
         }
-        let existing = self.content.get(key)?.map(|v| ContentRecord::decode(v.value())).transpose()?;
+        let existing = self
+            .content
+            .get(key)?
+            .map(|v| ContentRecord::decode(v.value()))
+            .transpose()?;
         if let Some(mut existing) = existing {
             existing.instances = existing.instances.saturating_sub(1);
             if existing.instances == 0 {
@@ -372,7 +419,11 @@ impl<'txn> IndexTables<'txn> {
         if record.content != Some(content_id) {
             self.unlink_content(record, id)?;
             let key = content_id.0.as_u128();
-            let existing = self.content.get(key)?.map(|v| ContentRecord::decode(v.value())).transpose()?;
+            let existing = self
+                .content
+                .get(key)?
+                .map(|v| ContentRecord::decode(v.value()))
+                .transpose()?;
             let mut content = existing.unwrap_or(ContentRecord {
                 hash,
                 size: record.size,
@@ -403,9 +454,16 @@ impl<'txn> IndexTables<'txn> {
         let mut order: Vec<DirSums> = Vec::new();
         let mut pending = vec![root];
         while let Some(dir) = pending.pop() {
-            let mut sums = DirSums { id: dir, size: 0, files: 0, subdirs: Vec::new() };
+            let mut sums = DirSums {
+                id: dir,
+                size: 0,
+                files: 0,
+                subdirs: Vec::new(),
+            };
             for (_, child) in self.children_of(dir)? {
-                let Some(record) = self.get_entry(child)? else { continue };
+                let Some(record) = self.get_entry(child)? else {
+                    continue;
+                };
                 match record.kind {
                     EntryKind::Directory => {
                         sums.subdirs.push(child);
@@ -451,7 +509,9 @@ impl<'txn> IndexTables<'txn> {
         loop {
             let (mut size, mut files) = (0, 0);
             for (_, child) in self.children_of(current)? {
-                let Some(record) = self.get_entry(child)? else { continue };
+                let Some(record) = self.get_entry(child)? else {
+                    continue;
+                };
                 match record.kind {
                     EntryKind::Directory => {
                         size += record.agg_size;
@@ -464,7 +524,9 @@ impl<'txn> IndexTables<'txn> {
                     _ => {}
                 }
             }
-            let Some(mut record) = self.get_entry(current)? else { return Ok(()) };
+            let Some(mut record) = self.get_entry(current)? else {
+                return Ok(());
+            };
             if record.agg_size != size || record.agg_files != files {
                 record.agg_size = size;
                 record.agg_files = files;

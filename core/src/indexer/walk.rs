@@ -29,7 +29,11 @@ pub struct Listing {
 /// Reads `dir`, leaving out what `rules` and `ignore` (the rules of `dir`'s
 /// parent chain) skip. Children that vanish between `readdir` and `lstat` are
 /// simply not there.
-pub fn read_listing(dir: &Path, rules: &IndexRules, ignore: &Arc<IgnoreStack>) -> io::Result<Listing> {
+pub fn read_listing(
+    dir: &Path,
+    rules: &IndexRules,
+    ignore: &Arc<IgnoreStack>,
+) -> io::Result<Listing> {
     let mut children = Vec::new();
     let mut has_git = false;
     let mut has_gitignore = false;
@@ -45,17 +49,30 @@ pub fn read_listing(dir: &Path, rules: &IndexRules, ignore: &Arc<IgnoreStack>) -
             Err(e) => return Err(e),
         };
         let stat = StatFields::from_metadata(&md);
-        if rules.skips(name, stat.kind == EntryKind::Directory).is_some() {
+        if rules
+            .skips(name, stat.kind == EntryKind::Directory)
+            .is_some()
+        {
             continue;
         }
         let link_target = if stat.kind == EntryKind::Symlink {
-            std::fs::read_link(item.path()).ok().map(|t| t.as_os_str().as_bytes().to_vec())
+            std::fs::read_link(item.path())
+                .ok()
+                .map(|t| t.as_os_str().as_bytes().to_vec())
         } else {
             None
         };
-        children.push(DiskChild { name: name.to_vec(), stat, link_target });
+        children.push(DiskChild {
+            name: name.to_vec(),
+            stat,
+            link_target,
+        });
     }
-    let ignore = if rules.gitignore { IgnoreStack::child(ignore, dir, has_git, has_gitignore) } else { Arc::clone(ignore) };
+    let ignore = if rules.gitignore {
+        IgnoreStack::child(ignore, dir, has_git, has_gitignore)
+    } else {
+        Arc::clone(ignore)
+    };
     if rules.gitignore {
         let mut path = PathBuf::from(dir);
         children.retain(|c| {

@@ -30,7 +30,9 @@ impl JobControl {
     }
 
     pub fn pause(&self) {
-        let _ = self.0.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self
+            .0
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire);
     }
 
     pub fn cancel(&self) {

@@ -26,7 +26,10 @@ pub enum JobState {
 impl JobState {
     /// Whether the job can still make progress.
     pub fn is_active(self) -> bool {
-        matches!(self, JobState::Queued | JobState::Running | JobState::Paused)
+        matches!(
+            self,
+            JobState::Queued | JobState::Running | JobState::Paused
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -88,7 +91,7 @@ impl IndexCounters {
 }
 
 /// A job as stored in the library.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub id: JobId,
     pub kind: String,
@@ -105,6 +108,9 @@ pub struct JobRecord {
     /// Nanoseconds spent running, across resumptions.
     pub elapsed_nanos: u64,
     pub error: Option<String>,
+    /// Seconds spent in each finished phase, in order.
+    #[serde(default)]
+    pub phase_secs: Vec<(Phase, f64)>,
     /// Up to a few recent warnings (unreadable directories, ...).
     pub warnings: Vec<String>,
 }
@@ -125,8 +131,20 @@ pub struct Progress {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum JobEvent {
-    Started { job: JobId, location: String, resumed: bool },
+    Started {
+        job: JobId,
+        location: String,
+        resumed: bool,
+    },
     Progress(Progress),
-    Warning { job: JobId, message: String },
-    Finished { job: JobId, state: JobState, counters: IndexCounters, elapsed_secs: f64 },
+    Warning {
+        job: JobId,
+        message: String,
+    },
+    Finished {
+        job: JobId,
+        state: JobState,
+        counters: IndexCounters,
+        elapsed_secs: f64,
+    },
 }

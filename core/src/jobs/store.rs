@@ -8,7 +8,10 @@ use crate::ids::{JobId, LocationId};
 use crate::library::schema;
 
 fn decode(bytes: &[u8]) -> Result<JobRecord> {
-    serde_json::from_slice(bytes).map_err(|e| Error::CorruptRecord { table: "jobs", detail: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| Error::CorruptRecord {
+        table: "jobs",
+        detail: e.to_string(),
+    })
 }
 
 /// Writes a job record inside `txn`.
@@ -23,7 +26,9 @@ pub fn put_job(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
 pub fn get_job(db: &Database, id: JobId) -> Result<JobRecord> {
     let txn = db.begin_read()?;
     let table = txn.open_table(schema::JOBS)?;
-    let row = table.get(id.0)?.ok_or_else(|| Error::NotFound(format!("no job {id}")))?;
+    let row = table
+        .get(id.0)?
+        .ok_or_else(|| Error::NotFound(format!("no job {id}")))?;
     decode(row.value())
 }
 
@@ -40,7 +45,9 @@ pub fn list_jobs(db: &Database) -> Result<Vec<JobRecord>> {
 
 /// The unfinished job indexing `location`, if any (the one to resume).
 pub fn active_job_for(db: &Database, location: LocationId) -> Result<Option<JobRecord>> {
-    Ok(list_jobs(db)?.into_iter().find(|j| j.location == location && j.state.is_active()))
+    Ok(list_jobs(db)?
+        .into_iter()
+        .find(|j| j.location == location && j.state.is_active()))
 }
 
 /// Changes a stored job's state (used when no process is running it).
@@ -48,11 +55,16 @@ pub fn update_state(db: &Database, id: JobId, state: JobState) -> Result<JobReco
     let txn = db.begin_write()?;
     let job = {
         let table = txn.open_table(schema::JOBS)?;
-        let row = table.get(id.0)?.ok_or_else(|| Error::NotFound(format!("no job {id}")))?;
+        let row = table
+            .get(id.0)?
+            .ok_or_else(|| Error::NotFound(format!("no job {id}")))?;
         decode(row.value())?
     };
     if !job.state.is_active() {
-        return Err(Error::InvalidInput(format!("job {id} is already {}", job.state.as_str())));
+        return Err(Error::InvalidInput(format!(
+            "job {id} is already {}",
+            job.state.as_str()
+        )));
     }
     let mut job = job;
     job.state = state;

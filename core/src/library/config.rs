@@ -39,8 +39,10 @@ impl LibraryConfig {
         struct Version {
             schema_version: u32,
         }
-        let version: Version = serde_json::from_slice(&text)
-            .map_err(|e| Error::CorruptRecord { table: "library.json", detail: e.to_string() })?;
+        let version: Version = serde_json::from_slice(&text).map_err(|e| Error::CorruptRecord {
+            table: "library.json",
+            detail: e.to_string(),
+        })?;
         if version.schema_version > schema::VERSION {
             return Ok(Self {
                 schema_version: version.schema_version,
@@ -50,13 +52,17 @@ impl LibraryConfig {
                 created_at: 0,
             });
         }
-        serde_json::from_slice(&text).map_err(|e| Error::CorruptRecord { table: "library.json", detail: e.to_string() })
+        serde_json::from_slice(&text).map_err(|e| Error::CorruptRecord {
+            table: "library.json",
+            detail: e.to_string(),
+        })
     }
 
     /// Writes atomically: a crash leaves the old file or the new one.
     pub(super) fn write(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("json.tmp");
-        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let text =
+            serde_json::to_vec_pretty(self).map_err(|e| Error::InvalidInput(e.to_string()))?;
         crate::fsutil::write_durably(&tmp, &text)?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
         Ok(())

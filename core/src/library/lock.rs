@@ -31,7 +31,10 @@ impl LockFile {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
                 let pid = text.trim().parse().unwrap_or(0);
-                return Err(Error::LibraryInUse { pid, path: path.parent().unwrap_or(path).to_owned() });
+                return Err(Error::LibraryInUse {
+                    pid,
+                    path: path.parent().unwrap_or(path).to_owned(),
+                });
             }
             return Err(Error::io(path, err));
         }

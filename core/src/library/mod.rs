@@ -51,7 +51,10 @@ pub struct Library {
 
 impl std::fmt::Debug for Library {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Library").field("dir", &self.dir).field("config", &self.config).finish()
+        f.debug_struct("Library")
+            .field("dir", &self.dir)
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -65,7 +68,10 @@ impl Library {
     pub fn create(dir: &Path, device_name: &str) -> Result<Library> {
         validate_device_name(device_name)?;
         if Self::exists(dir) {
-            return Err(Error::AlreadyExists(format!("a library already exists at {}", dir.display())));
+            return Err(Error::AlreadyExists(format!(
+                "a library already exists at {}",
+                dir.display()
+            )));
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let lock = LockFile::acquire(&dir.join(LOCK_FILE))?;
@@ -81,7 +87,12 @@ impl Library {
         txn.commit()?;
         // The config goes last: a library without it is an unfinished `init`.
         config.write(&dir.join(CONFIG_FILE))?;
-        Ok(Library { dir: dir.to_owned(), config, db: Arc::new(db), _lock: lock })
+        Ok(Library {
+            dir: dir.to_owned(),
+            config,
+            db: Arc::new(db),
+            _lock: lock,
+        })
     }
 
     /// Opens the library at `dir`, refusing one written by a newer version.
@@ -101,10 +112,19 @@ impl Library {
         let db = Database::open(dir.join(DB_FILE))?;
         let stored = schema::stored_version(&db)?;
         if stored > schema::VERSION {
-            return Err(Error::SchemaTooNew { path: dir.to_owned(), found: stored, supported: schema::VERSION });
+            return Err(Error::SchemaTooNew {
+                path: dir.to_owned(),
+                found: stored,
+                supported: schema::VERSION,
+            });
         }
         schema::initialise(&db)?;
-        Ok(Library { dir: dir.to_owned(), config, db: Arc::new(db), _lock: lock })
+        Ok(Library {
+            dir: dir.to_owned(),
+            config,
+            db: Arc::new(db),
+            _lock: lock,
+        })
     }
 
     /// The library directory.
@@ -184,7 +204,12 @@ mod tests {
         let lib = Library::create(&dir, "laptop").expect("create");
         let id = lib.id();
         let second = Library::open(&dir).expect_err("locked");
-        assert!(second.to_string().contains(&format!("library in use by pid {}", std::process::id())), "{second}");
+        assert!(
+            second
+                .to_string()
+                .contains(&format!("library in use by pid {}", std::process::id())),
+            "{second}"
+        );
         drop(lib);
         let lib = Library::open(&dir).expect("reopen");
         assert_eq!(lib.id(), id);
@@ -206,7 +231,10 @@ mod tests {
         std::fs::write(&config_path, &newer).expect("write");
         let db_before = std::fs::read(dir.join(DB_FILE)).expect("db");
         let err = Library::open(&dir).expect_err("newer must be refused");
-        assert!(err.to_string().contains("newer than this sd supports"), "{err}");
+        assert!(
+            err.to_string().contains("newer than this sd supports"),
+            "{err}"
+        );
         assert_eq!(std::fs::read(dir.join(DB_FILE)).expect("db"), db_before);
         assert_eq!(std::fs::read_to_string(&config_path).expect("read"), newer);
     }

@@ -37,7 +37,8 @@ pub const JOBS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("jobs");
 pub const INDEX_QUEUE: TableDefinition<'_, (u64, u64), ()> = TableDefinition::new("index_queue");
 /// (job id, entry id) → (): entries gone from their directory, removed at the
 /// end of processing unless they turn up elsewhere (a move).
-pub const INDEX_REMOVALS: TableDefinition<'_, (u64, u64), ()> = TableDefinition::new("index_removals");
+pub const INDEX_REMOVALS: TableDefinition<'_, (u64, u64), ()> =
+    TableDefinition::new("index_removals");
 
 /// Creates every table and records the schema version.
 pub(super) fn initialise(db: &Database) -> Result<()> {

@@ -89,7 +89,11 @@ impl StatFields {
         StatFields {
             kind: EntryKind::from_file_type(md.file_type()),
             // A directory's st_size says nothing useful; aggregates do.
-            size: if md.is_file() || md.file_type().is_symlink() { md.len() } else { 0 },
+            size: if md.is_file() || md.file_type().is_symlink() {
+                md.len()
+            } else {
+                0
+            },
             mtime: stat_nanos(md.mtime(), md.mtime_nsec()),
             ctime: stat_nanos(md.ctime(), md.ctime_nsec()),
             dev: md.dev(),
@@ -141,7 +145,8 @@ impl EntryRecord {
     /// Copies new metadata in; returns whether the content may have changed
     /// (so its identity must be recomputed).
     pub fn apply_stat(&mut self, stat: &StatFields) -> bool {
-        let content_changed = self.kind != stat.kind || self.size != stat.size || self.mtime != stat.mtime;
+        let content_changed =
+            self.kind != stat.kind || self.size != stat.size || self.mtime != stat.mtime;
         self.kind = stat.kind;
         self.size = stat.size;
         self.mtime = stat.mtime;
@@ -186,19 +191,27 @@ mod tests {
 
     #[test]
     fn a_typical_record_is_small() {
-        let record = EntryRecord::new(12_345, b"IMG_20240501_120000.jpg", &StatFields {
-            kind: EntryKind::File,
-            size: 3_500_000,
-            mtime: 1_714_564_800_123_456_789,
-            ctime: 1_714_564_800_123_456_789,
-            dev: 2049,
-            inode: 1_234_567,
-            mode: 0o100644,
-            uid: 1000,
-            gid: 1000,
-        });
+        let record = EntryRecord::new(
+            12_345,
+            b"IMG_20240501_120000.jpg",
+            &StatFields {
+                kind: EntryKind::File,
+                size: 3_500_000,
+                mtime: 1_714_564_800_123_456_789,
+                ctime: 1_714_564_800_123_456_789,
+                dev: 2049,
+                inode: 1_234_567,
+                mode: 0o100644,
+                uid: 1000,
+                gid: 1000,
+            },
+        );
         let mut with_content = record.clone();
         with_content.content = Some(ContentId(uuid::Uuid::from_u128(u128::MAX)));
-        assert!(with_content.encode().len() < 90, "{} bytes", with_content.encode().len());
+        assert!(
+            with_content.encode().len() < 90,
+            "{} bytes",
+            with_content.encode().len()
+        );
     }
 }

@@ -36,7 +36,9 @@ impl std::str::FromStr for IndexMode {
             "shallow" => Ok(IndexMode::Shallow),
             "content" => Ok(IndexMode::Content),
             "deep" => Ok(IndexMode::Deep),
-            other => Err(Error::InvalidInput(format!("unknown index mode {other:?} (shallow, content, deep)"))),
+            other => Err(Error::InvalidInput(format!(
+                "unknown index mode {other:?} (shallow, content, deep)"
+            ))),
         }
     }
 }

@@ -18,5 +18,8 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Decodes a record, reporting which table held a damaged one.
 pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| Error::CorruptRecord { table, detail: e.to_string() })
+    postcard::from_bytes(bytes).map_err(|e| Error::CorruptRecord {
+        table,
+        detail: e.to_string(),
+    })
 }

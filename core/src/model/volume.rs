@@ -67,9 +67,9 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
             let fs_type = rest.next()?.to_owned();
             let source = unescape_octal(rest.next().unwrap_or(""));
             Some(MountInfo {
-                mount_point: PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(
-                    mount_point,
-                )),
+                mount_point: PathBuf::from(
+                    <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(mount_point),
+                ),
                 fs_type,
                 source: String::from_utf8_lossy(&source).into_owned(),
                 dev: (dev.0.parse().ok()?, dev.1.parse().ok()?),
@@ -84,9 +84,15 @@ fn unescape_octal(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
         {
-            out.push((bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0'));
+            out.push(
+                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0'),
+            );
             i += 4;
         } else {
             out.push(bytes[i]);
@@ -135,21 +141,33 @@ pub fn statvfs(path: &Path) -> std::io::Result<(u64, u64)> {
     }
     // SAFETY: statvfs succeeded, so it filled the struct.
     let s = unsafe { out.assume_init() };
-    let frsize = s.f_frsize as u64;
-    Ok((s.f_blocks as u64 * frsize, s.f_bavail as u64 * frsize))
+    // fsblkcnt_t is 32-bit on some targets.
+    #[allow(clippy::unnecessary_cast)]
+    let (frsize, blocks, avail) = (s.f_frsize as u64, s.f_blocks as u64, s.f_bavail as u64);
+    Ok((blocks * frsize, avail * frsize))
 }
 
 fn physical_class(mount: &MountInfo) -> PhysicalClass {
     let fs = mount.fs_type.as_str();
-    if matches!(fs, "nfs" | "nfs4" | "cifs" | "smb3" | "sshfs" | "9p" | "ceph" | "glusterfs") || fs.starts_with("fuse.") {
+    if matches!(
+        fs,
+        "nfs" | "nfs4" | "cifs" | "smb3" | "sshfs" | "9p" | "ceph" | "glusterfs"
+    ) || fs.starts_with("fuse.")
+    {
         return PhysicalClass::Network;
     }
     if matches!(fs, "tmpfs" | "ramfs") {
         return PhysicalClass::Memory;
     }
     // The kernel tells whether a block device rotates.
-    let path = format!("/sys/dev/block/{}:{}/queue/rotational", mount.dev.0, mount.dev.1);
-    let whole_disk = format!("/sys/dev/block/{}:{}/../queue/rotational", mount.dev.0, mount.dev.1);
+    let path = format!(
+        "/sys/dev/block/{}:{}/queue/rotational",
+        mount.dev.0, mount.dev.1
+    );
+    let whole_disk = format!(
+        "/sys/dev/block/{}:{}/../queue/rotational",
+        mount.dev.0, mount.dev.1
+    );
     match std::fs::read_to_string(&path).or_else(|_| std::fs::read_to_string(&whole_disk)) {
         Ok(s) if s.trim() == "0" => PhysicalClass::Ssd,
         Ok(s) if s.trim() == "1" => PhysicalClass::Hdd,

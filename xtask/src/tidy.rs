@@ -1,0 +1,84 @@
+//! Architecture checks that a compiler does not make: dependencies point
+//! inward, and every Rust file says what it is for.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// Workspace crates each crate may depend on (normal dependencies).
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("sdfs-cas", &[]),
+    ("sdfs-core", &["sdfs-cas"]),
+    ("sdfs-p2p", &["sdfs-core", "sdfs-cas"]),
+    ("sdfs-vfs-fuse", &["sdfs-core", "sdfs-cas"]),
+    ("sdfs-vfs-projfs", &["sdfs-core", "sdfs-cas"]),
+    ("sdfs-mountd", &["sdfs-core", "sdfs-cas", "sdfs-p2p", "sdfs-vfs-fuse", "sdfs-vfs-projfs"]),
+];
+
+/// External crates `core` must never name: adapters' types stay in adapters.
+const FORBIDDEN_IN_CORE: &[&str] = &["fuser", "libp2p", "opendal", "windows", "tokio"];
+
+pub fn check() -> Result<()> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(crate::workspace_root())
+        .output()
+        .context("cargo metadata")?;
+    let meta: Value = serde_json::from_slice(&out.stdout)?;
+    let mut problems = Vec::new();
+    let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
+    for package in meta["packages"].as_array().into_iter().flatten() {
+        let name = package["name"].as_str().unwrap_or_default();
+        let Some(allowed) = allowed.get(name) else { continue };
+        for dep in package["dependencies"].as_array().into_iter().flatten() {
+            let dep_name = dep["name"].as_str().unwrap_or_default();
+            if dep["kind"].is_null() && dep_name.starts_with("sdfs-") && !allowed.contains(&dep_name) {
+                problems.push(format!("{name} must not depend on {dep_name} (dependencies point inward)"));
+            }
+            if name == "sdfs-core" && FORBIDDEN_IN_CORE.contains(&dep_name) {
+                problems.push(format!("sdfs-core must not depend on {dep_name}: it defines traits, adapters implement them"));
+            }
+        }
+    }
+    for file in rust_files(&crate::workspace_root())? {
+        let text = std::fs::read_to_string(&file)?;
+        let first = text.lines().find(|l| !l.trim().is_empty() && !l.starts_with("#!")).unwrap_or_default();
+        if !first.starts_with("//!") {
+            problems.push(format!("{} does not open with a //! line saying what it is for", file.display()));
+        }
+    }
+    if !problems.is_empty() {
+        bail!("tidy found problems:\n  {}", problems.join("\n  "));
+    }
+    eprintln!("tidy: ok");
+    Ok(())
+}
+
+fn rust_files(root: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if path.is_dir() {
+                if !name.starts_with('.') && name != "target" {
+                    stack.push(path);
+                }
+            } else if name.ends_with(".rs") {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_workspace_is_tidy() {
+        super::check().expect("tidy");
+    }
+}
