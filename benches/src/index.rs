@@ -21,8 +21,13 @@ struct Opts {
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut opts =
-        Opts { sd: PathBuf::new(), work: PathBuf::new(), out: PathBuf::new(), files: 100_000, dirs: 5_000 };
+    let mut opts = Opts {
+        sd: PathBuf::new(),
+        work: PathBuf::new(),
+        out: PathBuf::new(),
+        files: 100_000,
+        dirs: 5_000,
+    };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().context("flag without value")?;
@@ -94,7 +99,10 @@ fn drop_caches() -> bool {
 /// Runs a command, returning (seconds, peak RSS in KiB, stdout).
 fn measure(cmd: &mut Command) -> Result<(f64, u64, String)> {
     let start = Instant::now();
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
     let pid = child.id() as libc::pid_t;
     let mut stdout = child.stdout.context("stdout")?;
     let mut text = String::new();
@@ -144,7 +152,10 @@ fn parallel_walk(root: &Path) -> Result<u64> {
                             }
                         }
                     }
-                    queue.lock().unwrap_or_else(|e| e.into_inner()).extend(found);
+                    queue
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(found);
                     busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 }
             });
@@ -189,7 +200,10 @@ fn blake3_samples(root: &Path) -> Result<(u64, u64)> {
             });
         }
     });
-    Ok((files.len() as u64, hashed.load(std::sync::atomic::Ordering::Relaxed)))
+    Ok((
+        files.len() as u64,
+        hashed.load(std::sync::atomic::Ordering::Relaxed),
+    ))
 }
 
 fn phase(job: &Value, name: &str) -> f64 {
@@ -213,7 +227,11 @@ struct IndexRun {
 fn index(sd: &Path, lib: &Path, tree: &Path, fresh: bool) -> Result<IndexRun> {
     if fresh {
         let _ = std::fs::remove_dir_all(lib);
-        let ok = Command::new(sd).arg("--library").arg(lib).args(["init", "--name", "bench"]).status()?;
+        let ok = Command::new(sd)
+            .arg("--library")
+            .arg(lib)
+            .args(["init", "--name", "bench"])
+            .status()?;
         anyhow::ensure!(ok.success(), "sd init failed");
         let ok = Command::new(sd)
             .arg("--library")
@@ -225,7 +243,12 @@ fn index(sd: &Path, lib: &Path, tree: &Path, fresh: bool) -> Result<IndexRun> {
             .status()?;
         anyhow::ensure!(ok.success(), "sd location add failed");
     }
-    let (total, rss_kib, out) = measure(Command::new(sd).arg("--library").arg(lib).args(["--json", "index", "tree"]))?;
+    let (total, rss_kib, out) = measure(
+        Command::new(sd)
+            .arg("--library")
+            .arg(lib)
+            .args(["--json", "index", "tree"]),
+    )?;
     let last = out.lines().last().context("no result")?;
     let result: Value = serde_json::from_str(last)?;
     let job = result[0].clone();
@@ -243,7 +266,12 @@ pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
     let tree = opts.work.join("tree");
     let lib = opts.work.join("bench.sdlibrary");
-    eprintln!("generating {} files in {} directories under {}", opts.files, opts.dirs, tree.display());
+    eprintln!(
+        "generating {} files in {} directories under {}",
+        opts.files,
+        opts.dirs,
+        tree.display()
+    );
     generate(&tree, opts.files, opts.dirs)?;
     let entries = (opts.files + opts.dirs + 50) as f64;
 
@@ -268,13 +296,19 @@ pub fn run(args: &[String]) -> Result<()> {
     let b3_start = Instant::now();
     let (b3_files, _) = blake3_samples(&tree)?;
     let b3_secs = b3_start.elapsed().as_secs_f64();
-    let identified = first_warm.job["counters"]["identified"].as_u64().unwrap_or(0) as f64;
+    let identified = first_warm.job["counters"]["identified"]
+        .as_u64()
+        .unwrap_or(0) as f64;
     let db_bytes = std::fs::metadata(lib.join("library.redb"))?.len() as f64;
 
     let rate = |n: f64, s: f64| n / s;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
     let mut table = String::new();
     table.push_str(&format!(
@@ -284,7 +318,11 @@ pub fn run(args: &[String]) -> Result<()> {
         opts.files,
         opts.dirs,
         walked,
-        if can_drop { "" } else { " (could not drop caches: not root; cold = warm)" },
+        if can_drop {
+            ""
+        } else {
+            " (could not drop caches: not root; cold = warm)"
+        },
     ));
     table.push_str("| measure | sdfs | baseline (same run) | ratio |\n|---|---|---|---|\n");
     table.push_str(&format!(

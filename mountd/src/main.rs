@@ -110,9 +110,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(stream) => control::call(stream, &request, &mut on_reply)?,
         None => {
             let lib = Arc::new(Library::open(&dir)?);
-            let host = Arc::new(Host::new(lib, None, false));
+            let host = Arc::new(Host::new(Arc::clone(&lib), None, false));
             let interrupted = watch_interrupts(&host);
+            let is_index = matches!(request, Request::Index { .. });
             let value = host.execute(request, &mut on_reply)?;
+            drop(host);
+            if is_index && !interrupted() && index_changed_anything(&value) {
+                // Copy-on-write leaves the file full of freed pages after a
+                // big index; hand them back while nobody else holds it.
+                if let Ok(mut lib) = Arc::try_unwrap(lib) {
+                    lib.compact()?;
+                }
+            }
             if interrupted() {
                 print_result(name, &value, json)?;
                 eprintln!(
@@ -127,15 +136,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn index_changed_anything(value: &Value) -> bool {
+    value.as_array().into_iter().flatten().any(|job| {
+        let c = &job["counters"];
+        ["created", "updated", "moved", "removed", "identified"]
+            .iter()
+            .any(|k| c[k].as_u64().unwrap_or(0) > 0)
+    })
+}
+
 /// Ctrl-C during a local job pauses it at its next checkpoint.
-fn watch_interrupts(host: &Arc<Host>) -> impl Fn() -> bool {
+fn watch_interrupts(host: &Arc<Host>) -> impl Fn() -> bool + use<> {
     signals::install_termination_flag();
-    let host = Arc::clone(host);
+    // Weak: the host (and the library it holds) must be free to go once the
+    // command is done.
+    let host = Arc::downgrade(host);
     std::thread::spawn(move || {
         while signals::received().is_none() {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        host.pause_all();
+        if let Some(host) = host.upgrade() {
+            host.pause_all();
+        }
     });
     || signals::received().is_some()
 }

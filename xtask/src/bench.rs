@@ -6,14 +6,25 @@ use std::process::Command;
 use anyhow::{Result, bail};
 
 pub fn run(args: &[&str]) -> Result<()> {
-    let Some((&suite, rest)) = args.split_first() else { bail!("usage: cargo xtask bench index [--files N] [--dirs N]") };
+    let Some((&suite, rest)) = args.split_first() else {
+        bail!("usage: cargo xtask bench index [--files N] [--dirs N]")
+    };
     if suite != "index" {
         bail!("unknown benchmark suite {suite:?} (available: index)");
     }
     let root = crate::workspace_root();
-    crate::run(Command::new("cargo").args(["build", "--release", "-p", "sdfs-mountd", "-p", "sdfs-benches"]))?;
+    crate::run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "-p",
+        "sdfs-mountd",
+        "-p",
+        "sdfs-benches",
+    ]))?;
     let release = crate::target_dir().join("release");
-    let work = std::env::var("SD_BENCH_DIR").map(Into::into).unwrap_or_else(|_| crate::target_dir().join("bench-work"));
+    let work = std::env::var("SD_BENCH_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|_| crate::target_dir().join("bench-work"));
     std::fs::create_dir_all(&work)?;
     let mut cmd = Command::new(release.join("sdfs-bench"));
     cmd.arg(suite)

@@ -29,7 +29,10 @@ fn main() -> Result<()> {
 pub fn run(cmd: &mut Command) -> Result<()> {
     let root = workspace_root();
     eprintln!("$ {cmd:?}");
-    let status = cmd.current_dir(&root).status().with_context(|| format!("starting {cmd:?}"))?;
+    let status = cmd
+        .current_dir(&root)
+        .status()
+        .with_context(|| format!("starting {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
     }
@@ -37,12 +40,17 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 }
 
 pub fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(ToOwned::to_owned).unwrap_or_default()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(ToOwned::to_owned)
+        .unwrap_or_default()
 }
 
 /// Where cargo puts build output (honours `CARGO_TARGET_DIR`).
 pub fn target_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|| workspace_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn cargo() -> Command {
@@ -51,11 +59,21 @@ fn cargo() -> Command {
 
 fn ci() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     tidy::check()?;
     // The end-to-end tests drive the built binary.
     run(cargo().args(["build", "-p", "sdfs-mountd", "--bin", "sd"]))?;
-    let nextest = Command::new("cargo-nextest").arg("--version").output().is_ok_and(|o| o.status.success());
+    let nextest = Command::new("cargo-nextest")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if nextest {
         run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
         // nextest does not run doctests.
@@ -69,22 +87,33 @@ fn ci() -> Result<()> {
 fn up(args: &[&str]) -> Result<()> {
     run(cargo().args(["build", "--release", "-p", "sdfs-mountd", "--bin", "sd"]))?;
     let sd = target_dir().join("release/sd");
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| "/".into());
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/".into());
     let location = match args.first() {
         Some(path) => std::path::PathBuf::from(path),
         None if home.join("Documents").is_dir() => home.join("Documents"),
         None => home,
     };
     run(Command::new(&sd).arg("init"))?;
-    let listed = Command::new(&sd).args(["--json", "location", "list"]).output()?;
+    let listed = Command::new(&sd)
+        .args(["--json", "location", "list"])
+        .output()?;
     let known: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
     let canonical = std::fs::canonicalize(&location)?;
-    let already = known.as_array().into_iter().flatten().any(|l| l["path"].as_str() == canonical.to_str());
+    let already = known
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|l| l["path"].as_str() == canonical.to_str());
     if !already {
         run(Command::new(&sd).args(["location", "add"]).arg(&location))?;
     }
     run(Command::new(&sd).arg("index"))?;
     run(Command::new(&sd).args(["location", "list"]))?;
-    eprintln!("\nThe library is indexed. Try: {} ls sd://<device>/<location>", sd.display());
+    eprintln!(
+        "\nThe library is indexed. Try: {} ls sd://<device>/<location>",
+        sd.display()
+    );
     Ok(())
 }

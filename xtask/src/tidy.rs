@@ -14,7 +14,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sdfs-p2p", &["sdfs-core", "sdfs-cas"]),
     ("sdfs-vfs-fuse", &["sdfs-core", "sdfs-cas"]),
     ("sdfs-vfs-projfs", &["sdfs-core", "sdfs-cas"]),
-    ("sdfs-mountd", &["sdfs-core", "sdfs-cas", "sdfs-p2p", "sdfs-vfs-fuse", "sdfs-vfs-projfs"]),
+    (
+        "sdfs-mountd",
+        &[
+            "sdfs-core",
+            "sdfs-cas",
+            "sdfs-p2p",
+            "sdfs-vfs-fuse",
+            "sdfs-vfs-projfs",
+        ],
+    ),
 ];
 
 /// External crates `core` must never name: adapters' types stay in adapters.
@@ -31,11 +40,18 @@ pub fn check() -> Result<()> {
     let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
     for package in meta["packages"].as_array().into_iter().flatten() {
         let name = package["name"].as_str().unwrap_or_default();
-        let Some(allowed) = allowed.get(name) else { continue };
+        let Some(allowed) = allowed.get(name) else {
+            continue;
+        };
         for dep in package["dependencies"].as_array().into_iter().flatten() {
             let dep_name = dep["name"].as_str().unwrap_or_default();
-            if dep["kind"].is_null() && dep_name.starts_with("sdfs-") && !allowed.contains(&dep_name) {
-                problems.push(format!("{name} must not depend on {dep_name} (dependencies point inward)"));
+            if dep["kind"].is_null()
+                && dep_name.starts_with("sdfs-")
+                && !allowed.contains(&dep_name)
+            {
+                problems.push(format!(
+                    "{name} must not depend on {dep_name} (dependencies point inward)"
+                ));
             }
             if name == "sdfs-core" && FORBIDDEN_IN_CORE.contains(&dep_name) {
                 problems.push(format!("sdfs-core must not depend on {dep_name}: it defines traits, adapters implement them"));
@@ -44,9 +60,15 @@ pub fn check() -> Result<()> {
     }
     for file in rust_files(&crate::workspace_root())? {
         let text = std::fs::read_to_string(&file)?;
-        let first = text.lines().find(|l| !l.trim().is_empty() && !l.starts_with("#!")).unwrap_or_default();
+        let first = text
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("#!"))
+            .unwrap_or_default();
         if !first.starts_with("//!") {
-            problems.push(format!("{} does not open with a //! line saying what it is for", file.display()));
+            problems.push(format!(
+                "{} does not open with a //! line saying what it is for",
+                file.display()
+            ));
         }
     }
     if !problems.is_empty() {
@@ -62,7 +84,10 @@ fn rust_files(root: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir)? {
             let path = entry?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if path.is_dir() {
                 if !name.starts_with('.') && name != "target" {
                     stack.push(path);

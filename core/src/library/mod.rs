@@ -162,6 +162,21 @@ impl Library {
         &self.db
     }
 
+    /// Gives the database file's free pages back to the filesystem. Needs the
+    /// only handle on the database (no job or query may be running); returns
+    /// whether it compacted.
+    pub fn compact(&mut self) -> Result<bool> {
+        let Some(db) = Arc::get_mut(&mut self.db) else {
+            return Ok(false);
+        };
+        let mut compacted = false;
+        // Each pass moves pages towards the start; stop when one frees nothing.
+        while db.compact().map_err(|e| Error::Db(e.to_string()))? {
+            compacted = true;
+        }
+        Ok(compacted)
+    }
+
     /// Every device this library knows, this one first.
     pub fn devices(&self) -> Result<Vec<DeviceRecord>> {
         let txn = self.db.begin_read()?;
