@@ -75,9 +75,10 @@ fn ci() -> Result<()> {
         .output()
         .is_ok_and(|o| o.status.success());
     if nextest {
-        run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
-        // nextest does not run doctests.
-        run(cargo().args(["test", "--workspace", "--doc"]))
+        // nextest does not run doctests; they go first so the run ends on
+        // nextest's summary of every test.
+        run(cargo().args(["test", "--workspace", "--doc"]))?;
+        run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))
     } else {
         run(cargo().args(["test", "--workspace", "--no-fail-fast"]))
     }
