@@ -18,6 +18,8 @@ struct Opts {
     out: PathBuf,
     files: usize,
     dirs: usize,
+    /// Caps file sizes (for million-file runs that measure memory, not I/O).
+    max_size: u64,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -27,6 +29,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         out: PathBuf::new(),
         files: 100_000,
         dirs: 5_000,
+        max_size: u64::MAX,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -37,6 +40,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--out" => opts.out = value.into(),
             "--files" => opts.files = value.parse()?,
             "--dirs" => opts.dirs = value.parse()?,
+            "--max-size" => opts.max_size = value.parse()?,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -54,8 +58,8 @@ fn size_of(n: usize) -> u64 {
     }
 }
 
-fn generate(root: &Path, files: usize, dirs: usize) -> Result<()> {
-    let marker = root.join(format!(".generated-{files}-{dirs}"));
+fn generate(root: &Path, files: usize, dirs: usize, max_size: u64) -> Result<()> {
+    let marker = root.join(format!(".generated-{files}-{dirs}-{max_size}"));
     if marker.exists() {
         return Ok(());
     }
@@ -70,7 +74,7 @@ fn generate(root: &Path, files: usize, dirs: usize) -> Result<()> {
         if n % per_dir == 0 {
             std::fs::create_dir_all(&dir)?;
         }
-        let size = size_of(n);
+        let size = size_of(n).min(max_size);
         let mut file = File::create(dir.join(format!("file{n:06}.dat")))?;
         if size > 100 * 1024 {
             // Sparse: a unique head, holes elsewhere.
@@ -272,7 +276,7 @@ pub fn run(args: &[String]) -> Result<()> {
         opts.dirs,
         tree.display()
     );
-    generate(&tree, opts.files, opts.dirs)?;
+    generate(&tree, opts.files, opts.dirs, opts.max_size)?;
     let entries = (opts.files + opts.dirs + 50) as f64;
 
     // Cold: page cache dropped before each of the pair.
@@ -312,12 +316,17 @@ pub fn run(args: &[String]) -> Result<()> {
         .unwrap_or_default();
     let mut table = String::new();
     table.push_str(&format!(
-        "Machine: {} cores ({cpu}), {} files in {} directories ({} walked), release build. \
+        "Machine: {} cores ({cpu}), {} files in {} directories ({} walked){}, release build. \
          Cold = page cache dropped{}.\n\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         opts.files,
         opts.dirs,
         walked,
+        if opts.max_size == u64::MAX {
+            String::new()
+        } else {
+            format!(", sizes capped at {} bytes", opts.max_size)
+        },
         if can_drop {
             ""
         } else {
@@ -365,7 +374,12 @@ pub fn run(args: &[String]) -> Result<()> {
         db_bytes / entries
     ));
     println!("{table}");
-    write_section(&opts.out, "index", &table)?;
+    let section = if opts.files == 100_000 && opts.max_size == u64::MAX {
+        "index".to_string()
+    } else {
+        format!("index-{}", opts.files)
+    };
+    write_section(&opts.out, &section, &table)?;
     Ok(())
 }
 

@@ -656,6 +656,9 @@ impl Run {
     }
 
     fn finalize(&mut self) -> Result<()> {
+        if self.job.counters.changed_anything() {
+            crate::library::repack_fragmented(&self.db)?;
+        }
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(schema::LOCATIONS)?;

@@ -47,7 +47,7 @@ pub struct IndexTables<'txn> {
     meta: Table<'txn, &'static str, u64>,
     pub(crate) entries: Table<'txn, u64, &'static [u8]>,
     pub(crate) children: Table<'txn, &'static [u8], u64>,
-    inodes: Table<'txn, (u64, u64), u64>,
+    inodes: Table<'txn, u64, u64>,
     content: Table<'txn, u128, &'static [u8]>,
     instances: Table<'txn, (u128, u64), ()>,
     pub(crate) unidentified: Table<'txn, (u64, u64), ()>,
@@ -199,8 +199,8 @@ impl<'txn> IndexTables<'txn> {
             return Ok(());
         }
         if record.inode != child.stat.inode || record.dev != child.stat.dev {
-            self.unmap_inode(record.dev, record.inode, id)?;
-            self.inodes.insert((child.stat.dev, child.stat.inode), id)?;
+            self.unmap_inode(record.inode, id)?;
+            self.inodes.insert(child.stat.inode, id)?;
         }
         let content_changed = record.apply_stat(&child.stat);
         record.link_target = child.link_target.clone();
@@ -253,12 +253,8 @@ impl<'txn> IndexTables<'txn> {
         self.put_entry(id, &record)?;
         self.children
             .insert(child_key(dir, &child.name).as_slice(), id)?;
-        if self
-            .inodes
-            .get((child.stat.dev, child.stat.inode))?
-            .is_none()
-        {
-            self.inodes.insert((child.stat.dev, child.stat.inode), id)?;
+        if self.inodes.get(child.stat.inode)?.is_none() {
+            self.inodes.insert(child.stat.inode, id)?;
         }
         if record.kind == EntryKind::File {
             self.queue_identification(ctx, id, &record)?;
@@ -279,18 +275,14 @@ impl<'txn> IndexTables<'txn> {
     /// same kind, and gone from where it was), detaches it from there and returns
     /// its id, so a moved or renamed file keeps its id and metadata.
     fn moved_here(&mut self, ctx: &ApplyCtx<'_>, child: &DiskChild) -> Result<Option<u64>> {
-        let Some(old) = self
-            .inodes
-            .get((child.stat.dev, child.stat.inode))?
-            .map(|v| v.value())
-        else {
+        let Some(old) = self.inodes.get(child.stat.inode)?.map(|v| v.value()) else {
             return Ok(None);
         };
         let Some(record) = self.get_entry(old)? else {
-            self.inodes.remove((child.stat.dev, child.stat.inode))?;
+            self.inodes.remove(child.stat.inode)?;
             return Ok(None);
         };
-        if record.kind != child.stat.kind || old == ctx.root {
+        if record.kind != child.stat.kind || record.dev != child.stat.dev || old == ctx.root {
             return Ok(None);
         }
         if self.removals.remove((ctx.job, old))?.is_some() {
@@ -353,7 +345,7 @@ impl<'txn> IndexTables<'txn> {
             let Some(mut record) = self.get_entry(current)? else {
                 continue;
             };
-            self.unmap_inode(record.dev, record.inode, current)?;
+            self.unmap_inode(record.inode, current)?;
             self.unlink_content(&mut record, current)?;
             self.unidentified.remove((ctx.root, current))?;
             self.entries.remove(current)?;
@@ -362,9 +354,9 @@ impl<'txn> IndexTables<'txn> {
         Ok(removed)
     }
 
-    fn unmap_inode(&mut self, dev: u64, inode: u64, id: u64) -> Result<()> {
-        if self.inodes.get((dev, inode))?.map(|v| v.value()) == Some(id) {
-            self.inodes.remove((dev, inode))?;
+    fn unmap_inode(&mut self, inode: u64, id: u64) -> Result<()> {
+        if self.inodes.get(inode)?.map(|v| v.value()) == Some(id) {
+            self.inodes.remove(inode)?;
         }
         Ok(())
     }
@@ -430,7 +422,7 @@ impl<'txn> IndexTables<'txn> {
                 kind,
                 instances: 0,
                 integrity: None,
-                first_seen: crate::time::unix_now_nanos(),
+                first_seen: crate::time::unix_now_secs(),
             });
             content.instances += 1;
             self.content.insert(key, content.encode().as_slice())?;

@@ -10,7 +10,10 @@
 
 mod config;
 mod lock;
+mod maintenance;
 pub mod schema;
+
+pub use maintenance::{TableUsage, repack_fragmented};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

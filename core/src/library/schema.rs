@@ -23,8 +23,9 @@ pub const ENTRIES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("entri
 /// `parent id (u64 BE) ++ name bytes` → child entry id. Lookup by (parent, name)
 /// is a point get; listing a directory is a prefix range.
 pub const CHILDREN: TableDefinition<'_, &[u8], u64> = TableDefinition::new("children");
-/// (device, inode) → entry id: recognises moves and renames.
-pub const INODES: TableDefinition<'_, (u64, u64), u64> = TableDefinition::new("inodes");
+/// inode → entry id: recognises moves and renames. Keyed by inode alone to
+/// stay small; the entry's own `dev` settles the rare clash across filesystems.
+pub const INODES: TableDefinition<'_, u64, u64> = TableDefinition::new("inodes");
 /// Content id → [`ContentRecord`](crate::model::content::ContentRecord).
 pub const CONTENT: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("content");
 /// (content id, entry id) → (): the instances of each content.

@@ -17,7 +17,7 @@ pub struct ContentRecord {
     pub instances: u32,
     /// BLAKE3 of the whole file, once the integrity job has computed it.
     pub integrity: Option<[u8; 32]>,
-    /// Unix nanoseconds.
+    /// Unix seconds (seconds keep the record short; it is one per content).
     pub first_seen: i64,
 }
 

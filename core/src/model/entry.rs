@@ -55,12 +55,14 @@ pub struct EntryRecord {
     pub size: u64,
     /// Unix nanoseconds.
     pub mtime: i64,
-    pub ctime: i64,
     pub dev: u64,
     pub inode: u64,
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// Always 16 bytes on disk (zeros for none), so identifying a file rewrites
+    /// its record in place instead of growing it and splitting its page.
+    #[serde(with = "content_slot")]
     pub content: Option<ContentId>,
     /// Directories: total bytes of the files below.
     pub agg_size: u64,
@@ -70,13 +72,30 @@ pub struct EntryRecord {
     pub link_target: Option<Vec<u8>>,
 }
 
-/// The metadata fields change detection compares.
+/// Serialises `Option<ContentId>` as a fixed 16-byte slot; the nil UUID
+/// (never a UUIDv5) stands for none.
+mod content_slot {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::ids::ContentId;
+
+    pub fn serialize<S: Serializer>(value: &Option<ContentId>, s: S) -> Result<S::Ok, S::Error> {
+        value.map_or([0u8; 16], |id| id.to_bytes()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ContentId>, D::Error> {
+        let bytes = <[u8; 16]>::deserialize(d)?;
+        Ok((bytes != [0u8; 16]).then(|| ContentId::from_bytes(bytes)))
+    }
+}
+
+/// The metadata fields change detection compares (inode, mtime and size
+/// first; ctime is not kept: mode and owners are compared directly).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StatFields {
     pub kind: EntryKind,
     pub size: u64,
     pub mtime: i64,
-    pub ctime: i64,
     pub dev: u64,
     pub inode: u64,
     pub mode: u32,
@@ -95,7 +114,6 @@ impl StatFields {
                 0
             },
             mtime: stat_nanos(md.mtime(), md.mtime_nsec()),
-            ctime: stat_nanos(md.ctime(), md.ctime_nsec()),
             dev: md.dev(),
             inode: md.ino(),
             mode: md.mode(),
@@ -114,7 +132,6 @@ impl EntryRecord {
             kind: stat.kind,
             size: stat.size,
             mtime: stat.mtime,
-            ctime: stat.ctime,
             dev: stat.dev,
             inode: stat.inode,
             mode: stat.mode,
@@ -133,7 +150,6 @@ impl EntryRecord {
             kind: self.kind,
             size: self.size,
             mtime: self.mtime,
-            ctime: self.ctime,
             dev: self.dev,
             inode: self.inode,
             mode: self.mode,
@@ -150,7 +166,6 @@ impl EntryRecord {
         self.kind = stat.kind;
         self.size = stat.size;
         self.mtime = stat.mtime;
-        self.ctime = stat.ctime;
         self.dev = stat.dev;
         self.inode = stat.inode;
         self.mode = stat.mode;
@@ -181,7 +196,7 @@ mod tests {
             content in proptest::option::of(any::<u128>()),
         ) {
             let mut record = EntryRecord::new(parent, &name, &StatFields {
-                kind: EntryKind::File, size, mtime, ctime: mtime, dev: 2049, inode, mode, uid: 1000, gid: 1000,
+                kind: EntryKind::File, size, mtime, dev: 2049, inode, mode, uid: 1000, gid: 1000,
             });
             record.content = content.map(|c| ContentId(uuid::Uuid::from_u128(c)));
             let decoded = EntryRecord::decode(&record.encode()).expect("decode");
@@ -198,7 +213,6 @@ mod tests {
                 kind: EntryKind::File,
                 size: 3_500_000,
                 mtime: 1_714_564_800_123_456_789,
-                ctime: 1_714_564_800_123_456_789,
                 dev: 2049,
                 inode: 1_234_567,
                 mode: 0o100644,
