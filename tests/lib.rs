@@ -34,6 +34,7 @@ pub fn sd_bin() -> &'static Path {
 pub struct Sd {
     pub root: tempfile::TempDir,
     pub lib: PathBuf,
+    pub device: String,
 }
 
 impl Sd {
@@ -41,7 +42,11 @@ impl Sd {
     pub fn init(device: &str) -> Result<Sd> {
         let root = tempfile::tempdir()?;
         let lib = root.path().join("test.sdlibrary");
-        let sd = Sd { root, lib };
+        let sd = Sd {
+            root,
+            lib,
+            device: device.to_owned(),
+        };
         sd.ok(["init", "--name", device])?;
         Ok(sd)
     }
@@ -146,6 +151,137 @@ impl Sd {
         })
         .context("daemon control socket never came up")?;
         Ok(daemon)
+    }
+}
+
+impl Sd {
+    /// Runs `sd mount MOUNTPOINT` (at `<tmp>/mnt`) and waits for the mount.
+    pub fn mount(&self) -> Result<Mount> {
+        let mountpoint = self.path("mnt");
+        match std::fs::create_dir_all(&mountpoint) {
+            // A stale mount from a killed daemon: `sd mount` must clean it.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
+            other => other?,
+        }
+        let log_path = self.path("mount.log");
+        let log = std::fs::File::create(&log_path)?;
+        let child = self
+            .cmd([std::ffi::OsStr::new("mount"), mountpoint.as_os_str()])
+            .env("SD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        let mount = Mount {
+            child: Some(child),
+            mountpoint,
+            log_path,
+            device: self.device.clone(),
+        };
+        // The daemon says when its mount is up; the device directory then
+        // answers (the kernel may still cache names of a stale predecessor,
+        // so the log line is what tells the two apart).
+        let device_dir = mount.mountpoint.join(&mount.device);
+        wait_for(Duration::from_secs(20), || {
+            mount.log().contains("sd: mounted") && device_dir.is_dir()
+        })
+        .with_context(|| format!("mount never appeared; log: {}", mount.log()))?;
+        Ok(mount)
+    }
+}
+
+/// Whether a filesystem is mounted exactly at `path`.
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let needle = path.as_os_str().as_bytes();
+    text.lines()
+        .any(|line| line.split(' ').nth(4).map(str::as_bytes) == Some(needle))
+}
+
+/// A running `sd mount`. Dropping it stops the daemon (SIGTERM) and, should
+/// the mount outlive it, detaches the mount so nothing leaks.
+pub struct Mount {
+    child: Option<Child>,
+    pub mountpoint: PathBuf,
+    log_path: PathBuf,
+    device: String,
+}
+
+impl Mount {
+    /// `<mountpoint>/<device>/<location>`.
+    pub fn location(&self, name: &str) -> PathBuf {
+        self.mountpoint.join(&self.device).join(name)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// What the daemon logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// SIGTERM, wait for exit, and report whether the mount is gone.
+    pub fn stop(mut self) -> Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("already stopped")?;
+        let status = terminate(&mut child)?;
+        anyhow::ensure!(
+            !is_mounted(&self.mountpoint),
+            "still mounted after the daemon exited"
+        );
+        Ok(status)
+    }
+
+    /// SIGKILL: the daemon dies without unmounting, leaving a stale mount.
+    pub fn kill(mut self) -> Result<StaleMount> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        let path = std::mem::take(&mut self.mountpoint);
+        Ok(StaleMount { path })
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = terminate(&mut child);
+        }
+        if !self.mountpoint.as_os_str().is_empty() && is_mounted(&self.mountpoint) {
+            lazy_unmount(&self.mountpoint);
+        }
+    }
+}
+
+/// The mount a killed daemon left behind; detached on drop if still stale.
+pub struct StaleMount {
+    pub path: PathBuf,
+}
+
+impl Drop for StaleMount {
+    fn drop(&mut self) {
+        if std::fs::read_dir(&self.path)
+            .err()
+            .and_then(|e| e.raw_os_error())
+            == Some(libc::ENOTCONN)
+        {
+            lazy_unmount(&self.path);
+        }
+    }
+}
+
+/// Detaches whatever is mounted at `path`.
+pub fn lazy_unmount(path: &Path) {
+    let _ = Command::new("umount").arg("-l").arg(path).status();
+    if is_mounted(path) {
+        let _ = Command::new("fusermount3")
+            .arg("-u")
+            .arg("-z")
+            .arg(path)
+            .status();
     }
 }
 

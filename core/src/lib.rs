@@ -16,6 +16,7 @@ pub mod kind;
 pub mod library;
 pub mod locations;
 pub mod model;
+pub mod namespace;
 pub mod query;
 pub mod time;
 pub mod uri;

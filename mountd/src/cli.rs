@@ -61,8 +61,18 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<JobsCommand>,
     },
-    /// Run the background service (watcher, jobs, control socket).
-    Daemon,
+    /// Run the background service (watcher, jobs, control socket), and the
+    /// mount with --mount.
+    Daemon {
+        /// Mount the VDFS here.
+        #[arg(long, value_name = "MOUNTPOINT")]
+        mount: Option<PathBuf>,
+    },
+    /// Mount the VDFS in the foreground (default ~/Spacedrive; Ctrl-C unmounts).
+    /// Creates the default library on first use.
+    Mount { mountpoint: Option<PathBuf> },
+    /// Stop the running daemon (unmounting its mount).
+    Unmount,
     /// Show the library, its locations and jobs.
     Status,
 }

@@ -1,25 +1,37 @@
-//! `sd daemon`: holds the library, keeps locations live (watcher + a stale
-//! scan after downtime), runs jobs and serves the control socket.
+//! `sd daemon` / `sd mount`: holds the library, keeps locations live
+//! (watcher + a stale scan after downtime), runs jobs, serves the control
+//! socket and, when asked, the mount.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use sdfs_core::namespace::Namespace;
 use sdfs_core::watcher::LocationWatcher;
 use sdfs_core::{Library, locations};
+use sdfs_vfs_fuse::Mounted;
 
 use crate::host::Host;
 use crate::signals;
 
-pub fn run(lib: Library) -> Result<()> {
+/// FUSE worker threads: enough that a slow disk request does not stall `ls`.
+const FUSE_THREADS: usize = 8;
+
+pub fn run(lib: Library, mountpoint: Option<PathBuf>) -> Result<()> {
     signals::install_termination_flag();
     let lib = Arc::new(lib);
-    let watcher = LocationWatcher::start(Arc::clone(&lib), |refreshed| {
-        tracing::debug!(
-            "refreshed {} paths in location {}",
-            refreshed.paths.len(),
-            refreshed.location
-        );
+    let mounted: Arc<Mutex<Option<Mounted>>> = Arc::new(Mutex::new(None));
+    let for_watcher = Arc::clone(&mounted);
+    let watcher = LocationWatcher::start(Arc::clone(&lib), move |refreshed| {
+        // Changes underneath reach programs using the mount at once.
+        if let Some(m) = for_watcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            m.invalidate(&refreshed.paths);
+        }
     })?;
     let all = locations::list(lib.db())?;
     // Watch first, so nothing that changes during the catch-up scan is missed.
@@ -28,14 +40,42 @@ pub fn run(lib: Library) -> Result<()> {
             tracing::warn!("{e}");
         }
     }
-    let host = Arc::new(Host::new(Arc::clone(&lib), Some(watcher), true));
+    let mut host = Host::new(Arc::clone(&lib), Some(watcher), true);
+    if let Some(mountpoint) = &mountpoint {
+        // A mount left by a crashed daemon answers "Transport endpoint is not
+        // connected" to everything; detach it before anything else.
+        if sdfs_vfs_fuse::clean_stale_mount(mountpoint)? {
+            eprintln!("sd: cleaned a stale mount at {}", mountpoint.display());
+        }
+        std::fs::create_dir_all(mountpoint)
+            .with_context(|| format!("creating {}", mountpoint.display()))?;
+        let ns = Arc::new(Namespace::new(Arc::clone(&lib))?);
+        // Modes arrive with the caller's umask already applied.
+        // SAFETY: umask has no preconditions.
+        unsafe { libc::umask(0) };
+        let m = sdfs_vfs_fuse::mount(Arc::clone(&ns), mountpoint, FUSE_THREADS)
+            .with_context(|| format!("mounting {}", mountpoint.display()))?;
+        *mounted.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
+        host.namespace = Some(ns);
+        host.mountpoint =
+            Some(std::fs::canonicalize(mountpoint).unwrap_or_else(|_| mountpoint.clone()));
+    }
+    let host = Arc::new(host);
     let socket = lib.socket_path();
     crate::control::serve(Arc::clone(&host), &socket)?;
-    eprintln!(
-        "sd daemon: serving {} (pid {})",
-        lib.dir().display(),
-        std::process::id()
-    );
+    match &mountpoint {
+        Some(m) => eprintln!(
+            "sd: mounted {} at {} (pid {})",
+            lib.dir().display(),
+            m.display(),
+            std::process::id()
+        ),
+        None => eprintln!(
+            "sd daemon: serving {} (pid {})",
+            lib.dir().display(),
+            std::process::id()
+        ),
+    }
 
     let catch_up = Arc::clone(&host);
     std::thread::Builder::new()
@@ -51,10 +91,29 @@ pub fn run(lib: Library) -> Result<()> {
             }
         })?;
 
-    while signals::received().is_none() {
-        std::thread::sleep(Duration::from_millis(100));
+    loop {
+        if signals::received().is_some() || host.shutdown_requested() {
+            break;
+        }
+        let alive = mounted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_none_or(Mounted::is_alive);
+        if !alive {
+            eprintln!("sd: the mount was unmounted from outside; stopping");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
     host.pause_all();
+    let taken = mounted.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(m) = taken {
+        let point = m.mountpoint().to_owned();
+        if let Err(e) = m.unmount() {
+            eprintln!("sd: unmounting {}: {e}", point.display());
+        }
+    }
     // Let running jobs reach their checkpoint (a batch is at most ~250 ms).
     for _ in 0..50 {
         if !host.has_running_jobs() {
@@ -63,6 +122,6 @@ pub fn run(lib: Library) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = std::fs::remove_file(&socket);
-    eprintln!("sd daemon: stopped");
+    eprintln!("sd: stopped");
     Ok(())
 }

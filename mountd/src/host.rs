@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
@@ -24,6 +25,10 @@ pub struct Host {
     /// True in `sd daemon`: long jobs go to the background.
     pub daemon: bool,
     pub started_at: i64,
+    /// The mounted namespace, when this host serves a mount.
+    pub namespace: Option<Arc<sdfs_core::namespace::Namespace>>,
+    pub mountpoint: Option<std::path::PathBuf>,
+    shutdown: AtomicBool,
 }
 
 impl Host {
@@ -34,6 +39,22 @@ impl Host {
             watcher,
             daemon,
             started_at: sdfs_core::time::unix_now_nanos(),
+            namespace: None,
+            mountpoint: None,
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether someone asked this host to stop (`sd unmount`).
+    pub fn shutdown_requested(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    fn reload_namespace(&self) {
+        if let Some(ns) = &self.namespace
+            && let Err(e) = ns.reload_locations()
+        {
+            tracing::warn!("reloading locations for the mount: {e}");
         }
     }
 
@@ -107,6 +128,7 @@ impl Host {
                 if let Some(watcher) = &self.watcher {
                     watcher.watch(&location)?;
                 }
+                self.reload_namespace();
                 location_json(lib, &location)?
             }
             Request::LocationList => {
@@ -122,6 +144,7 @@ impl Host {
                     watcher.unwatch(location.id);
                 }
                 let removed = locations::remove(lib, &name)?;
+                self.reload_namespace();
                 json!({ "removed": removed.name, "path": removed.root_path() })
             }
             Request::Index { location } => {
@@ -237,9 +260,17 @@ impl Host {
                     "library_id": lib.id(),
                     "device": { "id": lib.device_id(), "name": lib.device_name() },
                     "daemon": if self.daemon { json!({ "pid": std::process::id(), "started_at": sdfs_core::time::rfc3339(self.started_at) }) } else { Value::Null },
+                    "mount": self.mountpoint,
                     "locations": rows,
                     "jobs": active,
                 })
+            }
+            Request::Shutdown => {
+                if !self.daemon {
+                    bail!("no daemon is running for {}", lib.dir().display());
+                }
+                self.shutdown.store(true, Ordering::Release);
+                json!({ "stopping": std::process::id(), "mount": self.mountpoint })
             }
         })
     }

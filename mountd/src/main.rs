@@ -54,11 +54,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let (name, request) = match cli.command {
         Command::Init { name } => return init(&dir, name, json),
         Command::Hash { files } => return hash(&files),
-        Command::Daemon => {
+        Command::Daemon { mount } => {
             let lib = Library::open(&dir)?;
-            daemon::run(lib)?;
+            daemon::run(lib, mount)?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Mount { mountpoint } => {
+            let lib = if Library::exists(&dir) {
+                Library::open(&dir)?
+            } else {
+                Library::create(&dir, &hostname())?
+            };
+            let mountpoint = mountpoint.unwrap_or_else(default_mountpoint);
+            daemon::run(lib, Some(mountpoint))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Unmount => ("unmount", Request::Shutdown),
         Command::Location(LocationCommand::Add(add)) => {
             let path =
                 std::path::absolute(&add.path).with_context(|| add.path.display().to_string())?;
@@ -209,6 +220,13 @@ fn report_init(lib: &Library, json: bool, what: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn default_mountpoint() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+        .join("Spacedrive")
 }
 
 fn hostname() -> String {

@@ -131,6 +131,15 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
         }
         "jobs action" => render_job(value, out),
         "index" => Ok(()),
+        "unmount" => writeln!(
+            out,
+            "daemon {} is stopping{}",
+            s(value, "stopping"),
+            match value["mount"].as_str() {
+                Some(m) => format!(" and unmounting {m}"),
+                None => String::new(),
+            }
+        ),
         "status" => {
             writeln!(
                 out,
@@ -152,6 +161,9 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
                     s(&value["daemon"], "pid"),
                     s(&value["daemon"], "started_at")
                 )?,
+            }
+            if !value["mount"].is_null() {
+                writeln!(out, "mount   {}", s(value, "mount"))?;
             }
             writeln!(out, "locations:")?;
             render("location list", &value["locations"], out)?;

@@ -43,6 +43,7 @@ pub enum Request {
         id: u64,
     },
     Status,
+    Shutdown,
 }
 
 /// One line of a reply.

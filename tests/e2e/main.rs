@@ -2,5 +2,7 @@
 
 mod cli;
 mod index;
+mod mount;
+mod mount_robustness;
 mod resume;
 mod watcher;

@@ -1,5 +1,176 @@
-//! sdfs FUSE adapter (to come, issue 3): translates kernel requests into the
-//! core's namespace API. It owns the inode table and generations, the one
-//! mapping from `sdfs_core::ErrorKind` to errno, entry/attr TTLs, readdir
-//! offsets, kernel cache invalidation and passthrough backing ids — and
-//! decides nothing else.
+//! sdfs FUSE adapter: translates kernel requests into the core's namespace
+//! API. It owns the inode table, the one mapping from core errors to errno,
+//! entry/attr TTLs, readdir offsets, kernel cache invalidation and
+//! passthrough backing ids — and decides nothing else.
+
+mod attr;
+mod errno;
+mod fs;
+mod handles;
+mod inodes;
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use fuser::{Config, INodeNo, MountOption, Notifier, Session, SessionACL, SessionUnmounter};
+use sdfs_core::namespace::Namespace;
+
+use crate::fs::SdFs;
+use crate::inodes::Inodes;
+
+/// A live mount: the FUSE session runs on its own threads until unmounted.
+pub struct Mounted {
+    mountpoint: PathBuf,
+    unmounter: SessionUnmounter,
+    notifier: Notifier,
+    inodes: Arc<Inodes>,
+    session: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl std::fmt::Debug for Mounted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mounted")
+            .field("mountpoint", &self.mountpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Mounts `ns` at `mountpoint` (which must exist), serving requests on
+/// `threads` worker threads. A stale mount left there by a crash is cleaned first.
+pub fn mount(ns: Arc<Namespace>, mountpoint: &Path, threads: usize) -> io::Result<Mounted> {
+    clean_stale_mount(mountpoint)?;
+    if is_mounted(mountpoint) {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} is already mounted", mountpoint.display()),
+        ));
+    }
+    let inodes = Arc::new(Inodes::new());
+    let fs = SdFs::new(ns, Arc::clone(&inodes));
+    let mut config = Config::default();
+    config.n_threads = Some(threads.max(1));
+    config.acl = SessionACL::All;
+    config.clone_fd = true;
+    config.mount_options = vec![
+        MountOption::FSName("sdfs".into()),
+        MountOption::Subtype("sdfs".into()),
+        MountOption::DefaultPermissions,
+        MountOption::CUSTOM("max_read=1048576".into()),
+    ];
+    let mut session = Session::new(fs, mountpoint, &config)?;
+    let unmounter = session.unmount_callable();
+    let notifier = session.notifier();
+    let handle = std::thread::Builder::new()
+        .name("sd-fuse".into())
+        .spawn(move || session.run())?;
+    Ok(Mounted {
+        mountpoint: mountpoint.to_owned(),
+        unmounter,
+        notifier,
+        inodes,
+        session: Some(handle),
+    })
+}
+
+impl Mounted {
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Whether the session still runs (it ends when someone unmounts it).
+    pub fn is_alive(&self) -> bool {
+        self.session.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// Tells the kernel that `paths` changed underneath, so no program sees
+    /// stale names or attributes. Call from any thread but a FUSE worker.
+    pub fn invalidate(&self, paths: &[PathBuf]) {
+        for path in paths {
+            if let Some(parent) = path.parent()
+                && let Ok(md) = std::fs::symlink_metadata(parent)
+                && let Some(parent_ino) = self.inodes.ino_of_local(md.dev(), md.ino())
+            {
+                let name = path.file_name().unwrap_or(OsStr::new(""));
+                let _ = self.notifier.inval_entry(INodeNo(parent_ino), name);
+                let _ = self.notifier.inval_inode(INodeNo(parent_ino), -1, 0);
+            }
+            if let Ok(md) = std::fs::symlink_metadata(path)
+                && let Some(ino) = self.inodes.ino_of_local(md.dev(), md.ino())
+            {
+                let _ = self.notifier.inval_inode(INodeNo(ino), 0, 0);
+            }
+        }
+    }
+
+    /// Unmounts and waits for the session to end. A busy mount is detached
+    /// lazily instead: programs still inside keep working until they leave,
+    /// and the session is not waited for.
+    pub fn unmount(mut self) -> io::Result<()> {
+        if let Err(e) = self.unmounter.unmount() {
+            tracing::warn!(
+                "unmount of {} failed ({e}); detaching lazily",
+                self.mountpoint.display()
+            );
+            return lazy_unmount(&self.mountpoint);
+        }
+        if let Some(handle) = self.session.take() {
+            match handle.join() {
+                Ok(result) => result?,
+                Err(_) => return Err(io::Error::other("FUSE session thread panicked")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a filesystem is mounted exactly at `path`.
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    sdfs_core::model::volume::parse_mountinfo(&text)
+        .iter()
+        .any(|m| m.mount_point == path)
+}
+
+/// Detaches a mount whose daemon died ("Transport endpoint is not
+/// connected"). Returns whether there was one.
+pub fn clean_stale_mount(path: &Path) -> io::Result<bool> {
+    // Listing needs an answer from the daemon; a stat may come from the
+    // kernel's attribute cache of a connection that is already dead.
+    match std::fs::read_dir(path) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            tracing::warn!("cleaning a stale mount at {}", path.display());
+            lazy_unmount(path)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+fn lazy_unmount(path: &Path) -> io::Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: valid C string.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
+        return Ok(());
+    }
+    let status = std::process::Command::new("fusermount3")
+        .arg("-u")
+        .arg("-z")
+        .arg(path)
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "fusermount3 -u -z {} failed",
+            path.display()
+        )))
+    }
+}

@@ -1,0 +1,398 @@
+//! The namespace of the mount: `/<device>/<location>/...` plus the hidden
+//! `/.content/<content id>`. Kernel adapters (FUSE, ProjFS) call into this;
+//! they own inode numbers and errno, this owns what the names mean.
+
+mod attr;
+pub mod local;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use redb::ReadableDatabase;
+
+pub use attr::Attr;
+
+use crate::error::{Error, Result};
+use crate::ids::{ContentId, LocationId};
+use crate::library::{Library, schema};
+use crate::locations;
+use crate::model::content::ContentRecord;
+use crate::model::entry::{EntryKind, EntryRecord};
+use crate::model::location::LocationRecord;
+use crate::uri::SdUri;
+
+/// Name of the hidden directory that opens files by content.
+pub const CONTENT_DIR: &str = ".content";
+
+/// A node of the namespace. Local nodes are files of this device, addressed
+/// by their real path; the rest are virtual and read-only.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    /// The mount root: one directory per device.
+    Root,
+    /// A device: one directory per location.
+    Device,
+    /// `/.content`.
+    ContentDir,
+    /// `/.content/<id>`: served from a verified local instance.
+    Content(ContentId),
+    /// A file or directory in a location of this device.
+    Local { location: LocationId, path: PathBuf },
+}
+
+impl Node {
+    /// Whether writes to this node make sense at all.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Node::Local { .. })
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug)]
+pub struct DirEntry {
+    pub name: Vec<u8>,
+    pub node: Node,
+    pub attr: Attr,
+}
+
+/// Index facts about a local file, for extended attributes.
+#[derive(Clone, Debug, Default)]
+pub struct IndexFacts {
+    pub uri: String,
+    pub content_id: Option<ContentId>,
+    pub kind: Option<&'static str>,
+    pub copies: Option<u32>,
+}
+
+/// The namespace over one library.
+pub struct Namespace {
+    lib: Arc<Library>,
+    locations: RwLock<Vec<LocationRecord>>,
+    started: i64,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("device", &self.lib.device_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Namespace {
+    pub fn new(lib: Arc<Library>) -> Result<Namespace> {
+        let all = locations::list(lib.db())?;
+        Ok(Namespace {
+            lib,
+            locations: RwLock::new(all),
+            started: crate::time::unix_now_nanos(),
+        })
+    }
+
+    pub fn library(&self) -> &Arc<Library> {
+        &self.lib
+    }
+
+    /// Re-reads the locations (after one is added or removed).
+    pub fn reload_locations(&self) -> Result<()> {
+        let all = locations::list(self.lib.db())?;
+        *self.locations.write().unwrap_or_else(|e| e.into_inner()) = all;
+        Ok(())
+    }
+
+    fn location(&self, id: LocationId) -> Option<LocationRecord> {
+        self.locations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|l| l.id == id)
+            .cloned()
+    }
+
+    fn location_named(&self, name: &[u8]) -> Option<LocationRecord> {
+        self.locations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|l| l.name.as_bytes() == name)
+            .cloned()
+    }
+
+    /// The location holding `path`, if any (for the watcher's invalidations).
+    pub fn location_of_path(&self, path: &std::path::Path) -> Option<LocationRecord> {
+        self.locations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|l| path.starts_with(l.root_path()))
+            .cloned()
+    }
+
+    /// The child `name` of `parent`.
+    pub fn lookup(&self, parent: &Node, name: &[u8]) -> Result<(Node, Attr)> {
+        let not_found = || {
+            Error::io(
+                String::from_utf8_lossy(name).into_owned(),
+                std::io::Error::from_raw_os_error(libc::ENOENT),
+            )
+        };
+        match parent {
+            Node::Root if name == CONTENT_DIR.as_bytes() => {
+                Ok((Node::ContentDir, self.getattr(&Node::ContentDir)?))
+            }
+            Node::Root if name == self.lib.device_name().as_bytes() => {
+                Ok((Node::Device, self.getattr(&Node::Device)?))
+            }
+            Node::Root => Err(not_found()),
+            Node::Device => {
+                let location = self.location_named(name).ok_or_else(not_found)?;
+                let node = Node::Local {
+                    location: location.id,
+                    path: location.root_path(),
+                };
+                let attr = self.getattr(&node)?;
+                Ok((node, attr))
+            }
+            Node::ContentDir => {
+                let id: ContentId = std::str::from_utf8(name)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(not_found)?;
+                let node = Node::Content(id);
+                let attr = self.getattr(&node)?;
+                Ok((node, attr))
+            }
+            Node::Content(_) => Err(Error::io(
+                "content",
+                std::io::Error::from_raw_os_error(libc::ENOTDIR),
+            )),
+            Node::Local { location, path } => {
+                let child = path.join(OsStr::from_bytes(name));
+                let md = std::fs::symlink_metadata(&child).map_err(|e| Error::io(&child, e))?;
+                Ok((
+                    Node::Local {
+                        location: *location,
+                        path: child,
+                    },
+                    Attr::from_metadata(&md),
+                ))
+            }
+        }
+    }
+
+    pub fn getattr(&self, node: &Node) -> Result<Attr> {
+        match node {
+            Node::Root | Node::Device | Node::ContentDir => Ok(Attr::virtual_dir(self.started)),
+            Node::Content(id) => {
+                let record = self.content_record(*id)?;
+                let mut attr = Attr::virtual_dir(record.first_seen.saturating_mul(1_000_000_000));
+                attr.kind = EntryKind::File;
+                attr.mode = libc::S_IFREG | 0o444;
+                attr.nlink = 1;
+                attr.size = record.size;
+                attr.blocks = record.size.div_ceil(512);
+                Ok(attr)
+            }
+            Node::Local { path, .. } => {
+                let md = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+                Ok(Attr::from_metadata(&md))
+            }
+        }
+    }
+
+    /// Everything in directory `node` (without `.` and `..`), as on disk for
+    /// local directories: indexer rules never hide anything here.
+    pub fn readdir(&self, node: &Node) -> Result<Vec<DirEntry>> {
+        match node {
+            Node::Root => Ok(vec![DirEntry {
+                name: self.lib.device_name().as_bytes().to_vec(),
+                node: Node::Device,
+                attr: Attr::virtual_dir(self.started),
+            }]),
+            Node::Device => {
+                let locations = self
+                    .locations
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let mut out = Vec::new();
+                for location in locations {
+                    let node = Node::Local {
+                        location: location.id,
+                        path: location.root_path(),
+                    };
+                    // A location whose directory is gone is not listed.
+                    if let Ok(attr) = self.getattr(&node) {
+                        out.push(DirEntry {
+                            name: location.name.into_bytes(),
+                            node,
+                            attr,
+                        });
+                    }
+                }
+                Ok(out)
+            }
+            // Content is opened by id, never listed (there may be millions).
+            Node::ContentDir => Ok(Vec::new()),
+            Node::Content(_) => Err(Error::io(
+                "content",
+                std::io::Error::from_raw_os_error(libc::ENOTDIR),
+            )),
+            Node::Local { location, path } => {
+                let mut out = Vec::new();
+                for item in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+                    let item = item.map_err(|e| Error::io(path, e))?;
+                    let Ok(md) = item.metadata() else { continue };
+                    out.push(DirEntry {
+                        name: item.file_name().as_bytes().to_vec(),
+                        node: Node::Local {
+                            location: *location,
+                            path: item.path(),
+                        },
+                        attr: Attr::from_metadata(&md),
+                    });
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn content_record(&self, id: ContentId) -> Result<ContentRecord> {
+        let txn = self.lib.db().begin_read()?;
+        let content = txn.open_table(schema::CONTENT)?;
+        content
+            .get(id.0.as_u128())?
+            .map(|v| ContentRecord::decode(v.value()))
+            .transpose()?
+            .ok_or_else(|| {
+                Error::io(
+                    id.to_string(),
+                    std::io::Error::from_raw_os_error(libc::ENOENT),
+                )
+            })
+    }
+
+    /// The bytes of content `id`, read from a local instance and verified
+    /// before anyone sees them: the snapshot's sampled hash must be the
+    /// content's, and its BLAKE3 must equal the integrity hash when one is
+    /// known. Instances that no longer match are skipped.
+    pub fn open_content(&self, id: ContentId) -> Result<Arc<Vec<u8>>> {
+        let record = self.content_record(id)?;
+        if record.size > MAX_CONTENT_SNAPSHOT {
+            return Err(Error::io(
+                id.to_string(),
+                std::io::Error::new(
+                    std::io::ErrorKind::FileTooLarge,
+                    "content larger than the in-memory verification limit",
+                ),
+            ));
+        }
+        let txn = self.lib.db().begin_read()?;
+        let instances = txn.open_table(schema::INSTANCES)?;
+        let entries = txn.open_table(schema::ENTRIES)?;
+        let key = id.0.as_u128();
+        for row in instances.range((key, 0)..=(key, u64::MAX))? {
+            let entry = row?.0.value().1;
+            let Some(path) = self.entry_path(&entries, entry)? else {
+                continue;
+            };
+            match verified_snapshot(&path, &record) {
+                Ok(bytes) => return Ok(Arc::new(bytes)),
+                Err(e) => {
+                    tracing::warn!("instance {} of {id} no longer matches: {e}", path.display())
+                }
+            }
+        }
+        Err(Error::io(
+            id.to_string(),
+            std::io::Error::from_raw_os_error(libc::EIO),
+        ))
+    }
+
+    fn entry_path(
+        &self,
+        entries: &redb::ReadOnlyTable<u64, &'static [u8]>,
+        mut id: u64,
+    ) -> Result<Option<PathBuf>> {
+        let locations = self
+            .locations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        loop {
+            if let Some(location) = locations.iter().find(|l| l.root.0 == id) {
+                let mut path = location.root_path();
+                for name in names.iter().rev() {
+                    path.push(OsStr::from_bytes(name));
+                }
+                return Ok(Some(path));
+            }
+            let Some(raw) = entries.get(id)? else {
+                return Ok(None);
+            };
+            let record = EntryRecord::decode(raw.value())?;
+            if record.parent == 0 {
+                return Ok(None);
+            }
+            names.push(record.name);
+            id = record.parent;
+        }
+    }
+
+    /// What the index knows about a local file (for `user.sd.*` attributes).
+    pub fn index_facts(&self, location: LocationId, path: &std::path::Path) -> Result<IndexFacts> {
+        let location = self
+            .location(location)
+            .ok_or_else(|| Error::NotFound("location gone".into()))?;
+        let rel = path
+            .strip_prefix(location.root_path())
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .unwrap_or_default();
+        let uri = SdUri::device(self.lib.device_name(), location.name.as_bytes(), &rel);
+        let mut facts = IndexFacts {
+            uri: uri.to_string(),
+            ..IndexFacts::default()
+        };
+        if let Ok(stat) = crate::query::stat(&self.lib, &uri)
+            && stat.indexed
+        {
+            facts.content_id = stat.content_id;
+            facts.kind = stat.file_kind;
+            facts.copies = stat.copies;
+        }
+        if facts.kind.is_none()
+            && std::fs::symlink_metadata(path)
+                .map(|m| m.is_dir())
+                .unwrap_or(false)
+        {
+            facts.kind = Some(EntryKind::Directory.as_str());
+        }
+        Ok(facts)
+    }
+}
+
+/// Content served through `.content/` is verified in memory until the chunk
+/// store (issue 4) verifies it chunk by chunk.
+pub const MAX_CONTENT_SNAPSHOT: u64 = 256 * 1024 * 1024;
+
+/// Reads `path` whole and checks it is the content `record` describes.
+fn verified_snapshot(path: &std::path::Path, record: &ContentRecord) -> std::io::Result<Vec<u8>> {
+    let bytes = std::fs::read(path)?;
+    if bytes.len() as u64 != record.size {
+        return Err(std::io::Error::other("size changed"));
+    }
+    if crate::content_hash::content_hash_of_bytes(&bytes) != Some(record.hash) {
+        return Err(std::io::Error::other("content hash changed"));
+    }
+    if let Some(integrity) = record.integrity
+        && *blake3::hash(&bytes).as_bytes() != integrity
+    {
+        return Err(std::io::Error::other(
+            "full BLAKE3 differs from the verified integrity hash",
+        ));
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,495 @@
+//! The mount with everyday programs: what a user does in `~/Spacedrive`.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use sdfs_tests::{Mount, Sd, wait_for, write_file};
+
+/// A library with one location `Docs` holding a small tree, mounted.
+fn mounted() -> Result<(Sd, std::path::PathBuf, Mount)> {
+    let sd = Sd::init("laptop")?;
+    let data = sd.path("data");
+    sdfs_tests::generate_tree(&data, 12, 6)?;
+    write_file(&data, b"caf\xe9/\xff.txt", b"bytes, not UTF-8\n")?;
+    write_file(
+        &data,
+        b".hidden/also-listed",
+        b"rules never hide files in the mount\n",
+    )?;
+    std::os::unix::fs::symlink("d001/s0001/f000.txt", data.join("link"))?;
+    sd.ok([
+        "location",
+        "add",
+        data.to_str().unwrap_or_default(),
+        "--name",
+        "Docs",
+    ])?;
+    sd.ok(["index"])?;
+    let mount = sd.mount()?;
+    Ok((sd, data, mount))
+}
+
+/// Runs a shell pipeline; fails with its stderr.
+fn sh(script: &str) -> Result<String> {
+    let out = Command::new("sh").arg("-c").arg(script).output()?;
+    ensure!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn q(p: &Path) -> String {
+    format!("'{}'", p.display())
+}
+
+fn no_dropped_replies(mount: &Mount) -> Result<()> {
+    let log = mount.log();
+    ensure!(
+        !log.contains("Reply not sent"),
+        "the daemon dropped a reply:\n{log}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_namespace_is_devices_then_locations_then_the_live_tree() -> Result<()> {
+    let (_sd, data, mount) = mounted()?;
+    let names = |p: &Path| -> Result<Vec<Vec<u8>>> {
+        let mut v: Vec<Vec<u8>> = std::fs::read_dir(p)?
+            .map(|e| e.map(|e| e.file_name().as_bytes().to_vec()))
+            .collect::<Result<_, _>>()?;
+        v.sort();
+        Ok(v)
+    };
+    assert_eq!(names(&mount.mountpoint)?, vec![b"laptop".to_vec()]);
+    assert_eq!(
+        names(&mount.mountpoint.join("laptop"))?,
+        vec![b"Docs".to_vec()]
+    );
+    let docs = mount.location("Docs");
+    assert_eq!(names(&docs)?, names(&data)?);
+    // Hidden files are listed (rules decide indexing, not visibility), and
+    // non-UTF-8 names round-trip byte for byte.
+    assert!(docs.join(".hidden/also-listed").is_file());
+    let odd = docs.join(OsStr::from_bytes(b"caf\xe9/\xff.txt"));
+    assert_eq!(std::fs::read(&odd)?, b"bytes, not UTF-8\n");
+    assert_eq!(
+        std::fs::read_link(docs.join("link"))?,
+        Path::new("d001/s0001/f000.txt")
+    );
+    // Virtual directories are read-only.
+    let err = std::fs::create_dir(mount.mountpoint.join("laptop/new")).expect_err("read-only");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    no_dropped_replies(&mount)
+}
+
+#[test]
+fn ls_find_grep_and_du_agree_with_the_disk() -> Result<()> {
+    let (_sd, data, mount) = mounted()?;
+    let docs = mount.location("Docs");
+    let find = |root: &Path| {
+        sh(&format!(
+            "cd {} && find . -printf '%y %s %m %P\\n' | sort",
+            q(root)
+        ))
+    };
+    assert_eq!(find(&docs)?, find(&data)?);
+    let grep = |root: &Path| sh(&format!("cd {} && grep -r 'file 3' . | sort", q(root)));
+    let hits = grep(&docs)?;
+    assert!(!hits.is_empty());
+    assert_eq!(hits, grep(&data)?);
+    let du = |root: &Path| {
+        sh(&format!(
+            "du -s --apparent-size --block-size=1 {} | cut -f1",
+            q(root)
+        ))
+    };
+    assert_eq!(du(&docs)?, du(&data)?);
+    let ls = sh(&format!("ls -laR {} | wc -l", q(&docs)))?;
+    assert!(ls.trim().parse::<u64>()? > 80, "{ls}");
+    no_dropped_replies(&mount)
+}
+
+#[test]
+fn cp_rsync_and_tar_both_ways() -> Result<()> {
+    let (sd, data, mount) = mounted()?;
+    let docs = mount.location("Docs");
+    let outside = sd.path("outside");
+    // Out of the mount and back in.
+    sh(&format!("cp -a {} {}", q(&docs), q(&outside)))?;
+    sh(&format!("diff -r {} {}", q(&data), q(&outside)))?;
+    sh(&format!(
+        "cp -a {} {}",
+        q(&outside),
+        q(&docs.join("copy-in"))
+    ))?;
+    sh(&format!(
+        "diff -r {} {}",
+        q(&outside),
+        q(&data.join("copy-in"))
+    ))?;
+    sh(&format!(
+        "rsync -a {}/ {}/",
+        q(&outside),
+        q(&docs.join("rsynced"))
+    ))?;
+    sh(&format!(
+        "diff -r {} {}",
+        q(&outside),
+        q(&data.join("rsynced"))
+    ))?;
+    sh(&format!(
+        "tar -C {} -cf - d001 | tar -C {} -xf -",
+        q(&docs),
+        q(&docs.join("rsynced"))
+    ))?;
+    sh(&format!(
+        "diff -r {} {}",
+        q(&data.join("d001")),
+        q(&data.join("rsynced/d001"))
+    ))?;
+    // Modes and times survive cp -a through the mount.
+    let a = std::fs::metadata(data.join("d001/s0001/f000.txt"))?;
+    let b = std::fs::metadata(data.join("copy-in/d001/s0001/f000.txt"))?;
+    assert_eq!(
+        (a.mode(), a.mtime(), a.len()),
+        (b.mode(), b.mtime(), b.len())
+    );
+    no_dropped_replies(&mount)
+}
+
+#[test]
+fn git_and_sqlite_work_inside_the_mount() -> Result<()> {
+    let (_sd, data, mount) = mounted()?;
+    let repo = mount.location("Docs").join("repo");
+    std::fs::create_dir(&repo)?;
+    let git = format!(
+        "cd {} && git init -q && echo one > a && git add a && git -c user.name=t -c user.email=t@t commit -qm first \
+         && echo two >> a && git -c user.name=t -c user.email=t@t commit -qam second && git status --porcelain && git log --oneline | wc -l",
+        q(&repo)
+    );
+    assert_eq!(sh(&git)?.trim(), "2");
+    // The repository is real on disk.
+    assert_eq!(
+        sh(&format!("git -C {} log --format=%s", q(&data.join("repo"))))?,
+        "second\nfirst\n"
+    );
+    let db = mount.location("Docs").join("app.sqlite");
+    let out = sh(&format!(
+        "sqlite3 {} 'create table t(k integer primary key, v text); insert into t(v) values (\"a\"),(\"b\"),(\"c\"); select count(*), group_concat(v) from t;'",
+        q(&db)
+    ))?;
+    assert_eq!(out.trim(), "3|a,b,c");
+    let again = sh(&format!(
+        "sqlite3 {} 'pragma integrity_check; select v from t where k = 2;'",
+        q(&db)
+    ))?;
+    assert_eq!(again, "ok\nb\n");
+    no_dropped_replies(&mount)
+}
+
+#[test]
+fn a_large_file_round_trips_and_concurrent_writers_do_not_mix() -> Result<()> {
+    let (_sd, data, mount) = mounted()?;
+    let docs = mount.location("Docs");
+    // 1 GiB written through the mount, read back and hashed on both sides.
+    let big = docs.join("big.bin");
+    let mut expected = blake3::Hasher::new();
+    {
+        use std::io::Write;
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&big)?);
+        let mut block = vec![0u8; 1 << 20];
+        for i in 0..1024u32 {
+            for (j, chunk) in block.chunks_mut(4).enumerate() {
+                chunk.copy_from_slice(&(i.wrapping_mul(2_654_435_761) ^ j as u32).to_le_bytes());
+            }
+            expected.update(&block);
+            file.write_all(&block)?;
+        }
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    }
+    let hash_of = |p: &Path| -> Result<blake3::Hash> {
+        let mut h = blake3::Hasher::new();
+        h.update_reader(std::fs::File::open(p)?)?;
+        Ok(h.finalize())
+    };
+    assert_eq!(std::fs::metadata(&big)?.len(), 1 << 30);
+    assert_eq!(hash_of(&big)?, expected.finalize());
+    assert_eq!(hash_of(&data.join("big.bin"))?, expected.finalize());
+    std::fs::remove_file(&big)?;
+
+    // Four writers, each its own file plus O_APPEND records into a shared log.
+    std::thread::scope(|s| -> Result<()> {
+        let handles: Vec<_> = (0..4)
+            .map(|w| {
+                let docs = docs.clone();
+                s.spawn(move || -> Result<()> {
+                    use std::io::Write;
+                    let mut own = std::fs::File::create(docs.join(format!("writer{w}")))?;
+                    let mut log = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(docs.join("shared.log"))?;
+                    for i in 0..500 {
+                        own.write_all(format!("{w}:{i}\n").as_bytes())?;
+                        log.write_all(format!("w{w} record {i:04}\n").as_bytes())?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+        }
+        Ok(())
+    })?;
+    let log = std::fs::read_to_string(data.join("shared.log"))?;
+    assert_eq!(log.lines().count(), 2000);
+    assert!(
+        log.lines().all(|l| l.len() == 14 && l.starts_with('w')),
+        "interleaved records:\n{log}"
+    );
+    for w in 0..4 {
+        let own = std::fs::read_to_string(data.join(format!("writer{w}")))?;
+        assert_eq!(own.lines().count(), 500);
+    }
+    no_dropped_replies(&mount)
+}
+
+#[test]
+fn renames_links_xattrs_and_content_by_id() -> Result<()> {
+    let (sd, data, mount) = mounted()?;
+    let docs = mount.location("Docs");
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).expect("no NUL");
+    std::fs::write(docs.join("a"), b"A")?;
+    std::fs::write(docs.join("b"), b"B")?;
+    // SAFETY: valid C strings.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            c(&docs.join("a")).as_ptr(),
+            libc::AT_FDCWD,
+            c(&docs.join("b")).as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    assert_eq!(
+        (rc, std::io::Error::last_os_error().raw_os_error()),
+        (-1, Some(libc::EEXIST))
+    );
+    // SAFETY: valid C strings.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            c(&docs.join("a")).as_ptr(),
+            libc::AT_FDCWD,
+            c(&docs.join("b")).as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    assert_eq!(rc, 0);
+    assert_eq!(
+        (
+            std::fs::read(docs.join("a"))?,
+            std::fs::read(docs.join("b"))?
+        ),
+        (b"B".to_vec(), b"A".to_vec())
+    );
+    std::fs::hard_link(docs.join("a"), docs.join("a2"))?;
+    assert_eq!(std::fs::metadata(docs.join("a2"))?.nlink(), 2);
+    std::fs::remove_file(docs.join("a"))?;
+    assert_eq!(std::fs::read(docs.join("a2"))?, b"B");
+
+    // user.* passes through to the real file; user.sd.* is ours and read-only.
+    sh(&format!(
+        "setfattr -n user.color -v blue {}",
+        q(&docs.join("b"))
+    ))?;
+    assert_eq!(
+        sh(&format!(
+            "getfattr --only-values -n user.color {}",
+            q(&data.join("b"))
+        ))?,
+        "blue"
+    );
+    let file = docs.join("d001/s0001/f001.txt");
+    let uri = sh(&format!(
+        "getfattr --only-values -n user.sd.uri {}",
+        q(&file)
+    ))?;
+    assert_eq!(uri, "sd://laptop/Docs/d001/s0001/f001.txt");
+    let id = sh(&format!(
+        "getfattr --only-values -n user.sd.content_id {}",
+        q(&file)
+    ))?;
+    let stat = sd.json(["stat", &uri])?;
+    assert_eq!(stat["content_id"].as_str(), Some(id.as_str()));
+    assert!(
+        Command::new("setfattr")
+            .args(["-n", "user.sd.uri", "-v", "x"])
+            .arg(&file)
+            .status()?
+            .code()
+            != Some(0)
+    );
+
+    // .content/<id> opens the same bytes; an unknown id does not exist.
+    let by_id = mount.mountpoint.join(".content").join(&id);
+    assert_eq!(
+        std::fs::read(&by_id)?,
+        std::fs::read(data.join("d001/s0001/f001.txt"))?
+    );
+    assert!(
+        std::fs::write(&by_id, b"x").is_err(),
+        "content is read-only"
+    );
+    let missing = mount
+        .mountpoint
+        .join(".content/6ba7b810-9dad-11d1-80b4-00c04fd430c8");
+    assert_eq!(
+        std::fs::metadata(missing)
+            .err()
+            .and_then(|e| e.raw_os_error()),
+        Some(libc::ENOENT)
+    );
+    no_dropped_replies(&mount)
+}
+
+#[test]
+fn a_file_whose_bytes_changed_is_not_served_by_content_id() -> Result<()> {
+    let (sd, data, mount) = mounted()?;
+    // f003 of d002 is unique content (see generate_tree).
+    let uri = "sd://laptop/Docs/d002/s0002/f003.txt";
+    let id = sd.json(["stat", uri])?["content_id"]
+        .as_str()
+        .context("identified")?
+        .to_owned();
+    // Same size, different bytes, mtime put back: the index cannot tell, the
+    // verification must.
+    let path = data.join("d002/s0002/f003.txt");
+    let md = std::fs::metadata(&path)?;
+    let mut bytes = std::fs::read(&path)?;
+    bytes[0] ^= 0xff;
+    std::fs::write(&path, &bytes)?;
+    let mtime = filetime_of(&md);
+    sh(&format!("touch -d @{mtime} {}", q(&path)))?;
+    let err = std::fs::read(mount.mountpoint.join(".content").join(&id))
+        .expect_err("unverified bytes served");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO));
+
+    // Content with another, intact instance is served from that one.
+    let dup_uri = "sd://laptop/Docs/d002/s0002/f002.txt";
+    let dup_id = sd.json(["stat", dup_uri])?["content_id"]
+        .as_str()
+        .context("identified")?
+        .to_owned();
+    assert!(sd.json(["stat", dup_uri])?["copies"].as_u64() > Some(1));
+    let dup = data.join("d002/s0002/f002.txt");
+    let md = std::fs::metadata(&dup)?;
+    let mut bytes = std::fs::read(&dup)?;
+    bytes[0] ^= 0xff;
+    std::fs::write(&dup, &bytes)?;
+    sh(&format!("touch -d @{} {}", filetime_of(&md), q(&dup)))?;
+    assert_eq!(
+        std::fs::read(mount.mountpoint.join(".content").join(&dup_id))?,
+        b"duplicate body\n"
+    );
+    Ok(())
+}
+
+fn filetime_of(md: &std::fs::Metadata) -> String {
+    format!("{}.{:09}", md.mtime(), md.mtime_nsec())
+}
+
+#[test]
+fn changes_underneath_and_through_the_mount_are_seen_everywhere() -> Result<()> {
+    let (sd, data, mount) = mounted()?;
+    let docs = mount.location("Docs");
+    // Warm the kernel caches, then change the file underneath.
+    let target = docs.join("d003/s0003/f000.txt");
+    let before = std::fs::read(&target)?;
+    std::fs::write(
+        data.join("d003/s0003/f000.txt"),
+        b"changed underneath, longer than before\n",
+    )?;
+    wait_for(Duration::from_secs(5), || {
+        std::fs::read(&target)
+            .map(|b| b == b"changed underneath, longer than before\n")
+            .unwrap_or(false)
+    })?;
+    assert_ne!(before, std::fs::read(&target)?);
+    std::fs::write(data.join("native-new.txt"), b"new")?;
+    wait_for(Duration::from_secs(5), || {
+        docs.join("native-new.txt").exists()
+    })?;
+
+    // Written through the mount: the index follows without `sd index`.
+    std::fs::write(docs.join("through-mount.txt"), b"written via ~/Spacedrive")?;
+    wait_for(Duration::from_secs(10), || {
+        sd.json(["stat", "sd://laptop/Docs/through-mount.txt"])
+            .map(|v| v["content_id"].is_string())
+            .unwrap_or(false)
+    })?;
+    no_dropped_replies(&mount)
+}
+
+#[test]
+fn files_created_through_the_mount_belong_to_the_caller() -> Result<()> {
+    let (_sd, data, mount) = mounted()?;
+    std::fs::create_dir(data.join("shared"))?;
+    std::fs::set_permissions(
+        data.join("shared"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )?;
+    let dir = mount.location("Docs").join("shared");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+        ])
+        .arg(format!(
+            "umask 022 && echo hi > {0}/mine && mkdir {0}/d && ln -s mine {0}/l",
+            q(&dir)
+        ))
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["mine", "d", "l"] {
+        let md = std::fs::symlink_metadata(data.join("shared").join(name))?;
+        assert_eq!((md.uid(), md.gid()), (65534, 65534), "{name}");
+    }
+    assert_eq!(
+        std::fs::metadata(data.join("shared/mine"))?.mode() & 0o777,
+        0o644
+    );
+    // Permissions are checked for the caller: nobody cannot write root's files.
+    let denied = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+        ])
+        .arg(format!(
+            "echo x >> {}",
+            q(&mount.location("Docs").join("d001/s0001/f000.txt"))
+        ))
+        .output()?;
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("Permission denied"));
+    no_dropped_replies(&mount)
+}

@@ -1,0 +1,46 @@
+//! Core attributes as FUSE attributes.
+
+use std::time::Duration;
+
+use fuser::{FileAttr, FileType, INodeNo};
+use sdfs_core::model::entry::EntryKind;
+use sdfs_core::namespace::Attr;
+
+/// How long the kernel may trust names and attributes. Changes made
+/// underneath are pushed out earlier by invalidation (watcher → notifier).
+pub const TTL: Duration = Duration::from_secs(1);
+
+pub fn file_type(attr: &Attr) -> FileType {
+    match attr.kind {
+        EntryKind::File => FileType::RegularFile,
+        EntryKind::Directory => FileType::Directory,
+        EntryKind::Symlink => FileType::Symlink,
+        EntryKind::Special => match attr.mode & libc::S_IFMT {
+            libc::S_IFIFO => FileType::NamedPipe,
+            libc::S_IFCHR => FileType::CharDevice,
+            libc::S_IFBLK => FileType::BlockDevice,
+            _ => FileType::Socket,
+        },
+    }
+}
+
+pub fn to_fuse(ino: u64, attr: &Attr) -> FileAttr {
+    let time = sdfs_core::time::from_unix_nanos;
+    FileAttr {
+        ino: INodeNo(ino),
+        size: attr.size,
+        blocks: attr.blocks,
+        atime: time(attr.atime),
+        mtime: time(attr.mtime),
+        ctime: time(attr.ctime),
+        crtime: time(attr.ctime),
+        kind: file_type(attr),
+        perm: (attr.mode & 0o7777) as u16,
+        nlink: attr.nlink,
+        uid: attr.uid,
+        gid: attr.gid,
+        rdev: attr.rdev as u32,
+        blksize: attr.blksize,
+        flags: 0,
+    }
+}

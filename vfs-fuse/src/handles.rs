@@ -1,0 +1,80 @@
+//! Open files and directories, and the passthrough backing ids they share.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use fuser::BackingId;
+use sdfs_core::namespace::Node;
+
+/// A snapshot of a directory taken at opendir, so offsets stay stable.
+#[derive(Debug)]
+pub struct DirSnapshot {
+    /// (name, node, attr) including `.` and `..`.
+    pub entries: Vec<(Vec<u8>, Node, sdfs_core::namespace::Attr)>,
+}
+
+/// What a file handle refers to.
+#[derive(Debug)]
+pub enum Handle {
+    /// A local file; `backing` is set (and kept alive for as long as the
+    /// handle is open) when the kernel reads and writes the file directly.
+    File {
+        file: File,
+        _backing: Option<Arc<BackingId>>,
+    },
+    /// Verified content bytes, served from memory.
+    Content(Arc<Vec<u8>>),
+    Dir(DirSnapshot),
+}
+
+#[derive(Debug, Default)]
+pub struct Handles {
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<Handle>>>,
+    /// One backing id per inode while any of its handles is open.
+    backings: Mutex<HashMap<u64, Weak<BackingId>>>,
+}
+
+impl Handles {
+    pub fn insert(&self, handle: Handle) -> u64 {
+        let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(fh, Arc::new(handle));
+        fh
+    }
+
+    pub fn get(&self, fh: u64) -> Option<Arc<Handle>> {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&fh)
+            .cloned()
+    }
+
+    pub fn remove(&self, fh: u64) {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&fh);
+    }
+
+    /// The backing id already registered for `ino`, or one made by `make`.
+    pub fn backing(
+        &self,
+        ino: u64,
+        make: impl FnOnce() -> std::io::Result<BackingId>,
+    ) -> std::io::Result<Arc<BackingId>> {
+        let mut backings = self.backings.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = backings.get(&ino).and_then(Weak::upgrade) {
+            return Ok(id);
+        }
+        let id = Arc::new(make()?);
+        backings.insert(ino, Arc::downgrade(&id));
+        backings.retain(|_, w| w.strong_count() > 0);
+        Ok(id)
+    }
+}
