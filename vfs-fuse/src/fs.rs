@@ -107,7 +107,25 @@ impl SdFs {
                 .map_err(|e| io_errno(&e));
         }
         let node = self.node(ino)?;
-        self.ns.getattr(&node).map_err(|e| errno(&e))
+        match self.ns.getattr(&node) {
+            Ok(attr) => Ok(attr),
+            // fstat of an open file whose names are all gone: the kernel asks
+            // without a handle, but one of ours is still open.
+            Err(e) if errno(&e) == Errno::ENOENT => {
+                let open = self
+                    .inodes
+                    .backing_key(ino.0)
+                    .and_then(|key| self.handles.open_file(key));
+                match open.as_deref() {
+                    Some(Handle::File { file, .. }) => file
+                        .metadata()
+                        .map(|md| Attr::from_metadata(&md))
+                        .map_err(|e| io_errno(&e)),
+                    _ => Err(Errno::ENOENT),
+                }
+            }
+            Err(e) => Err(errno(&e)),
+        }
     }
 
     fn snapshot(&self, ino: INodeNo) -> Result<DirSnapshot, Errno> {
@@ -465,12 +483,21 @@ impl Filesystem for SdFs {
                     Ok(f) => f,
                     Err(e) => return reply.error(io_errno(&e)),
                 };
-                let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+                let md = match file.metadata() {
+                    Ok(md) => md,
+                    Err(e) => return reply.error(io_errno(&e)),
+                };
+                let is_file = md.is_file();
+                let key = (
+                    std::os::unix::fs::MetadataExt::dev(&md),
+                    std::os::unix::fs::MetadataExt::ino(&md),
+                );
                 if is_file && self.passthrough.load(Ordering::Relaxed) {
                     match self.handles.backing(ino.0, || reply.open_backing(&file)) {
                         Ok(backing) => {
                             let fh = self.handles.insert(Handle::File {
                                 file,
+                                key,
                                 _backing: Some(Arc::clone(&backing)),
                             });
                             return reply.opened_passthrough(
@@ -489,6 +516,7 @@ impl Filesystem for SdFs {
                 }
                 let fh = self.handles.insert(Handle::File {
                     file,
+                    key,
                     _backing: None,
                 });
                 reply.opened(FileHandle(fh), FopenFlags::empty());
@@ -842,6 +870,7 @@ impl Filesystem for SdFs {
             Err(e) => return reply.error(io_errno(&e)),
         };
         let attr = Attr::from_metadata(&md);
+        let key = (attr.dev, attr.ino);
         let node = Node::Local { location, path };
         let ino = self.inodes.intern(&node, &attr);
         if attr.kind == EntryKind::File && self.passthrough.load(Ordering::Relaxed) {
@@ -849,6 +878,7 @@ impl Filesystem for SdFs {
                 Ok(backing) => {
                     let fh = self.handles.insert(Handle::File {
                         file,
+                        key,
                         _backing: Some(Arc::clone(&backing)),
                     });
                     return reply.created_passthrough(
@@ -870,6 +900,7 @@ impl Filesystem for SdFs {
         }
         let fh = self.handles.insert(Handle::File {
             file,
+            key,
             _backing: None,
         });
         reply.created(

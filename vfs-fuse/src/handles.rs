@@ -22,6 +22,8 @@ pub enum Handle {
     /// handle is open) when the kernel reads and writes the file directly.
     File {
         file: File,
+        /// Backing (dev, ino) of the file.
+        key: (u64, u64),
         _backing: Option<Arc<BackingId>>,
     },
     /// Verified content bytes, served from memory.
@@ -60,6 +62,15 @@ impl Handles {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&fh);
+    }
+
+    /// An open local file with backing (dev, ino) `key`: how a file whose
+    /// last name is gone can still be stat'ed.
+    pub fn open_file(&self, key: (u64, u64)) -> Option<Arc<Handle>> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.values()
+            .find(|h| matches!(&***h, Handle::File { key: k, .. } if *k == key))
+            .cloned()
     }
 
     /// The backing id already registered for `ino`, or one made by `make`.

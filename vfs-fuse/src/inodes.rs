@@ -215,6 +215,14 @@ impl Inodes {
         }
     }
 
+    /// The backing (dev, ino) of a local node.
+    pub fn backing_key(&self, ino: u64) -> Option<(u64, u64)> {
+        match self.lock().by_ino.get(&ino)?.key {
+            Key::File { dev, ino } => Some((dev, ino)),
+            _ => None,
+        }
+    }
+
     /// The id of the local node at `path`, if the kernel knows it.
     pub fn ino_of_local(&self, dev: u64, ino: u64) -> Option<u64> {
         self.lock().by_key.get(&Key::File { dev, ino }).copied()

@@ -1,6 +1,7 @@
 //! `cargo xtask`: how things run here — `ci`, `tidy`, `bench`.
 
 mod bench;
+mod compliance;
 mod tidy;
 
 use std::process::Command;
@@ -14,11 +15,13 @@ fn main() -> Result<()> {
         ["ci"] => ci(),
         ["up", rest @ ..] => up(rest),
         ["tidy"] => tidy::check(),
+        ["compliance", rest @ ..] => compliance::run(rest),
         ["bench", rest @ ..] => bench::run(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  up [PATH]          build sd, create the default library, add PATH (default ~/Documents or ~) and index it
-  ci                 fmt check, clippy -D warnings, tidy, every test\n  tidy               dependency direction and file hygiene\n  bench index [--files N] [--dirs N]   indexer benchmark into BENCHMARKS.md"
+                "usage: cargo xtask <command>\n\n  up [PATH]          build sd, create the default library, add PATH (default ~/Documents or ~), index it, mount ~/Spacedrive
+  ci                 fmt check, clippy -D warnings, tidy, every test\n  tidy               dependency direction and file hygiene
+  compliance [--full] pjdfstest, fsx and fio against a fresh mount\n  bench index [--files N] [--dirs N]   indexer benchmark into BENCHMARKS.md"
             );
             bail!("unknown or missing command")
         }
@@ -74,6 +77,8 @@ fn ci() -> Result<()> {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
+    // The compliance suites (pjdfstest, fsx, fio) on a real mount.
+    compliance::run(&[])?;
     if nextest {
         // nextest does not run doctests; they go first so the run ends on
         // nextest's summary of every test.
