@@ -389,7 +389,7 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// Replaces the section between `<!-- bench:NAME -->` markers in `out`.
-fn write_section(out: &Path, name: &str, body: &str) -> Result<()> {
+pub fn write_section(out: &Path, name: &str, body: &str) -> Result<()> {
     let start = format!("<!-- bench:{name}:start -->");
     let end = format!("<!-- bench:{name}:end -->");
     let text = std::fs::read_to_string(out).unwrap_or_default();

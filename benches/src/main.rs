@@ -2,6 +2,7 @@
 //! written beside a baseline measured in the same run.
 
 mod index;
+mod mount;
 
 use anyhow::{Result, bail};
 
@@ -9,6 +10,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("index") => index::run(&args[1..]),
+        Some("mount") => mount::run(&args[1..]),
         Some("dbstats") => {
             let dir = args
                 .get(1)

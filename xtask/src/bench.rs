@@ -9,8 +9,8 @@ pub fn run(args: &[&str]) -> Result<()> {
     let Some((&suite, rest)) = args.split_first() else {
         bail!("usage: cargo xtask bench index [--files N] [--dirs N]")
     };
-    if suite != "index" {
-        bail!("unknown benchmark suite {suite:?} (available: index)");
+    if suite != "index" && suite != "mount" {
+        bail!("unknown benchmark suite {suite:?} (available: index, mount)");
     }
     let root = crate::workspace_root();
     crate::run(Command::new("cargo").args([
