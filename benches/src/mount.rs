@@ -17,7 +17,12 @@ struct Opts {
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut opts = Opts { sd: PathBuf::new(), work: PathBuf::new(), out: PathBuf::new(), peers: true };
+    let mut opts = Opts {
+        sd: PathBuf::new(),
+        work: PathBuf::new(),
+        out: PathBuf::new(),
+        peers: true,
+    };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         match flag.as_str() {
@@ -44,11 +49,13 @@ fn generate(native: &Path) -> Result<()> {
     std::fs::create_dir_all(native)?;
     eprintln!("generating the benchmark tree in {}", native.display());
     // 1 GiB of real (non-sparse) bytes.
-    let mut big = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(native.join("big.bin"))?);
+    let mut big =
+        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(native.join("big.bin"))?);
     let mut block = vec![0u8; 1 << 20];
     for i in 0..1024u64 {
         for (j, chunk) in block.chunks_mut(8).enumerate() {
-            chunk.copy_from_slice(&(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ j as u64).to_le_bytes());
+            chunk
+                .copy_from_slice(&(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ j as u64).to_le_bytes());
         }
         big.write_all(&block)?;
     }
@@ -67,7 +74,8 @@ fn generate(native: &Path) -> Result<()> {
         if n % 100 == 0 {
             std::fs::create_dir_all(&dir)?;
         }
-        let body = format!("line {n} lorem ipsum dolor sit amet\n").repeat(40) + if n % 97 == 0 { "needle\n" } else { "" };
+        let body = format!("line {n} lorem ipsum dolor sit amet\n").repeat(40)
+            + if n % 97 == 0 { "needle\n" } else { "" };
         std::fs::write(dir.join(format!("doc{n:05}.txt")), body)?;
     }
     // A 20k-file git repository (git status).
@@ -80,13 +88,26 @@ fn generate(native: &Path) -> Result<()> {
         std::fs::write(dir.join(format!("file{n:05}.rs")), format!("// file {n}\n"))?;
     }
     let git = |args: &[&str]| -> Result<()> {
-        let ok = Command::new("git").arg("-C").arg(&repo).args(args).stdout(Stdio::null()).status()?;
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()?;
         ensure!(ok.success(), "git {args:?}");
         Ok(())
     };
     git(&["init", "-q"])?;
     git(&["add", "-A"])?;
-    git(&["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"])?;
+    git(&[
+        "-c",
+        "user.name=b",
+        "-c",
+        "user.email=b@b",
+        "commit",
+        "-qm",
+        "bench",
+    ])?;
     std::fs::File::create(marker)?;
     Ok(())
 }
@@ -175,28 +196,62 @@ fn measure(targets: &[Target], rel_files: &[PathBuf]) -> Result<Vec<Row>> {
         "4 KiB random reads (fio, 64 MiB of 1 GiB, warm)",
     ]
     .iter()
-    .map(|l| Row { label: l, secs: Vec::new() })
+    .map(|l| Row {
+        label: l,
+        secs: Vec::new(),
+    })
     .collect();
     for t in targets {
         eprintln!("measuring {}", t.name);
         let d = &t.dir;
         drop_caches();
         rows[0].secs.push(timed(|| read_all(&d.join("big.bin")))?);
-        rows[1].secs.push(best_warm(2, || read_all(&d.join("big.bin")))?);
-        rows[2].secs.push(timed(|| write_gib(&d.join("write.bin")))?);
+        rows[1]
+            .secs
+            .push(best_warm(2, || read_all(&d.join("big.bin")))?);
+        rows[2]
+            .secs
+            .push(timed(|| write_gib(&d.join("write.bin")))?);
         std::fs::remove_file(d.join("write.bin"))?;
-        rows[3].secs.push(best_warm(3, || run_quiet(Command::new("find").arg(d.join("tree")).args(["-printf", ""])))?);
-        rows[4].secs.push(best_warm(3, || stat_all(&d.join("tree"), rel_files))?);
+        rows[3].secs.push(best_warm(3, || {
+            run_quiet(
+                Command::new("find")
+                    .arg(d.join("tree"))
+                    .args(["-printf", ""]),
+            )
+        })?);
+        rows[4]
+            .secs
+            .push(best_warm(3, || stat_all(&d.join("tree"), rel_files))?);
         rows[5].secs.push(best_warm(3, || {
-            let ok = Command::new("grep").arg("-rc").arg("needle").arg(d.join("text")).stdout(Stdio::null()).status()?;
+            let ok = Command::new("grep")
+                .arg("-rc")
+                .arg("needle")
+                .arg(d.join("text"))
+                .stdout(Stdio::null())
+                .status()?;
             ensure!(ok.code() == Some(0), "grep");
             Ok(())
         })?);
-        rows[6].secs.push(best_warm(3, || run_quiet(Command::new("git").arg("-C").arg(d.join("repo")).args(["status", "--porcelain"])))?);
+        rows[6].secs.push(best_warm(3, || {
+            run_quiet(
+                Command::new("git")
+                    .arg("-C")
+                    .arg(d.join("repo"))
+                    .args(["status", "--porcelain"]),
+            )
+        })?);
         rows[7].secs.push(best_warm(1, || {
             run_quiet(
                 Command::new("fio")
-                    .args(["--name=rr", "--rw=randread", "--bs=4k", "--io_size=64m", "--invalidate=0", "--ioengine=psync"])
+                    .args([
+                        "--name=rr",
+                        "--rw=randread",
+                        "--bs=4k",
+                        "--io_size=64m",
+                        "--invalidate=0",
+                        "--ioengine=psync",
+                    ])
                     .arg(format!("--filename={}", d.join("big.bin").display()))
                     .arg("--size=1g"),
             )
@@ -217,14 +272,22 @@ impl Drop for Spawned {
         }
         let _ = self.0.kill();
         let _ = self.0.wait();
-        let _ = Command::new("umount").arg("-l").arg(&self.1).stderr(Stdio::null()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.1)
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
 fn wait_dir(path: &Path) -> Result<()> {
     let start = Instant::now();
     while !path.join("big.bin").exists() {
-        ensure!(start.elapsed() < Duration::from_secs(60), "{} never appeared", path.display());
+        ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
@@ -252,27 +315,70 @@ pub fn run(args: &[String]) -> Result<()> {
         c
     };
     run_quiet(&mut sd(&["init", "--name", "bench"]))?;
-    run_quiet(&mut sd(&["location", "add", native.to_str().unwrap_or_default(), "--name", "native"]))?;
+    run_quiet(&mut sd(&[
+        "location",
+        "add",
+        native.to_str().unwrap_or_default(),
+        "--name",
+        "native",
+    ]))?;
     run_quiet(&mut sd(&["index"]))?;
     let mnt = opts.work.join("mnt-sdfs");
-    let _ = Command::new("umount").arg("-l").arg(&mnt).stderr(Stdio::null()).status();
+    let _ = Command::new("umount")
+        .arg("-l")
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status();
     std::fs::create_dir_all(&mnt)?;
-    let _sdfs = Spawned(sd(&["mount", mnt.to_str().unwrap_or_default()]).stderr(Stdio::null()).spawn()?, mnt.clone());
+    let _sdfs = Spawned(
+        sd(&["mount", mnt.to_str().unwrap_or_default()])
+            .stderr(Stdio::null())
+            .spawn()?,
+        mnt.clone(),
+    );
     let sdfs_dir = mnt.join("bench/native");
     wait_dir(&sdfs_dir)?;
     std::thread::sleep(Duration::from_secs(2));
 
-    let mut targets = vec![Target { name: "native", dir: native.clone() }, Target { name: "sdfs", dir: sdfs_dir }];
+    let mut targets = vec![
+        Target {
+            name: "native",
+            dir: native.clone(),
+        },
+        Target {
+            name: "sdfs",
+            dir: sdfs_dir,
+        },
+    ];
     let mut peers = Vec::new();
     if opts.peers {
         let bind = opts.work.join("mnt-bindfs");
-        let _ = Command::new("umount").arg("-l").arg(&bind).stderr(Stdio::null()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&bind)
+            .stderr(Stdio::null())
+            .status();
         std::fs::create_dir_all(&bind)?;
-        peers.push(Spawned(Command::new("bindfs").arg("-f").arg(&native).arg(&bind).stderr(Stdio::null()).spawn()?, bind.clone()));
+        peers.push(Spawned(
+            Command::new("bindfs")
+                .arg("-f")
+                .arg(&native)
+                .arg(&bind)
+                .stderr(Stdio::null())
+                .spawn()?,
+            bind.clone(),
+        ));
         wait_dir(&bind)?;
-        targets.push(Target { name: "bindfs", dir: bind });
+        targets.push(Target {
+            name: "bindfs",
+            dir: bind,
+        });
         let rclone = opts.work.join("mnt-rclone");
-        let _ = Command::new("umount").arg("-l").arg(&rclone).stderr(Stdio::null()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&rclone)
+            .stderr(Stdio::null())
+            .status();
         std::fs::create_dir_all(&rclone)?;
         peers.push(Spawned(
             Command::new("rclone")
@@ -286,20 +392,29 @@ pub fn run(args: &[String]) -> Result<()> {
             rclone.clone(),
         ));
         wait_dir(&rclone)?;
-        targets.push(Target { name: "rclone mount (full cache)", dir: rclone });
+        targets.push(Target {
+            name: "rclone mount (full cache)",
+            dir: rclone,
+        });
     }
     let rows = measure(&targets, &rel_files)?;
     drop(peers);
 
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
     let mut table = format!(
         "Machine: {} cores ({cpu}), kernel {}, release build, run as root (passthrough on). Time relative to native \
          in the same run: lower is better, 1.00× is native speed.\n\n| operation | native |",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim(),
     );
     for t in &targets[1..] {
         table.push_str(&format!(" {} |", t.name));

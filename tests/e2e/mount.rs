@@ -425,9 +425,18 @@ fn changes_underneath_and_through_the_mount_are_seen_everywhere() -> Result<()> 
             .unwrap_or(false)
     })?;
     assert_ne!(before, std::fs::read(&target)?);
+    // Listings are cached by the kernel; the watcher must invalidate them.
+    let listed = |dir: &Path, name: &str| {
+        std::fs::read_dir(dir)
+            .map(|it| it.flatten().any(|e| e.file_name() == name))
+            .unwrap_or(false)
+    };
+    assert!(!listed(&docs, "native-new.txt"));
     std::fs::write(data.join("native-new.txt"), b"new")?;
+    wait_for(Duration::from_secs(5), || listed(&docs, "native-new.txt"))?;
+    std::fs::remove_file(data.join("d003/s0003/f001.txt"))?;
     wait_for(Duration::from_secs(5), || {
-        docs.join("native-new.txt").exists()
+        !listed(&docs.join("d003/s0003"), "f001.txt")
     })?;
 
     // Written through the mount: the index follows without `sd index`.

@@ -6,9 +6,22 @@ use fuser::{FileAttr, FileType, INodeNo};
 use sdfs_core::model::entry::EntryKind;
 use sdfs_core::namespace::Attr;
 
-/// How long the kernel may trust names and attributes. Changes made
-/// underneath are pushed out earlier by invalidation (watcher → notifier).
-pub const TTL: Duration = Duration::from_secs(1);
+/// How long the kernel may trust names and attributes of local files.
+/// Changes through the mount are the kernel's own; changes made underneath
+/// are pushed out at once by invalidation (watcher → notifier), so the TTL
+/// only bounds staleness when the watcher itself missed something.
+pub const LOCAL_TTL: Duration = Duration::from_secs(10);
+/// Virtual directories change when locations come and go.
+pub const VIRTUAL_TTL: Duration = Duration::from_secs(1);
+
+/// The TTL for a node.
+pub fn ttl(node: &sdfs_core::namespace::Node) -> &'static Duration {
+    if node.is_local() {
+        &LOCAL_TTL
+    } else {
+        &VIRTUAL_TTL
+    }
+}
 
 pub fn file_type(attr: &Attr) -> FileType {
     match attr.kind {

@@ -23,7 +23,7 @@ use sdfs_core::model::entry::EntryKind;
 use sdfs_core::namespace::local::{self, Caller, SetTime};
 use sdfs_core::namespace::{Attr, Namespace, Node};
 
-use crate::attr::{TTL, file_type, to_fuse};
+use crate::attr::{LOCAL_TTL, file_type, to_fuse, ttl};
 use crate::errno::{errno, io_errno};
 use crate::handles::{DirSnapshot, Handle, Handles};
 use crate::inodes::Inodes;
@@ -89,7 +89,7 @@ impl SdFs {
                 let attr = Attr::from_metadata(&md);
                 let node = Node::Local { location, path };
                 let ino = self.inodes.intern(&node, &attr);
-                reply.entry(&TTL, &to_fuse(ino, &attr), Generation(0));
+                reply.entry(&LOCAL_TTL, &to_fuse(ino, &attr), Generation(0));
             }
             Err(e) => reply.error(io_errno(&e)),
         }
@@ -142,6 +142,18 @@ impl SdFs {
             // Hidden, but reachable by name: .content is not listed.
         }
         Ok(DirSnapshot { entries })
+    }
+
+    /// The snapshot of an open directory, taken on first use.
+    fn listing<'h>(&self, ino: INodeNo, handle: &'h Handle) -> Result<&'h DirSnapshot, Errno> {
+        let Handle::Dir(cell) = handle else {
+            return Err(Errno::ENOTDIR);
+        };
+        if let Some(snapshot) = cell.get() {
+            return Ok(snapshot);
+        }
+        let snapshot = self.snapshot(ino)?;
+        Ok(cell.get_or_init(|| snapshot))
     }
 
     fn virtual_xattr(&self, node: &Node, name: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
@@ -229,7 +241,7 @@ impl Filesystem for SdFs {
         match self.ns.lookup(&node, name.as_bytes()) {
             Ok((child, attr)) => {
                 let ino = self.inodes.intern(&child, &attr);
-                reply.entry(&TTL, &to_fuse(ino, &attr), Generation(0));
+                reply.entry(ttl(&child), &to_fuse(ino, &attr), Generation(0));
             }
             Err(e) => reply.error(errno(&e)),
         }
@@ -240,8 +252,9 @@ impl Filesystem for SdFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        let node_ttl = self.node(ino).map(|n| ttl(&n)).unwrap_or(&LOCAL_TTL);
         match self.attr_of(ino, fh) {
-            Ok(attr) => reply.attr(&TTL, &to_fuse(ino.0, &attr)),
+            Ok(attr) => reply.attr(node_ttl, &to_fuse(ino.0, &attr)),
             Err(e) => reply.error(e),
         }
     }
@@ -290,8 +303,9 @@ impl Filesystem for SdFs {
         if let Err(e) = result {
             return reply.error(io_errno(&e));
         }
+        let node_ttl = self.node(ino).map(|n| ttl(&n)).unwrap_or(&LOCAL_TTL);
         match self.attr_of(ino, fh) {
-            Ok(attr) => reply.attr(&TTL, &to_fuse(ino.0, &attr)),
+            Ok(attr) => reply.attr(node_ttl, &to_fuse(ino.0, &attr)),
             Err(e) => reply.error(e),
         }
     }
@@ -639,13 +653,20 @@ impl Filesystem for SdFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.snapshot(ino) {
-            Ok(snapshot) => {
-                let fh = self.handles.insert(Handle::Dir(snapshot));
-                reply.opened(FileHandle(fh), FopenFlags::empty());
-            }
-            Err(e) => reply.error(e),
-        }
+        let node = match self.node(ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        // The kernel may keep local listings in its page cache: a change
+        // through the mount bumps the directory's version, and one underneath
+        // is invalidated by the watcher.
+        let flags = if node.is_local() {
+            FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE
+        } else {
+            FopenFlags::empty()
+        };
+        let fh = self.handles.insert(Handle::Dir(std::sync::OnceLock::new()));
+        reply.opened(FileHandle(fh), flags);
     }
 
     fn readdir(
@@ -659,8 +680,9 @@ impl Filesystem for SdFs {
         let Some(handle) = self.handles.get(fh.0) else {
             return reply.error(Errno::EBADF);
         };
-        let Handle::Dir(snapshot) = &*handle else {
-            return reply.error(Errno::ENOTDIR);
+        let snapshot = match self.listing(ino, &handle) {
+            Ok(s) => s,
+            Err(e) => return reply.error(e),
         };
         for (i, (name, node, attr)) in snapshot.entries.iter().enumerate().skip(offset as usize) {
             let child = if i < 2 {
@@ -691,8 +713,9 @@ impl Filesystem for SdFs {
         let Some(handle) = self.handles.get(fh.0) else {
             return reply.error(Errno::EBADF);
         };
-        let Handle::Dir(snapshot) = &*handle else {
-            return reply.error(Errno::ENOTDIR);
+        let snapshot = match self.listing(ino, &handle) {
+            Ok(s) => s,
+            Err(e) => return reply.error(e),
         };
         for (i, (name, node, attr)) in snapshot.entries.iter().enumerate().skip(offset as usize) {
             // The kernel takes a lookup for every entry but `.` and `..`.
@@ -705,7 +728,7 @@ impl Filesystem for SdFs {
                 INodeNo(child),
                 (i + 1) as u64,
                 OsStr::from_bytes(name),
-                &TTL,
+                ttl(node),
                 &to_fuse(child, attr),
                 Generation(0),
             );
@@ -882,7 +905,7 @@ impl Filesystem for SdFs {
                         _backing: Some(Arc::clone(&backing)),
                     });
                     return reply.created_passthrough(
-                        &TTL,
+                        &LOCAL_TTL,
                         &to_fuse(ino, &attr),
                         Generation(0),
                         FileHandle(fh),
@@ -904,7 +927,7 @@ impl Filesystem for SdFs {
             _backing: None,
         });
         reply.created(
-            &TTL,
+            &LOCAL_TTL,
             &to_fuse(ino, &attr),
             Generation(0),
             FileHandle(fh),

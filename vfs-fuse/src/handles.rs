@@ -28,7 +28,9 @@ pub enum Handle {
     },
     /// Verified content bytes, served from memory.
     Content(Arc<Vec<u8>>),
-    Dir(DirSnapshot),
+    /// A directory; listed on the first readdir (the kernel may answer from
+    /// its own cache and never ask).
+    Dir(std::sync::OnceLock<DirSnapshot>),
 }
 
 #[derive(Debug, Default)]

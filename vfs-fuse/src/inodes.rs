@@ -87,14 +87,19 @@ impl Inodes {
         let slot = inner.by_ino.get(&ino)?;
         match (&slot.node, slot.location) {
             (Node::Local { .. }, Some(location)) => {
-                let path = slot
-                    .paths
-                    .iter()
-                    .rev()
-                    .find(|p| p.symlink_metadata().is_ok())
-                    .or(slot.paths.last())?
-                    .clone();
-                Some(Node::Local { location, path })
+                // Only hard links have several names; then take one that exists.
+                let path = match slot.paths.as_slice() {
+                    [only] => only,
+                    many => many
+                        .iter()
+                        .rev()
+                        .find(|p| p.symlink_metadata().is_ok())
+                        .or(many.last())?,
+                };
+                Some(Node::Local {
+                    location,
+                    path: path.clone(),
+                })
             }
             (node, _) => Some(node.clone()),
         }

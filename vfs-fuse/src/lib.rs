@@ -97,7 +97,8 @@ impl Mounted {
             {
                 let name = path.file_name().unwrap_or(OsStr::new(""));
                 let _ = self.notifier.inval_entry(INodeNo(parent_ino), name);
-                let _ = self.notifier.inval_inode(INodeNo(parent_ino), -1, 0);
+                // Offset 0: the directory's cached listing goes too, not just its attributes.
+                let _ = self.notifier.inval_inode(INodeNo(parent_ino), 0, 0);
             }
             if let Ok(md) = std::fs::symlink_metadata(path)
                 && let Some(ino) = self.inodes.ino_of_local(md.dev(), md.ino())
