@@ -16,7 +16,7 @@ use crate::host::Host;
 use crate::signals;
 
 /// FUSE worker threads: enough that a slow disk request does not stall `ls`.
-const FUSE_THREADS: usize = 8;
+const FUSE_THREADS: usize = 4;
 
 pub fn run(lib: Library, mountpoint: Option<PathBuf>) -> Result<()> {
     signals::install_termination_flag();

@@ -28,6 +28,11 @@ use crate::errno::{errno, io_errno};
 use crate::handles::{DirSnapshot, Handle, Handles};
 use crate::inodes::Inodes;
 
+/// Open flags for local files. NOFLUSH: close(2) need not wait for a
+/// FLUSH round trip — data is already in the backing file (passthrough or
+/// pwrite), and locks are the kernel's own, not forwarded here.
+const LOCAL_OPEN: FopenFlags = FopenFlags::FOPEN_NOFLUSH;
+
 /// Virtual attributes every local node has.
 const SD_XATTRS: [&str; 4] = [
     "user.sd.uri",
@@ -514,11 +519,7 @@ impl Filesystem for SdFs {
                                 key,
                                 _backing: Some(Arc::clone(&backing)),
                             });
-                            return reply.opened_passthrough(
-                                FileHandle(fh),
-                                FopenFlags::empty(),
-                                &backing,
-                            );
+                            return reply.opened_passthrough(FileHandle(fh), LOCAL_OPEN, &backing);
                         }
                         Err(e) => {
                             tracing::warn!(
@@ -533,7 +534,7 @@ impl Filesystem for SdFs {
                     key,
                     _backing: None,
                 });
-                reply.opened(FileHandle(fh), FopenFlags::empty());
+                reply.opened(FileHandle(fh), LOCAL_OPEN);
             }
             _ => reply.error(Errno::EISDIR),
         }
@@ -909,7 +910,7 @@ impl Filesystem for SdFs {
                         &to_fuse(ino, &attr),
                         Generation(0),
                         FileHandle(fh),
-                        FopenFlags::empty(),
+                        LOCAL_OPEN,
                         &backing,
                     );
                 }
@@ -931,7 +932,7 @@ impl Filesystem for SdFs {
             &to_fuse(ino, &attr),
             Generation(0),
             FileHandle(fh),
-            FopenFlags::empty(),
+            LOCAL_OPEN,
         );
     }
 
