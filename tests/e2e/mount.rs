@@ -419,7 +419,7 @@ fn changes_underneath_and_through_the_mount_are_seen_everywhere() -> Result<()> 
         data.join("d003/s0003/f000.txt"),
         b"changed underneath, longer than before\n",
     )?;
-    wait_for(Duration::from_secs(5), || {
+    wait_for(Duration::from_secs(15), || {
         std::fs::read(&target)
             .map(|b| b == b"changed underneath, longer than before\n")
             .unwrap_or(false)
@@ -433,9 +433,9 @@ fn changes_underneath_and_through_the_mount_are_seen_everywhere() -> Result<()> 
     };
     assert!(!listed(&docs, "native-new.txt"));
     std::fs::write(data.join("native-new.txt"), b"new")?;
-    wait_for(Duration::from_secs(5), || listed(&docs, "native-new.txt"))?;
+    wait_for(Duration::from_secs(15), || listed(&docs, "native-new.txt"))?;
     std::fs::remove_file(data.join("d003/s0003/f001.txt"))?;
-    wait_for(Duration::from_secs(5), || {
+    wait_for(Duration::from_secs(15), || {
         !listed(&docs.join("d003/s0003"), "f001.txt")
     })?;
 
@@ -500,5 +500,89 @@ fn files_created_through_the_mount_belong_to_the_caller() -> Result<()> {
         .output()?;
     assert!(!denied.status.success());
     assert!(String::from_utf8_lossy(&denied.stderr).contains("Permission denied"));
+    no_dropped_replies(&mount)
+}
+
+/// Runs a Python snippet (a real program using the syscalls under test).
+fn python(script: &str) -> Result<String> {
+    let out = Command::new("python3").arg("-c").arg(script).output()?;
+    ensure!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn locks_holes_mmap_and_statfs_behave_like_the_disk() -> Result<()> {
+    let (_sd, data, mount) = mounted()?;
+    let docs = mount.location("Docs");
+
+    // flock(1) and POSIX record locks between processes using the mount.
+    let lock = docs.join("lockfile");
+    std::fs::write(&lock, b"")?;
+    let mut holder = Command::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(["-c", "sleep 3"])
+        .spawn()?;
+    wait_for(Duration::from_secs(15), || {
+        Command::new("flock")
+            .args(["-n", "-x"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .map(|s| !s.success())
+            .unwrap_or(false)
+    })?;
+    holder.wait()?;
+    assert!(
+        Command::new("flock")
+            .args(["-n", "-x"])
+            .arg(&lock)
+            .arg("true")
+            .status()?
+            .success()
+    );
+    let posix = python(&format!(
+        "import fcntl, os, subprocess, sys\n\
+         f = open({p:?}, 'r+')\n\
+         fcntl.lockf(f, fcntl.LOCK_EX)\n\
+         r = subprocess.run([sys.executable, '-c', 'import fcntl; f = open({p:?}, \"r+\")\\ntry:\\n fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB); print(\"got\")\\nexcept OSError: print(\"busy\")'], capture_output=True, text=True)\n\
+         print(r.stdout.strip())",
+        p = lock.display().to_string()
+    ))?;
+    assert_eq!(posix.trim(), "busy");
+
+    // SEEK_DATA / SEEK_HOLE on a sparse file written through the mount.
+    let holes = python(&format!(
+        "import os\n\
+         fd = os.open({p:?}, os.O_CREAT | os.O_RDWR, 0o644)\n\
+         os.pwrite(fd, b'x' * 4096, 1 << 20)\n\
+         print(os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 0, os.SEEK_HOLE), os.fstat(fd).st_size)",
+        p = docs.join("sparse").display().to_string()
+    ))?;
+    assert_eq!(holes.trim(), format!("{} 0 {}", 1 << 20, (1 << 20) + 4096));
+
+    // A shared writable mapping reaches the real file.
+    python(&format!(
+        "import mmap, os\n\
+         fd = os.open({p:?}, os.O_CREAT | os.O_RDWR, 0o644)\n\
+         os.ftruncate(fd, 8192)\n\
+         m = mmap.mmap(fd, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)\n\
+         m[4096:4101] = b'hello'\n\
+         m.flush(); m.close(); os.close(fd)",
+        p = docs.join("mapped").display().to_string()
+    ))?;
+    assert_eq!(&std::fs::read(data.join("mapped"))?[4096..4101], b"hello");
+
+    // statfs shows the real volume.
+    let df = |p: &Path| sh(&format!("stat -f -c '%b %S %c' {}", q(p)));
+    assert_eq!(df(&docs)?, df(&data)?);
+    // O_TRUNC and O_APPEND.
+    std::fs::write(docs.join("t"), b"long content")?;
+    std::fs::write(docs.join("t"), b"short")?;
+    assert_eq!(std::fs::read(data.join("t"))?, b"short");
     no_dropped_replies(&mount)
 }
