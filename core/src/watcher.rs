@@ -50,6 +50,14 @@ impl LocationWatcher {
     ) -> Result<LocationWatcher> {
         let (tx, rx) = unbounded();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // inotify reports every open (notify always asks for IN_OPEN);
+            // drop them here, before they wake the debouncer.
+            if let Ok(e) = &event
+                && matches!(e.kind, notify::EventKind::Access(_))
+                && !e.need_rescan()
+            {
+                return;
+            }
             let _ = tx.send(event);
         })
         .map_err(|e| Error::InvalidInput(format!("cannot start the watcher: {e}")))?;
