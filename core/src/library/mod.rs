@@ -44,6 +44,17 @@ pub fn default_library_dir() -> PathBuf {
     data.join("sdfs").join("default.sdlibrary")
 }
 
+/// redb's page cache. Its default (1 GiB) would let the cache alone grow
+/// past the daemon's memory budget on a large library; the kernel's page
+/// cache holds the file anyway.
+const DB_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+fn db_builder() -> redb::Builder {
+    let mut builder = redb::Builder::new();
+    builder.set_cache_size(DB_CACHE_BYTES);
+    builder
+}
+
 /// An open library. Holding one means holding the library's lock.
 pub struct Library {
     dir: PathBuf,
@@ -79,7 +90,7 @@ impl Library {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let lock = LockFile::acquire(&dir.join(LOCK_FILE))?;
         let config = LibraryConfig::new(device_name);
-        let db = Database::create(dir.join(DB_FILE))?;
+        let db = db_builder().create(dir.join(DB_FILE))?;
         schema::initialise(&db)?;
         let txn = db.begin_write()?;
         {
@@ -112,7 +123,7 @@ impl Library {
             });
         }
         let lock = LockFile::acquire(&dir.join(LOCK_FILE))?;
-        let db = Database::open(dir.join(DB_FILE))?;
+        let db = db_builder().open(dir.join(DB_FILE))?;
         let stored = schema::stored_version(&db)?;
         if stored > schema::VERSION {
             return Err(Error::SchemaTooNew {
