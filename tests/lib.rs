@@ -116,6 +116,15 @@ impl Sd {
         Ok(String::from_utf8(out.stderr)?)
     }
 
+    /// `sd location add DIR --name NAME`.
+    pub fn add_location(&self, dir: &Path, name: &str) -> Result<()> {
+        let mut args: Vec<std::ffi::OsString> =
+            vec!["location".into(), "add".into(), dir.as_os_str().to_owned()];
+        args.extend(["--name".into(), name.into()]);
+        self.ok(args)?;
+        Ok(())
+    }
+
     /// Every indexed path below `uri` as (relative name bytes, kind, size,
     /// content id), sorted: what must match between two runs.
     pub fn dump(&self, uri: &str) -> Result<Vec<(String, String, u64, String)>> {

@@ -123,13 +123,7 @@ fn unchanged_reindex_writes_nothing_and_moves_keep_their_ids() -> Result<()> {
     let sd = Sd::init("laptop")?;
     let data = sd.path("data");
     sdfs_tests::generate_tree(&data, 40, 10)?;
-    sd.ok([
-        "location",
-        "add",
-        data.to_str().unwrap_or_default(),
-        "--name",
-        "T",
-    ])?;
+    sd.add_location(&data, "T")?;
     let first = sd.json(["index", "T"])?;
     assert_eq!(finished(&first)["created"], 400 + 40 + 37);
     let before = sd.dump("sd://laptop/T")?;
@@ -283,13 +277,7 @@ fn files_changing_while_indexing_end_in_a_consistent_index() -> Result<()> {
     let sd = Sd::init("laptop")?;
     let data = sd.path("data");
     sdfs_tests::generate_tree(&data, 300, 20)?;
-    sd.ok([
-        "location",
-        "add",
-        data.to_str().unwrap_or_default(),
-        "--name",
-        "T",
-    ])?;
+    sd.add_location(&data, "T")?;
     let churn_dir = data.clone();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_churn = std::sync::Arc::clone(&stop);

@@ -22,13 +22,7 @@ fn mounted() -> Result<(Sd, std::path::PathBuf, Mount)> {
         b"rules never hide files in the mount\n",
     )?;
     std::os::unix::fs::symlink("d001/s0001/f000.txt", data.join("link"))?;
-    sd.ok([
-        "location",
-        "add",
-        data.to_str().unwrap_or_default(),
-        "--name",
-        "Docs",
-    ])?;
+    sd.add_location(&data, "Docs")?;
     sd.ok(["index"])?;
     let mount = sd.mount()?;
     Ok((sd, data, mount))

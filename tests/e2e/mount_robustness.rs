@@ -11,13 +11,7 @@ fn setup() -> Result<(Sd, std::path::PathBuf)> {
     let sd = Sd::init("laptop")?;
     let data = sd.path("data");
     write_file(&data, b"hello.txt", b"hello")?;
-    sd.ok([
-        "location",
-        "add",
-        data.to_str().unwrap_or_default(),
-        "--name",
-        "Docs",
-    ])?;
+    sd.add_location(&data, "Docs")?;
     Ok((sd, data))
 }
 

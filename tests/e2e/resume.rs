@@ -34,13 +34,7 @@ fn setup() -> Result<(Sd, std::path::PathBuf)> {
     let sd = Sd::init("laptop")?;
     let data = sd.path("data");
     sdfs_tests::generate_tree(&data, 2500, 8)?;
-    sd.ok([
-        "location",
-        "add",
-        data.to_str().unwrap_or_default(),
-        "--name",
-        "T",
-    ])?;
+    sd.add_location(&data, "T")?;
     Ok((sd, data))
 }
 

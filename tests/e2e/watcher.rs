@@ -18,13 +18,7 @@ fn native_changes_reach_the_index_while_the_daemon_runs() -> Result<()> {
     let data = sd.path("data");
     write_file(&data, b"keep.txt", b"keep")?;
     let _daemon = sd.daemon()?;
-    sd.ok([
-        "location",
-        "add",
-        data.to_str().unwrap_or_default(),
-        "--name",
-        "Live",
-    ])?;
+    sd.add_location(&data, "Live")?;
     sd.ok(["index", "Live"])?;
 
     let limit = Duration::from_secs(15);
@@ -57,13 +51,7 @@ fn after_downtime_only_changed_directories_are_read_again() -> Result<()> {
     let sd = Sd::init("laptop")?;
     let data = sd.path("data");
     sdfs_tests::generate_tree(&data, 60, 10)?;
-    sd.ok([
-        "location",
-        "add",
-        data.to_str().unwrap_or_default(),
-        "--name",
-        "T",
-    ])?;
+    sd.add_location(&data, "T")?;
     sd.ok(["index", "T"])?;
 
     // Offline window: one directory gains a file.
