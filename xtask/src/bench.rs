@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 
 pub fn run(args: &[&str]) -> Result<()> {
     let Some((&suite, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench index [--files N] [--dirs N]")
+        bail!("usage: cargo xtask bench index|mount [options]")
     };
     if suite != "index" && suite != "mount" {
         bail!("unknown benchmark suite {suite:?} (available: index, mount)");

@@ -21,7 +21,7 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  up [PATH]          build sd, create the default library, add PATH (default ~/Documents or ~), index it, mount ~/Spacedrive
   ci                 fmt check, clippy -D warnings, tidy, every test\n  tidy               dependency direction and file hygiene
-  compliance [--full] pjdfstest, fsx and fio against a fresh mount\n  bench index [--files N] [--dirs N]   indexer benchmark into BENCHMARKS.md"
+  compliance [--full] pjdfstest, fsx and fio against a fresh mount\n  bench index [--files N] [--dirs N] [--max-size B] | bench mount [--no-peers]   benchmarks into BENCHMARKS.md"
             );
             bail!("unknown or missing command")
         }
@@ -117,9 +117,14 @@ fn up(args: &[&str]) -> Result<()> {
     }
     run(Command::new(&sd).arg("index"))?;
     run(Command::new(&sd).args(["location", "list"]))?;
+    let mountpoint = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/".into())
+        .join("Spacedrive");
     eprintln!(
-        "\nThe library is indexed. Try: {} ls sd://<device>/<location>",
-        sd.display()
+        "\nMounting the VDFS at {} (Ctrl-C unmounts). In another shell: ls {}/*/",
+        mountpoint.display(),
+        mountpoint.display()
     );
-    Ok(())
+    run(Command::new(&sd).arg("mount").arg(&mountpoint))
 }
