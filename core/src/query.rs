@@ -285,7 +285,7 @@ fn stat_content(
         .map(|v| ContentRecord::decode(v.value()))
         .transpose()?
         .ok_or_else(|| Error::NotFound(format!("{uri}: no such content in this library")))?;
-    let uris = instance_uris(lib, txn, id)?;
+    let uris = instance_uris(lib, txn, &location_roots(lib)?, id)?;
     Ok(StatInfo {
         uri: uri.to_string(),
         entry_id: None,
@@ -305,37 +305,32 @@ fn stat_content(
     })
 }
 
+/// Locations by the id of their root entry.
+fn location_roots(lib: &Library) -> Result<HashMap<u64, LocationRecord>> {
+    Ok(locations::list(lib.db())?
+        .into_iter()
+        .map(|l| (l.root.0, l))
+        .collect())
+}
+
 /// The URIs and local paths of every instance of `content`.
 fn instance_uris(
     lib: &Library,
     txn: &ReadTransaction,
+    roots: &HashMap<u64, LocationRecord>,
     content: ContentId,
 ) -> Result<Vec<(String, String)>> {
-    let roots: HashMap<u64, LocationRecord> = locations::list(lib.db())?
-        .into_iter()
-        .map(|l| (l.root.0, l))
-        .collect();
     let instances = txn.open_table(schema::INSTANCES)?;
     let entries = txn.open_table(schema::ENTRIES)?;
     let key = content.0.as_u128();
     let mut out = Vec::new();
     for row in instances.range((key, 0)..=(key, u64::MAX))? {
-        let mut id = row?.0.value().1;
-        let mut names = Vec::new();
-        let location = loop {
-            if let Some(loc) = roots.get(&id) {
-                break Some(loc);
-            }
-            let Some(raw) = entries.get(id)? else {
-                break None;
-            };
-            let record = EntryRecord::decode(raw.value())?;
-            names.push(record.name);
-            id = record.parent;
+        let id = row?.0.value().1;
+        let below = crate::model::entry::path_below_root(&entries, id, |e| roots.contains_key(&e))?;
+        let Some((location, rel)) = below.and_then(|(root, rel)| Some((roots.get(&root)?, rel)))
+        else {
+            continue;
         };
-        let Some(location) = location else { continue };
-        names.reverse();
-        let rel = names.join(&b'/');
         let uri = SdUri::device(lib.device_name(), location.name.as_bytes(), &rel).to_string();
         let local = crate::fsutil::join_bytes(&location.root_path(), &rel);
         out.push((
@@ -350,6 +345,7 @@ fn instance_uris(
 pub fn dupes(lib: &Library, min_size: u64) -> Result<Vec<DupeGroup>> {
     let txn = lib.db().begin_read()?;
     let content = txn.open_table(schema::CONTENT)?;
+    let roots = location_roots(lib)?;
     let mut groups = Vec::new();
     for row in content.iter()? {
         let (key, value) = row?;
@@ -358,7 +354,7 @@ pub fn dupes(lib: &Library, min_size: u64) -> Result<Vec<DupeGroup>> {
             continue;
         }
         let id = ContentId(uuid::Uuid::from_u128(key.value()));
-        let mut uris: Vec<String> = instance_uris(lib, &txn, id)?
+        let mut uris: Vec<String> = instance_uris(lib, &txn, &roots, id)?
             .into_iter()
             .map(|(u, _)| u)
             .collect();

@@ -6,7 +6,6 @@
 //! never point at a removed entry.
 
 use std::collections::HashMap;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use redb::{ReadableTable, Table, WriteTransaction};
@@ -100,23 +99,8 @@ impl<'txn> IndexTables<'txn> {
 
     /// The absolute path of entry `id`, walking parents up to the root.
     pub fn entry_path(&self, ctx: &ApplyCtx<'_>, id: u64) -> Result<Option<PathBuf>> {
-        let mut names = Vec::new();
-        let mut current = id;
-        while current != ctx.root {
-            let Some(record) = self.get_entry(current)? else {
-                return Ok(None);
-            };
-            if record.parent == 0 {
-                return Ok(None);
-            }
-            names.push(record.name);
-            current = record.parent;
-        }
-        let mut path = ctx.root_path.to_owned();
-        for name in names.iter().rev() {
-            path.push(std::ffi::OsStr::from_bytes(name));
-        }
-        Ok(Some(path))
+        let below = crate::model::entry::path_below_root(&self.entries, id, |e| e == ctx.root)?;
+        Ok(below.map(|(_, rel)| crate::fsutil::join_bytes(ctx.root_path, &rel)))
     }
 
     /// Merges what the disk shows in directory `dir` into the index. Returns the

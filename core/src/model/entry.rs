@@ -183,6 +183,31 @@ impl EntryRecord {
     }
 }
 
+/// Walks parents from entry `id` up to the first entry `is_root` accepts.
+/// Returns that root's id and the path below it (names joined by `/`,
+/// empty for the root itself), or `None` for an entry no longer attached
+/// to any root.
+pub fn path_below_root(
+    entries: &impl redb::ReadableTable<u64, &'static [u8]>,
+    mut id: u64,
+    is_root: impl Fn(u64) -> bool,
+) -> Result<Option<(u64, Vec<u8>)>> {
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    while !is_root(id) {
+        let Some(raw) = entries.get(id)? else {
+            return Ok(None);
+        };
+        let record = EntryRecord::decode(raw.value())?;
+        if record.parent == 0 {
+            return Ok(None);
+        }
+        names.push(record.name);
+        id = record.parent;
+    }
+    names.reverse();
+    Ok(Some((id, names.join(&b'/'))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

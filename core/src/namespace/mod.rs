@@ -19,7 +19,7 @@ use crate::ids::{ContentId, LocationId};
 use crate::library::{Library, schema};
 use crate::locations;
 use crate::model::content::ContentRecord;
-use crate::model::entry::{EntryKind, EntryRecord};
+use crate::model::entry::EntryKind;
 use crate::model::location::LocationRecord;
 use crate::uri::SdUri;
 
@@ -314,32 +314,21 @@ impl Namespace {
     fn entry_path(
         &self,
         entries: &redb::ReadOnlyTable<u64, &'static [u8]>,
-        mut id: u64,
+        id: u64,
     ) -> Result<Option<PathBuf>> {
         let locations = self
             .locations
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let mut names: Vec<Vec<u8>> = Vec::new();
-        loop {
-            if let Some(location) = locations.iter().find(|l| l.root.0 == id) {
-                let mut path = location.root_path();
-                for name in names.iter().rev() {
-                    path.push(OsStr::from_bytes(name));
-                }
-                return Ok(Some(path));
-            }
-            let Some(raw) = entries.get(id)? else {
-                return Ok(None);
-            };
-            let record = EntryRecord::decode(raw.value())?;
-            if record.parent == 0 {
-                return Ok(None);
-            }
-            names.push(record.name);
-            id = record.parent;
-        }
+        let is_root = |e: u64| locations.iter().any(|l| l.root.0 == e);
+        let Some((root, rel)) = crate::model::entry::path_below_root(entries, id, is_root)? else {
+            return Ok(None);
+        };
+        Ok(locations
+            .iter()
+            .find(|l| l.root.0 == root)
+            .map(|l| crate::fsutil::join_bytes(&l.root_path(), &rel)))
     }
 
     /// What the index knows about a local file (for `user.sd.*` attributes).
