@@ -11,7 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use fuser::{
     Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
@@ -100,19 +100,26 @@ impl SdFs {
         }
     }
 
-    fn attr_of(&self, ino: INodeNo, fh: Option<FileHandle>) -> Result<Attr, Errno> {
+    /// Attributes of `ino` and how long the kernel may keep them.
+    fn attr_of(
+        &self,
+        ino: INodeNo,
+        fh: Option<FileHandle>,
+    ) -> Result<(Attr, &'static Duration), Errno> {
         // fstat through an open handle works even after the name is gone.
         if let Some(fh) = fh
             && let Some(handle) = self.handles.get(fh.0)
             && let Handle::File { file, .. } = &*handle
         {
-            return file
+            let attr = file
                 .metadata()
                 .map(|md| Attr::from_metadata(&md))
-                .map_err(|e| io_errno(&e));
+                .map_err(|e| io_errno(&e))?;
+            return Ok((attr, &LOCAL_TTL));
         }
         let node = self.node(ino)?;
-        match self.ns.getattr(&node) {
+        let node_ttl = ttl(&node);
+        let attr = match self.ns.getattr(&node) {
             Ok(attr) => Ok(attr),
             // fstat of an open file whose names are all gone: the kernel asks
             // without a handle, but one of ours is still open.
@@ -130,6 +137,14 @@ impl SdFs {
                 }
             }
             Err(e) => Err(errno(&e)),
+        }?;
+        Ok((attr, node_ttl))
+    }
+
+    fn reply_attr(&self, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.attr_of(ino, fh) {
+            Ok((attr, ttl)) => reply.attr(ttl, &to_fuse(ino.0, &attr)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -257,11 +272,7 @@ impl Filesystem for SdFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        let node_ttl = self.node(ino).map(|n| ttl(&n)).unwrap_or(&LOCAL_TTL);
-        match self.attr_of(ino, fh) {
-            Ok(attr) => reply.attr(node_ttl, &to_fuse(ino.0, &attr)),
-            Err(e) => reply.error(e),
-        }
+        self.reply_attr(ino, fh, reply);
     }
 
     fn setattr(
@@ -308,11 +319,7 @@ impl Filesystem for SdFs {
         if let Err(e) = result {
             return reply.error(io_errno(&e));
         }
-        let node_ttl = self.node(ino).map(|n| ttl(&n)).unwrap_or(&LOCAL_TTL);
-        match self.attr_of(ino, fh) {
-            Ok(attr) => reply.attr(node_ttl, &to_fuse(ino.0, &attr)),
-            Err(e) => reply.error(e),
-        }
+        self.reply_attr(ino, fh, reply);
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
