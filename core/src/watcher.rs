@@ -133,14 +133,10 @@ fn debounce_loop(
         }
         let current: Vec<LocationRecord> =
             locations.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut by_location: HashMap<LocationId, (LocationRecord, Vec<PathBuf>)> = HashMap::new();
+        let mut by_location: HashMap<LocationId, Vec<PathBuf>> = HashMap::new();
         for path in paths {
             if let Some(location) = current.iter().find(|l| path.starts_with(l.root_path())) {
-                by_location
-                    .entry(location.id)
-                    .or_insert_with(|| (location.clone(), Vec::new()))
-                    .1
-                    .push(path);
+                by_location.entry(location.id).or_default().push(path);
             }
         }
         if rescan {
@@ -148,15 +144,14 @@ fn debounce_loop(
             for location in &current {
                 by_location
                     .entry(location.id)
-                    .or_insert_with(|| (location.clone(), Vec::new()))
-                    .1
+                    .or_default()
                     .push(location.root_path());
             }
         }
-        for (id, (location, paths)) in by_location {
-            // The location may have been removed meanwhile.
-            let Ok(location) = locations::get_by_id(lib.db(), id).or(Ok::<_, Error>(location))
-            else {
+        for (id, paths) in by_location {
+            // The location may have been removed meanwhile: its index is gone
+            // and must not be refreshed back into existence.
+            let Ok(location) = locations::get_by_id(lib.db(), id) else {
                 continue;
             };
             let result = if rescan {
