@@ -58,32 +58,28 @@ impl Host {
         }
     }
 
+    /// The controls of the jobs running in this process.
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, JobControl>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Asks every running job to stop at its next checkpoint.
     pub fn pause_all(&self) {
-        for control in self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-        {
+        for control in self.running().values() {
             control.pause();
         }
     }
 
     /// Whether any job runs right now.
     pub fn has_running_jobs(&self) -> bool {
-        !self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        !self.running().is_empty()
     }
 
     /// Runs job `id` here, reporting to `out`.
     pub fn run_job(&self, id: JobId, out: &mut dyn FnMut(Reply)) -> Result<JobRecord> {
         let control = JobControl::new();
         {
-            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            let mut running = self.running();
             if running.contains_key(&id) {
                 bail!("job {id} is already running");
             }
@@ -92,10 +88,7 @@ impl Host {
         let result = indexer::run_job(&self.lib, id, &control, &mut |e: JobEvent| {
             out(Reply::Event(e))
         });
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        self.running().remove(&id);
         Ok(result?)
     }
 
@@ -131,13 +124,7 @@ impl Host {
                 self.reload_namespace();
                 location_json(lib, &location)?
             }
-            Request::LocationList => {
-                let mut rows = Vec::new();
-                for location in locations::list(lib.db())? {
-                    rows.push(location_json(lib, &location)?);
-                }
-                Value::Array(rows)
-            }
+            Request::LocationList => Value::Array(locations_json(lib)?),
             Request::LocationRm { name } => {
                 let location = locations::get_by_name(lib.db(), &name)?;
                 if let Some(watcher) = &self.watcher {
@@ -172,13 +159,7 @@ impl Host {
             Request::Stat { uri } => serde_json::to_value(query::stat(lib, &uri.parse()?)?)?,
             Request::Dupes { min_size } => serde_json::to_value(query::dupes(lib, min_size)?)?,
             Request::JobsList => {
-                let running = self
-                    .running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .keys()
-                    .copied()
-                    .collect::<Vec<_>>();
+                let running = self.running().keys().copied().collect::<Vec<_>>();
                 let mut rows = Vec::new();
                 for mut job in jobs::list_jobs(lib.db())? {
                     // A job marked running that no process runs was interrupted.
@@ -191,12 +172,7 @@ impl Host {
             }
             Request::JobsPause { id } => {
                 let id = JobId(id);
-                let control = self
-                    .running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&id)
-                    .cloned();
+                let control = self.running().get(&id).cloned();
                 match control {
                     Some(control) => {
                         control.pause();
@@ -207,12 +183,7 @@ impl Host {
             }
             Request::JobsCancel { id } => {
                 let id = JobId(id);
-                let control = self
-                    .running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&id)
-                    .cloned();
+                let control = self.running().get(&id).cloned();
                 match control {
                     Some(control) => {
                         control.cancel();
@@ -246,10 +217,7 @@ impl Host {
                 }
             }
             Request::Status => {
-                let mut rows = Vec::new();
-                for location in locations::list(lib.db())? {
-                    rows.push(location_json(lib, &location)?);
-                }
+                let rows = locations_json(lib)?;
                 let active: Vec<Value> = jobs::list_jobs(lib.db())?
                     .iter()
                     .filter(|j| j.state.is_active())
@@ -274,6 +242,13 @@ impl Host {
             }
         })
     }
+}
+
+fn locations_json(lib: &Library) -> Result<Vec<Value>> {
+    locations::list(lib.db())?
+        .iter()
+        .map(|l| location_json(lib, l))
+        .collect()
 }
 
 fn location_json(lib: &Library, location: &LocationRecord) -> Result<Value> {
