@@ -1,6 +1,7 @@
 //! `sdfs-bench`: system benchmarks run by `cargo xtask bench`. Each figure is
 //! written beside a baseline measured in the same run.
 
+mod cas;
 mod index;
 mod mount;
 
@@ -11,6 +12,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("index") => index::run(&args[1..]),
         Some("mount") => mount::run(&args[1..]),
+        Some("cas") => cas::run(&args[1..]),
         Some("dbstats") => {
             let dir = args
                 .get(1)
@@ -23,7 +25,26 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: sdfs-bench index --sd PATH --work DIR --out BENCHMARKS.md [--files N] [--dirs N]"
+            "usage: sdfs-bench index|mount|cas --sd PATH --work DIR --out BENCHMARKS.md [suite options]"
         ),
     }
+}
+
+/// One line naming the machine a table was measured on.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    format!(
+        "Machine: {} cores ({cpu}), kernel {}, release build.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+    )
 }

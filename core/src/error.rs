@@ -66,6 +66,16 @@ pub enum Error {
     /// The job was cancelled or paused while it ran.
     #[error("job {0}")]
     Interrupted(&'static str),
+    /// The chunk store failed (I/O or its index).
+    #[error(transparent)]
+    Store(#[from] sdfs_cas::StoreError),
+    /// No source could serve verified bytes of the content: every copy is
+    /// gone, changed, corrupt or unreachable.
+    #[error(transparent)]
+    Unreadable(#[from] sdfs_cas::ReadError),
+    /// A file changed while it was being read whole (for a manifest or a pin).
+    #[error("{} changed while it was being read; try again", .0.display())]
+    ChangedWhileReading(PathBuf),
 }
 
 impl Error {
@@ -89,6 +99,9 @@ impl Error {
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::ReadOnly(_) => ErrorKind::ReadOnly,
+            Error::Store(sdfs_cas::StoreError::Incomplete { .. }) => ErrorKind::Unavailable,
+            Error::Store(_) | Error::Unreadable(_) => ErrorKind::Io,
+            Error::ChangedWhileReading(_) => ErrorKind::Busy,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! or any cloud SDK: adapters depend on it, never the reverse.
 
 pub mod content_hash;
+pub mod content_store;
 pub mod error;
 pub mod fsutil;
 pub mod ids;

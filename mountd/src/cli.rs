@@ -75,6 +75,42 @@ pub enum Command {
     Unmount,
     /// Show the library, its locations and jobs.
     Status,
+    /// Copy a file's (or a directory's files') content into the chunk store
+    /// and keep it there: never evicted, readable offline.
+    Pin {
+        /// A path (real, or inside the mount) or an sd:// URI.
+        target: std::ffi::OsString,
+    },
+    /// Remove pins (the chunks stay cached until the budget needs the room).
+    Unpin { target: std::ffi::OsString },
+    /// The chunk store: stats, gc, verify, budget.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Print a file's manifest: its chunks (offset, length, BLAKE3 id) and
+    /// the BLAKE3 of the whole file.
+    Manifest { file: PathBuf },
+    /// Run the integrity job: full BLAKE3 for contents that lack it,
+    /// reporting sampled-hash collisions and corruption.
+    Validate {
+        /// Read at most this many MiB per second.
+        #[arg(long, value_name = "MIB")]
+        rate: Option<u64>,
+        /// Also re-read contents whose integrity hash is known (finds corruption).
+        #[arg(long)]
+        reverify: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Logical vs stored bytes, hit rate, pins.
+    Stats,
+    /// Evict to the budget and compact packs.
+    Gc,
+    /// Re-hash every stored chunk; drop corrupt ones and refill pins.
+    Verify,
+    /// Show or set the disk budget (e.g. 20G, 512M; a bare number is bytes).
+    Budget { size: Option<String> },
 }
 
 #[derive(Debug, Subcommand)]

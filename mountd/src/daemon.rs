@@ -49,7 +49,7 @@ pub fn run(lib: Library, mountpoint: Option<PathBuf>) -> Result<()> {
         }
         std::fs::create_dir_all(mountpoint)
             .with_context(|| format!("creating {}", mountpoint.display()))?;
-        let ns = Arc::new(Namespace::new(Arc::clone(&lib))?);
+        let ns = Arc::new(Namespace::new(host.content()?)?);
         // Modes arrive with the caller's umask already applied.
         // SAFETY: umask has no preconditions.
         unsafe { libc::umask(0) };

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result, bail};
+use sdfs_core::content_store::{ContentStore, PinTarget, ValidateOptions};
 use sdfs_core::ids::{JobId, LocationId};
 use sdfs_core::jobs::{self, JobControl, JobEvent, JobRecord, JobState};
 use sdfs_core::model::location::LocationRecord;
@@ -29,6 +30,8 @@ pub struct Host {
     pub namespace: Option<Arc<sdfs_core::namespace::Namespace>>,
     pub mountpoint: Option<std::path::PathBuf>,
     shutdown: AtomicBool,
+    /// Opened on first use: most commands never touch the chunk store.
+    content: OnceLock<Arc<ContentStore>>,
 }
 
 impl Host {
@@ -42,7 +45,17 @@ impl Host {
             namespace: None,
             mountpoint: None,
             shutdown: AtomicBool::new(false),
+            content: OnceLock::new(),
         }
+    }
+
+    /// The library's content store, opened on first use.
+    pub fn content(&self) -> Result<Arc<ContentStore>> {
+        if let Some(store) = self.content.get() {
+            return Ok(Arc::clone(store));
+        }
+        let store = Arc::new(ContentStore::open(Arc::clone(&self.lib))?);
+        Ok(Arc::clone(self.content.get_or_init(|| store)))
     }
 
     /// Whether someone asked this host to stop (`sd unmount`).
@@ -232,6 +245,38 @@ impl Host {
                     "locations": rows,
                     "jobs": active,
                 })
+            }
+            Request::Pin { target } => {
+                let target = PinTarget::resolve(lib, &target, self.mountpoint.as_deref())?;
+                serde_json::to_value(self.content()?.pin(&target)?)?
+            }
+            Request::Unpin { target } => {
+                let target = PinTarget::resolve(lib, &target, self.mountpoint.as_deref())?;
+                serde_json::to_value(self.content()?.unpin(&target)?)?
+            }
+            Request::CacheStats => {
+                let content = self.content()?;
+                crate::cache::stats_json(&content)?
+            }
+            Request::CacheGc => {
+                let content = self.content()?;
+                crate::cache::gc_json(&content)?
+            }
+            Request::CacheVerify => {
+                let content = self.content()?;
+                crate::cache::verify_json(&content)?
+            }
+            Request::CacheBudget { bytes } => {
+                let content = self.content()?;
+                if let Some(bytes) = bytes {
+                    content.chunks().set_budget(bytes)?;
+                }
+                crate::cache::stats_json(&content)?
+            }
+            Request::Validate { rate, reverify } => {
+                let options = ValidateOptions { rate, reverify };
+                let stop = AtomicBool::new(false);
+                serde_json::to_value(self.content()?.validate(&options, &stop)?)?
             }
             Request::Shutdown => {
                 if !self.daemon {

@@ -3,6 +3,7 @@
 //! While a daemon holds the library, commands go through its control socket;
 //! otherwise they open the library themselves (and hold its lock meanwhile).
 
+mod cache;
 mod cli;
 mod control;
 mod daemon;
@@ -25,7 +26,7 @@ use sdfs_core::indexer::rules::IndexRules;
 use sdfs_core::library::default_library_dir;
 use serde_json::Value;
 
-use cli::{Cli, Command, JobsCommand, LocationCommand};
+use cli::{CacheCommand, Cli, Command, JobsCommand, LocationCommand};
 use host::Host;
 use progress::ProgressView;
 use request::{Reply, Request};
@@ -106,6 +107,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Some(JobsCommand::Cancel { id }) => ("jobs action", Request::JobsCancel { id }),
         },
         Command::Status => ("status", Request::Status),
+        Command::Manifest { file } => return cache::manifest(&file, json),
+        Command::Pin { target } => ("pin", Request::Pin { target: target_bytes(&target)? }),
+        Command::Unpin { target } => ("unpin", Request::Unpin { target: target_bytes(&target)? }),
+        Command::Cache(CacheCommand::Stats) => ("cache stats", Request::CacheStats),
+        Command::Cache(CacheCommand::Gc) => ("cache gc", Request::CacheGc),
+        Command::Cache(CacheCommand::Verify) => ("cache verify", Request::CacheVerify),
+        Command::Cache(CacheCommand::Budget { size }) => {
+            let bytes = size.as_deref().map(cache::parse_size).transpose()?;
+            ("cache stats", Request::CacheBudget { bytes })
+        }
+        Command::Validate { rate, reverify } => (
+            "validate",
+            Request::Validate {
+                rate: rate.map(|mib| mib.saturating_mul(1024 * 1024)),
+                reverify,
+            },
+        ),
     };
     // URIs are checked before anything is opened, so a typo fails fast and clearly.
     if let Request::Ls { uri, .. } | Request::Stat { uri } = &request {
@@ -145,6 +163,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     print_result(name, &value, json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A pin target as the daemon needs it: URIs as given, paths made absolute
+/// here (the daemon has another working directory).
+fn target_bytes(target: &std::ffi::OsStr) -> Result<Vec<u8>> {
+    if target.as_bytes().starts_with(b"sd://") {
+        return Ok(target.as_bytes().to_vec());
+    }
+    let path = std::path::absolute(target).with_context(|| target.display().to_string())?;
+    Ok(path.as_os_str().as_bytes().to_vec())
 }
 
 fn index_changed_anything(value: &Value) -> bool {

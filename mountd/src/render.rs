@@ -170,6 +170,82 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
             writeln!(out, "active jobs:")?;
             render("jobs", &value["jobs"], out)
         }
+        "pin" | "unpin" => {
+            let verb = if command == "pin" { "pinned" } else { "unpinned" };
+            writeln!(
+                out,
+                "{verb} {} files ({}; {} newly stored)",
+                n(value, "files"),
+                human_bytes(n(value, "bytes")),
+                human_bytes(n(value, "stored_bytes"))
+            )?;
+            for skipped in value["skipped"].as_array().into_iter().flatten() {
+                writeln!(out, "skipped {}", skipped.as_str().unwrap_or_default())?;
+            }
+            Ok(())
+        }
+        "cache stats" => writeln!(
+            out,
+            "{} logical in {} of chunks ({:.1}x dedup), {} on disk of a {} budget\n\
+             {} pinned contents hold {}\n\
+             hit rate {:.1}% ({} memory, {} disk, {} fetched); hot cache {}",
+            human_bytes(n(value, "logical_bytes")),
+            human_bytes(n(value, "chunk_bytes")),
+            value["dedup_ratio"].as_f64().unwrap_or(0.0),
+            human_bytes(n(value, "stored_bytes")),
+            human_bytes(n(value, "budget")),
+            n(value, "pinned"),
+            human_bytes(n(value, "pinned_bytes")),
+            value["hit_rate"].as_f64().unwrap_or(0.0) * 100.0,
+            n(value, "hot_hits"),
+            n(value, "disk_hits"),
+            n(value, "fetched"),
+            human_bytes(n(value, "hot_bytes")),
+        ),
+        "cache gc" => writeln!(
+            out,
+            "evicted {} chunks ({}), deleted {} and compacted {} packs: {} -> {} on disk",
+            n(value, "evicted_chunks"),
+            human_bytes(n(value, "evicted_bytes")),
+            n(value, "packs_deleted"),
+            n(value, "packs_compacted"),
+            human_bytes(n(value, "stored_before")),
+            human_bytes(n(value, "stored_after")),
+        ),
+        "cache verify" => {
+            let count = |key: &str| value[key].as_array().map_or(0, Vec::len);
+            writeln!(
+                out,
+                "checked {} chunks ({}): {} corrupt (dropped), {} pins refilled, {} pins incomplete",
+                n(value, "chunks"),
+                human_bytes(n(value, "bytes")),
+                count("corrupt"),
+                count("repaired_pins"),
+                count("incomplete_pins"),
+            )
+        }
+        "validate" => {
+            writeln!(
+                out,
+                "hashed {} files ({}) of {} contents; {} integrity hashes set, {} contents left",
+                n(value, "files_hashed"),
+                human_bytes(n(value, "bytes_hashed")),
+                n(value, "contents"),
+                n(value, "integrity_set"),
+                n(value, "remaining"),
+            )?;
+            for issue in value["issues"].as_array().into_iter().flatten() {
+                writeln!(
+                    out,
+                    "{}: {} (expected {}, read {})",
+                    s(issue, "kind"),
+                    s(issue, "path"),
+                    s(issue, "expected"),
+                    s(issue, "actual")
+                )?;
+            }
+            Ok(())
+        }
         _ => writeln!(out, "{value}"),
     }
 }

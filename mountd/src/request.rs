@@ -44,6 +44,22 @@ pub enum Request {
     },
     Status,
     Shutdown,
+    Pin {
+        target: Vec<u8>,
+    },
+    Unpin {
+        target: Vec<u8>,
+    },
+    CacheStats,
+    CacheGc,
+    CacheVerify,
+    CacheBudget {
+        bytes: Option<u64>,
+    },
+    Validate {
+        rate: Option<u64>,
+        reverify: bool,
+    },
 }
 
 /// One line of a reply.

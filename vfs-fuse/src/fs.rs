@@ -497,8 +497,8 @@ impl Filesystem for SdFs {
                     return reply.error(Errno::EROFS);
                 }
                 match self.ns.open_content(id) {
-                    Ok(bytes) => {
-                        let fh = self.handles.insert(Handle::Content(bytes));
+                    Ok(reader) => {
+                        let fh = self.handles.insert(Handle::Content(Arc::new(reader)));
                         reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
                     }
                     Err(e) => reply.error(errno(&e)),
@@ -562,10 +562,15 @@ impl Filesystem for SdFs {
             return reply.error(Errno::EBADF);
         };
         match &*handle {
-            Handle::Content(bytes) => {
-                let start = (offset as usize).min(bytes.len());
-                let end = start.saturating_add(size as usize).min(bytes.len());
-                reply.data(&bytes[start..end]);
+            Handle::Content(reader) => {
+                let mut buf = vec![0u8; size as usize];
+                match reader.read_at(offset, &mut buf) {
+                    Ok(n) => reply.data(&buf[..n]),
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        reply.error(Errno::EIO)
+                    }
+                }
             }
             Handle::File { file, .. } => {
                 let mut buf = vec![0u8; size as usize];
@@ -990,9 +995,11 @@ impl Filesystem for SdFs {
                     reply.offset(rc);
                 }
             }
-            Handle::Content(bytes) => match whence {
-                libc::SEEK_DATA if (offset as u64) < bytes.len() as u64 => reply.offset(offset),
-                libc::SEEK_HOLE => reply.offset(bytes.len() as i64),
+            Handle::Content(reader) => match whence {
+                libc::SEEK_DATA if (offset as u64) < reader.manifest().size() => {
+                    reply.offset(offset)
+                }
+                libc::SEEK_HOLE => reply.offset(reader.manifest().size() as i64),
                 libc::SEEK_DATA => reply.error(Errno::from_i32(libc::ENXIO)),
                 _ => reply.offset(offset),
             },

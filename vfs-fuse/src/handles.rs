@@ -26,8 +26,8 @@ pub enum Handle {
         key: (u64, u64),
         _backing: Option<Arc<BackingId>>,
     },
-    /// Verified content bytes, served from memory.
-    Content(Arc<Vec<u8>>),
+    /// A content opened by id, read chunk by chunk, each verified.
+    Content(sdfs_core::content_store::ContentHandle),
     /// A directory; listed on the first readdir (the kernel may answer from
     /// its own cache and never ask).
     Dir(std::sync::OnceLock<DirSnapshot>),

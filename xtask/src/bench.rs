@@ -7,10 +7,10 @@ use anyhow::{Result, bail};
 
 pub fn run(args: &[&str]) -> Result<()> {
     let Some((&suite, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench index|mount [options]")
+        bail!("usage: cargo xtask bench index|mount|cas [options]")
     };
-    if suite != "index" && suite != "mount" {
-        bail!("unknown benchmark suite {suite:?} (available: index, mount)");
+    if !["index", "mount", "cas"].contains(&suite) {
+        bail!("unknown benchmark suite {suite:?} (available: index, mount, cas)");
     }
     let root = crate::workspace_root();
     crate::run(Command::new("cargo").args([

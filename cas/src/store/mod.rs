@@ -15,12 +15,13 @@
 
 mod error;
 mod evict;
+mod ingest;
 mod pack;
 mod pins;
 mod tables;
 mod verify;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 pub use error::{Result, StoreError};
 pub use evict::GcReport;
+pub use ingest::Ingest;
 pub use pins::PinnedContent;
 pub use verify::{StoreStats, VerifyReport};
 
@@ -81,7 +83,7 @@ impl FsChunkStore {
         builder.set_cache_size(INDEX_CACHE);
         let db = builder.create(dir.join("index.redb"))?;
         let txn = db.begin_write()?;
-        let (packs, next_pack, tick) = {
+        let (packs, next_pack, tick, stored_budget) = {
             txn.open_table(CHUNKS)?;
             txn.open_table(PACK_CONTENTS)?;
             txn.open_table(LRU)?;
@@ -96,8 +98,10 @@ impl FsChunkStore {
             let meta = txn.open_table(META)?;
             let next = meta.get(META_NEXT_PACK)?.map_or(1, |v| v.value());
             let tick = meta.get(META_TICK)?.map_or(0, |v| v.value());
-            (packs, next, tick)
+            let stored_budget = meta.get(tables::META_BUDGET)?.map(|v| v.value());
+            (packs, next, tick, stored_budget)
         };
+        let budget = stored_budget.unwrap_or(budget);
         txn.commit()?;
         repair_packs(&packs_dir, &packs)?;
         let writer = match packs.last() {
@@ -131,8 +135,13 @@ impl FsChunkStore {
         self.budget.load(Ordering::Relaxed)
     }
 
-    pub fn set_budget(&self, budget: u64) {
+    /// Sets the budget (kept in the index for later opens) and enforces it.
+    pub fn set_budget(&self, budget: u64) -> Result<GcReport> {
         self.budget.store(budget, Ordering::Relaxed);
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert(tables::META_BUDGET, budget)?;
+        txn.commit()?;
+        self.enforce_budget()
     }
 
     /// Packs are kept small against the budget, so that reclaiming one
@@ -227,76 +236,20 @@ impl FsChunkStore {
 
     /// Stores chunks whose ids the caller computed from their bytes (the
     /// store does not re-hash on the way in: [`crate::build`] and the
-    /// readers already did). Returns the bytes newly stored; chunks already
-    /// present only count as used. Durable when this returns.
+    /// readers already did). Returns the record bytes newly stored; chunks
+    /// already present only count as used. Durable when this returns.
     pub fn put_batch(&self, chunks: &[(ChunkId, &[u8])]) -> Result<u64> {
-        if chunks.is_empty() {
-            return Ok(0);
+        let ingest = self.ingest();
+        for (id, bytes) in chunks {
+            ingest.add(id, bytes)?;
         }
-        let mut writer = self.lock_writer();
-        let fresh: Vec<&(ChunkId, &[u8])> = {
-            let txn = self.db.begin_read()?;
-            let index = txn.open_table(CHUNKS)?;
-            let mut seen = HashSet::new();
-            let mut fresh = Vec::new();
-            for chunk in chunks {
-                if !seen.insert(chunk.0) {
-                    continue;
-                }
-                if index.get(chunk.0.as_bytes())?.is_some() {
-                    self.touch(chunk.0);
-                } else {
-                    fresh.push(chunk);
-                }
-            }
-            fresh
-        };
-        if fresh.is_empty() {
-            return Ok(0);
-        }
-        if writer.len >= self.pack_target() {
-            let next = self.next_pack.fetch_add(1, Ordering::Relaxed) as u32;
-            *writer = new_pack(&self.packs_dir, next)?;
-        }
-        let placed: Vec<(ChunkId, u64, u32)> = fresh
-            .iter()
-            .map(|(id, bytes)| (*id, writer.append(id, bytes), bytes.len() as u32))
-            .collect();
-        if let Err(e) = writer.sync() {
-            writer.discard();
-            return Err(StoreError::io(pack_path(&self.packs_dir, writer.pack), e));
-        }
-        let added: u64 = placed.iter().map(|p| u64::from(p.2) + RECORD_HEADER).sum();
-        let txn = self.db.begin_write()?;
-        {
-            let mut index = txn.open_table(CHUNKS)?;
-            let mut lru = txn.open_table(LRU)?;
-            let mut contents = txn.open_table(PACK_CONTENTS)?;
-            for &(id, offset, length) in &placed {
-                let tick = self.next_tick();
-                let loc = ChunkLoc {
-                    pack: writer.pack,
-                    offset,
-                    length,
-                    pins: 0,
-                    tick,
-                };
-                index.insert(id.as_bytes(), loc.encode().as_slice())?;
-                lru.insert((tick, id.as_bytes()), ())?;
-                contents.insert((writer.pack, offset), id.as_bytes())?;
-            }
-            let mut packs = txn.open_table(PACKS)?;
-            let live = packs.get(writer.pack)?.map_or(0, |v| v.value().1);
-            packs.insert(writer.pack, (writer.len, live + added))?;
-        }
-        self.save_counters(&txn)?;
-        txn.commit()?;
-        drop(writer);
-        let stored = self.stored_bytes()?;
-        if stored > self.budget() {
-            self.enforce_budget()?;
-        }
-        Ok(added)
+        ingest.commit()
+    }
+
+    /// Starts storing many chunks, made durable together by
+    /// [`Ingest::commit`].
+    pub fn ingest(&self) -> Ingest<'_> {
+        Ingest::new(self)
     }
 
     fn save_counters(&self, txn: &WriteTransaction) -> Result<()> {

@@ -19,11 +19,13 @@ pub const LRU: TableDefinition<'_, (u64, &[u8; 32]), ()> = TableDefinition::new(
 pub const MANIFESTS: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("manifests");
 /// File hash → unix seconds when pinned. Pinned content is never evicted.
 pub const PINS: TableDefinition<'_, &[u8; 32], i64> = TableDefinition::new("pins");
-/// Counters: next pack number, use tick, lifetime hits and misses.
+/// Counters and settings: next pack number, use tick, budget.
 pub const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 pub const META_NEXT_PACK: &str = "next_pack";
 pub const META_TICK: &str = "tick";
+/// The disk budget, once set by the user (else the caller's default).
+pub const META_BUDGET: &str = "budget";
 
 /// Where a chunk's bytes are, and how it is held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

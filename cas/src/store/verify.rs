@@ -1,8 +1,6 @@
 //! `sd cache verify` and `sd cache stats`: re-hashing every stored chunk,
 //! and accounting for what the store holds.
 
-use std::collections::HashSet;
-
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::tables::{CHUNKS, ChunkLoc, MANIFESTS, PACK_CONTENTS, PACKS, PINS};
@@ -117,14 +115,18 @@ impl FsChunkStore {
                 }
             }
         }
-        let mut seen = HashSet::new();
+        // Logical bytes: what readers can get from the store alone, so a
+        // partly evicted content counts only its chunks still here.
+        let index = txn.open_table(CHUNKS)?;
         for row in txn.open_table(MANIFESTS)?.iter()? {
-            let (hash, raw) = row?;
-            if seen.insert(*hash.value())
-                && let Ok(manifest) = Manifest::decode(raw.value())
-            {
+            let (_, raw) = row?;
+            if let Ok(manifest) = Manifest::decode(raw.value()) {
                 stats.manifests += 1;
-                stats.logical_bytes += manifest.size();
+                for chunk in manifest.chunks() {
+                    if index.get(chunk.id.as_bytes())?.is_some() {
+                        stats.logical_bytes += u64::from(chunk.length);
+                    }
+                }
             }
         }
         stats.pinned = txn.open_table(PINS)?.len()?;

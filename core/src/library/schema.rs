@@ -41,6 +41,14 @@ pub const INDEX_QUEUE: TableDefinition<'_, (u64, u64), ()> = TableDefinition::ne
 pub const INDEX_REMOVALS: TableDefinition<'_, (u64, u64), ()> =
     TableDefinition::new("index_removals");
 
+/// Entry id → [`LocalManifest`](crate::content_store::LocalManifest): the
+/// manifest of a local file, valid while the file keeps the recorded stamp.
+pub const MANIFESTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("manifests");
+/// Entry id → [`IntegrityIssue`](crate::content_store::IntegrityIssue):
+/// sampled-hash collisions and corruption the integrity job found.
+pub const INTEGRITY_ISSUES: TableDefinition<'_, u64, &[u8]> =
+    TableDefinition::new("integrity_issues");
+
 /// Creates every table and records the schema version.
 pub(super) fn initialise(db: &Database) -> Result<()> {
     let txn = db.begin_write()?;
@@ -58,6 +66,8 @@ pub(super) fn initialise(db: &Database) -> Result<()> {
         txn.open_table(CONTENT)?;
         txn.open_table(INSTANCES)?;
         txn.open_table(UNIDENTIFIED)?;
+        txn.open_table(MANIFESTS)?;
+        txn.open_table(INTEGRITY_ISSUES)?;
         txn.open_table(JOBS)?;
         txn.open_table(INDEX_QUEUE)?;
         txn.open_table(INDEX_REMOVALS)?;

@@ -69,6 +69,7 @@ pub struct IndexFacts {
 /// The namespace over one library.
 pub struct Namespace {
     lib: Arc<Library>,
+    content: Arc<crate::content_store::ContentStore>,
     locations: RwLock<Vec<LocationRecord>>,
     started: i64,
 }
@@ -82,10 +83,12 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    pub fn new(lib: Arc<Library>) -> Result<Namespace> {
+    pub fn new(content: Arc<crate::content_store::ContentStore>) -> Result<Namespace> {
+        let lib = Arc::clone(content.library());
         let all = locations::list(lib.db())?;
         Ok(Namespace {
             lib,
+            content,
             locations: RwLock::new(all),
             started: crate::time::unix_now_nanos(),
         })
@@ -93,6 +96,10 @@ impl Namespace {
 
     pub fn library(&self) -> &Arc<Library> {
         &self.lib
+    }
+
+    pub fn content_store(&self) -> &Arc<crate::content_store::ContentStore> {
+        &self.content
     }
 
     /// Re-reads the locations (after one is added or removed).
@@ -274,61 +281,10 @@ impl Namespace {
             })
     }
 
-    /// The bytes of content `id`, read from a local instance and verified
-    /// before anyone sees them: the snapshot's sampled hash must be the
-    /// content's, and its BLAKE3 must equal the integrity hash when one is
-    /// known. Instances that no longer match are skipped.
-    pub fn open_content(&self, id: ContentId) -> Result<Arc<Vec<u8>>> {
-        let record = self.content_record(id)?;
-        if record.size > MAX_CONTENT_SNAPSHOT {
-            return Err(Error::io(
-                id.to_string(),
-                std::io::Error::new(
-                    std::io::ErrorKind::FileTooLarge,
-                    "content larger than the in-memory verification limit",
-                ),
-            ));
-        }
-        let txn = self.lib.db().begin_read()?;
-        let instances = txn.open_table(schema::INSTANCES)?;
-        let entries = txn.open_table(schema::ENTRIES)?;
-        let key = id.0.as_u128();
-        for row in instances.range((key, 0)..=(key, u64::MAX))? {
-            let entry = row?.0.value().1;
-            let Some(path) = self.entry_path(&entries, entry)? else {
-                continue;
-            };
-            match verified_snapshot(&path, &record) {
-                Ok(bytes) => return Ok(Arc::new(bytes)),
-                Err(e) => {
-                    tracing::warn!("instance {} of {id} no longer matches: {e}", path.display())
-                }
-            }
-        }
-        Err(Error::io(
-            id.to_string(),
-            std::io::Error::from_raw_os_error(libc::EIO),
-        ))
-    }
-
-    fn entry_path(
-        &self,
-        entries: &redb::ReadOnlyTable<u64, &'static [u8]>,
-        id: u64,
-    ) -> Result<Option<PathBuf>> {
-        let locations = self
-            .locations
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let is_root = |e: u64| locations.iter().any(|l| l.root.0 == e);
-        let Some((root, rel)) = crate::model::entry::path_below_root(entries, id, is_root)? else {
-            return Ok(None);
-        };
-        Ok(locations
-            .iter()
-            .find(|l| l.root.0 == root)
-            .map(|l| crate::fsutil::join_bytes(&l.root_path(), &rel)))
+    /// A reader of content `id`: every chunk it returns was checked against
+    /// the manifest of the file whose BLAKE3 is the content's integrity hash.
+    pub fn open_content(&self, id: ContentId) -> Result<sdfs_cas::ContentReader> {
+        self.content.open_content(id)
     }
 
     /// What the index knows about a local file (for `user.sd.*` attributes).
@@ -361,27 +317,4 @@ impl Namespace {
         }
         Ok(facts)
     }
-}
-
-/// Content served through `.content/` is verified in memory until the chunk
-/// store (issue 4) verifies it chunk by chunk.
-pub const MAX_CONTENT_SNAPSHOT: u64 = 256 * 1024 * 1024;
-
-/// Reads `path` whole and checks it is the content `record` describes.
-fn verified_snapshot(path: &std::path::Path, record: &ContentRecord) -> std::io::Result<Vec<u8>> {
-    let bytes = std::fs::read(path)?;
-    if bytes.len() as u64 != record.size {
-        return Err(std::io::Error::other("size changed"));
-    }
-    if crate::content_hash::content_hash_of_bytes(&bytes) != Some(record.hash) {
-        return Err(std::io::Error::other("content hash changed"));
-    }
-    if let Some(integrity) = record.integrity
-        && *blake3::hash(&bytes).as_bytes() != integrity
-    {
-        return Err(std::io::Error::other(
-            "full BLAKE3 differs from the verified integrity hash",
-        ));
-    }
-    Ok(bytes)
 }

@@ -1,0 +1,148 @@
+//! The library's content store: the chunk store of `sdfs-cas` opened inside
+//! the library (`<library>/chunks/`), the manifests of local files, reading
+//! content by id, pins, and the integrity job.
+//!
+//! Architecture Invariant: bytes of a content reach a reader only through a
+//! [`sdfs_cas::ContentReader`], which checks every chunk against the manifest
+//! whose file hash is the content's integrity hash.
+
+mod local;
+mod open;
+mod pin;
+mod validate;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use redb::{ReadableDatabase, ReadableTable};
+use sdfs_cas::{FsChunkStore, HotCache};
+
+pub use local::{FileStamp, LocalFile, LocalManifest};
+pub use pin::{PinReport, PinTarget};
+pub use validate::{IntegrityIssue, IssueKind, ValidateOptions, ValidateReport};
+
+use crate::error::{Error, Result};
+use crate::ids::ContentId;
+use crate::library::{Library, schema};
+use crate::model::content::ContentRecord;
+use crate::model::location::LocationRecord;
+
+/// An open content, shared by the handles that read it.
+pub type ContentHandle = Arc<sdfs_cas::ContentReader>;
+
+/// Directory of the chunk store inside a library.
+pub const CHUNKS_DIR: &str = "chunks";
+
+/// Content by id, verified; pins; the cache. One per open library.
+pub struct ContentStore {
+    lib: Arc<Library>,
+    chunks: Arc<FsChunkStore>,
+    hot: HotCache,
+}
+
+impl std::fmt::Debug for ContentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContentStore")
+            .field("chunks", &self.chunks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ContentStore {
+    /// Opens the store of `lib`, repairing what a crash left in it.
+    pub fn open(lib: Arc<Library>) -> Result<ContentStore> {
+        let dir = lib.dir().join(CHUNKS_DIR);
+        let chunks = FsChunkStore::open(&dir, sdfs_cas::store::DEFAULT_BUDGET)?;
+        Ok(ContentStore {
+            lib,
+            chunks: Arc::new(chunks),
+            hot: HotCache::new(sdfs_cas::cache::DEFAULT_HOT_BYTES),
+        })
+    }
+
+    pub fn library(&self) -> &Arc<Library> {
+        &self.lib
+    }
+
+    pub fn chunks(&self) -> &Arc<FsChunkStore> {
+        &self.chunks
+    }
+
+    pub fn hot(&self) -> &HotCache {
+        &self.hot
+    }
+
+    fn content_record(&self, id: ContentId) -> Result<ContentRecord> {
+        let txn = self.lib.db().begin_read()?;
+        let content = txn.open_table(schema::CONTENT)?;
+        content
+            .get(id.0.as_u128())?
+            .map(|v| ContentRecord::decode(v.value()))
+            .transpose()?
+            .ok_or_else(|| {
+                Error::io(
+                    id.to_string(),
+                    std::io::Error::from_raw_os_error(libc::ENOENT),
+                )
+            })
+    }
+
+    /// The entries holding content `id` and their paths on disk now.
+    fn instances(&self, id: ContentId) -> Result<Vec<(u64, PathBuf)>> {
+        let locations = crate::locations::list(self.lib.db())?;
+        let txn = self.lib.db().begin_read()?;
+        let instances = txn.open_table(schema::INSTANCES)?;
+        let entries = txn.open_table(schema::ENTRIES)?;
+        let key = id.0.as_u128();
+        let mut out = Vec::new();
+        for row in instances.range((key, 0)..=(key, u64::MAX))? {
+            let entry = row?.0.value().1;
+            if let Some(path) = entry_path(&locations, &entries, entry)? {
+                out.push((entry, path));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records `hash` as the integrity hash of `id` unless one is known.
+    /// Returns the integrity hash in force afterwards.
+    fn settle_integrity(&self, id: ContentId, hash: [u8; 32]) -> Result<[u8; 32]> {
+        let txn = self.lib.db().begin_write()?;
+        let settled = {
+            let mut content = txn.open_table(schema::CONTENT)?;
+            let record = content
+                .get(id.0.as_u128())?
+                .map(|v| ContentRecord::decode(v.value()))
+                .transpose()?;
+            match record {
+                Some(mut record) => match record.integrity {
+                    Some(known) => known,
+                    None => {
+                        record.integrity = Some(hash);
+                        content.insert(id.0.as_u128(), record.encode().as_slice())?;
+                        hash
+                    }
+                },
+                None => hash,
+            }
+        };
+        txn.commit()?;
+        Ok(settled)
+    }
+}
+
+/// The path on disk of entry `id`, if it lies in one of `locations`.
+pub(crate) fn entry_path(
+    locations: &[LocationRecord],
+    entries: &impl redb::ReadableTable<u64, &'static [u8]>,
+    id: u64,
+) -> Result<Option<PathBuf>> {
+    let is_root = |e: u64| locations.iter().any(|l| l.root.0 == e);
+    let Some((root, rel)) = crate::model::entry::path_below_root(entries, id, is_root)? else {
+        return Ok(None);
+    };
+    Ok(locations
+        .iter()
+        .find(|l| l.root.0 == root)
+        .map(|l| crate::fsutil::join_bytes(&l.root_path(), &rel)))
+}
