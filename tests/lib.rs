@@ -381,3 +381,25 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Runs a shell pipeline; fails with its stderr.
+pub fn sh(script: &str) -> Result<String> {
+    let out = Command::new("sh").arg("-c").arg(script).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `path` single-quoted for `sh` (test paths hold no quotes).
+pub fn q(path: &Path) -> String {
+    format!("'{}'", path.display())
+}
+
+/// A file's mtime as `touch -d @...` takes it, to put it back after a write.
+pub fn filetime_of(md: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!("{}.{:09}", md.mtime(), md.mtime_nsec())
+}

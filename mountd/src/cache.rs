@@ -88,7 +88,12 @@ pub fn parse_size(text: &str) -> Result<u64> {
     let number: f64 = number
         .parse()
         .with_context(|| format!("{text:?} is not a size (e.g. 20G, 512M)"))?;
-    let scale: u64 = match unit.trim().to_ascii_lowercase().trim_end_matches("ib").trim_end_matches('b') {
+    let scale: u64 = match unit
+        .trim()
+        .to_ascii_lowercase()
+        .trim_end_matches("ib")
+        .trim_end_matches('b')
+    {
         "" => 1,
         "k" => 1 << 10,
         "m" => 1 << 20,

@@ -108,8 +108,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Status => ("status", Request::Status),
         Command::Manifest { file } => return cache::manifest(&file, json),
-        Command::Pin { target } => ("pin", Request::Pin { target: target_bytes(&target)? }),
-        Command::Unpin { target } => ("unpin", Request::Unpin { target: target_bytes(&target)? }),
+        Command::Pin { target } => (
+            "pin",
+            Request::Pin {
+                target: target_bytes(&target)?,
+            },
+        ),
+        Command::Unpin { target } => (
+            "unpin",
+            Request::Unpin {
+                target: target_bytes(&target)?,
+            },
+        ),
         Command::Cache(CacheCommand::Stats) => ("cache stats", Request::CacheStats),
         Command::Cache(CacheCommand::Gc) => ("cache gc", Request::CacheGc),
         Command::Cache(CacheCommand::Verify) => ("cache verify", Request::CacheVerify),

@@ -171,7 +171,11 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
             render("jobs", &value["jobs"], out)
         }
         "pin" | "unpin" => {
-            let verb = if command == "pin" { "pinned" } else { "unpinned" };
+            let verb = if command == "pin" {
+                "pinned"
+            } else {
+                "unpinned"
+            };
             writeln!(
                 out,
                 "{verb} {} files ({}; {} newly stored)",

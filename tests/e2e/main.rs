@@ -1,6 +1,7 @@
 //! End-to-end tests: the built `sd` binary on real trees, real daemons.
 
 mod cli;
+mod content;
 mod index;
 mod mount;
 mod mount_robustness;

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use sdfs_tests::{Mount, Sd, wait_for, write_file};
+use sdfs_tests::{Mount, Sd, filetime_of, q, sh, wait_for, write_file};
 
 /// A library with one location `Docs` holding a small tree, mounted.
 fn mounted() -> Result<(Sd, std::path::PathBuf, Mount)> {
@@ -26,21 +26,6 @@ fn mounted() -> Result<(Sd, std::path::PathBuf, Mount)> {
     sd.ok(["index"])?;
     let mount = sd.mount()?;
     Ok((sd, data, mount))
-}
-
-/// Runs a shell pipeline; fails with its stderr.
-fn sh(script: &str) -> Result<String> {
-    let out = Command::new("sh").arg("-c").arg(script).output()?;
-    ensure!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn q(p: &Path) -> String {
-    format!("'{}'", p.display())
 }
 
 fn no_dropped_replies(mount: &Mount) -> Result<()> {
@@ -396,10 +381,6 @@ fn a_file_whose_bytes_changed_is_not_served_by_content_id() -> Result<()> {
         b"duplicate body\n"
     );
     Ok(())
-}
-
-fn filetime_of(md: &std::fs::Metadata) -> String {
-    format!("{}.{:09}", md.mtime(), md.mtime_nsec())
 }
 
 #[test]

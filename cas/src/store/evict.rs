@@ -8,8 +8,6 @@
 //! one-off scans. Pinned chunks are not in the LRU table at all, so no
 //! eviction path can reach them.
 
-use std::sync::atomic::Ordering;
-
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::pack::{RECORD_HEADER, pack_path};
@@ -69,7 +67,7 @@ impl FsChunkStore {
         let current = self.lock_writer().pack;
         for (pack, committed, live) in self.packs()? {
             let dead = committed.saturating_sub(live + super::pack::PACK_MAGIC.len() as u64);
-            if pack == current || dead == 0 {
+            if dead == 0 || !self.is_settled(pack, current) {
                 continue;
             }
             if live == 0 {
@@ -99,8 +97,7 @@ impl FsChunkStore {
         };
         let Some(live) = live else { return Ok(()) };
         if writer.len > live + super::pack::PACK_MAGIC.len() as u64 {
-            let next = self.next_pack.fetch_add(1, Ordering::Relaxed) as u32;
-            *writer = super::new_pack(&self.packs_dir, next)?;
+            self.roll(&mut writer)?;
         }
         Ok(())
     }
@@ -245,8 +242,7 @@ impl FsChunkStore {
         self.save_counters(&txn)?;
         txn.commit()?;
         if writer.len >= self.pack_target() {
-            let next = self.next_pack.fetch_add(1, Ordering::Relaxed) as u32;
-            *writer = super::new_pack(&self.packs_dir, next)?;
+            self.roll(&mut writer)?;
         }
         drop(writer);
         self.forget_reader(pack);

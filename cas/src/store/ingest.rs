@@ -1,18 +1,17 @@
 //! Storing many chunks at once: records are appended as they come (from any
 //! thread), and [`Ingest::commit`] makes them durable and indexes them in
 //! one transaction. Until then a crash loses them cleanly: their bytes lie
-//! past the committed length (cut on reopen) or are dead space no index
-//! entry names.
+//! past a pack's committed length (cut on reopen), in a pack the index does
+//! not know (deleted on reopen), or are dead space no index entry names.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use redb::ReadableTable;
 
-use super::pack::{RECORD_HEADER, pack_path};
+use super::pack::{PackWriter, RECORD_HEADER, pack_path};
 use super::tables::{CHUNKS, ChunkLoc, LRU, PACK_CONTENTS, PACKS};
-use super::{FsChunkStore, Result, StoreError, new_pack};
+use super::{ClosedPack, FsChunkStore, Result, StoreError};
 use crate::build::ChunkSink;
 use crate::id::ChunkId;
 use crate::manifest::ChunkRef;
@@ -20,6 +19,9 @@ use crate::manifest::ChunkRef;
 /// Bytes appended before an ingest commits on its own, bounding what a
 /// crash can lose and how long the index lags the packs.
 const AUTO_COMMIT: u64 = 256 * 1024 * 1024;
+
+/// A chunk appended but not yet indexed: (id, pack, offset, length).
+type Placed = (ChunkId, u32, u64, u32);
 
 /// A batch of chunks on their way into the store.
 pub struct Ingest<'a> {
@@ -30,11 +32,10 @@ pub struct Ingest<'a> {
 #[derive(Default)]
 struct Pending {
     seen: HashSet<ChunkId>,
-    placed: Vec<(ChunkId, u32, u64, u32)>,
-    /// Packs this ingest filled and left: final length, and the file to
-    /// make durable at commit.
-    closed: HashMap<u32, (u64, std::fs::File)>,
+    placed: Vec<Placed>,
     bytes: u64,
+    /// Record bytes indexed by this ingest's commits so far.
+    stored: u64,
 }
 
 impl std::fmt::Debug for Ingest<'_> {
@@ -67,19 +68,14 @@ impl<'a> Ingest<'a> {
         let due = {
             let mut writer = self.store.lock_writer();
             if writer.len >= self.store.pack_target() {
-                // The full pack is made durable at commit, outside this lock.
-                let path = pack_path(&self.store.packs_dir, writer.pack);
-                let path = || path.clone();
-                writer.flush().map_err(|e| StoreError::io(path(), e))?;
-                let file = writer.file().map_err(|e| StoreError::io(path(), e))?;
-                self.pending().closed.insert(writer.pack, (writer.len, file));
-                let next = self.store.next_pack.fetch_add(1, Ordering::Relaxed) as u32;
-                *writer = new_pack(&self.store.packs_dir, next)?;
+                // The full pack is made durable and recorded at the next commit.
+                self.store.roll(&mut writer)?;
             }
             let offset = writer.append(id, bytes);
             writer
                 .flush()
                 .map_err(|e| StoreError::io(pack_path(&self.store.packs_dir, writer.pack), e))?;
+            self.store.inflight(writer.pack, 1);
             let mut pending = self.pending();
             pending
                 .placed
@@ -93,27 +89,54 @@ impl<'a> Ingest<'a> {
         Ok(())
     }
 
+    /// Record bytes this ingest has stored so far (committed only).
+    pub fn stored_bytes(&self) -> u64 {
+        self.pending().stored
+    }
+
     /// Makes everything added so far durable and indexed. Returns the record
-    /// bytes stored.
+    /// bytes this commit stored.
     pub fn commit(&self) -> Result<u64> {
-        // Packs left behind first, without holding up other writers.
-        let closed: Vec<(u32, u64, std::fs::File)> = self
-            .pending()
-            .closed
-            .drain()
-            .map(|(pack, (len, file))| (pack, len, file))
-            .collect();
-        for (pack, _, file) in &closed {
-            file.sync_data()
-                .map_err(|e| StoreError::io(pack_path(&self.store.packs_dir, *pack), e))?;
-        }
+        let _one_at_a_time = self.store.commit.lock().unwrap_or_else(|e| e.into_inner());
+        // Packs left behind are synced before taking the writer, so that
+        // appends go on meanwhile; any closed since are synced under it.
+        let mut closed = self.store.take_closed()?;
         let mut writer = self.store.lock_writer();
-        let pending = std::mem::take(&mut *self.pending());
-        // Keep the dedup set: an ingest goes on after an automatic commit.
-        self.pending().seen = pending.seen;
-        if pending.placed.is_empty() {
-            return Ok(0);
+        let placed = {
+            let mut pending = self.pending();
+            pending.bytes = 0;
+            std::mem::take(&mut pending.placed)
+        };
+        let result = self.index(&mut writer, &placed, &mut closed);
+        for &(_, pack, _, _) in &placed {
+            self.store.inflight(pack, -1);
         }
+        if result.is_err() {
+            // Their lengths are not recorded: the next commit tries again.
+            self.store
+                .closed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(closed);
+        }
+        drop(writer);
+        let added = result?;
+        self.pending().stored += added;
+        if self.store.stored_bytes()? > self.store.budget() {
+            self.store.enforce_budget()?;
+        }
+        Ok(added)
+    }
+
+    /// Makes `placed` durable and indexes it, recording the lengths of the
+    /// closed packs and of the open one, in one transaction.
+    fn index(
+        &self,
+        writer: &mut PackWriter,
+        placed: &[Placed],
+        closed: &mut Vec<ClosedPack>,
+    ) -> Result<u64> {
+        closed.extend(self.store.take_closed()?);
         writer
             .sync()
             .map_err(|e| StoreError::io(pack_path(&self.store.packs_dir, writer.pack), e))?;
@@ -124,7 +147,7 @@ impl<'a> Ingest<'a> {
             let mut lru = txn.open_table(LRU)?;
             let mut contents = txn.open_table(PACK_CONTENTS)?;
             let mut live: HashMap<u32, u64> = HashMap::new();
-            for &(id, pack, offset, length) in &pending.placed {
+            for &(id, pack, offset, length) in placed {
                 // Another ingest may have stored it meanwhile: ours is dead space.
                 if index.get(id.as_bytes())?.is_some() {
                     continue;
@@ -145,22 +168,28 @@ impl<'a> Ingest<'a> {
                 added += record;
             }
             let mut packs = txn.open_table(PACKS)?;
-            let mut lens: HashMap<u32, u64> =
-                closed.iter().map(|(pack, len, _)| (*pack, *len)).collect();
+            let mut lens: HashMap<u32, u64> = closed.iter().map(|c| (c.pack, c.len)).collect();
             lens.insert(writer.pack, writer.len);
-            for (pack, len) in lens {
+            let touched: BTreeSet<u32> = lens.keys().chain(live.keys()).copied().collect();
+            for pack in touched {
                 let (committed, old_live) = packs.get(pack)?.map_or((0, 0), |v| v.value());
+                let len = lens.get(&pack).copied().unwrap_or(committed);
                 let new_live = old_live + live.get(&pack).copied().unwrap_or(0);
                 packs.insert(pack, (committed.max(len), new_live))?;
             }
         }
         self.store.save_counters(&txn)?;
         txn.commit()?;
-        drop(writer);
-        if self.store.stored_bytes()? > self.store.budget() {
-            self.store.enforce_budget()?;
-        }
         Ok(added)
+    }
+}
+
+impl Drop for Ingest<'_> {
+    fn drop(&mut self) {
+        // Chunks added but never committed: their packs may go now.
+        for &(_, pack, _, _) in &self.pending().placed {
+            self.store.inflight(pack, -1);
+        }
     }
 }
 

@@ -63,6 +63,23 @@ pub struct FsChunkStore {
     tick: AtomicU64,
     touched: Mutex<HashMap<ChunkId, u64>>,
     budget: AtomicU64,
+    /// Packs the writer left whose final length is not in the index yet
+    /// (the next commit syncs and records them, whoever's it is).
+    closed: Mutex<Vec<ClosedPack>>,
+    /// One commit at a time, so that no closed pack is taken by one commit
+    /// while another indexes chunks in it.
+    commit: Mutex<()>,
+    /// Per pack, chunks appended by ingests that have not committed yet: such
+    /// a pack is never compacted or deleted.
+    inflight: Mutex<HashMap<u32, i64>>,
+}
+
+/// A pack the writer moved on from.
+#[derive(Debug)]
+struct ClosedPack {
+    pack: u32,
+    len: u64,
+    file: File,
 }
 
 impl std::fmt::Debug for FsChunkStore {
@@ -124,6 +141,9 @@ impl FsChunkStore {
             tick: AtomicU64::new(tick),
             touched: Mutex::new(HashMap::new()),
             budget: AtomicU64::new(budget),
+            closed: Mutex::new(Vec::new()),
+            commit: Mutex::new(()),
+            inflight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -156,6 +176,63 @@ impl FsChunkStore {
 
     fn lock_writer(&self) -> MutexGuard<'_, PackWriter> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves the writer to a new pack. The old one is remembered until a
+    /// commit makes it durable and records its length.
+    fn roll(&self, writer: &mut PackWriter) -> Result<()> {
+        let path = pack_path(&self.packs_dir, writer.pack);
+        writer.flush().map_err(|e| StoreError::io(&path, e))?;
+        let file = writer.file().map_err(|e| StoreError::io(&path, e))?;
+        self.closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ClosedPack {
+                pack: writer.pack,
+                len: writer.len,
+                file,
+            });
+        let next = self.next_pack.fetch_add(1, Ordering::Relaxed) as u32;
+        *writer = new_pack(&self.packs_dir, next)?;
+        Ok(())
+    }
+
+    fn inflight(&self, pack: u32, delta: i64) {
+        let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let count = inflight.entry(pack).or_default();
+        *count += delta;
+        if *count <= 0 {
+            inflight.remove(&pack);
+        }
+    }
+
+    /// Whether compaction or deletion may touch `pack`: not the open pack,
+    /// not one whose length is unrecorded, not one an ingest still fills.
+    fn is_settled(&self, pack: u32, current: u32) -> bool {
+        pack != current
+            && !self
+                .closed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|c| c.pack == pack)
+            && !self
+                .inflight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&pack)
+    }
+
+    /// Takes the closed packs and makes them durable (the caller records
+    /// their lengths, or puts them back if it cannot).
+    fn take_closed(&self) -> Result<Vec<ClosedPack>> {
+        let closed = std::mem::take(&mut *self.closed.lock().unwrap_or_else(|e| e.into_inner()));
+        for c in &closed {
+            c.file
+                .sync_data()
+                .map_err(|e| StoreError::io(pack_path(&self.packs_dir, c.pack), e))?;
+        }
+        Ok(closed)
     }
 
     /// Whether chunk `id` is in the store (without reading it).

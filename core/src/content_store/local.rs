@@ -125,12 +125,17 @@ impl ContentStore {
             manifest,
         };
         if let Some(entry) = entry {
-            let txn = self.lib.db().begin_write()?;
-            txn.open_table(schema::MANIFESTS)?
-                .insert(entry, local.encode().as_slice())?;
-            txn.commit()?;
+            self.put_manifest_row(entry, &local)?;
         }
         Ok(local)
+    }
+
+    pub(crate) fn put_manifest_row(&self, entry: u64, local: &LocalManifest) -> Result<()> {
+        let txn = self.lib.db().begin_write()?;
+        txn.open_table(schema::MANIFESTS)?
+            .insert(entry, local.encode().as_slice())?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Forgets the manifest of `entry` (its file no longer matches it).
@@ -140,6 +145,27 @@ impl ContentStore {
         txn.commit()?;
         Ok(())
     }
+}
+
+/// Whether the file at `path` still has `stamp` and the sampled hash and
+/// size of `record`: only then may its full hash speak for the content.
+pub(crate) fn still_matches(
+    path: &Path,
+    stamp: FileStamp,
+    record: &crate::model::content::ContentRecord,
+) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let Ok(md) = file.metadata() else {
+        return false;
+    };
+    if FileStamp::of(&md) != stamp || md.len() != record.size {
+        return false;
+    }
+    let mut buf = Vec::new();
+    crate::content_hash::content_hash_of_file(&file, md.len(), &mut buf)
+        .is_ok_and(|hashed| hashed.hash == Some(record.hash))
 }
 
 impl From<std::convert::Infallible> for Error {
@@ -181,7 +207,9 @@ impl ChunkSource for LocalFile {
 
     fn fetch(&self, chunk: &ChunkRef) -> std::io::Result<Vec<u8>> {
         if FileStamp::of(&self.file.metadata()?) != self.stamp {
-            return Err(std::io::Error::other("changed since its manifest was built"));
+            return Err(std::io::Error::other(
+                "changed since its manifest was built",
+            ));
         }
         let mut buf = vec![0u8; chunk.length as usize];
         self.file.read_exact_at(&mut buf, chunk.offset)?;

@@ -29,6 +29,15 @@ impl ContentStore {
             };
             let hash = match target {
                 Some(hash) => hash,
+                // Only an instance that still has the content's sampled hash
+                // may settle its integrity hash.
+                None if !super::local::still_matches(&path, local.stamp, &record) => {
+                    tracing::warn!(
+                        "instance {} of {id} changed since it was indexed",
+                        path.display()
+                    );
+                    continue;
+                }
                 None => {
                     let settled = FileHash(self.settle_integrity(id, local.manifest.hash().0)?);
                     target = Some(settled);

@@ -72,8 +72,14 @@ impl PinTarget {
         {
             // <mount>/<device>/<location>/... names the same file as the URI.
             let mut parts = rest.iter();
-            let device = parts.next().map(|d| d.as_bytes().to_vec()).unwrap_or_default();
-            let location = parts.next().map(|l| l.as_bytes().to_vec()).unwrap_or_default();
+            let device = parts
+                .next()
+                .map(|d| d.as_bytes().to_vec())
+                .unwrap_or_default();
+            let location = parts
+                .next()
+                .map(|l| l.as_bytes().to_vec())
+                .unwrap_or_default();
             let rel: PathBuf = parts.collect();
             let uri = SdUri::device(
                 &String::from_utf8_lossy(&device),
@@ -118,7 +124,8 @@ impl ContentStore {
                     let bytes = reader.chunk(chunk)?;
                     ingest.add(&chunk.id, &bytes)?;
                 }
-                report.stored_bytes += ingest.commit()?;
+                ingest.commit()?;
+                report.stored_bytes += ingest.stored_bytes();
                 let manifest = reader.manifest();
                 self.chunks.pin(manifest, crate::time::unix_now_secs())?;
                 report.files += 1;
@@ -152,7 +159,8 @@ impl ContentStore {
     fn pin_file(&self, path: &Path) -> Result<(FileHash, u64, u64)> {
         let ingest = self.chunks.ingest();
         let local = self.build_local(None, path, &ingest)?;
-        let stored = ingest.commit()?;
+        ingest.commit()?;
+        let stored = ingest.stored_bytes();
         self.chunks
             .pin(&local.manifest, crate::time::unix_now_secs())?;
         Ok((local.manifest.hash(), local.manifest.size(), stored))

@@ -101,45 +101,57 @@ impl ContentStore {
                 report.files_hashed += 1;
                 report.bytes_hashed += local.manifest.size();
                 let actual = local.manifest.hash();
-                let expected_hash = match expected {
-                    Some(hash) => hash,
-                    None => {
-                        let settled = FileHash(self.settle_integrity(id, actual.0)?);
-                        report.integrity_set += u64::from(settled == actual);
-                        expected = Some(settled);
-                        settled
-                    }
-                };
-                if actual != expected_hash {
-                    // Same stamp as when these bytes last hashed right: the
-                    // file changed without saying so.
-                    let silent_change = previous.as_ref().is_some_and(|p| {
-                        p.stamp == local.stamp && p.manifest.hash() == expected_hash
-                    });
-                    let issue = IntegrityIssue {
-                        kind: if silent_change {
-                            IssueKind::Corruption
-                        } else {
-                            IssueKind::Collision
-                        },
-                        entry,
-                        path: path.display().to_string(),
-                        content_id: id,
-                        expected: expected_hash.to_string(),
-                        actual: actual.to_string(),
-                        detected_at: crate::time::unix_now_secs(),
-                    };
-                    tracing::warn!(
-                        "integrity: {:?} at {}: expected {}, read {}",
-                        issue.kind,
-                        issue.path,
-                        issue.expected,
-                        issue.actual
-                    );
-                    self.record_issue(&issue)?;
-                    report.issues.push(issue);
+                // Same stamp as when these bytes last hashed right: the file
+                // changed without saying so.
+                let silent_change = previous.as_ref().is_some_and(|p| {
+                    p.stamp == local.stamp && expected.is_some_and(|e| p.manifest.hash() == e)
+                }) && expected != Some(actual);
+                let kind = if silent_change {
+                    Some(IssueKind::Corruption)
+                } else if !super::local::still_matches(&path, local.stamp, &record) {
+                    // Changed since indexed, and said so: the indexer's job.
+                    tracing::info!("integrity: {} changed since indexed", path.display());
+                    None
                 } else {
-                    self.clear_issue(entry)?;
+                    let expected_hash = match expected {
+                        Some(hash) => hash,
+                        None => {
+                            let settled = FileHash(self.settle_integrity(id, actual.0)?);
+                            report.integrity_set += u64::from(settled == actual);
+                            expected = Some(settled);
+                            settled
+                        }
+                    };
+                    (actual != expected_hash).then_some(IssueKind::Collision)
+                };
+                match (kind, expected) {
+                    (Some(kind), Some(expected_hash)) => {
+                        let issue = IntegrityIssue {
+                            kind,
+                            entry,
+                            path: path.display().to_string(),
+                            content_id: id,
+                            expected: expected_hash.to_string(),
+                            actual: actual.to_string(),
+                            detected_at: crate::time::unix_now_secs(),
+                        };
+                        tracing::warn!(
+                            "integrity: {:?} at {}: expected {}, read {}",
+                            issue.kind,
+                            issue.path,
+                            issue.expected,
+                            issue.actual
+                        );
+                        self.record_issue(&issue)?;
+                        report.issues.push(issue);
+                        // Keep the manifest of the good bytes: it is the
+                        // evidence, and what the next run compares against.
+                        if let (IssueKind::Corruption, Some(previous)) = (kind, &previous) {
+                            self.put_manifest_row(entry, previous)?;
+                        }
+                    }
+                    (None, Some(_)) => self.clear_issue(entry)?,
+                    _ => {}
                 }
                 throttle(options.rate, report.bytes_hashed, started);
             }
@@ -164,7 +176,8 @@ impl ContentStore {
     }
 
     fn record_issue(&self, issue: &IntegrityIssue) -> Result<()> {
-        let bytes = serde_json::to_vec(issue).map_err(|e| crate::Error::InvalidInput(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(issue).map_err(|e| crate::Error::InvalidInput(e.to_string()))?;
         let txn = self.lib.db().begin_write()?;
         txn.open_table(schema::INTEGRITY_ISSUES)?
             .insert(issue.entry, bytes.as_slice())?;

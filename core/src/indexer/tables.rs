@@ -52,6 +52,8 @@ pub struct IndexTables<'txn> {
     pub(crate) unidentified: Table<'txn, (u64, u64), ()>,
     pub(crate) queue: Table<'txn, (u64, u64), ()>,
     pub(crate) removals: Table<'txn, (u64, u64), ()>,
+    manifests: Table<'txn, u64, &'static [u8]>,
+    issues: Table<'txn, u64, &'static [u8]>,
 }
 
 impl<'txn> IndexTables<'txn> {
@@ -66,6 +68,8 @@ impl<'txn> IndexTables<'txn> {
             unidentified: txn.open_table(schema::UNIDENTIFIED)?,
             queue: txn.open_table(schema::INDEX_QUEUE)?,
             removals: txn.open_table(schema::INDEX_REMOVALS)?,
+            manifests: txn.open_table(schema::MANIFESTS)?,
+            issues: txn.open_table(schema::INTEGRITY_ISSUES)?,
         })
     }
 
@@ -359,6 +363,9 @@ impl<'txn> IndexTables<'txn> {
 
     /// Drops the link between an entry and its content identity.
     fn unlink_content(&mut self, record: &mut EntryRecord, id: u64) -> Result<()> {
+        // Whatever the file's bytes were, they are not its bytes any more.
+        self.manifests.remove(id)?;
+        self.issues.remove(id)?;
         let Some(content) = record.content.take() else {
             return Ok(());
         };
