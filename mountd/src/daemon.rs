@@ -3,6 +3,7 @@
 //! socket and, when asked, the mount.
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -91,6 +92,11 @@ pub fn run(lib: Library, mountpoint: Option<PathBuf>) -> Result<()> {
             }
         })?;
 
+    let idle = Arc::clone(&host);
+    std::thread::Builder::new()
+        .name("sd-integrity".into())
+        .spawn(move || integrity_when_idle(&idle))?;
+
     loop {
         if signals::received().is_some() || host.shutdown_requested() {
             break;
@@ -107,6 +113,7 @@ pub fn run(lib: Library, mountpoint: Option<PathBuf>) -> Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     host.pause_all();
+    host.idle_stop.store(true, Ordering::Relaxed);
     let taken = mounted.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(m) = taken {
         let point = m.mountpoint().to_owned();
@@ -124,4 +131,59 @@ pub fn run(lib: Library, mountpoint: Option<PathBuf>) -> Result<()> {
     let _ = std::fs::remove_file(&socket);
     eprintln!("sd: stopped");
     Ok(())
+}
+
+/// The integrity job's pace in the background: gentle on a laptop's disk.
+const IDLE_INTEGRITY_RATE: u64 = 32 * 1024 * 1024;
+/// How long the daemon waits between passes; a pass that found work is
+/// followed by another one sooner.
+const IDLE_PASS_EVERY: Duration = Duration::from_secs(300);
+const IDLE_FIRST_PASS: Duration = Duration::from_secs(60);
+
+/// Computes missing integrity hashes while no job runs, throttled, stopping
+/// as soon as a job starts or the daemon stops (the work left is simply the
+/// contents still without a hash, so the next pass resumes it).
+fn integrity_when_idle(host: &Host) {
+    let mut wait = IDLE_FIRST_PASS;
+    loop {
+        let until = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < until {
+            if host.shutdown_requested() || signals::received().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if host.has_running_jobs() {
+            wait = IDLE_FIRST_PASS;
+            continue;
+        }
+        host.idle_stop.store(false, Ordering::Relaxed);
+        let options = sdfs_core::content_store::ValidateOptions {
+            rate: Some(IDLE_INTEGRITY_RATE),
+            reverify: false,
+        };
+        let report = host
+            .content()
+            .and_then(|c| Ok(c.validate(&options, &host.idle_stop)?));
+        match report {
+            Ok(r) if r.files_hashed > 0 || !r.issues.is_empty() => {
+                tracing::info!(
+                    "integrity: {} files hashed, {} issues, {} contents left",
+                    r.files_hashed,
+                    r.issues.len(),
+                    r.remaining
+                );
+                wait = if r.stopped {
+                    IDLE_FIRST_PASS
+                } else {
+                    IDLE_PASS_EVERY
+                };
+            }
+            Ok(_) => wait = IDLE_PASS_EVERY,
+            Err(e) => {
+                tracing::warn!("integrity: {e:#}");
+                wait = IDLE_PASS_EVERY;
+            }
+        }
+    }
 }

@@ -32,6 +32,8 @@ pub struct Host {
     shutdown: AtomicBool,
     /// Opened on first use: most commands never touch the chunk store.
     content: OnceLock<Arc<ContentStore>>,
+    /// Stops the background integrity job (a job started, or shutdown).
+    pub idle_stop: AtomicBool,
 }
 
 impl Host {
@@ -46,6 +48,7 @@ impl Host {
             mountpoint: None,
             shutdown: AtomicBool::new(false),
             content: OnceLock::new(),
+            idle_stop: AtomicBool::new(false),
         }
     }
 
@@ -98,6 +101,8 @@ impl Host {
             }
             running.insert(id, control.clone());
         }
+        // Jobs the user asked for go first.
+        self.idle_stop.store(true, Ordering::Relaxed);
         let result = indexer::run_job(&self.lib, id, &control, &mut |e: JobEvent| {
             out(Reply::Event(e))
         });

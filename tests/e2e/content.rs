@@ -347,3 +347,35 @@ fn the_integrity_job_reports_collisions_and_corruption() -> Result<()> {
     assert_eq!(issues(&report, "corruption").len(), 1, "{report}");
     Ok(())
 }
+
+#[test]
+fn the_integrity_job_resumes_where_it_was_killed() -> Result<()> {
+    let sd = Sd::init("laptop")?;
+    let data = sd.path("data");
+    std::fs::create_dir_all(&data)?;
+    for i in 0..6 {
+        std::fs::write(data.join(format!("f{i}.bin")), noise(MIB, 10 + i))?;
+    }
+    sd.add_location(&data, "Docs")?;
+    sd.ok(["index"])?;
+    // Throttled to 1 MiB/s, six 1 MiB files take about six seconds: killed
+    // partway, some contents have their integrity hash committed, some not.
+    let mut job = sd
+        .cmd(["validate", "--rate", "1"])
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    std::thread::sleep(Duration::from_millis(2500));
+    let finished = job.try_wait()?.is_some();
+    job.kill()?;
+    job.wait()?;
+    ensure!(!finished, "the throttled job finished early");
+    let report = sd.json(["validate"])?;
+    let left = report["contents"].as_u64().context("contents")?;
+    ensure!(
+        (1..6).contains(&left),
+        "{left} of 6 contents were left to do"
+    );
+    assert_eq!(report["remaining"].as_u64(), Some(0));
+    assert_eq!(sd.json(["validate"])?["contents"].as_u64(), Some(0));
+    Ok(())
+}

@@ -5,11 +5,11 @@
 //! not know (deleted on reopen), or are dead space no index entry names.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use redb::ReadableTable;
 
-use super::pack::{PackWriter, RECORD_HEADER, pack_path};
+use super::pack::{PackWriter, RECORD_HEADER, pack_path, write_record};
 use super::tables::{CHUNKS, ChunkLoc, LRU, PACK_CONTENTS, PACKS};
 use super::{ClosedPack, FsChunkStore, Result, StoreError};
 use crate::build::ChunkSink;
@@ -33,6 +33,9 @@ pub struct Ingest<'a> {
 struct Pending {
     seen: HashSet<ChunkId>,
     placed: Vec<Placed>,
+    /// The packs `placed` lies in: each is synced before the commit that
+    /// indexes it, since a copy may finish after its pack was closed.
+    files: HashMap<u32, Arc<std::fs::File>>,
     bytes: u64,
     /// Record bytes indexed by this ingest's commits so far.
     stored: u64,
@@ -65,21 +68,30 @@ impl<'a> Ingest<'a> {
             self.store.touch(*id);
             return Ok(());
         }
-        let due = {
+        // Only the reservation holds the writer; the copy runs in parallel.
+        let (pack, file, at) = {
             let mut writer = self.store.lock_writer();
             if writer.len >= self.store.pack_target() {
                 // The full pack is made durable and recorded at the next commit.
                 self.store.roll(&mut writer)?;
             }
-            let offset = writer.append(id, bytes);
-            writer
-                .flush()
+            let (file, at) = writer
+                .reserve(bytes.len())
                 .map_err(|e| StoreError::io(pack_path(&self.store.packs_dir, writer.pack), e))?;
             self.store.inflight(writer.pack, 1);
+            (writer.pack, file, at)
+        };
+        let offset = match write_record(&file, at, id, bytes) {
+            Ok(offset) => offset,
+            Err(e) => {
+                self.store.inflight(pack, -1);
+                return Err(StoreError::io(pack_path(&self.store.packs_dir, pack), e));
+            }
+        };
+        let due = {
             let mut pending = self.pending();
-            pending
-                .placed
-                .push((*id, writer.pack, offset, bytes.len() as u32));
+            pending.placed.push((*id, pack, offset, bytes.len() as u32));
+            pending.files.entry(pack).or_insert(file);
             pending.bytes += bytes.len() as u64;
             pending.bytes >= AUTO_COMMIT
         };
@@ -102,12 +114,15 @@ impl<'a> Ingest<'a> {
         // appends go on meanwhile; any closed since are synced under it.
         let mut closed = self.store.take_closed()?;
         let mut writer = self.store.lock_writer();
-        let placed = {
+        let (placed, files) = {
             let mut pending = self.pending();
             pending.bytes = 0;
-            std::mem::take(&mut pending.placed)
+            (
+                std::mem::take(&mut pending.placed),
+                std::mem::take(&mut pending.files),
+            )
         };
-        let result = self.index(&mut writer, &placed, &mut closed);
+        let result = self.index(&mut writer, &placed, &files, &mut closed);
         for &(_, pack, _, _) in &placed {
             self.store.inflight(pack, -1);
         }
@@ -134,12 +149,19 @@ impl<'a> Ingest<'a> {
         &self,
         writer: &mut PackWriter,
         placed: &[Placed],
+        files: &HashMap<u32, Arc<std::fs::File>>,
         closed: &mut Vec<ClosedPack>,
     ) -> Result<u64> {
         closed.extend(self.store.take_closed()?);
         writer
             .sync()
             .map_err(|e| StoreError::io(pack_path(&self.store.packs_dir, writer.pack), e))?;
+        for (&pack, file) in files {
+            if pack != writer.pack {
+                file.sync_data()
+                    .map_err(|e| StoreError::io(pack_path(&self.store.packs_dir, pack), e))?;
+            }
+        }
         let txn = self.store.db.begin_write()?;
         let mut added = 0;
         {

@@ -79,7 +79,7 @@ pub struct FsChunkStore {
 struct ClosedPack {
     pack: u32,
     len: u64,
-    file: File,
+    file: Arc<File>,
 }
 
 impl std::fmt::Debug for FsChunkStore {
@@ -183,7 +183,7 @@ impl FsChunkStore {
     fn roll(&self, writer: &mut PackWriter) -> Result<()> {
         let path = pack_path(&self.packs_dir, writer.pack);
         writer.flush().map_err(|e| StoreError::io(&path, e))?;
-        let file = writer.file().map_err(|e| StoreError::io(&path, e))?;
+        let file = writer.file();
         self.closed
             .lock()
             .unwrap_or_else(|e| e.into_inner())

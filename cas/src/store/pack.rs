@@ -10,6 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::id::ChunkId;
 
@@ -37,7 +38,7 @@ pub fn parse_pack_name(name: &str) -> Option<u32> {
 #[derive(Debug)]
 pub struct PackWriter {
     pub pack: u32,
-    file: File,
+    file: Arc<File>,
     /// Bytes in the file, committed or not.
     pub len: u64,
     buf: Vec<u8>,
@@ -54,7 +55,7 @@ impl PackWriter {
         file.write_all(PACK_MAGIC)?;
         Ok(PackWriter {
             pack,
-            file,
+            file: Arc::new(file),
             len: PACK_MAGIC.len() as u64,
             buf: Vec::new(),
         })
@@ -70,7 +71,7 @@ impl PackWriter {
         file.set_len(committed)?;
         Ok(PackWriter {
             pack,
-            file,
+            file: Arc::new(file),
             len: committed,
             buf: Vec::new(),
         })
@@ -95,7 +96,6 @@ impl PackWriter {
                 self.buf.clear();
             }
             written?;
-            start_writeback(&self.file, self.len, self.buf.len() as u64);
             self.len += self.buf.len() as u64;
             self.buf.clear();
         }
@@ -103,8 +103,20 @@ impl PackWriter {
     }
 
     /// A handle on the file, to make it durable after this writer moved on.
-    pub fn file(&self) -> io::Result<File> {
-        self.file.try_clone()
+    pub fn file(&self) -> Arc<File> {
+        Arc::clone(&self.file)
+    }
+
+    /// Reserves room for a record of `len` chunk bytes and returns where to
+    /// write it, so that the copy happens outside the writer's lock. The
+    /// caller writes the record with [`write_record`] before the chunk is
+    /// indexed; a reservation never written is dead space, like any
+    /// unindexed bytes.
+    pub fn reserve(&mut self, len: usize) -> io::Result<(Arc<File>, u64)> {
+        self.flush()?;
+        let at = self.len;
+        self.len += RECORD_HEADER + len as u64;
+        Ok((Arc::clone(&self.file), at))
     }
 
     /// Writes the queued records and makes everything written durable.
@@ -119,23 +131,14 @@ impl PackWriter {
     }
 }
 
-/// Asks the kernel to start writing a range back now, without waiting, so
-/// that the disk works while chunking and hashing go on and the
-/// `fdatasync` at commit finds little left to do.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain syscall on a descriptor this `File` owns; the result
-    // is only a hint, so failure is ignored.
-    unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
+/// Writes a record reserved with [`PackWriter::reserve`] at `at`; returns
+/// the offset of the chunk's bytes.
+pub fn write_record(file: &File, at: u64, id: &ChunkId, bytes: &[u8]) -> io::Result<u64> {
+    let mut header = [0u8; RECORD_HEADER as usize];
+    header[..4].copy_from_slice(RECORD_MAGIC);
+    header[4..8].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+    header[8..].copy_from_slice(id.as_bytes());
+    file.write_all_at(&header, at)?;
+    file.write_all_at(bytes, at + RECORD_HEADER)?;
+    Ok(at + RECORD_HEADER)
 }
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_: &File, _: u64, _: u64) {}

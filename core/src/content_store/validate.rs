@@ -153,7 +153,7 @@ impl ContentStore {
                     (None, Some(_)) => self.clear_issue(entry)?,
                     _ => {}
                 }
-                throttle(options.rate, report.bytes_hashed, started);
+                throttle(options.rate, report.bytes_hashed, started, stop);
             }
         }
         report.remaining = self.contents(false)?.len() as u64;
@@ -208,13 +208,13 @@ impl ContentStore {
 }
 
 /// Sleeps as long as it takes for `done` bytes since `started` to stay
-/// under `rate` bytes per second.
-fn throttle(rate: Option<u64>, done: u64, started: Instant) {
+/// under `rate` bytes per second, waking early when `stop` is set.
+fn throttle(rate: Option<u64>, done: u64, started: Instant, stop: &AtomicBool) {
     let Some(rate) = rate.filter(|&r| r > 0) else {
         return;
     };
-    let due = Duration::from_secs_f64(done as f64 / rate as f64);
-    if let Some(wait) = due.checked_sub(started.elapsed()) {
-        std::thread::sleep(wait);
+    let due = started + Duration::from_secs_f64(done as f64 / rate as f64);
+    while Instant::now() < due && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep((due - Instant::now()).min(Duration::from_millis(100)));
     }
 }
