@@ -52,7 +52,7 @@ impl ContentStore {
     /// Opens the store of `lib`, repairing what a crash left in it.
     pub fn open(lib: Arc<Library>) -> Result<ContentStore> {
         let dir = lib.dir().join(CHUNKS_DIR);
-        let chunks = FsChunkStore::open(&dir, sdfs_cas::store::DEFAULT_BUDGET)?;
+        let chunks = FsChunkStore::open(&dir, default_budget(lib.dir()))?;
         Ok(ContentStore {
             lib,
             chunks: Arc::new(chunks),
@@ -128,6 +128,17 @@ impl ContentStore {
         };
         txn.commit()?;
         Ok(settled)
+    }
+}
+
+/// The disk budget until the user sets one: a tenth of the filesystem
+/// holding the library, between 1 and 10 GiB, so a small disk is not
+/// filled by cache and a large one does not hoard it.
+fn default_budget(dir: &std::path::Path) -> u64 {
+    const GIB: u64 = 1024 * 1024 * 1024;
+    match crate::model::volume::statvfs(dir) {
+        Ok((capacity, _)) if capacity > 0 => (capacity / 10).clamp(GIB, 10 * GIB),
+        _ => sdfs_cas::store::DEFAULT_BUDGET,
     }
 }
 
