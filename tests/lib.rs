@@ -148,8 +148,15 @@ impl Sd {
 
     /// Starts `sd daemon` on this library and waits for its control socket.
     pub fn daemon(&self) -> Result<Daemon> {
+        self.daemon_with(&[])
+    }
+
+    /// `sd daemon ARGS...`, waiting for its control socket.
+    pub fn daemon_with(&self, args: &[&str]) -> Result<Daemon> {
+        let mut all = vec!["daemon"];
+        all.extend_from_slice(args);
         let child = self
-            .cmd(["daemon"])
+            .cmd(all)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()?;

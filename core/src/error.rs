@@ -60,6 +60,9 @@ pub enum Error {
     /// The request makes no sense as given.
     #[error("{0}")]
     InvalidInput(String),
+    /// Not allowed: a wrong pairing code, an unpaired or revoked peer.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The operation would change something read-only.
     #[error("{0}")]
     ReadOnly(String),
@@ -99,6 +102,7 @@ impl Error {
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::ReadOnly(_) => ErrorKind::ReadOnly,
+            Error::PermissionDenied(_) => ErrorKind::PermissionDenied,
             Error::Store(sdfs_cas::StoreError::Incomplete { .. }) => ErrorKind::Unavailable,
             Error::Store(_) | Error::Unreadable(_) => ErrorKind::Io,
             Error::ChangedWhileReading(_) => ErrorKind::Busy,

@@ -18,6 +18,7 @@ pub mod library;
 pub mod locations;
 pub mod model;
 pub mod namespace;
+pub mod pairing;
 pub mod query;
 pub mod time;
 pub mod uri;

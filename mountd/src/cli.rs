@@ -67,6 +67,10 @@ pub enum Command {
         /// Mount the VDFS here.
         #[arg(long, value_name = "MOUNTPOINT")]
         mount: Option<PathBuf>,
+        /// Listen for other devices here (repeatable; port 0 picks a free
+        /// port, shown by `sd status`). Default: all interfaces, TCP and QUIC.
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<String>,
     },
     /// Mount the VDFS in the foreground (default ~/Spacedrive; Ctrl-C unmounts).
     /// Creates the default library on first use.
@@ -89,6 +93,14 @@ pub enum Command {
     /// Print a file's manifest: its chunks (offset, length, BLAKE3 id) and
     /// the BLAKE3 of the whole file.
     Manifest { file: PathBuf },
+    /// Pair another device with this one.
+    #[command(subcommand)]
+    Pair(PairCommand),
+    /// List paired devices, online or not.
+    Devices,
+    /// Manage a paired device.
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Run the integrity job: full BLAKE3 for contents that lack it,
     /// reporting sampled-hash collisions and corruption.
     Validate {
@@ -159,4 +171,27 @@ pub enum JobsCommand {
     Resume { id: u64 },
     /// Cancel a job.
     Cancel { id: u64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PairCommand {
+    /// Print a one-time code (12 words, valid 5 minutes) and this device's
+    /// addresses, for `sd pair join` on the other device.
+    Invite,
+    /// Pair with the device that printed CODE.
+    Join {
+        /// The 12 words (quoted or not).
+        #[arg(required = true, num_args = 1..)]
+        code: Vec<String>,
+        /// Where to reach it (a multiaddr from `sd pair invite`); without
+        /// it, devices found on the LAN by mDNS are tried.
+        #[arg(long, value_name = "MULTIADDR")]
+        addr: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Unpair a device: its access ends at once.
+    Rm { name: String },
 }

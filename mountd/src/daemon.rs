@@ -19,7 +19,10 @@ use crate::signals;
 /// FUSE worker threads: enough that a slow disk request does not stall `ls`.
 const FUSE_THREADS: usize = 4;
 
-pub fn run(lib: Library, mountpoint: Option<PathBuf>) -> Result<()> {
+/// Where a daemon listens for other devices unless told otherwise.
+const DEFAULT_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"];
+
+pub fn run(lib: Library, mountpoint: Option<PathBuf>, listen: Vec<String>) -> Result<()> {
     signals::install_termination_flag();
     let lib = Arc::new(lib);
     let mounted: Arc<Mutex<Option<Mounted>>> = Arc::new(Mutex::new(None));
@@ -42,6 +45,19 @@ pub fn run(lib: Library, mountpoint: Option<PathBuf>) -> Result<()> {
         }
     }
     let mut host = Host::new(Arc::clone(&lib), Some(watcher), true);
+    let listen: Vec<String> = if listen.is_empty() {
+        DEFAULT_LISTEN.iter().map(|s| s.to_string()).collect()
+    } else {
+        listen
+    };
+    let listen = listen
+        .iter()
+        .map(|a| {
+            a.parse()
+                .with_context(|| format!("--listen {a}: not a multiaddr"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    host.p2p = Some(sdfs_p2p::Node::start(Arc::clone(&lib), listen)?);
     if let Some(mountpoint) = &mountpoint {
         // A mount left by a crashed daemon answers "Transport endpoint is not
         // connected" to everything; detach it before anything else.

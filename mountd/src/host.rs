@@ -34,6 +34,8 @@ pub struct Host {
     content: OnceLock<Arc<ContentStore>>,
     /// Stops the background integrity job (a job started, or shutdown).
     pub idle_stop: AtomicBool,
+    /// The libp2p node, in a daemon.
+    pub p2p: Option<sdfs_p2p::Node>,
 }
 
 impl Host {
@@ -49,7 +51,14 @@ impl Host {
             shutdown: AtomicBool::new(false),
             content: OnceLock::new(),
             idle_stop: AtomicBool::new(false),
+            p2p: None,
         }
+    }
+
+    fn node(&self) -> Result<&sdfs_p2p::Node> {
+        self.p2p
+            .as_ref()
+            .context("pairing needs the daemon running (start it with `sd daemon`)")
     }
 
     /// The library's content store, opened on first use.
@@ -247,6 +256,10 @@ impl Host {
                     "device": { "id": lib.device_id(), "name": lib.device_name() },
                     "daemon": if self.daemon { json!({ "pid": std::process::id(), "started_at": sdfs_core::time::rfc3339(self.started_at) }) } else { Value::Null },
                     "mount": self.mountpoint,
+                    "p2p": match &self.p2p {
+                        Some(node) => serde_json::to_value(node.status()?)?,
+                        None => Value::Null,
+                    },
                     "locations": rows,
                     "jobs": active,
                 })
@@ -282,6 +295,46 @@ impl Host {
                 let options = ValidateOptions { rate, reverify };
                 let stop = AtomicBool::new(false);
                 serde_json::to_value(self.content()?.validate(&options, &stop)?)?
+            }
+            Request::PairInvite => serde_json::to_value(self.node()?.invite()?)?,
+            Request::PairJoin { code, addr } => {
+                let addr = addr
+                    .map(|a| a.parse::<sdfs_p2p::Multiaddr>())
+                    .transpose()
+                    .context("--addr is a multiaddr like /ip4/192.0.2.7/tcp/4001")?;
+                serde_json::to_value(self.node()?.join(&code, addr)?)?
+            }
+            Request::Devices => {
+                let online: Vec<String> = match &self.p2p {
+                    Some(node) => node.status()?.connected,
+                    None => Vec::new(),
+                };
+                let rows: Vec<Value> = lib
+                    .devices()?
+                    .into_iter()
+                    .map(|d| {
+                        let this = d.id == lib.device_id();
+                        let is_online = this
+                            || d.peer_id.as_ref().is_some_and(|p| online.contains(p));
+                        json!({
+                            "name": d.name,
+                            "id": d.id,
+                            "peer_id": d.peer_id.clone().or_else(|| this.then(|| self.p2p.as_ref().map(|n| n.peer_id())).flatten()),
+                            "os": d.os,
+                            "this_device": this,
+                            "online": is_online,
+                            "last_seen": sdfs_core::time::rfc3339(d.last_seen),
+                        })
+                    })
+                    .collect();
+                Value::Array(rows)
+            }
+            Request::DeviceRm { name } => {
+                let removed = lib.remove_device(&name)?;
+                if let (Some(node), Some(peer)) = (&self.p2p, &removed.peer_id) {
+                    node.disconnect(peer)?;
+                }
+                json!({ "removed": removed.name, "id": removed.id, "peer_id": removed.peer_id })
             }
             Request::Shutdown => {
                 if !self.daemon {

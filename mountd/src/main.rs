@@ -26,7 +26,7 @@ use sdfs_core::indexer::rules::IndexRules;
 use sdfs_core::library::default_library_dir;
 use serde_json::Value;
 
-use cli::{CacheCommand, Cli, Command, JobsCommand, LocationCommand};
+use cli::{CacheCommand, Cli, Command, DeviceCommand, JobsCommand, LocationCommand, PairCommand};
 use host::Host;
 use progress::ProgressView;
 use request::{Reply, Request};
@@ -55,9 +55,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let (name, request) = match cli.command {
         Command::Init { name } => return init(&dir, name, json),
         Command::Hash { files } => return hash(&files),
-        Command::Daemon { mount } => {
+        Command::Daemon { mount, listen } => {
             let lib = Library::open(&dir)?;
-            daemon::run(lib, mount)?;
+            daemon::run(lib, mount, listen)?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Mount { mountpoint } => {
@@ -67,7 +67,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Library::create(&dir, &hostname())?
             };
             let mountpoint = mountpoint.unwrap_or_else(default_mountpoint);
-            daemon::run(lib, Some(mountpoint))?;
+            daemon::run(lib, Some(mountpoint), Vec::new())?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Unmount => ("unmount", Request::Shutdown),
@@ -127,6 +127,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let bytes = size.as_deref().map(cache::parse_size).transpose()?;
             ("cache stats", Request::CacheBudget { bytes })
         }
+        Command::Pair(PairCommand::Invite) => ("pair invite", Request::PairInvite),
+        Command::Pair(PairCommand::Join { code, addr }) => (
+            "pair join",
+            Request::PairJoin {
+                code: code.join(" "),
+                addr,
+            },
+        ),
+        Command::Devices => ("devices", Request::Devices),
+        Command::Device(DeviceCommand::Rm { name }) => ("device rm", Request::DeviceRm { name }),
         Command::Validate { rate, reverify } => (
             "validate",
             Request::Validate {

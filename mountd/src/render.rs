@@ -188,6 +188,46 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
             }
             Ok(())
         }
+        "pair invite" => {
+            writeln!(out, "On the other device, within 5 minutes, run:\n")?;
+            writeln!(out, "  sd pair join {}", s(value, "code"))?;
+            let addrs: Vec<&str> = value["addrs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if !addrs.is_empty() {
+                writeln!(
+                    out,
+                    "\nadding --addr with one of these if it is not on this LAN:"
+                )?;
+                for addr in addrs {
+                    writeln!(out, "  {addr}")?;
+                }
+            }
+            Ok(())
+        }
+        "pair join" => writeln!(
+            out,
+            "paired with {} ({})",
+            s(&value["device"], "name"),
+            s(value, "peer_id")
+        ),
+        "devices" => {
+            for row in value.as_array().into_iter().flatten() {
+                let state = if row["this_device"].as_bool() == Some(true) {
+                    "this device".to_owned()
+                } else if row["online"].as_bool() == Some(true) {
+                    "online".to_owned()
+                } else {
+                    format!("offline, last seen {}", s(row, "last_seen"))
+                };
+                writeln!(out, "{:<20} {:<8} {}", s(row, "name"), s(row, "os"), state)?;
+            }
+            Ok(())
+        }
+        "device rm" => writeln!(out, "unpaired {}", s(value, "removed")),
         "cache stats" => writeln!(
             out,
             "{} logical in {} of chunks ({:.1}x dedup), {} on disk of a {} budget\n\

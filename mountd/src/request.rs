@@ -60,6 +60,15 @@ pub enum Request {
         rate: Option<u64>,
         reverify: bool,
     },
+    PairInvite,
+    PairJoin {
+        code: String,
+        addr: Option<String>,
+    },
+    Devices,
+    DeviceRm {
+        name: String,
+    },
 }
 
 /// One line of a reply.

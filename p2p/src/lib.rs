@@ -1,5 +1,17 @@
-//! sdfs networking (to come, issue 5): an Ed25519 libp2p identity per device,
-//! TCP+Noise+Yamux and QUIC, mDNS, pairing by code, and the versioned
-//! request-response protocols for sync and chunk transfer. It drives the
-//! sans-IO protocol state machines defined in `sdfs-core` and implements the
-//! core's `PeerLink` trait; unpaired peers reach nothing but pairing.
+//! sdfs networking on libp2p: an Ed25519 identity per device (kept in the
+//! library, mode 0600), TCP+Noise+Yamux and QUIC, mDNS on the LAN, identify,
+//! relay, hole punching and AutoNAT, and versioned request-response
+//! protocols with bounded messages. Pairing (`/sdfs/pair/1`) runs the
+//! sans-IO state machine of `sdfs_core::pairing`; it is the only protocol an
+//! unpaired peer can use.
+//!
+//! The swarm lives on its own thread with a tokio runtime; the daemon talks
+//! to it through [`Node`], whose calls block with deadlines.
+
+mod behaviour;
+mod codec;
+pub mod identity;
+mod node;
+
+pub use libp2p::Multiaddr;
+pub use node::{InviteInfo, Node, NodeStatus, PairedWith};

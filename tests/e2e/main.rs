@@ -2,6 +2,7 @@
 
 mod cli;
 mod content;
+mod devices;
 mod index;
 mod mount;
 mod mount_robustness;

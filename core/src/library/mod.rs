@@ -203,6 +203,67 @@ impl Library {
         out.sort_by_key(|d| d.id != self.device_id());
         Ok(out)
     }
+
+    /// Records a device paired with this one. Its name must be a valid
+    /// device name and not taken by another device (it names a directory
+    /// of the mount).
+    pub fn add_paired_device(&self, record: &DeviceRecord) -> Result<()> {
+        validate_device_name(&record.name)?;
+        if record.id == self.device_id() {
+            return Err(Error::InvalidInput(
+                "a device cannot pair with itself".into(),
+            ));
+        }
+        if let Some(clash) = self
+            .devices()?
+            .into_iter()
+            .find(|d| d.name == record.name && d.id != record.id)
+        {
+            return Err(Error::AlreadyExists(format!(
+                "a device named {:?} is already in the library ({})",
+                clash.name, clash.id
+            )));
+        }
+        let txn = self.db.begin_write()?;
+        txn.open_table(schema::DEVICES)?
+            .insert(record.id.0.as_u128(), record.encode().as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Forgets the paired device named `name`; returns its record.
+    pub fn remove_device(&self, name: &str) -> Result<DeviceRecord> {
+        let device = self
+            .devices()?
+            .into_iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| Error::NotFound(format!("no device named {name:?}")))?;
+        if device.id == self.device_id() {
+            return Err(Error::InvalidInput("this device cannot be removed".into()));
+        }
+        let txn = self.db.begin_write()?;
+        txn.open_table(schema::DEVICES)?
+            .remove(device.id.0.as_u128())?;
+        txn.commit()?;
+        Ok(device)
+    }
+
+    /// Updates when a paired device was last seen.
+    pub fn touch_device(&self, peer_id: &str, at: i64) -> Result<()> {
+        let Some(mut device) = self
+            .devices()?
+            .into_iter()
+            .find(|d| d.peer_id.as_deref() == Some(peer_id))
+        else {
+            return Ok(());
+        };
+        device.last_seen = at;
+        let txn = self.db.begin_write()?;
+        txn.open_table(schema::DEVICES)?
+            .insert(device.id.0.as_u128(), device.encode().as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
 }
 
 /// Device names become mount directories and URI hosts.

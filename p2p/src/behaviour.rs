@@ -1,0 +1,56 @@
+//! The composed libp2p behaviour of a device.
+
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{StreamProtocol, autonat, dcutr, identify, mdns, ping, relay, request_response};
+use sdfs_core::pairing::{MAX_MESSAGE, PairRequest, PairResponse};
+
+use crate::codec::Postcard;
+
+/// Pairing by code: the one protocol an unpaired peer may use.
+pub const PAIR_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/pair/1");
+/// What identify announces.
+pub const AGENT: &str = "/sdfs/1";
+
+pub type PairCodec = Postcard<PairRequest, PairResponse, MAX_MESSAGE>;
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub relay: relay::client::Behaviour,
+    pub dcutr: dcutr::Behaviour,
+    pub autonat: autonat::Behaviour,
+    pub identify: identify::Behaviour,
+    /// Off where multicast is unavailable.
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    pub ping: ping::Behaviour,
+    pub pair: request_response::Behaviour<PairCodec>,
+}
+
+impl Behaviour {
+    pub fn new(key: &libp2p::identity::Keypair, relay: relay::client::Behaviour) -> Behaviour {
+        let me = key.public().to_peer_id();
+        let mdns = match mdns::tokio::Behaviour::new(mdns::Config::default(), me) {
+            Ok(mdns) => Some(mdns),
+            Err(e) => {
+                tracing::warn!("mDNS unavailable ({e}); peers must be dialled by address");
+                None
+            }
+        };
+        Behaviour {
+            relay,
+            dcutr: dcutr::Behaviour::new(me),
+            autonat: autonat::Behaviour::new(me, autonat::Config::default()),
+            identify: identify::Behaviour::new(identify::Config::new(
+                AGENT.to_owned(),
+                key.public(),
+            )),
+            mdns: mdns.into(),
+            ping: ping::Behaviour::default(),
+            pair: request_response::Behaviour::new(
+                [(PAIR_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(std::time::Duration::from_secs(10)),
+            ),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Request-response framing: a u32 little-endian length, then a postcard
+//! message. Lengths above the protocol's bound end the stream before any
+//! allocation, so a peer cannot make us buffer more than the bound.
+
+use std::io;
+use std::marker::PhantomData;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::StreamProtocol;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A postcard codec whose messages are at most `MAX` bytes.
+#[derive(Debug)]
+pub struct Postcard<Req, Resp, const MAX: usize>(PhantomData<fn() -> (Req, Resp)>);
+
+impl<Req, Resp, const MAX: usize> Default for Postcard<Req, Resp, MAX> {
+    fn default() -> Self {
+        Postcard(PhantomData)
+    }
+}
+
+impl<Req, Resp, const MAX: usize> Clone for Postcard<Req, Resp, MAX> {
+    fn clone(&self) -> Self {
+        Postcard(PhantomData)
+    }
+}
+
+/// Reads one frame, refusing lengths over `max`.
+pub async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message of {len} bytes is over the {max}-byte bound"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    io.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+pub fn decode<M: DeserializeOwned>(bytes: &[u8]) -> io::Result<M> {
+    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Encodes before any await, so no borrow of the message crosses one.
+fn encode<M: Serialize>(message: &M, max: usize) -> io::Result<Vec<u8>> {
+    let bytes = postcard::to_stdvec(message).map_err(io::Error::other)?;
+    if bytes.len() > max {
+        return Err(io::Error::other("message over the protocol's bound"));
+    }
+    Ok(bytes)
+}
+
+async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, bytes: Vec<u8>) -> io::Result<()> {
+    io.write_all(&(bytes.len() as u32).to_le_bytes()).await?;
+    io.write_all(&bytes).await?;
+    io.close().await
+}
+
+#[async_trait::async_trait]
+impl<Req, Resp, const MAX: usize> libp2p::request_response::Codec for Postcard<Req, Resp, MAX>
+where
+    Req: Serialize + DeserializeOwned + Send,
+    Resp: Serialize + DeserializeOwned + Send,
+{
+    type Protocol = StreamProtocol;
+    type Request = Req;
+    type Response = Resp;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Req>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        decode(&read_frame(io, MAX).await?)
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        decode(&read_frame(io, MAX).await?)
+    }
+
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Req) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        let bytes = encode(&req, MAX)?;
+        drop(req);
+        write_frame(io, bytes).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Resp,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        let bytes = encode(&res, MAX)?;
+        drop(res);
+        write_frame(io, bytes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_and_malformed_frames_are_errors() {
+        futures::executor::block_on(async {
+            let mut big = (10_000u32).to_le_bytes().to_vec();
+            big.extend(vec![0u8; 16]);
+            let err = read_frame(&mut &big[..], 4096)
+                .await
+                .expect_err("over the bound");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            let short = 8u32.to_le_bytes();
+            assert!(
+                read_frame(&mut &short[..], 4096).await.is_err(),
+                "truncated"
+            );
+            let junk = [0xffu8; 3];
+            assert!(decode::<sdfs_core::pairing::PairRequest>(&junk).is_err());
+        });
+    }
+}

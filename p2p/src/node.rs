@@ -1,0 +1,539 @@
+//! The running libp2p node: a swarm on its own thread and tokio runtime,
+//! driven by commands from the daemon.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use futures::StreamExt;
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, mdns, noise, tcp, yamux};
+use sdfs_core::Library;
+use sdfs_core::model::device::DeviceRecord;
+use sdfs_core::pairing::{DeviceInfo, Invite, InviteSecret, Joiner, PairRequest, PairResponse};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::behaviour::{Behaviour, BehaviourEvent};
+
+/// How long a `sd pair join` may take, dial included.
+const JOIN_DEADLINE: Duration = Duration::from_secs(20);
+
+/// What `sd status` shows of the node.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NodeStatus {
+    pub peer_id: String,
+    pub listen_addrs: Vec<String>,
+    pub connected: Vec<String>,
+}
+
+/// The device a pairing reached.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PairedWith {
+    pub device: DeviceInfo,
+    pub peer_id: String,
+}
+
+/// An open invite, as `sd pair invite` prints it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InviteInfo {
+    pub code: String,
+    pub addrs: Vec<String>,
+    pub expires_at: i64,
+}
+
+enum Command {
+    Status(oneshot::Sender<NodeStatus>),
+    Invite(oneshot::Sender<Result<InviteInfo>>),
+    Join {
+        secret: InviteSecret,
+        addr: Option<Multiaddr>,
+        reply: oneshot::Sender<Result<PairedWith>>,
+    },
+    Disconnect(PeerId),
+    Shutdown,
+}
+
+/// A handle on the running node. Dropping it stops the node.
+pub struct Node {
+    commands: mpsc::UnboundedSender<Command>,
+    peer_id: PeerId,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("peer_id", &self.peer_id)
+            .finish()
+    }
+}
+
+impl Node {
+    /// Starts the node of `lib`, listening on `listen` (port 0 picks one;
+    /// `status` reports the real addresses).
+    pub fn start(lib: Arc<Library>, listen: Vec<Multiaddr>) -> Result<Node> {
+        let key = crate::identity::load_or_create(lib.dir())?;
+        let peer_id = key.public().to_peer_id();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sd-p2p")
+            .enable_all()
+            .build()?;
+        let swarm = runtime.block_on(async {
+            Ok::<_, anyhow::Error>(
+                libp2p::SwarmBuilder::with_existing_identity(key)
+                    .with_tokio()
+                    .with_tcp(
+                        tcp::Config::default().nodelay(true),
+                        noise::Config::new,
+                        yamux::Config::default,
+                    )?
+                    .with_quic()
+                    .with_dns()?
+                    .with_relay_client(noise::Config::new, yamux::Config::default)?
+                    .with_behaviour(Behaviour::new)?
+                    .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+                    .build(),
+            )
+        })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sd-p2p".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let mut state = State::new(lib, swarm);
+                    let mut ok = true;
+                    for addr in listen {
+                        if let Err(e) = state.swarm.listen_on(addr.clone()) {
+                            let _ = ready_tx.send(Err(anyhow!("listening on {addr}: {e}")));
+                            ok = false;
+                            break;
+                        }
+                    }
+                    if ok {
+                        let _ = ready_tx.send(Ok(()));
+                        state.run(rx).await;
+                    }
+                });
+            })?;
+        ready_rx
+            .recv()
+            .context("the p2p thread stopped while starting")??;
+        Ok(Node {
+            commands: tx,
+            peer_id,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn peer_id(&self) -> String {
+        self.peer_id.to_string()
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .map_err(|_| anyhow!("the p2p node has stopped"))?;
+        rx.blocking_recv()
+            .map_err(|_| anyhow!("the p2p node has stopped"))
+    }
+
+    pub fn status(&self) -> Result<NodeStatus> {
+        self.ask(Command::Status)
+    }
+
+    /// Opens an invite (replacing any open one).
+    pub fn invite(&self) -> Result<InviteInfo> {
+        self.ask(Command::Invite)?
+    }
+
+    /// Pairs with the device that showed `code`, at `addr` or found by mDNS.
+    pub fn join(&self, code: &str, addr: Option<Multiaddr>) -> Result<PairedWith> {
+        let secret = InviteSecret::parse(code)?;
+        self.ask(|reply| Command::Join {
+            secret,
+            addr,
+            reply,
+        })?
+    }
+
+    /// Closes every connection to `peer` (a revoked device).
+    pub fn disconnect(&self, peer: &str) -> Result<()> {
+        let peer: PeerId = peer.parse().context("peer id")?;
+        self.commands
+            .send(Command::Disconnect(peer))
+            .map_err(|_| anyhow!("the p2p node has stopped"))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One pairing this device joins.
+struct Joining {
+    secret: InviteSecret,
+    joiner: Option<Joiner>,
+    reply: oneshot::Sender<Result<PairedWith>>,
+    deadline: Instant,
+    /// Peers still to try (mDNS), when no address was given.
+    candidates: Vec<PeerId>,
+    peer: Option<PeerId>,
+}
+
+struct State {
+    lib: Arc<Library>,
+    swarm: Swarm<Behaviour>,
+    me: DeviceInfo,
+    invite: Option<Invite>,
+    /// Joins waiting for their dial.
+    dialing: HashMap<ConnectionId, Joining>,
+    /// Joins waiting for a response.
+    asking: HashMap<OutboundRequestId, Joining>,
+    discovered: HashSet<PeerId>,
+    listen_addrs: Vec<Multiaddr>,
+}
+
+impl State {
+    fn new(lib: Arc<Library>, swarm: Swarm<Behaviour>) -> State {
+        let me = DeviceInfo {
+            id: lib.device_id(),
+            name: lib.device_name().to_owned(),
+            os: std::env::consts::OS.to_owned(),
+        };
+        State {
+            lib,
+            swarm,
+            me,
+            invite: None,
+            dialing: HashMap::new(),
+            asking: HashMap::new(),
+            discovered: HashSet::new(),
+            listen_addrs: Vec::new(),
+        }
+    }
+
+    async fn run(&mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None | Some(Command::Shutdown) => return,
+                    Some(command) => self.on_command(command),
+                },
+                event = self.swarm.select_next_some() => self.on_event(event),
+                _ = tick.tick() => self.expire_joins(),
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Status(reply) => {
+                let _ = reply.send(NodeStatus {
+                    peer_id: self.swarm.local_peer_id().to_string(),
+                    listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+                    connected: self
+                        .swarm
+                        .connected_peers()
+                        .map(|p| p.to_string())
+                        .collect(),
+                });
+            }
+            Command::Invite(reply) => {
+                let result = InviteSecret::random()
+                    .map_err(anyhow::Error::from)
+                    .map(|secret| {
+                        let code = secret.code();
+                        let invite = Invite::new(secret, sdfs_core::time::unix_now_secs());
+                        let expires_at = invite.expires_at();
+                        self.invite = Some(invite);
+                        InviteInfo {
+                            code,
+                            addrs: self.reachable_addrs(),
+                            expires_at,
+                        }
+                    });
+                let _ = reply.send(result);
+            }
+            Command::Join {
+                secret,
+                addr,
+                reply,
+            } => {
+                let mut joining = Joining {
+                    secret,
+                    joiner: None,
+                    reply,
+                    deadline: Instant::now() + JOIN_DEADLINE,
+                    candidates: Vec::new(),
+                    peer: None,
+                };
+                match addr {
+                    Some(addr) => {
+                        let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
+                        let id = opts.connection_id();
+                        match self.swarm.dial(opts) {
+                            Ok(()) => {
+                                self.dialing.insert(id, joining);
+                            }
+                            Err(e) => {
+                                let _ = joining.reply.send(Err(anyhow!("dialling {addr}: {e}")));
+                            }
+                        }
+                    }
+                    None => {
+                        joining.candidates = self.discovered.iter().copied().collect();
+                        self.try_next_candidate(joining);
+                    }
+                }
+            }
+            Command::Disconnect(peer) => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    /// Listen addresses worth telling another device: unspecified ones
+    /// (0.0.0.0) are replaced by what the swarm actually listens on.
+    fn reachable_addrs(&self) -> Vec<String> {
+        let me = *self.swarm.local_peer_id();
+        self.listen_addrs
+            .iter()
+            .map(|a| a.clone().with_p2p(me).unwrap_or_else(|a| a).to_string())
+            .collect()
+    }
+
+    fn try_next_candidate(&mut self, mut joining: Joining) {
+        let Some(peer) = joining.candidates.pop() else {
+            let _ = joining.reply.send(Err(anyhow!(
+                "no device answered the code (give its address with --addr)"
+            )));
+            return;
+        };
+        self.send_hello(peer, joining);
+    }
+
+    fn send_hello(&mut self, peer: PeerId, mut joining: Joining) {
+        let me = self.swarm.local_peer_id().to_string();
+        let (joiner, hello) = Joiner::start(&joining.secret, &me, &peer.to_string());
+        joining.joiner = Some(joiner);
+        joining.peer = Some(peer);
+        let id = self.swarm.behaviour_mut().pair.send_request(&peer, hello);
+        self.asking.insert(id, joining);
+    }
+
+    fn expire_joins(&mut self) {
+        let now = Instant::now();
+        let late: Vec<ConnectionId> = self
+            .dialing
+            .iter()
+            .filter(|(_, j)| j.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some(j) = self.dialing.remove(&id) {
+                let _ = j.reply.send(Err(anyhow!("timed out reaching the device")));
+            }
+        }
+        let late: Vec<OutboundRequestId> = self
+            .asking
+            .iter()
+            .filter(|(_, j)| j.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some(j) = self.asking.remove(&id) {
+                let _ = j.reply.send(Err(anyhow!("timed out pairing")));
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!("p2p: listening on {address}");
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| *a != address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                ..
+            } => {
+                if let Err(e) = self
+                    .lib
+                    .touch_device(&peer_id.to_string(), sdfs_core::time::unix_now_nanos())
+                {
+                    tracing::warn!("p2p: {e}");
+                }
+                if let Some(joining) = self.dialing.remove(&connection_id) {
+                    self.send_hello(peer_id, joining);
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, .. } => {
+                let _ = self
+                    .lib
+                    .touch_device(&peer_id.to_string(), sdfs_core::time::unix_now_nanos());
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                if let Some(joining) = self.dialing.remove(&connection_id) {
+                    let _ = joining
+                        .reply
+                        .send(Err(anyhow!("could not reach the device: {error}")));
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    self.swarm.add_peer_address(peer, addr);
+                    self.discovered.insert(peer);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Expired(gone))) => {
+                for (peer, _) in gone {
+                    self.discovered.remove(&peer);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Pair(event)) => self.on_pair(event),
+            _ => {}
+        }
+    }
+
+    fn on_pair(&mut self, event: request_response::Event<PairRequest, PairResponse>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let me = self.swarm.local_peer_id().to_string();
+                let now = sdfs_core::time::unix_now_secs();
+                let (response, joined) = match self.invite.as_mut() {
+                    Some(invite) => {
+                        invite.on_request(now, &me, &peer.to_string(), request, &self.me)
+                    }
+                    None => (
+                        PairResponse::Refused {
+                            reason: "no open invite".into(),
+                        },
+                        None,
+                    ),
+                };
+                let response = match joined {
+                    Some(device) => match self.remember(&device, peer) {
+                        Ok(()) => {
+                            tracing::info!("p2p: paired with {} ({peer})", device.name);
+                            response
+                        }
+                        Err(e) => PairResponse::Refused {
+                            reason: e.to_string(),
+                        },
+                    },
+                    None => response,
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .pair
+                    .send_response(channel, response);
+            }
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(joining) = self.asking.remove(&request_id) {
+                    self.on_pair_response(joining, response);
+                }
+            }
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(joining) = self.asking.remove(&request_id) {
+                    self.fail_or_next(joining, anyhow!("pairing failed: {error}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_pair_response(&mut self, mut joining: Joining, response: PairResponse) {
+        let Some(peer) = joining.peer else { return };
+        let Some(joiner) = joining.joiner.as_mut() else {
+            return;
+        };
+        match response {
+            PairResponse::Challenge { .. } => match joiner.on_challenge(response, &self.me) {
+                Ok(confirm) => {
+                    let id = self.swarm.behaviour_mut().pair.send_request(&peer, confirm);
+                    self.asking.insert(id, joining);
+                }
+                Err(e) => self.fail_or_next(joining, e.into()),
+            },
+            other => {
+                let result = joiner
+                    .on_welcome(other)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|device| {
+                        self.remember(&device, peer)?;
+                        Ok(PairedWith {
+                            device,
+                            peer_id: peer.to_string(),
+                        })
+                    });
+                match result {
+                    Ok(paired) => {
+                        tracing::info!("p2p: paired with {} ({peer})", paired.device.name);
+                        let _ = joining.reply.send(Ok(paired));
+                    }
+                    Err(e) => self.fail_or_next(joining, e),
+                }
+            }
+        }
+    }
+
+    /// A candidate said no: try the next one, or report `e`.
+    fn fail_or_next(&mut self, joining: Joining, e: anyhow::Error) {
+        if joining.candidates.is_empty() {
+            let _ = joining.reply.send(Err(e));
+        } else {
+            self.try_next_candidate(joining);
+        }
+    }
+
+    /// Stores a paired device.
+    fn remember(&self, device: &DeviceInfo, peer: PeerId) -> Result<()> {
+        let record = DeviceRecord {
+            id: device.id,
+            name: device.name.clone(),
+            peer_id: Some(peer.to_string()),
+            os: device.os.clone(),
+            last_seen: sdfs_core::time::unix_now_nanos(),
+        };
+        self.lib.add_paired_device(&record)?;
+        Ok(())
+    }
+}
