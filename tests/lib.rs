@@ -153,13 +153,28 @@ impl Sd {
 
     /// `sd daemon ARGS...`, waiting for its control socket.
     pub fn daemon_with(&self, args: &[&str]) -> Result<Daemon> {
+        self.daemon_in(&[], args)
+    }
+
+    /// `WRAPPER... sd daemon ARGS...` (e.g. `ip netns exec NS`), waiting for
+    /// its control socket (a file, reachable from any network namespace).
+    pub fn daemon_in(&self, wrapper: &[&str], args: &[&str]) -> Result<Daemon> {
         let mut all = vec!["daemon"];
         all.extend_from_slice(args);
-        let child = self
-            .cmd(all)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest)
+                    .arg(sd_bin())
+                    .arg("--library")
+                    .arg(&self.lib)
+                    .args(&all)
+                    .stdin(Stdio::null());
+                cmd
+            }
+            None => self.cmd(all),
+        };
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
         let daemon = Daemon { child: Some(child) };
         let socket = self.lib.join("sd.sock");
         wait_for(Duration::from_secs(20), || {

@@ -45,6 +45,7 @@ pub fn run(lib: Library, mountpoint: Option<PathBuf>, listen: Vec<String>) -> Re
         }
     }
     let mut host = Host::new(Arc::clone(&lib), Some(watcher), true);
+    let strict = !listen.is_empty();
     let listen: Vec<String> = if listen.is_empty() {
         DEFAULT_LISTEN.iter().map(|s| s.to_string()).collect()
     } else {
@@ -57,7 +58,7 @@ pub fn run(lib: Library, mountpoint: Option<PathBuf>, listen: Vec<String>) -> Re
                 .with_context(|| format!("--listen {a}: not a multiaddr"))
         })
         .collect::<Result<Vec<_>>>()?;
-    host.p2p = Some(sdfs_p2p::Node::start(Arc::clone(&lib), listen)?);
+    host.p2p = Some(sdfs_p2p::Node::start(Arc::clone(&lib), listen, strict)?);
     if let Some(mountpoint) = &mountpoint {
         // A mount left by a crashed daemon answers "Transport endpoint is not
         // connected" to everything; detach it before anything else.

@@ -73,8 +73,11 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     /// Starts the node of `lib`, listening on `listen` (port 0 picks one;
-    /// `status` reports the real addresses).
-    pub fn start(lib: Arc<Library>, listen: Vec<Multiaddr>) -> Result<Node> {
+    /// `status` reports the real addresses). With `strict`, an address that
+    /// cannot be listened on is an error; otherwise it is skipped with a
+    /// warning (the defaults must not stop a daemon on a machine without,
+    /// say, UDP).
+    pub fn start(lib: Arc<Library>, listen: Vec<Multiaddr>, strict: bool) -> Result<Node> {
         let key = crate::identity::load_or_create(lib.dir())?;
         let peer_id = key.public().to_peer_id();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -109,9 +112,12 @@ impl Node {
                     let mut ok = true;
                     for addr in listen {
                         if let Err(e) = state.swarm.listen_on(addr.clone()) {
-                            let _ = ready_tx.send(Err(anyhow!("listening on {addr}: {e}")));
-                            ok = false;
-                            break;
+                            if strict {
+                                let _ = ready_tx.send(Err(anyhow!("listening on {addr}: {e}")));
+                                ok = false;
+                                break;
+                            }
+                            tracing::warn!("p2p: not listening on {addr}: {e}");
                         }
                     }
                     if ok {

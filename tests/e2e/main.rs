@@ -6,5 +6,6 @@ mod devices;
 mod index;
 mod mount;
 mod mount_robustness;
+mod netns;
 mod resume;
 mod watcher;

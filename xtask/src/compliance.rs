@@ -226,6 +226,8 @@ pub fn run(args: &[&str]) -> Result<()> {
                 "--output-format=terse",
             ])
             .arg(format!("--directory={}", target.display()))
+            // fio leaves its verify state in the working directory.
+            .current_dir(&work)
             .stdout(Stdio::null()),
     )?;
     let mount_log = std::fs::read_to_string(&log)?;

@@ -1,0 +1,106 @@
+//! Devices on separate network hosts: two network namespaces on a bridge,
+//! a daemon in each, finding each other by mDNS as on a home LAN.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use sdfs_tests::{Daemon, Sd, wait_for};
+
+/// Two namespaces joined by a bridge; torn down on drop.
+struct Lan {
+    names: [String; 2],
+    bridge: String,
+}
+
+fn ip(args: &str) -> Result<()> {
+    let status = Command::new("ip").args(args.split(' ')).status()?;
+    ensure!(status.success(), "ip {args}");
+    Ok(())
+}
+
+impl Lan {
+    fn new() -> Result<Lan> {
+        let tag = std::process::id() % 100_000;
+        let lan = Lan {
+            names: [format!("sda{tag}"), format!("sdb{tag}")],
+            bridge: format!("sdbr{tag}"),
+        };
+        ip(&format!("link add {} type bridge", lan.bridge))?;
+        ip(&format!("link set {} up", lan.bridge))?;
+        for (i, ns) in lan.names.iter().enumerate() {
+            let (inside, outside) = (format!("{ns}i"), format!("{ns}o"));
+            ip(&format!("netns add {ns}"))?;
+            ip(&format!("link add {inside} type veth peer name {outside}"))?;
+            ip(&format!("link set {inside} netns {ns}"))?;
+            ip(&format!("link set {outside} master {}", lan.bridge))?;
+            ip(&format!("link set {outside} up"))?;
+            ip(&format!("netns exec {ns} ip link set lo up"))?;
+            ip(&format!(
+                "netns exec {ns} ip addr add 10.77.0.{}/24 dev {inside}",
+                i + 1
+            ))?;
+            ip(&format!("netns exec {ns} ip link set {inside} up"))?;
+            ip(&format!(
+                "netns exec {ns} ip link set {inside} multicast on"
+            ))?;
+        }
+        Ok(lan)
+    }
+
+    /// `sd daemon` of `sd`'s library inside namespace `i`.
+    fn daemon(&self, sd: &Sd, i: usize) -> Result<Daemon> {
+        sd.daemon_in(
+            &["ip", "netns", "exec", &self.names[i]],
+            &["--listen", &format!("/ip4/10.77.0.{}/tcp/0", i + 1)],
+        )
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for ns in &self.names {
+            let _ = ip(&format!("netns del {ns}"));
+        }
+        let _ = ip(&format!("link del {}", self.bridge));
+    }
+}
+
+#[test]
+fn devices_on_a_lan_pair_by_code_alone() -> Result<()> {
+    if !sdfs_tests::is_root() {
+        eprintln!("skipped: network namespaces need root");
+        return Ok(());
+    }
+    let lan = Lan::new()?;
+    let a = Sd::init("laptop")?;
+    let b = Sd::init("nas")?;
+    let _da = lan.daemon(&a, 0)?;
+    let _db = lan.daemon(&b, 1)?;
+    let code = a.json(["pair", "invite"])?["code"]
+        .as_str()
+        .context("code")?
+        .to_owned();
+    // No --addr: B finds A by mDNS across the bridge (retrying while the
+    // first query and answer cross).
+    let mut last = String::new();
+    let joined = wait_for(Duration::from_secs(30), || {
+        match b.json(["pair", "join", &code]) {
+            Ok(v) => v["device"]["name"] == "laptop",
+            Err(e) => {
+                last = e.to_string();
+                false
+            }
+        }
+    });
+    joined.with_context(|| format!("never paired over mDNS: {last}"))?;
+    let devices = a.json(["devices"])?;
+    let nas = devices
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["name"] == "nas")
+        .context("A knows nas")?;
+    assert_eq!(nas["online"], true);
+    Ok(())
+}
