@@ -112,6 +112,35 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use sdfs_core::pairing::{PairRequest, PairResponse};
+
+    proptest! {
+        /// Whatever a peer sends, decoding ends in a value or an error.
+        #[test]
+        fn peer_bytes_never_panic_the_decoders(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode::<PairRequest>(&bytes);
+            let _ = decode::<PairResponse>(&bytes);
+            let _ = futures::executor::block_on(read_frame(&mut &bytes[..], 256));
+        }
+
+        #[test]
+        fn pairing_messages_round_trip(spake in proptest::collection::vec(any::<u8>(), 0..64), mac: [u8; 32], name in "[a-z]{1,16}") {
+            let request = PairRequest::Confirm {
+                mac,
+                device: sdfs_core::pairing::DeviceInfo {
+                    id: sdfs_core::ids::DeviceId::new_random(),
+                    name,
+                    os: "linux".into(),
+                },
+            };
+            let bytes = encode(&request, 4096).expect("encode");
+            prop_assert_eq!(decode::<PairRequest>(&bytes).expect("decode"), request);
+            let response = PairResponse::Challenge { spake, mac };
+            let bytes = encode(&response, 4096).expect("encode");
+            prop_assert_eq!(decode::<PairResponse>(&bytes).expect("decode"), response);
+        }
+    }
 
     #[test]
     fn oversized_and_malformed_frames_are_errors() {
