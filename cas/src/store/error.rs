@@ -28,7 +28,9 @@ pub enum StoreError {
         source: ManifestError,
     },
     /// Pinning needs every chunk of the content in the store first.
-    #[error("content {hash} is missing {missing} of its chunks in the store")]
+    #[error(
+        "content {hash} is missing {missing} of its chunks in the store (evicted before the pin took hold? content larger than the cache budget needs a larger one: `sd cache budget SIZE`)"
+    )]
     Incomplete { hash: FileHash, missing: usize },
 }
 

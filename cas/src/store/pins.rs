@@ -48,40 +48,46 @@ impl FsChunkStore {
     /// Pins content whose chunks are all in the store: from now on none of
     /// them is evicted. Pinning twice is pinning once.
     pub fn pin(&self, manifest: &Manifest, now: i64) -> Result<()> {
+        self.pin_all(std::slice::from_ref(manifest), now)
+    }
+
+    /// Pins many contents in one transaction: all of them, or (if one lacks
+    /// chunks) none.
+    pub fn pin_all(&self, manifests: &[Manifest], now: i64) -> Result<()> {
         let txn = self.db.begin_write()?;
         {
             let mut pins = txn.open_table(PINS)?;
-            txn.open_table(MANIFESTS)?
-                .insert(manifest.hash().as_bytes(), manifest.encode().as_slice())?;
-            if pins.get(manifest.hash().as_bytes())?.is_some() {
-                drop(pins);
-                txn.commit()?;
-                return Ok(());
-            }
-            pins.insert(manifest.hash().as_bytes(), now)?;
+            let mut stored = txn.open_table(MANIFESTS)?;
             let mut index = txn.open_table(CHUNKS)?;
             let mut lru = txn.open_table(LRU)?;
-            let mut missing = 0;
-            for id in distinct(manifest) {
-                let Some(mut loc) = index
-                    .get(id.as_bytes())?
-                    .and_then(|v| ChunkLoc::decode(v.value()))
-                else {
-                    missing += 1;
+            for manifest in manifests {
+                stored.insert(manifest.hash().as_bytes(), manifest.encode().as_slice())?;
+                if pins.get(manifest.hash().as_bytes())?.is_some() {
                     continue;
-                };
-                if loc.pins == 0 {
-                    lru.remove((loc.tick, id.as_bytes()))?;
                 }
-                loc.pins += 1;
-                index.insert(id.as_bytes(), loc.encode().as_slice())?;
-            }
-            if missing > 0 {
-                // Dropping the transaction undoes everything above.
-                return Err(StoreError::Incomplete {
-                    hash: manifest.hash(),
-                    missing,
-                });
+                pins.insert(manifest.hash().as_bytes(), now)?;
+                let mut missing = 0;
+                for id in distinct(manifest) {
+                    let Some(mut loc) = index
+                        .get(id.as_bytes())?
+                        .and_then(|v| ChunkLoc::decode(v.value()))
+                    else {
+                        missing += 1;
+                        continue;
+                    };
+                    if loc.pins == 0 {
+                        lru.remove((loc.tick, id.as_bytes()))?;
+                    }
+                    loc.pins += 1;
+                    index.insert(id.as_bytes(), loc.encode().as_slice())?;
+                }
+                if missing > 0 {
+                    // Dropping the transaction undoes everything above.
+                    return Err(StoreError::Incomplete {
+                        hash: manifest.hash(),
+                        missing,
+                    });
+                }
             }
         }
         txn.commit()?;

@@ -4,7 +4,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use sdfs_cas::FileHash;
+use sdfs_cas::{FileHash, Manifest};
 use serde::Serialize;
 
 use super::ContentStore;
@@ -135,35 +135,34 @@ impl ContentStore {
                     .push((format!("sd://content/{id}"), manifest.hash().to_string()));
             }
             PinTarget::Path(root) => {
+                // One ingest and one pin transaction for the whole tree, so
+                // a directory of small files is not an fsync per file.
+                let ingest = self.chunks.ingest();
+                let mut built = Vec::new();
                 for path in files_below(root)? {
-                    match self.pin_file(&path) {
-                        Ok((hash, size, stored)) => {
-                            report.files += 1;
-                            report.bytes += size;
-                            report.stored_bytes += stored;
-                            report
-                                .items
-                                .push((path.display().to_string(), hash.to_string()));
-                        }
+                    match self.build_local(None, &path, &ingest) {
+                        Ok(local) => built.push((path, local.manifest)),
                         Err(e) if path != *root => {
                             report.skipped.push(format!("{}: {e}", path.display()))
                         }
                         Err(e) => return Err(e),
                     }
                 }
+                ingest.commit()?;
+                report.stored_bytes += ingest.stored_bytes();
+                let manifests: Vec<Manifest> = built.iter().map(|(_, m)| m.clone()).collect();
+                self.chunks
+                    .pin_all(&manifests, crate::time::unix_now_secs())?;
+                for (path, manifest) in built {
+                    report.files += 1;
+                    report.bytes += manifest.size();
+                    report
+                        .items
+                        .push((path.display().to_string(), manifest.hash().to_string()));
+                }
             }
         }
         Ok(report)
-    }
-
-    fn pin_file(&self, path: &Path) -> Result<(FileHash, u64, u64)> {
-        let ingest = self.chunks.ingest();
-        let local = self.build_local(None, path, &ingest)?;
-        ingest.commit()?;
-        let stored = ingest.stored_bytes();
-        self.chunks
-            .pin(&local.manifest, crate::time::unix_now_secs())?;
-        Ok((local.manifest.hash(), local.manifest.size(), stored))
     }
 
     /// Removes the pins of the target's content (as it reads now); the

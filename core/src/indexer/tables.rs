@@ -273,6 +273,13 @@ impl<'txn> IndexTables<'txn> {
         if record.kind != child.stat.kind || record.dev != child.stat.dev || old == ctx.root {
             return Ok(None);
         }
+        // A stale mapping (the entry has since taken another inode, say when
+        // churn reused inodes between two reads) is not a move: taking the
+        // entry would steal it from the name it now stands for.
+        if record.inode != child.stat.inode {
+            self.inodes.remove(child.stat.inode)?;
+            return Ok(None);
+        }
         if self.removals.remove((ctx.job, old))?.is_some() {
             return Ok(Some(old));
         }
