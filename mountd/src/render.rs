@@ -162,6 +162,22 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
                     s(&value["daemon"], "started_at")
                 )?,
             }
+            if !value["p2p"].is_null() {
+                let p2p = &value["p2p"];
+                let addrs: Vec<&str> = p2p["listen_addrs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                writeln!(
+                    out,
+                    "p2p     {} on {} ({} connected)",
+                    s(p2p, "peer_id"),
+                    addrs.join(" "),
+                    p2p["connected"].as_array().map_or(0, Vec::len)
+                )?;
+            }
             if !value["mount"].is_null() {
                 writeln!(out, "mount   {}", s(value, "mount"))?;
             }
