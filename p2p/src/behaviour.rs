@@ -6,6 +6,7 @@ use libp2p::{StreamProtocol, autonat, dcutr, identify, mdns, ping, relay, reques
 use sdfs_core::pairing::{MAX_MESSAGE, PairRequest, PairResponse};
 
 use crate::codec::Postcard;
+use crate::gate::Gate;
 
 /// Pairing by code: the one protocol an unpaired peer may use.
 pub const PAIR_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/pair/1");
@@ -16,6 +17,8 @@ pub type PairCodec = Postcard<PairRequest, PairResponse, MAX_MESSAGE>;
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// First: a refused connection never reaches the others.
+    pub gate: Gate,
     pub relay: relay::client::Behaviour,
     pub dcutr: dcutr::Behaviour,
     pub autonat: autonat::Behaviour,
@@ -27,7 +30,11 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    pub fn new(key: &libp2p::identity::Keypair, relay: relay::client::Behaviour) -> Behaviour {
+    pub fn new(
+        key: &libp2p::identity::Keypair,
+        relay: relay::client::Behaviour,
+        gate: Gate,
+    ) -> Behaviour {
         let me = key.public().to_peer_id();
         let mdns = match mdns::tokio::Behaviour::new(mdns::Config::default(), me) {
             Ok(mdns) => Some(mdns),
@@ -37,6 +44,7 @@ impl Behaviour {
             }
         };
         Behaviour {
+            gate,
             relay,
             dcutr: dcutr::Behaviour::new(me),
             autonat: autonat::Behaviour::new(me, autonat::Config::default()),

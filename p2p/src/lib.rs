@@ -10,6 +10,7 @@
 
 mod behaviour;
 mod codec;
+mod gate;
 pub mod identity;
 mod node;
 

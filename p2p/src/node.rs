@@ -17,6 +17,7 @@ use sdfs_core::pairing::{DeviceInfo, Invite, InviteSecret, Joiner, PairRequest, 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::gate::{Admission, Gate};
 
 /// How long a `sd pair join` may take, dial included.
 const JOIN_DEADLINE: Duration = Duration::from_secs(20);
@@ -52,7 +53,7 @@ enum Command {
         addr: Option<Multiaddr>,
         reply: oneshot::Sender<Result<PairedWith>>,
     },
-    Disconnect(PeerId),
+    Disconnect(PeerId, oneshot::Sender<()>),
     Shutdown,
 }
 
@@ -80,6 +81,16 @@ impl Node {
     pub fn start(lib: Arc<Library>, listen: Vec<Multiaddr>, strict: bool) -> Result<Node> {
         let key = crate::identity::load_or_create(lib.dir())?;
         let peer_id = key.public().to_peer_id();
+        let gate = Gate::default();
+        {
+            let mut admission = gate.admission.write().unwrap_or_else(|e| e.into_inner());
+            admission.paired = lib
+                .devices()?
+                .iter()
+                .filter_map(|d| d.peer_id.as_deref()?.parse().ok())
+                .collect();
+        }
+        let admission = Arc::clone(&gate.admission);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("sd-p2p")
@@ -97,7 +108,7 @@ impl Node {
                     .with_quic()
                     .with_dns()?
                     .with_relay_client(noise::Config::new, yamux::Config::default)?
-                    .with_behaviour(Behaviour::new)?
+                    .with_behaviour(|key, relay| Behaviour::new(key, relay, gate))?
                     .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
                     .build(),
             )
@@ -108,7 +119,7 @@ impl Node {
             .name("sd-p2p".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let mut state = State::new(lib, swarm);
+                    let mut state = State::new(lib, swarm, admission);
                     let mut ok = true;
                     for addr in listen {
                         if let Err(e) = state.swarm.listen_on(addr.clone()) {
@@ -168,12 +179,12 @@ impl Node {
         })?
     }
 
-    /// Closes every connection to `peer` (a revoked device).
+    /// Refuses `peer` from now on and closes its connections (a revoked
+    /// device). Returns once the node has done so: the revocation holds
+    /// for any connection that arrives after this call.
     pub fn disconnect(&self, peer: &str) -> Result<()> {
         let peer: PeerId = peer.parse().context("peer id")?;
-        self.commands
-            .send(Command::Disconnect(peer))
-            .map_err(|_| anyhow!("the p2p node has stopped"))
+        self.ask(|done| Command::Disconnect(peer, done))
     }
 }
 
@@ -208,10 +219,15 @@ struct State {
     asking: HashMap<OutboundRequestId, Joining>,
     discovered: HashSet<PeerId>,
     listen_addrs: Vec<Multiaddr>,
+    admission: Arc<std::sync::RwLock<Admission>>,
 }
 
 impl State {
-    fn new(lib: Arc<Library>, swarm: Swarm<Behaviour>) -> State {
+    fn new(
+        lib: Arc<Library>,
+        swarm: Swarm<Behaviour>,
+        admission: Arc<std::sync::RwLock<Admission>>,
+    ) -> State {
         let me = DeviceInfo {
             id: lib.device_id(),
             name: lib.device_name().to_owned(),
@@ -226,6 +242,7 @@ impl State {
             asking: HashMap::new(),
             discovered: HashSet::new(),
             listen_addrs: Vec::new(),
+            admission,
         }
     }
 
@@ -264,6 +281,7 @@ impl State {
                         let invite = Invite::new(secret, sdfs_core::time::unix_now_secs());
                         let expires_at = invite.expires_at();
                         self.invite = Some(invite);
+                        self.admit(|a| a.invite_until = expires_at);
                         InviteInfo {
                             code,
                             addrs: self.reachable_addrs(),
@@ -304,8 +322,13 @@ impl State {
                     }
                 }
             }
-            Command::Disconnect(peer) => {
+            Command::Disconnect(peer, done) => {
+                // Refused from now on, then cut off.
+                self.admit(|a| {
+                    a.paired.remove(&peer);
+                });
                 let _ = self.swarm.disconnect_peer_id(peer);
+                let _ = done.send(());
             }
             Command::Shutdown => {}
         }
@@ -448,6 +471,8 @@ impl State {
                 let response = match joined {
                     Some(device) => match self.remember(&device, peer) {
                         Ok(()) => {
+                            // The invite is spent: strangers are refused again.
+                            self.admit(|a| a.invite_until = 0);
                             tracing::info!("p2p: paired with {} ({peer})", device.name);
                             response
                         }
@@ -479,7 +504,13 @@ impl State {
                 request_id, error, ..
             } => {
                 if let Some(joining) = self.asking.remove(&request_id) {
-                    self.fail_or_next(joining, anyhow!("pairing failed: {error}"));
+                    let why = match error {
+                        request_response::OutboundFailure::ConnectionClosed => anyhow!(
+                            "the device closed the connection: it has no open invite, or does not accept this device"
+                        ),
+                        other => anyhow!("pairing failed: {other}"),
+                    };
+                    self.fail_or_next(joining, why);
                 }
             }
             _ => {}
@@ -530,8 +561,15 @@ impl State {
         }
     }
 
-    /// Stores a paired device.
+    fn admit(&self, change: impl FnOnce(&mut Admission)) {
+        change(&mut self.admission.write().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Stores a paired device and admits it.
     fn remember(&self, device: &DeviceInfo, peer: PeerId) -> Result<()> {
+        self.admit(|a| {
+            a.paired.insert(peer);
+        });
         let record = DeviceRecord {
             id: device.id,
             name: device.name.clone(),

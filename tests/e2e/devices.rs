@@ -81,10 +81,12 @@ fn two_devices_pair_with_a_one_time_code() -> Result<()> {
     let err = b.fails(["pair", "join", &words.join(" "), "--addr", &addr])?;
     ensure!(err.contains("not a pairing code"), "{err}");
 
-    // Revoked at once on A's side.
+    // Revoked at once: forgotten, cut off, and refused at the door.
     let removed = a.json(["device", "rm", "nas"])?;
     assert_eq!(removed["removed"].as_str(), Some("nas"));
     ensure!(device_named(&a.json(["devices"])?, "nas").is_none());
+    let err = b.fails(["pair", "join", &code_now, "--addr", &addr])?;
+    ensure!(err.contains("does not accept this device"), "{err}");
     Ok(())
 }
 
@@ -100,10 +102,12 @@ fn pairing_needs_a_daemon_and_an_invite() -> Result<()> {
             .as_str()
             .context("peer")?
     );
-    // B guesses a code while A has no invite open: refused.
+    // A stranger that knows the address is refused at the door while no
+    // invite is open: it does not even get to guess a code.
     let code = "legal winner thank year wave sausage worth useful legal winner thank yellow";
     let err = b.fails(["pair", "join", code, "--addr", &addr])?;
     ensure!(err.contains("no open invite"), "{err}");
+    ensure!(b.json(["devices"])?.as_array().map(Vec::len) == Some(1));
     // Without a daemon there is no node to pair with.
     let c = Sd::init("phone")?;
     let err = c.fails(["pair", "invite"])?;
