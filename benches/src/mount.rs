@@ -400,21 +400,10 @@ pub fn run(args: &[String]) -> Result<()> {
     let rows = measure(&targets, &rel_files)?;
     drop(peers);
 
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
     let mut table = format!(
-        "Machine: {} cores ({cpu}), kernel {}, release build, run as root (passthrough on). Time relative to native \
-         in the same run: lower is better, 1.00× is native speed.\n\n| operation | native |",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim(),
+        "{} Run as root (passthrough on). Time relative to native in the same run: lower is \
+         better, 1.00× is native speed.\n\n| operation | native |",
+        crate::machine(),
     );
     for t in &targets[1..] {
         table.push_str(&format!(" {} |", t.name));

@@ -21,7 +21,6 @@ pub struct HotCache {
 #[derive(Default)]
 struct Counters {
     hits: AtomicU64,
-    misses: AtomicU64,
     disk_hits: AtomicU64,
     fetched: AtomicU64,
 }
@@ -70,12 +69,9 @@ impl HotCache {
 
     pub fn get(&self, id: &ChunkId) -> Option<Arc<[u8]>> {
         let found = self.chunks.get(id);
-        let counter = if found.is_some() {
-            &self.counters.hits
-        } else {
-            &self.counters.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        if found.is_some() {
+            self.counters.hits.fetch_add(1, Ordering::Relaxed);
+        }
         found
     }
 

@@ -319,7 +319,7 @@ impl Host {
                         json!({
                             "name": d.name,
                             "id": d.id,
-                            "peer_id": d.peer_id.clone().or_else(|| this.then(|| self.p2p.as_ref().map(|n| n.peer_id())).flatten()),
+                            "peer_id": if this { self.p2p.as_ref().map(sdfs_p2p::Node::peer_id) } else { d.peer_id.clone() },
                             "os": d.os,
                             "this_device": this,
                             "online": is_online,

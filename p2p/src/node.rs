@@ -365,27 +365,11 @@ impl State {
 
     fn expire_joins(&mut self) {
         let now = Instant::now();
-        let late: Vec<ConnectionId> = self
-            .dialing
-            .iter()
-            .filter(|(_, j)| j.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in late {
-            if let Some(j) = self.dialing.remove(&id) {
-                let _ = j.reply.send(Err(anyhow!("timed out reaching the device")));
-            }
+        for j in take_late(&mut self.dialing, now) {
+            let _ = j.reply.send(Err(anyhow!("timed out reaching the device")));
         }
-        let late: Vec<OutboundRequestId> = self
-            .asking
-            .iter()
-            .filter(|(_, j)| j.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in late {
-            if let Some(j) = self.asking.remove(&id) {
-                let _ = j.reply.send(Err(anyhow!("timed out pairing")));
-            }
+        for j in take_late(&mut self.asking, now) {
+            let _ = j.reply.send(Err(anyhow!("timed out pairing")));
         }
     }
 
@@ -580,4 +564,17 @@ impl State {
         self.lib.add_paired_device(&record)?;
         Ok(())
     }
+}
+
+/// Removes and returns the joins whose deadline has passed.
+fn take_late<K: Copy + Eq + std::hash::Hash>(
+    joins: &mut HashMap<K, Joining>,
+    now: Instant,
+) -> Vec<Joining> {
+    let late: Vec<K> = joins
+        .iter()
+        .filter(|(_, j)| j.deadline <= now)
+        .map(|(id, _)| *id)
+        .collect();
+    late.iter().filter_map(|id| joins.remove(id)).collect()
 }

@@ -122,9 +122,7 @@ impl FsChunkStore {
         txn.commit()?;
         repair_packs(&packs_dir, &packs)?;
         let writer = match packs.last() {
-            Some(&(pack, committed))
-                if committed < (budget / 16).clamp(1024 * 1024, pack::PACK_TARGET) =>
-            {
+            Some(&(pack, committed)) if committed < pack_target_for(budget) => {
                 PackWriter::reopen(&packs_dir, pack, committed)
                     .map_err(|e| StoreError::io(pack_path(&packs_dir, pack), e))?
             }
@@ -164,10 +162,8 @@ impl FsChunkStore {
         self.enforce_budget()
     }
 
-    /// Packs are kept small against the budget, so that reclaiming one
-    /// never needs much room: a sixteenth of it, between 1 and 64 MiB.
     fn pack_target(&self) -> u64 {
-        (self.budget() / 16).clamp(1024 * 1024, pack::PACK_TARGET)
+        pack_target_for(self.budget())
     }
 
     fn next_tick(&self) -> u64 {
@@ -398,6 +394,12 @@ impl FsChunkStore {
         txn.commit()?;
         Ok(freed)
     }
+}
+
+/// Packs are kept small against the budget, so that reclaiming one never
+/// needs much room: a sixteenth of it, between 1 and 64 MiB.
+fn pack_target_for(budget: u64) -> u64 {
+    (budget / 16).clamp(1024 * 1024, pack::PACK_TARGET)
 }
 
 /// Removes chunks from every table of the index inside `txn`.

@@ -72,7 +72,7 @@ impl ContentStore {
         &self.hot
     }
 
-    fn content_record(&self, id: ContentId) -> Result<ContentRecord> {
+    pub(crate) fn content_record(&self, id: ContentId) -> Result<ContentRecord> {
         let txn = self.lib.db().begin_read()?;
         let content = txn.open_table(schema::CONTENT)?;
         content

@@ -150,10 +150,10 @@ impl ContentStore {
                 }
                 ingest.commit()?;
                 report.stored_bytes += ingest.stored_bytes();
-                let manifests: Vec<Manifest> = built.iter().map(|(_, m)| m.clone()).collect();
+                let (paths, manifests): (Vec<PathBuf>, Vec<Manifest>) = built.into_iter().unzip();
                 self.chunks
                     .pin_all(&manifests, crate::time::unix_now_secs())?;
-                for (path, manifest) in built {
+                for (path, manifest) in paths.into_iter().zip(manifests) {
                     report.files += 1;
                     report.bytes += manifest.size();
                     report

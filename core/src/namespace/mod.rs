@@ -10,15 +10,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use redb::ReadableDatabase;
-
 pub use attr::Attr;
 
 use crate::error::{Error, Result};
 use crate::ids::{ContentId, LocationId};
-use crate::library::{Library, schema};
+use crate::library::Library;
 use crate::locations;
-use crate::model::content::ContentRecord;
 use crate::model::entry::EntryKind;
 use crate::model::location::LocationRecord;
 use crate::uri::SdUri;
@@ -193,7 +190,7 @@ impl Namespace {
         match node {
             Node::Root | Node::Device | Node::ContentDir => Ok(Attr::virtual_dir(self.started)),
             Node::Content(id) => {
-                let record = self.content_record(*id)?;
+                let record = self.content.content_record(*id)?;
                 let mut attr = Attr::virtual_dir(record.first_seen.saturating_mul(1_000_000_000));
                 attr.kind = EntryKind::File;
                 attr.mode = libc::S_IFREG | 0o444;
@@ -264,21 +261,6 @@ impl Namespace {
                 Ok(out)
             }
         }
-    }
-
-    fn content_record(&self, id: ContentId) -> Result<ContentRecord> {
-        let txn = self.lib.db().begin_read()?;
-        let content = txn.open_table(schema::CONTENT)?;
-        content
-            .get(id.0.as_u128())?
-            .map(|v| ContentRecord::decode(v.value()))
-            .transpose()?
-            .ok_or_else(|| {
-                Error::io(
-                    id.to_string(),
-                    std::io::Error::from_raw_os_error(libc::ENOENT),
-                )
-            })
     }
 
     /// A reader of content `id`: every chunk it returns was checked against
