@@ -67,6 +67,11 @@ impl HotCache {
         }
     }
 
+    /// Whether `id` is cached, without counting a hit.
+    pub fn contains(&self, id: &ChunkId) -> bool {
+        self.chunks.contains_key(id)
+    }
+
     pub fn get(&self, id: &ChunkId) -> Option<Arc<[u8]>> {
         let found = self.chunks.get(id);
         if found.is_some() {

@@ -17,6 +17,12 @@ pub trait ChunkSource: Send + Sync {
     /// The bytes at `chunk`'s place in the content.
     fn fetch(&self, chunk: &ChunkRef) -> std::io::Result<Vec<u8>>;
 
+    /// Several chunks at once; a remote source asks for them in parallel.
+    /// Results are in the order of `chunks`.
+    fn fetch_many(&self, chunks: &[ChunkRef]) -> Vec<std::io::Result<Vec<u8>>> {
+        chunks.iter().map(|c| self.fetch(c)).collect()
+    }
+
     /// `fetch` returned bytes that hash to `actual`, not to the chunk's id:
     /// the source has changed or lies. The reader tries the next source.
     fn mismatch(&self, chunk: &ChunkRef, actual: ChunkId) {
@@ -48,6 +54,9 @@ pub struct ContentReader {
     /// Write chunks fetched from sources to the on-disk store (remote
     /// content; a local file needs no second copy).
     keep_on_disk: bool,
+    /// Chunks past the requested range fetched along with it (remote
+    /// sources, where a round trip costs more than a chunk).
+    readahead: usize,
 }
 
 impl std::fmt::Debug for ContentReader {
@@ -73,7 +82,15 @@ impl ContentReader {
             cache,
             store,
             keep_on_disk,
+            readahead: 0,
         }
+    }
+
+    /// Fetches up to `chunks` chunks beyond each read's range together with
+    /// the range's own missing chunks, in one batch per source.
+    pub fn with_readahead(mut self, chunks: usize) -> ContentReader {
+        self.readahead = chunks;
+        self
     }
 
     pub fn manifest(&self) -> &Arc<Manifest> {
@@ -83,8 +100,14 @@ impl ContentReader {
     /// Fills `buf` from `offset`, fetching only the chunks the range needs.
     /// Returns the bytes written (fewer than `buf.len()` only at the end).
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, ReadError> {
+        let range = self.manifest.chunks_for(offset, buf.len() as u64);
+        if self.readahead > 0 {
+            self.prefetch(
+                range.start..(range.end + self.readahead).min(self.manifest.chunks().len()),
+            )?;
+        }
         let mut written = 0;
-        for index in self.manifest.chunks_for(offset, buf.len() as u64) {
+        for index in range {
             let chunk = self.manifest.chunks()[index];
             let bytes = self.chunk(&chunk)?;
             let pos = offset + written as u64;
@@ -94,6 +117,64 @@ impl ContentReader {
             written += n;
         }
         Ok(written)
+    }
+
+    /// Fetches the chunks of `range` that are neither cached nor stored, in
+    /// one batch per source, keeping those that verify. What fails here is
+    /// tried again (and reported) chunk by chunk by the read itself.
+    fn prefetch(&self, range: std::ops::Range<usize>) -> Result<(), ReadError> {
+        let all = self.manifest.chunks();
+        let mut missing: Vec<ChunkRef> = Vec::new();
+        for chunk in &all[range] {
+            if self.cache.contains(&chunk.id) {
+                continue;
+            }
+            if let Some(store) = &self.store
+                && store.contains(&chunk.id)?
+            {
+                continue;
+            }
+            missing.push(*chunk);
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for source in &self.sources {
+            let results = source.fetch_many(&missing);
+            let mut good: Vec<(ChunkId, Vec<u8>)> = Vec::new();
+            let mut still = Vec::new();
+            for (chunk, result) in missing.iter().zip(results) {
+                match result {
+                    Ok(bytes) if bytes.len() == chunk.length as usize => {
+                        let actual = ChunkId::of(&bytes);
+                        if actual == chunk.id {
+                            good.push((chunk.id, bytes));
+                        } else {
+                            source.mismatch(chunk, actual);
+                            still.push(*chunk);
+                        }
+                    }
+                    _ => still.push(*chunk),
+                }
+            }
+            if self.keep_on_disk
+                && let Some(store) = &self.store
+                && !good.is_empty()
+            {
+                let batch: Vec<(ChunkId, &[u8])> =
+                    good.iter().map(|(id, b)| (*id, b.as_slice())).collect();
+                store.put_batch(&batch)?;
+            }
+            for (id, bytes) in good {
+                self.cache.count_fetch();
+                self.cache.insert(id, bytes.into());
+            }
+            if still.is_empty() {
+                break;
+            }
+            missing = still;
+        }
+        Ok(())
     }
 
     /// The verified bytes of one chunk of this content.

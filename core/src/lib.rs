@@ -20,6 +20,8 @@ pub mod model;
 pub mod namespace;
 pub mod pairing;
 pub mod query;
+pub mod remote;
+pub mod sync;
 pub mod time;
 pub mod uri;
 pub mod watcher;

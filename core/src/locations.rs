@@ -12,6 +12,7 @@ use crate::library::{Library, schema};
 use crate::model::entry::{EntryRecord, StatFields};
 use crate::model::location::{IndexMode, LocationRecord, validate_location_name};
 use crate::model::volume::volume_of;
+use crate::sync::Resource;
 
 /// Adds `path` as a location named `name` (default: the directory's name).
 pub fn add(
@@ -72,9 +73,15 @@ pub fn add(
         };
         let mut locations = txn.open_table(schema::LOCATIONS)?;
         locations.insert(record.id.0.as_u128(), record.encode().as_slice())?;
+        tables
+            .changes
+            .record(Resource::Location, record.id.0.as_u128())?;
         if let Some(volume) = &volume {
             let mut volumes = txn.open_table(schema::VOLUMES)?;
             volumes.insert(volume.id.0.as_u128(), volume.encode().as_slice())?;
+            tables
+                .changes
+                .record(Resource::Volume, volume.id.0.as_u128())?;
         }
         record
     };
@@ -132,6 +139,9 @@ pub fn remove(lib: &Library, name: &str) -> Result<LocationRecord> {
         tables.remove_subtree(&ctx, location.root.0)?;
         let mut locations = txn.open_table(schema::LOCATIONS)?;
         locations.remove(location.id.0.as_u128())?;
+        tables
+            .changes
+            .record(Resource::Location, location.id.0.as_u128())?;
         let mut jobs = txn.open_table(schema::JOBS)?;
         let stale: Vec<u64> = jobs
             .iter()?

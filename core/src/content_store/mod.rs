@@ -9,6 +9,8 @@
 mod local;
 mod open;
 mod pin;
+mod remote;
+mod serve;
 mod validate;
 
 use std::path::PathBuf;
@@ -120,6 +122,8 @@ impl ContentStore {
                     None => {
                         record.integrity = Some(hash);
                         content.insert(id.0.as_u128(), record.encode().as_slice())?;
+                        crate::sync::changes::ChangeLog::open(&txn)?
+                            .record(crate::sync::Resource::Content, id.0.as_u128())?;
                         hash
                     }
                 },

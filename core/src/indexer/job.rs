@@ -670,6 +670,8 @@ impl Run {
             if let Some(mut loc) = current {
                 loc.last_indexed = Some(crate::time::unix_now_nanos());
                 table.insert(key, loc.encode().as_slice())?;
+                crate::sync::changes::ChangeLog::open(&txn)?
+                    .record(crate::sync::Resource::Location, key)?;
             }
         }
         self.job.phase = Phase::Done;

@@ -18,6 +18,8 @@ use crate::jobs::IndexCounters;
 use crate::library::schema::{self, child_key, children_range};
 use crate::model::content::ContentRecord;
 use crate::model::entry::{EntryKind, EntryRecord};
+use crate::sync::Resource;
+use crate::sync::changes::ChangeLog;
 
 /// What an index write needs to know about its surroundings.
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +56,8 @@ pub struct IndexTables<'txn> {
     pub(crate) removals: Table<'txn, (u64, u64), ()>,
     manifests: Table<'txn, u64, &'static [u8]>,
     issues: Table<'txn, u64, &'static [u8]>,
+    /// What replicas on other devices pull (SPEC §4).
+    pub(crate) changes: ChangeLog<'txn>,
 }
 
 impl<'txn> IndexTables<'txn> {
@@ -70,6 +74,7 @@ impl<'txn> IndexTables<'txn> {
             removals: txn.open_table(schema::INDEX_REMOVALS)?,
             manifests: txn.open_table(schema::MANIFESTS)?,
             issues: txn.open_table(schema::INTEGRITY_ISSUES)?,
+            changes: ChangeLog::open(txn)?,
         })
     }
 
@@ -80,8 +85,17 @@ impl<'txn> IndexTables<'txn> {
         }
     }
 
+    /// Writes an entry; a record that did not change writes no change-log
+    /// row, so an unchanged re-index sends nothing to other devices.
     pub fn put_entry(&mut self, id: u64, record: &EntryRecord) -> Result<()> {
-        self.entries.insert(id, record.encode().as_slice())?;
+        let bytes = record.encode();
+        let same = self
+            .entries
+            .insert(id, bytes.as_slice())?
+            .is_some_and(|old| old.value() == bytes.as_slice());
+        if !same {
+            self.changes.record(Resource::Entry, u128::from(id))?;
+        }
         Ok(())
     }
 
@@ -344,6 +358,7 @@ impl<'txn> IndexTables<'txn> {
             self.unlink_content(&mut record, current)?;
             self.unidentified.remove((ctx.root, current))?;
             self.entries.remove(current)?;
+            self.changes.record(Resource::Entry, u128::from(current))?;
             removed += 1;
         }
         Ok(removed)
@@ -392,6 +407,7 @@ impl<'txn> IndexTables<'txn> {
             } else {
                 self.content.insert(key, existing.encode().as_slice())?;
             }
+            self.changes.record(Resource::Content, key)?;
         }
         Ok(())
     }
@@ -424,6 +440,7 @@ impl<'txn> IndexTables<'txn> {
             });
             content.instances += 1;
             self.content.insert(key, content.encode().as_slice())?;
+            self.changes.record(Resource::Content, key)?;
             self.instances.insert((key, id), ())?;
             record.content = Some(content_id);
             self.put_entry(id, record)?;

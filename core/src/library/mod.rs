@@ -245,6 +245,8 @@ impl Library {
         txn.open_table(schema::DEVICES)?
             .remove(device.id.0.as_u128())?;
         txn.commit()?;
+        // What it shared goes with it.
+        crate::sync::replica::forget(&self.db, device.id)?;
         Ok(device)
     }
 

@@ -71,7 +71,9 @@ pub(super) fn initialise(db: &Database) -> Result<()> {
         txn.open_table(JOBS)?;
         txn.open_table(INDEX_QUEUE)?;
         txn.open_table(INDEX_REMOVALS)?;
+        crate::sync::replica::initialise(&txn)?;
     }
+    crate::sync::changes::initialise(&txn)?;
     txn.commit()?;
     Ok(())
 }

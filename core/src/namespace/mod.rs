@@ -4,6 +4,7 @@
 
 mod attr;
 pub mod local;
+mod remote;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -11,9 +12,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 pub use attr::Attr;
+pub use remote::RemoteAccess;
 
 use crate::error::{Error, Result};
-use crate::ids::{ContentId, LocationId};
+use crate::ids::{ContentId, DeviceId, LocationId};
 use crate::library::Library;
 use crate::locations;
 use crate::model::entry::EntryKind;
@@ -37,6 +39,10 @@ pub enum Node {
     Content(ContentId),
     /// A file or directory in a location of this device.
     Local { location: LocationId, path: PathBuf },
+    /// A paired device: one directory per location of its replica.
+    Peer(DeviceId),
+    /// An entry of a paired device, served from the replica of its index.
+    Remote { device: DeviceId, entry: u64 },
 }
 
 impl Node {
@@ -69,6 +75,8 @@ pub struct Namespace {
     content: Arc<crate::content_store::ContentStore>,
     locations: RwLock<Vec<LocationRecord>>,
     started: i64,
+    /// How reads reach other devices; `None` until the p2p node runs.
+    remote: RwLock<Option<RemoteAccess>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -88,6 +96,7 @@ impl Namespace {
             content,
             locations: RwLock::new(all),
             started: crate::time::unix_now_nanos(),
+            remote: RwLock::new(None),
         })
     }
 
@@ -149,7 +158,12 @@ impl Namespace {
             Node::Root if name == self.lib.device_name().as_bytes() => {
                 Ok((Node::Device, self.getattr(&Node::Device)?))
             }
-            Node::Root => Err(not_found()),
+            Node::Root => {
+                let device = self.peer_named(name).ok_or_else(not_found)?;
+                Ok((Node::Peer(device.id), Attr::virtual_dir(self.started)))
+            }
+            Node::Peer(device) => self.lookup_peer(*device, name),
+            Node::Remote { device, entry } => self.lookup_remote(*device, *entry, name),
             Node::Device => {
                 let location = self.location_named(name).ok_or_else(not_found)?;
                 let node = Node::Local {
@@ -188,7 +202,13 @@ impl Namespace {
 
     pub fn getattr(&self, node: &Node) -> Result<Attr> {
         match node {
-            Node::Root | Node::Device | Node::ContentDir => Ok(Attr::virtual_dir(self.started)),
+            Node::Root | Node::Device | Node::ContentDir | Node::Peer(_) => {
+                Ok(Attr::virtual_dir(self.started))
+            }
+            Node::Remote { device, entry } => Ok(remote::remote_attr(
+                *entry,
+                &self.remote_entry(*device, *entry)?,
+            )),
             Node::Content(id) => {
                 let record = self.content.content_record(*id)?;
                 let mut attr = Attr::virtual_dir(record.first_seen.saturating_mul(1_000_000_000));
@@ -210,11 +230,21 @@ impl Namespace {
     /// local directories: indexer rules never hide anything here.
     pub fn readdir(&self, node: &Node) -> Result<Vec<DirEntry>> {
         match node {
-            Node::Root => Ok(vec![DirEntry {
-                name: self.lib.device_name().as_bytes().to_vec(),
-                node: Node::Device,
-                attr: Attr::virtual_dir(self.started),
-            }]),
+            Node::Root => {
+                let mut out = vec![DirEntry {
+                    name: self.lib.device_name().as_bytes().to_vec(),
+                    node: Node::Device,
+                    attr: Attr::virtual_dir(self.started),
+                }];
+                out.extend(self.peers().into_iter().map(|d| DirEntry {
+                    name: d.name.into_bytes(),
+                    node: Node::Peer(d.id),
+                    attr: Attr::virtual_dir(self.started),
+                }));
+                Ok(out)
+            }
+            Node::Peer(device) => self.readdir_peer(*device),
+            Node::Remote { device, entry } => self.readdir_remote(*device, *entry),
             Node::Device => {
                 let locations = self
                     .locations

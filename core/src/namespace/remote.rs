@@ -1,0 +1,285 @@
+//! Other devices in the mount: `/<device>/<location>/...` of a paired device
+//! is served from the local replica of its index (no network for `ls`,
+//! `find` or `stat`), and its files' bytes come through the content store:
+//! a local copy with the same full hash, chunks already cached, or the
+//! owner, each chunk verified.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sdfs_cas::{ChunkSource, ContentReader, FileHash, Manifest};
+
+use super::{Attr, DirEntry, Namespace, Node};
+use crate::error::{Error, Result};
+use crate::ids::DeviceId;
+use crate::model::device::DeviceRecord;
+use crate::model::entry::{EntryKind, EntryRecord};
+use crate::remote::{PeerLink, PeerSource};
+use crate::sync::replica::ReplicaView;
+
+/// Chunks fetched past a read's range from another device (about 1 MiB).
+const READAHEAD_CHUNKS: usize = 16;
+
+fn errno(what: impl Into<String>, code: i32) -> Error {
+    Error::io(what.into(), std::io::Error::from_raw_os_error(code))
+}
+
+/// What a read of another device's file is bound by.
+#[derive(Clone)]
+pub struct RemoteAccess {
+    pub link: Arc<dyn PeerLink>,
+    pub timeout: Duration,
+}
+
+impl Namespace {
+    /// Lets reads reach other devices (set once the p2p node runs).
+    pub fn set_remote_access(&self, access: RemoteAccess) {
+        *self.remote.write().unwrap_or_else(|e| e.into_inner()) = Some(access);
+    }
+
+    /// Paired devices (not this one).
+    pub(super) fn peers(&self) -> Vec<DeviceRecord> {
+        let me = self.lib.device_id();
+        self.lib
+            .devices()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| d.id != me)
+            .collect()
+    }
+
+    pub(super) fn peer_named(&self, name: &[u8]) -> Option<DeviceRecord> {
+        self.peers().into_iter().find(|d| d.name.as_bytes() == name)
+    }
+
+    fn view(&self, device: DeviceId) -> Result<ReplicaView> {
+        ReplicaView::new(self.lib.db(), device)
+    }
+
+    pub(super) fn remote_entry(&self, device: DeviceId, entry: u64) -> Result<EntryRecord> {
+        self.view(device)?
+            .entry(entry)?
+            .ok_or_else(|| errno(format!("entry {entry}"), libc::ENOENT))
+    }
+
+    pub(super) fn lookup_peer(&self, device: DeviceId, name: &[u8]) -> Result<(Node, Attr)> {
+        let view = self.view(device)?;
+        let location = view
+            .locations()?
+            .into_iter()
+            .find(|l| l.name.as_bytes() == name)
+            .ok_or_else(|| errno(String::from_utf8_lossy(name), libc::ENOENT))?;
+        let entry = location.root.0;
+        let record = view
+            .entry(entry)?
+            .ok_or_else(|| errno(location.name.clone(), libc::ENOENT))?;
+        Ok((Node::Remote { device, entry }, remote_attr(entry, &record)))
+    }
+
+    pub(super) fn lookup_remote(
+        &self,
+        device: DeviceId,
+        parent: u64,
+        name: &[u8],
+    ) -> Result<(Node, Attr)> {
+        let (entry, record) = self
+            .view(device)?
+            .child(parent, name)?
+            .ok_or_else(|| errno(String::from_utf8_lossy(name), libc::ENOENT))?;
+        Ok((Node::Remote { device, entry }, remote_attr(entry, &record)))
+    }
+
+    pub(super) fn readdir_peer(&self, device: DeviceId) -> Result<Vec<DirEntry>> {
+        let view = self.view(device)?;
+        let mut out = Vec::new();
+        for location in view.locations()? {
+            let entry = location.root.0;
+            if let Some(record) = view.entry(entry)? {
+                out.push(DirEntry {
+                    name: location.name.into_bytes(),
+                    node: Node::Remote { device, entry },
+                    attr: remote_attr(entry, &record),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn readdir_remote(&self, device: DeviceId, entry: u64) -> Result<Vec<DirEntry>> {
+        let view = self.view(device)?;
+        match view.entry(entry)? {
+            Some(r) if r.kind == EntryKind::Directory => {}
+            Some(_) => return Err(errno("not a directory", libc::ENOTDIR)),
+            None => return Err(errno(format!("entry {entry}"), libc::ENOENT)),
+        }
+        Ok(view
+            .children(entry)?
+            .into_iter()
+            .map(|(id, record)| DirEntry {
+                attr: remote_attr(id, &record),
+                name: record.name,
+                node: Node::Remote { device, entry: id },
+            })
+            .collect())
+    }
+
+    /// The target of another device's symlink, as recorded there.
+    pub fn readlink(&self, node: &Node) -> Result<Vec<u8>> {
+        match node {
+            Node::Remote { device, entry } => self
+                .remote_entry(*device, *entry)?
+                .link_target
+                .ok_or_else(|| errno("not a symlink", libc::EINVAL)),
+            Node::Local { path, .. } => {
+                use std::os::unix::ffi::OsStrExt;
+                std::fs::read_link(path)
+                    .map(|t| t.as_os_str().as_bytes().to_vec())
+                    .map_err(|e| Error::io(path, e))
+            }
+            _ => Err(errno("not a symlink", libc::EINVAL)),
+        }
+    }
+
+    /// A reader of another device's file. Its bytes are verified chunk by
+    /// chunk against the owner's manifest, whose size must be the size we
+    /// replicated and whose hash must be the content's integrity hash once
+    /// the owner has one. A local file with that same full hash is read
+    /// instead of the network.
+    pub fn open_remote(&self, device: DeviceId, entry: u64) -> Result<ContentReader> {
+        let record = self.remote_entry(device, entry)?;
+        if record.kind != EntryKind::File {
+            return Err(errno("not a regular file", libc::EISDIR));
+        }
+        let view = self.view(device)?;
+        let integrity = record
+            .content
+            .and_then(|c| view.content(c).ok().flatten())
+            .and_then(|c| c.integrity)
+            .map(FileHash);
+        drop(view);
+        // A local instance of the same bytes needs no network.
+        if let (Some(content), Some(hash)) = (record.content, integrity)
+            && let Ok(local) = self.content.content_record(content)
+            && local.integrity == Some(hash.0)
+            && let Ok(reader) = self.content.open_content(content)
+        {
+            return Ok(reader);
+        }
+        let access = self
+            .remote
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let name = self
+            .peers()
+            .into_iter()
+            .find(|d| d.id == device)
+            .map(|d| d.name)
+            .unwrap_or_else(|| device.to_string());
+        let mut sources: Vec<Arc<dyn ChunkSource>> = Vec::new();
+        if let Some(access) = &access {
+            sources.push(Arc::new(PeerSource {
+                link: Arc::clone(&access.link),
+                device,
+                device_name: name.clone(),
+                entry,
+                timeout: access.timeout,
+            }));
+        }
+        let manifest = self.remote_manifest(device, entry, &record, integrity, access.as_ref())?;
+        Ok(ContentReader::new(
+            Arc::new(manifest),
+            sources,
+            self.content.hot().clone(),
+            Some(Arc::clone(self.content.chunks())),
+            true,
+        )
+        .with_readahead(READAHEAD_CHUNKS))
+    }
+
+    /// The manifest of another device's file: known already (by integrity
+    /// hash, or remembered for this entry at this size and mtime), else
+    /// asked of the owner and checked.
+    fn remote_manifest(
+        &self,
+        device: DeviceId,
+        entry: u64,
+        record: &EntryRecord,
+        integrity: Option<FileHash>,
+        access: Option<&RemoteAccess>,
+    ) -> Result<Manifest> {
+        let chunks = self.content.chunks();
+        let stamp = (record.size, record.mtime);
+        let known = match integrity {
+            Some(hash) => Some(hash),
+            None => self.content.remote_manifest_hash(device, entry, stamp)?,
+        };
+        if let Some(hash) = known
+            && let Some(manifest) = chunks.manifest(&hash)?
+        {
+            return Ok(manifest);
+        }
+        let Some(access) = access else {
+            return Err(errno("the device is not reachable", libc::EIO));
+        };
+        let bytes = access
+            .link
+            .manifest(device, entry, access.timeout)
+            .map_err(|e| {
+                tracing::warn!("manifest of entry {entry} from {device}: {e}");
+                errno(format!("entry {entry}"), libc::EIO)
+            })?;
+        let manifest = Manifest::decode(&bytes).map_err(|e| {
+            tracing::warn!("device {device} sent a bad manifest: {e}");
+            errno(format!("entry {entry}"), libc::EIO)
+        })?;
+        if manifest.size() != record.size || known.is_some_and(|h| h != manifest.hash()) {
+            // The file changed since we replicated it (or the peer lies):
+            // serve nothing until the index says what it is now.
+            tracing::warn!("device {device}: entry {entry} no longer matches its index record");
+            return Err(errno(format!("entry {entry}"), libc::EIO));
+        }
+        chunks.put_manifest(&manifest)?;
+        self.content
+            .remember_remote_manifest(device, entry, stamp, manifest.hash())?;
+        Ok(manifest)
+    }
+}
+
+/// What `stat` shows for another device's entry: its size, times and kind;
+/// read-only; owned by whoever runs the mount (the owner's uids mean
+/// nothing here).
+pub(super) fn remote_attr(entry: u64, record: &EntryRecord) -> Attr {
+    let (type_bits, perm) = match record.kind {
+        EntryKind::Directory => (libc::S_IFDIR, 0o555),
+        EntryKind::Symlink => (libc::S_IFLNK, 0o777),
+        EntryKind::File => (libc::S_IFREG, 0o444 | (record.mode & 0o111)),
+        EntryKind::Special => (record.mode & libc::S_IFMT, 0o444),
+    };
+    // SAFETY: getuid/getgid have no preconditions.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let size = match record.kind {
+        EntryKind::Directory => 4096,
+        _ => record.size,
+    };
+    Attr {
+        kind: record.kind,
+        mode: type_bits | perm,
+        size,
+        blocks: size.div_ceil(512),
+        atime: record.mtime,
+        mtime: record.mtime,
+        ctime: record.mtime,
+        nlink: if record.kind == EntryKind::Directory {
+            2
+        } else {
+            1
+        },
+        uid,
+        gid,
+        rdev: 0,
+        blksize: 65536,
+        dev: 0,
+        ino: entry,
+    }
+}

@@ -1,0 +1,97 @@
+//! The owner's side: what changed after a replica's watermarks.
+
+use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase};
+
+use super::changes::CHANGES;
+use super::{Batch, Item, PAGE_BYTES, PAGE_ITEMS, Page, Pull, Resource, Watermark};
+use crate::error::Result;
+use crate::library::schema;
+
+/// The page answering `pull`: changes in resource order, at most
+/// `pull.limit` items (capped by [`PAGE_ITEMS`]) and about [`PAGE_BYTES`]
+/// of records. A replica that is current gets empty batches.
+pub fn page(db: &Database, pull: &Pull) -> Result<Page> {
+    let txn = db.begin_read()?;
+    let changes = txn.open_table(CHANGES)?;
+    let records = Records::open(&txn)?;
+    let mut budget_items = pull.limit.clamp(1, PAGE_ITEMS) as usize;
+    let mut budget_bytes = PAGE_BYTES;
+    let mut page = Page {
+        batches: Vec::new(),
+        more: false,
+    };
+    for (resource, after) in Resource::ALL.into_iter().zip(pull.after) {
+        let r = resource.code();
+        let mut batch = Batch {
+            resource,
+            after,
+            next: after,
+            items: Vec::new(),
+        };
+        let start = after.0.saturating_add(1);
+        for row in changes.range((r, start)..=(r, u64::MAX))? {
+            if budget_items == 0 || budget_bytes == 0 {
+                page.more = true;
+                break;
+            }
+            let (seq, key) = row?;
+            let key = key.value();
+            let record = records.get(resource, key)?;
+            let weight = 24 + record.as_ref().map_or(0, Vec::len);
+            budget_items -= 1;
+            budget_bytes = budget_bytes.saturating_sub(weight);
+            batch.items.push(Item { key, record });
+            batch.next = Watermark(seq.value().1);
+        }
+        page.batches.push(batch);
+    }
+    Ok(page)
+}
+
+/// The owner's tables a page reads records from.
+struct Records {
+    volumes: ReadOnlyTable<u128, &'static [u8]>,
+    locations: ReadOnlyTable<u128, &'static [u8]>,
+    content: ReadOnlyTable<u128, &'static [u8]>,
+    entries: ReadOnlyTable<u64, &'static [u8]>,
+}
+
+impl Records {
+    fn open(txn: &ReadTransaction) -> Result<Records> {
+        Ok(Records {
+            volumes: txn.open_table(schema::VOLUMES)?,
+            locations: txn.open_table(schema::LOCATIONS)?,
+            content: txn.open_table(schema::CONTENT)?,
+            entries: txn.open_table(schema::ENTRIES)?,
+        })
+    }
+
+    /// The current encoded record of `key`, `None` when it is gone.
+    fn get(&self, resource: Resource, key: u128) -> Result<Option<Vec<u8>>> {
+        let row = match resource {
+            Resource::Volume => self.volumes.get(key)?,
+            Resource::Location => self.locations.get(key)?,
+            Resource::Content => self.content.get(key)?,
+            Resource::Entry => match u64::try_from(key) {
+                Ok(id) => self.entries.get(id)?,
+                Err(_) => None,
+            },
+        };
+        Ok(row.map(|v| v.value().to_vec()))
+    }
+}
+
+/// The owner's current head per resource (what a replica that is up to
+/// date has as watermarks).
+pub fn heads(db: &Database) -> Result<super::Watermarks> {
+    let txn = db.begin_read()?;
+    let changes = txn.open_table(CHANGES)?;
+    let mut out = [Watermark(0); 4];
+    for (slot, resource) in out.iter_mut().zip(Resource::ALL) {
+        let r = resource.code();
+        if let Some(row) = changes.range((r, 0)..=(r, u64::MAX))?.next_back() {
+            *slot = Watermark(row?.0.value().1);
+        }
+    }
+    Ok(out)
+}

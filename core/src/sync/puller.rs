@@ -1,0 +1,169 @@
+//! When to pull from one peer, as a sans-IO state machine: the caller
+//! passes the time and what arrived, and sends what it is told to. One pull
+//! is in flight at a time; a page that says `more` is followed at once; an
+//! answer that never comes is given up after a timeout and retried.
+
+use super::{PAGE_ITEMS, Pull, Watermarks};
+
+/// Milliseconds on any monotonic clock the caller likes.
+pub type Millis = u64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Idle { next_at: Millis },
+    Waiting { tag: u64, deadline: Millis },
+}
+
+/// The pull schedule of one peer.
+#[derive(Clone, Debug)]
+pub struct Puller {
+    state: State,
+    /// Between pulls while nothing is known to have changed.
+    every: Millis,
+    /// How long an answer may take.
+    timeout: Millis,
+    next_tag: u64,
+    /// Items per pull.
+    limit: u32,
+}
+
+impl Puller {
+    /// A puller that pulls at once, then every `every` ms.
+    pub fn new(now: Millis, every: Millis, timeout: Millis) -> Puller {
+        Puller {
+            state: State::Idle { next_at: now },
+            every,
+            timeout,
+            next_tag: 1,
+            limit: PAGE_ITEMS,
+        }
+    }
+
+    /// Asks for at most `limit` items per pull.
+    pub fn with_limit(mut self, limit: u32) -> Puller {
+        self.limit = limit;
+        self
+    }
+
+    /// The pull to send now, if any, tagged so its answer can be matched.
+    /// `marks` is asked only when a pull is due.
+    pub fn poll(
+        &mut self,
+        now: Millis,
+        marks: impl FnOnce() -> Option<Watermarks>,
+    ) -> Option<(u64, Pull)> {
+        match self.state {
+            State::Waiting { deadline, .. } if now >= deadline => {
+                // Lost: try again now.
+                self.state = State::Idle { next_at: now };
+            }
+            _ => {}
+        }
+        match self.state {
+            State::Idle { next_at } if now >= next_at => {
+                let after = marks()?;
+                let tag = self.next_tag;
+                self.next_tag += 1;
+                self.state = State::Waiting {
+                    tag,
+                    deadline: now + self.timeout,
+                };
+                Some((
+                    tag,
+                    Pull {
+                        after,
+                        limit: self.limit,
+                    },
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The answer to pull `tag` was applied; `more` says whether the owner
+    /// has more. Returns false for an answer nobody waits for any more.
+    pub fn on_page(&mut self, tag: u64, now: Millis, more: bool) -> bool {
+        if !matches!(self.state, State::Waiting { tag: t, .. } if t == tag) {
+            return false;
+        }
+        let next_at = if more { now } else { now + self.every };
+        self.state = State::Idle { next_at };
+        true
+    }
+
+    /// Pull `tag` failed (refused, malformed, connection lost): retry after
+    /// the usual interval.
+    pub fn on_failure(&mut self, tag: u64, now: Millis) {
+        if let State::Waiting { tag: t, .. } = self.state
+            && t == tag
+        {
+            self.state = State::Idle {
+                next_at: now + self.every,
+            };
+        }
+    }
+
+    /// The owner said something changed: pull as soon as nothing is in
+    /// flight.
+    pub fn nudge(&mut self, now: Millis) {
+        if let State::Idle { next_at } = &mut self.state {
+            *next_at = (*next_at).min(now);
+        }
+    }
+
+    /// When `poll` next has something to do.
+    pub fn next_wakeup(&self) -> Millis {
+        match self.state {
+            State::Idle { next_at } => next_at,
+            State::Waiting { deadline, .. } => deadline,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::Watermark;
+
+    const MARKS: Watermarks = [Watermark(0); 4];
+
+    #[test]
+    fn pulls_at_once_then_on_schedule() {
+        let mut p = Puller::new(0, 500, 2000);
+        let (tag, _) = p.poll(0, || Some(MARKS)).expect("first pull");
+        assert!(p.poll(10, || Some(MARKS)).is_none(), "one in flight");
+        assert!(p.on_page(tag, 20, false));
+        assert!(p.poll(100, || Some(MARKS)).is_none(), "not due yet");
+        assert!(p.poll(520, || Some(MARKS)).is_some());
+    }
+
+    #[test]
+    fn more_pulls_again_at_once_and_stale_answers_are_ignored() {
+        let mut p = Puller::new(0, 500, 2000);
+        let (tag, _) = p.poll(0, || Some(MARKS)).expect("pull");
+        assert!(p.on_page(tag, 5, true));
+        assert!(!p.on_page(tag, 6, true), "a duplicate answer");
+        let (second, _) = p.poll(6, || Some(MARKS)).expect("more");
+        assert_ne!(tag, second);
+    }
+
+    #[test]
+    fn a_lost_pull_is_retried_after_the_timeout() {
+        let mut p = Puller::new(0, 500, 2000);
+        let (tag, _) = p.poll(0, || Some(MARKS)).expect("pull");
+        assert!(p.poll(1999, || Some(MARKS)).is_none());
+        let (retry, _) = p.poll(2000, || Some(MARKS)).expect("retry");
+        assert_ne!(tag, retry);
+        assert!(!p.on_page(tag, 2001, false), "the lost one came late");
+        assert!(p.on_page(retry, 2002, false));
+    }
+
+    #[test]
+    fn nudge_brings_the_next_pull_forward() {
+        let mut p = Puller::new(0, 10_000, 2000);
+        let (tag, _) = p.poll(0, || Some(MARKS)).expect("pull");
+        p.on_page(tag, 1, false);
+        p.nudge(50);
+        assert!(p.poll(50, || Some(MARKS)).is_some());
+    }
+}

@@ -1,0 +1,347 @@
+//! Replicas of other devices' data, keyed by the owner's device id. The
+//! mount and `sd://<device>/...` read these; they never wait on the network.
+
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition,
+    WriteTransaction,
+};
+
+use super::{Batch, Page, Resource, Watermark, Watermarks};
+use crate::error::{Error, Result};
+use crate::ids::{ContentId, DeviceId, LocationId};
+use crate::model::content::ContentRecord;
+use crate::model::entry::{EntryKind, EntryRecord};
+use crate::model::location::LocationRecord;
+use crate::model::volume::VolumeRecord;
+
+/// `(device, resource, key)` → record, for volumes, locations and content.
+pub const REPLICA: TableDefinition<'_, (u128, u8, u128), &[u8]> = TableDefinition::new("replica");
+/// `(device, entry)` → [`EntryRecord`].
+pub const REPLICA_ENTRIES: TableDefinition<'_, (u128, u64), &[u8]> =
+    TableDefinition::new("replica_entries");
+/// `device (16 B) ++ parent (8 B BE) ++ name` → entry id.
+pub const REPLICA_CHILDREN: TableDefinition<'_, &[u8], u64> =
+    TableDefinition::new("replica_children");
+/// `(device, resource)` → watermark.
+pub const WATERMARKS: TableDefinition<'_, (u128, u8), u64> =
+    TableDefinition::new("replica_watermarks");
+
+pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(REPLICA)?;
+    txn.open_table(REPLICA_ENTRIES)?;
+    txn.open_table(REPLICA_CHILDREN)?;
+    txn.open_table(WATERMARKS)?;
+    Ok(())
+}
+
+fn child_key(device: DeviceId, parent: u64, name: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(24 + name.len());
+    key.extend_from_slice(&device.0.as_u128().to_be_bytes());
+    key.extend_from_slice(&parent.to_be_bytes());
+    key.extend_from_slice(name);
+    key
+}
+
+/// What applying a page did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Items written or deleted.
+    pub items: usize,
+    /// Batches skipped because they did not start at the watermark (late
+    /// or duplicated pages).
+    pub stale: usize,
+    /// Directories whose listing changed (for kernel cache invalidation).
+    pub dirs: Vec<u64>,
+    /// Entries written or deleted.
+    pub entries: Vec<u64>,
+}
+
+/// The watermarks this replica holds for `device`.
+pub fn watermarks(db: &Database, device: DeviceId) -> Result<Watermarks> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(WATERMARKS)?;
+    let mut out = [Watermark(0); 4];
+    for (slot, resource) in out.iter_mut().zip(Resource::ALL) {
+        if let Some(v) = table.get((device.0.as_u128(), resource.code()))? {
+            *slot = Watermark(v.value());
+        }
+    }
+    Ok(out)
+}
+
+/// Applies `page` from `device` in one transaction: records and watermarks
+/// move together, so a crash resumes from the last applied page. A batch
+/// that does not start at the current watermark is skipped whole. A record
+/// that does not decode, or an entry name that is not a plain file name,
+/// refuses the page: nothing of it is applied.
+pub fn apply(db: &Database, device: DeviceId, page: &Page) -> Result<Applied> {
+    let txn = db.begin_write()?;
+    let applied = {
+        let mut tables = Tables::open(&txn)?;
+        let mut applied = Applied::default();
+        for batch in &page.batches {
+            let mark = (device.0.as_u128(), batch.resource.code());
+            let current = tables.watermarks.get(mark)?.map_or(0, |v| v.value());
+            if current != batch.after.0 || batch.next < batch.after {
+                applied.stale += 1;
+                continue;
+            }
+            tables.apply_batch(device, batch, &mut applied)?;
+            tables.watermarks.insert(mark, batch.next.0)?;
+        }
+        applied
+    };
+    txn.commit()?;
+    Ok(applied)
+}
+
+struct Tables<'txn> {
+    records: Table<'txn, (u128, u8, u128), &'static [u8]>,
+    entries: Table<'txn, (u128, u64), &'static [u8]>,
+    children: Table<'txn, &'static [u8], u64>,
+    watermarks: Table<'txn, (u128, u8), u64>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self> {
+        Ok(Tables {
+            records: txn.open_table(REPLICA)?,
+            entries: txn.open_table(REPLICA_ENTRIES)?,
+            children: txn.open_table(REPLICA_CHILDREN)?,
+            watermarks: txn.open_table(WATERMARKS)?,
+        })
+    }
+
+    fn apply_batch(
+        &mut self,
+        device: DeviceId,
+        batch: &Batch,
+        applied: &mut Applied,
+    ) -> Result<()> {
+        let d = device.0.as_u128();
+        for item in &batch.items {
+            applied.items += 1;
+            if batch.resource != Resource::Entry {
+                match &item.record {
+                    Some(bytes) => {
+                        check_record(batch.resource, bytes)?;
+                        self.records
+                            .insert((d, batch.resource.code(), item.key), bytes.as_slice())?;
+                    }
+                    None => {
+                        self.records.remove((d, batch.resource.code(), item.key))?;
+                    }
+                }
+                continue;
+            }
+            let id = u64::try_from(item.key)
+                .map_err(|_| Error::InvalidInput("peer sent an entry id over 64 bits".into()))?;
+            let new = item
+                .record
+                .as_deref()
+                .map(|bytes| -> Result<EntryRecord> {
+                    let record = EntryRecord::decode(bytes)?;
+                    check_entry(id, &record)?;
+                    Ok(record)
+                })
+                .transpose()?;
+            applied.entries.push(id);
+            let old = self
+                .entries
+                .get((d, id))?
+                .map(|v| EntryRecord::decode(v.value()))
+                .transpose()?;
+            if let Some(old) = &old
+                && new
+                    .as_ref()
+                    .is_none_or(|n| n.parent != old.parent || n.name != old.name)
+            {
+                self.children
+                    .remove(child_key(device, old.parent, &old.name).as_slice())?;
+                applied.dirs.push(old.parent);
+            }
+            match (&new, &item.record) {
+                (Some(record), Some(bytes)) => {
+                    self.entries.insert((d, id), bytes.as_slice())?;
+                    if record.parent != 0 {
+                        self.children.insert(
+                            child_key(device, record.parent, &record.name).as_slice(),
+                            id,
+                        )?;
+                    }
+                    applied.dirs.push(record.parent);
+                }
+                _ => {
+                    self.entries.remove((d, id))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bad(what: &str) -> Error {
+    Error::InvalidInput(format!("peer sent {what}"))
+}
+
+/// Decodes a record as its resource to refuse garbage before storing it.
+fn check_record(resource: Resource, bytes: &[u8]) -> Result<()> {
+    match resource {
+        Resource::Volume => VolumeRecord::decode(bytes).map(drop),
+        Resource::Location => {
+            let location = LocationRecord::decode(bytes)?;
+            if !is_plain_name(location.name.as_bytes()) {
+                return Err(bad("a location name that is not a file name"));
+            }
+            Ok(())
+        }
+        Resource::Content => ContentRecord::decode(bytes).map(drop),
+        Resource::Entry => EntryRecord::decode(bytes).map(drop),
+    }
+}
+
+/// An entry must fit in a tree: a root has no parent and no name; anything
+/// else has a parent other than itself and a name the mount can show.
+fn check_entry(id: u64, record: &EntryRecord) -> Result<()> {
+    if record.parent == 0 {
+        if !record.name.is_empty() || record.kind != EntryKind::Directory {
+            return Err(bad("a root entry with a name or of a non-directory kind"));
+        }
+        return Ok(());
+    }
+    if record.parent == id {
+        return Err(bad("an entry that is its own parent"));
+    }
+    if !is_plain_name(&record.name) {
+        return Err(bad("an entry name that is not a file name"));
+    }
+    Ok(())
+}
+
+/// Not empty, not `.` or `..`, no `/` and no NUL.
+pub fn is_plain_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name != b"."
+        && name != b".."
+        && !name.contains(&b'/')
+        && !name.contains(&0)
+        && name.len() <= 255
+}
+
+/// Forgets everything replicated from `device` (it was removed).
+pub fn forget(db: &Database, device: DeviceId) -> Result<()> {
+    let d = device.0.as_u128();
+    let txn = db.begin_write()?;
+    {
+        let mut tables = Tables::open(&txn)?;
+        tables
+            .records
+            .retain_in((d, 0, 0)..=(d, u8::MAX, u128::MAX), |_, _| false)?;
+        tables
+            .entries
+            .retain_in((d, 0)..=(d, u64::MAX), |_, _| false)?;
+        let lo = d.to_be_bytes();
+        let hi = d.checked_add(1).map(u128::to_be_bytes);
+        match hi {
+            Some(hi) => tables.children.retain_in(&lo[..]..&hi[..], |_, _| false)?,
+            None => tables.children.retain_in(&lo[..].., |_, _| false)?,
+        }
+        tables
+            .watermarks
+            .retain_in((d, 0)..=(d, u8::MAX), |_, _| false)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Read access to the replica of one device.
+pub struct ReplicaView {
+    txn: ReadTransaction,
+    device: DeviceId,
+}
+
+impl ReplicaView {
+    pub fn new(db: &Database, device: DeviceId) -> Result<ReplicaView> {
+        Ok(ReplicaView {
+            txn: db.begin_read()?,
+            device,
+        })
+    }
+
+    fn d(&self) -> u128 {
+        self.device.0.as_u128()
+    }
+
+    /// The device's locations, by name.
+    pub fn locations(&self) -> Result<Vec<LocationRecord>> {
+        let table = self.txn.open_table(REPLICA)?;
+        let r = Resource::Location.code();
+        let mut out = Vec::new();
+        for row in table.range((self.d(), r, 0)..=(self.d(), r, u128::MAX))? {
+            out.push(LocationRecord::decode(row?.1.value())?);
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub fn location(&self, id: LocationId) -> Result<Option<LocationRecord>> {
+        let table = self.txn.open_table(REPLICA)?;
+        let key = (self.d(), Resource::Location.code(), id.0.as_u128());
+        table
+            .get(key)?
+            .map(|v| LocationRecord::decode(v.value()))
+            .transpose()
+    }
+
+    pub fn entry(&self, id: u64) -> Result<Option<EntryRecord>> {
+        let table = self.txn.open_table(REPLICA_ENTRIES)?;
+        table
+            .get((self.d(), id))?
+            .map(|v| EntryRecord::decode(v.value()))
+            .transpose()
+    }
+
+    pub fn content(&self, id: ContentId) -> Result<Option<ContentRecord>> {
+        let table = self.txn.open_table(REPLICA)?;
+        let key = (self.d(), Resource::Content.code(), id.0.as_u128());
+        table
+            .get(key)?
+            .map(|v| ContentRecord::decode(v.value()))
+            .transpose()
+    }
+
+    /// The child `name` of directory `parent`.
+    pub fn child(&self, parent: u64, name: &[u8]) -> Result<Option<(u64, EntryRecord)>> {
+        let children = self.txn.open_table(REPLICA_CHILDREN)?;
+        let Some(id) = children
+            .get(child_key(self.device, parent, name).as_slice())?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        Ok(self.entry(id)?.map(|record| (id, record)))
+    }
+
+    /// Children of `parent` as (id, record), by name.
+    pub fn children(&self, parent: u64) -> Result<Vec<(u64, EntryRecord)>> {
+        let children = self.txn.open_table(REPLICA_CHILDREN)?;
+        let entries = self.txn.open_table(REPLICA_ENTRIES)?;
+        let lo = child_key(self.device, parent, b"");
+        let hi = match parent.checked_add(1) {
+            Some(next) => child_key(self.device, next, b""),
+            None => child_key(
+                DeviceId(uuid::Uuid::from_u128(self.d().saturating_add(1))),
+                0,
+                b"",
+            ),
+        };
+        let mut out = Vec::new();
+        for row in children.range(lo.as_slice()..hi.as_slice())? {
+            let id = row?.1.value();
+            if let Some(v) = entries.get((self.d(), id))? {
+                out.push((id, EntryRecord::decode(v.value())?));
+            }
+        }
+        Ok(out)
+    }
+}
