@@ -188,6 +188,12 @@ impl Sd {
 impl Sd {
     /// Runs `sd mount MOUNTPOINT` (at `<tmp>/mnt`) and waits for the mount.
     pub fn mount(&self) -> Result<Mount> {
+        self.mount_with(&[])
+    }
+
+    /// Runs `sd daemon --mount <tmp>/mnt ARGS...` when `args` is not empty
+    /// (`sd mount <tmp>/mnt` otherwise) and waits for the mount.
+    pub fn mount_with(&self, args: &[&str]) -> Result<Mount> {
         let mountpoint = self.path("mnt");
         match std::fs::create_dir_all(&mountpoint) {
             // A stale mount from a killed daemon: `sd mount` must clean it.
@@ -196,8 +202,14 @@ impl Sd {
         }
         let log_path = self.path("mount.log");
         let log = std::fs::File::create(&log_path)?;
+        let mut argv: Vec<std::ffi::OsString> = if args.is_empty() {
+            vec!["mount".into(), mountpoint.clone().into()]
+        } else {
+            vec!["daemon".into(), "--mount".into(), mountpoint.clone().into()]
+        };
+        argv.extend(args.iter().map(std::ffi::OsString::from));
         let child = self
-            .cmd([std::ffi::OsStr::new("mount"), mountpoint.as_os_str()])
+            .cmd(argv)
             .env("SD_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -353,6 +365,15 @@ fn terminate(child: &mut Child) -> Result<std::process::ExitStatus> {
     }
     child.kill()?;
     bail!("daemon ignored SIGTERM for 10 s")
+}
+
+/// SIGKILLs a daemon: it dies without a word to anyone.
+pub fn kill(mut daemon: Daemon) -> Result<()> {
+    if let Some(mut child) = daemon.child.take() {
+        child.kill()?;
+        child.wait()?;
+    }
+    Ok(())
 }
 
 /// Polls `check` until it holds or `limit` passes.

@@ -71,6 +71,14 @@ pub enum Command {
         /// port, shown by `sd status`). Default: all interfaces, TCP and QUIC.
         #[arg(long, value_name = "MULTIADDR")]
         listen: Vec<String>,
+        /// Dial this device at start (repeatable); paired devices are
+        /// otherwise found by mDNS or where they were last reached.
+        #[arg(long, value_name = "MULTIADDR")]
+        peer: Vec<String>,
+        /// How long a read of another device's file may wait for it before
+        /// failing with EIO.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+        fetch_timeout: f64,
     },
     /// Mount the VDFS in the foreground (default ~/Spacedrive; Ctrl-C unmounts).
     /// Creates the default library on first use.

@@ -22,7 +22,45 @@ const FUSE_THREADS: usize = 4;
 /// Where a daemon listens for other devices unless told otherwise.
 const DEFAULT_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"];
 
-pub fn run(lib: Library, mountpoint: Option<PathBuf>, listen: Vec<String>) -> Result<()> {
+/// What `sd daemon` / `sd mount` were asked to do.
+#[derive(Debug)]
+pub struct Options {
+    pub mountpoint: Option<PathBuf>,
+    pub listen: Vec<String>,
+    /// Devices to dial at start.
+    pub peers: Vec<String>,
+    /// How long a read waits on other devices.
+    pub fetch_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mountpoint: None,
+            listen: Vec::new(),
+            peers: Vec::new(),
+            fetch_timeout: sdfs_core::remote::DEFAULT_FETCH_TIMEOUT,
+        }
+    }
+}
+
+fn multiaddrs(flag: &str, addrs: &[String]) -> Result<Vec<sdfs_p2p::Multiaddr>> {
+    addrs
+        .iter()
+        .map(|a| {
+            a.parse()
+                .with_context(|| format!("--{flag} {a}: not a multiaddr"))
+        })
+        .collect()
+}
+
+pub fn run(lib: Library, options: Options) -> Result<()> {
+    let Options {
+        mountpoint,
+        listen,
+        peers,
+        fetch_timeout,
+    } = options;
     signals::install_termination_flag();
     let lib = Arc::new(lib);
     let mounted: Arc<Mutex<Option<Mounted>>> = Arc::new(Mutex::new(None));
@@ -51,14 +89,27 @@ pub fn run(lib: Library, mountpoint: Option<PathBuf>, listen: Vec<String>) -> Re
     } else {
         listen
     };
-    let listen = listen
-        .iter()
-        .map(|a| {
-            a.parse()
-                .with_context(|| format!("--listen {a}: not a multiaddr"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    host.p2p = Some(sdfs_p2p::Node::start(Arc::clone(&lib), listen, strict)?);
+    let listen = multiaddrs("listen", &listen)?;
+    let dial = multiaddrs("peer", &peers)?;
+    let for_sync = Arc::clone(&mounted);
+    let node = sdfs_p2p::Node::start(
+        host.content()?,
+        sdfs_p2p::NodeConfig {
+            listen,
+            strict,
+            dial,
+            // What another device changed reaches programs using the mount
+            // at once, not after the kernel's cache times out.
+            on_applied: Some(Box::new(move |device, applied| {
+                if let Some(m) = for_sync.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    m.invalidate_remote(device, &applied.entries);
+                    m.invalidate_remote(device, &applied.dirs);
+                }
+            })),
+        },
+    )?;
+    let link = node.link();
+    host.p2p = Some(node);
     if let Some(mountpoint) = &mountpoint {
         // A mount left by a crashed daemon answers "Transport endpoint is not
         // connected" to everything; detach it before anything else.
@@ -68,6 +119,10 @@ pub fn run(lib: Library, mountpoint: Option<PathBuf>, listen: Vec<String>) -> Re
         std::fs::create_dir_all(mountpoint)
             .with_context(|| format!("creating {}", mountpoint.display()))?;
         let ns = Arc::new(Namespace::new(host.content()?)?);
+        ns.set_remote_access(sdfs_core::namespace::RemoteAccess {
+            link: Arc::new(link.clone()),
+            timeout: fetch_timeout,
+        });
         // Modes arrive with the caller's umask already applied.
         // SAFETY: umask has no preconditions.
         unsafe { libc::umask(0) };

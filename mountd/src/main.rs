@@ -55,9 +55,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let (name, request) = match cli.command {
         Command::Init { name } => return init(&dir, name, json),
         Command::Hash { files } => return hash(&files),
-        Command::Daemon { mount, listen } => {
+        Command::Daemon {
+            mount,
+            listen,
+            peer,
+            fetch_timeout,
+        } => {
             let lib = Library::open(&dir)?;
-            daemon::run(lib, mount, listen)?;
+            if !(fetch_timeout > 0.0 && fetch_timeout <= 3600.0) {
+                anyhow::bail!("--fetch-timeout must be between 0 and 3600 seconds");
+            }
+            daemon::run(
+                lib,
+                daemon::Options {
+                    mountpoint: mount,
+                    listen,
+                    peers: peer,
+                    fetch_timeout: std::time::Duration::from_secs_f64(fetch_timeout),
+                },
+            )?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Mount { mountpoint } => {
@@ -67,7 +83,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Library::create(&dir, &hostname())?
             };
             let mountpoint = mountpoint.unwrap_or_else(default_mountpoint);
-            daemon::run(lib, Some(mountpoint), Vec::new())?;
+            daemon::run(
+                lib,
+                daemon::Options {
+                    mountpoint: Some(mountpoint),
+                    ..daemon::Options::default()
+                },
+            )?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Unmount => ("unmount", Request::Shutdown),

@@ -7,6 +7,7 @@ use sdfs_core::pairing::{MAX_MESSAGE, PairRequest, PairResponse};
 
 use crate::codec::Postcard;
 use crate::gate::Gate;
+use crate::protocol::{CHUNKS_PROTOCOL, ChunkCodec, SYNC_PROTOCOL, SyncCodec};
 
 /// Pairing by code: the one protocol an unpaired peer may use.
 pub const PAIR_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/pair/1");
@@ -27,6 +28,10 @@ pub struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub ping: ping::Behaviour,
     pub pair: request_response::Behaviour<PairCodec>,
+    /// Device-owned data, pulled by watermark (paired devices only).
+    pub sync: request_response::Behaviour<SyncCodec>,
+    /// Manifests and chunks of shared files (paired devices only).
+    pub chunks: request_response::Behaviour<ChunkCodec>,
 }
 
 impl Behaviour {
@@ -58,6 +63,17 @@ impl Behaviour {
                 [(PAIR_PROTOCOL, request_response::ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(std::time::Duration::from_secs(10)),
+            ),
+            sync: request_response::Behaviour::new(
+                [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(std::time::Duration::from_secs(30)),
+            ),
+            chunks: request_response::Behaviour::new(
+                [(CHUNKS_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(std::time::Duration::from_secs(30))
+                    .with_max_concurrent_streams(256),
             ),
         }
     }

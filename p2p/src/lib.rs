@@ -8,11 +8,18 @@
 //! The swarm lives on its own thread with a tokio runtime; the daemon talks
 //! to it through [`Node`], whose calls block with deadlines.
 
+mod addrs;
 mod behaviour;
 mod codec;
+mod fetch;
 mod gate;
 pub mod identity;
 mod node;
+pub mod protocol;
+mod pull;
+mod serve;
 
+pub use fetch::NodeLink;
 pub use libp2p::Multiaddr;
-pub use node::{InviteInfo, Node, NodeStatus, PairedWith};
+pub use node::{AppliedObserver, InviteInfo, Node, NodeConfig, NodeStatus, PairedWith};
+pub use pull::SyncCounters;

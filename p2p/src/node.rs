@@ -7,20 +7,29 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use futures::StreamExt;
-use libp2p::request_response::{self, OutboundRequestId};
-use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, mdns, noise, tcp, yamux};
 use sdfs_core::Library;
+use sdfs_core::content_store::ContentStore;
+use sdfs_core::ids::DeviceId;
 use sdfs_core::model::device::DeviceRecord;
 use sdfs_core::pairing::{DeviceInfo, Invite, InviteSecret, Joiner, PairRequest, PairResponse};
+use sdfs_core::sync::replica::Applied;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::fetch::{NodeLink, Waiter};
 use crate::gate::{Admission, Gate};
+use crate::protocol::{ChunkRequest, ChunkResponse, SyncResponse};
+use crate::pull::{PeerSync, SyncCounters};
 
 /// How long a `sd pair join` may take, dial included.
 const JOIN_DEADLINE: Duration = Duration::from_secs(20);
+
+/// How often paired devices that are not connected are dialled again.
+const REDIAL_EVERY: Duration = Duration::from_secs(2);
 
 /// What `sd status` shows of the node.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -28,6 +37,24 @@ pub struct NodeStatus {
     pub peer_id: String,
     pub listen_addrs: Vec<String>,
     pub connected: Vec<String>,
+    pub sync: SyncCounters,
+}
+
+/// Called on the node's thread after a page from a device was applied
+/// (the mount drops what the kernel cached of the changed entries).
+pub type AppliedObserver = Box<dyn Fn(DeviceId, &Applied) + Send + Sync>;
+
+/// How a node starts.
+pub struct NodeConfig {
+    /// Addresses to listen on (port 0 picks one).
+    pub listen: Vec<Multiaddr>,
+    /// An address that cannot be listened on is an error (otherwise a
+    /// warning: the defaults must not stop a daemon on a machine without,
+    /// say, UDP).
+    pub strict: bool,
+    /// Addresses to dial at start (`sd daemon --peer`).
+    pub dial: Vec<Multiaddr>,
+    pub on_applied: Option<AppliedObserver>,
 }
 
 /// The device a pairing reached.
@@ -45,8 +72,13 @@ pub struct InviteInfo {
     pub expires_at: i64,
 }
 
-enum Command {
+pub(crate) enum Command {
     Status(oneshot::Sender<NodeStatus>),
+    Fetch {
+        device: DeviceId,
+        requests: Vec<ChunkRequest>,
+        reply: std::sync::mpsc::Sender<(usize, Result<ChunkResponse, String>)>,
+    },
     Invite(oneshot::Sender<Result<InviteInfo>>),
     Join {
         secret: InviteSecret,
@@ -73,12 +105,16 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// Starts the node of `lib`, listening on `listen` (port 0 picks one;
-    /// `status` reports the real addresses). With `strict`, an address that
-    /// cannot be listened on is an error; otherwise it is skipped with a
-    /// warning (the defaults must not stop a daemon on a machine without,
-    /// say, UDP).
-    pub fn start(lib: Arc<Library>, listen: Vec<Multiaddr>, strict: bool) -> Result<Node> {
+    /// Starts the node of the library behind `content` (`status` reports
+    /// the real listen addresses).
+    pub fn start(content: Arc<ContentStore>, config: NodeConfig) -> Result<Node> {
+        let NodeConfig {
+            listen,
+            strict,
+            dial,
+            on_applied,
+        } = config;
+        let lib = Arc::clone(content.library());
         let key = crate::identity::load_or_create(lib.dir())?;
         let peer_id = key.public().to_peer_id();
         let gate = Gate::default();
@@ -119,7 +155,7 @@ impl Node {
             .name("sd-p2p".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let mut state = State::new(lib, swarm, admission);
+                    let mut state = State::new(content, swarm, admission, on_applied);
                     let mut ok = true;
                     for addr in listen {
                         if let Err(e) = state.swarm.listen_on(addr.clone()) {
@@ -132,6 +168,11 @@ impl Node {
                         }
                     }
                     if ok {
+                        for addr in dial {
+                            if let Err(e) = state.swarm.dial(addr.clone()) {
+                                tracing::warn!("p2p: dialling {addr}: {e}");
+                            }
+                        }
                         let _ = ready_tx.send(Ok(()));
                         state.run(rx).await;
                     }
@@ -145,6 +186,13 @@ impl Node {
             peer_id,
             thread: Some(thread),
         })
+    }
+
+    /// The node as the way reads reach other devices.
+    pub fn link(&self) -> NodeLink {
+        NodeLink {
+            commands: self.commands.clone(),
+        }
     }
 
     pub fn peer_id(&self) -> String {
@@ -208,9 +256,23 @@ struct Joining {
     peer: Option<PeerId>,
 }
 
-struct State {
-    lib: Arc<Library>,
-    swarm: Swarm<Behaviour>,
+/// Work finished on the blocking pool, back to the swarm's loop.
+pub(crate) enum Internal {
+    SyncAnswer(ResponseChannel<SyncResponse>, SyncResponse),
+    ChunkAnswer(ResponseChannel<ChunkResponse>, ChunkResponse),
+    Applied {
+        peer: PeerId,
+        device: DeviceId,
+        tag: u64,
+        more: bool,
+        result: std::result::Result<Applied, String>,
+    },
+}
+
+pub(crate) struct State {
+    pub(crate) lib: Arc<Library>,
+    pub(crate) content: Arc<ContentStore>,
+    pub(crate) swarm: Swarm<Behaviour>,
     me: DeviceInfo,
     invite: Option<Invite>,
     /// Joins waiting for their dial.
@@ -219,22 +281,45 @@ struct State {
     asking: HashMap<OutboundRequestId, Joining>,
     discovered: HashSet<PeerId>,
     listen_addrs: Vec<Multiaddr>,
-    admission: Arc<std::sync::RwLock<Admission>>,
+    pub(crate) admission: Arc<std::sync::RwLock<Admission>>,
+    /// Paired devices by peer id.
+    pub(crate) paired_devices: HashMap<PeerId, DeviceId>,
+    /// Where paired devices were last reached.
+    known_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Addresses of connected peers not (yet) paired: kept once they pair.
+    recent_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Connected paired devices and their pull schedules.
+    pub(crate) syncing: HashMap<PeerId, PeerSync>,
+    /// Devices with a page being applied (one at a time each).
+    pub(crate) applying: HashSet<PeerId>,
+    pub(crate) pulls: HashMap<OutboundRequestId, (PeerId, u64)>,
+    pub(crate) fetches: HashMap<OutboundRequestId, Waiter>,
+    pub(crate) internal: mpsc::UnboundedSender<Internal>,
+    internal_rx: Option<mpsc::UnboundedReceiver<Internal>>,
+    pub(crate) on_applied: Option<AppliedObserver>,
+    pub(crate) counters: SyncCounters,
+    pub(crate) started: Instant,
+    last_redial: Instant,
 }
 
 impl State {
     fn new(
-        lib: Arc<Library>,
+        content: Arc<ContentStore>,
         swarm: Swarm<Behaviour>,
         admission: Arc<std::sync::RwLock<Admission>>,
+        on_applied: Option<AppliedObserver>,
     ) -> State {
+        let lib = Arc::clone(content.library());
+        let (internal, internal_rx) = mpsc::unbounded_channel();
+        let known_addrs = crate::addrs::load(&lib);
         let me = DeviceInfo {
             id: lib.device_id(),
             name: lib.device_name().to_owned(),
             os: std::env::consts::OS.to_owned(),
         };
-        State {
+        let mut state = State {
             lib,
+            content,
             swarm,
             me,
             invite: None,
@@ -243,11 +328,121 @@ impl State {
             discovered: HashSet::new(),
             listen_addrs: Vec::new(),
             admission,
+            paired_devices: HashMap::new(),
+            known_addrs,
+            recent_addrs: HashMap::new(),
+            syncing: HashMap::new(),
+            applying: HashSet::new(),
+            pulls: HashMap::new(),
+            fetches: HashMap::new(),
+            internal,
+            internal_rx: Some(internal_rx),
+            on_applied,
+            counters: SyncCounters::default(),
+            started: Instant::now(),
+            last_redial: Instant::now() - REDIAL_EVERY,
+        };
+        state.reload_paired();
+        for (peer, addrs) in &state.known_addrs {
+            for addr in addrs {
+                state.swarm.add_peer_address(*peer, addr.clone());
+            }
+        }
+        state
+    }
+
+    /// Keeps an address `peer` was reached at or listens on: in the library
+    /// for a paired device, in memory (until it pairs or leaves) otherwise.
+    fn note_addr(&mut self, peer: PeerId, addr: Multiaddr) {
+        if self.paired_devices.contains_key(&peer) {
+            self.swarm.add_peer_address(peer, addr.clone());
+            crate::addrs::remember(&self.lib, &mut self.known_addrs, peer, addr);
+        } else {
+            let recent = self.recent_addrs.entry(peer).or_default();
+            if !recent.contains(&addr) && recent.len() < 16 {
+                recent.push(addr);
+            }
+        }
+    }
+
+    /// Re-reads which devices are paired.
+    fn reload_paired(&mut self) {
+        let me = self.lib.device_id();
+        self.paired_devices = self
+            .lib
+            .devices()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| d.id != me)
+            .filter_map(|d| Some((d.peer_id.as_deref()?.parse().ok()?, d.id)))
+            .collect();
+    }
+
+    /// Dials paired devices that are not connected, at the addresses they
+    /// were last reached at (and whatever mDNS found).
+    fn redial(&mut self) {
+        if self.last_redial.elapsed() < REDIAL_EVERY {
+            return;
+        }
+        self.last_redial = Instant::now();
+        let offline: Vec<PeerId> = self
+            .paired_devices
+            .keys()
+            .filter(|p| !self.swarm.is_connected(p))
+            .copied()
+            .collect();
+        for peer in offline {
+            let addrs = self.known_addrs.get(&peer).cloned().unwrap_or_default();
+            if addrs.is_empty() && !self.discovered.contains(&peer) {
+                continue;
+            }
+            let opts = DialOpts::peer_id(peer)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .addresses(addrs)
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!("p2p: redialling {peer}: {e}");
+            }
+        }
+    }
+
+    fn on_internal(&mut self, work: Internal) {
+        match work {
+            Internal::SyncAnswer(channel, response) => {
+                self.count_served(&response);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Internal::ChunkAnswer(channel, response) => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .chunks
+                    .send_response(channel, response);
+            }
+            Internal::Applied {
+                peer,
+                device,
+                tag,
+                more,
+                result,
+            } => {
+                self.on_applied(peer, device, tag, more, result);
+                // A page that says more is followed at once.
+                self.drive_pulls();
+            }
         }
     }
 
     async fn run(&mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let Some(mut internal) = self.internal_rx.take() else {
+            return;
+        };
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -255,7 +450,12 @@ impl State {
                     Some(command) => self.on_command(command),
                 },
                 event = self.swarm.select_next_some() => self.on_event(event),
-                _ = tick.tick() => self.expire_joins(),
+                Some(work) = internal.recv() => self.on_internal(work),
+                _ = tick.tick() => {
+                    self.expire_joins();
+                    self.drive_pulls();
+                    self.redial();
+                }
             }
         }
     }
@@ -271,8 +471,14 @@ impl State {
                         .connected_peers()
                         .map(|p| p.to_string())
                         .collect(),
+                    sync: self.counters.clone(),
                 });
             }
+            Command::Fetch {
+                device,
+                requests,
+                reply,
+            } => self.fetch(device, requests, reply),
             Command::Invite(reply) => {
                 let result = InviteSecret::random()
                     .map_err(anyhow::Error::from)
@@ -327,6 +533,8 @@ impl State {
                 self.admit(|a| {
                     a.paired.remove(&peer);
                 });
+                self.paired_devices.remove(&peer);
+                self.syncing.remove(&peer);
                 let _ = self.swarm.disconnect_peer_id(peer);
                 let _ = done.send(());
             }
@@ -385,8 +593,13 @@ impl State {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
+                endpoint,
                 ..
             } => {
+                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint {
+                    self.note_addr(peer_id, address.clone());
+                }
+                self.start_sync(peer_id);
                 if let Err(e) = self
                     .lib
                     .touch_device(&peer_id.to_string(), sdfs_core::time::unix_now_nanos())
@@ -397,7 +610,15 @@ impl State {
                     self.send_hello(peer_id, joining);
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.syncing.remove(&peer_id);
+                    self.recent_addrs.remove(&peer_id);
+                }
                 let _ = self
                     .lib
                     .touch_device(&peer_id.to_string(), sdfs_core::time::unix_now_nanos());
@@ -425,6 +646,16 @@ impl State {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Pair(event)) => self.on_pair(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Chunks(event)) => self.on_chunks(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(
+                libp2p::identify::Event::Received { peer_id, info, .. },
+            )) => {
+                // Where a device listens, for when it is gone and back.
+                for addr in info.listen_addrs.into_iter().rev() {
+                    self.note_addr(peer_id, addr);
+                }
+            }
             _ => {}
         }
     }
@@ -549,8 +780,8 @@ impl State {
         change(&mut self.admission.write().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Stores a paired device and admits it.
-    fn remember(&self, device: &DeviceInfo, peer: PeerId) -> Result<()> {
+    /// Stores a paired device, admits it and starts syncing with it.
+    fn remember(&mut self, device: &DeviceInfo, peer: PeerId) -> Result<()> {
         self.admit(|a| {
             a.paired.insert(peer);
         });
@@ -562,6 +793,13 @@ impl State {
             last_seen: sdfs_core::time::unix_now_nanos(),
         };
         self.lib.add_paired_device(&record)?;
+        self.paired_devices.insert(peer, device.id);
+        for addr in self.recent_addrs.remove(&peer).unwrap_or_default() {
+            self.note_addr(peer, addr);
+        }
+        if self.swarm.is_connected(&peer) {
+            self.start_sync(peer);
+        }
         Ok(())
     }
 }

@@ -7,5 +7,6 @@ mod index;
 mod mount;
 mod mount_robustness;
 mod netns;
+mod remote;
 mod resume;
 mod watcher;

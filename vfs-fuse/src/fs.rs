@@ -328,6 +328,10 @@ impl Filesystem for SdFs {
                 Ok(target) => reply.data(&target),
                 Err(e) => reply.error(io_errno(&e)),
             },
+            Ok(node @ Node::Remote { .. }) => match self.ns.readlink(&node) {
+                Ok(target) => reply.data(&target),
+                Err(e) => reply.error(errno(&e)),
+            },
             Ok(_) => reply.error(Errno::EINVAL),
             Err(e) => reply.error(e),
         }
@@ -492,11 +496,16 @@ impl Filesystem for SdFs {
             Err(e) => return reply.error(e),
         };
         match node {
-            Node::Content(id) => {
+            Node::Content(_) | Node::Remote { .. } => {
                 if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
                     return reply.error(Errno::EROFS);
                 }
-                match self.ns.open_content(id) {
+                let reader = match &node {
+                    Node::Remote { device, entry } => self.ns.open_remote(*device, *entry),
+                    Node::Content(id) => self.ns.open_content(*id),
+                    _ => return reply.error(Errno::EISDIR),
+                };
+                match reader {
                     Ok(reader) => {
                         let fh = self.handles.insert(Handle::Content(Arc::new(reader)));
                         reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);

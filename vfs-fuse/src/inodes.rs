@@ -20,7 +20,15 @@ enum Key {
     Device,
     ContentDir,
     Content(ContentId),
-    File { dev: u64, ino: u64 },
+    File {
+        dev: u64,
+        ino: u64,
+    },
+    Peer(sdfs_core::ids::DeviceId),
+    Remote {
+        device: sdfs_core::ids::DeviceId,
+        entry: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -50,6 +58,11 @@ fn key_of(node: &Node, attr: &Attr) -> Key {
         Node::Device => Key::Device,
         Node::ContentDir => Key::ContentDir,
         Node::Content(id) => Key::Content(*id),
+        Node::Peer(device) => Key::Peer(*device),
+        Node::Remote { device, entry } => Key::Remote {
+            device: *device,
+            entry: *entry,
+        },
         Node::Local { .. } => Key::File {
             dev: attr.dev,
             ino: attr.ino,
@@ -231,6 +244,14 @@ impl Inodes {
     /// The id of the local node at `path`, if the kernel knows it.
     pub fn ino_of_local(&self, dev: u64, ino: u64) -> Option<u64> {
         self.lock().by_key.get(&Key::File { dev, ino }).copied()
+    }
+
+    /// The id of another device's entry, if the kernel knows it.
+    pub fn ino_of_remote(&self, device: sdfs_core::ids::DeviceId, entry: u64) -> Option<u64> {
+        self.lock()
+            .by_key
+            .get(&Key::Remote { device, entry })
+            .copied()
     }
 }
 

@@ -108,6 +108,17 @@ impl Mounted {
         }
     }
 
+    /// Tells the kernel that entries of another device changed (a sync page
+    /// was applied): their attributes and cached bytes, and the listings of
+    /// the directories they were in, are dropped.
+    pub fn invalidate_remote(&self, device: sdfs_core::ids::DeviceId, entries: &[u64]) {
+        for entry in entries {
+            if let Some(ino) = self.inodes.ino_of_remote(device, *entry) {
+                let _ = self.notifier.inval_inode(INodeNo(ino), 0, 0);
+            }
+        }
+    }
+
     /// Unmounts and waits for the session to end. A busy mount is detached
     /// lazily instead: programs still inside keep working until they leave,
     /// and the session is not waited for.

@@ -1,0 +1,171 @@
+//! Reading other devices' files: [`NodeLink`] implements the core's
+//! [`PeerLink`] by sending chunk requests through the node, all at once,
+//! and waiting for the answers with a deadline. A device that is offline
+//! or silent costs at most that deadline, never a hang.
+
+use std::io;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use libp2p::request_response::OutboundRequestId;
+use sdfs_cas::ChunkRef;
+use sdfs_core::ids::DeviceId;
+use sdfs_core::remote::PeerLink;
+use tokio::sync::mpsc;
+
+use crate::node::{Command, State};
+use crate::protocol::{ChunkRequest, ChunkResponse};
+
+/// Where the answer to request `index` of a batch goes.
+pub(crate) struct Waiter {
+    pub index: usize,
+    pub reply: std_mpsc::Sender<(usize, Result<ChunkResponse, String>)>,
+}
+
+impl State {
+    pub(crate) fn fetch(
+        &mut self,
+        device: DeviceId,
+        requests: Vec<ChunkRequest>,
+        reply: std_mpsc::Sender<(usize, Result<ChunkResponse, String>)>,
+    ) {
+        let peer = self
+            .paired_devices
+            .iter()
+            .find(|(_, d)| **d == device)
+            .map(|(p, _)| *p);
+        let Some(peer) = peer else {
+            for index in 0..requests.len() {
+                let _ = reply.send((index, Err("not a paired device".into())));
+            }
+            return;
+        };
+        if !self.swarm.is_connected(&peer) {
+            // Not connected: fail now rather than wait on a dial the
+            // reconnect loop is already making.
+            for index in 0..requests.len() {
+                let _ = reply.send((index, Err("the device is offline".into())));
+            }
+            return;
+        }
+        for (index, request) in requests.into_iter().enumerate() {
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .chunks
+                .send_request(&peer, request);
+            self.fetches.insert(
+                id,
+                Waiter {
+                    index,
+                    reply: reply.clone(),
+                },
+            );
+        }
+    }
+
+    pub(crate) fn on_fetched(
+        &mut self,
+        request_id: OutboundRequestId,
+        result: Result<ChunkResponse, String>,
+    ) {
+        if let Some(waiter) = self.fetches.remove(&request_id) {
+            let _ = waiter.reply.send((waiter.index, result));
+        }
+    }
+}
+
+/// The node as the namespace's way to other devices.
+#[derive(Clone)]
+pub struct NodeLink {
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+}
+
+impl NodeLink {
+    fn ask(
+        &self,
+        device: DeviceId,
+        requests: Vec<ChunkRequest>,
+        timeout: Duration,
+    ) -> Vec<io::Result<ChunkResponse>> {
+        let n = requests.len();
+        let (tx, rx) = std_mpsc::channel();
+        let mut out: Vec<io::Result<ChunkResponse>> = (0..n)
+            .map(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "no answer in time")))
+            .collect();
+        if self
+            .commands
+            .send(Command::Fetch {
+                device,
+                requests,
+                reply: tx,
+            })
+            .is_err()
+        {
+            return (0..n)
+                .map(|_| Err(io::Error::other("the p2p node has stopped")))
+                .collect();
+        }
+        let deadline = Instant::now() + timeout;
+        let mut left = n;
+        while left > 0 {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok((index, result)) if index < n => {
+                    out[index] = result.map_err(io::Error::other);
+                    left -= 1;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
+fn unexpected(response: ChunkResponse) -> io::Error {
+    match response {
+        ChunkResponse::Refused(reason) => io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("refused: {reason}"),
+        ),
+        _ => io::Error::new(io::ErrorKind::InvalidData, "an answer of the wrong kind"),
+    }
+}
+
+impl PeerLink for NodeLink {
+    fn manifest(&self, device: DeviceId, entry: u64, timeout: Duration) -> io::Result<Vec<u8>> {
+        let answer = self
+            .ask(device, vec![ChunkRequest::Manifest { entry }], timeout)
+            .pop()
+            .unwrap_or_else(|| Err(io::Error::other("no answer")))?;
+        match answer {
+            ChunkResponse::Manifest(bytes) => Ok(bytes),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn chunks(
+        &self,
+        device: DeviceId,
+        entry: u64,
+        chunks: &[ChunkRef],
+        timeout: Duration,
+    ) -> Vec<io::Result<Vec<u8>>> {
+        let requests = chunks
+            .iter()
+            .map(|c| ChunkRequest::Chunk {
+                entry,
+                offset: c.offset,
+                length: c.length,
+            })
+            .collect();
+        self.ask(device, requests, timeout)
+            .into_iter()
+            .map(|r| match r? {
+                ChunkResponse::Chunk(bytes) => Ok(bytes),
+                other => Err(unexpected(other)),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,173 @@
+//! Keeping replicas of paired devices current: one [`Puller`] per
+//! connected paired device, driven by the node's clock; pages are applied
+//! on the blocking pool, one at a time per device.
+
+use std::time::Instant;
+
+use libp2p::PeerId;
+use libp2p::request_response::OutboundRequestId;
+use sdfs_core::ids::DeviceId;
+use sdfs_core::sync::puller::{Millis, Puller};
+use sdfs_core::sync::{Page, replica};
+
+use crate::node::{Internal, State};
+use crate::protocol::{SyncRequest, SyncResponse};
+
+/// Between pulls from a device that has said nothing changed.
+pub(crate) const PULL_EVERY: Millis = 250;
+/// A pull unanswered this long is given up and retried.
+const PULL_TIMEOUT: Millis = 30_000;
+
+/// Sync with one connected paired device.
+pub(crate) struct PeerSync {
+    pub device: DeviceId,
+    pub puller: Puller,
+}
+
+/// What `sd status` shows of sync.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SyncCounters {
+    pub pages_received: u64,
+    pub items_received: u64,
+    pub bytes_received: u64,
+    pub pages_served: u64,
+    pub bytes_served: u64,
+}
+
+impl State {
+    pub(crate) fn millis(&self) -> Millis {
+        Instant::now().duration_since(self.started).as_millis() as Millis
+    }
+
+    /// Starts syncing with `peer` if it is a paired device.
+    pub(crate) fn start_sync(&mut self, peer: PeerId) {
+        let Some(device) = self.paired_devices.get(&peer).copied() else {
+            return;
+        };
+        let now = self.millis();
+        self.syncing.entry(peer).or_insert_with(|| PeerSync {
+            device,
+            puller: Puller::new(now, PULL_EVERY, PULL_TIMEOUT),
+        });
+    }
+
+    /// Sends the pulls that are due.
+    pub(crate) fn drive_pulls(&mut self) {
+        let now = self.millis();
+        let db = std::sync::Arc::clone(self.lib.db());
+        let mut due = Vec::new();
+        for (peer, sync) in &mut self.syncing {
+            if self.applying.contains(peer) {
+                continue;
+            }
+            let device = sync.device;
+            if let Some((tag, pull)) = sync
+                .puller
+                .poll(now, || replica::watermarks(&db, device).ok())
+            {
+                due.push((*peer, tag, pull));
+            }
+        }
+        for (peer, tag, pull) in due {
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_request(&peer, SyncRequest::Pull(pull));
+            self.pulls.insert(id, (peer, tag));
+        }
+    }
+
+    pub(crate) fn on_pull_response(
+        &mut self,
+        peer: PeerId,
+        request_id: OutboundRequestId,
+        response: SyncResponse,
+    ) {
+        let Some((_, tag)) = self.pulls.remove(&request_id) else {
+            return;
+        };
+        let Some(device) = self.syncing.get(&peer).map(|s| s.device) else {
+            return;
+        };
+        let page = match response {
+            SyncResponse::Page(page) => page,
+            SyncResponse::Refused(reason) => {
+                tracing::warn!("p2p: {peer} refused to sync: {reason}");
+                let now = self.millis();
+                if let Some(s) = self.syncing.get_mut(&peer) {
+                    s.puller.on_failure(tag, now);
+                }
+                return;
+            }
+        };
+        self.counters.pages_received += 1;
+        self.counters.items_received += page.items() as u64;
+        self.counters.bytes_received += encoded_len(&page);
+        self.applying.insert(peer);
+        let lib = std::sync::Arc::clone(&self.lib);
+        let internal = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let more = page.more;
+            let result = replica::apply(lib.db(), device, &page).map_err(|e| e.to_string());
+            let _ = internal.send(Internal::Applied {
+                peer,
+                device,
+                tag,
+                more,
+                result,
+            });
+        });
+    }
+
+    pub(crate) fn on_applied(
+        &mut self,
+        peer: PeerId,
+        device: DeviceId,
+        tag: u64,
+        more: bool,
+        result: Result<replica::Applied, String>,
+    ) {
+        self.applying.remove(&peer);
+        let now = self.millis();
+        let Some(sync) = self.syncing.get_mut(&peer) else {
+            return;
+        };
+        match result {
+            Ok(applied) => {
+                sync.puller.on_page(tag, now, more);
+                if applied.items > 0
+                    && let Some(observer) = &self.on_applied
+                {
+                    observer(device, &applied);
+                }
+            }
+            Err(e) => {
+                tracing::warn!("p2p: a page from {peer} was refused: {e}");
+                sync.puller.on_failure(tag, now);
+            }
+        }
+    }
+
+    pub(crate) fn on_pull_failure(&mut self, request_id: OutboundRequestId, error: &str) {
+        let Some((peer, tag)) = self.pulls.remove(&request_id) else {
+            return;
+        };
+        tracing::debug!("p2p: pull from {peer} failed: {error}");
+        let now = self.millis();
+        if let Some(s) = self.syncing.get_mut(&peer) {
+            s.puller.on_failure(tag, now);
+        }
+    }
+
+    pub(crate) fn count_served(&mut self, response: &SyncResponse) {
+        if let SyncResponse::Page(page) = response {
+            self.counters.pages_served += 1;
+            self.counters.bytes_served += encoded_len(page);
+        }
+    }
+}
+
+fn encoded_len(page: &Page) -> u64 {
+    postcard::experimental::serialized_size(page).unwrap_or(0) as u64
+}

@@ -1,0 +1,145 @@
+//! Answering other devices: pages of our index and chunks of our files.
+//! A request from a peer that is not paired is refused before any lookup;
+//! the work itself runs on the blocking pool, so a slow disk never stalls
+//! the swarm.
+
+use libp2p::PeerId;
+use libp2p::request_response::{self, ResponseChannel};
+
+use crate::node::{Internal, State};
+use crate::protocol::{ChunkRequest, ChunkResponse, SyncRequest, SyncResponse};
+
+impl State {
+    fn is_paired(&self, peer: &PeerId) -> bool {
+        self.admission
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .paired
+            .contains(peer)
+    }
+
+    pub(crate) fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.serve_pull(peer, request, channel),
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => self.on_pull_response(peer, request_id, response),
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => self.on_pull_failure(request_id, &error.to_string()),
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!("p2p: sync request from {peer} failed: {error}");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn serve_pull(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+    ) {
+        if !self.is_paired(&peer) {
+            tracing::warn!("p2p: refused a sync request from unpaired {peer}");
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, SyncResponse::Refused("not paired".into()));
+            return;
+        }
+        let SyncRequest::Pull(pull) = request;
+        let lib = std::sync::Arc::clone(&self.lib);
+        let internal = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let response = match sdfs_core::sync::owner::page(lib.db(), &pull) {
+                Ok(page) => SyncResponse::Page(page),
+                Err(e) => SyncResponse::Refused(e.to_string()),
+            };
+            let _ = internal.send(Internal::SyncAnswer(channel, response));
+        });
+    }
+
+    pub(crate) fn on_chunks(
+        &mut self,
+        event: request_response::Event<ChunkRequest, ChunkResponse>,
+    ) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.serve_chunk(peer, request, channel),
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => self.on_fetched(request_id, Ok(response)),
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => self.on_fetched(request_id, Err(error.to_string())),
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!("p2p: chunk request from {peer} failed: {error}");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn serve_chunk(
+        &mut self,
+        peer: PeerId,
+        request: ChunkRequest,
+        channel: ResponseChannel<ChunkResponse>,
+    ) {
+        if !self.is_paired(&peer) {
+            tracing::warn!("p2p: refused a chunk request from unpaired {peer}");
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .chunks
+                .send_response(channel, ChunkResponse::Refused("not paired".into()));
+            return;
+        }
+        let content = std::sync::Arc::clone(&self.content);
+        let internal = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = match request {
+                ChunkRequest::Manifest { entry } => {
+                    content.serve_manifest(entry).map(ChunkResponse::Manifest)
+                }
+                ChunkRequest::Chunk {
+                    entry,
+                    offset,
+                    length,
+                } => content
+                    .serve_chunk(entry, offset, length)
+                    .map(ChunkResponse::Chunk),
+            };
+            let response = result.unwrap_or_else(|e| {
+                tracing::info!("p2p: {peer}: {e}");
+                ChunkResponse::Refused(e.to_string())
+            });
+            let _ = internal.send(Internal::ChunkAnswer(channel, response));
+        });
+    }
+}

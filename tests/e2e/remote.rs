@@ -1,0 +1,265 @@
+//! Other devices in the mount: a daemon on "laptop" mounts the VDFS, a
+//! daemon on "nas" shares a location, both on loopback, paired by code.
+//! Real programs (`find`, `grep -r`, `cat`, `b3sum`) run on the laptop's
+//! mount over the nas's files.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use std::os::unix::ffi::OsStrExt;
+
+use anyhow::{Context, Result, ensure};
+use sdfs_tests::{Daemon, Mount, Sd, q, sh, wait_for, write_file};
+
+pub const LOOPBACK: &str = "/ip4/127.0.0.1/tcp/0";
+
+/// A laptop with a mount and a nas sharing `Photos`, paired.
+pub struct Pair {
+    pub laptop: Sd,
+    pub mount: Mount,
+    pub nas: Sd,
+    pub nas_daemon: Option<Daemon>,
+    /// The nas's shared directory.
+    pub photos: std::path::PathBuf,
+}
+
+impl Pair {
+    /// `<mount>/nas/Photos` on the laptop.
+    pub fn remote(&self) -> std::path::PathBuf {
+        self.mount.mountpoint.join("nas").join("Photos")
+    }
+}
+
+/// Pairs `joiner` (running a daemon) with `inviter` (running one).
+pub fn pair(inviter: &Sd, joiner: &Sd) -> Result<()> {
+    let invite = inviter.json(["pair", "invite"])?;
+    let code = invite["code"].as_str().context("code")?.to_owned();
+    let addr = invite["addrs"][0].as_str().context("addr")?.to_owned();
+    joiner.ok(["pair", "join", &code, "--addr", &addr])?;
+    Ok(())
+}
+
+pub fn setup(fill: impl FnOnce(&Path) -> Result<()>) -> Result<Pair> {
+    let laptop = Sd::init("laptop")?;
+    let nas = Sd::init("nas")?;
+    let photos = nas.path("photos");
+    std::fs::create_dir_all(&photos)?;
+    fill(&photos)?;
+    nas.add_location(&photos, "Photos")?;
+    let nas_daemon = nas.daemon_with(&["--listen", LOOPBACK])?;
+    let mount = laptop.mount_with(&["--listen", LOOPBACK])?;
+    pair(&laptop, &nas)?;
+    Ok(Pair {
+        laptop,
+        mount,
+        nas,
+        nas_daemon: Some(nas_daemon),
+        photos,
+    })
+}
+
+/// `find DIR -printf '%P %y %s\n'`, sorted: names, kinds and sizes.
+pub fn listing(dir: &Path) -> Result<String> {
+    sh(&format!(
+        "cd {} && find . -mindepth 1 -printf '%P %y %s\\n' | LC_ALL=C sort",
+        q(dir)
+    ))
+}
+
+fn listing_without_dir_sizes(dir: &Path) -> Result<String> {
+    sh(&format!(
+        "cd {} && find . -mindepth 1 \\( -type d -printf '%P d\\n' \\) -o -printf '%P %y %s\\n' | LC_ALL=C sort",
+        q(dir)
+    ))
+}
+
+fn fill_photos(root: &Path) -> Result<()> {
+    for i in 0..30 {
+        write_file(
+            root,
+            format!("2024/trip-{}/img-{i}.txt", i % 4).as_bytes(),
+            format!(
+                "photo {i}: {}\n",
+                if i % 7 == 0 { "sunset" } else { "beach" }
+            )
+            .as_bytes(),
+        )?;
+    }
+    write_file(root, b"notes/\xff\xfe-latin1.txt", b"bytes in a name\n")?;
+    std::os::unix::fs::symlink("2024/trip-0/img-0.txt", root.join("latest"))?;
+    // Larger than the read-ahead window, not a multiple of anything.
+    let mut big = vec![0u8; 5 * 1024 * 1024 + 12345];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for b in big.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    write_file(root, b"video/big.bin", &big)?;
+    write_file(root, b"video/small.bin", &big[..300_000])?;
+    Ok(())
+}
+
+fn b3(path: &Path) -> Result<String> {
+    Ok(blake3::hash(&std::fs::read(path)?).to_hex().to_string())
+}
+
+#[test]
+fn another_device_lists_searches_and_reads_in_the_mount() -> Result<()> {
+    let pair = setup(fill_photos)?;
+    let remote = pair.remote();
+    let native = listing_without_dir_sizes(&pair.photos)?;
+    // The listing arrives by sync, then `find` runs on the replica.
+    wait_for(Duration::from_secs(30), || {
+        listing_without_dir_sizes(&remote).ok().as_deref() == Some(native.as_str())
+    })
+    .with_context(|| {
+        format!(
+            "find on the laptop never matched the nas:\n{}\n---\n{native}",
+            listing_without_dir_sizes(&remote).unwrap_or_default()
+        )
+    })?;
+    // `grep -r` over the other device's files equals grep on the device.
+    let grep = |dir: &Path| {
+        sh(&format!(
+            "cd {} && grep -r sunset . | LC_ALL=C sort",
+            q(dir)
+        ))
+    };
+    let here = grep(&remote)?;
+    assert_eq!(here, grep(&pair.photos)?);
+    ensure!(here.lines().count() == 5, "{here}");
+    // Bytes: a multi-chunk file, a non-UTF-8 name, a symlink's target.
+    assert_eq!(
+        b3(&remote.join("video/big.bin"))?,
+        b3(&pair.photos.join("video/big.bin"))?
+    );
+    let odd =
+        std::fs::read(remote.join(std::ffi::OsStr::from_bytes(b"notes/\xff\xfe-latin1.txt")))?;
+    assert_eq!(odd, b"bytes in a name\n");
+    assert_eq!(
+        std::fs::read_link(remote.join("latest"))?,
+        Path::new("2024/trip-0/img-0.txt")
+    );
+    // Read-only: nothing is written to another device.
+    let err = std::fs::write(remote.join("new.txt"), b"x").expect_err("read-only");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+    let err = std::fs::remove_file(remote.join("video/small.bin")).expect_err("read-only");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+
+    // A file created on the nas shows up on the laptop.
+    write_file(&pair.photos, b"2024/new-one.txt", b"fresh\n")?;
+    wait_for(Duration::from_secs(15), || {
+        std::fs::read(remote.join("2024/new-one.txt"))
+            .ok()
+            .as_deref()
+            == Some(b"fresh\n")
+    })
+    .context("a new file on the nas never reached the laptop")?;
+    Ok(())
+}
+
+#[test]
+fn a_device_that_stops_answering_fails_reads_at_the_configured_deadline() -> Result<()> {
+    let laptop = Sd::init("laptop")?;
+    let nas = Sd::init("nas")?;
+    let photos = nas.path("photos");
+    std::fs::create_dir_all(&photos)?;
+    fill_photos(&photos)?;
+    nas.add_location(&photos, "Photos")?;
+    let nas_daemon = nas.daemon_with(&["--listen", LOOPBACK])?;
+    let mount = laptop.mount_with(&["--listen", LOOPBACK, "--fetch-timeout", "1"])?;
+    pair(&laptop, &nas)?;
+    let remote = mount.mountpoint.join("nas/Photos");
+    wait_for(Duration::from_secs(30), || {
+        remote.join("video/small.bin").exists()
+    })
+    .context("sync")?;
+    // Stopped, not dead: the connection stays up and nothing answers.
+    // SAFETY: signalling a daemon this test started.
+    unsafe { libc::kill(nas_daemon.pid() as i32, libc::SIGSTOP) };
+    let started = Instant::now();
+    let result = std::fs::read(remote.join("video/small.bin"));
+    let took = started.elapsed();
+    // SAFETY: as above.
+    unsafe { libc::kill(nas_daemon.pid() as i32, libc::SIGCONT) };
+    let err = result.expect_err("a stopped device serves nothing");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    ensure!(
+        took < Duration::from_secs(5),
+        "a silent device held a read for {took:?}"
+    );
+    // Awake again, the same read works.
+    assert_eq!(
+        std::fs::read(remote.join("video/small.bin"))?.len(),
+        300_000
+    );
+    Ok(())
+}
+
+#[test]
+fn an_offline_device_still_lists_serves_cached_bytes_and_fails_the_rest_fast() -> Result<()> {
+    let mut pair = setup(fill_photos)?;
+    let remote = pair.remote();
+    wait_for(Duration::from_secs(30), || {
+        remote.join("video/small.bin").exists()
+    })
+    .context("sync")?;
+    let big = b3(&remote.join("video/big.bin"))?;
+    let before = listing(&remote)?;
+
+    // SIGKILL: no goodbye on the wire.
+    if let Some(d) = pair.nas_daemon.take() {
+        sdfs_tests::kill(d)?;
+    }
+    // Listing and stat come from the replica.
+    assert_eq!(listing(&remote)?, before);
+    // What was read before is in the content store.
+    assert_eq!(b3(&remote.join("video/big.bin"))?, big);
+    // What was not fails with EIO, and soon (3 s deadline by default).
+    let started = Instant::now();
+    let err = std::fs::read(remote.join("video/small.bin")).expect_err("nobody can serve it");
+    let took = started.elapsed();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    ensure!(
+        took < Duration::from_secs(8),
+        "a dead device held a read for {took:?}"
+    );
+
+    // Back online: it catches up, moving only what changed.
+    let status = |sd: &Sd| -> Result<u64> {
+        Ok(sd.json(["status"])?["p2p"]["sync"]["bytes_received"]
+            .as_u64()
+            .unwrap_or(0))
+    };
+    let initial = status(&pair.laptop)?;
+    write_file(
+        &pair.photos,
+        b"2024/while-away.txt",
+        b"written while offline\n",
+    )?;
+    let _nas = pair.nas.daemon_with(&["--listen", LOOPBACK])?;
+    wait_for(Duration::from_secs(30), || {
+        std::fs::read(remote.join("2024/while-away.txt"))
+            .ok()
+            .as_deref()
+            == Some(b"written while offline\n")
+    })
+    .context("the change made while offline never arrived")?;
+    assert_eq!(
+        std::fs::read(remote.join("video/small.bin"))?.len(),
+        300_000
+    );
+    let after = status(&pair.laptop)?;
+    eprintln!(
+        "sync bytes: initial {initial}, catch-up {}; EIO after {took:?}",
+        after - initial
+    );
+    ensure!(
+        (after - initial) * 5 < initial,
+        "catch-up moved {} bytes after an initial sync of {initial}",
+        after - initial
+    );
+    Ok(())
+}
