@@ -109,6 +109,9 @@ pub enum Command {
     /// Manage a paired device.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Diagnostics.
+    #[command(subcommand)]
+    Debug(DebugCommand),
     /// Run the integrity job: full BLAKE3 for contents that lack it,
     /// reporting sampled-hash collisions and corruption.
     Validate {
@@ -118,6 +121,22 @@ pub enum Command {
         /// Also re-read contents whose integrity hash is known (finds corruption).
         #[arg(long)]
         reverify: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// Send one request to the device at MULTIADDR as this library's
+    /// identity and print what came back: `pull`, `manifest ENTRY`,
+    /// `chunk ENTRY OFFSET LENGTH`, or `raw sync|chunks HEX` (bytes as they
+    /// are, framing included).
+    Probe {
+        addr: String,
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        what: Vec<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
     },
 }
 

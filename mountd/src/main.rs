@@ -55,6 +55,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let (name, request) = match cli.command {
         Command::Init { name } => return init(&dir, name, json),
         Command::Hash { files } => return hash(&files),
+        Command::Debug(cli::DebugCommand::Probe {
+            addr,
+            what,
+            timeout,
+        }) => {
+            let addr = addr.parse().context("not a multiaddr")?;
+            let probe = sdfs_p2p::probe::parse(&what)?;
+            let outcome =
+                sdfs_p2p::probe::probe(&dir, addr, probe, std::time::Duration::from_secs(timeout))?;
+            println!("{}", serde_json::to_string(&outcome)?);
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Daemon {
             mount,
             listen,

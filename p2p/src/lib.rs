@@ -15,6 +15,7 @@ mod fetch;
 mod gate;
 pub mod identity;
 mod node;
+pub mod probe;
 pub mod protocol;
 mod pull;
 mod serve;

@@ -7,6 +7,7 @@ mod index;
 mod mount;
 mod mount_robustness;
 mod netns;
+mod peer_security;
 mod remote;
 mod resume;
 mod watcher;

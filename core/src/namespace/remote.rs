@@ -185,6 +185,18 @@ impl Namespace {
                 entry,
                 timeout: access.timeout,
             }));
+            // Then any other device holding the same bytes (same full hash).
+            if let (Some(content), Some(hash)) = (record.content, integrity) {
+                for (other, other_entry) in self.holders(content, hash, device) {
+                    sources.push(Arc::new(PeerSource {
+                        link: Arc::clone(&access.link),
+                        device: other.id,
+                        device_name: other.name,
+                        entry: other_entry,
+                        timeout: access.timeout,
+                    }));
+                }
+            }
         }
         let manifest = self.remote_manifest(device, entry, &record, integrity, access.as_ref())?;
         Ok(ContentReader::new(
@@ -195,6 +207,38 @@ impl Namespace {
             true,
         )
         .with_readahead(READAHEAD_CHUNKS))
+    }
+
+    /// Paired devices other than `except` whose replica holds `content`
+    /// with integrity hash `hash`, with one entry each.
+    fn holders(
+        &self,
+        content: crate::ids::ContentId,
+        hash: FileHash,
+        except: DeviceId,
+    ) -> Vec<(DeviceRecord, u64)> {
+        let mut out = Vec::new();
+        for peer in self.peers().into_iter().filter(|d| d.id != except) {
+            let Ok(view) = self.view(peer.id) else {
+                continue;
+            };
+            let same = view
+                .content(content)
+                .ok()
+                .flatten()
+                .is_some_and(|c| c.integrity == Some(hash.0));
+            if !same {
+                continue;
+            }
+            if let Some(entry) = view
+                .instances(content)
+                .ok()
+                .and_then(|e| e.first().copied())
+            {
+                out.push((peer, entry));
+            }
+        }
+        out
     }
 
     /// The manifest of another device's file: known already (by integrity
@@ -222,23 +266,42 @@ impl Namespace {
         let Some(access) = access else {
             return Err(errno("the device is not reachable", libc::EIO));
         };
-        let bytes = access
-            .link
-            .manifest(device, entry, access.timeout)
-            .map_err(|e| {
-                tracing::warn!("manifest of entry {entry} from {device}: {e}");
-                errno(format!("entry {entry}"), libc::EIO)
-            })?;
-        let manifest = Manifest::decode(&bytes).map_err(|e| {
-            tracing::warn!("device {device} sent a bad manifest: {e}");
-            errno(format!("entry {entry}"), libc::EIO)
-        })?;
-        if manifest.size() != record.size || known.is_some_and(|h| h != manifest.hash()) {
-            // The file changed since we replicated it (or the peer lies):
-            // serve nothing until the index says what it is now.
-            tracing::warn!("device {device}: entry {entry} no longer matches its index record");
-            return Err(errno(format!("entry {entry}"), libc::EIO));
+        // The owner first; then, when the full hash is known (and so can
+        // check what they send), the other devices holding the content.
+        let mut candidates = vec![(device, entry)];
+        if let (Some(content), Some(hash)) = (record.content, integrity) {
+            candidates.extend(
+                self.holders(content, hash, device)
+                    .into_iter()
+                    .map(|(d, e)| (d.id, e)),
+            );
         }
+        let mut found = None;
+        for (from, from_entry) in candidates {
+            let manifest = match access.link.manifest(from, from_entry, access.timeout) {
+                Ok(bytes) => match Manifest::decode(&bytes) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!("device {from} sent a bad manifest: {e}");
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    tracing::info!("manifest of entry {from_entry} from {from}: {e}");
+                    continue;
+                }
+            };
+            if manifest.size() != record.size || known.is_some_and(|h| h != manifest.hash()) {
+                // Changed since we replicated it (or a lie): not these bytes.
+                tracing::warn!(
+                    "device {from}: entry {from_entry} no longer matches its index record"
+                );
+                continue;
+            }
+            found = Some(manifest);
+            break;
+        }
+        let manifest = found.ok_or_else(|| errno(format!("entry {entry}"), libc::EIO))?;
         chunks.put_manifest(&manifest)?;
         self.content
             .remember_remote_manifest(device, entry, stamp, manifest.hash())?;

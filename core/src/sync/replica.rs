@@ -22,6 +22,10 @@ pub const REPLICA_ENTRIES: TableDefinition<'_, (u128, u64), &[u8]> =
 /// `device (16 B) ++ parent (8 B BE) ++ name` → entry id.
 pub const REPLICA_CHILDREN: TableDefinition<'_, &[u8], u64> =
     TableDefinition::new("replica_children");
+/// `(device, content, entry)` → (): which entries of a device hold a
+/// content (to read it from a device other than the one asked).
+pub const REPLICA_INSTANCES: TableDefinition<'_, (u128, u128, u64), ()> =
+    TableDefinition::new("replica_instances");
 /// `(device, resource)` → watermark.
 pub const WATERMARKS: TableDefinition<'_, (u128, u8), u64> =
     TableDefinition::new("replica_watermarks");
@@ -30,6 +34,7 @@ pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(REPLICA)?;
     txn.open_table(REPLICA_ENTRIES)?;
     txn.open_table(REPLICA_CHILDREN)?;
+    txn.open_table(REPLICA_INSTANCES)?;
     txn.open_table(WATERMARKS)?;
     Ok(())
 }
@@ -99,6 +104,7 @@ struct Tables<'txn> {
     records: Table<'txn, (u128, u8, u128), &'static [u8]>,
     entries: Table<'txn, (u128, u64), &'static [u8]>,
     children: Table<'txn, &'static [u8], u64>,
+    instances: Table<'txn, (u128, u128, u64), ()>,
     watermarks: Table<'txn, (u128, u8), u64>,
 }
 
@@ -108,6 +114,7 @@ impl<'txn> Tables<'txn> {
             records: txn.open_table(REPLICA)?,
             entries: txn.open_table(REPLICA_ENTRIES)?,
             children: txn.open_table(REPLICA_CHILDREN)?,
+            instances: txn.open_table(REPLICA_INSTANCES)?,
             watermarks: txn.open_table(WATERMARKS)?,
         })
     }
@@ -159,6 +166,12 @@ impl<'txn> Tables<'txn> {
                 self.children
                     .remove(child_key(device, old.parent, &old.name).as_slice())?;
                 applied.dirs.push(old.parent);
+            }
+            if let Some(content) = old.as_ref().and_then(|o| o.content) {
+                self.instances.remove((d, content.0.as_u128(), id))?;
+            }
+            if let Some(content) = new.as_ref().and_then(|n| n.content) {
+                self.instances.insert((d, content.0.as_u128(), id), ())?;
             }
             match (&new, &item.record) {
                 (Some(record), Some(bytes)) => {
@@ -247,6 +260,9 @@ pub fn forget(db: &Database, device: DeviceId) -> Result<()> {
             None => tables.children.retain_in(&lo[..].., |_, _| false)?,
         }
         tables
+            .instances
+            .retain_in((d, 0, 0)..=(d, u128::MAX, u64::MAX), |_, _| false)?;
+        tables
             .watermarks
             .retain_in((d, 0)..=(d, u8::MAX), |_, _| false)?;
     }
@@ -308,6 +324,17 @@ impl ReplicaView {
             .get(key)?
             .map(|v| ContentRecord::decode(v.value()))
             .transpose()
+    }
+
+    /// Entries of this device holding `content`.
+    pub fn instances(&self, content: ContentId) -> Result<Vec<u64>> {
+        let table = self.txn.open_table(REPLICA_INSTANCES)?;
+        let c = content.0.as_u128();
+        let mut out = Vec::new();
+        for row in table.range((self.d(), c, 0)..=(self.d(), c, u64::MAX))? {
+            out.push(row?.0.value().2);
+        }
+        Ok(out)
     }
 
     /// The child `name` of directory `parent`.
