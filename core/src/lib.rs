@@ -21,6 +21,7 @@ pub mod namespace;
 pub mod pairing;
 pub mod query;
 pub mod remote;
+pub mod shared;
 pub mod sync;
 pub mod time;
 pub mod uri;

@@ -109,6 +109,9 @@ pub enum Command {
     /// Manage a paired device.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Tag files (on any device; tags sync to every paired device).
+    #[command(subcommand)]
+    Tag(TagCommand),
     /// Diagnostics.
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -122,6 +125,24 @@ pub enum Command {
         #[arg(long)]
         reverify: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TagCommand {
+    /// Add tags to a file (a path, in the mount or a location, or a URI).
+    Add {
+        target: std::ffi::OsString,
+        #[arg(required = true)]
+        tags: Vec<String>,
+    },
+    /// Remove tags from a file.
+    Rm {
+        target: std::ffi::OsString,
+        #[arg(required = true)]
+        tags: Vec<String>,
+    },
+    /// A file's tags, or every tagged file.
+    Ls { target: Option<std::ffi::OsString> },
 }
 
 #[derive(Debug, Subcommand)]

@@ -296,6 +296,11 @@ impl Host {
                 let stop = AtomicBool::new(false);
                 serde_json::to_value(self.content()?.validate(&options, &stop)?)?
             }
+            Request::Tag {
+                target,
+                add,
+                remove,
+            } => crate::tags::run(lib, self.mountpoint.as_deref(), target, &add, &remove)?,
             Request::PairInvite => serde_json::to_value(self.node()?.invite()?)?,
             Request::PairJoin { code, addr } => {
                 let addr = addr

@@ -12,6 +12,7 @@ mod progress;
 mod render;
 mod request;
 mod signals;
+mod tags;
 
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -170,6 +171,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             },
         ),
         Command::Devices => ("devices", Request::Devices),
+        Command::Tag(cli::TagCommand::Add { target, tags }) => (
+            "tag",
+            Request::Tag {
+                target: Some(target_bytes(&target)?),
+                add: tags,
+                remove: Vec::new(),
+            },
+        ),
+        Command::Tag(cli::TagCommand::Rm { target, tags }) => (
+            "tag",
+            Request::Tag {
+                target: Some(target_bytes(&target)?),
+                add: Vec::new(),
+                remove: tags,
+            },
+        ),
+        Command::Tag(cli::TagCommand::Ls { target }) => (
+            "tag",
+            Request::Tag {
+                target: target.as_deref().map(target_bytes).transpose()?,
+                add: Vec::new(),
+                remove: Vec::new(),
+            },
+        ),
         Command::Device(DeviceCommand::Rm { name }) => ("device rm", Request::DeviceRm { name }),
         Command::Validate { rate, reverify } => (
             "validate",

@@ -244,6 +244,22 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
             Ok(())
         }
         "device rm" => writeln!(out, "unpaired {}", s(value, "removed")),
+        "tag" => {
+            let rows = match value.as_array() {
+                Some(rows) => rows.clone(),
+                None => vec![value.clone()],
+            };
+            for row in rows {
+                let tags: Vec<&str> = row["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                writeln!(out, "{}  {}", s(&row, "uri"), tags.join(", "))?;
+            }
+            Ok(())
+        }
         "cache stats" => writeln!(
             out,
             "{} logical in {} of chunks ({:.1}x dedup), {} on disk of a {} budget\n\

@@ -69,6 +69,12 @@ pub enum Request {
     DeviceRm {
         name: String,
     },
+    /// Tags of a file: `add` and `remove` change them; both empty lists them.
+    Tag {
+        target: Option<Vec<u8>>,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
 }
 
 /// One line of a reply.

@@ -23,7 +23,7 @@ use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::fetch::{NodeLink, Waiter};
 use crate::gate::{Admission, Gate};
 use crate::protocol::{ChunkRequest, ChunkResponse, SyncResponse};
-use crate::pull::{PeerSync, SyncCounters};
+use crate::pull::{PeerSync, PullKind, SyncCounters};
 
 /// How long a `sd pair join` may take, dial included.
 const JOIN_DEADLINE: Duration = Duration::from_secs(20);
@@ -267,6 +267,12 @@ pub(crate) enum Internal {
         more: bool,
         result: std::result::Result<Applied, String>,
     },
+    SharedApplied {
+        peer: PeerId,
+        tag: u64,
+        more: bool,
+        result: std::result::Result<usize, String>,
+    },
 }
 
 pub(crate) struct State {
@@ -290,9 +296,9 @@ pub(crate) struct State {
     recent_addrs: HashMap<PeerId, Vec<Multiaddr>>,
     /// Connected paired devices and their pull schedules.
     pub(crate) syncing: HashMap<PeerId, PeerSync>,
-    /// Devices with a page being applied (one at a time each).
-    pub(crate) applying: HashSet<PeerId>,
-    pub(crate) pulls: HashMap<OutboundRequestId, (PeerId, u64)>,
+    /// Devices with a page being applied (one at a time each, per kind).
+    pub(crate) applying: HashSet<(PeerId, PullKind)>,
+    pub(crate) pulls: HashMap<OutboundRequestId, (PeerId, u64, PullKind)>,
     pub(crate) fetches: HashMap<OutboundRequestId, Waiter>,
     pub(crate) internal: mpsc::UnboundedSender<Internal>,
     internal_rx: Option<mpsc::UnboundedReceiver<Internal>>,
@@ -432,6 +438,15 @@ impl State {
             } => {
                 self.on_applied(peer, device, tag, more, result);
                 // A page that says more is followed at once.
+                self.drive_pulls();
+            }
+            Internal::SharedApplied {
+                peer,
+                tag,
+                more,
+                result,
+            } => {
+                self.on_shared_applied(peer, tag, more, result);
                 self.drive_pulls();
             }
         }

@@ -265,6 +265,10 @@ fn describe(chunks: bool, response: &[u8]) -> ProbeOutcome {
                 items: Some(page.items()),
                 ..ProbeOutcome::new("answered", "page")
             },
+            Ok(SyncResponse::Shared { ops, .. }) => ProbeOutcome {
+                items: Some(ops.len()),
+                ..ProbeOutcome::new("answered", "shared operations")
+            },
             Ok(SyncResponse::Refused(reason)) => ProbeOutcome::new("refused", reason),
             Err(e) => ProbeOutcome::new("closed", format!("undecodable answer: {e}")),
         }

@@ -2,6 +2,7 @@
 //! get answers; anyone else is refused before any lookup.
 
 use libp2p::StreamProtocol;
+use sdfs_core::shared::{SharedOp, VersionVector};
 use sdfs_core::sync::{MAX_SYNC_MESSAGE, Page, Pull};
 use serde::{Deserialize, Serialize};
 
@@ -14,12 +15,16 @@ pub const MAX_CHUNK_MESSAGE: usize = 16 * 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncRequest {
+    /// Device-owned data after these watermarks.
     Pull(Pull),
+    /// Shared operations this device lacks, given what it holds.
+    Shared { have: VersionVector },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
     Page(Page),
+    Shared { ops: Vec<SharedOp>, more: bool },
     Refused(String),
 }
 

@@ -21,7 +21,17 @@ const PULL_TIMEOUT: Millis = 30_000;
 /// Sync with one connected paired device.
 pub(crate) struct PeerSync {
     pub device: DeviceId,
+    /// Its device-owned data.
     pub puller: Puller,
+    /// Shared data (any origin, relayed).
+    pub shared: Puller,
+}
+
+/// Which of a device's two schedules a pull belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum PullKind {
+    Owned,
+    Shared,
 }
 
 /// What `sd status` shows of sync.
@@ -32,6 +42,15 @@ pub struct SyncCounters {
     pub bytes_received: u64,
     pub pages_served: u64,
     pub bytes_served: u64,
+}
+
+impl PeerSync {
+    fn schedule(&mut self, kind: PullKind) -> &mut Puller {
+        match kind {
+            PullKind::Owned => &mut self.puller,
+            PullKind::Shared => &mut self.shared,
+        }
+    }
 }
 
 impl State {
@@ -48,6 +67,7 @@ impl State {
         self.syncing.entry(peer).or_insert_with(|| PeerSync {
             device,
             puller: Puller::new(now, PULL_EVERY, PULL_TIMEOUT),
+            shared: Puller::new(now, PULL_EVERY, PULL_TIMEOUT),
         });
     }
 
@@ -57,24 +77,36 @@ impl State {
         let db = std::sync::Arc::clone(self.lib.db());
         let mut due = Vec::new();
         for (peer, sync) in &mut self.syncing {
-            if self.applying.contains(peer) {
+            if self.applying.contains(&(*peer, PullKind::Owned)) {
                 continue;
             }
             let device = sync.device;
-            if let Some((tag, pull)) = sync
+            if let Some((tag, after)) = sync
                 .puller
                 .poll(now, || replica::watermarks(&db, device).ok())
             {
-                due.push((*peer, tag, pull));
+                due.push((
+                    *peer,
+                    tag,
+                    PullKind::Owned,
+                    SyncRequest::Pull(sync.puller.pull(after)),
+                ));
             }
         }
-        for (peer, tag, pull) in due {
-            let id = self
-                .swarm
-                .behaviour_mut()
-                .sync
-                .send_request(&peer, SyncRequest::Pull(pull));
-            self.pulls.insert(id, (peer, tag));
+        for (peer, sync) in &mut self.syncing {
+            if self.applying.contains(&(*peer, PullKind::Shared)) {
+                continue;
+            }
+            if let Some((tag, have)) = sync
+                .shared
+                .poll(now, || sdfs_core::shared::store::version_vector(&db).ok())
+            {
+                due.push((*peer, tag, PullKind::Shared, SyncRequest::Shared { have }));
+            }
+        }
+        for (peer, tag, kind, request) in due {
+            let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+            self.pulls.insert(id, (peer, tag, kind));
         }
     }
 
@@ -84,19 +116,39 @@ impl State {
         request_id: OutboundRequestId,
         response: SyncResponse,
     ) {
-        let Some((_, tag)) = self.pulls.remove(&request_id) else {
+        let Some((_, tag, kind)) = self.pulls.remove(&request_id) else {
             return;
         };
         let Some(device) = self.syncing.get(&peer).map(|s| s.device) else {
             return;
         };
-        let page = match response {
-            SyncResponse::Page(page) => page,
-            SyncResponse::Refused(reason) => {
-                tracing::warn!("p2p: {peer} refused to sync: {reason}");
+        let page = match (kind, response) {
+            (PullKind::Owned, SyncResponse::Page(page)) => page,
+            (PullKind::Shared, SyncResponse::Shared { ops, more }) => {
+                self.applying.insert((peer, PullKind::Shared));
+                let lib = std::sync::Arc::clone(&self.lib);
+                let internal = self.internal.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = sdfs_core::shared::store::receive(lib.db(), lib.device_id(), &ops)
+                        .map_err(|e| e.to_string());
+                    let _ = internal.send(Internal::SharedApplied {
+                        peer,
+                        tag,
+                        more,
+                        result,
+                    });
+                });
+                return;
+            }
+            (_, other) => {
+                let why = match other {
+                    SyncResponse::Refused(reason) => reason,
+                    _ => "an answer of the wrong kind".into(),
+                };
+                tracing::warn!("p2p: {peer} refused to sync: {why}");
                 let now = self.millis();
                 if let Some(s) = self.syncing.get_mut(&peer) {
-                    s.puller.on_failure(tag, now);
+                    s.schedule(kind).on_failure(tag, now);
                 }
                 return;
             }
@@ -104,7 +156,7 @@ impl State {
         self.counters.pages_received += 1;
         self.counters.items_received += page.items() as u64;
         self.counters.bytes_received += encoded_len(&page);
-        self.applying.insert(peer);
+        self.applying.insert((peer, PullKind::Owned));
         let lib = std::sync::Arc::clone(&self.lib);
         let internal = self.internal.clone();
         tokio::task::spawn_blocking(move || {
@@ -128,7 +180,7 @@ impl State {
         more: bool,
         result: Result<replica::Applied, String>,
     ) {
-        self.applying.remove(&peer);
+        self.applying.remove(&(peer, PullKind::Owned));
         let now = self.millis();
         let Some(sync) = self.syncing.get_mut(&peer) else {
             return;
@@ -149,14 +201,37 @@ impl State {
         }
     }
 
+    pub(crate) fn on_shared_applied(
+        &mut self,
+        peer: PeerId,
+        tag: u64,
+        more: bool,
+        result: Result<usize, String>,
+    ) {
+        self.applying.remove(&(peer, PullKind::Shared));
+        let now = self.millis();
+        let Some(sync) = self.syncing.get_mut(&peer) else {
+            return;
+        };
+        match result {
+            Ok(_) => {
+                sync.shared.on_page(tag, now, more);
+            }
+            Err(e) => {
+                tracing::warn!("p2p: shared data from {peer} was refused: {e}");
+                sync.shared.on_failure(tag, now);
+            }
+        }
+    }
+
     pub(crate) fn on_pull_failure(&mut self, request_id: OutboundRequestId, error: &str) {
-        let Some((peer, tag)) = self.pulls.remove(&request_id) else {
+        let Some((peer, tag, kind)) = self.pulls.remove(&request_id) else {
             return;
         };
         tracing::debug!("p2p: pull from {peer} failed: {error}");
         let now = self.millis();
         if let Some(s) = self.syncing.get_mut(&peer) {
-            s.puller.on_failure(tag, now);
+            s.schedule(kind).on_failure(tag, now);
         }
     }
 

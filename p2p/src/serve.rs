@@ -62,13 +62,29 @@ impl State {
                 .send_response(channel, SyncResponse::Refused("not paired".into()));
             return;
         }
-        let SyncRequest::Pull(pull) = request;
         let lib = std::sync::Arc::clone(&self.lib);
         let internal = self.internal.clone();
+        let from = self.paired_devices.get(&peer).copied();
+        let paired: Vec<_> = self.paired_devices.values().copied().collect();
         tokio::task::spawn_blocking(move || {
-            let response = match sdfs_core::sync::owner::page(lib.db(), &pull) {
-                Ok(page) => SyncResponse::Page(page),
-                Err(e) => SyncResponse::Refused(e.to_string()),
+            let response = match request {
+                SyncRequest::Pull(pull) => match sdfs_core::sync::owner::page(lib.db(), &pull) {
+                    Ok(page) => SyncResponse::Page(page),
+                    Err(e) => SyncResponse::Refused(e.to_string()),
+                },
+                SyncRequest::Shared { have } => {
+                    use sdfs_core::shared::store;
+                    // What the peer holds is its acknowledgement.
+                    if let Some(from) = from
+                        && let Err(e) = store::acknowledge(lib.db(), from, &have, &paired)
+                    {
+                        tracing::warn!("p2p: acknowledging shared data: {e}");
+                    }
+                    match store::ops_after(lib.db(), &have, sdfs_core::shared::OPS_PER_PAGE) {
+                        Ok((ops, more)) => SyncResponse::Shared { ops, more },
+                        Err(e) => SyncResponse::Refused(e.to_string()),
+                    }
+                }
             };
             let _ = internal.send(Internal::SyncAnswer(channel, response));
         });

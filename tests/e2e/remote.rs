@@ -263,3 +263,77 @@ fn an_offline_device_still_lists_serves_cached_bytes_and_fails_the_rest_fast() -
     );
     Ok(())
 }
+
+#[test]
+fn tags_set_on_two_devices_at_once_converge_to_the_union() -> Result<()> {
+    let pair = setup(fill_photos)?;
+    let remote = pair.remote();
+    let file = remote.join("2024/trip-1/img-1.txt");
+    wait_for(Duration::from_secs(30), || file.exists()).context("sync")?;
+    let native = pair.photos.join("2024/trip-1/img-1.txt");
+    let on_nas = || -> Result<Vec<String>> {
+        let v = pair.nas.json([
+            std::ffi::OsStr::new("tag"),
+            "ls".as_ref(),
+            native.as_os_str(),
+        ])?;
+        Ok(v["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect())
+    };
+    let on_laptop = || {
+        sh(&format!(
+            "getfattr --only-values -n user.sd.tags {} 2>/dev/null || true",
+            q(&file)
+        ))
+        .unwrap_or_default()
+    };
+    // At the same time: the laptop through the mount, the nas by command.
+    let laptop_side = {
+        let file = file.clone();
+        std::thread::spawn(move || {
+            sh(&format!(
+                "setfattr -n user.sd.tags -v 'blue, trip' {}",
+                q(&file)
+            ))
+        })
+    };
+    pair.nas.ok([
+        std::ffi::OsStr::new("tag"),
+        "add".as_ref(),
+        native.as_os_str(),
+        "red".as_ref(),
+    ])?;
+    laptop_side
+        .join()
+        .map_err(|_| anyhow::anyhow!("setfattr thread"))??;
+    let union = ["blue", "red", "trip"];
+    wait_for(Duration::from_secs(15), || {
+        on_nas().ok().as_deref() == Some(&union.map(String::from)[..])
+            && on_laptop() == "blue,red,trip"
+    })
+    .with_context(|| format!("nas {:?}, laptop {:?}", on_nas(), on_laptop()))?;
+    // The laptop's own listing names the file by its URI on the nas.
+    let all = pair.laptop.json(["tag", "ls"])?;
+    ensure!(
+        all[0]["uri"].as_str() == Some("sd://nas/Photos/2024/trip-1/img-1.txt"),
+        "{all}"
+    );
+    // A remove travels too; tags are the only write another device takes.
+    pair.laptop.ok([
+        std::ffi::OsStr::new("tag"),
+        "rm".as_ref(),
+        file.as_os_str(),
+        "red".as_ref(),
+    ])?;
+    wait_for(Duration::from_secs(15), || {
+        on_nas().ok().as_deref() == Some(&["blue".to_owned(), "trip".to_owned()][..])
+    })
+    .context("the remove never reached the nas")?;
+    let err = std::fs::write(&file, b"x").expect_err("still read-only");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+    Ok(())
+}

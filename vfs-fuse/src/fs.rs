@@ -34,11 +34,12 @@ use crate::inodes::Inodes;
 const LOCAL_OPEN: FopenFlags = FopenFlags::FOPEN_NOFLUSH;
 
 /// Virtual attributes every local node has.
-const SD_XATTRS: [&str; 4] = [
+const SD_XATTRS: [&str; 5] = [
     "user.sd.uri",
     "user.sd.content_id",
     "user.sd.kind",
     "user.sd.copies",
+    "user.sd.tags",
 ];
 
 pub struct SdFs {
@@ -180,6 +181,13 @@ impl SdFs {
         if !name.starts_with(b"user.sd.") {
             return None;
         }
+        if name == TAGS_XATTR {
+            return Some(match self.ns.tags(node) {
+                Ok(Some(tags)) if !tags.is_empty() => Ok(tags.join(",").into_bytes()),
+                Ok(_) => Err(Errno::NO_XATTR),
+                Err(e) => Err(errno(&e)),
+            });
+        }
         let device = self.ns.library().device_name();
         let value = match node {
             Node::Local { location, path } => {
@@ -201,6 +209,22 @@ impl SdFs {
             _ => None,
         };
         Some(value.map(String::into_bytes).ok_or(Errno::NO_XATTR))
+    }
+}
+
+/// Tags, shared with every paired device; settable on any indexed file.
+const TAGS_XATTR: &[u8] = b"user.sd.tags";
+
+impl SdFs {
+    fn write_tags(&self, ino: INodeNo, tags: &[String], reply: ReplyEmpty) {
+        let node = match self.node(ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        match self.ns.set_tags(&node, tags) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 }
 
@@ -826,6 +850,9 @@ impl Filesystem for SdFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
+        if name.as_bytes() == TAGS_XATTR {
+            return self.write_tags(ino, &sdfs_core::namespace::parse_tags(value), reply);
+        }
         if name.as_bytes().starts_with(b"user.sd.") {
             return reply.error(Errno::EPERM);
         }
@@ -880,6 +907,9 @@ impl Filesystem for SdFs {
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        if name.as_bytes() == TAGS_XATTR {
+            return self.write_tags(ino, &[], reply);
+        }
         if name.as_bytes().starts_with(b"user.sd.") {
             return reply.error(Errno::EPERM);
         }

@@ -72,6 +72,7 @@ pub(super) fn initialise(db: &Database) -> Result<()> {
         txn.open_table(INDEX_QUEUE)?;
         txn.open_table(INDEX_REMOVALS)?;
         crate::sync::replica::initialise(&txn)?;
+        crate::shared::store::initialise(&txn)?;
     }
     crate::sync::changes::initialise(&txn)?;
     txn.commit()?;

@@ -5,6 +5,7 @@
 mod attr;
 pub mod local;
 mod remote;
+mod tags;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -13,6 +14,7 @@ use std::sync::{Arc, RwLock};
 
 pub use attr::Attr;
 pub use remote::RemoteAccess;
+pub use tags::parse_tags;
 
 use crate::error::{Error, Result};
 use crate::ids::{ContentId, DeviceId, LocationId};

@@ -309,15 +309,18 @@ impl Namespace {
     }
 }
 
-/// What `stat` shows for another device's entry: its size, times and kind;
-/// read-only; owned by whoever runs the mount (the owner's uids mean
-/// nothing here).
+/// What `stat` shows for another device's entry: its size, times, kind and
+/// permission bits, owned by whoever runs the mount (the owner's uids mean
+/// nothing here). Like a read-only mount, the bits stay as they are and
+/// writes fail with EROFS; `user.sd.tags` can still be set (the kernel
+/// asks for write permission on the file to set a user xattr).
 pub(super) fn remote_attr(entry: u64, record: &EntryRecord) -> Attr {
+    let perm = record.mode & 0o7777;
     let (type_bits, perm) = match record.kind {
-        EntryKind::Directory => (libc::S_IFDIR, 0o555),
+        EntryKind::Directory => (libc::S_IFDIR, perm | 0o500),
         EntryKind::Symlink => (libc::S_IFLNK, 0o777),
-        EntryKind::File => (libc::S_IFREG, 0o444 | (record.mode & 0o111)),
-        EntryKind::Special => (record.mode & libc::S_IFMT, 0o444),
+        EntryKind::File => (libc::S_IFREG, perm | 0o400),
+        EntryKind::Special => (record.mode & libc::S_IFMT, perm),
     };
     // SAFETY: getuid/getgid have no preconditions.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };

@@ -45,13 +45,18 @@ impl Puller {
         self
     }
 
-    /// The pull to send now, if any, tagged so its answer can be matched.
-    /// `marks` is asked only when a pull is due.
-    pub fn poll(
-        &mut self,
-        now: Millis,
-        marks: impl FnOnce() -> Option<Watermarks>,
-    ) -> Option<(u64, Pull)> {
+    /// A device-owned pull after `after`, sized by this schedule's limit.
+    pub fn pull(&self, after: Watermarks) -> Pull {
+        Pull {
+            after,
+            limit: self.limit,
+        }
+    }
+
+    /// The request to send now, if any: `make` builds it (asked only when
+    /// one is due; `None` means it cannot be built now, and the schedule
+    /// retries later). Returned with a tag to match its answer.
+    pub fn poll<T>(&mut self, now: Millis, make: impl FnOnce() -> Option<T>) -> Option<(u64, T)> {
         match self.state {
             State::Waiting { deadline, .. } if now >= deadline => {
                 // Lost: try again now.
@@ -61,20 +66,19 @@ impl Puller {
         }
         match self.state {
             State::Idle { next_at } if now >= next_at => {
-                let after = marks()?;
+                let Some(request) = make() else {
+                    self.state = State::Idle {
+                        next_at: now + self.every,
+                    };
+                    return None;
+                };
                 let tag = self.next_tag;
                 self.next_tag += 1;
                 self.state = State::Waiting {
                     tag,
                     deadline: now + self.timeout,
                 };
-                Some((
-                    tag,
-                    Pull {
-                        after,
-                        limit: self.limit,
-                    },
-                ))
+                Some((tag, request))
             }
             _ => None,
         }

@@ -264,10 +264,9 @@ fn simulate(seed: u64, faults: &Faults) {
         for (i, r) in replicas.iter_mut().enumerate() {
             let local = now + r.skew;
             let lib = &r.lib;
-            if let Some((tag, pull)) = r
-                .puller
-                .poll(local, || replica::watermarks(lib.db(), device).ok())
-            {
+            let marks = || replica::watermarks(lib.db(), device).ok();
+            if let Some((tag, after)) = r.puller.poll(local, marks) {
+                let pull = r.puller.pull(after);
                 send(
                     &mut net,
                     &mut rng,
