@@ -163,7 +163,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 Vec::new(),
                 HotCache::new(16 * 1024 * 1024),
                 Some(Arc::clone(&store)),
-                false,
+                sdfs_cas::Keep::No,
             );
             let start = Instant::now();
             read_all(&reader, &mut buf)?;
@@ -177,7 +177,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Vec::new(),
         hot.clone(),
         Some(Arc::clone(&store)),
-        false,
+        sdfs_cas::Keep::No,
     );
     read_all(&reader, &mut buf)?;
     let (hot_read, _) = best(5, || read_all(&reader, &mut buf))?;

@@ -2,6 +2,7 @@
 //! written beside a baseline measured in the same run.
 
 mod cas;
+mod devices;
 mod index;
 mod mount;
 
@@ -13,6 +14,7 @@ fn main() -> Result<()> {
         Some("index") => index::run(&args[1..]),
         Some("mount") => mount::run(&args[1..]),
         Some("cas") => cas::run(&args[1..]),
+        Some("devices") => devices::run(&args[1..]),
         Some("dbstats") => {
             let dir = args
                 .get(1)
@@ -25,7 +27,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: sdfs-bench index|mount|cas --sd PATH --work DIR --out BENCHMARKS.md [suite options]"
+            "usage: sdfs-bench index|mount|cas|devices --sd PATH --work DIR --out BENCHMARKS.md [suite options]"
         ),
     }
 }

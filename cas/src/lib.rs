@@ -20,5 +20,5 @@ pub use build::{ChunkSink, Discard, build_from_reader, build_from_slice};
 pub use cache::{CacheCounts, HotCache};
 pub use id::{ChunkId, FileHash};
 pub use manifest::{ChunkRef, Manifest, ManifestError};
-pub use reader::{ChunkSource, ContentReader, ReadError};
-pub use store::{FsChunkStore, StoreError};
+pub use reader::{ChunkSource, ContentReader, Keep, ReadError};
+pub use store::{FsChunkStore, Keeper, StoreError};

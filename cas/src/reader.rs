@@ -45,25 +45,51 @@ pub enum ReadError {
     Store(#[from] StoreError),
 }
 
-/// Reads one content.
+/// What a reader does with chunks fetched from its sources.
+#[derive(Clone, Debug)]
+pub enum Keep {
+    /// Nothing beyond the hot cache (a local file needs no second copy).
+    No,
+    /// Stores them before returning (pin repair: they must be there).
+    Now,
+    /// Hands them to a [`Keeper`](crate::Keeper), which stores them in
+    /// batches in the background (remote reads: the network is the wait).
+    Later(crate::store::Keeper),
+}
+
+/// Reads one content. With read-ahead, one batch of chunks past the reader
+/// is fetched in the background while the reader consumes the ones before
+/// it, so a sequential read keeps the network busy.
 pub struct ContentReader {
+    fetcher: Arc<Fetcher>,
+    /// Chunks kept in flight past the read position (remote sources, where
+    /// a round trip costs more than a chunk); 0 for none.
+    readahead: usize,
+    ahead: std::sync::Mutex<Ahead>,
+}
+
+/// The read-ahead in flight.
+#[derive(Default)]
+struct Ahead {
+    /// Chunks before this index were asked for.
+    end: usize,
+    running: Option<(std::ops::Range<usize>, std::thread::JoinHandle<()>)>,
+}
+
+/// What fetches and verifies chunks; shared with read-ahead threads.
+struct Fetcher {
     manifest: Arc<Manifest>,
     sources: Vec<Arc<dyn ChunkSource>>,
     cache: HotCache,
     store: Option<Arc<FsChunkStore>>,
-    /// Write chunks fetched from sources to the on-disk store (remote
-    /// content; a local file needs no second copy).
-    keep_on_disk: bool,
-    /// Chunks past the requested range fetched along with it (remote
-    /// sources, where a round trip costs more than a chunk).
-    readahead: usize,
+    keep: Keep,
 }
 
 impl std::fmt::Debug for ContentReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ContentReader")
-            .field("file", &self.manifest.hash())
-            .field("sources", &self.sources.len())
+            .field("file", &self.fetcher.manifest.hash())
+            .field("sources", &self.fetcher.sources.len())
             .finish_non_exhaustive()
     }
 }
@@ -74,42 +100,52 @@ impl ContentReader {
         sources: Vec<Arc<dyn ChunkSource>>,
         cache: HotCache,
         store: Option<Arc<FsChunkStore>>,
-        keep_on_disk: bool,
+        keep: Keep,
     ) -> ContentReader {
         ContentReader {
-            manifest,
-            sources,
-            cache,
-            store,
-            keep_on_disk,
+            fetcher: Arc::new(Fetcher {
+                manifest,
+                sources,
+                cache,
+                store,
+                keep,
+            }),
             readahead: 0,
+            ahead: std::sync::Mutex::new(Ahead::default()),
         }
     }
 
-    /// Fetches up to `chunks` chunks beyond each read's range together with
-    /// the range's own missing chunks, in one batch per source.
+    /// Keeps up to `chunks` chunks past each read fetched or in flight.
     pub fn with_readahead(mut self, chunks: usize) -> ContentReader {
         self.readahead = chunks;
         self
     }
 
     pub fn manifest(&self) -> &Arc<Manifest> {
-        &self.manifest
+        &self.fetcher.manifest
     }
 
-    /// Fills `buf` from `offset`, fetching only the chunks the range needs.
+    /// The verified bytes of one chunk of this content.
+    pub fn chunk(&self, chunk: &ChunkRef) -> Result<Arc<[u8]>, ReadError> {
+        self.fetcher.chunk(chunk)
+    }
+
+    /// Fills `buf` from `offset`, fetching only the chunks the range needs
+    /// (and, with read-ahead, the next ones in the background).
     /// Returns the bytes written (fewer than `buf.len()` only at the end).
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, ReadError> {
-        let range = self.manifest.chunks_for(offset, buf.len() as u64);
+        let manifest = &self.fetcher.manifest;
+        let range = manifest.chunks_for(offset, buf.len() as u64);
         if self.readahead > 0 {
-            self.prefetch(
-                range.start..(range.end + self.readahead).min(self.manifest.chunks().len()),
-            )?;
+            self.wait_for_ahead(&range);
+            // What is still missing, in one batch.
+            self.fetcher.prefetch(range.clone())?;
+            self.read_ahead(range.end);
         }
         let mut written = 0;
         for index in range {
-            let chunk = self.manifest.chunks()[index];
-            let bytes = self.chunk(&chunk)?;
+            let chunk = manifest.chunks()[index];
+            let bytes = self.fetcher.chunk(&chunk)?;
             let pos = offset + written as u64;
             let from = (pos - chunk.offset) as usize;
             let n = (bytes.len() - from).min(buf.len() - written);
@@ -119,6 +155,68 @@ impl ContentReader {
         Ok(written)
     }
 
+    fn lock_ahead(&self) -> std::sync::MutexGuard<'_, Ahead> {
+        self.ahead.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// If the batch in flight holds chunks of `range`, waits for it rather
+    /// than asking for them twice.
+    fn wait_for_ahead(&self, range: &std::ops::Range<usize>) {
+        let running = {
+            let mut ahead = self.lock_ahead();
+            match ahead.running.take() {
+                Some((r, h)) if r.start < range.end && range.start < r.end => Some(h),
+                other => {
+                    ahead.running = other;
+                    None
+                }
+            }
+        };
+        if let Some(handle) = running {
+            let _ = handle.join();
+        }
+    }
+
+    /// Starts fetching the next chunks past `end` once the reader is within
+    /// half a window of what was asked for, one batch at a time.
+    fn read_ahead(&self, end: usize) {
+        let total = self.fetcher.manifest.chunks().len();
+        let mut ahead = self.lock_ahead();
+        if ahead
+            .running
+            .as_ref()
+            .is_some_and(|(_, h)| !h.is_finished())
+        {
+            return;
+        }
+        if let Some((_, h)) = ahead.running.take() {
+            let _ = h.join();
+        }
+        if ahead.end >= end + self.readahead / 2 {
+            return;
+        }
+        let from = ahead.end.max(end);
+        let to = (end + self.readahead).min(total);
+        if from >= to {
+            return;
+        }
+        let fetcher = Arc::clone(&self.fetcher);
+        let batch = from..to;
+        let spawned = std::thread::Builder::new()
+            .name("sd-readahead".into())
+            .spawn(move || {
+                if let Err(e) = fetcher.prefetch(batch) {
+                    tracing::debug!("read-ahead: {e}");
+                }
+            });
+        if let Ok(handle) = spawned {
+            ahead.end = to;
+            ahead.running = Some((from..to, handle));
+        }
+    }
+}
+
+impl Fetcher {
     /// Fetches the chunks of `range` that are neither cached nor stored, in
     /// one batch per source, keeping those that verify. What fails here is
     /// tried again (and reported) chunk by chunk by the read itself.
@@ -157,8 +255,7 @@ impl ContentReader {
                     _ => still.push(*chunk),
                 }
             }
-            if self.keep_on_disk
-                && let Some(store) = &self.store
+            if let (Keep::Now, Some(store)) = (&self.keep, &self.store)
                 && !good.is_empty()
             {
                 let batch: Vec<(ChunkId, &[u8])> =
@@ -166,8 +263,12 @@ impl ContentReader {
                 store.put_batch(&batch)?;
             }
             for (id, bytes) in good {
+                let bytes: Arc<[u8]> = bytes.into();
+                if let Keep::Later(keeper) = &self.keep {
+                    keeper.keep(id, Arc::clone(&bytes));
+                }
                 self.cache.count_fetch();
-                self.cache.insert(id, bytes.into());
+                self.cache.insert(id, bytes);
             }
             if still.is_empty() {
                 break;
@@ -178,7 +279,7 @@ impl ContentReader {
     }
 
     /// The verified bytes of one chunk of this content.
-    pub fn chunk(&self, chunk: &ChunkRef) -> Result<Arc<[u8]>, ReadError> {
+    fn chunk(&self, chunk: &ChunkRef) -> Result<Arc<[u8]>, ReadError> {
         if let Some(bytes) = self.cache.get(&chunk.id) {
             return Ok(bytes);
         }
@@ -211,12 +312,13 @@ impl ContentReader {
                         continue;
                     }
                     self.cache.count_fetch();
-                    if self.keep_on_disk
-                        && let Some(store) = &self.store
-                    {
+                    if let (Keep::Now, Some(store)) = (&self.keep, &self.store) {
                         store.put_batch(&[(chunk.id, &bytes)])?;
                     }
                     let bytes: Arc<[u8]> = bytes.into();
+                    if let Keep::Later(keeper) = &self.keep {
+                        keeper.keep(chunk.id, Arc::clone(&bytes));
+                    }
                     self.cache.insert(chunk.id, Arc::clone(&bytes));
                     return Ok(bytes);
                 }

@@ -474,7 +474,7 @@ fn the_reader_skips_a_lying_source_and_fetches_only_what_a_range_needs() {
         vec![liar.clone(), honest.clone()],
         HotCache::new(64 * MIB as u64),
         Some(Arc::clone(&store)),
-        true,
+        sdfs_cas::Keep::Now,
     );
     let second = manifest.chunks()[1];
     let mut buf = vec![0u8; 100];
@@ -503,7 +503,7 @@ fn the_reader_skips_a_lying_source_and_fetches_only_what_a_range_needs() {
         vec![liar],
         HotCache::new(MIB as u64),
         None,
-        false,
+        sdfs_cas::Keep::No,
     );
     assert!(matches!(
         fresh.read_at(0, &mut buf),

@@ -121,6 +121,10 @@ mod tests {
         fn peer_bytes_never_panic_the_decoders(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode::<PairRequest>(&bytes);
             let _ = decode::<PairResponse>(&bytes);
+            let _ = decode::<crate::protocol::SyncRequest>(&bytes);
+            let _ = decode::<crate::protocol::SyncResponse>(&bytes);
+            let _ = decode::<crate::protocol::ChunkRequest>(&bytes);
+            let _ = decode::<crate::protocol::ChunkResponse>(&bytes);
             let _ = futures::executor::block_on(read_frame(&mut &bytes[..], 256));
         }
 

@@ -16,6 +16,10 @@ use tokio::sync::mpsc;
 use crate::node::{Command, State};
 use crate::protocol::{ChunkRequest, ChunkResponse};
 
+/// Chunks asked for in one request (about 512 KiB): a read-ahead batch
+/// becomes a few requests in parallel.
+const PER_REQUEST: usize = 8;
+
 /// Where the answer to request `index` of a batch goes.
 pub(crate) struct Waiter {
     pub index: usize,
@@ -152,20 +156,45 @@ impl PeerLink for NodeLink {
         chunks: &[ChunkRef],
         timeout: Duration,
     ) -> Vec<io::Result<Vec<u8>>> {
-        let requests = chunks
+        // A few chunks per request, the requests in parallel.
+        let groups: Vec<&[ChunkRef]> = chunks.chunks(PER_REQUEST).collect();
+        let requests = groups
             .iter()
-            .map(|c| ChunkRequest::Chunk {
+            .map(|g| ChunkRequest::Chunks {
                 entry,
-                offset: c.offset,
-                length: c.length,
+                ranges: g.iter().map(|c| (c.offset, c.length)).collect(),
             })
             .collect();
-        self.ask(device, requests, timeout)
-            .into_iter()
-            .map(|r| match r? {
-                ChunkResponse::Chunk(bytes) => Ok(bytes),
-                other => Err(unexpected(other)),
-            })
-            .collect()
+        let answers = self.ask(device, requests, timeout);
+        let mut out = Vec::with_capacity(chunks.len());
+        for (group, answer) in groups.iter().zip(answers) {
+            match answer {
+                Ok(ChunkResponse::Chunks(bytes)) if bytes.len() == group.len() => {
+                    out.extend(bytes.into_iter().map(|b| Ok(b.into_vec())));
+                }
+                Ok(ChunkResponse::Chunks(_)) => out.extend(group.iter().map(|_| {
+                    Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a wrong number of chunks",
+                    ))
+                })),
+                Ok(other) => {
+                    let e = unexpected(other);
+                    out.extend(
+                        group
+                            .iter()
+                            .map(|_| Err(io::Error::new(e.kind(), e.to_string()))),
+                    );
+                }
+                Err(e) => {
+                    out.extend(
+                        group
+                            .iter()
+                            .map(|_| Err(io::Error::new(e.kind(), e.to_string()))),
+                    );
+                }
+            }
+        }
+        out
     }
 }

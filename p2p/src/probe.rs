@@ -256,6 +256,12 @@ fn describe(chunks: bool, response: &[u8]) -> ProbeOutcome {
         match postcard::from_bytes::<ChunkResponse>(body) {
             Ok(ChunkResponse::Chunk(bytes)) => hashed(&bytes, "chunk"),
             Ok(ChunkResponse::Manifest(bytes)) => hashed(&bytes, "manifest"),
+            Ok(ChunkResponse::Chunks(all)) => hashed(
+                &all.iter()
+                    .flat_map(|b| b.iter().copied())
+                    .collect::<Vec<u8>>(),
+                "chunks",
+            ),
             Ok(ChunkResponse::Refused(reason)) => ProbeOutcome::new("refused", reason),
             Err(e) => ProbeOutcome::new("closed", format!("undecodable answer: {e}")),
         }

@@ -7,7 +7,7 @@ use libp2p::PeerId;
 use libp2p::request_response::{self, ResponseChannel};
 
 use crate::node::{Internal, State};
-use crate::protocol::{ChunkRequest, ChunkResponse, SyncRequest, SyncResponse};
+use crate::protocol::{ChunkRequest, ChunkResponse, MAX_RANGES, SyncRequest, SyncResponse};
 
 impl State {
     fn is_paired(&self, peer: &PeerId) -> bool {
@@ -150,6 +150,18 @@ impl State {
                 } => content
                     .serve_chunk(entry, offset, length)
                     .map(ChunkResponse::Chunk),
+                ChunkRequest::Chunks { entry, ranges } if ranges.len() <= MAX_RANGES => ranges
+                    .iter()
+                    .map(|&(offset, length)| {
+                        content
+                            .serve_chunk(entry, offset, length)
+                            .map(serde_bytes::ByteBuf::from)
+                    })
+                    .collect::<sdfs_core::Result<Vec<_>>>()
+                    .map(ChunkResponse::Chunks),
+                ChunkRequest::Chunks { .. } => Err(sdfs_core::Error::InvalidInput(format!(
+                    "more than {MAX_RANGES} chunks in one request"
+                ))),
             };
             let response = result.unwrap_or_else(|e| {
                 tracing::info!("p2p: {peer}: {e}");

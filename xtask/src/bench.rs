@@ -7,10 +7,10 @@ use anyhow::{Result, bail};
 
 pub fn run(args: &[&str]) -> Result<()> {
     let Some((&suite, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench index|mount|cas [options]")
+        bail!("usage: cargo xtask bench index|mount|cas|devices [options]")
     };
-    if !["index", "mount", "cas"].contains(&suite) {
-        bail!("unknown benchmark suite {suite:?} (available: index, mount, cas)");
+    if !["index", "mount", "cas", "devices"].contains(&suite) {
+        bail!("unknown benchmark suite {suite:?} (available: index, mount, cas, devices)");
     }
     let root = crate::workspace_root();
     crate::run(Command::new("cargo").args([

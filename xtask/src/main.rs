@@ -17,15 +17,34 @@ fn main() -> Result<()> {
         ["tidy"] => tidy::check(),
         ["compliance", rest @ ..] => compliance::run(rest),
         ["bench", rest @ ..] => bench::run(rest),
+        ["fuzz", target, rest @ ..] => fuzz(target, rest.first().copied()),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  up [PATH]          build sd, create the default library, add PATH (default ~/Documents or ~), index it, mount ~/Spacedrive
   ci                 fmt check, clippy -D warnings, tidy, every test\n  tidy               dependency direction and file hygiene
-  compliance [--full] pjdfstest, fsx and fio against a fresh mount\n  bench index [--files N] [--dirs N] [--max-size B] | bench mount [--no-peers] | bench cas [--mib N]   benchmarks into BENCHMARKS.md"
+  compliance [--full] pjdfstest, fsx and fio against a fresh mount\n  bench index [--files N] [--dirs N] [--max-size B] | bench mount [--no-peers] | bench cas [--mib N] | bench devices [--mib N] [--entries N]   benchmarks into BENCHMARKS.md
+  fuzz TARGET [SECONDS]  a fuzz target of fuzz/ (nightly + cargo-fuzz): manifest, pair_messages, sync_messages, chunk_messages, replica_apply"
             );
             bail!("unknown or missing command")
         }
     }
+}
+
+/// `cargo +nightly fuzz run TARGET` in `fuzz/`, for SECONDS (default 60).
+fn fuzz(target: &str, seconds: Option<&str>) -> Result<()> {
+    let seconds: u64 = seconds.unwrap_or("60").parse().context("SECONDS")?;
+    let mut cmd = Command::new("cargo");
+    cmd.args([
+        "+nightly",
+        "fuzz",
+        "run",
+        "--fuzz-dir",
+        "fuzz",
+        target,
+        "--",
+    ])
+    .arg(format!("-max_total_time={seconds}"));
+    run(&mut cmd).context("needs a nightly toolchain and `cargo install cargo-fuzz`")
 }
 
 /// Runs a command from the workspace root, failing if it fails.

@@ -16,6 +16,7 @@
 mod error;
 mod evict;
 mod ingest;
+mod keeper;
 mod pack;
 mod pins;
 mod tables;
@@ -33,6 +34,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 pub use error::{Result, StoreError};
 pub use evict::GcReport;
 pub use ingest::Ingest;
+pub use keeper::Keeper;
 pub use pins::PinnedContent;
 pub use verify::{StoreStats, VerifyReport};
 

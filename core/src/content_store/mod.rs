@@ -40,6 +40,8 @@ pub struct ContentStore {
     lib: Arc<Library>,
     chunks: Arc<FsChunkStore>,
     hot: HotCache,
+    /// Stores chunks fetched from other devices in the background.
+    keeper: std::sync::OnceLock<sdfs_cas::Keeper>,
 }
 
 impl std::fmt::Debug for ContentStore {
@@ -59,6 +61,7 @@ impl ContentStore {
             lib,
             chunks: Arc::new(chunks),
             hot: HotCache::new(sdfs_cas::cache::DEFAULT_HOT_BYTES),
+            keeper: std::sync::OnceLock::new(),
         })
     }
 
@@ -72,6 +75,16 @@ impl ContentStore {
 
     pub fn hot(&self) -> &HotCache {
         &self.hot
+    }
+
+    /// The background writer of fetched chunks (started on first use).
+    pub fn keeper(&self) -> Result<sdfs_cas::Keeper> {
+        if let Some(k) = self.keeper.get() {
+            return Ok(k.clone());
+        }
+        let k = sdfs_cas::Keeper::spawn(Arc::clone(&self.chunks))
+            .map_err(|e| Error::io("starting the chunk keeper", e))?;
+        Ok(self.keeper.get_or_init(|| k).clone())
     }
 
     pub(crate) fn content_record(&self, id: ContentId) -> Result<ContentRecord> {

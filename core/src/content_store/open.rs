@@ -75,7 +75,7 @@ impl ContentStore {
             sources,
             self.hot.clone(),
             Some(Arc::clone(&self.chunks)),
-            false,
+            sdfs_cas::Keep::No,
         ))
     }
 }

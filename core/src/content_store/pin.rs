@@ -277,7 +277,7 @@ impl ContentStore {
                 sources,
                 self.hot.clone(),
                 Some(Arc::clone(&self.chunks)),
-                true,
+                sdfs_cas::Keep::Now,
             );
             let whole = reader.manifest().chunks().iter().all(|chunk| {
                 self.hot.remove(&chunk.id);

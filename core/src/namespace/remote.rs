@@ -17,8 +17,9 @@ use crate::model::entry::{EntryKind, EntryRecord};
 use crate::remote::{PeerLink, PeerSource};
 use crate::sync::replica::ReplicaView;
 
-/// Chunks fetched past a read's range from another device (about 1 MiB).
-const READAHEAD_CHUNKS: usize = 16;
+/// Chunks kept in flight past a read of another device's file (about
+/// 4 MiB; fetched in batches of half that).
+const READAHEAD_CHUNKS: usize = 64;
 
 fn errno(what: impl Into<String>, code: i32) -> Error {
     Error::io(what.into(), std::io::Error::from_raw_os_error(code))
@@ -204,7 +205,7 @@ impl Namespace {
             sources,
             self.content.hot().clone(),
             Some(Arc::clone(self.content.chunks())),
-            true,
+            sdfs_cas::Keep::Later(self.content.keeper()?),
         )
         .with_readahead(READAHEAD_CHUNKS))
     }

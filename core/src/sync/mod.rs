@@ -78,6 +78,7 @@ pub struct Pull {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
     pub key: u128,
+    #[serde(with = "serde_bytes")]
     pub record: Option<Vec<u8>>,
 }
 

@@ -372,3 +372,88 @@ impl ReplicaView {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::{Item, Watermark};
+    use proptest::prelude::*;
+
+    fn entry(parent: u64, name: &[u8], kind: EntryKind) -> Vec<u8> {
+        let stat = crate::model::entry::StatFields {
+            kind,
+            size: 1,
+            mtime: 1,
+            dev: 1,
+            inode: 1,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        };
+        EntryRecord::new(parent, name, &stat).encode()
+    }
+
+    fn page(items: Vec<Item>) -> Page {
+        Page {
+            batches: vec![Batch {
+                resource: Resource::Entry,
+                after: Watermark(0),
+                next: Watermark(items.len() as u64),
+                items,
+            }],
+            more: false,
+        }
+    }
+
+    #[test]
+    fn names_that_would_escape_or_break_the_tree_refuse_the_page() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let lib = crate::Library::create(&tmp.path().join("l.sdlibrary"), "me").expect("lib");
+        let peer = DeviceId::new_random();
+        for (id, record) in [
+            (2, entry(1, b"..", EntryKind::File)),
+            (2, entry(1, b"a/b", EntryKind::File)),
+            (2, entry(1, b"", EntryKind::File)),
+            (2, entry(1, b"nul\0", EntryKind::File)),
+            (2, entry(2, b"self", EntryKind::Directory)),
+            (2, entry(0, b"named-root", EntryKind::Directory)),
+            (2, vec![0xff; 7]),
+        ] {
+            let bad = page(vec![
+                Item {
+                    key: 1,
+                    record: Some(entry(0, b"", EntryKind::Directory)),
+                },
+                Item {
+                    key: id,
+                    record: Some(record),
+                },
+            ]);
+            assert!(apply(lib.db(), peer, &bad).is_err());
+            // Nothing of a refused page stays, not even its good items.
+            let view = ReplicaView::new(lib.db(), peer).expect("view");
+            assert!(view.entry(1).expect("read").is_none());
+            assert_eq!(watermarks(lib.db(), peer).expect("marks")[3], Watermark(0));
+        }
+    }
+
+    proptest! {
+        /// Whatever a peer puts in a page, applying it ends in an error or a
+        /// replica that can be read back, never a panic.
+        #[test]
+        fn arbitrary_pages_never_panic(
+            items in proptest::collection::vec((0u128..8, proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64))), 0..16),
+            resource in 0usize..4,
+        ) {
+            let tmp = tempfile::tempdir().expect("tmp");
+            let lib = crate::Library::create(&tmp.path().join("l.sdlibrary"), "me").expect("lib");
+            let peer = DeviceId::new_random();
+            let mut p = page(items.into_iter().map(|(key, record)| Item { key, record }).collect());
+            p.batches[0].resource = Resource::ALL[resource];
+            let _ = apply(lib.db(), peer, &p);
+            let view = ReplicaView::new(lib.db(), peer).expect("view");
+            let _ = view.locations();
+            let _ = view.children(0);
+        }
+    }
+}

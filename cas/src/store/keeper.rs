@@ -1,0 +1,95 @@
+//! Keeping chunks fetched from elsewhere without making the reader wait for
+//! the disk: a background thread appends them to an ingest and commits in
+//! large batches (or after a short idle time). They are a cache, so a crash
+//! may lose the last batch; it cannot corrupt the store (an ingest that did
+//! not commit is cut on reopen).
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::Duration;
+
+use super::FsChunkStore;
+use crate::id::ChunkId;
+
+/// Commit once this much is pending.
+const BATCH_BYTES: u64 = 64 * 1024 * 1024;
+/// Or once nothing arrived for this long.
+const IDLE: Duration = Duration::from_millis(200);
+/// Chunks queued at most (about 64 MiB at the average chunk size): a reader
+/// faster than the disk waits here instead of growing memory.
+const QUEUE: usize = 1024;
+
+enum Message {
+    Chunk(ChunkId, Arc<[u8]>),
+    Flush(SyncSender<()>),
+}
+
+/// A handle on the keeper thread of a store; clones share the thread,
+/// which ends when the last handle goes.
+#[derive(Clone, Debug)]
+pub struct Keeper {
+    tx: SyncSender<Message>,
+}
+
+impl Keeper {
+    pub fn spawn(store: Arc<FsChunkStore>) -> std::io::Result<Keeper> {
+        let (tx, rx) = sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("sd-keeper".into())
+            .spawn(move || run(&store, &rx))?;
+        Ok(Keeper { tx })
+    }
+
+    /// Queues a verified chunk for the store.
+    pub fn keep(&self, id: ChunkId, bytes: Arc<[u8]>) {
+        let _ = self.tx.send(Message::Chunk(id, bytes));
+    }
+
+    /// Waits until everything queued so far is committed.
+    pub fn flush(&self) {
+        let (done, wait) = sync_channel(1);
+        if self.tx.send(Message::Flush(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+}
+
+fn run(store: &FsChunkStore, rx: &Receiver<Message>) {
+    loop {
+        let ingest = store.ingest();
+        let mut pending = 0u64;
+        let commit = |ingest: &super::Ingest<'_>| {
+            if let Err(e) = ingest.commit() {
+                tracing::warn!("keeping fetched chunks: {e}");
+            }
+        };
+        loop {
+            match rx.recv_timeout(IDLE) {
+                Ok(Message::Chunk(id, bytes)) => {
+                    if let Err(e) = ingest.add(&id, &bytes) {
+                        tracing::warn!("keeping chunk {id}: {e}");
+                        continue;
+                    }
+                    pending += bytes.len() as u64;
+                    if pending >= BATCH_BYTES {
+                        break;
+                    }
+                }
+                Ok(Message::Flush(done)) => {
+                    commit(&ingest);
+                    pending = 0;
+                    let _ = done.send(());
+                }
+                Err(RecvTimeoutError::Timeout) if pending > 0 => break,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    if pending > 0 {
+                        commit(&ingest);
+                    }
+                    return;
+                }
+            }
+        }
+        commit(&ingest);
+    }
+}
