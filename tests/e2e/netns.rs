@@ -48,12 +48,12 @@ impl Lan {
         Ok(lan)
     }
 
-    /// `sd daemon` of `sd`'s library inside namespace `i`.
-    fn daemon(&self, sd: &Sd, i: usize) -> Result<Daemon> {
-        sd.daemon_in(
-            &["ip", "netns", "exec", &self.names[i]],
-            &["--listen", &format!("/ip4/10.77.0.{}/tcp/0", i + 1)],
-        )
+    /// `sd daemon ARGS` of `sd`'s library inside namespace `i`.
+    fn daemon(&self, sd: &Sd, i: usize, args: &[&str]) -> Result<Daemon> {
+        let listen = format!("/ip4/10.77.0.{}/tcp/0", i + 1);
+        let mut all = vec!["--listen", &listen];
+        all.extend_from_slice(args);
+        sd.daemon_in(&["ip", "netns", "exec", &self.names[i]], &all)
     }
 }
 
@@ -75,8 +75,20 @@ fn devices_on_a_lan_pair_by_code_alone() -> Result<()> {
     let lan = Lan::new()?;
     let a = Sd::init("laptop")?;
     let b = Sd::init("nas")?;
-    let _da = lan.daemon(&a, 0)?;
-    let _db = lan.daemon(&b, 1)?;
+    let photos = b.path("photos");
+    for i in 0..20 {
+        sdfs_tests::write_file(
+            &photos,
+            format!("album-{}/p{i}.txt", i % 3).as_bytes(),
+            format!("picture {i} {}\n", if i % 4 == 0 { "cat" } else { "dog" }).as_bytes(),
+        )?;
+    }
+    b.add_location(&photos, "Photos")?;
+    let mnt = a.path("mnt");
+    std::fs::create_dir_all(&mnt)?;
+    let mnt_arg = mnt.to_str().context("utf-8")?.to_owned();
+    let da = lan.daemon(&a, 0, &["--mount", &mnt_arg])?;
+    let _db = lan.daemon(&b, 1, &[])?;
     let code = a.json(["pair", "invite"])?["code"]
         .as_str()
         .context("code")?
@@ -102,5 +114,28 @@ fn devices_on_a_lan_pair_by_code_alone() -> Result<()> {
         .find(|d| d["name"] == "nas")
         .context("A knows nas")?;
     assert_eq!(nas["online"], true);
+
+    // The nas's files in the laptop's mount. The mount lives in the mount
+    // namespace `ip netns exec` gave the laptop's daemon; /proc/PID/root
+    // reaches into it.
+    let remote = std::path::PathBuf::from(format!("/proc/{}/root{}/nas/Photos", da.pid(), mnt_arg));
+    let listing = |dir: &std::path::Path| {
+        sdfs_tests::sh(&format!(
+            "cd {} && find . -mindepth 1 -type f -printf '%P %s\\n' | LC_ALL=C sort",
+            sdfs_tests::q(dir)
+        ))
+    };
+    let native = listing(&photos)?;
+    wait_for(Duration::from_secs(30), || {
+        listing(&remote).ok().as_deref() == Some(native.as_str())
+    })
+    .with_context(|| format!("find across the LAN: {:?}", listing(&remote)))?;
+    let grep = |dir: &std::path::Path| {
+        sdfs_tests::sh(&format!(
+            "cd {} && grep -r cat . | LC_ALL=C sort",
+            sdfs_tests::q(dir)
+        ))
+    };
+    assert_eq!(grep(&remote)?, grep(&photos)?);
     Ok(())
 }
