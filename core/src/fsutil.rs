@@ -25,6 +25,22 @@ pub fn join_bytes(root: &Path, rel: &[u8]) -> PathBuf {
     }
 }
 
+/// Reads into `buf` at `offset` until it is full or the file ends
+/// (retrying interrupted reads). Returns how many bytes were read.
+pub fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 /// The bytes of a path.
 pub fn path_bytes(path: &Path) -> &[u8] {
     path.as_os_str().as_bytes()

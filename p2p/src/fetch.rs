@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use libp2p::request_response::OutboundRequestId;
 use sdfs_cas::ChunkRef;
 use sdfs_core::ids::DeviceId;
-use sdfs_core::remote::PeerLink;
+use sdfs_core::remote::{FileRef, LiveEntry, PeerLink};
 use tokio::sync::mpsc;
 
 use crate::node::{Command, State};
@@ -138,9 +138,13 @@ fn unexpected(response: ChunkResponse) -> io::Error {
 }
 
 impl PeerLink for NodeLink {
-    fn manifest(&self, device: DeviceId, entry: u64, timeout: Duration) -> io::Result<Vec<u8>> {
+    fn manifest(&self, device: DeviceId, file: &FileRef, timeout: Duration) -> io::Result<Vec<u8>> {
         let answer = self
-            .ask(device, vec![ChunkRequest::Manifest { entry }], timeout)
+            .ask(
+                device,
+                vec![ChunkRequest::ManifestOf { file: file.clone() }],
+                timeout,
+            )
             .pop()
             .unwrap_or_else(|| Err(io::Error::other("no answer")))?;
         match answer {
@@ -152,7 +156,7 @@ impl PeerLink for NodeLink {
     fn chunks(
         &self,
         device: DeviceId,
-        entry: u64,
+        file: &FileRef,
         chunks: &[ChunkRef],
         timeout: Duration,
     ) -> Vec<io::Result<Vec<u8>>> {
@@ -160,8 +164,8 @@ impl PeerLink for NodeLink {
         let groups: Vec<&[ChunkRef]> = chunks.chunks(PER_REQUEST).collect();
         let requests = groups
             .iter()
-            .map(|g| ChunkRequest::Chunks {
-                entry,
+            .map(|g| ChunkRequest::ChunksOf {
+                file: file.clone(),
                 ranges: g.iter().map(|c| (c.offset, c.length)).collect(),
             })
             .collect();
@@ -196,5 +200,26 @@ impl PeerLink for NodeLink {
             }
         }
         out
+    }
+
+    fn list(
+        &self,
+        device: DeviceId,
+        location: u128,
+        path: &[u8],
+        timeout: Duration,
+    ) -> io::Result<Vec<LiveEntry>> {
+        let request = ChunkRequest::List {
+            location,
+            path: path.to_vec(),
+        };
+        let answer = self
+            .ask(device, vec![request], timeout)
+            .pop()
+            .unwrap_or_else(|| Err(io::Error::other("no answer")))?;
+        match answer {
+            ChunkResponse::Listing(entries) => Ok(entries),
+            other => Err(unexpected(other)),
+        }
     }
 }

@@ -32,6 +32,18 @@ pub enum Probe {
         offset: u64,
         length: u32,
     },
+    /// A live listing of `path` below location `location`.
+    List {
+        location: u128,
+        path: Vec<u8>,
+    },
+    /// A chunk of the file at `path` below location `location`.
+    ChunkAt {
+        location: u128,
+        path: Vec<u8>,
+        offset: u64,
+        length: u32,
+    },
     /// These bytes, verbatim, on the sync or the chunk protocol.
     Raw {
         chunks: bool,
@@ -196,6 +208,28 @@ pub fn probe(
                     length: *length,
                 })?,
             ),
+            Probe::List { location, path } => (
+                true,
+                frame(&ChunkRequest::List {
+                    location: *location,
+                    path: path.clone(),
+                })?,
+            ),
+            Probe::ChunkAt {
+                location,
+                path,
+                offset,
+                length,
+            } => (
+                true,
+                frame(&ChunkRequest::ChunksOf {
+                    file: sdfs_core::remote::FileRef::Path {
+                        location: *location,
+                        path: path.clone(),
+                    },
+                    ranges: vec![(*offset, *length)],
+                })?,
+            ),
             Probe::Raw { chunks, bytes } => (*chunks, bytes.clone()),
         };
         let mut request = Some(bytes);
@@ -262,6 +296,10 @@ fn describe(chunks: bool, response: &[u8]) -> ProbeOutcome {
                     .collect::<Vec<u8>>(),
                 "chunks",
             ),
+            Ok(ChunkResponse::Listing(entries)) => ProbeOutcome {
+                items: Some(entries.len()),
+                ..ProbeOutcome::new("answered", "listing")
+            },
             Ok(ChunkResponse::Refused(reason)) => ProbeOutcome::new("refused", reason),
             Err(e) => ProbeOutcome::new("closed", format!("undecodable answer: {e}")),
         }
@@ -282,6 +320,7 @@ fn describe(chunks: bool, response: &[u8]) -> ProbeOutcome {
 }
 
 /// Parses `pull`, `manifest ENTRY`, `chunk ENTRY OFFSET LENGTH`,
+/// `list LOCATION [PATH]`, `chunk-at LOCATION PATH OFFSET LENGTH`,
 /// `raw sync|chunks HEX`.
 pub fn parse(words: &[String]) -> Result<Probe> {
     let num = |i: usize| -> Result<u64> {
@@ -291,6 +330,14 @@ pub fn parse(words: &[String]) -> Result<Probe> {
             .parse()
             .with_context(|| format!("{:?}: not a number", words[i]))
     };
+    let location = |i: usize| -> Result<u128> {
+        let text = words.get(i).context("a location id")?;
+        Ok(text
+            .parse::<sdfs_core::ids::LocationId>()
+            .map_err(|e| anyhow!("{text:?}: {e}"))?
+            .0
+            .as_u128())
+    };
     match words.first().map(String::as_str) {
         Some("pull") => Ok(Probe::Pull),
         Some("manifest") => Ok(Probe::Manifest { entry: num(1)? }),
@@ -298,6 +345,19 @@ pub fn parse(words: &[String]) -> Result<Probe> {
             entry: num(1)?,
             offset: num(2)?,
             length: u32::try_from(num(3)?).context("length")?,
+        }),
+        Some("list") => Ok(Probe::List {
+            location: location(1)?,
+            path: words
+                .get(2)
+                .map(|p| p.as_bytes().to_vec())
+                .unwrap_or_default(),
+        }),
+        Some("chunk-at") => Ok(Probe::ChunkAt {
+            location: location(1)?,
+            path: words.get(2).context("PATH")?.as_bytes().to_vec(),
+            offset: num(3)?,
+            length: u32::try_from(num(4)?).context("length")?,
         }),
         Some("raw") => {
             let chunks = match words.get(1).map(String::as_str) {
@@ -314,7 +374,7 @@ pub fn parse(words: &[String]) -> Result<Probe> {
             Ok(Probe::Raw { chunks, bytes })
         }
         _ => Err(anyhow!(
-            "what to send: pull | manifest ENTRY | chunk ENTRY OFFSET LENGTH | raw sync|chunks HEX"
+            "what to send: pull | manifest ENTRY | chunk ENTRY OFFSET LENGTH | list LOCATION [PATH] | chunk-at LOCATION PATH OFFSET LENGTH | raw sync|chunks HEX"
         )),
     }
 }

@@ -2,6 +2,7 @@
 //! get answers; anyone else is refused before any lookup.
 
 use libp2p::StreamProtocol;
+use sdfs_core::remote::{FileRef, LiveEntry};
 use sdfs_core::shared::{SharedOp, VersionVector};
 use sdfs_core::sync::{MAX_SYNC_MESSAGE, Page, Pull};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,19 @@ pub enum ChunkRequest {
     /// Several chunks of file `entry` as (offset, length), at most
     /// [`MAX_RANGES`]: fewer streams and round trips for a read-ahead.
     Chunks { entry: u64, ranges: Vec<(u64, u32)> },
+    /// The manifest of `file` (an entry, or a path the owner's rules skip).
+    ManifestOf { file: FileRef },
+    /// Several chunks of `file`, at most [`MAX_RANGES`].
+    ChunksOf {
+        file: FileRef,
+        ranges: Vec<(u64, u32)>,
+    },
+    /// What the owner's index lacks of directory `path` of `location`.
+    List {
+        location: u128,
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+    },
 }
 
 /// Chunks per [`ChunkRequest::Chunks`] (at most 4 MiB of the largest
@@ -53,6 +67,7 @@ pub enum ChunkResponse {
     Manifest(#[serde(with = "serde_bytes")] Vec<u8>),
     Chunk(#[serde(with = "serde_bytes")] Vec<u8>),
     Chunks(Vec<serde_bytes::ByteBuf>),
+    Listing(Vec<LiveEntry>),
     Refused(String),
 }
 

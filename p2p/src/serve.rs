@@ -7,6 +7,8 @@ use libp2p::PeerId;
 use libp2p::request_response::{self, ResponseChannel};
 
 use crate::node::{Internal, State};
+use sdfs_core::remote::FileRef;
+
 use crate::protocol::{ChunkRequest, ChunkResponse, MAX_RANGES, SyncRequest, SyncResponse};
 
 impl State {
@@ -139,29 +141,41 @@ impl State {
         let content = std::sync::Arc::clone(&self.content);
         let internal = self.internal.clone();
         tokio::task::spawn_blocking(move || {
+            let ranges = |file: &FileRef, ranges: &[(u64, u32)]| {
+                if ranges.len() > MAX_RANGES {
+                    return Err(sdfs_core::Error::InvalidInput(format!(
+                        "more than {MAX_RANGES} chunks in one request"
+                    )));
+                }
+                ranges
+                    .iter()
+                    .map(|&(offset, length)| {
+                        content
+                            .serve_chunk(file, offset, length)
+                            .map(serde_bytes::ByteBuf::from)
+                    })
+                    .collect::<sdfs_core::Result<Vec<_>>>()
+                    .map(ChunkResponse::Chunks)
+            };
             let result = match request {
-                ChunkRequest::Manifest { entry } => {
-                    content.serve_manifest(entry).map(ChunkResponse::Manifest)
+                ChunkRequest::Manifest { entry } => content
+                    .serve_manifest(&FileRef::Entry(entry))
+                    .map(ChunkResponse::Manifest),
+                ChunkRequest::ManifestOf { file } => {
+                    content.serve_manifest(&file).map(ChunkResponse::Manifest)
                 }
                 ChunkRequest::Chunk {
                     entry,
                     offset,
                     length,
                 } => content
-                    .serve_chunk(entry, offset, length)
+                    .serve_chunk(&FileRef::Entry(entry), offset, length)
                     .map(ChunkResponse::Chunk),
-                ChunkRequest::Chunks { entry, ranges } if ranges.len() <= MAX_RANGES => ranges
-                    .iter()
-                    .map(|&(offset, length)| {
-                        content
-                            .serve_chunk(entry, offset, length)
-                            .map(serde_bytes::ByteBuf::from)
-                    })
-                    .collect::<sdfs_core::Result<Vec<_>>>()
-                    .map(ChunkResponse::Chunks),
-                ChunkRequest::Chunks { .. } => Err(sdfs_core::Error::InvalidInput(format!(
-                    "more than {MAX_RANGES} chunks in one request"
-                ))),
+                ChunkRequest::Chunks { entry, ranges: r } => ranges(&FileRef::Entry(entry), &r),
+                ChunkRequest::ChunksOf { file, ranges: r } => ranges(&file, &r),
+                ChunkRequest::List { location, path } => content
+                    .serve_listing(location, &path)
+                    .map(ChunkResponse::Listing),
             };
             let response = result.unwrap_or_else(|e| {
                 tracing::info!("p2p: {peer}: {e}");

@@ -131,6 +131,33 @@ fn a_paired_device_reads_only_regular_files_inside_shared_locations() -> Result<
         let v = probe(&pair.laptop, &nas, &what)?;
         ensure!(outcome(&v) == "refused", "{what:?}: {v}");
     }
+    // By path (what the owner's rules skip is read that way): `..`, an
+    // absolute path, a symlink on the way, an unknown location: refused.
+    let location = pair.nas.json(["location", "list"])?[0]["id"]
+        .as_str()
+        .context("location id")?
+        .to_owned();
+    for what in [
+        vec!["list", &location, ".."],
+        vec!["list", &location, "docs/../.."],
+        vec!["list", &location, "/etc"],
+        vec!["list", &location, "up"],
+        vec!["chunk-at", &location, "../secret.txt", "0", "11"],
+        vec!["chunk-at", &location, "docs/../../secret.txt", "0", "11"],
+        vec!["chunk-at", &location, "up/secret.txt", "0", "11"],
+        vec!["chunk-at", &location, "escape", "0", "11"],
+        vec!["chunk-at", &location, "docs", "0", "11"],
+        vec!["list", "00000000-0000-4000-8000-000000000000", ""],
+    ] {
+        let v = probe(&pair.laptop, &nas, &what)?;
+        ensure!(outcome(&v) == "refused", "{what:?}: {v}");
+    }
+    let v = probe(
+        &pair.laptop,
+        &nas,
+        &["chunk-at", &location, "docs/plan.txt", "0", "9"],
+    )?;
+    ensure!(outcome(&v) == "answered" && v["bytes"] == 9, "{v}");
     // In the mount the link is a link, read as recorded; following it
     // stays inside the laptop's view of the nas, where nothing is shared.
     let remote = pair.remote();

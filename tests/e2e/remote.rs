@@ -337,3 +337,60 @@ fn tags_set_on_two_devices_at_once_converge_to_the_union() -> Result<()> {
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
     Ok(())
 }
+
+fn project(root: &Path) -> Result<()> {
+    write_file(root, b"proj/src/main.js", b"console.log('main')\n")?;
+    write_file(
+        root,
+        b"proj/node_modules/left-pad/index.js",
+        b"module.exports = pad\n",
+    )?;
+    write_file(
+        root,
+        b"proj/node_modules/left-pad/lib/deep.js",
+        b"// deep\n",
+    )?;
+    write_file(root, b"proj/target/debug/app", b"\x7fELF")?;
+    Ok(())
+}
+
+#[test]
+fn what_the_owners_rules_skip_is_listed_live_while_it_is_online() -> Result<()> {
+    let mut pair = setup(project)?;
+    let remote = pair.remote().join("proj");
+    let native = pair.photos.join("proj");
+    // The premise: the nas's index skips node_modules and target.
+    let indexed = pair
+        .nas
+        .json(["ls", "-R", "sd://nas/Photos/proj"])?
+        .to_string();
+    ensure!(
+        !indexed.contains("node_modules") && !indexed.contains("debug"),
+        "{indexed}"
+    );
+    // While it is up, the laptop sees the whole tree, and reads it.
+    let full = listing_without_dir_sizes(&native)?;
+    wait_for(Duration::from_secs(30), || {
+        listing_without_dir_sizes(&remote).ok().as_deref() == Some(full.as_str())
+    })
+    .with_context(|| format!("{:?}\n---\n{full}", listing_without_dir_sizes(&remote)))?;
+    assert_eq!(
+        std::fs::read(remote.join("node_modules/left-pad/lib/deep.js"))?,
+        b"// deep\n"
+    );
+    let err = std::fs::write(remote.join("node_modules/x.js"), b"x").expect_err("read-only");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+    // Offline, the replica alone: what was indexed, at once.
+    if let Some(d) = pair.nas_daemon.take() {
+        sdfs_tests::kill(d)?;
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let started = Instant::now();
+    let offline = listing_without_dir_sizes(&remote)?;
+    ensure!(
+        started.elapsed() < Duration::from_secs(2),
+        "listing waited on a dead device"
+    );
+    assert_eq!(offline, "src d\nsrc/main.js f 20\n");
+    Ok(())
+}

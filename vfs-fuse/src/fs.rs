@@ -352,7 +352,7 @@ impl Filesystem for SdFs {
                 Ok(target) => reply.data(&target),
                 Err(e) => reply.error(io_errno(&e)),
             },
-            Ok(node @ Node::Remote { .. }) => match self.ns.readlink(&node) {
+            Ok(node @ (Node::Remote { .. } | Node::Live { .. })) => match self.ns.readlink(&node) {
                 Ok(target) => reply.data(&target),
                 Err(e) => reply.error(errno(&e)),
             },
@@ -520,12 +520,17 @@ impl Filesystem for SdFs {
             Err(e) => return reply.error(e),
         };
         match node {
-            Node::Content(_) | Node::Remote { .. } => {
+            Node::Content(_) | Node::Remote { .. } | Node::Live { .. } => {
                 if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
                     return reply.error(Errno::EROFS);
                 }
                 let reader = match &node {
                     Node::Remote { device, entry } => self.ns.open_remote(*device, *entry),
+                    Node::Live {
+                        device,
+                        location,
+                        path,
+                    } => self.ns.open_live(*device, *location, path),
                     Node::Content(id) => self.ns.open_content(*id),
                     _ => return reply.error(Errno::EISDIR),
                 };
@@ -607,16 +612,10 @@ impl Filesystem for SdFs {
             }
             Handle::File { file, .. } => {
                 let mut buf = vec![0u8; size as usize];
-                let mut filled = 0;
-                while filled < buf.len() {
-                    match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return reply.error(io_errno(&e)),
-                    }
+                match sdfs_core::fsutil::read_full_at(file, &mut buf, offset) {
+                    Ok(filled) => reply.data(&buf[..filled]),
+                    Err(e) => reply.error(io_errno(&e)),
                 }
-                reply.data(&buf[..filled]);
             }
             Handle::Dir(_) => reply.error(Errno::EISDIR),
         }

@@ -29,6 +29,11 @@ enum Key {
         device: sdfs_core::ids::DeviceId,
         entry: u64,
     },
+    Live {
+        device: sdfs_core::ids::DeviceId,
+        location: LocationId,
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug)]
@@ -62,6 +67,15 @@ fn key_of(node: &Node, attr: &Attr) -> Key {
         Node::Remote { device, entry } => Key::Remote {
             device: *device,
             entry: *entry,
+        },
+        Node::Live {
+            device,
+            location,
+            path,
+        } => Key::Live {
+            device: *device,
+            location: *location,
+            path: path.clone(),
         },
         Node::Local { .. } => Key::File {
             dev: attr.dev,

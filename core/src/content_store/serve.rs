@@ -1,13 +1,15 @@
-//! Serving this device's files to paired devices, by entry id. A peer names
-//! an entry it saw in our index, never a path, so `..` cannot be expressed;
-//! the path is rebuilt from our own index and opened beneath the location
-//! root without following any symlink, so a directory swapped for a link
-//! after indexing does not lead outside the location either.
+//! Serving this device's files to paired devices. A peer names an entry it
+//! saw in our index (the path is rebuilt from our own index), or, for what
+//! our indexer rules skip, a path below a location whose every component
+//! must be a plain name (no `..`, `.`, empty or NUL). Either way the file is
+//! opened beneath the location root without following any symlink, so a
+//! directory swapped for a link after indexing leads nowhere either, and
+//! only regular files are served.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use redb::ReadableDatabase;
@@ -15,8 +17,10 @@ use sdfs_cas::chunker::MAX_CHUNK;
 
 use super::ContentStore;
 use crate::error::{Error, Result};
+use crate::ids::LocationId;
 use crate::library::schema;
 use crate::model::entry::{EntryKind, EntryRecord, path_below_root};
+use crate::remote::{FileRef, LiveEntry, MAX_LIVE_ENTRIES};
 
 /// A regular file of a location, as a peer may read it.
 struct Shared {
@@ -26,39 +30,142 @@ struct Shared {
 }
 
 impl ContentStore {
-    /// The manifest of entry `entry`'s file, encoded.
-    pub fn serve_manifest(&self, entry: u64) -> Result<Vec<u8>> {
-        let shared = self.shared_file(entry)?;
-        // Open it the careful way first: the manifest is built from the
-        // path, and must not be built from a file outside the location.
-        drop(open_beneath(&shared.root, &shared.rel)?);
-        let path = crate::fsutil::join_bytes(&shared.root, &shared.rel);
-        let local = self.local_manifest(Some(entry), &path)?;
-        Ok(local.manifest.encode())
+    /// The manifest of `file`, encoded. Built from the file as opened
+    /// beneath its location (the stored one serves while the opened file
+    /// still has its stamp), so a swap of a directory for a symlink cannot
+    /// make it describe a file outside.
+    pub fn serve_manifest(&self, file: &FileRef) -> Result<Vec<u8>> {
+        let (shared, entry) = self.shared(file)?;
+        let opened = open_regular(&shared)?;
+        let md = opened.metadata().map_err(|e| Error::io("shared file", e))?;
+        if let Some(entry) = entry
+            && let Some(stored) = self.stored_manifest(entry)?
+            && stored.stamp == super::FileStamp::of(&md)
+        {
+            return Ok(stored.manifest.encode());
+        }
+        let manifest =
+            sdfs_cas::build_from_reader(&opened, &sdfs_cas::Discard).map_err(|e| match e {
+                sdfs_cas::build::BuildError::Io(e) => Error::io("shared file", e),
+                sdfs_cas::build::BuildError::Sink(never) => match never {},
+            })?;
+        Ok(manifest.encode())
     }
 
-    /// `length` bytes of entry `entry`'s file at `offset` (one chunk; the
-    /// peer checks them against the chunk id it expects).
-    pub fn serve_chunk(&self, entry: u64, offset: u64, length: u32) -> Result<Vec<u8>> {
+    /// `length` bytes of `file` at `offset` (one chunk; the peer checks
+    /// them against the chunk id it expects).
+    pub fn serve_chunk(&self, file: &FileRef, offset: u64, length: u32) -> Result<Vec<u8>> {
         if length == 0 || length > MAX_CHUNK {
             return Err(Error::InvalidInput(format!(
                 "chunk length {length} outside 1..={MAX_CHUNK}"
             )));
         }
-        let shared = self.shared_file(entry)?;
-        let file = open_beneath(&shared.root, &shared.rel)?;
+        let (shared, _) = self.shared(file)?;
+        let file = open_regular(&shared)?;
         let mut buf = vec![0u8; length as usize];
-        let mut filled = 0;
-        while filled < buf.len() {
-            match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io("shared file", e)),
-            }
-        }
+        let filled = crate::fsutil::read_full_at(&file, &mut buf, offset)
+            .map_err(|e| Error::io("shared file", e))?;
         buf.truncate(filled);
         Ok(buf)
+    }
+
+    /// The children of directory `rel` of `location` that the index does
+    /// not have (every child when the directory itself is not indexed):
+    /// what the indexer rules skip, as the disk shows it now.
+    pub fn serve_listing(&self, location: u128, rel: &[u8]) -> Result<Vec<LiveEntry>> {
+        let shared = self.shared_path(location, rel)?;
+        let dir = open_beneath(&shared.root, &shared.rel)?;
+        let indexed = self.indexed_children(location, rel)?;
+        let fd_path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        let mut out = Vec::new();
+        for item in std::fs::read_dir(&fd_path).map_err(|e| Error::io("shared directory", e))? {
+            let item = item.map_err(|e| Error::io("shared directory", e))?;
+            let name = item.file_name().as_bytes().to_vec();
+            if indexed.contains(&name) {
+                continue;
+            }
+            let Ok(md) = item.metadata() else { continue };
+            let kind = EntryKind::from_file_type(md.file_type());
+            let link_target = if kind == EntryKind::Symlink {
+                std::fs::read_link(item.path())
+                    .ok()
+                    .map(|t| t.as_os_str().as_bytes().to_vec())
+            } else {
+                None
+            };
+            out.push(LiveEntry {
+                name,
+                kind,
+                size: if kind == EntryKind::Directory {
+                    0
+                } else {
+                    md.len()
+                },
+                mtime: crate::time::stat_nanos(md.mtime(), md.mtime_nsec()),
+                mode: md.mode(),
+                link_target,
+            });
+            if out.len() == MAX_LIVE_ENTRIES {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Names of the indexed children of directory `rel` of `location`;
+    /// empty when the directory is not indexed.
+    fn indexed_children(
+        &self,
+        location: u128,
+        rel: &[u8],
+    ) -> Result<std::collections::HashSet<Vec<u8>>> {
+        let location = crate::locations::get_by_id(
+            self.lib.db(),
+            LocationId(uuid::Uuid::from_u128(location)),
+        )?;
+        let txn = self.lib.db().begin_read()?;
+        let children = txn.open_table(schema::CHILDREN)?;
+        let mut dir = location.root.0;
+        for part in rel.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+            match redb::ReadableTable::get(&children, schema::child_key(dir, part).as_slice())? {
+                Some(id) => dir = id.value(),
+                None => return Ok(Default::default()),
+            }
+        }
+        let (lo, hi) = schema::children_range(dir);
+        let mut out = std::collections::HashSet::new();
+        for row in redb::ReadableTable::range(&children, &lo[..]..&hi[..])? {
+            out.insert(row?.0.value()[8..].to_vec());
+        }
+        Ok(out)
+    }
+
+    /// What `file` names, if it lies in one of our locations; with its
+    /// entry id when it is indexed.
+    fn shared(&self, file: &FileRef) -> Result<(Shared, Option<u64>)> {
+        match file {
+            FileRef::Entry(entry) => Ok((self.shared_file(*entry)?, Some(*entry))),
+            FileRef::Path { location, path } => Ok((self.shared_path(*location, path)?, None)),
+        }
+    }
+
+    /// `rel` below location `location`, if every component is a plain name.
+    fn shared_path(&self, location: u128, rel: &[u8]) -> Result<Shared> {
+        let refused = || Error::PermissionDenied("a path that is not below the location".into());
+        if rel
+            .split(|b| *b == b'/')
+            .any(|part| !crate::sync::replica::is_plain_name(part))
+            && !rel.is_empty()
+        {
+            return Err(refused());
+        }
+        let location =
+            crate::locations::get_by_id(self.lib.db(), LocationId(uuid::Uuid::from_u128(location)))
+                .map_err(|_| Error::PermissionDenied("not a shared location".into()))?;
+        Ok(Shared {
+            root: location.root_path(),
+            rel: rel.to_vec(),
+        })
     }
 
     /// Entry `entry` if it is a regular file inside one of our locations.
@@ -85,6 +192,16 @@ impl ContentStore {
             rel,
         })
     }
+}
+
+/// Opens a shared file, refusing anything but a regular file.
+fn open_regular(shared: &Shared) -> Result<File> {
+    let file = open_beneath(&shared.root, &shared.rel)?;
+    let md = file.metadata().map_err(|e| Error::io("shared file", e))?;
+    if !md.is_file() {
+        return Err(Error::PermissionDenied("not a regular file".into()));
+    }
+    Ok(file)
 }
 
 /// Opens `rel` below `root` read-only, refusing any symlink on the way and

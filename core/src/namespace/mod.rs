@@ -3,6 +3,7 @@
 //! they own inode numbers and errno, this owns what the names mean.
 
 mod attr;
+mod live;
 pub mod local;
 mod remote;
 mod tags;
@@ -45,6 +46,13 @@ pub enum Node {
     Peer(DeviceId),
     /// An entry of a paired device, served from the replica of its index.
     Remote { device: DeviceId, entry: u64 },
+    /// A file or directory of a paired device that its indexer rules skip,
+    /// listed live from it: `path` is below the location's root.
+    Live {
+        device: DeviceId,
+        location: LocationId,
+        path: PathBuf,
+    },
 }
 
 impl Node {
@@ -79,6 +87,8 @@ pub struct Namespace {
     started: i64,
     /// How reads reach other devices; `None` until the p2p node runs.
     remote: RwLock<Option<RemoteAccess>>,
+    /// Recent live listings of other devices' unindexed directories.
+    live: live::LiveCache,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -99,6 +109,7 @@ impl Namespace {
             locations: RwLock::new(all),
             started: crate::time::unix_now_nanos(),
             remote: RwLock::new(None),
+            live: live::LiveCache::default(),
         })
     }
 
@@ -166,6 +177,11 @@ impl Namespace {
             }
             Node::Peer(device) => self.lookup_peer(*device, name),
             Node::Remote { device, entry } => self.lookup_remote(*device, *entry, name),
+            Node::Live {
+                device,
+                location,
+                path,
+            } => self.lookup_live(*device, *location, path, name),
             Node::Device => {
                 let location = self.location_named(name).ok_or_else(not_found)?;
                 let node = Node::Local {
@@ -211,6 +227,11 @@ impl Namespace {
                 *entry,
                 &self.remote_entry(*device, *entry)?,
             )),
+            Node::Live {
+                device,
+                location,
+                path,
+            } => self.getattr_live(*device, *location, path),
             Node::Content(id) => {
                 let record = self.content.content_record(*id)?;
                 let mut attr = Attr::virtual_dir(record.first_seen.saturating_mul(1_000_000_000));
@@ -247,6 +268,11 @@ impl Namespace {
             }
             Node::Peer(device) => self.readdir_peer(*device),
             Node::Remote { device, entry } => self.readdir_remote(*device, *entry),
+            Node::Live {
+                device,
+                location,
+                path,
+            } => self.readdir_live(*device, *location, path),
             Node::Device => {
                 let locations = self
                     .locations

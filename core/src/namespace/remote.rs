@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::ids::DeviceId;
 use crate::model::device::DeviceRecord;
 use crate::model::entry::{EntryKind, EntryRecord};
-use crate::remote::{PeerLink, PeerSource};
+use crate::remote::{FileRef, PeerLink, PeerSource};
 use crate::sync::replica::ReplicaView;
 
 /// Chunks kept in flight past a read of another device's file (about
@@ -83,11 +83,15 @@ impl Namespace {
         parent: u64,
         name: &[u8],
     ) -> Result<(Node, Attr)> {
-        let (entry, record) = self
-            .view(device)?
-            .child(parent, name)?
-            .ok_or_else(|| errno(String::from_utf8_lossy(name), libc::ENOENT))?;
-        Ok((Node::Remote { device, entry }, remote_attr(entry, &record)))
+        match self.view(device)?.child(parent, name)? {
+            Some((entry, record)) => {
+                Ok((Node::Remote { device, entry }, remote_attr(entry, &record)))
+            }
+            // Not indexed there: maybe skipped by the owner's rules.
+            None => self
+                .lookup_live_below_remote(device, parent, name)
+                .ok_or_else(|| errno(String::from_utf8_lossy(name), libc::ENOENT)),
+        }
     }
 
     pub(super) fn readdir_peer(&self, device: DeviceId) -> Result<Vec<DirEntry>> {
@@ -113,7 +117,7 @@ impl Namespace {
             Some(_) => return Err(errno("not a directory", libc::ENOTDIR)),
             None => return Err(errno(format!("entry {entry}"), libc::ENOENT)),
         }
-        Ok(view
+        let mut out: Vec<DirEntry> = view
             .children(entry)?
             .into_iter()
             .map(|(id, record)| DirEntry {
@@ -121,7 +125,10 @@ impl Namespace {
                 name: record.name,
                 node: Node::Remote { device, entry: id },
             })
-            .collect())
+            .collect();
+        drop(view);
+        out.extend(self.live_below_remote(device, entry));
+        Ok(out)
     }
 
     /// The target of another device's symlink, as recorded there.
@@ -131,6 +138,11 @@ impl Namespace {
                 .remote_entry(*device, *entry)?
                 .link_target
                 .ok_or_else(|| errno("not a symlink", libc::EINVAL)),
+            Node::Live {
+                device,
+                location,
+                path,
+            } => self.readlink_live(*device, *location, path),
             Node::Local { path, .. } => {
                 use std::os::unix::ffi::OsStrExt;
                 std::fs::read_link(path)
@@ -183,7 +195,7 @@ impl Namespace {
                 link: Arc::clone(&access.link),
                 device,
                 device_name: name.clone(),
-                entry,
+                file: FileRef::Entry(entry),
                 timeout: access.timeout,
             }));
             // Then any other device holding the same bytes (same full hash).
@@ -193,7 +205,7 @@ impl Namespace {
                         link: Arc::clone(&access.link),
                         device: other.id,
                         device_name: other.name,
-                        entry: other_entry,
+                        file: FileRef::Entry(other_entry),
                         timeout: access.timeout,
                     }));
                 }
@@ -279,19 +291,23 @@ impl Namespace {
         }
         let mut found = None;
         for (from, from_entry) in candidates {
-            let manifest = match access.link.manifest(from, from_entry, access.timeout) {
-                Ok(bytes) => match Manifest::decode(&bytes) {
-                    Ok(m) => m,
+            let manifest =
+                match access
+                    .link
+                    .manifest(from, &FileRef::Entry(from_entry), access.timeout)
+                {
+                    Ok(bytes) => match Manifest::decode(&bytes) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!("device {from} sent a bad manifest: {e}");
+                            continue;
+                        }
+                    },
                     Err(e) => {
-                        tracing::warn!("device {from} sent a bad manifest: {e}");
+                        tracing::info!("manifest of entry {from_entry} from {from}: {e}");
                         continue;
                     }
-                },
-                Err(e) => {
-                    tracing::info!("manifest of entry {from_entry} from {from}: {e}");
-                    continue;
-                }
-            };
+                };
             if manifest.size() != record.size || known.is_some_and(|h| h != manifest.hash()) {
                 // Changed since we replicated it (or a lie): not these bytes.
                 tracing::warn!(
@@ -316,6 +332,17 @@ impl Namespace {
 /// writes fail with EROFS; `user.sd.tags` can still be set (the kernel
 /// asks for write permission on the file to set a user xattr).
 pub(super) fn remote_attr(entry: u64, record: &EntryRecord) -> Attr {
+    shown_attr(entry, record.kind, record.mode, record.size, record.mtime)
+}
+
+/// [`remote_attr`] from the fields it needs.
+pub(super) fn shown_attr(entry: u64, kind: EntryKind, mode: u32, size: u64, mtime: i64) -> Attr {
+    let record = RemoteFields {
+        kind,
+        mode,
+        size,
+        mtime,
+    };
     let perm = record.mode & 0o7777;
     let (type_bits, perm) = match record.kind {
         EntryKind::Directory => (libc::S_IFDIR, perm | 0o500),
@@ -349,4 +376,11 @@ pub(super) fn remote_attr(entry: u64, record: &EntryRecord) -> Attr {
         dev: 0,
         ino: entry,
     }
+}
+
+struct RemoteFields {
+    kind: EntryKind,
+    mode: u32,
+    size: u64,
+    mtime: i64,
 }

@@ -38,6 +38,7 @@ impl Rng {
     }
 }
 
+#[derive(Clone)]
 enum Message {
     Pull {
         to_owner: usize,
