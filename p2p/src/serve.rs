@@ -147,15 +147,10 @@ impl State {
                         "more than {MAX_RANGES} chunks in one request"
                     )));
                 }
-                ranges
-                    .iter()
-                    .map(|&(offset, length)| {
-                        content
-                            .serve_chunk(file, offset, length)
-                            .map(serde_bytes::ByteBuf::from)
-                    })
-                    .collect::<sdfs_core::Result<Vec<_>>>()
-                    .map(ChunkResponse::Chunks)
+                let chunks = content.serve_chunks(file, ranges)?;
+                Ok(ChunkResponse::Chunks(
+                    chunks.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+                ))
             };
             let result = match request {
                 ChunkRequest::Manifest { entry } => content

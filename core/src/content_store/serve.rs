@@ -55,18 +55,29 @@ impl ContentStore {
     /// `length` bytes of `file` at `offset` (one chunk; the peer checks
     /// them against the chunk id it expects).
     pub fn serve_chunk(&self, file: &FileRef, offset: u64, length: u32) -> Result<Vec<u8>> {
-        if length == 0 || length > MAX_CHUNK {
+        let mut all = self.serve_chunks(file, &[(offset, length)])?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    /// Several chunks of `file` as (offset, length), from one opening.
+    pub fn serve_chunks(&self, file: &FileRef, ranges: &[(u64, u32)]) -> Result<Vec<Vec<u8>>> {
+        if let Some((_, length)) = ranges.iter().find(|(_, l)| *l == 0 || *l > MAX_CHUNK) {
             return Err(Error::InvalidInput(format!(
                 "chunk length {length} outside 1..={MAX_CHUNK}"
             )));
         }
         let (shared, _) = self.shared(file)?;
         let file = open_regular(&shared)?;
-        let mut buf = vec![0u8; length as usize];
-        let filled = crate::fsutil::read_full_at(&file, &mut buf, offset)
-            .map_err(|e| Error::io("shared file", e))?;
-        buf.truncate(filled);
-        Ok(buf)
+        ranges
+            .iter()
+            .map(|&(offset, length)| {
+                let mut buf = vec![0u8; length as usize];
+                let filled = crate::fsutil::read_full_at(&file, &mut buf, offset)
+                    .map_err(|e| Error::io("shared file", e))?;
+                buf.truncate(filled);
+                Ok(buf)
+            })
+            .collect()
     }
 
     /// The children of directory `rel` of `location` that the index does

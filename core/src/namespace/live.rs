@@ -78,7 +78,12 @@ impl Namespace {
         };
         let timeout = LIST_TIMEOUT.min(access.timeout);
         let list = match access.link.list(device, location.0.as_u128(), rel, timeout) {
-            Ok(list) => Arc::new(list),
+            // A peer's word: names that are not plain file names (`..`, `/`,
+            // NUL, empty) never reach the mount.
+            Ok(mut list) => {
+                list.retain(|e| crate::sync::replica::is_plain_name(&e.name));
+                Arc::new(list)
+            }
             Err(e) => {
                 tracing::debug!("live listing of {device}: {e}");
                 Arc::default()
