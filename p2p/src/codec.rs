@@ -37,8 +37,16 @@ pub async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Res
             format!("message of {len} bytes is over the {max}-byte bound"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    // Filled as it arrives rather than zeroed first: a chunk answer is up
+    // to 16 MiB, and zeroing it cost more than decoding it.
+    let mut buf = Vec::with_capacity(len);
+    (&mut *io).take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "a message cut short",
+        ));
+    }
     Ok(buf)
 }
 
