@@ -83,7 +83,15 @@ struct Fetcher {
     cache: HotCache,
     store: Option<Arc<FsChunkStore>>,
     keep: Keep,
+    /// Verified chunks fetched ahead, by index, until the reader passes
+    /// them: the hot cache may decline to admit them (it resists scans),
+    /// and the keeper may not have stored them yet.
+    staged: std::sync::Mutex<std::collections::BTreeMap<usize, Arc<[u8]>>>,
 }
+
+/// Chunks staged at most per reader (beyond a read-ahead window, the
+/// oldest go first).
+const MAX_STAGED: usize = 256;
 
 impl std::fmt::Debug for ContentReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,6 +117,7 @@ impl ContentReader {
                 cache,
                 store,
                 keep,
+                staged: Default::default(),
             }),
             readahead: 0,
             ahead: std::sync::Mutex::new(Ahead::default()),
@@ -143,14 +152,20 @@ impl ContentReader {
             self.read_ahead(range.end);
         }
         let mut written = 0;
-        for index in range {
+        for index in range.clone() {
             let chunk = manifest.chunks()[index];
-            let bytes = self.fetcher.chunk(&chunk)?;
+            let bytes = match self.fetcher.staged(index) {
+                Some(bytes) => bytes,
+                None => self.fetcher.chunk(&chunk)?,
+            };
             let pos = offset + written as u64;
             let from = (pos - chunk.offset) as usize;
             let n = (bytes.len() - from).min(buf.len() - written);
             buf[written..written + n].copy_from_slice(&bytes[from..from + n]);
             written += n;
+        }
+        if self.readahead > 0 {
+            self.fetcher.unstage_before(range.start);
         }
         Ok(written)
     }
@@ -222,9 +237,9 @@ impl Fetcher {
     /// tried again (and reported) chunk by chunk by the read itself.
     fn prefetch(&self, range: std::ops::Range<usize>) -> Result<(), ReadError> {
         let all = self.manifest.chunks();
-        let mut missing: Vec<ChunkRef> = Vec::new();
-        for chunk in &all[range] {
-            if self.cache.contains(&chunk.id) {
+        let mut missing: Vec<(usize, ChunkRef)> = Vec::new();
+        for (index, chunk) in range.clone().zip(&all[range]) {
+            if self.staged_has(index) || self.cache.contains(&chunk.id) {
                 continue;
             }
             if let Some(store) = &self.store
@@ -232,43 +247,45 @@ impl Fetcher {
             {
                 continue;
             }
-            missing.push(*chunk);
+            missing.push((index, *chunk));
         }
         if missing.is_empty() {
             return Ok(());
         }
         for source in &self.sources {
-            let results = source.fetch_many(&missing);
-            let mut good: Vec<(ChunkId, Vec<u8>)> = Vec::new();
+            let refs: Vec<ChunkRef> = missing.iter().map(|(_, c)| *c).collect();
+            let results = source.fetch_many(&refs);
+            let mut good: Vec<(usize, ChunkId, Vec<u8>)> = Vec::new();
             let mut still = Vec::new();
-            for (chunk, result) in missing.iter().zip(results) {
+            for (&(index, chunk), result) in missing.iter().zip(results) {
                 match result {
                     Ok(bytes) if bytes.len() == chunk.length as usize => {
                         let actual = ChunkId::of(&bytes);
                         if actual == chunk.id {
-                            good.push((chunk.id, bytes));
+                            good.push((index, chunk.id, bytes));
                         } else {
-                            source.mismatch(chunk, actual);
-                            still.push(*chunk);
+                            source.mismatch(&chunk, actual);
+                            still.push((index, chunk));
                         }
                     }
-                    _ => still.push(*chunk),
+                    _ => still.push((index, chunk)),
                 }
             }
             if let (Keep::Now, Some(store)) = (&self.keep, &self.store)
                 && !good.is_empty()
             {
                 let batch: Vec<(ChunkId, &[u8])> =
-                    good.iter().map(|(id, b)| (*id, b.as_slice())).collect();
+                    good.iter().map(|(_, id, b)| (*id, b.as_slice())).collect();
                 store.put_batch(&batch)?;
             }
-            for (id, bytes) in good {
+            for (index, id, bytes) in good {
                 let bytes: Arc<[u8]> = bytes.into();
                 if let Keep::Later(keeper) = &self.keep {
                     keeper.keep(id, Arc::clone(&bytes));
                 }
                 self.cache.count_fetch();
-                self.cache.insert(id, bytes);
+                self.cache.insert(id, Arc::clone(&bytes));
+                self.stage(index, bytes);
             }
             if still.is_empty() {
                 break;
@@ -276,6 +293,36 @@ impl Fetcher {
             missing = still;
         }
         Ok(())
+    }
+
+    fn lock_staged(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<usize, Arc<[u8]>>> {
+        self.staged.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn staged(&self, index: usize) -> Option<Arc<[u8]>> {
+        self.lock_staged().get(&index).cloned()
+    }
+
+    fn staged_has(&self, index: usize) -> bool {
+        self.lock_staged().contains_key(&index)
+    }
+
+    fn stage(&self, index: usize, bytes: Arc<[u8]>) {
+        let mut staged = self.lock_staged();
+        staged.insert(index, bytes);
+        while staged.len() > MAX_STAGED {
+            staged.pop_first();
+        }
+    }
+
+    /// Drops what the reader has passed.
+    fn unstage_before(&self, index: usize) {
+        let mut staged = self.lock_staged();
+        while staged.first_key_value().is_some_and(|(i, _)| *i < index) {
+            staged.pop_first();
+        }
     }
 
     /// The verified bytes of one chunk of this content.
