@@ -74,6 +74,22 @@ impl SdUri {
     }
 
     /// For a device URI, the location name (first path component), if any.
+    /// The URI of `path` inside the mount at `mount`:
+    /// `<mount>/<device>/<location>/...` names the same file.
+    pub fn in_mount(mount: &std::path::Path, path: &std::path::Path) -> Option<SdUri> {
+        use std::os::unix::ffi::OsStrExt;
+        let rest = path.strip_prefix(mount).ok()?;
+        let mut parts = rest.iter();
+        let device = parts.next().map(|d| d.as_bytes()).unwrap_or_default();
+        let location = parts.next().map(|l| l.as_bytes()).unwrap_or_default();
+        let rel: std::path::PathBuf = parts.collect();
+        Some(SdUri::device(
+            &String::from_utf8_lossy(device),
+            location,
+            rel.as_os_str().as_bytes(),
+        ))
+    }
+
     pub fn location(&self) -> Option<&[u8]> {
         match self {
             SdUri::Device { path, .. } => path.split(|&b| b == b'/').find(|c| !c.is_empty()),

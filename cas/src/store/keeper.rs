@@ -19,10 +19,8 @@ const IDLE: Duration = Duration::from_millis(200);
 /// faster than the disk waits here instead of growing memory.
 const QUEUE: usize = 1024;
 
-enum Message {
-    Chunk(ChunkId, Arc<[u8]>),
-    Flush(SyncSender<()>),
-}
+/// A verified chunk on its way to the store.
+type Message = (ChunkId, Arc<[u8]>);
 
 /// A handle on the keeper thread of a store; clones share the thread,
 /// which ends when the last handle goes.
@@ -42,15 +40,7 @@ impl Keeper {
 
     /// Queues a verified chunk for the store.
     pub fn keep(&self, id: ChunkId, bytes: Arc<[u8]>) {
-        let _ = self.tx.send(Message::Chunk(id, bytes));
-    }
-
-    /// Waits until everything queued so far is committed.
-    pub fn flush(&self) {
-        let (done, wait) = sync_channel(1);
-        if self.tx.send(Message::Flush(done)).is_ok() {
-            let _ = wait.recv();
-        }
+        let _ = self.tx.send((id, bytes));
     }
 }
 
@@ -65,7 +55,7 @@ fn run(store: &FsChunkStore, rx: &Receiver<Message>) {
         };
         loop {
             match rx.recv_timeout(IDLE) {
-                Ok(Message::Chunk(id, bytes)) => {
+                Ok((id, bytes)) => {
                     if let Err(e) = ingest.add(&id, &bytes) {
                         tracing::warn!("keeping chunk {id}: {e}");
                         continue;
@@ -74,11 +64,6 @@ fn run(store: &FsChunkStore, rx: &Receiver<Message>) {
                     if pending >= BATCH_BYTES {
                         break;
                     }
-                }
-                Ok(Message::Flush(done)) => {
-                    commit(&ingest);
-                    pending = 0;
-                    let _ = done.send(());
                 }
                 Err(RecvTimeoutError::Timeout) if pending > 0 => break,
                 Err(RecvTimeoutError::Timeout) => {}

@@ -67,25 +67,7 @@ impl PinTarget {
         }
         let path = std::path::absolute(Path::new(std::ffi::OsStr::from_bytes(arg)))
             .map_err(|e| Error::io(Path::new(std::ffi::OsStr::from_bytes(arg)), e))?;
-        if let Some(mount) = mountpoint
-            && let Ok(rest) = path.strip_prefix(mount)
-        {
-            // <mount>/<device>/<location>/... names the same file as the URI.
-            let mut parts = rest.iter();
-            let device = parts
-                .next()
-                .map(|d| d.as_bytes().to_vec())
-                .unwrap_or_default();
-            let location = parts
-                .next()
-                .map(|l| l.as_bytes().to_vec())
-                .unwrap_or_default();
-            let rel: PathBuf = parts.collect();
-            let uri = SdUri::device(
-                &String::from_utf8_lossy(&device),
-                &location,
-                rel.as_os_str().as_bytes(),
-            );
+        if let Some(uri) = mountpoint.and_then(|mount| SdUri::in_mount(mount, &path)) {
             return from_uri(&uri);
         }
         in_location(&path).map(PinTarget::Path).ok_or_else(|| {

@@ -25,6 +25,8 @@ use crate::remote::{FileRef, LiveEntry, MAX_LIVE_ENTRIES};
 /// A regular file of a location, as a peer may read it.
 struct Shared {
     root: PathBuf,
+    /// The location root's entry.
+    root_entry: u64,
     /// Below `root`, `/`-separated.
     rel: Vec<u8>,
 }
@@ -86,7 +88,7 @@ impl ContentStore {
     pub fn serve_listing(&self, location: u128, rel: &[u8]) -> Result<Vec<LiveEntry>> {
         let shared = self.shared_path(location, rel)?;
         let dir = open_beneath(&shared.root, &shared.rel)?;
-        let indexed = self.indexed_children(location, rel)?;
+        let indexed = self.indexed_children(&shared)?;
         let fd_path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
         let mut out = Vec::new();
         for item in std::fs::read_dir(&fd_path).map_err(|e| Error::io("shared directory", e))? {
@@ -123,21 +125,13 @@ impl ContentStore {
         Ok(out)
     }
 
-    /// Names of the indexed children of directory `rel` of `location`;
+    /// Names of the indexed children of the directory `shared` names;
     /// empty when the directory is not indexed.
-    fn indexed_children(
-        &self,
-        location: u128,
-        rel: &[u8],
-    ) -> Result<std::collections::HashSet<Vec<u8>>> {
-        let location = crate::locations::get_by_id(
-            self.lib.db(),
-            LocationId(uuid::Uuid::from_u128(location)),
-        )?;
+    fn indexed_children(&self, shared: &Shared) -> Result<std::collections::HashSet<Vec<u8>>> {
         let txn = self.lib.db().begin_read()?;
         let children = txn.open_table(schema::CHILDREN)?;
-        let mut dir = location.root.0;
-        for part in rel.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+        let mut dir = shared.root_entry;
+        for part in shared.rel.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
             match redb::ReadableTable::get(&children, schema::child_key(dir, part).as_slice())? {
                 Some(id) => dir = id.value(),
                 None => return Ok(Default::default()),
@@ -175,6 +169,7 @@ impl ContentStore {
                 .map_err(|_| Error::PermissionDenied("not a shared location".into()))?;
         Ok(Shared {
             root: location.root_path(),
+            root_entry: location.root.0,
             rel: rel.to_vec(),
         })
     }
@@ -200,6 +195,7 @@ impl ContentStore {
             .ok_or_else(not_shared)?;
         Ok(Shared {
             root: location.root_path(),
+            root_entry: location.root.0,
             rel,
         })
     }

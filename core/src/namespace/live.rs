@@ -46,6 +46,15 @@ fn join(rel: &[u8], name: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The node of child `name` of live directory `rel`.
+fn live_node(device: DeviceId, location: LocationId, rel: &[u8], name: &[u8]) -> Node {
+    Node::Live {
+        device,
+        location,
+        path: PathBuf::from(std::ffi::OsStr::from_bytes(&join(rel, name))),
+    }
+}
+
 fn live_attr(entry: &LiveEntry) -> Attr {
     shown_attr(0, entry.kind, entry.mode, entry.size, entry.mtime)
 }
@@ -100,20 +109,8 @@ impl Namespace {
     /// The location and path below it of a directory of `device`'s replica.
     fn replica_dir_path(&self, device: DeviceId, entry: u64) -> Option<(LocationId, Vec<u8>)> {
         let view = crate::sync::replica::ReplicaView::new(self.lib.db(), device).ok()?;
-        let locations = view.locations().ok()?;
-        let mut names: Vec<Vec<u8>> = Vec::new();
-        let mut id = entry;
-        // Bounded: a replica is a peer's word.
-        for _ in 0..4096 {
-            if let Some(location) = locations.iter().find(|l| l.root.0 == id) {
-                names.reverse();
-                return Some((location.id, names.join(&b'/')));
-            }
-            let record = view.entry(id).ok()??;
-            names.push(record.name);
-            id = record.parent;
-        }
-        None
+        let (location, rel) = view.path_of(entry).ok()??;
+        Some((location.id, rel))
     }
 
     /// Children of replica directory `entry` that the owner did not index.
@@ -121,18 +118,7 @@ impl Namespace {
         let Some((location, rel)) = self.replica_dir_path(device, entry) else {
             return Vec::new();
         };
-        self.live_listing(device, location, &rel)
-            .iter()
-            .map(|e| DirEntry {
-                name: e.name.clone(),
-                node: Node::Live {
-                    device,
-                    location,
-                    path: PathBuf::from(std::ffi::OsStr::from_bytes(&join(&rel, &e.name))),
-                },
-                attr: live_attr(e),
-            })
-            .collect()
+        self.live_dir_entries(device, location, &rel)
     }
 
     pub(super) fn lookup_live_below_remote(
@@ -154,14 +140,7 @@ impl Namespace {
     ) -> Option<(Node, Attr)> {
         let list = self.live_listing(device, location, rel);
         let found = list.iter().find(|e| e.name == name)?;
-        Some((
-            Node::Live {
-                device,
-                location,
-                path: PathBuf::from(std::ffi::OsStr::from_bytes(&join(rel, name))),
-            },
-            live_attr(found),
-        ))
+        Some((live_node(device, location, rel, name), live_attr(found)))
     }
 
     /// The live entry at `path`, from its parent's listing.
@@ -204,20 +183,24 @@ impl Namespace {
         location: LocationId,
         path: &Path,
     ) -> Result<Vec<DirEntry>> {
-        let rel = path.as_os_str().as_bytes();
-        Ok(self
-            .live_listing(device, location, rel)
+        Ok(self.live_dir_entries(device, location, path.as_os_str().as_bytes()))
+    }
+
+    /// The live listing of `rel` as directory entries.
+    fn live_dir_entries(
+        &self,
+        device: DeviceId,
+        location: LocationId,
+        rel: &[u8],
+    ) -> Vec<DirEntry> {
+        self.live_listing(device, location, rel)
             .iter()
             .map(|e| DirEntry {
                 name: e.name.clone(),
-                node: Node::Live {
-                    device,
-                    location,
-                    path: PathBuf::from(std::ffi::OsStr::from_bytes(&join(rel, &e.name))),
-                },
+                node: live_node(device, location, rel, &e.name),
                 attr: live_attr(e),
             })
-            .collect())
+            .collect()
     }
 
     pub(super) fn readlink_live(

@@ -189,6 +189,11 @@ impl Namespace {
             .find(|d| d.id == device)
             .map(|d| d.name)
             .unwrap_or_else(|| device.to_string());
+        // Other devices holding the same bytes (same full hash).
+        let holders = match (record.content, integrity) {
+            (Some(content), Some(hash)) => self.holders(content, hash, device),
+            _ => Vec::new(),
+        };
         let mut sources: Vec<Arc<dyn ChunkSource>> = Vec::new();
         if let Some(access) = &access {
             sources.push(Arc::new(PeerSource {
@@ -198,20 +203,18 @@ impl Namespace {
                 file: FileRef::Entry(entry),
                 timeout: access.timeout,
             }));
-            // Then any other device holding the same bytes (same full hash).
-            if let (Some(content), Some(hash)) = (record.content, integrity) {
-                for (other, other_entry) in self.holders(content, hash, device) {
-                    sources.push(Arc::new(PeerSource {
-                        link: Arc::clone(&access.link),
-                        device: other.id,
-                        device_name: other.name,
-                        file: FileRef::Entry(other_entry),
-                        timeout: access.timeout,
-                    }));
-                }
+            for (other, other_entry) in &holders {
+                sources.push(Arc::new(PeerSource {
+                    link: Arc::clone(&access.link),
+                    device: other.id,
+                    device_name: other.name.clone(),
+                    file: FileRef::Entry(*other_entry),
+                    timeout: access.timeout,
+                }));
             }
         }
-        let manifest = self.remote_manifest(device, entry, &record, integrity, access.as_ref())?;
+        let manifest =
+            self.remote_manifest(device, entry, &record, integrity, &holders, access.as_ref())?;
         Ok(ContentReader::new(
             Arc::new(manifest),
             sources,
@@ -256,13 +259,15 @@ impl Namespace {
 
     /// The manifest of another device's file: known already (by integrity
     /// hash, or remembered for this entry at this size and mtime), else
-    /// asked of the owner and checked.
+    /// asked of the owner, then of `holders` (found only when the integrity
+    /// hash is known, which is what checks their answer).
     fn remote_manifest(
         &self,
         device: DeviceId,
         entry: u64,
         record: &EntryRecord,
         integrity: Option<FileHash>,
+        holders: &[(DeviceRecord, u64)],
         access: Option<&RemoteAccess>,
     ) -> Result<Manifest> {
         let chunks = self.content.chunks();
@@ -282,13 +287,7 @@ impl Namespace {
         // The owner first; then, when the full hash is known (and so can
         // check what they send), the other devices holding the content.
         let mut candidates = vec![(device, entry)];
-        if let (Some(content), Some(hash)) = (record.content, integrity) {
-            candidates.extend(
-                self.holders(content, hash, device)
-                    .into_iter()
-                    .map(|(d, e)| (d.id, e)),
-            );
-        }
+        candidates.extend(holders.iter().map(|(d, e)| (d.id, *e)));
         let mut found = None;
         for (from, from_entry) in candidates {
             let manifest =

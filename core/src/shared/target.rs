@@ -22,18 +22,8 @@ pub fn uri_of(lib: &Library, arg: &[u8], mountpoint: Option<&Path>) -> Result<Sd
     }
     let given = Path::new(std::ffi::OsStr::from_bytes(arg));
     let path = std::path::absolute(given).map_err(|e| Error::io(given, e))?;
-    if let Some(mount) = mountpoint
-        && let Ok(rest) = path.strip_prefix(mount)
-    {
-        let mut parts = rest.iter();
-        let device = parts.next().map(|d| d.as_bytes()).unwrap_or_default();
-        let location = parts.next().map(|l| l.as_bytes()).unwrap_or_default();
-        let rel: std::path::PathBuf = parts.collect();
-        return Ok(SdUri::device(
-            &String::from_utf8_lossy(device),
-            location,
-            rel.as_os_str().as_bytes(),
-        ));
+    if let Some(uri) = mountpoint.and_then(|mount| SdUri::in_mount(mount, &path)) {
+        return Ok(uri);
     }
     for location in crate::locations::list(lib.db())? {
         if let Ok(rel) = path.strip_prefix(location.root_path()) {
@@ -116,24 +106,7 @@ pub fn uri_of_target(lib: &Library, target: Target) -> Result<Option<SdUri>> {
         return Ok(None);
     };
     let view = crate::sync::replica::ReplicaView::new(lib.db(), device.id)?;
-    let locations = view.locations()?;
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    let mut id = target.entry;
-    // Bounded: a replica is a peer's word, and a cycle must not hang us.
-    for _ in 0..4096 {
-        if let Some(location) = locations.iter().find(|l| l.root.0 == id) {
-            names.reverse();
-            return Ok(Some(SdUri::device(
-                &device.name,
-                location.name.as_bytes(),
-                &names.join(&b'/'),
-            )));
-        }
-        let Some(record) = view.entry(id)? else {
-            return Ok(None);
-        };
-        names.push(record.name);
-        id = record.parent;
-    }
-    Ok(None)
+    Ok(view
+        .path_of(target.entry)?
+        .map(|(location, rel)| SdUri::device(&device.name, location.name.as_bytes(), &rel)))
 }

@@ -80,18 +80,3 @@ impl Records {
         Ok(row.map(|v| v.value().to_vec()))
     }
 }
-
-/// The owner's current head per resource (what a replica that is up to
-/// date has as watermarks).
-pub fn heads(db: &Database) -> Result<super::Watermarks> {
-    let txn = db.begin_read()?;
-    let changes = txn.open_table(CHANGES)?;
-    let mut out = [Watermark(0); 4];
-    for (slot, resource) in out.iter_mut().zip(Resource::ALL) {
-        let r = resource.code();
-        if let Some(row) = changes.range((r, 0)..=(r, u64::MAX))?.next_back() {
-            *slot = Watermark(row?.0.value().1);
-        }
-    }
-    Ok(out)
-}

@@ -106,22 +106,6 @@ impl Puller {
             };
         }
     }
-
-    /// The owner said something changed: pull as soon as nothing is in
-    /// flight.
-    pub fn nudge(&mut self, now: Millis) {
-        if let State::Idle { next_at } = &mut self.state {
-            *next_at = (*next_at).min(now);
-        }
-    }
-
-    /// When `poll` next has something to do.
-    pub fn next_wakeup(&self) -> Millis {
-        match self.state {
-            State::Idle { next_at } => next_at,
-            State::Waiting { deadline, .. } => deadline,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -160,14 +144,5 @@ mod tests {
         assert_ne!(tag, retry);
         assert!(!p.on_page(tag, 2001, false), "the lost one came late");
         assert!(p.on_page(retry, 2002, false));
-    }
-
-    #[test]
-    fn nudge_brings_the_next_pull_forward() {
-        let mut p = Puller::new(0, 10_000, 2000);
-        let (tag, _) = p.poll(0, || Some(MARKS)).expect("pull");
-        p.on_page(tag, 1, false);
-        p.nudge(50);
-        assert!(p.poll(50, || Some(MARKS)).is_some());
     }
 }

@@ -80,6 +80,15 @@ pub fn watermarks(db: &Database, device: DeviceId) -> Result<Watermarks> {
 /// that does not decode, or an entry name that is not a plain file name,
 /// refuses the page: nothing of it is applied.
 pub fn apply(db: &Database, device: DeviceId, page: &Page) -> Result<Applied> {
+    // The usual answer of a device with nothing new: no write (and no
+    // fsync) for it.
+    if page
+        .batches
+        .iter()
+        .all(|b| b.items.is_empty() && b.next == b.after)
+    {
+        return Ok(Applied::default());
+    }
     let txn = db.begin_write()?;
     let applied = {
         let mut tables = Tables::open(&txn)?;
@@ -335,6 +344,27 @@ impl ReplicaView {
             out.push(row?.0.value().2);
         }
         Ok(out)
+    }
+
+    /// The location holding `entry` and its path below the location root,
+    /// walking parents (bounded: a replica is a peer's word, and a cycle
+    /// must not hang us).
+    pub fn path_of(&self, entry: u64) -> Result<Option<(LocationRecord, Vec<u8>)>> {
+        let locations = self.locations()?;
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        let mut id = entry;
+        for _ in 0..4096 {
+            if let Some(location) = locations.iter().find(|l| l.root.0 == id) {
+                names.reverse();
+                return Ok(Some((location.clone(), names.join(&b'/'))));
+            }
+            let Some(record) = self.entry(id)? else {
+                return Ok(None);
+            };
+            names.push(record.name);
+            id = record.parent;
+        }
+        Ok(None)
     }
 
     /// The child `name` of directory `parent`.
