@@ -212,6 +212,46 @@ fn raw_tcp(path: &Path) -> Result<(u64, f64)> {
     Ok((total, secs))
 }
 
+/// The shortest time of `n` runs of `f`, which returns (bytes, seconds).
+fn best_of(n: usize, mut f: impl FnMut() -> Result<(u64, f64)>) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..n {
+        best = best.min(f()?.1);
+    }
+    Ok(best)
+}
+
+/// Waits until the device's store stops growing: fetched chunks are
+/// written by a background keeper after the read returns.
+fn quiesce(device: &Device) -> Result<()> {
+    let store = device.lib.join("chunks");
+    let mut last = u64::MAX;
+    for _ in 0..100 {
+        let now = du(&store);
+        if now == last {
+            return Ok(());
+        }
+        last = now;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    bail!("the store of {} kept growing", device.lib.display())
+}
+
+/// Bytes of the files below `dir`.
+fn du(dir: &Path) -> u64 {
+    let Ok(items) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    items
+        .flatten()
+        .map(|item| match item.metadata() {
+            Ok(md) if md.is_dir() => du(&item.path()),
+            Ok(md) => md.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 /// Drops the kernel's cached pages of one file (through the mount: the
 /// next read goes to the daemon).
 fn drop_file_cache(path: &Path) -> Result<()> {
@@ -252,6 +292,9 @@ pub fn run(args: &[String]) -> Result<()> {
         "share",
     ])?;
     nas.run(&["index"])?;
+    // The integrity pass a nas's daemon makes when idle, which also builds
+    // and keeps each file's manifest: a read then starts at once.
+    nas.run(&["validate"])?;
     let _nas_daemon = nas.daemon(&[])?;
     let laptop = Device::new(&opts.sd, &work, "laptop")?;
     let mnt = work.join("mnt");
@@ -262,20 +305,27 @@ pub fn run(args: &[String]) -> Result<()> {
     let remote_big = mnt.join("nas/share/big.bin");
     wait(Duration::from_secs(60), || remote_big.exists()).context("the nas never appeared")?;
 
-    // Reads: the source file is in the page cache for every run.
+    // Reads: the source file is in the page cache for every run; each
+    // baseline is the best of its runs.
     let (_, _) = read_timed(&big)?;
-    let (_, native) = read_timed(&big)?;
-    let (_, tcp1) = raw_tcp(&big)?;
-    let (tcp_bytes, tcp2) = raw_tcp(&big)?;
-    let tcp = tcp1.min(tcp2);
+    let native = best_of(3, || read_timed(&big))?;
+    let tcp = best_of(2, || raw_tcp(&big))?;
+    let noise = best_of(2, || crate::noise::transfer(&big))?;
     let (cold_bytes, cold) = read_timed(&remote_big)?;
     ensure!(
-        cold_bytes == tcp_bytes,
-        "read {cold_bytes} of {tcp_bytes} bytes"
+        cold_bytes == opts.mib << 20,
+        "read {cold_bytes} of {} bytes",
+        opts.mib << 20
     );
-    let (_, warm_kernel) = read_timed(&remote_big)?;
-    drop_file_cache(&remote_big)?;
-    let (_, warm_store) = read_timed(&remote_big)?;
+    // Warm reads as native ones: the best of three, once the laptop has
+    // stored what it fetched (its keeper writing to disk would otherwise
+    // share the cores with the first of them).
+    quiesce(&laptop)?;
+    let warm_kernel = best_of(3, || read_timed(&remote_big))?;
+    let warm_store = best_of(3, || {
+        drop_file_cache(&remote_big)?;
+        read_timed(&remote_big)
+    })?;
     let size = opts.mib << 20;
 
     // A change on the nas, until the laptop's mount shows it.
@@ -337,9 +387,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let ratio = |base: f64, ours: f64| base / ours;
     let table = format!(
         "{machine}\n\nTwo daemons on loopback (TCP + Noise + Yamux); the laptop mounts, the nas shares. \
-Baselines in the same run: a plain TCP copy of the same file over loopback, and a native read of it.\n\n\
+Baselines in the same run: a plain TCP copy of the same file over loopback, a Noise-encrypted copy \
+of it (the cipher libp2p uses, nothing else), and a native read of it.\n\n\
 | measurement | sdfs | baseline | ratio | target |\n|---|---|---|---|---|\n\
 | cold remote read, {mib} MiB | {cold_mb:.0} MiB/s | raw TCP {tcp_mb:.0} MiB/s | {r_cold:.2}× | ≥ 0.5× |\n\
+| cold remote read, against the cipher's ceiling | {cold_mb:.0} MiB/s | Noise over TCP {noise_mb:.0} MiB/s ({r_noise_tcp:.2}× raw TCP) | {r_cold_noise:.2}× | — |\n\
 | warm remote read (kernel page cache) | {wk_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_wk:.2}× | ≥ 0.8× |\n\
 | warm remote read (content store, kernel cache dropped) | {ws_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_ws:.2}× | — |\n\
 | initial sync, {entries} files + {dirs} dirs | {sync_secs:.2} s, {sync_mb:.1} MiB received | — | — | ≤ 5 s |\n\
@@ -349,6 +401,9 @@ Baselines in the same run: a plain TCP copy of the same file over loopback, and 
         cold_mb = mibps(size, cold),
         tcp_mb = mibps(size, tcp),
         r_cold = ratio(tcp, cold),
+        noise_mb = mibps(size, noise),
+        r_noise_tcp = ratio(tcp, noise),
+        r_cold_noise = ratio(noise, cold),
         wk_mb = mibps(size, warm_kernel),
         nat_mb = mibps(size, native),
         r_wk = ratio(native, warm_kernel),

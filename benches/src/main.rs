@@ -5,6 +5,7 @@ mod cas;
 mod devices;
 mod index;
 mod mount;
+mod noise;
 
 use anyhow::{Result, bail};
 

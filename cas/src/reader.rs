@@ -57,23 +57,28 @@ pub enum Keep {
     Later(crate::store::Keeper),
 }
 
-/// Reads one content. With read-ahead, one batch of chunks past the reader
-/// is fetched in the background while the reader consumes the ones before
-/// it, so a sequential read keeps the network busy.
+/// Reads one content. With read-ahead, the chunks past the reader are
+/// fetched in the background, several batches at once, while the reader
+/// consumes the ones before them: a sequential read keeps the network busy
+/// instead of paying one round trip per batch.
 pub struct ContentReader {
     fetcher: Arc<Fetcher>,
-    /// Chunks kept in flight past the read position (remote sources, where
-    /// a round trip costs more than a chunk); 0 for none.
+    /// Chunks kept fetched or in flight past the read position (remote
+    /// sources, where a round trip costs more than a chunk); 0 for none.
     readahead: usize,
     ahead: std::sync::Mutex<Ahead>,
 }
+
+/// Chunks fetched by one background batch (about 1 MiB): small enough that
+/// the first ones arrive soon, large enough to keep requests few.
+const AHEAD_BATCH: usize = 16;
 
 /// The read-ahead in flight.
 #[derive(Default)]
 struct Ahead {
     /// Chunks before this index were asked for.
     end: usize,
-    running: Option<(std::ops::Range<usize>, std::thread::JoinHandle<()>)>,
+    running: Vec<(std::ops::Range<usize>, std::thread::JoinHandle<()>)>,
 }
 
 /// What fetches and verifies chunks; shared with read-ahead threads.
@@ -145,11 +150,16 @@ impl ContentReader {
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, ReadError> {
         let manifest = &self.fetcher.manifest;
         let range = manifest.chunks_for(offset, buf.len() as u64);
+        if range.is_empty() {
+            // At or past the end (or nothing asked): no read-ahead either.
+            return Ok(0);
+        }
         if self.readahead > 0 {
             self.wait_for_ahead(&range);
-            // What is still missing, in one batch.
-            self.fetcher.prefetch(range.clone())?;
+            // The chunks after this read start coming while the missing
+            // ones of this read are fetched, in one batch.
             self.read_ahead(range.end);
+            self.fetcher.prefetch(range.clone())?;
         }
         let mut written = 0;
         for index in range.clone() {
@@ -174,59 +184,62 @@ impl ContentReader {
         self.ahead.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// If the batch in flight holds chunks of `range`, waits for it rather
-    /// than asking for them twice.
+    /// Waits for the batches in flight that hold chunks of `range`, rather
+    /// than asking for those chunks twice.
     fn wait_for_ahead(&self, range: &std::ops::Range<usize>) {
-        let running = {
+        let overlapping: Vec<_> = {
             let mut ahead = self.lock_ahead();
-            match ahead.running.take() {
-                Some((r, h)) if r.start < range.end && range.start < r.end => Some(h),
-                other => {
-                    ahead.running = other;
-                    None
-                }
-            }
+            let (hit, rest) = std::mem::take(&mut ahead.running)
+                .into_iter()
+                .partition(|(r, _)| r.start < range.end && range.start < r.end);
+            ahead.running = rest;
+            hit
         };
-        if let Some(handle) = running {
+        for (_, handle) in overlapping {
             let _ = handle.join();
         }
     }
 
-    /// Starts fetching the next chunks past `end` once the reader is within
-    /// half a window of what was asked for, one batch at a time.
+    /// Keeps the chunks up to `readahead` past `end` asked for, in batches
+    /// of [`AHEAD_BATCH`] running side by side; a batch starts once a whole
+    /// one fits in the window (or the content ends).
     fn read_ahead(&self, end: usize) {
         let total = self.fetcher.manifest.chunks().len();
         let mut ahead = self.lock_ahead();
-        if ahead
-            .running
-            .as_ref()
-            .is_some_and(|(_, h)| !h.is_finished())
-        {
-            return;
+        let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut ahead.running)
+            .into_iter()
+            .partition(|(_, h)| h.is_finished());
+        ahead.running = running;
+        for (_, handle) in done {
+            let _ = handle.join();
         }
-        if let Some((_, h)) = ahead.running.take() {
-            let _ = h.join();
+        // A seek: forward past what was asked for, or back out of the window.
+        if ahead.end < end || ahead.end > end + self.readahead {
+            ahead.end = end;
         }
-        if ahead.end >= end + self.readahead / 2 {
-            return;
-        }
-        let from = ahead.end.max(end);
-        let to = (end + self.readahead).min(total);
-        if from >= to {
-            return;
-        }
-        let fetcher = Arc::clone(&self.fetcher);
-        let batch = from..to;
-        let spawned = std::thread::Builder::new()
-            .name("sd-readahead".into())
-            .spawn(move || {
-                if let Err(e) = fetcher.prefetch(batch) {
-                    tracing::debug!("read-ahead: {e}");
+        let limit = (end + self.readahead).min(total);
+        let parallel = (self.readahead / AHEAD_BATCH).max(1);
+        while ahead.running.len() < parallel && ahead.end < limit {
+            let from = ahead.end;
+            let to = (from + AHEAD_BATCH).min(limit);
+            if to - from < AHEAD_BATCH && limit < total {
+                break;
+            }
+            let fetcher = Arc::clone(&self.fetcher);
+            let spawned = std::thread::Builder::new()
+                .name("sd-readahead".into())
+                .spawn(move || {
+                    if let Err(e) = fetcher.prefetch(from..to) {
+                        tracing::debug!("read-ahead: {e}");
+                    }
+                });
+            match spawned {
+                Ok(handle) => {
+                    ahead.end = to;
+                    ahead.running.push((from..to, handle));
                 }
-            });
-        if let Ok(handle) = spawned {
-            ahead.end = to;
-            ahead.running = Some((from..to, handle));
+                Err(_) => break,
+            }
         }
     }
 }

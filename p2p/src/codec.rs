@@ -37,16 +37,17 @@ pub async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Res
             format!("message of {len} bytes is over the {max}-byte bound"),
         ));
     }
-    // Filled as it arrives rather than zeroed first: a chunk answer is up
-    // to 16 MiB, and zeroing it cost more than decoding it.
-    let mut buf = Vec::with_capacity(len);
-    (&mut *io).take(len as u64).read_to_end(&mut buf).await?;
-    if buf.len() != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "a message cut short",
-        ));
-    }
+    // Zeroed once, then filled in place. Not `read_to_end`: it zeroes the
+    // whole spare capacity again each time the stream has nothing ready,
+    // which for a large answer arriving in 16 KiB yamux frames cost more
+    // than the decryption.
+    let mut buf = vec![0u8; len];
+    io.read_exact(&mut buf).await.map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            io::Error::new(io::ErrorKind::UnexpectedEof, "a message cut short")
+        }
+        _ => e,
+    })?;
     Ok(buf)
 }
 

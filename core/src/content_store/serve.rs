@@ -35,14 +35,20 @@ impl ContentStore {
     /// The manifest of `file`, encoded. Built from the file as opened
     /// beneath its location (the stored one serves while the opened file
     /// still has its stamp), so a swap of a directory for a symlink cannot
-    /// make it describe a file outside.
+    /// make it describe a file outside. One built for an indexed file is
+    /// stored, so the next device to open it does not wait for the hashing.
     pub fn serve_manifest(&self, file: &FileRef) -> Result<Vec<u8>> {
         let (shared, entry) = self.shared(file)?;
         let opened = open_regular(&shared)?;
-        let md = opened.metadata().map_err(|e| Error::io("shared file", e))?;
+        let stamp_of = |f: &File| {
+            f.metadata()
+                .map(|md| super::FileStamp::of(&md))
+                .map_err(|e| Error::io("shared file", e))
+        };
+        let before = stamp_of(&opened)?;
         if let Some(entry) = entry
             && let Some(stored) = self.stored_manifest(entry)?
-            && stored.stamp == super::FileStamp::of(&md)
+            && stored.stamp == before
         {
             return Ok(stored.manifest.encode());
         }
@@ -51,7 +57,19 @@ impl ContentStore {
                 sdfs_cas::build::BuildError::Io(e) => Error::io("shared file", e),
                 sdfs_cas::build::BuildError::Sink(never) => match never {},
             })?;
-        Ok(manifest.encode())
+        let encoded = manifest.encode();
+        // Kept only if the file did not change while it was read.
+        if let Some(entry) = entry
+            && stamp_of(&opened)? == before
+            && manifest.size() == before.size
+        {
+            let local = super::LocalManifest {
+                stamp: before,
+                manifest,
+            };
+            self.put_manifest_row(entry, &local)?;
+        }
+        Ok(encoded)
     }
 
     /// `length` bytes of `file` at `offset` (one chunk; the peer checks
@@ -310,5 +328,62 @@ mod tests {
             let root_dir = File::open(&root).expect("root");
             assert!(walk_nofollow(root_dir, bad).is_err());
         }
+    }
+
+    #[test]
+    fn a_manifest_built_to_serve_is_kept_while_the_file_keeps_its_stamp() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = tmp.path().join("share");
+        std::fs::create_dir(&root).expect("dir");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(root.join("f.bin"), &data).expect("write");
+        let lib = std::sync::Arc::new(
+            crate::Library::create(&tmp.path().join("l.sdlibrary"), "nas").expect("library"),
+        );
+        let location = crate::locations::add(
+            &lib,
+            &root,
+            Some("share"),
+            Default::default(),
+            Default::default(),
+        )
+        .expect("location");
+        let (job, _) = crate::indexer::prepare_job(&lib, location.id, false).expect("job");
+        crate::indexer::run_job(&lib, job.id, &crate::jobs::JobControl::new(), &mut |_| {})
+            .expect("index");
+        let entry = {
+            let txn = lib.db().begin_read().expect("txn");
+            let children = txn.open_table(schema::CHILDREN).expect("children");
+            redb::ReadableTable::get(
+                &children,
+                schema::child_key(location.root.0, b"f.bin").as_slice(),
+            )
+            .expect("get")
+            .expect("indexed")
+            .value()
+        };
+        let store = ContentStore::open(std::sync::Arc::clone(&lib)).expect("store");
+        assert!(store.stored_manifest(entry).expect("read").is_none());
+
+        let served = store
+            .serve_manifest(&FileRef::Entry(entry))
+            .expect("manifest");
+        let stored = store
+            .stored_manifest(entry)
+            .expect("read")
+            .expect("kept after serving");
+        assert_eq!(stored.manifest.encode(), served);
+        assert_eq!(stored.manifest.hash().0, *blake3::hash(&data).as_bytes());
+
+        // Rewritten: the kept manifest no longer speaks for the file.
+        std::fs::write(root.join("f.bin"), b"other bytes").expect("rewrite");
+        let again = sdfs_cas::Manifest::decode(
+            &store
+                .serve_manifest(&FileRef::Entry(entry))
+                .expect("manifest"),
+        )
+        .expect("decode");
+        assert_eq!(again.size(), 11);
+        assert_eq!(again.hash().0, *blake3::hash(b"other bytes").as_bytes());
     }
 }

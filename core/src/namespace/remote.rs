@@ -17,9 +17,9 @@ use crate::model::entry::{EntryKind, EntryRecord};
 use crate::remote::{FileRef, PeerLink, PeerSource};
 use crate::sync::replica::ReplicaView;
 
-/// Chunks kept in flight past a read of another device's file (about
-/// 4 MiB; fetched in batches of half that).
-const READAHEAD_CHUNKS: usize = 64;
+/// Chunks kept fetched or in flight past a read of another device's file
+/// (about 8 MiB, as eight batches running side by side).
+const READAHEAD_CHUNKS: usize = 128;
 
 fn errno(what: impl Into<String>, code: i32) -> Error {
     Error::io(what.into(), std::io::Error::from_raw_os_error(code))
