@@ -187,14 +187,13 @@ impl ContentReader {
     /// Waits for the batches in flight that hold chunks of `range`, rather
     /// than asking for those chunks twice.
     fn wait_for_ahead(&self, range: &std::ops::Range<usize>) {
-        let overlapping: Vec<_> = {
-            let mut ahead = self.lock_ahead();
-            let (hit, rest) = std::mem::take(&mut ahead.running)
-                .into_iter()
-                .partition(|(r, _)| r.start < range.end && range.start < r.end);
-            ahead.running = rest;
-            hit
-        };
+        // Collected under the lock, joined outside it (nothing is allocated
+        // when no batch overlaps, the usual case).
+        let overlapping: Vec<_> = self
+            .lock_ahead()
+            .running
+            .extract_if(.., |(r, _)| r.start < range.end && range.start < r.end)
+            .collect();
         for (_, handle) in overlapping {
             let _ = handle.join();
         }
@@ -206,13 +205,8 @@ impl ContentReader {
     fn read_ahead(&self, end: usize) {
         let total = self.fetcher.manifest.chunks().len();
         let mut ahead = self.lock_ahead();
-        let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut ahead.running)
-            .into_iter()
-            .partition(|(_, h)| h.is_finished());
-        ahead.running = running;
-        for (_, handle) in done {
-            let _ = handle.join();
-        }
+        // A finished batch has staged what it got; its thread is gone.
+        ahead.running.retain(|(_, h)| !h.is_finished());
         // A seek: forward past what was asked for, or back out of the window.
         if ahead.end < end || ahead.end > end + self.readahead {
             ahead.end = end;
