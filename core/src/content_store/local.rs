@@ -111,14 +111,34 @@ impl ContentStore {
         S::Error: Into<Error>,
     {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let before = FileStamp::of(&file.metadata().map_err(|e| Error::io(path, e))?);
-        let manifest = sdfs_cas::build_from_reader(&file, sink).map_err(|e| match e {
-            sdfs_cas::build::BuildError::Io(e) => Error::io(path, e),
+        self.build_opened(entry, &file, path, sink)
+    }
+
+    /// [`build_local`](Self::build_local) for a file already open; `shown`
+    /// names it in errors. Refused if the file changed while it was read.
+    pub(crate) fn build_opened<S: ChunkSink>(
+        &self,
+        entry: Option<u64>,
+        file: &File,
+        shown: &Path,
+        sink: &S,
+    ) -> Result<LocalManifest>
+    where
+        S::Error: Into<Error>,
+    {
+        let stamp = || {
+            file.metadata()
+                .map(|md| FileStamp::of(&md))
+                .map_err(|e| Error::io(shown, e))
+        };
+        let before = stamp()?;
+        let manifest = sdfs_cas::build_from_reader(file, sink).map_err(|e| match e {
+            sdfs_cas::build::BuildError::Io(e) => Error::io(shown, e),
             sdfs_cas::build::BuildError::Sink(e) => e.into(),
         })?;
-        let after = FileStamp::of(&file.metadata().map_err(|e| Error::io(path, e))?);
+        let after = stamp()?;
         if before != after || manifest.size() != after.size {
-            return Err(Error::ChangedWhileReading(path.to_owned()));
+            return Err(Error::ChangedWhileReading(shown.to_owned()));
         }
         let local = LocalManifest {
             stamp: after,

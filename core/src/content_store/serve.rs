@@ -40,36 +40,18 @@ impl ContentStore {
     pub fn serve_manifest(&self, file: &FileRef) -> Result<Vec<u8>> {
         let (shared, entry) = self.shared(file)?;
         let opened = open_regular(&shared)?;
-        let stamp_of = |f: &File| {
-            f.metadata()
-                .map(|md| super::FileStamp::of(&md))
-                .map_err(|e| Error::io("shared file", e))
-        };
-        let before = stamp_of(&opened)?;
         if let Some(entry) = entry
             && let Some(stored) = self.stored_manifest(entry)?
-            && stored.stamp == before
         {
-            return Ok(stored.manifest.encode());
+            let md = opened.metadata().map_err(|e| Error::io("shared file", e))?;
+            if stored.stamp == super::FileStamp::of(&md) {
+                return Ok(stored.manifest.encode());
+            }
         }
-        let manifest =
-            sdfs_cas::build_from_reader(&opened, &sdfs_cas::Discard).map_err(|e| match e {
-                sdfs_cas::build::BuildError::Io(e) => Error::io("shared file", e),
-                sdfs_cas::build::BuildError::Sink(never) => match never {},
-            })?;
-        let encoded = manifest.encode();
-        // Kept only if the file did not change while it was read.
-        if let Some(entry) = entry
-            && stamp_of(&opened)? == before
-            && manifest.size() == before.size
-        {
-            let local = super::LocalManifest {
-                stamp: before,
-                manifest,
-            };
-            self.put_manifest_row(entry, &local)?;
-        }
-        Ok(encoded)
+        // Peers see "shared file", never our paths.
+        let built =
+            self.build_opened(entry, &opened, Path::new("shared file"), &sdfs_cas::Discard)?;
+        Ok(built.manifest.encode())
     }
 
     /// `length` bytes of `file` at `offset` (one chunk; the peer checks
