@@ -410,17 +410,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn entry(parent: u64, name: &[u8], kind: EntryKind) -> Vec<u8> {
-        let stat = crate::model::entry::StatFields {
-            kind,
-            size: 1,
-            mtime: 1,
-            dev: 1,
-            inode: 1,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-        };
-        EntryRecord::new(parent, name, &stat).encode()
+        EntryRecord::new(parent, name, &crate::sync::sim::stat(kind, 1)).encode()
     }
 
     fn page(items: Vec<Item>) -> Page {

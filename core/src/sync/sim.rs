@@ -63,7 +63,8 @@ struct Faults {
     max_delay: u64,
 }
 
-fn stat(kind: EntryKind, size: u64) -> StatFields {
+/// Plain metadata of a test entry (the replica's tests use it too).
+pub(super) fn stat(kind: EntryKind, size: u64) -> StatFields {
     StatFields {
         kind,
         size,
