@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use sdfs_cas::store::FsChunkStore;
 use sdfs_cas::{ContentReader, Discard, HotCache, Manifest, build_from_slice, chunker};
 
@@ -22,52 +22,42 @@ struct Opts {
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut opts = Opts {
-        work: PathBuf::new(),
-        out: PathBuf::new(),
-        mib: 512,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().cloned().unwrap_or_default();
-        match arg.as_str() {
-            "--work" => opts.work = value().into(),
-            "--out" => opts.out = value().into(),
-            "--mib" => opts.mib = value().parse()?,
-            "--sd" => {
-                value();
-            }
+    let mut mib = 512;
+    // `--sd` is taken like every suite's, and not needed here.
+    let common = crate::common::parse(args, |flag, value| {
+        match flag {
+            "--mib" => mib = value()?.parse()?,
             other => bail!("unknown option {other}"),
         }
-    }
-    Ok(opts)
+        Ok(())
+    })?;
+    Ok(Opts {
+        work: common.work,
+        out: common.out,
+        mib,
+    })
 }
 
-/// Deterministic incompressible bytes, generated in parallel-friendly blocks.
+/// Deterministic incompressible bytes.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
+    let mut out = vec![0u8; len];
+    crate::common::noise_into(
+        &mut out,
+        &mut (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+    );
     out
 }
 
-/// Best of `runs` timings of `f`, in seconds.
+/// Best of `runs` timings of `f`, in seconds, and what its last run gave.
 fn best<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
-    let mut best = f64::MAX;
     let mut last = None;
-    for _ in 0..runs {
-        let start = Instant::now();
-        let value = f()?;
-        best = best.min(start.elapsed().as_secs_f64());
-        last = Some(value);
-    }
-    Ok((best, last.expect("runs > 0")))
+    let secs = crate::common::best_of(runs, || {
+        crate::common::timed(|| {
+            last = Some(f()?);
+            Ok(())
+        })
+    })?;
+    Ok((secs, last.context("no run")?))
 }
 
 fn gib_s(bytes: usize, secs: f64) -> f64 {

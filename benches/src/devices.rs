@@ -3,7 +3,7 @@
 //! raw TCP copy of the same file over loopback and a native read, sync
 //! against its targets, all measured in one run.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
+
+use crate::common::{best_of, drain};
 
 struct Opts {
     sd: PathBuf,
@@ -21,26 +23,22 @@ struct Opts {
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut opts = Opts {
-        sd: PathBuf::new(),
-        work: PathBuf::new(),
-        out: PathBuf::new(),
-        mib: 1024,
-        entries: 100_000,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().context("a value");
-        match flag.as_str() {
-            "--sd" => opts.sd = value()?.into(),
-            "--work" => opts.work = value()?.into(),
-            "--out" => opts.out = value()?.into(),
-            "--mib" => opts.mib = value()?.parse()?,
-            "--entries" => opts.entries = value()?.parse()?,
+    let (mut mib, mut entries) = (1024, 100_000);
+    let common = crate::common::parse(args, |flag, value| {
+        match flag {
+            "--mib" => mib = value()?.parse()?,
+            "--entries" => entries = value()?.parse()?,
             other => bail!("unknown flag {other}"),
         }
-    }
-    Ok(opts)
+        Ok(())
+    })?;
+    Ok(Opts {
+        sd: common.sd,
+        work: common.work,
+        out: common.out,
+        mib,
+        entries,
+    })
 }
 
 const LOOPBACK: &str = "/ip4/127.0.0.1/tcp/0";
@@ -152,12 +150,7 @@ fn random_file(path: &Path, bytes: u64) -> Result<()> {
     let mut block = vec![0u8; 1 << 20];
     let mut left = bytes;
     while left > 0 {
-        for w in block.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            w.copy_from_slice(&x.to_le_bytes());
-        }
+        crate::common::noise_into(&mut block, &mut x);
         let n = left.min(block.len() as u64) as usize;
         f.write_all(&block[..n])?;
         left -= n as u64;
@@ -169,16 +162,7 @@ fn random_file(path: &Path, bytes: u64) -> Result<()> {
 /// Reads `path` to the end; returns (bytes, seconds).
 fn read_timed(path: &Path) -> Result<(u64, f64)> {
     let start = Instant::now();
-    let mut file = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-    }
+    let total = drain(&mut std::fs::File::open(path)?)?;
     Ok((total, start.elapsed().as_secs_f64()))
 }
 
@@ -195,30 +179,12 @@ fn raw_tcp(path: &Path) -> Result<(u64, f64)> {
         Ok(())
     });
     let start = Instant::now();
-    let mut stream = TcpStream::connect(addr)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-    }
+    let total = drain(&mut TcpStream::connect(addr)?)?;
     let secs = start.elapsed().as_secs_f64();
     server
         .join()
         .map_err(|_| anyhow::anyhow!("server thread"))??;
     Ok((total, secs))
-}
-
-/// The shortest time of `n` runs of `f`, which returns (bytes, seconds).
-fn best_of(n: usize, mut f: impl FnMut() -> Result<(u64, f64)>) -> Result<f64> {
-    let mut best = f64::INFINITY;
-    for _ in 0..n {
-        best = best.min(f()?.1);
-    }
-    Ok(best)
 }
 
 /// Waits until the device's store stops growing: fetched chunks are
@@ -308,9 +274,9 @@ pub fn run(args: &[String]) -> Result<()> {
     // Reads: the source file is in the page cache for every run; each
     // baseline is the best of its runs.
     let (_, _) = read_timed(&big)?;
-    let native = best_of(3, || read_timed(&big))?;
-    let tcp = best_of(2, || raw_tcp(&big))?;
-    let noise = best_of(2, || crate::noise::transfer(&big))?;
+    let native = best_of(3, || Ok(read_timed(&big)?.1))?;
+    let tcp = best_of(2, || Ok(raw_tcp(&big)?.1))?;
+    let noise = best_of(2, || Ok(crate::noise::transfer(&big)?.1))?;
     let (cold_bytes, cold) = read_timed(&remote_big)?;
     ensure!(
         cold_bytes == opts.mib << 20,
@@ -321,10 +287,10 @@ pub fn run(args: &[String]) -> Result<()> {
     // stored what it fetched (its keeper writing to disk would otherwise
     // share the cores with the first of them).
     quiesce(&laptop)?;
-    let warm_kernel = best_of(3, || read_timed(&remote_big))?;
+    let warm_kernel = best_of(3, || Ok(read_timed(&remote_big)?.1))?;
     let warm_store = best_of(3, || {
         drop_file_cache(&remote_big)?;
-        read_timed(&remote_big)
+        Ok(read_timed(&remote_big)?.1)
     })?;
     let size = opts.mib << 20;
 

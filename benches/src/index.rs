@@ -23,28 +23,24 @@ struct Opts {
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut opts = Opts {
-        sd: PathBuf::new(),
-        work: PathBuf::new(),
-        out: PathBuf::new(),
-        files: 100_000,
-        dirs: 5_000,
-        max_size: u64::MAX,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().context("flag without value")?;
-        match flag.as_str() {
-            "--sd" => opts.sd = value.into(),
-            "--work" => opts.work = value.into(),
-            "--out" => opts.out = value.into(),
-            "--files" => opts.files = value.parse()?,
-            "--dirs" => opts.dirs = value.parse()?,
-            "--max-size" => opts.max_size = value.parse()?,
+    let (mut files, mut dirs, mut max_size) = (100_000, 5_000, u64::MAX);
+    let common = crate::common::parse(args, |flag, value| {
+        match flag {
+            "--files" => files = value()?.parse()?,
+            "--dirs" => dirs = value()?.parse()?,
+            "--max-size" => max_size = value()?.parse()?,
             other => bail!("unknown flag {other}"),
         }
-    }
-    Ok(opts)
+        Ok(())
+    })?;
+    Ok(Opts {
+        sd: common.sd,
+        work: common.work,
+        out: common.out,
+        files,
+        dirs,
+        max_size,
+    })
 }
 
 /// Size of file `n`: mostly small, some medium, a few large (sparse) up to 10 MB.

@@ -2,6 +2,7 @@
 //! written beside a baseline measured in the same run.
 
 mod cas;
+mod common;
 mod devices;
 mod index;
 mod mount;

@@ -2,12 +2,14 @@
 //! the same directory natively, and through bindfs and rclone mount as peers,
 //! all in one run.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
+
+use crate::common::{best_of, drain, timed};
 
 struct Opts {
     sd: PathBuf,
@@ -17,23 +19,20 @@ struct Opts {
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut opts = Opts {
-        sd: PathBuf::new(),
-        work: PathBuf::new(),
-        out: PathBuf::new(),
-        peers: true,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--no-peers" => opts.peers = false,
-            "--sd" => opts.sd = it.next().context("value")?.into(),
-            "--work" => opts.work = it.next().context("value")?.into(),
-            "--out" => opts.out = it.next().context("value")?.into(),
+    let mut peers = true;
+    let common = crate::common::parse(args, |flag, _| {
+        match flag {
+            "--no-peers" => peers = false,
             other => bail!("unknown flag {other}"),
         }
-    }
-    Ok(opts)
+        Ok(())
+    })?;
+    Ok(Opts {
+        sd: common.sd,
+        work: common.work,
+        out: common.out,
+        peers,
+    })
 }
 
 const GIB: u64 = 1 << 30;
@@ -118,33 +117,14 @@ fn drop_caches() {
     let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
 }
 
-fn timed(mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    let start = Instant::now();
-    f()?;
-    Ok(start.elapsed().as_secs_f64())
-}
-
 /// Best of `n` runs after one warm-up.
 fn best_warm(n: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     f()?;
-    let mut best = f64::MAX;
-    for _ in 0..n {
-        best = best.min(timed(&mut f)?);
-    }
-    Ok(best)
+    best_of(n, || timed(&mut f))
 }
 
 fn read_all(path: &Path) -> Result<()> {
-    let mut file = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-    }
+    let total = drain(&mut std::fs::File::open(path)?)?;
     ensure!(total == GIB, "read {total} bytes");
     Ok(())
 }

@@ -1,0 +1,80 @@
+//! What the suites share: their command line, timing, reading to the end,
+//! and the incompressible bytes they write.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+/// The flags every suite takes (`cargo xtask bench` passes all three).
+#[derive(Debug, Default)]
+pub struct Common {
+    pub sd: PathBuf,
+    pub work: PathBuf,
+    pub out: PathBuf,
+}
+
+/// Parses `--sd`, `--work` and `--out`, each with a value; any other flag
+/// goes to `extra`, with a way to take its value if it has one.
+pub fn parse(
+    args: &[String],
+    mut extra: impl FnMut(&str, &mut dyn FnMut() -> Result<String>) -> Result<()>,
+) -> Result<Common> {
+    let mut common = Common::default();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--sd" => common.sd = value()?.into(),
+            "--work" => common.work = value()?.into(),
+            "--out" => common.out = value()?.into(),
+            other => extra(other, &mut value)?,
+        }
+    }
+    Ok(common)
+}
+
+/// Seconds `f` takes.
+pub fn timed(mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let start = Instant::now();
+    f()?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// The shortest of `n` timings, each taken by `f` (which knows what to
+/// leave out of its clock).
+pub fn best_of(n: usize, mut f: impl FnMut() -> Result<f64>) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..n {
+        best = best.min(f()?);
+    }
+    Ok(best)
+}
+
+/// Reads `reader` to its end, 1 MiB at a time; returns the bytes read.
+pub fn drain(reader: &mut impl Read) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        match reader.read(&mut buf)? {
+            0 => return Ok(total),
+            n => total += n as u64,
+        }
+    }
+}
+
+/// Fills `buf` with xorshift64 noise from `state`: deterministic and
+/// incompressible. Carries on where the last call stopped.
+pub fn noise_into(buf: &mut [u8], state: &mut u64) {
+    for word in buf.chunks_mut(8) {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
+    }
+}
