@@ -107,6 +107,17 @@ impl std::fmt::Debug for ContentReader {
     }
 }
 
+/// Once a reader that keeps fetched chunks is closed, its content may be
+/// whole in the store: the keeper then writes it out as one file, which
+/// later opens read directly.
+impl Drop for ContentReader {
+    fn drop(&mut self) {
+        if let Keep::Later(keeper) = &self.fetcher.keep {
+            keeper.assemble(Arc::clone(&self.fetcher.manifest));
+        }
+    }
+}
+
 impl ContentReader {
     pub fn new(
         manifest: Arc<Manifest>,

@@ -546,3 +546,179 @@ fn a_sequential_read_with_readahead_fetches_each_chunk_once_and_reads_true() {
         "every chunk fetched exactly once"
     );
 }
+
+// --- whole files assembled from chunks ---------------------------------
+
+/// Waits (bounded) for the keeper to assemble `hash`.
+fn wait_assembled(store: &FsChunkStore, hash: &FileHash) -> Option<std::fs::File> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(file) = store.assembled(hash) {
+            return Some(file);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn file_bytes(mut file: std::fs::File) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut out).expect("read assembled");
+    out
+}
+
+#[test]
+fn a_remote_content_read_to_the_end_is_assembled_whole_once_its_reader_closes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(store_in(dir.path(), 64 * MIB as u64));
+    let keeper = sdfs_cas::Keeper::spawn(Arc::clone(&store)).expect("keeper");
+    let data = noise(5 * MIB + 3, 31);
+    let manifest = Arc::new(Manifest::of_bytes(&data));
+    let source = Arc::new(BytesSource {
+        data: data.clone(),
+        fetches: AtomicUsize::new(0),
+    });
+    let read_half = || {
+        let reader = ContentReader::new(
+            Arc::clone(&manifest),
+            vec![source.clone()],
+            HotCache::new(MIB as u64),
+            Some(Arc::clone(&store)),
+            sdfs_cas::Keep::Later(keeper.clone()),
+        );
+        let mut buf = vec![0u8; data.len() / 2];
+        reader.read_at(0, &mut buf).expect("read");
+    };
+    // Half of it: nothing to assemble.
+    read_half();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(store.assembled(&manifest.hash()).is_none());
+
+    let reader = ContentReader::new(
+        Arc::clone(&manifest),
+        vec![source.clone()],
+        HotCache::new(MIB as u64),
+        Some(Arc::clone(&store)),
+        sdfs_cas::Keep::Later(keeper.clone()),
+    )
+    .with_readahead(32);
+    let mut buf = vec![0u8; data.len()];
+    assert_eq!(reader.read_at(0, &mut buf).expect("read"), data.len());
+    drop(reader);
+    let file = wait_assembled(&store, &manifest.hash()).expect("assembled");
+    assert!(file_bytes(file) == data, "the whole copy holds the content");
+    let stats = store.stats().expect("stats");
+    assert_eq!(stats.assembled, 1);
+    assert_eq!(stats.assembled_bytes, data.len() as u64);
+    assert_eq!(
+        store.assemble(&manifest).expect("again"),
+        sdfs_cas::store::Assembly::Present
+    );
+}
+
+#[test]
+fn assembly_needs_every_chunk_room_and_a_manifest_that_tells_the_truth() {
+    use sdfs_cas::store::Assembly;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store_in(dir.path(), 64 * MIB as u64);
+    let files = dir.path().join("files");
+    let listing = || std::fs::read_dir(&files).expect("files").count();
+
+    let small = ingest(
+        &store,
+        &noise(sdfs_cas::store::MIN_ASSEMBLED as usize - 1, 41),
+    );
+    assert_eq!(store.assemble(&small).expect("small"), Assembly::Skipped);
+
+    // A manifest whose chunks are all here but whose file hash is another.
+    let data = noise(3 * MIB, 42);
+    let true_manifest = ingest(&store, &data);
+    let lie = Manifest::new(
+        FileHash::of(b"other bytes"),
+        true_manifest.chunks().iter().map(|c| (c.length, c.id)),
+    )
+    .expect("manifest");
+    assert_eq!(store.assemble(&lie).expect("lie"), Assembly::Skipped);
+    assert_eq!(listing(), 0, "nothing named after a hash it does not have");
+
+    // A chunk missing.
+    let partial_data = noise(3 * MIB, 43);
+    let partial = Manifest::of_bytes(&partial_data);
+    let first = partial.chunks()[0];
+    store
+        .put_batch(&[(first.id, &partial_data[..first.length as usize])])
+        .expect("put");
+    assert_eq!(
+        store.assemble(&partial).expect("partial"),
+        Assembly::Skipped
+    );
+
+    // No room: chunks and the copy would pass the budget.
+    store
+        .set_budget(true_manifest.size() + 4 * MIB as u64)
+        .expect("budget");
+    assert_eq!(
+        store.assemble(&true_manifest).expect("tight"),
+        Assembly::Skipped
+    );
+    store.set_budget(64 * MIB as u64).expect("budget");
+    assert_eq!(
+        store.assemble(&true_manifest).expect("roomy"),
+        Assembly::Written
+    );
+    let file = store.assembled(&true_manifest.hash()).expect("there");
+    assert!(file_bytes(file) == data);
+    assert_eq!(listing(), 1);
+}
+
+#[test]
+fn assembled_files_go_first_under_pressure_and_corrupt_ones_are_deleted() {
+    use sdfs_cas::store::Assembly;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let budget = 10 * MIB as u64;
+    let store = store_in(dir.path(), budget);
+    let first = ingest(&store, &noise(3 * MIB, 51));
+    assert_eq!(store.assemble(&first).expect("first"), Assembly::Written);
+    // Chunks and copy take about 6 MiB; 3 MiB more passes 10 MiB with the
+    // copy but not without it: the copy goes, every chunk stays.
+    ingest(&store, &noise(3 * MIB, 52));
+    ingest(&store, &noise(MIB, 53));
+    assert!(
+        store.assembled(&first.hash()).is_none(),
+        "the copy went first"
+    );
+    assert!(
+        first
+            .chunks()
+            .iter()
+            .all(|c| store.contains(&c.id).expect("contains")),
+        "no chunk was evicted while a copy could go"
+    );
+
+    // A copy whose bytes rot is found by verify and deleted.
+    store.set_budget(64 * MIB as u64).expect("budget");
+    let second = ingest(&store, &noise(2 * MIB, 54));
+    assert_eq!(store.assemble(&second).expect("second"), Assembly::Written);
+    let path = dir.path().join("files").join(second.hash().to_string());
+    let mut rotten = std::fs::read(&path).expect("read");
+    rotten[MIB] ^= 1;
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    std::fs::write(&path, &rotten).expect("rot");
+    let report = store.verify().expect("verify");
+    assert_eq!(report.assembled, 1);
+    assert_eq!(report.corrupt_assembled, vec![second.hash()]);
+    assert!(store.assembled(&second.hash()).is_none());
+
+    // What a crash left half written is gone on the next open.
+    let part = dir
+        .path()
+        .join("files")
+        .join(format!("{}.part", first.hash()));
+    std::fs::write(&part, b"half").expect("part");
+    drop(store);
+    let _store = store_in(dir.path(), 64 * MIB as u64);
+    assert!(!part.exists());
+}

@@ -34,6 +34,8 @@ pub fn stats_json(content: &ContentStore) -> Result<Value> {
         "dedup_ratio": if stats.chunk_bytes > 0 { stats.logical_bytes as f64 / stats.chunk_bytes as f64 } else { 0.0 },
         "manifests": stats.manifests,
         "packs": stats.packs,
+        "assembled": stats.assembled,
+        "assembled_bytes": stats.assembled_bytes,
         "pinned": stats.pinned,
         "pinned_bytes": stats.pinned_bytes,
         "hot_bytes": content.hot().bytes(),
@@ -53,6 +55,8 @@ pub fn gc_json(content: &ContentStore) -> Result<Value> {
         "evicted_bytes": report.evicted_bytes,
         "packs_deleted": report.packs_deleted,
         "packs_compacted": report.packs_compacted,
+        "evicted_files": report.evicted_files,
+        "evicted_file_bytes": report.evicted_file_bytes,
         "stored_before": report.stored_before,
         "stored_after": report.stored_after,
     }))
@@ -75,6 +79,8 @@ pub fn verify_json(content: &ContentStore) -> Result<Value> {
         "corrupt": report.corrupt.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
         "repaired_pins": repaired.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
         "incomplete_pins": still_incomplete,
+        "assembled": report.assembled,
+        "corrupt_assembled": report.corrupt_assembled.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
     }))
 }
 

@@ -263,6 +263,7 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
         "cache stats" => writeln!(
             out,
             "{} logical in {} of chunks ({:.1}x dedup), {} on disk of a {} budget\n\
+             {} whole files assembled ({})\n\
              {} pinned contents hold {}\n\
              hit rate {:.1}% ({} memory, {} disk, {} fetched); hot cache {}",
             human_bytes(n(value, "logical_bytes")),
@@ -270,6 +271,8 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
             value["dedup_ratio"].as_f64().unwrap_or(0.0),
             human_bytes(n(value, "stored_bytes")),
             human_bytes(n(value, "budget")),
+            n(value, "assembled"),
+            human_bytes(n(value, "assembled_bytes")),
             n(value, "pinned"),
             human_bytes(n(value, "pinned_bytes")),
             value["hit_rate"].as_f64().unwrap_or(0.0) * 100.0,
@@ -280,9 +283,11 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
         ),
         "cache gc" => writeln!(
             out,
-            "evicted {} chunks ({}), deleted {} and compacted {} packs: {} -> {} on disk",
+            "evicted {} chunks ({}) and {} whole files ({}), deleted {} and compacted {} packs: {} -> {} on disk",
             n(value, "evicted_chunks"),
             human_bytes(n(value, "evicted_bytes")),
+            n(value, "evicted_files"),
+            human_bytes(n(value, "evicted_file_bytes")),
             n(value, "packs_deleted"),
             n(value, "packs_compacted"),
             human_bytes(n(value, "stored_before")),
@@ -292,12 +297,15 @@ pub fn render(command: &str, value: &Value, out: &mut dyn Write) -> std::io::Res
             let count = |key: &str| value[key].as_array().map_or(0, Vec::len);
             writeln!(
                 out,
-                "checked {} chunks ({}): {} corrupt (dropped), {} pins refilled, {} pins incomplete",
+                "checked {} chunks ({}): {} corrupt (dropped), {} pins refilled, {} pins incomplete; \
+                 {} whole files, {} corrupt (deleted)",
                 n(value, "chunks"),
                 human_bytes(n(value, "bytes")),
                 count("corrupt"),
                 count("repaired_pins"),
                 count("incomplete_pins"),
+                n(value, "assembled"),
+                count("corrupt_assembled"),
             )
         }
         "validate" => {

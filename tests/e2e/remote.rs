@@ -394,3 +394,79 @@ fn what_the_owners_rules_skip_is_listed_live_while_it_is_online() -> Result<()> 
     assert_eq!(offline, "src d\nsrc/main.js f 20\n");
     Ok(())
 }
+
+/// `sd cache stats` counters of the laptop.
+fn cache_stats(sd: &Sd) -> Result<serde_json::Value> {
+    sd.json(["cache", "stats"])
+}
+
+#[test]
+fn a_remote_file_read_to_the_end_rereads_from_its_whole_verified_copy() -> Result<()> {
+    let mut pair = setup(fill_photos)?;
+    let remote = pair.remote();
+    let big = remote.join("video/big.bin");
+    wait_for(Duration::from_secs(30), || big.exists()).context("sync")?;
+    let native = b3(&pair.photos.join("video/big.bin"))?;
+
+    // Held open across the rest: the kernel keeps one I/O mode per inode,
+    // so later opens must follow this one's (cached) instead of failing.
+    let held = std::fs::File::open(&big)?;
+    assert_eq!(b3(&big)?, native);
+    wait_for(Duration::from_secs(30), || {
+        cache_stats(&pair.laptop).is_ok_and(|s| s["assembled"].as_u64() == Some(1))
+    })
+    .context("the file read to the end was never assembled")?;
+    let stats = cache_stats(&pair.laptop)?;
+    assert_eq!(
+        stats["assembled_bytes"].as_u64(),
+        Some(5 * 1024 * 1024 + 12345)
+    );
+    assert_eq!(b3(&big)?, native, "an open while another is held");
+    drop(held);
+
+    // The owner gone, the copy serves every byte without the chunk store.
+    if let Some(d) = pair.nas_daemon.take() {
+        sdfs_tests::kill(d)?;
+    }
+    // Out of the kernel's page cache too, so the reads reach the mount.
+    std::fs::write("/proc/sys/vm/drop_caches", "1")
+        .context("dropping the page cache (needs root)")?;
+    let before = cache_stats(&pair.laptop)?;
+    assert_eq!(b3(&big)?, native);
+    assert_eq!(
+        sh(&format!("tail -c 12345 {} | b3sum --no-names", q(&big)))?.trim(),
+        {
+            let bytes = std::fs::read(pair.photos.join("video/big.bin"))?;
+            blake3::hash(&bytes[bytes.len() - 12345..])
+                .to_hex()
+                .to_string()
+        }
+    );
+    let after = cache_stats(&pair.laptop)?;
+    for counter in ["fetched", "disk_hits", "hot_hits"] {
+        assert_eq!(
+            before[counter], after[counter],
+            "{counter}: a read of the whole copy went through chunks"
+        );
+    }
+
+    // A copy whose bytes rot is found and deleted; the chunks still serve.
+    let dir = std::path::PathBuf::from(after["dir"].as_str().context("dir")?);
+    let copy = std::fs::read_dir(dir.join("files"))?
+        .next()
+        .context("no assembled file")??
+        .path();
+    sh(&format!(
+        "chmod u+w {0} && printf X | dd of={0} bs=1 seek=1000 conv=notrunc status=none",
+        q(&copy)
+    ))?;
+    let verify = pair.laptop.json(["cache", "verify"])?;
+    assert_eq!(verify["assembled"].as_u64(), Some(1), "{verify}");
+    assert_eq!(
+        verify["corrupt_assembled"].as_array().map(Vec::len),
+        Some(1)
+    );
+    ensure!(!copy.exists(), "a rotten copy was kept");
+    assert_eq!(b3(&big)?, native, "served from verified chunks instead");
+    Ok(())
+}

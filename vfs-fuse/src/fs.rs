@@ -21,11 +21,11 @@ use fuser::{
 };
 use sdfs_core::model::entry::EntryKind;
 use sdfs_core::namespace::local::{self, Caller, SetTime};
-use sdfs_core::namespace::{Attr, Namespace, Node};
+use sdfs_core::namespace::{Attr, Namespace, Node, Opened};
 
 use crate::attr::{LOCAL_TTL, file_type, to_fuse, ttl};
 use crate::errno::{errno, io_errno};
-use crate::handles::{DirSnapshot, Handle, Handles};
+use crate::handles::{DirSnapshot, Handle, Handles, IoMode};
 use crate::inodes::Inodes;
 
 /// Open flags for local files. NOFLUSH: close(2) need not wait for a
@@ -98,6 +98,44 @@ impl SdFs {
                 reply.entry(&LOCAL_TTL, &to_fuse(ino, &attr), Generation(0));
             }
             Err(e) => reply.error(io_errno(&e)),
+        }
+    }
+
+    /// Replies to the open of a file this device does not own: through the
+    /// page cache and `read`, or straight to its whole verified copy.
+    fn open_read_only(&self, ino: INodeNo, opened: Opened, reply: ReplyOpen) {
+        let mode = match &opened {
+            Opened::Whole(file) if self.passthrough.load(Ordering::Relaxed) => {
+                match self
+                    .handles
+                    .passthrough_io(ino.0, || reply.open_backing(file))
+                {
+                    Ok(mode) => mode,
+                    Err(e) => {
+                        tracing::warn!(
+                            "passthrough unavailable ({e}); serving reads in user space"
+                        );
+                        self.passthrough.store(false, Ordering::Relaxed);
+                        self.handles.cached_io(ino.0)
+                    }
+                }
+            }
+            _ => self.handles.cached_io(ino.0),
+        };
+        let handle = match opened {
+            Opened::Chunks(reader) => Handle::Content {
+                reader: Arc::new(reader),
+                _io: mode.clone(),
+            },
+            Opened::Whole(file) => Handle::Whole {
+                file,
+                _io: mode.clone(),
+            },
+        };
+        let fh = FileHandle(self.handles.insert(handle));
+        match &mode {
+            IoMode::Passthrough(backing) => reply.opened_passthrough(fh, LOCAL_OPEN, backing),
+            IoMode::Cached { .. } => reply.opened(fh, FopenFlags::FOPEN_KEEP_CACHE),
         }
     }
 
@@ -524,21 +562,21 @@ impl Filesystem for SdFs {
                 if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
                     return reply.error(Errno::EROFS);
                 }
-                let reader = match &node {
+                let opened = match &node {
                     Node::Remote { device, entry } => self.ns.open_remote(*device, *entry),
                     Node::Live {
                         device,
                         location,
                         path,
-                    } => self.ns.open_live(*device, *location, path),
-                    Node::Content(id) => self.ns.open_content(*id),
+                    } => self
+                        .ns
+                        .open_live(*device, *location, path)
+                        .map(Opened::Chunks),
+                    Node::Content(id) => self.ns.open_content(*id).map(Opened::Chunks),
                     _ => return reply.error(Errno::EISDIR),
                 };
-                match reader {
-                    Ok(reader) => {
-                        let fh = self.handles.insert(Handle::Content(Arc::new(reader)));
-                        reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
-                    }
+                match opened {
+                    Ok(opened) => self.open_read_only(ino, opened, reply),
                     Err(e) => reply.error(errno(&e)),
                 }
             }
@@ -600,7 +638,7 @@ impl Filesystem for SdFs {
             return reply.error(Errno::EBADF);
         };
         match &*handle {
-            Handle::Content(reader) => {
+            Handle::Content { reader, .. } => {
                 let mut buf = vec![0u8; size as usize];
                 match reader.read_at(offset, &mut buf) {
                     Ok(n) => reply.data(&buf[..n]),
@@ -610,7 +648,7 @@ impl Filesystem for SdFs {
                     }
                 }
             }
-            Handle::File { file, .. } => {
+            Handle::File { file, .. } | Handle::Whole { file, .. } => {
                 let mut buf = vec![0u8; size as usize];
                 match sdfs_core::fsutil::read_full_at(file, &mut buf, offset) {
                     Ok(filled) => reply.data(&buf[..filled]),
@@ -1024,7 +1062,7 @@ impl Filesystem for SdFs {
             return reply.error(Errno::EBADF);
         };
         match &*handle {
-            Handle::File { file, .. } => {
+            Handle::File { file, .. } | Handle::Whole { file, .. } => {
                 // SAFETY: a valid descriptor owned by the handle.
                 let rc = unsafe { libc::lseek(file.as_raw_fd(), offset, whence) };
                 if rc < 0 {
@@ -1033,7 +1071,7 @@ impl Filesystem for SdFs {
                     reply.offset(rc);
                 }
             }
-            Handle::Content(reader) => match whence {
+            Handle::Content { reader, .. } => match whence {
                 libc::SEEK_DATA if (offset as u64) < reader.manifest().size() => {
                     reply.offset(offset)
                 }

@@ -26,19 +26,49 @@ pub enum Handle {
         key: (u64, u64),
         _backing: Option<Arc<BackingId>>,
     },
-    /// A content opened by id, read chunk by chunk, each verified.
-    Content(sdfs_core::content_store::ContentHandle),
+    /// A content or another device's file, read chunk by chunk, each
+    /// verified.
+    Content {
+        reader: sdfs_core::content_store::ContentHandle,
+        _io: IoMode,
+    },
+    /// Another device's file whose whole verified copy is in the content
+    /// store: the kernel reads the copy itself when passthrough is on.
+    Whole { file: File, _io: IoMode },
     /// A directory; listed on the first readdir (the kernel may answer from
     /// its own cache and never ask).
     Dir(std::sync::OnceLock<DirSnapshot>),
 }
 
+/// How the kernel does I/O on an open inode. It allows one way at a time
+/// per inode (an open in the other mode fails), so every open of an inode
+/// follows the ones still open. Held by the handle while it is open.
+#[derive(Debug, Clone)]
+pub enum IoMode {
+    /// Straight to a backing file.
+    Passthrough(Arc<BackingId>),
+    /// Through the page cache and our `read`.
+    Cached { _token: Arc<CachedIo> },
+}
+
+/// A token held by each open of an inode in cached mode.
+#[derive(Debug)]
+pub struct CachedIo;
+
 #[derive(Debug, Default)]
 pub struct Handles {
     next: AtomicU64,
     open: Mutex<HashMap<u64, Arc<Handle>>>,
+    modes: Mutex<Modes>,
+}
+
+/// Per inode, the mode of its open handles (entries whose handles all
+/// closed are dropped as new ones come).
+#[derive(Debug, Default)]
+struct Modes {
     /// One backing id per inode while any of its handles is open.
-    backings: Mutex<HashMap<u64, Weak<BackingId>>>,
+    backings: HashMap<u64, Weak<BackingId>>,
+    cached: HashMap<u64, Weak<CachedIo>>,
 }
 
 impl Handles {
@@ -75,19 +105,61 @@ impl Handles {
             .cloned()
     }
 
+    fn lock_modes(&self) -> std::sync::MutexGuard<'_, Modes> {
+        self.modes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The backing id already registered for `ino`, or one made by `make`.
     pub fn backing(
         &self,
         ino: u64,
         make: impl FnOnce() -> std::io::Result<BackingId>,
     ) -> std::io::Result<Arc<BackingId>> {
-        let mut backings = self.backings.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(id) = backings.get(&ino).and_then(Weak::upgrade) {
+        let mut modes = self.lock_modes();
+        if let Some(id) = modes.backings.get(&ino).and_then(Weak::upgrade) {
             return Ok(id);
         }
         let id = Arc::new(make()?);
-        backings.insert(ino, Arc::downgrade(&id));
-        backings.retain(|_, w| w.strong_count() > 0);
+        modes.backings.insert(ino, Arc::downgrade(&id));
+        modes.backings.retain(|_, w| w.strong_count() > 0);
         Ok(id)
+    }
+
+    /// The mode of a new read-only open of `ino` that could pass through to
+    /// the file `make` registers: passthrough, unless other opens of the
+    /// inode still read through the page cache.
+    pub fn passthrough_io(
+        &self,
+        ino: u64,
+        make: impl FnOnce() -> std::io::Result<BackingId>,
+    ) -> std::io::Result<IoMode> {
+        let mut modes = self.lock_modes();
+        if let Some(id) = modes.backings.get(&ino).and_then(Weak::upgrade) {
+            return Ok(IoMode::Passthrough(id));
+        }
+        if let Some(token) = modes.cached.get(&ino).and_then(Weak::upgrade) {
+            return Ok(IoMode::Cached { _token: token });
+        }
+        let id = Arc::new(make()?);
+        modes.backings.insert(ino, Arc::downgrade(&id));
+        modes.backings.retain(|_, w| w.strong_count() > 0);
+        Ok(IoMode::Passthrough(id))
+    }
+
+    /// The mode of a new read-only open of `ino` that only `read` can serve:
+    /// cached, unless other opens already pass through to a file with the
+    /// same bytes (a whole copy stays readable while they hold it).
+    pub fn cached_io(&self, ino: u64) -> IoMode {
+        let mut modes = self.lock_modes();
+        if let Some(id) = modes.backings.get(&ino).and_then(Weak::upgrade) {
+            return IoMode::Passthrough(id);
+        }
+        if let Some(token) = modes.cached.get(&ino).and_then(Weak::upgrade) {
+            return IoMode::Cached { _token: token };
+        }
+        let token = Arc::new(CachedIo);
+        modes.cached.insert(ino, Arc::downgrade(&token));
+        modes.cached.retain(|_, w| w.strong_count() > 0);
+        IoMode::Cached { _token: token }
     }
 }

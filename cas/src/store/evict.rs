@@ -28,13 +28,17 @@ pub struct GcReport {
     pub evicted_bytes: u64,
     pub packs_deleted: u64,
     pub packs_compacted: u64,
+    /// Assembled whole files deleted (see [`super::assembled`]).
+    pub evicted_files: u64,
+    pub evicted_file_bytes: u64,
     pub stored_before: u64,
     pub stored_after: u64,
 }
 
 impl FsChunkStore {
-    /// Brings the bytes on disk within the budget: evicts unpinned chunks in
-    /// LRU order down to the low-water mark, then reclaims dead space.
+    /// Brings the bytes on disk within the budget: deletes assembled files,
+    /// then evicts unpinned chunks in LRU order down to the low-water mark,
+    /// then reclaims dead space.
     pub fn enforce_budget(&self) -> Result<GcReport> {
         self.collect(false)
     }
@@ -52,6 +56,15 @@ impl FsChunkStore {
             stored_before: self.stored_bytes()?,
             ..GcReport::default()
         };
+        // Assembled files go first: they copy chunks that stay here.
+        let assembled = self.assembled_bytes()?;
+        if report.stored_before + assembled > budget && assembled > 0 {
+            let low = budget * LOW_WATER_PERCENT / 100;
+            let want = (report.stored_before + assembled).saturating_sub(low);
+            let (files, bytes) = self.evict_assembled(want)?;
+            report.evicted_files = files;
+            report.evicted_file_bytes = bytes;
+        }
         let live = self.live_bytes()?;
         if report.stored_before > budget && live > budget * LOW_WATER_PERCENT / 100 {
             let (chunks, bytes) = self.evict(live - budget * LOW_WATER_PERCENT / 100)?;

@@ -137,7 +137,7 @@ impl<'a> Ingest<'a> {
         drop(writer);
         let added = result?;
         self.pending().stored += added;
-        if self.store.stored_bytes()? > self.store.budget() {
+        if self.store.stored_bytes()? + self.store.assembled_bytes()? > self.store.budget() {
             self.store.enforce_budget()?;
         }
         Ok(added)

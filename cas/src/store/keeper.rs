@@ -3,6 +3,10 @@
 //! large batches (or after a short idle time). They are a cache, so a crash
 //! may lose the last batch; it cannot corrupt the store (an ingest that did
 //! not commit is cut on reopen).
+//!
+//! The same thread assembles whole files once their readers are done (see
+//! [`super::assembled`]): it commits what it holds first, so every chunk a
+//! reader handed over before closing is in the index by then.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
@@ -10,6 +14,7 @@ use std::time::Duration;
 
 use super::FsChunkStore;
 use crate::id::ChunkId;
+use crate::manifest::Manifest;
 
 /// Commit once this much is pending.
 const BATCH_BYTES: u64 = 64 * 1024 * 1024;
@@ -19,8 +24,12 @@ const IDLE: Duration = Duration::from_millis(200);
 /// faster than the disk waits here instead of growing memory.
 const QUEUE: usize = 1024;
 
-/// A verified chunk on its way to the store.
-type Message = (ChunkId, Arc<[u8]>);
+enum Message {
+    /// A verified chunk on its way to the store.
+    Chunk(ChunkId, Arc<[u8]>),
+    /// A reader of this content is done: write it out whole if it can be.
+    Assemble(Arc<Manifest>),
+}
 
 /// A handle on the keeper thread of a store; clones share the thread,
 /// which ends when the last handle goes.
@@ -40,7 +49,13 @@ impl Keeper {
 
     /// Queues a verified chunk for the store.
     pub fn keep(&self, id: ChunkId, bytes: Arc<[u8]>) {
-        let _ = self.tx.send((id, bytes));
+        let _ = self.tx.send(Message::Chunk(id, bytes));
+    }
+
+    /// Asks for the file of `manifest` to be assembled once the chunks
+    /// queued before this are stored (nothing happens if some are missing).
+    pub fn assemble(&self, manifest: Arc<Manifest>) {
+        let _ = self.tx.send(Message::Assemble(manifest));
     }
 }
 
@@ -55,7 +70,17 @@ fn run(store: &FsChunkStore, rx: &Receiver<Message>) {
         };
         loop {
             match rx.recv_timeout(IDLE) {
-                Ok((id, bytes)) => {
+                Ok(Message::Assemble(manifest)) => {
+                    if pending > 0 {
+                        commit(&ingest);
+                        pending = 0;
+                    }
+                    match store.assemble(&manifest) {
+                        Ok(done) => tracing::debug!("assembling {}: {done:?}", manifest.hash()),
+                        Err(e) => tracing::warn!("assembling {}: {e}", manifest.hash()),
+                    }
+                }
+                Ok(Message::Chunk(id, bytes)) => {
                     if let Err(e) = ingest.add(&id, &bytes) {
                         tracing::warn!("keeping chunk {id}: {e}");
                         continue;

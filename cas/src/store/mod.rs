@@ -4,6 +4,7 @@
 //! chunks/
 //!   index.redb          chunk id → (pack, offset, length, pins, last use); see [`tables`]
 //!   packs/00000001.pack records of chunks, appended (see [`pack`])
+//!   files/<file hash>   whole files assembled from chunks (see [`assembled`])
 //! ```
 //!
 //! Write protocol: records are appended to the open pack and fdatasync'ed,
@@ -13,6 +14,7 @@
 //! durable bytes. Deleting goes the other way: the index forgets first, the
 //! file goes after. Every read re-hashes the chunk; a mismatch drops it.
 
+mod assembled;
 mod error;
 mod evict;
 mod ingest;
@@ -31,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
+pub use assembled::{Assembly, MIN_ASSEMBLED};
 pub use error::{Result, StoreError};
 pub use evict::GcReport;
 pub use ingest::Ingest;
@@ -57,6 +60,7 @@ const INDEX_CACHE: usize = 16 * 1024 * 1024;
 pub struct FsChunkStore {
     dir: PathBuf,
     packs_dir: PathBuf,
+    files_dir: PathBuf,
     db: Database,
     /// Taken before any write transaction that appends, never inside one.
     writer: Mutex<PackWriter>,
@@ -98,6 +102,8 @@ impl FsChunkStore {
     pub fn open(dir: &Path, budget: u64) -> Result<FsChunkStore> {
         let packs_dir = dir.join("packs");
         std::fs::create_dir_all(&packs_dir).map_err(|e| StoreError::io(&packs_dir, e))?;
+        let files_dir = dir.join(assembled::FILES_DIR);
+        assembled::open_files_dir(&files_dir)?;
         let mut builder = redb::Builder::new();
         builder.set_cache_size(INDEX_CACHE);
         let db = builder.create(dir.join("index.redb"))?;
@@ -134,6 +140,7 @@ impl FsChunkStore {
         Ok(FsChunkStore {
             dir: dir.to_owned(),
             packs_dir,
+            files_dir,
             db,
             writer: Mutex::new(writer),
             readers: RwLock::new(HashMap::new()),

@@ -18,6 +18,10 @@ pub struct VerifyReport {
     /// Pinned content that lacks chunks now (a corrupt one was dropped):
     /// the caller refills it from a good source.
     pub incomplete_pins: Vec<FileHash>,
+    /// Assembled whole files checked, and those whose bytes no longer hash
+    /// to their name (now deleted).
+    pub assembled: u64,
+    pub corrupt_assembled: Vec<FileHash>,
 }
 
 /// What the store holds.
@@ -37,6 +41,9 @@ pub struct StoreStats {
     pub pinned_bytes: u64,
     pub packs: u64,
     pub budget: u64,
+    /// Whole files assembled from chunks, and the bytes they take.
+    pub assembled: u64,
+    pub assembled_bytes: u64,
 }
 
 impl FsChunkStore {
@@ -69,6 +76,7 @@ impl FsChunkStore {
             }
         }
         report.incomplete_pins = self.incomplete_pins()?;
+        (report.assembled, report.corrupt_assembled) = self.verify_assembled()?;
         Ok(report)
     }
 
@@ -133,6 +141,10 @@ impl FsChunkStore {
         for row in txn.open_table(PACKS)?.iter()? {
             stats.packs += 1;
             stats.stored_bytes += row?.1.value().0;
+        }
+        for (_, size, _) in self.assembled_files()? {
+            stats.assembled += 1;
+            stats.assembled_bytes += size;
         }
         Ok(stats)
     }

@@ -62,6 +62,16 @@ impl Node {
     }
 }
 
+/// An open file of another device.
+#[derive(Debug)]
+pub enum Opened {
+    /// Read through a reader that verifies every chunk it returns.
+    Chunks(sdfs_cas::ContentReader),
+    /// A whole copy in the content store, written only after its full
+    /// BLAKE3 matched: reads may go straight to it (kernel passthrough).
+    Whole(std::fs::File),
+}
+
 /// One entry of a directory listing.
 #[derive(Clone, Debug)]
 pub struct DirEntry {

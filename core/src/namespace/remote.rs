@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sdfs_cas::{ChunkSource, ContentReader, FileHash, Manifest};
 
-use super::{Attr, DirEntry, Namespace, Node};
+use super::{Attr, DirEntry, Namespace, Node, Opened};
 use crate::error::{Error, Result};
 use crate::ids::DeviceId;
 use crate::model::device::DeviceRecord;
@@ -157,8 +157,9 @@ impl Namespace {
     /// chunk against the owner's manifest, whose size must be the size we
     /// replicated and whose hash must be the content's integrity hash once
     /// the owner has one. A local file with that same full hash is read
-    /// instead of the network.
-    pub fn open_remote(&self, device: DeviceId, entry: u64) -> Result<ContentReader> {
+    /// instead of the network; a file read to the end before is opened as
+    /// the whole copy assembled from its verified chunks.
+    pub fn open_remote(&self, device: DeviceId, entry: u64) -> Result<Opened> {
         let record = self.remote_entry(device, entry)?;
         if record.kind != EntryKind::File {
             return Err(errno("not a regular file", libc::EISDIR));
@@ -176,7 +177,7 @@ impl Namespace {
             && local.integrity == Some(hash.0)
             && let Ok(reader) = self.content.open_content(content)
         {
-            return Ok(reader);
+            return Ok(Opened::Chunks(reader));
         }
         let access = self
             .remote
@@ -215,14 +216,20 @@ impl Namespace {
         }
         let manifest =
             self.remote_manifest(device, entry, &record, integrity, &holders, access.as_ref())?;
-        Ok(ContentReader::new(
-            Arc::new(manifest),
-            sources,
-            self.content.hot().clone(),
-            Some(Arc::clone(self.content.chunks())),
-            sdfs_cas::Keep::Later(self.content.keeper()?),
-        )
-        .with_readahead(READAHEAD_CHUNKS))
+        // Read to the end before: assembled whole and verified then.
+        if let Some(file) = self.content.chunks().assembled(&manifest.hash()) {
+            return Ok(Opened::Whole(file));
+        }
+        Ok(Opened::Chunks(
+            ContentReader::new(
+                Arc::new(manifest),
+                sources,
+                self.content.hot().clone(),
+                Some(Arc::clone(self.content.chunks())),
+                sdfs_cas::Keep::Later(self.content.keeper()?),
+            )
+            .with_readahead(READAHEAD_CHUNKS),
+        ))
     }
 
     /// Paired devices other than `except` whose replica holds `content`
