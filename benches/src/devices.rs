@@ -220,6 +220,30 @@ fn du(dir: &Path) -> u64 {
 
 /// Drops the kernel's cached pages of one file (through the mount: the
 /// next read goes to the daemon).
+/// Waits until the device has assembled the file read to the end (its
+/// keeper does that after storing the chunks), then for its store to settle.
+fn wait_assembled(device: &Device) -> Result<()> {
+    let dir = device.lib.join("chunks/files");
+    let whole = || {
+        std::fs::read_dir(&dir).is_ok_and(|items| {
+            items
+                .flatten()
+                .any(|i| i.path().extension().is_none_or(|x| x != "part"))
+        })
+    };
+    wait(Duration::from_secs(120), whole).context("the file read was never assembled")?;
+    quiesce(device)
+}
+
+/// Deletes the whole files the device's store assembled.
+fn remove_assembled(device: &Device) -> Result<()> {
+    let dir = device.lib.join("chunks/files");
+    for item in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
+        std::fs::remove_file(item?.path())?;
+    }
+    Ok(())
+}
+
 fn drop_file_cache(path: &Path) -> Result<()> {
     let file = std::fs::File::open(path)?;
     // SAFETY: a valid descriptor; DONTNEED only drops clean cached pages.
@@ -274,7 +298,6 @@ pub fn run(args: &[String]) -> Result<()> {
     // Reads: the source file is in the page cache for every run; each
     // baseline is the best of its runs.
     let (_, _) = read_timed(&big)?;
-    let native = best_of(3, || Ok(read_timed(&big)?.1))?;
     let tcp = best_of(2, || Ok(raw_tcp(&big)?.1))?;
     let noise = best_of(2, || Ok(crate::noise::transfer(&big)?.1))?;
     let (cold_bytes, cold) = read_timed(&remote_big)?;
@@ -283,14 +306,25 @@ pub fn run(args: &[String]) -> Result<()> {
         "read {cold_bytes} of {} bytes",
         opts.mib << 20
     );
-    // Warm reads as native ones: the best of three, once the laptop has
-    // stored what it fetched (its keeper writing to disk would otherwise
-    // share the cores with the first of them).
-    quiesce(&laptop)?;
-    let warm_kernel = best_of(3, || Ok(read_timed(&remote_big)?.1))?;
+    // Warm reads once the laptop has stored what it fetched (its keeper
+    // writing to disk would otherwise share the cores with them) and
+    // assembled the file whole, so opens pass through to that copy. Each
+    // is a page-cache copy of a tenth of a second, and memory bandwidth
+    // here varies from run to run: native and warm reads alternate, best
+    // of seven each.
+    wait_assembled(&laptop)?;
+    let (mut native, mut warm_kernel) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..7 {
+        native = native.min(read_timed(&big)?.1);
+        warm_kernel = warm_kernel.min(read_timed(&remote_big)?.1);
+    }
+    // Without the copy: chunks out of the store through the FUSE reader.
     let warm_store = best_of(3, || {
+        remove_assembled(&laptop)?;
         drop_file_cache(&remote_big)?;
-        Ok(read_timed(&remote_big)?.1)
+        let secs = read_timed(&remote_big)?.1;
+        wait_assembled(&laptop)?;
+        Ok(secs)
     })?;
     let size = opts.mib << 20;
 
@@ -358,8 +392,8 @@ of it (the cipher libp2p uses, nothing else), and a native read of it.\n\n\
 | measurement | sdfs | baseline | ratio | target |\n|---|---|---|---|---|\n\
 | cold remote read, {mib} MiB | {cold_mb:.0} MiB/s | raw TCP {tcp_mb:.0} MiB/s | {r_cold:.2}× | ≥ 0.5× |\n\
 | cold remote read, against the cipher's ceiling | {cold_mb:.0} MiB/s | Noise over TCP {noise_mb:.0} MiB/s ({r_noise_tcp:.2}× raw TCP) | {r_cold_noise:.2}× | — |\n\
-| warm remote read (kernel page cache) | {wk_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_wk:.2}× | ≥ 0.8× |\n\
-| warm remote read (content store, kernel cache dropped) | {ws_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_ws:.2}× | — |\n\
+| warm remote read (whole copy, passthrough) | {wk_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_wk:.2}× | ≥ 0.8× |\n\
+| warm remote read (chunks from the content store, no copy, kernel cache dropped) | {ws_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_ws:.2}× | — |\n\
 | initial sync, {entries} files + {dirs} dirs | {sync_secs:.2} s, {sync_mb:.1} MiB received | — | — | ≤ 5 s |\n\
 | change on the nas → visible in the laptop's mount (10 runs) | median {med:.0} ms, max {max:.0} ms | — | — | ≤ 1 s |\n",
         machine = crate::machine(),
