@@ -299,7 +299,8 @@ pub fn run(args: &[String]) -> Result<()> {
     // baseline is the best of its runs.
     let (_, _) = read_timed(&big)?;
     let tcp = best_of(2, || Ok(raw_tcp(&big)?.1))?;
-    let noise = best_of(2, || Ok(crate::noise::transfer(&big)?.1))?;
+    let noise = best_of(2, || Ok(crate::noise::transfer(&big, false)?.1))?;
+    let verified = best_of(2, || Ok(crate::noise::transfer(&big, true)?.1))?;
     let (cold_bytes, cold) = read_timed(&remote_big)?;
     ensure!(
         cold_bytes == opts.mib << 20,
@@ -392,6 +393,7 @@ of it (the cipher libp2p uses, nothing else), and a native read of it.\n\n\
 | measurement | sdfs | baseline | ratio | target |\n|---|---|---|---|---|\n\
 | cold remote read, {mib} MiB | {cold_mb:.0} MiB/s | raw TCP {tcp_mb:.0} MiB/s | {r_cold:.2}× | ≥ 0.5× |\n\
 | cold remote read, against the cipher's ceiling | {cold_mb:.0} MiB/s | Noise over TCP {noise_mb:.0} MiB/s ({r_noise_tcp:.2}× raw TCP) | {r_cold_noise:.2}× | — |\n\
+| cold remote read, against the floor of an encrypted and verified read | {cold_mb:.0} MiB/s | Noise over TCP, receiver BLAKE3s each message {ver_mb:.0} MiB/s ({r_ver_tcp:.2}× raw TCP) | {r_cold_ver:.2}× | — |\n\
 | warm remote read (whole copy, passthrough) | {wk_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_wk:.2}× | ≥ 0.8× |\n\
 | warm remote read (chunks from the content store, no copy, kernel cache dropped) | {ws_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_ws:.2}× | — |\n\
 | initial sync, {entries} files + {dirs} dirs | {sync_secs:.2} s, {sync_mb:.1} MiB received | — | — | ≤ 5 s |\n\
@@ -404,6 +406,9 @@ of it (the cipher libp2p uses, nothing else), and a native read of it.\n\n\
         noise_mb = mibps(size, noise),
         r_noise_tcp = ratio(tcp, noise),
         r_cold_noise = ratio(noise, cold),
+        ver_mb = mibps(size, verified),
+        r_ver_tcp = ratio(tcp, verified),
+        r_cold_ver = ratio(verified, cold),
         wk_mb = mibps(size, warm_kernel),
         nat_mb = mibps(size, native),
         r_wk = ratio(native, warm_kernel),

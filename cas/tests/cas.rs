@@ -722,3 +722,34 @@ fn assembled_files_go_first_under_pressure_and_corrupt_ones_are_deleted() {
     let _store = store_in(dir.path(), 64 * MIB as u64);
     assert!(!part.exists());
 }
+
+#[test]
+fn a_chunk_rotten_in_its_pack_is_never_assembled_and_is_dropped() {
+    use sdfs_cas::store::Assembly;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store_in(dir.path(), u64::MAX);
+    let data = noise(3 * MIB, 61);
+    let manifest = ingest(&store, &data);
+    drop(store);
+    let pack = pack_files(dir.path()).pop().expect("a pack");
+    let mut raw = std::fs::read(&pack).expect("read pack");
+    let at = raw.len() / 2;
+    raw[at] ^= 0x40;
+    std::fs::write(&pack, &raw).expect("write pack");
+
+    let store = store_in(dir.path(), u64::MAX);
+    assert_eq!(
+        store.assemble(&manifest).expect("assemble"),
+        Assembly::Skipped
+    );
+    assert!(store.assembled(&manifest.hash()).is_none());
+    let missing = manifest
+        .chunks()
+        .iter()
+        .filter(|c| !store.contains(&c.id).expect("contains"))
+        .count();
+    assert_eq!(
+        missing, 1,
+        "the rotten chunk is dropped, to be fetched again"
+    );
+}
