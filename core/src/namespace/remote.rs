@@ -217,7 +217,9 @@ impl Namespace {
         let manifest =
             self.remote_manifest(device, entry, &record, integrity, &holders, access.as_ref())?;
         // Read to the end before: assembled whole and verified then.
-        if let Some(file) = self.content.chunks().assembled(&manifest.hash()) {
+        if manifest.size() >= sdfs_cas::store::MIN_ASSEMBLED
+            && let Some(file) = self.content.chunks().assembled(&manifest.hash())
+        {
             return Ok(Opened::Whole(file));
         }
         Ok(Opened::Chunks(
