@@ -79,6 +79,11 @@ pub enum Command {
         /// failing with EIO.
         #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
         fetch_timeout: f64,
+        /// Pull from each paired device at least this often. Devices
+        /// announce their changes as they happen; this only catches an
+        /// announcement lost on the way.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+        sync_every: f64,
     },
     /// Mount the VDFS in the foreground (default ~/Spacedrive; Ctrl-C unmounts).
     /// Creates the default library on first use.
@@ -148,7 +153,7 @@ pub enum TagCommand {
 #[derive(Debug, Subcommand)]
 pub enum DebugCommand {
     /// Send one request to the device at MULTIADDR as this library's
-    /// identity and print what came back: `pull`, `manifest ENTRY`,
+    /// identity and print what came back: `pull`, `changed`, `manifest ENTRY`,
     /// `chunk ENTRY OFFSET LENGTH`, or `raw sync|chunks HEX` (bytes as they
     /// are, framing included).
     Probe {

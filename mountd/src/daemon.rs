@@ -31,6 +31,8 @@ pub struct Options {
     pub peers: Vec<String>,
     /// How long a read waits on other devices.
     pub fetch_timeout: Duration,
+    /// The longest time between pulls from a paired device.
+    pub sync_every: Duration,
 }
 
 impl Default for Options {
@@ -40,6 +42,7 @@ impl Default for Options {
             listen: Vec::new(),
             peers: Vec::new(),
             fetch_timeout: sdfs_core::remote::DEFAULT_FETCH_TIMEOUT,
+            sync_every: Duration::from_millis(sdfs_p2p::PULL_EVERY),
         }
     }
 }
@@ -60,6 +63,7 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
         listen,
         peers,
         fetch_timeout,
+        sync_every,
     } = options;
     signals::install_termination_flag();
     let lib = Arc::new(lib);
@@ -98,6 +102,7 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
             listen,
             strict,
             dial,
+            sync_every,
             // What another device changed reaches programs using the mount
             // at once, not after the kernel's cache times out.
             on_applied: Some(Box::new(move |device, applied| {

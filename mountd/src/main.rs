@@ -73,10 +73,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             peer,
             fetch_timeout,
+            sync_every,
         } => {
             let lib = Library::open(&dir)?;
             if !(fetch_timeout > 0.0 && fetch_timeout <= 3600.0) {
                 anyhow::bail!("--fetch-timeout must be between 0 and 3600 seconds");
+            }
+            if !(0.05..=86400.0).contains(&sync_every) {
+                anyhow::bail!("--sync-every must be between 0.05 and 86400 seconds");
             }
             daemon::run(
                 lib,
@@ -85,6 +89,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     listen,
                     peers: peer,
                     fetch_timeout: std::time::Duration::from_secs_f64(fetch_timeout),
+                    sync_every: std::time::Duration::from_secs_f64(sync_every),
                 },
             )?;
             return Ok(ExitCode::SUCCESS);

@@ -23,4 +23,4 @@ mod serve;
 pub use fetch::NodeLink;
 pub use libp2p::Multiaddr;
 pub use node::{AppliedObserver, InviteInfo, Node, NodeConfig, NodeStatus, PairedWith};
-pub use pull::SyncCounters;
+pub use pull::{PULL_EVERY, SyncCounters};

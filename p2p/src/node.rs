@@ -55,6 +55,9 @@ pub struct NodeConfig {
     /// Addresses to dial at start (`sd daemon --peer`).
     pub dial: Vec<Multiaddr>,
     pub on_applied: Option<AppliedObserver>,
+    /// Pull from each paired device at least this often, in case an
+    /// announcement of its changes was lost.
+    pub sync_every: Duration,
 }
 
 /// The device a pairing reached.
@@ -113,6 +116,7 @@ impl Node {
             strict,
             dial,
             on_applied,
+            sync_every,
         } = config;
         let lib = Arc::clone(content.library());
         let key = crate::identity::load_or_create(lib.dir())?;
@@ -156,6 +160,7 @@ impl Node {
             .spawn(move || {
                 runtime.block_on(async move {
                     let mut state = State::new(content, swarm, admission, on_applied);
+                    state.pull_every = sync_every.as_millis().max(1) as u64;
                     let mut ok = true;
                     for addr in listen {
                         if let Err(e) = state.swarm.listen_on(addr.clone()) {
@@ -299,6 +304,14 @@ pub(crate) struct State {
     /// Devices with a page being applied (one at a time each, per kind).
     pub(crate) applying: HashSet<(PeerId, PullKind)>,
     pub(crate) pulls: HashMap<OutboundRequestId, (PeerId, u64, PullKind)>,
+    /// What we last told syncing devices had changed here: our change-log
+    /// heads and shared version vector.
+    /// Between pulls from a device that announced nothing (ms).
+    pub(crate) pull_every: u64,
+    pub(crate) announced: Option<(
+        [u64; sdfs_core::sync::Resource::ALL.len()],
+        sdfs_core::shared::VersionVector,
+    )>,
     pub(crate) fetches: HashMap<OutboundRequestId, Waiter>,
     pub(crate) internal: mpsc::UnboundedSender<Internal>,
     internal_rx: Option<mpsc::UnboundedReceiver<Internal>>,
@@ -340,6 +353,8 @@ impl State {
             syncing: HashMap::new(),
             applying: HashSet::new(),
             pulls: HashMap::new(),
+            announced: None,
+            pull_every: crate::pull::PULL_EVERY,
             fetches: HashMap::new(),
             internal,
             internal_rx: Some(internal_rx),
@@ -468,6 +483,7 @@ impl State {
                 Some(work) = internal.recv() => self.on_internal(work),
                 _ = tick.tick() => {
                     self.expire_joins();
+                    self.announce_changes();
                     self.drive_pulls();
                     self.redial();
                 }

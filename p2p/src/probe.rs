@@ -24,6 +24,8 @@ use crate::protocol::{
 pub enum Probe {
     /// A pull from the start: the whole index, first page.
     Pull,
+    /// An announcement that something changed.
+    Changed,
     Manifest {
         entry: u64,
     },
@@ -195,6 +197,7 @@ pub fn probe(
                     limit: sdfs_core::sync::PAGE_ITEMS,
                 }))?,
             ),
+            Probe::Changed => (false, frame(&SyncRequest::Changed)?),
             Probe::Manifest { entry } => (true, frame(&ChunkRequest::Manifest { entry: *entry })?),
             Probe::Chunk {
                 entry,
@@ -314,12 +317,13 @@ fn describe(chunks: bool, response: &[u8]) -> ProbeOutcome {
                 ..ProbeOutcome::new("answered", "shared operations")
             },
             Ok(SyncResponse::Refused(reason)) => ProbeOutcome::new("refused", reason),
+            Ok(SyncResponse::Noted) => ProbeOutcome::new("answered", "noted"),
             Err(e) => ProbeOutcome::new("closed", format!("undecodable answer: {e}")),
         }
     }
 }
 
-/// Parses `pull`, `manifest ENTRY`, `chunk ENTRY OFFSET LENGTH`,
+/// Parses `pull`, `changed`, `manifest ENTRY`, `chunk ENTRY OFFSET LENGTH`,
 /// `list LOCATION [PATH]`, `chunk-at LOCATION PATH OFFSET LENGTH`,
 /// `raw sync|chunks HEX`.
 pub fn parse(words: &[String]) -> Result<Probe> {
@@ -340,6 +344,7 @@ pub fn parse(words: &[String]) -> Result<Probe> {
     };
     match words.first().map(String::as_str) {
         Some("pull") => Ok(Probe::Pull),
+        Some("changed") => Ok(Probe::Changed),
         Some("manifest") => Ok(Probe::Manifest { entry: num(1)? }),
         Some("chunk") => Ok(Probe::Chunk {
             entry: num(1)?,
@@ -374,7 +379,7 @@ pub fn parse(words: &[String]) -> Result<Probe> {
             Ok(Probe::Raw { chunks, bytes })
         }
         _ => Err(anyhow!(
-            "what to send: pull | manifest ENTRY | chunk ENTRY OFFSET LENGTH | list LOCATION [PATH] | chunk-at LOCATION PATH OFFSET LENGTH | raw sync|chunks HEX"
+            "what to send: pull | changed | manifest ENTRY | chunk ENTRY OFFSET LENGTH | list LOCATION [PATH] | chunk-at LOCATION PATH OFFSET LENGTH | raw sync|chunks HEX"
         )),
     }
 }

@@ -20,6 +20,9 @@ pub enum SyncRequest {
     Pull(Pull),
     /// Shared operations this device lacks, given what it holds.
     Shared { have: VersionVector },
+    /// Something the sender owns or relays changed: pull now rather than
+    /// at the next scheduled pull. Answered with [`SyncResponse::Noted`].
+    Changed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +30,7 @@ pub enum SyncResponse {
     Page(Page),
     Shared { ops: Vec<SharedOp>, more: bool },
     Refused(String),
+    Noted,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

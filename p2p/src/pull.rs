@@ -13,8 +13,11 @@ use sdfs_core::sync::{Page, replica};
 use crate::node::{Internal, State};
 use crate::protocol::{SyncRequest, SyncResponse};
 
-/// Between pulls from a device that has said nothing changed.
-pub(crate) const PULL_EVERY: Millis = 250;
+/// Between pulls from a device that has said nothing changed, by default
+/// (`sd daemon --sync-every`). Devices announce their changes
+/// ([`SyncRequest::Changed`]), so this is the safety net for an
+/// announcement lost on the way, not what makes changes show.
+pub const PULL_EVERY: Millis = 5_000;
 /// A pull unanswered this long is given up and retried.
 const PULL_TIMEOUT: Millis = 30_000;
 
@@ -63,12 +66,65 @@ impl State {
         let Some(device) = self.paired_devices.get(&peer).copied() else {
             return;
         };
+        if self.syncing.contains_key(&peer) {
+            return;
+        }
         let now = self.millis();
-        self.syncing.entry(peer).or_insert_with(|| PeerSync {
-            device,
-            puller: Puller::new(now, PULL_EVERY, PULL_TIMEOUT),
-            shared: Puller::new(now, PULL_EVERY, PULL_TIMEOUT),
-        });
+        self.syncing.insert(
+            peer,
+            PeerSync {
+                device,
+                puller: Puller::new(now, self.pull_every, PULL_TIMEOUT),
+                shared: Puller::new(now, self.pull_every, PULL_TIMEOUT),
+            },
+        );
+        // Its first pull may have left before our latest change, announced
+        // while it was not syncing with us yet.
+        self.swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, SyncRequest::Changed);
+    }
+
+    /// `peer` announced a change: its pulls are due now.
+    pub(crate) fn poke(&mut self, peer: PeerId) {
+        let now = self.millis();
+        if let Some(sync) = self.syncing.get_mut(&peer) {
+            sync.puller.poke(now);
+            sync.shared.poke(now);
+        }
+        self.drive_pulls();
+    }
+
+    /// Tells the paired devices syncing with us that something we own or
+    /// relay changed since we last told them, so they pull at once. Reads
+    /// two small tables; sends nothing while nothing changes.
+    pub(crate) fn announce_changes(&mut self) {
+        if self.syncing.is_empty() {
+            return;
+        }
+        let db = self.lib.db();
+        let heads = match (
+            sdfs_core::sync::changes::heads(db),
+            sdfs_core::shared::store::version_vector(db),
+        ) {
+            (Ok(owned), Ok(shared)) => (owned, shared),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!("p2p: reading what changed: {e}");
+                return;
+            }
+        };
+        if self.announced.as_ref() == Some(&heads) {
+            return;
+        }
+        self.announced = Some(heads);
+        let peers: Vec<PeerId> = self.syncing.keys().copied().collect();
+        for peer in peers {
+            self.swarm
+                .behaviour_mut()
+                .sync
+                .send_request(&peer, SyncRequest::Changed);
+        }
     }
 
     /// Sends the pulls that are due.

@@ -64,6 +64,15 @@ impl State {
                 .send_response(channel, SyncResponse::Refused("not paired".into()));
             return;
         }
+        if request == SyncRequest::Changed {
+            self.poke(peer);
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, SyncResponse::Noted);
+            return;
+        }
         let lib = std::sync::Arc::clone(&self.lib);
         let internal = self.internal.clone();
         let from = self.paired_devices.get(&peer).copied();
@@ -87,6 +96,8 @@ impl State {
                         Err(e) => SyncResponse::Refused(e.to_string()),
                     }
                 }
+                // Answered above, without the blocking pool.
+                SyncRequest::Changed => SyncResponse::Noted,
             };
             let _ = internal.send(Internal::SyncAnswer(channel, response));
         });

@@ -76,6 +76,7 @@ fn a_stranger_that_knows_the_address_gets_no_listing_and_no_bytes() -> Result<()
     // Refused at the door.
     for what in [
         &["pull"][..],
+        &["changed"],
         &["chunk", &file, "0", "9"],
         &["manifest", &file],
     ] {
@@ -86,6 +87,7 @@ fn a_stranger_that_knows_the_address_gets_no_listing_and_no_bytes() -> Result<()
     pair.nas.json(["pair", "invite"])?;
     for what in [
         &["pull"][..],
+        &["changed"],
         &["chunk", &file, "0", "9"],
         &["manifest", &file],
     ] {

@@ -46,8 +46,10 @@ pub fn setup(fill: impl FnOnce(&Path) -> Result<()>) -> Result<Pair> {
     std::fs::create_dir_all(&photos)?;
     fill(&photos)?;
     nas.add_location(&photos, "Photos")?;
-    let nas_daemon = nas.daemon_with(&["--listen", LOOPBACK])?;
-    let mount = laptop.mount_with(&["--listen", LOOPBACK])?;
+    // Changes travel by announcement: with the fallback pull an hour away,
+    // every change these tests wait for was announced and acted on.
+    let nas_daemon = nas.daemon_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
+    let mount = laptop.mount_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
     pair(&laptop, &nas)?;
     Ok(Pair {
         laptop,

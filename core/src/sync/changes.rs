@@ -47,6 +47,29 @@ impl<'txn> ChangeLog<'txn> {
     }
 }
 
+/// The newest sequence number of each resource's log, in
+/// [`Resource::ALL`] order (0 for none): it moves whenever this device
+/// records a change, which is when paired devices are told to pull.
+pub fn heads(db: &redb::Database) -> Result<[u64; Resource::ALL.len()]> {
+    use redb::ReadableDatabase;
+    let txn = db.begin_read()?;
+    let changes = match txn.open_table(CHANGES) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok([0; Resource::ALL.len()]),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = [0; Resource::ALL.len()];
+    for (head, resource) in out.iter_mut().zip(Resource::ALL) {
+        let r = resource.code();
+        *head = changes
+            .range((r, 0)..=(r, u64::MAX))?
+            .next_back()
+            .transpose()?
+            .map_or(0, |(k, _)| k.value().1);
+    }
+    Ok(out)
+}
+
 /// Creates the tables. A library indexed before sync existed gets every
 /// record it holds logged once, so replicas see all of it.
 pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {

@@ -1,7 +1,8 @@
 //! When to pull from one peer, as a sans-IO state machine: the caller
 //! passes the time and what arrived, and sends what it is told to. One pull
-//! is in flight at a time; a page that says `more` is followed at once; an
-//! answer that never comes is given up after a timeout and retried.
+//! is in flight at a time; a page that says `more` is followed at once, and
+//! so is a poke (the peer announced a change); an answer that never comes
+//! is given up after a timeout and retried.
 
 use super::{PAGE_ITEMS, Pull, Watermarks};
 
@@ -25,6 +26,8 @@ pub struct Puller {
     next_tag: u64,
     /// Items per pull.
     limit: u32,
+    /// Poked while a pull was in flight: its answer may predate the change.
+    poked: bool,
 }
 
 impl Puller {
@@ -36,6 +39,7 @@ impl Puller {
             timeout,
             next_tag: 1,
             limit: PAGE_ITEMS,
+            poked: false,
         }
     }
 
@@ -84,13 +88,23 @@ impl Puller {
         }
     }
 
+    /// The peer announced a change: pull now, or right after the answer to
+    /// the pull in flight. Pokes never add pulls beyond one in flight.
+    pub fn poke(&mut self, now: Millis) {
+        match &mut self.state {
+            State::Idle { next_at } => *next_at = (*next_at).min(now),
+            State::Waiting { .. } => self.poked = true,
+        }
+    }
+
     /// The answer to pull `tag` was applied; `more` says whether the owner
     /// has more. Returns false for an answer nobody waits for any more.
     pub fn on_page(&mut self, tag: u64, now: Millis, more: bool) -> bool {
         if !matches!(self.state, State::Waiting { tag: t, .. } if t == tag) {
             return false;
         }
-        let next_at = if more { now } else { now + self.every };
+        let poked = std::mem::take(&mut self.poked);
+        let next_at = if more || poked { now } else { now + self.every };
         self.state = State::Idle { next_at };
         true
     }
@@ -101,6 +115,7 @@ impl Puller {
         if let State::Waiting { tag: t, .. } = self.state
             && t == tag
         {
+            self.poked = false;
             self.state = State::Idle {
                 next_at: now + self.every,
             };
@@ -133,6 +148,26 @@ mod tests {
         assert!(!p.on_page(tag, 6, true), "a duplicate answer");
         let (second, _) = p.poll(6, || Some(MARKS)).expect("more");
         assert_ne!(tag, second);
+    }
+
+    #[test]
+    fn a_poke_pulls_now_or_right_after_the_pull_in_flight() {
+        let mut p = Puller::new(0, 5000, 20_000);
+        let (tag, _) = p.poll(0, || Some(MARKS)).expect("first pull");
+        assert!(p.on_page(tag, 10, false));
+        assert!(p.poll(20, || Some(MARKS)).is_none(), "idle until poked");
+        p.poke(30);
+        let (tag, _) = p.poll(30, || Some(MARKS)).expect("poked while idle");
+        // Poked twice while that pull is in flight: one more pull, at once
+        // after its answer, and no more than one in flight meanwhile.
+        p.poke(40);
+        p.poke(41);
+        assert!(p.poll(42, || Some(MARKS)).is_none(), "one in flight");
+        assert!(p.on_page(tag, 50, false));
+        let (tag, _) = p.poll(50, || Some(MARKS)).expect("after the answer");
+        assert!(p.on_page(tag, 60, false));
+        assert!(p.poll(61, || Some(MARKS)).is_none(), "the poke was used up");
+        assert!(p.poll(5060, || Some(MARKS)).is_some(), "back on schedule");
     }
 
     #[test]
