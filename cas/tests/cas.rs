@@ -261,21 +261,28 @@ fn stored_chunks_read_back_and_duplicates_are_stored_once() {
     );
 }
 
-#[test]
-fn a_chunk_corrupted_on_disk_is_detected_and_never_returned() {
+/// `len` bytes of noise stored, then one byte flipped in the middle of
+/// their pack (inside some chunk's bytes), and the store reopened.
+fn stored_with_one_byte_flipped(
+    len: usize,
+    seed: u64,
+) -> (tempfile::TempDir, FsChunkStore, Manifest) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store_in(dir.path(), u64::MAX);
-    let data = noise(MIB, 11);
-    let manifest = ingest(&store, &data);
+    let manifest = ingest(&store, &noise(len, seed));
     drop(store);
-    // Flip one byte in the middle of the pack (inside some chunk's bytes).
     let pack = pack_files(dir.path()).pop().expect("a pack");
     let mut raw = std::fs::read(&pack).expect("read pack");
     let at = raw.len() / 2;
     raw[at] ^= 0x40;
     std::fs::write(&pack, &raw).expect("write pack");
-
     let store = store_in(dir.path(), u64::MAX);
+    (dir, store, manifest)
+}
+
+#[test]
+fn a_chunk_corrupted_on_disk_is_detected_and_never_returned() {
+    let (_dir, store, manifest) = stored_with_one_byte_flipped(MIB, 11);
     let mut corrupt = 0;
     for chunk in manifest.chunks() {
         match store.get(&chunk.id) {
@@ -726,18 +733,7 @@ fn assembled_files_go_first_under_pressure_and_corrupt_ones_are_deleted() {
 #[test]
 fn a_chunk_rotten_in_its_pack_is_never_assembled_and_is_dropped() {
     use sdfs_cas::store::Assembly;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = store_in(dir.path(), u64::MAX);
-    let data = noise(3 * MIB, 61);
-    let manifest = ingest(&store, &data);
-    drop(store);
-    let pack = pack_files(dir.path()).pop().expect("a pack");
-    let mut raw = std::fs::read(&pack).expect("read pack");
-    let at = raw.len() / 2;
-    raw[at] ^= 0x40;
-    std::fs::write(&pack, &raw).expect("write pack");
-
-    let store = store_in(dir.path(), u64::MAX);
+    let (_dir, store, manifest) = stored_with_one_byte_flipped(3 * MIB, 61);
     assert_eq!(
         store.assemble(&manifest).expect("assemble"),
         Assembly::Skipped
