@@ -1,7 +1,9 @@
 //! A seeded simulation of device-owned sync: one owner changing its index
-//! while replicas pull over a network that delays, loses, duplicates and
-//! partitions messages, and clocks that disagree. Every seed must end with
-//! each replica holding exactly the owner's records.
+//! and announcing its changes while replicas pull over a network that
+//! delays, loses, duplicates and partitions messages, and clocks that
+//! disagree. Every seed must end with each replica holding exactly the
+//! owner's records: through announcements alone on a clean network, with
+//! the periodic pull as the safety net on a faulty one.
 //!
 //! The libraries are real (redb files in a temp dir); only the network and
 //! the clocks are simulated.
@@ -40,6 +42,8 @@ impl Rng {
 
 #[derive(Clone)]
 enum Message {
+    /// The owner's change log moved: pull now.
+    Changed { replica: usize },
     Pull {
         to_owner: usize,
         tag: u64,
@@ -61,6 +65,42 @@ struct Faults {
     loss: u64,
     duplicate: u64,
     max_delay: u64,
+    /// Between pulls from an owner that announced nothing (ms).
+    pull_every: u64,
+    /// Chance of a change by the owner every 10 ms, in percent.
+    change_percent: u64,
+}
+
+/// Messages on their way, and what happens to them.
+struct Network {
+    in_flight: Vec<InFlight>,
+    rng: Rng,
+    faults: Faults,
+    partitioned_until: u64,
+}
+
+impl Network {
+    fn send(&mut self, now: u64, message: Message) {
+        if now < self.partitioned_until || self.rng.chance(self.faults.loss) {
+            return;
+        }
+        if self.rng.chance(self.faults.duplicate) {
+            let at = now + self.rng.below(self.faults.max_delay);
+            self.in_flight.push(InFlight {
+                at,
+                message: message.clone(),
+            });
+        }
+        let at = now + self.rng.below(self.faults.max_delay);
+        self.in_flight.push(InFlight { at, message });
+    }
+
+    /// The messages due by `now`, in no particular order.
+    fn due(&mut self, now: u64) -> Vec<Message> {
+        let (due, later): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|m| m.at <= now);
+        self.in_flight = later;
+        due.into_iter().map(|m| m.message).collect()
+    }
 }
 
 /// Plain metadata of a test entry (the replica's tests use it too).
@@ -223,7 +263,7 @@ impl Replica {
     }
 }
 
-fn simulate(seed: u64, faults: &Faults) {
+fn simulate(seed: u64, faults: Faults) {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut rng = Rng(seed | 1);
     let mut owner = Owner::new(tmp.path());
@@ -235,13 +275,18 @@ fn simulate(seed: u64, faults: &Faults) {
             )
             .expect("replica"),
             // Small pages, so that catching up takes many.
-            puller: Puller::new(0, 200, 1500).with_limit(7),
+            puller: Puller::new(0, faults.pull_every, 1500).with_limit(7),
             skew: rng.below(5_000),
         })
         .collect();
     let device = owner.lib.device_id();
-    let mut net: Vec<InFlight> = Vec::new();
-    let mut partitioned_until = 0;
+    let mut net = Network {
+        in_flight: Vec::new(),
+        rng,
+        faults,
+        partitioned_until: 0,
+    };
+    let mut announced = [0; super::Resource::ALL.len()];
     const CHANGING: u64 = 20_000;
     // Faults go on after the changes stop; the replicas must still get there.
     const GIVE_UP: u64 = 3_600_000;
@@ -256,24 +301,29 @@ fn simulate(seed: u64, faults: &Faults) {
                 break;
             }
         }
-        if now < CHANGING && rng.chance(10) {
-            owner.mutate(&mut rng);
+        if now < CHANGING && net.rng.chance(net.faults.change_percent) {
+            owner.mutate(&mut net.rng);
         }
-        if now < CHANGING && now >= partitioned_until && rng.chance(1) {
-            partitioned_until = now + rng.below(3_000);
+        if now < CHANGING && now >= net.partitioned_until && net.rng.chance(1) {
+            net.partitioned_until = now + net.rng.below(3_000);
         }
-        let partitioned = now < partitioned_until;
+        // As the node does on its tick: announce when the log moved.
+        if now % 50 == 0 {
+            let heads = super::changes::heads(owner.lib.db()).expect("heads");
+            if heads != announced {
+                announced = heads;
+                for replica in 0..replicas.len() {
+                    net.send(now, Message::Changed { replica });
+                }
+            }
+        }
         for (i, r) in replicas.iter_mut().enumerate() {
             let local = now + r.skew;
             let lib = &r.lib;
             let marks = || replica::watermarks(lib.db(), device).ok();
             if let Some((tag, after)) = r.puller.poll(local, marks) {
                 let pull = r.puller.pull(after);
-                send(
-                    &mut net,
-                    &mut rng,
-                    faults,
-                    partitioned,
+                net.send(
                     now,
                     Message::Pull {
                         to_owner: i,
@@ -283,21 +333,19 @@ fn simulate(seed: u64, faults: &Faults) {
                 );
             }
         }
-        let (due, later): (Vec<_>, Vec<_>) = net.drain(..).partition(|m| m.at <= now);
-        net = later;
-        for m in due {
-            match m.message {
+        for message in net.due(now) {
+            match message {
+                Message::Changed { replica: i } => {
+                    let r = &mut replicas[i];
+                    r.puller.poke(now + r.skew);
+                }
                 Message::Pull {
                     to_owner,
                     tag,
                     pull,
                 } => {
                     let page = owner::page(owner.lib.db(), &pull).expect("page");
-                    send(
-                        &mut net,
-                        &mut rng,
-                        faults,
-                        partitioned,
+                    net.send(
                         now,
                         Message::Page {
                             replica: to_owner,
@@ -342,55 +390,24 @@ fn simulate(seed: u64, faults: &Faults) {
     }
 }
 
-fn send(
-    net: &mut Vec<InFlight>,
-    rng: &mut Rng,
-    faults: &Faults,
-    partitioned: bool,
-    now: u64,
-    message: Message,
-) {
-    if partitioned || rng.chance(faults.loss) {
-        return;
-    }
-    if rng.chance(faults.duplicate) {
-        let copy = match &message {
-            Message::Pull {
-                to_owner,
-                tag,
-                pull,
-            } => Message::Pull {
-                to_owner: *to_owner,
-                tag: *tag,
-                pull: pull.clone(),
-            },
-            Message::Page { replica, tag, page } => Message::Page {
-                replica: *replica,
-                tag: *tag,
-                page: page.clone(),
-            },
-        };
-        net.push(InFlight {
-            at: now + rng.below(faults.max_delay),
-            message: copy,
-        });
-    }
-    net.push(InFlight {
-        at: now + rng.below(faults.max_delay),
-        message,
-    });
-}
-
 #[test]
-fn replicas_converge_on_a_clean_network() {
-    simulate(
-        1,
-        &Faults {
-            loss: 0,
-            duplicate: 0,
-            max_delay: 20,
-        },
-    );
+fn replicas_converge_on_a_lossless_network_by_announcements_alone() {
+    for seed in 0..4 {
+        simulate(
+            0xa11_0000 + seed,
+            Faults {
+                loss: 0,
+                duplicate: 0,
+                // Long enough that announcements land while pulls are out.
+                max_delay: 800,
+                // Never within the run: every change must be announced.
+                pull_every: u64::MAX / 2,
+                // Changes far apart, so the last often lands while a page
+                // built before it is on its way back.
+                change_percent: 1,
+            },
+        );
+    }
 }
 
 #[test]
@@ -402,10 +419,13 @@ fn replicas_converge_despite_loss_duplication_delay_partitions_and_skew() {
     for seed in 0..seeds {
         simulate(
             0x5eed_0000 + seed,
-            &Faults {
+            Faults {
                 loss: 15,
                 duplicate: 15,
                 max_delay: 800,
+                // Lost announcements are caught by the periodic pull.
+                pull_every: 5_000,
+                change_percent: 10,
             },
         );
     }
