@@ -120,7 +120,7 @@ impl FsChunkStore {
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o444)
+            .mode(0o400)
             .open(part)
             .map_err(|e| StoreError::io(part, e))?;
         let mut hasher = blake3::Hasher::new();

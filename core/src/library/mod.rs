@@ -88,6 +88,7 @@ impl Library {
             )));
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        keep_private(dir);
         let lock = LockFile::acquire(&dir.join(LOCK_FILE))?;
         let config = LibraryConfig::new(device_name);
         let db = db_builder().create(dir.join(DB_FILE))?;
@@ -123,6 +124,7 @@ impl Library {
             });
         }
         let lock = LockFile::acquire(&dir.join(LOCK_FILE))?;
+        keep_private(dir);
         let db = db_builder().open(dir.join(DB_FILE))?;
         let stored = schema::stored_version(&db)?;
         if stored > schema::VERSION {
@@ -285,9 +287,47 @@ pub fn validate_device_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Makes the library directory readable by its owner alone: it holds the
+/// index of every device's files, their tags, the device key and cached
+/// content of other devices' files (whose permissions there may be
+/// private). A library made before this, or by hand, is tightened on open.
+fn keep_private(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = match std::fs::metadata(dir) {
+        Ok(md) => md.permissions().mode() & 0o7777,
+        Err(e) => {
+            tracing::warn!("library {}: {e}", dir.display());
+            return;
+        }
+    };
+    if mode & 0o077 == 0 {
+        return;
+    }
+    match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+        Ok(()) => tracing::debug!("library {}: mode {mode:o} -> 700", dir.display()),
+        Err(e) => tracing::warn!(
+            "library {} is readable by others (mode {mode:o}) and could not be made private: {e}",
+            dir.display()
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_library_directory_is_private_and_an_open_one_is_made_so() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("private.sdlibrary");
+        let mode = |dir: &Path| std::fs::metadata(dir).expect("stat").permissions().mode() & 0o777;
+        drop(Library::create(&dir, "laptop").expect("create"));
+        assert_eq!(mode(&dir), 0o700);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        drop(Library::open(&dir).expect("open"));
+        assert_eq!(mode(&dir), 0o700);
+    }
 
     #[test]
     fn create_open_and_lock() {
