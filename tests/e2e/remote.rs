@@ -353,6 +353,10 @@ fn project(root: &Path) -> Result<()> {
         b"// deep\n",
     )?;
     write_file(root, b"proj/target/debug/app", b"\x7fELF")?;
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 7)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    write_file(root, b"proj/target/debug/big.bin", &big)?;
     Ok(())
 }
 
@@ -382,6 +386,21 @@ fn what_the_owners_rules_skip_is_listed_live_while_it_is_online() -> Result<()> 
     );
     let err = std::fs::write(remote.join("node_modules/x.js"), b"x").expect_err("read-only");
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+    // A large one read to the end is assembled too, and read from its copy.
+    let big = remote.join("target/debug/big.bin");
+    let want = b3(&native.join("target/debug/big.bin"))?;
+    assert_eq!(b3(&big)?, want);
+    wait_for(Duration::from_secs(30), || {
+        cache_stats(&pair.laptop).is_ok_and(|s| s["assembled"].as_u64() == Some(1))
+    })
+    .context("the live file read to the end was never assembled")?;
+    std::fs::write("/proc/sys/vm/drop_caches", "1").context("needs root")?;
+    let before = cache_stats(&pair.laptop)?;
+    assert_eq!(b3(&big)?, want);
+    let after = cache_stats(&pair.laptop)?;
+    for counter in ["fetched", "disk_hits", "hot_hits"] {
+        assert_eq!(before[counter], after[counter], "{counter}");
+    }
     // Offline, the replica alone: what was indexed, at once.
     if let Some(d) = pair.nas_daemon.take() {
         sdfs_tests::kill(d)?;

@@ -568,10 +568,7 @@ impl Filesystem for SdFs {
                         device,
                         location,
                         path,
-                    } => self
-                        .ns
-                        .open_live(*device, *location, path)
-                        .map(Opened::Chunks),
+                    } => self.ns.open_live(*device, *location, path),
                     Node::Content(id) => self.ns.open_content(*id).map(Opened::Chunks),
                     _ => return reply.error(Errno::EISDIR),
                 };

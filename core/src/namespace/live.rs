@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use sdfs_cas::{ChunkSource, ContentReader, Manifest};
 
 use super::remote::shown_attr;
-use super::{Attr, DirEntry, Namespace, Node};
+use super::{Attr, DirEntry, Namespace, Node, Opened};
 use crate::error::{Error, Result};
 use crate::ids::{DeviceId, LocationId};
 use crate::model::entry::EntryKind;
@@ -216,13 +216,9 @@ impl Namespace {
 
     /// A reader of a file another device does not index: its manifest and
     /// chunks come from that device by path (checked there to stay below
-    /// the location), each chunk verified against the manifest.
-    pub fn open_live(
-        &self,
-        device: DeviceId,
-        location: LocationId,
-        path: &Path,
-    ) -> Result<ContentReader> {
+    /// the location), each chunk verified against the manifest; or, once
+    /// read to the end, the whole copy assembled from those chunks.
+    pub fn open_live(&self, device: DeviceId, location: LocationId, path: &Path) -> Result<Opened> {
         let entry = self.live_entry(device, location, path)?;
         if entry.kind != EntryKind::File {
             return Err(errno("not a regular file", libc::EISDIR));
@@ -248,6 +244,9 @@ impl Namespace {
             tracing::warn!("device {device} sent a bad manifest: {e}");
             errno(path.display().to_string(), libc::EIO)
         })?;
+        if let Some(file) = self.content.assembled(&manifest) {
+            return Ok(Opened::Whole(file));
+        }
         let source: Arc<dyn ChunkSource> = Arc::new(PeerSource {
             link: Arc::clone(&access.link),
             device,
@@ -255,13 +254,15 @@ impl Namespace {
             file,
             timeout: access.timeout,
         });
-        Ok(ContentReader::new(
-            Arc::new(manifest),
-            vec![source],
-            self.content.hot().clone(),
-            Some(Arc::clone(self.content.chunks())),
-            sdfs_cas::Keep::Later(self.content.keeper()?),
-        )
-        .with_readahead(64))
+        Ok(Opened::Chunks(
+            ContentReader::new(
+                Arc::new(manifest),
+                vec![source],
+                self.content.hot().clone(),
+                Some(Arc::clone(self.content.chunks())),
+                sdfs_cas::Keep::Later(self.content.keeper()?),
+            )
+            .with_readahead(64),
+        ))
     }
 }

@@ -216,10 +216,7 @@ impl Namespace {
         }
         let manifest =
             self.remote_manifest(device, entry, &record, integrity, &holders, access.as_ref())?;
-        // Read to the end before: assembled whole and verified then.
-        if manifest.size() >= sdfs_cas::store::MIN_ASSEMBLED
-            && let Some(file) = self.content.chunks().assembled(&manifest.hash())
-        {
+        if let Some(file) = self.content.assembled(&manifest) {
             return Ok(Opened::Whole(file));
         }
         Ok(Opened::Chunks(
