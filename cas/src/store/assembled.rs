@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! chunks/files/<file hash>        BLAKE3 of its bytes is its name; read-only
-//! chunks/files/<file hash>.part   being written; removed on open
+//! chunks/files/<file hash>.*.part being written; removed on open
 //! ```
 //!
 //! A file is renamed into place only after its full BLAKE3 matched the name
@@ -87,7 +87,12 @@ impl FsChunkStore {
         if used + manifest.size() > self.budget() {
             return Ok(Assembly::Skipped);
         }
-        let part = path.with_extension(PART);
+        // Unique per attempt: two assemblies of one file never share one.
+        static ATTEMPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let attempt = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let part = self
+            .files_dir
+            .join(format!("{hash}.{}-{attempt}.{PART}", std::process::id()));
         let written = self.write_part(manifest, &part);
         match written {
             Ok(true) => {}

@@ -4,12 +4,14 @@
 //! may lose the last batch; it cannot corrupt the store (an ingest that did
 //! not commit is cut on reopen).
 //!
-//! The same thread assembles whole files once their readers are done (see
-//! [`super::assembled`]): it commits what it holds first, so every chunk a
-//! reader handed over before closing is in the index by then.
+//! When a reader is done, the keeper commits what it holds, so every chunk
+//! the reader handed over is in the index, then passes the content to an
+//! assembler thread that writes it out whole (see [`super::assembled`]).
+//! Assembling a large file takes seconds; on its own thread it never holds
+//! up the chunks other readers are handing over meanwhile.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
 use super::FsChunkStore;
@@ -23,6 +25,9 @@ const IDLE: Duration = Duration::from_millis(200);
 /// Chunks queued at most (about 64 MiB at the average chunk size): a reader
 /// faster than the disk waits here instead of growing memory.
 const QUEUE: usize = 1024;
+/// Contents waiting to be assembled at most; beyond, a request is dropped
+/// (the next reader to close asks again).
+const ASSEMBLY_QUEUE: usize = 64;
 
 enum Message {
     /// A verified chunk on its way to the store.
@@ -41,9 +46,15 @@ pub struct Keeper {
 impl Keeper {
     pub fn spawn(store: Arc<FsChunkStore>) -> std::io::Result<Keeper> {
         let (tx, rx) = sync_channel(QUEUE);
+        let (assemble_tx, assemble_rx) = sync_channel(ASSEMBLY_QUEUE);
+        let assembler_store = Arc::clone(&store);
+        // Ends when the keeper drops its sender.
+        std::thread::Builder::new()
+            .name("sd-assembler".into())
+            .spawn(move || assemble_all(&assembler_store, &assemble_rx))?;
         std::thread::Builder::new()
             .name("sd-keeper".into())
-            .spawn(move || run(&store, &rx))?;
+            .spawn(move || run(&store, &rx, &assemble_tx))?;
         Ok(Keeper { tx })
     }
 
@@ -59,7 +70,16 @@ impl Keeper {
     }
 }
 
-fn run(store: &FsChunkStore, rx: &Receiver<Message>) {
+fn assemble_all(store: &FsChunkStore, rx: &Receiver<Arc<Manifest>>) {
+    for manifest in rx {
+        match store.assemble(&manifest) {
+            Ok(done) => tracing::debug!("assembling {}: {done:?}", manifest.hash()),
+            Err(e) => tracing::warn!("assembling {}: {e}", manifest.hash()),
+        }
+    }
+}
+
+fn run(store: &FsChunkStore, rx: &Receiver<Message>, assembler: &SyncSender<Arc<Manifest>>) {
     loop {
         let ingest = store.ingest();
         let mut pending = 0u64;
@@ -75,9 +95,8 @@ fn run(store: &FsChunkStore, rx: &Receiver<Message>) {
                         commit(&ingest);
                         pending = 0;
                     }
-                    match store.assemble(&manifest) {
-                        Ok(done) => tracing::debug!("assembling {}: {done:?}", manifest.hash()),
-                        Err(e) => tracing::warn!("assembling {}: {e}", manifest.hash()),
+                    if let Err(TrySendError::Full(m)) = assembler.try_send(manifest) {
+                        tracing::debug!("assembling {}: too many waiting; skipped", m.hash());
                     }
                 }
                 Ok(Message::Chunk(id, bytes)) => {
