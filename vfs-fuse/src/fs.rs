@@ -33,6 +33,24 @@ use crate::inodes::Inodes;
 /// pwrite), and locks are the kernel's own, not forwarded here.
 const LOCAL_OPEN: FopenFlags = FopenFlags::FOPEN_NOFLUSH;
 
+thread_local! {
+    /// Each FUSE worker's read buffer, kept between reads: a fresh one per
+    /// read costs an allocation and zeroing it (128 KiB or more each).
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's read buffer cut to `size` bytes. Its contents
+/// are what an earlier read left: callers reply only with what they filled.
+fn with_read_buffer<R>(size: u32, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    READ_BUFFER.with_borrow_mut(|buf| {
+        let size = size as usize;
+        if buf.len() < size {
+            buf.resize(size, 0);
+        }
+        f(&mut buf[..size])
+    })
+}
+
 /// Virtual attributes every local node has.
 const SD_XATTRS: [&str; 5] = [
     "user.sd.uri",
@@ -636,21 +654,21 @@ impl Filesystem for SdFs {
         };
         match &*handle {
             Handle::Content { reader, .. } => {
-                let mut buf = vec![0u8; size as usize];
-                match reader.read_at(offset, &mut buf) {
+                with_read_buffer(size, |buf| match reader.read_at(offset, buf) {
                     Ok(n) => reply.data(&buf[..n]),
                     Err(e) => {
                         tracing::warn!("{e}");
                         reply.error(Errno::EIO)
                     }
-                }
+                })
             }
             Handle::File { file, .. } | Handle::Whole { file, .. } => {
-                let mut buf = vec![0u8; size as usize];
-                match sdfs_core::fsutil::read_full_at(file, &mut buf, offset) {
-                    Ok(filled) => reply.data(&buf[..filled]),
-                    Err(e) => reply.error(io_errno(&e)),
-                }
+                with_read_buffer(size, |buf| {
+                    match sdfs_core::fsutil::read_full_at(file, buf, offset) {
+                        Ok(filled) => reply.data(&buf[..filled]),
+                        Err(e) => reply.error(io_errno(&e)),
+                    }
+                })
             }
             Handle::Dir(_) => reply.error(Errno::EISDIR),
         }

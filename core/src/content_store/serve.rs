@@ -68,15 +68,18 @@ impl ContentStore {
                 "chunk length {length} outside 1..={MAX_CHUNK}"
             )));
         }
+        use std::io::{Read, Seek, SeekFrom};
         let (shared, _) = self.shared(file)?;
         let file = open_regular(&shared)?;
         ranges
             .iter()
             .map(|&(offset, length)| {
-                let mut buf = vec![0u8; length as usize];
-                let filled = crate::fsutil::read_full_at(&file, &mut buf, offset)
+                // read_to_end fills spare capacity without zeroing it first.
+                let mut buf = Vec::with_capacity(length as usize);
+                (&file)
+                    .seek(SeekFrom::Start(offset))
+                    .and_then(|_| (&file).take(u64::from(length)).read_to_end(&mut buf))
                     .map_err(|e| Error::io("shared file", e))?;
-                buf.truncate(filled);
                 Ok(buf)
             })
             .collect()
