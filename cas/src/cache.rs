@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use moka::sync::Cache;
 
 use crate::id::ChunkId;
@@ -14,7 +15,7 @@ pub const DEFAULT_HOT_BYTES: u64 = 256 * 1024 * 1024;
 /// Chunks already checked against their ids, shared by every reader.
 #[derive(Clone)]
 pub struct HotCache {
-    chunks: Cache<ChunkId, Arc<[u8]>>,
+    chunks: Cache<ChunkId, Bytes>,
     counters: Arc<Counters>,
 }
 
@@ -61,7 +62,7 @@ impl HotCache {
         HotCache {
             chunks: Cache::builder()
                 .max_capacity(max_bytes)
-                .weigher(|_, bytes: &Arc<[u8]>| bytes.len().try_into().unwrap_or(u32::MAX))
+                .weigher(|_, bytes: &Bytes| bytes.len().try_into().unwrap_or(u32::MAX))
                 .build(),
             counters: Arc::default(),
         }
@@ -72,7 +73,7 @@ impl HotCache {
         self.chunks.contains_key(id)
     }
 
-    pub fn get(&self, id: &ChunkId) -> Option<Arc<[u8]>> {
+    pub fn get(&self, id: &ChunkId) -> Option<Bytes> {
         let found = self.chunks.get(id);
         if found.is_some() {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -81,7 +82,7 @@ impl HotCache {
     }
 
     /// Caches bytes the caller has verified against `id`.
-    pub fn insert(&self, id: ChunkId, bytes: Arc<[u8]>) {
+    pub fn insert(&self, id: ChunkId, bytes: Bytes) {
         self.chunks.insert(id, bytes);
     }
 

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::cache::HotCache;
 use crate::id::{ChunkId, FileHash};
 use crate::manifest::{ChunkRef, Manifest};
@@ -91,7 +93,7 @@ struct Fetcher {
     /// Verified chunks fetched ahead, by index, until the reader passes
     /// them: the hot cache may decline to admit them (it resists scans),
     /// and the keeper may not have stored them yet.
-    staged: std::sync::Mutex<std::collections::BTreeMap<usize, Arc<[u8]>>>,
+    staged: std::sync::Mutex<std::collections::BTreeMap<usize, Bytes>>,
 }
 
 /// Chunks staged at most per reader (beyond a read-ahead window, the
@@ -151,7 +153,7 @@ impl ContentReader {
     }
 
     /// The verified bytes of one chunk of this content.
-    pub fn chunk(&self, chunk: &ChunkRef) -> Result<Arc<[u8]>, ReadError> {
+    pub fn chunk(&self, chunk: &ChunkRef) -> Result<Bytes, ReadError> {
         self.fetcher.chunk(chunk)
     }
 
@@ -297,12 +299,12 @@ impl Fetcher {
                 store.put_batch(&batch)?;
             }
             for (index, id, bytes) in good {
-                let bytes: Arc<[u8]> = bytes.into();
+                let bytes = Bytes::from(bytes);
                 if let Keep::Later(keeper) = &self.keep {
-                    keeper.keep(id, Arc::clone(&bytes));
+                    keeper.keep(id, bytes.clone());
                 }
                 self.cache.count_fetch();
-                self.cache.insert(id, Arc::clone(&bytes));
+                self.cache.insert(id, bytes.clone());
                 self.stage(index, bytes);
             }
             if still.is_empty() {
@@ -313,13 +315,11 @@ impl Fetcher {
         Ok(())
     }
 
-    fn lock_staged(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<usize, Arc<[u8]>>> {
+    fn lock_staged(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<usize, Bytes>> {
         self.staged.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn staged(&self, index: usize) -> Option<Arc<[u8]>> {
+    fn staged(&self, index: usize) -> Option<Bytes> {
         self.lock_staged().get(&index).cloned()
     }
 
@@ -327,7 +327,7 @@ impl Fetcher {
         self.lock_staged().contains_key(&index)
     }
 
-    fn stage(&self, index: usize, bytes: Arc<[u8]>) {
+    fn stage(&self, index: usize, bytes: Bytes) {
         let mut staged = self.lock_staged();
         staged.insert(index, bytes);
         while staged.len() > MAX_STAGED {
@@ -344,7 +344,7 @@ impl Fetcher {
     }
 
     /// The verified bytes of one chunk of this content.
-    fn chunk(&self, chunk: &ChunkRef) -> Result<Arc<[u8]>, ReadError> {
+    fn chunk(&self, chunk: &ChunkRef) -> Result<Bytes, ReadError> {
         if let Some(bytes) = self.cache.get(&chunk.id) {
             return Ok(bytes);
         }
@@ -352,9 +352,9 @@ impl Fetcher {
             match store.get(&chunk.id) {
                 Ok(Some(bytes)) => {
                     // `get` verified them.
-                    let bytes: Arc<[u8]> = bytes.into();
+                    let bytes = Bytes::from(bytes);
                     self.cache.count_disk_hit();
-                    self.cache.insert(chunk.id, Arc::clone(&bytes));
+                    self.cache.insert(chunk.id, bytes.clone());
                     return Ok(bytes);
                 }
                 Ok(None) | Err(StoreError::Corrupt { .. }) => {}
@@ -380,11 +380,11 @@ impl Fetcher {
                     if let (Keep::Now, Some(store)) = (&self.keep, &self.store) {
                         store.put_batch(&[(chunk.id, &bytes)])?;
                     }
-                    let bytes: Arc<[u8]> = bytes.into();
+                    let bytes = Bytes::from(bytes);
                     if let Keep::Later(keeper) = &self.keep {
-                        keeper.keep(chunk.id, Arc::clone(&bytes));
+                        keeper.keep(chunk.id, bytes.clone());
                     }
-                    self.cache.insert(chunk.id, Arc::clone(&bytes));
+                    self.cache.insert(chunk.id, bytes.clone());
                     return Ok(bytes);
                 }
                 Err(e) => tried.push(format!("{}: {e}", source.describe())),

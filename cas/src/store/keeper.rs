@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::FsChunkStore;
 use crate::id::ChunkId;
 use crate::manifest::Manifest;
@@ -31,7 +33,7 @@ const ASSEMBLY_QUEUE: usize = 64;
 
 enum Message {
     /// A verified chunk on its way to the store.
-    Chunk(ChunkId, Arc<[u8]>),
+    Chunk(ChunkId, Bytes),
     /// A reader of this content is done: write it out whole if it can be.
     Assemble(Arc<Manifest>),
 }
@@ -59,7 +61,7 @@ impl Keeper {
     }
 
     /// Queues a verified chunk for the store.
-    pub fn keep(&self, id: ChunkId, bytes: Arc<[u8]>) {
+    pub fn keep(&self, id: ChunkId, bytes: Bytes) {
         let _ = self.tx.send(Message::Chunk(id, bytes));
     }
 
