@@ -30,6 +30,8 @@ const JOIN_DEADLINE: Duration = Duration::from_secs(20);
 
 /// How often paired devices that are not connected are dialled again.
 const REDIAL_EVERY: Duration = Duration::from_secs(2);
+/// How long revoking a device waits for its connections to close.
+const DISCONNECT_WAIT: Duration = Duration::from_secs(2);
 
 /// What `sd status` shows of the node.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -304,6 +306,9 @@ pub(crate) struct State {
     /// Devices with a page being applied (one at a time each, per kind).
     pub(crate) applying: HashSet<(PeerId, PullKind)>,
     pub(crate) pulls: HashMap<OutboundRequestId, (PeerId, u64, PullKind)>,
+    /// Revoked devices whose connections are closing, with whom to tell
+    /// once they are gone (or the deadline passed).
+    closing: Vec<(PeerId, Instant, oneshot::Sender<()>)>,
     /// What we last told syncing devices had changed here: our change-log
     /// heads and shared version vector.
     /// Between pulls from a device that announced nothing (ms).
@@ -353,6 +358,7 @@ impl State {
             syncing: HashMap::new(),
             applying: HashSet::new(),
             pulls: HashMap::new(),
+            closing: Vec::new(),
             announced: None,
             pull_every: crate::pull::PULL_EVERY,
             fetches: HashMap::new(),
@@ -482,12 +488,22 @@ impl State {
                 event = self.swarm.select_next_some() => self.on_event(event),
                 Some(work) = internal.recv() => self.on_internal(work),
                 _ = tick.tick() => {
+                    let now = Instant::now();
+                    self.closed(|_, deadline| *deadline <= now);
                     self.expire_joins();
                     self.announce_changes();
                     self.drive_pulls();
                     self.redial();
                 }
             }
+        }
+    }
+
+    /// Tells the waiters of revocations matching `done` that they are done.
+    fn closed(&mut self, done: impl Fn(&PeerId, &Instant) -> bool) {
+        for (peer, _, waiter) in self.closing.extract_if(.., |(p, d, _)| done(p, d)) {
+            tracing::debug!("p2p: {peer} disconnected");
+            let _ = waiter.send(());
         }
     }
 
@@ -567,7 +583,15 @@ impl State {
                 self.paired_devices.remove(&peer);
                 self.syncing.remove(&peer);
                 let _ = self.swarm.disconnect_peer_id(peer);
-                let _ = done.send(());
+                // Done once its connections are gone: until then, a request
+                // it had already sent could still reach a protocol (and be
+                // refused there, not at the door).
+                if self.swarm.is_connected(&peer) {
+                    let deadline = Instant::now() + DISCONNECT_WAIT;
+                    self.closing.push((peer, deadline, done));
+                } else {
+                    let _ = done.send(());
+                }
             }
             Command::Shutdown => {}
         }
@@ -649,6 +673,7 @@ impl State {
                 if num_established == 0 {
                     self.syncing.remove(&peer_id);
                     self.recent_addrs.remove(&peer_id);
+                    self.closed(|p, _| *p == peer_id);
                 }
                 let _ = self
                     .lib
