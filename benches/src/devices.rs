@@ -267,6 +267,18 @@ pub fn run(args: &[String]) -> Result<()> {
     let work = opts.work.join("devices");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
+    let table = measure(&opts, &work);
+    // Its daemons are stopped by now; the gigabytes they kept go too.
+    let _ = std::fs::remove_dir_all(&work);
+    let table = table?;
+    println!("{table}");
+    crate::index::write_section(&opts.out, "devices", &table)?;
+    Ok(())
+}
+
+/// Runs every measurement below `work`; returns the table.
+fn measure(opts: &Opts, work: &Path) -> Result<String> {
+    let work = work.to_owned();
 
     // The nas shares a big file; the laptop mounts.
     let nas = Device::new(&opts.sd, &work, "nas")?;
@@ -424,7 +436,5 @@ of it (the cipher libp2p uses, nothing else), and a native read of it.\n\n\
         med = latencies[latencies.len() / 2] * 1000.0,
         max = latencies[latencies.len() - 1] * 1000.0,
     );
-    println!("{table}");
-    crate::index::write_section(&opts.out, "devices", &table)?;
-    Ok(())
+    Ok(table)
 }
