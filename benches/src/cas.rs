@@ -7,7 +7,7 @@
 //! - dedup: 20 versions of a 50 MB file with small edits, logical / stored.
 
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,8 +16,8 @@ use sdfs_cas::store::FsChunkStore;
 use sdfs_cas::{ContentReader, Discard, HotCache, Manifest, build_from_slice, chunker};
 
 struct Opts {
-    work: PathBuf,
-    out: PathBuf,
+    /// `--sd`, `--work`, `--out`.
+    common: crate::common::Common,
     mib: usize,
 }
 
@@ -31,11 +31,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         }
         Ok(())
     })?;
-    Ok(Opts {
-        work: common.work,
-        out: common.out,
-        mib,
-    })
+    Ok(Opts { common, mib })
 }
 
 /// Deterministic incompressible bytes.
@@ -74,7 +70,7 @@ fn fresh_dir(path: &Path) -> Result<()> {
 
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
-    std::fs::create_dir_all(&opts.work)?;
+    std::fs::create_dir_all(&opts.common.work)?;
     let len = opts.mib * 1024 * 1024;
     println!("generating {} MiB", opts.mib);
     let data = noise(len, 1);
@@ -88,7 +84,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     // Chunk + hash + store, durable at the end, into an empty store each
     // run: on the work disk, and on tmpfs where the disk does not bound it.
-    let store_dir = opts.work.join("cas-store");
+    let store_dir = opts.common.work.join("cas-store");
     let (ingest, manifest) = best(3, || ingest_into(&store_dir, &data))?;
     let shm = Path::new("/dev/shm");
     let ingest_ram = if shm.is_dir() {
@@ -100,7 +96,7 @@ pub fn run(args: &[String]) -> Result<()> {
         None
     };
     // The disk's own speed for the same bytes: write + fdatasync.
-    let disk_path = opts.work.join("cas-disk.bin");
+    let disk_path = opts.common.work.join("cas-disk.bin");
     let (disk, _) = best(3, || {
         let _ = std::fs::remove_file(&disk_path);
         let file = std::fs::File::create(&disk_path)?;
@@ -115,7 +111,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     // Reads: the same bytes from a native file in page cache, from the hot
     // cache, and from the packs (verified on the way).
-    let native_path = opts.work.join("cas-native.bin");
+    let native_path = opts.common.work.join("cas-native.bin");
     std::fs::write(&native_path, &data)?;
     let native = std::fs::File::open(&native_path)?;
     let block = 1024 * 1024;
@@ -176,7 +172,7 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("native {native_read:.3}s hot {hot_read:.3}s store {store_read:.3}s");
 
     // Dedup on versions of one file.
-    let dedup_dir = opts.work.join("cas-dedup");
+    let dedup_dir = opts.common.work.join("cas-dedup");
     fresh_dir(&dedup_dir)?;
     let (versions, edits, logical, stored, chunk_bytes) = dedup(&dedup_dir)?;
     std::fs::remove_dir_all(&dedup_dir)?;
@@ -228,7 +224,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ratio = logical as f64 / stored as f64,
     );
     println!("{table}");
-    crate::index::write_section(&opts.out, "cas", &table)?;
+    crate::index::write_section(&opts.common.out, "cas", &table)?;
     Ok(())
 }
 

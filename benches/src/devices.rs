@@ -15,9 +15,8 @@ use serde_json::Value;
 use crate::common::{best_of, drain};
 
 struct Opts {
-    sd: PathBuf,
-    work: PathBuf,
-    out: PathBuf,
+    /// `--sd`, `--work`, `--out`.
+    common: crate::common::Common,
     mib: u64,
     entries: u64,
 }
@@ -33,9 +32,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         Ok(())
     })?;
     Ok(Opts {
-        sd: common.sd,
-        work: common.work,
-        out: common.out,
+        common,
         mib,
         entries,
     })
@@ -264,7 +261,7 @@ fn mibps(bytes: u64, secs: f64) -> f64 {
 
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
-    let work = opts.work.join("devices");
+    let work = opts.common.work.join("devices");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let table = measure(&opts, &work);
@@ -272,7 +269,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     let table = table?;
     println!("{table}");
-    crate::index::write_section(&opts.out, "devices", &table)?;
+    crate::index::write_section(&opts.common.out, "devices", &table)?;
     Ok(())
 }
 
@@ -281,7 +278,7 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
     let work = work.to_owned();
 
     // The nas shares a big file; the laptop mounts.
-    let nas = Device::new(&opts.sd, &work, "nas")?;
+    let nas = Device::new(&opts.common.sd, &work, "nas")?;
     let share = work.join("share");
     std::fs::create_dir_all(&share)?;
     let big = share.join("big.bin");
@@ -298,7 +295,7 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
     // and keeps each file's manifest: a read then starts at once.
     nas.run(&["validate"])?;
     let _nas_daemon = nas.daemon(&[])?;
-    let laptop = Device::new(&opts.sd, &work, "laptop")?;
+    let laptop = Device::new(&opts.common.sd, &work, "laptop")?;
     let mnt = work.join("mnt");
     std::fs::create_dir_all(&mnt)?;
     let mut laptop_daemon = laptop.daemon(&["--mount", mnt.to_str().context("utf-8")?])?;
@@ -360,7 +357,7 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
     latencies.sort_by(f64::total_cmp);
 
     // A second device with a large index: the initial sync.
-    let archive = Device::new(&opts.sd, &work, "archive")?;
+    let archive = Device::new(&opts.common.sd, &work, "archive")?;
     let tree = work.join("tree");
     let dirs = (opts.entries / 100).max(1);
     for d in 0..dirs {

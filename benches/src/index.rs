@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -13,9 +13,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 struct Opts {
-    sd: PathBuf,
-    work: PathBuf,
-    out: PathBuf,
+    /// `--sd`, `--work`, `--out`.
+    common: crate::common::Common,
     files: usize,
     dirs: usize,
     /// Caps file sizes (for million-file runs that measure memory, not I/O).
@@ -34,9 +33,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         Ok(())
     })?;
     Ok(Opts {
-        sd: common.sd,
-        work: common.work,
-        out: common.out,
+        common,
         files,
         dirs,
         max_size,
@@ -264,8 +261,8 @@ fn index(sd: &Path, lib: &Path, tree: &Path, fresh: bool) -> Result<IndexRun> {
 
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
-    let tree = opts.work.join("tree");
-    let lib = opts.work.join("bench.sdlibrary");
+    let tree = opts.common.work.join("tree");
+    let lib = opts.common.work.join("bench.sdlibrary");
     eprintln!(
         "generating {} files in {} directories under {}",
         opts.files,
@@ -279,16 +276,16 @@ pub fn run(args: &[String]) -> Result<()> {
     let can_drop = drop_caches();
     let (find_cold, _, _) = measure(Command::new("find").arg(&tree).args(["-printf", ""]))?;
     drop_caches();
-    let cold = index(&opts.sd, &lib, &tree, true)?;
+    let cold = index(&opts.common.sd, &lib, &tree, true)?;
 
     // Warm: same tree, page cache hot.
     let (find_warm, _, _) = measure(Command::new("find").arg(&tree).args(["-printf", ""]))?;
     let walk_start = Instant::now();
     let walked = parallel_walk(&tree)?;
     let walk_warm = walk_start.elapsed().as_secs_f64();
-    let first_warm = index(&opts.sd, &lib, &tree, true)?;
+    let first_warm = index(&opts.common.sd, &lib, &tree, true)?;
     let db_bytes = std::fs::metadata(lib.join("library.redb"))?.len() as f64;
-    let reindex = index(&opts.sd, &lib, &tree, false)?;
+    let reindex = index(&opts.common.sd, &lib, &tree, false)?;
     anyhow::ensure!(
         reindex.job["counters"]["created"] == 0 && reindex.job["counters"]["updated"] == 0,
         "unchanged re-index changed the index: {}",
@@ -380,7 +377,7 @@ pub fn run(args: &[String]) -> Result<()> {
     } else {
         format!("index-{}", opts.files)
     };
-    write_section(&opts.out, &section, &table)?;
+    write_section(&opts.common.out, &section, &table)?;
     Ok(())
 }
 

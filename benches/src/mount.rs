@@ -12,9 +12,8 @@ use anyhow::{Result, bail, ensure};
 use crate::common::{best_of, drain, timed};
 
 struct Opts {
-    sd: PathBuf,
-    work: PathBuf,
-    out: PathBuf,
+    /// `--sd`, `--work`, `--out`.
+    common: crate::common::Common,
     peers: bool,
 }
 
@@ -27,12 +26,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         }
         Ok(())
     })?;
-    Ok(Opts {
-        sd: common.sd,
-        work: common.work,
-        out: common.out,
-        peers,
-    })
+    Ok(Opts { common, peers })
 }
 
 const GIB: u64 = 1 << 30;
@@ -275,7 +269,7 @@ fn wait_dir(path: &Path) -> Result<()> {
 
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
-    let native = opts.work.join("native");
+    let native = opts.common.work.join("native");
     generate(&native)?;
     let mut rel_files = Vec::new();
     for entry in std::fs::read_dir(native.join("tree"))?.flatten() {
@@ -287,10 +281,10 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 
     // sdfs: index first, so the daemon's catch-up scan is quick and quiet.
-    let lib = opts.work.join("mount-bench.sdlibrary");
+    let lib = opts.common.work.join("mount-bench.sdlibrary");
     let _ = std::fs::remove_dir_all(&lib);
     let sd = |args: &[&str]| {
-        let mut c = Command::new(&opts.sd);
+        let mut c = Command::new(&opts.common.sd);
         c.arg("--library").arg(&lib).args(args);
         c
     };
@@ -303,7 +297,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "native",
     ]))?;
     run_quiet(&mut sd(&["index"]))?;
-    let mnt = opts.work.join("mnt-sdfs");
+    let mnt = opts.common.work.join("mnt-sdfs");
     let _ = Command::new("umount")
         .arg("-l")
         .arg(&mnt)
@@ -332,7 +326,7 @@ pub fn run(args: &[String]) -> Result<()> {
     ];
     let mut peers = Vec::new();
     if opts.peers {
-        let bind = opts.work.join("mnt-bindfs");
+        let bind = opts.common.work.join("mnt-bindfs");
         let _ = Command::new("umount")
             .arg("-l")
             .arg(&bind)
@@ -353,7 +347,7 @@ pub fn run(args: &[String]) -> Result<()> {
             name: "bindfs",
             dir: bind,
         });
-        let rclone = opts.work.join("mnt-rclone");
+        let rclone = opts.common.work.join("mnt-rclone");
         let _ = Command::new("umount")
             .arg("-l")
             .arg(&rclone)
@@ -366,7 +360,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 .arg(&native)
                 .arg(&rclone)
                 .args(["--vfs-cache-mode", "full", "--allow-other", "--cache-dir"])
-                .arg(opts.work.join("rclone-cache"))
+                .arg(opts.common.work.join("rclone-cache"))
                 .stderr(Stdio::null())
                 .spawn()?,
             rclone.clone(),
@@ -402,6 +396,6 @@ pub fn run(args: &[String]) -> Result<()> {
         table.push('\n');
     }
     println!("{table}");
-    crate::index::write_section(&opts.out, "mount", &table)?;
+    crate::index::write_section(&opts.common.out, "mount", &table)?;
     Ok(())
 }
