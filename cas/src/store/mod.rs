@@ -258,27 +258,17 @@ impl FsChunkStore {
     /// caller that checks them as part of a larger whole (assembling a
     /// file hashes the file) and falls back to [`Self::get`] on a mismatch.
     pub(super) fn get_unchecked(&self, id: &ChunkId) -> Result<Option<Vec<u8>>> {
-        let Some(loc) = self.locate(id)? else {
-            return Ok(None);
-        };
-        let bytes = self.read_at(loc).ok();
+        let bytes = self.read_stored(id)?.flatten();
         if bytes.is_some() {
             self.touch(*id);
         }
         Ok(bytes)
     }
 
-    fn locate(&self, id: &ChunkId) -> Result<Option<ChunkLoc>> {
-        let txn = self.db.begin_read()?;
-        let chunks = txn.open_table(CHUNKS)?;
-        Ok(chunks
-            .get(id.as_bytes())?
-            .and_then(|raw| ChunkLoc::decode(raw.value())))
-    }
-
-    /// [`Self::get`], counting as a use only with `touch` (a verification
-    /// pass must not reorder the eviction line).
-    fn fetch(&self, id: &ChunkId, touch: bool) -> Result<Option<Vec<u8>>> {
+    /// What the store holds for `id`, read but not checked: `None` when the
+    /// index does not name it, `Some(None)` when it does but its record
+    /// cannot be read.
+    fn read_stored(&self, id: &ChunkId) -> Result<Option<Option<Vec<u8>>>> {
         let loc = {
             let txn = self.db.begin_read()?;
             let chunks = txn.open_table(CHUNKS)?;
@@ -287,9 +277,14 @@ impl FsChunkStore {
             };
             ChunkLoc::decode(raw.value())
         };
-        let bytes = match loc {
-            Some(loc) => self.read_at(loc).ok(),
-            None => None,
+        Ok(Some(loc.and_then(|loc| self.read_at(loc).ok())))
+    }
+
+    /// [`Self::get`], counting as a use only with `touch` (a verification
+    /// pass must not reorder the eviction line).
+    fn fetch(&self, id: &ChunkId, touch: bool) -> Result<Option<Vec<u8>>> {
+        let Some(bytes) = self.read_stored(id)? else {
+            return Ok(None);
         };
         let actual = bytes.as_deref().map(ChunkId::of);
         match (bytes, actual) {
