@@ -116,13 +116,10 @@ impl Handles {
         make: impl FnOnce() -> std::io::Result<BackingId>,
     ) -> std::io::Result<Arc<BackingId>> {
         let mut modes = self.lock_modes();
-        if let Some(id) = modes.backings.get(&ino).and_then(Weak::upgrade) {
-            return Ok(id);
+        match modes.backings.get(&ino).and_then(Weak::upgrade) {
+            Some(id) => Ok(id),
+            None => modes.new_backing(ino, make),
         }
-        let id = Arc::new(make()?);
-        modes.backings.insert(ino, Arc::downgrade(&id));
-        modes.backings.retain(|_, w| w.strong_count() > 0);
-        Ok(id)
     }
 
     /// The mode of a new read-only open of `ino` that could pass through to
@@ -134,16 +131,10 @@ impl Handles {
         make: impl FnOnce() -> std::io::Result<BackingId>,
     ) -> std::io::Result<IoMode> {
         let mut modes = self.lock_modes();
-        if let Some(id) = modes.backings.get(&ino).and_then(Weak::upgrade) {
-            return Ok(IoMode::Passthrough(id));
+        match modes.current(ino) {
+            Some(mode) => Ok(mode),
+            None => modes.new_backing(ino, make).map(IoMode::Passthrough),
         }
-        if let Some(token) = modes.cached.get(&ino).and_then(Weak::upgrade) {
-            return Ok(IoMode::Cached { _token: token });
-        }
-        let id = Arc::new(make()?);
-        modes.backings.insert(ino, Arc::downgrade(&id));
-        modes.backings.retain(|_, w| w.strong_count() > 0);
-        Ok(IoMode::Passthrough(id))
     }
 
     /// The mode of a new read-only open of `ino` that only `read` can serve:
@@ -151,15 +142,37 @@ impl Handles {
     /// same bytes (a whole copy stays readable while they hold it).
     pub fn cached_io(&self, ino: u64) -> IoMode {
         let mut modes = self.lock_modes();
-        if let Some(id) = modes.backings.get(&ino).and_then(Weak::upgrade) {
-            return IoMode::Passthrough(id);
-        }
-        if let Some(token) = modes.cached.get(&ino).and_then(Weak::upgrade) {
-            return IoMode::Cached { _token: token };
-        }
-        let token = Arc::new(CachedIo);
-        modes.cached.insert(ino, Arc::downgrade(&token));
-        modes.cached.retain(|_, w| w.strong_count() > 0);
-        IoMode::Cached { _token: token }
+        modes.current(ino).unwrap_or_else(|| {
+            let token = Arc::new(CachedIo);
+            keep_while_held(&mut modes.cached, ino, &token);
+            IoMode::Cached { _token: token }
+        })
     }
+}
+
+impl Modes {
+    /// The mode of `ino`'s open handles, if any is open.
+    fn current(&self, ino: u64) -> Option<IoMode> {
+        if let Some(id) = self.backings.get(&ino).and_then(Weak::upgrade) {
+            return Some(IoMode::Passthrough(id));
+        }
+        let token = self.cached.get(&ino).and_then(Weak::upgrade)?;
+        Some(IoMode::Cached { _token: token })
+    }
+
+    fn new_backing(
+        &mut self,
+        ino: u64,
+        make: impl FnOnce() -> std::io::Result<BackingId>,
+    ) -> std::io::Result<Arc<BackingId>> {
+        let id = Arc::new(make()?);
+        keep_while_held(&mut self.backings, ino, &id);
+        Ok(id)
+    }
+}
+
+/// Records `held` for `ino`, forgetting entries no handle holds any more.
+fn keep_while_held<T>(map: &mut HashMap<u64, Weak<T>>, ino: u64, held: &Arc<T>) {
+    map.insert(ino, Arc::downgrade(held));
+    map.retain(|_, w| w.strong_count() > 0);
 }
