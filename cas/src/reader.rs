@@ -299,12 +299,7 @@ impl Fetcher {
                 store.put_batch(&batch)?;
             }
             for (index, id, bytes) in good {
-                let bytes = Bytes::from(bytes);
-                if let Keep::Later(keeper) = &self.keep {
-                    keeper.keep(id, bytes.clone());
-                }
-                self.cache.count_fetch();
-                self.cache.insert(id, bytes.clone());
+                let bytes = self.fetched(id, bytes);
                 self.stage(index, bytes);
             }
             if still.is_empty() {
@@ -313,6 +308,19 @@ impl Fetcher {
             missing = still;
         }
         Ok(())
+    }
+
+    /// A chunk a source sent and that matched its id: counted, cached and,
+    /// with [`Keep::Later`], handed to the keeper ([`Keep::Now`] stored it
+    /// already).
+    fn fetched(&self, id: ChunkId, bytes: Vec<u8>) -> Bytes {
+        let bytes = Bytes::from(bytes);
+        if let Keep::Later(keeper) = &self.keep {
+            keeper.keep(id, bytes.clone());
+        }
+        self.cache.count_fetch();
+        self.cache.insert(id, bytes.clone());
+        bytes
     }
 
     fn lock_staged(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<usize, Bytes>> {
@@ -376,16 +384,10 @@ impl Fetcher {
                         tried.push(format!("{}: wrong bytes", source.describe()));
                         continue;
                     }
-                    self.cache.count_fetch();
                     if let (Keep::Now, Some(store)) = (&self.keep, &self.store) {
                         store.put_batch(&[(chunk.id, &bytes)])?;
                     }
-                    let bytes = Bytes::from(bytes);
-                    if let Keep::Later(keeper) = &self.keep {
-                        keeper.keep(chunk.id, bytes.clone());
-                    }
-                    self.cache.insert(chunk.id, bytes.clone());
-                    return Ok(bytes);
+                    return Ok(self.fetched(chunk.id, bytes));
                 }
                 Err(e) => tried.push(format!("{}: {e}", source.describe())),
             }
