@@ -556,11 +556,11 @@ fn a_sequential_read_with_readahead_fetches_each_chunk_once_and_reads_true() {
 
 // --- whole files assembled from chunks ---------------------------------
 
-/// Waits (bounded) for the keeper to assemble `hash`.
-fn wait_assembled(store: &FsChunkStore, hash: &FileHash) -> Option<std::fs::File> {
+/// Waits (bounded) for the keeper to assemble `manifest`'s file.
+fn wait_assembled(store: &FsChunkStore, manifest: &Manifest) -> Option<std::fs::File> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        if let Some(file) = store.assembled(hash) {
+        if let Some(file) = store.assembled(manifest) {
             return Some(file);
         }
         if std::time::Instant::now() > deadline {
@@ -601,7 +601,7 @@ fn a_remote_content_read_to_the_end_is_assembled_whole_once_its_reader_closes() 
     // Half of it: nothing to assemble.
     read_half();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(store.assembled(&manifest.hash()).is_none());
+    assert!(store.assembled(&manifest).is_none());
 
     let reader = ContentReader::new(
         Arc::clone(&manifest),
@@ -614,7 +614,7 @@ fn a_remote_content_read_to_the_end_is_assembled_whole_once_its_reader_closes() 
     let mut buf = vec![0u8; data.len()];
     assert_eq!(reader.read_at(0, &mut buf).expect("read"), data.len());
     drop(reader);
-    let file = wait_assembled(&store, &manifest.hash()).expect("assembled");
+    let file = wait_assembled(&store, &manifest).expect("assembled");
     assert!(file_bytes(file) == data, "the whole copy holds the content");
     let stats = store.stats().expect("stats");
     assert_eq!(stats.assembled, 1);
@@ -675,7 +675,7 @@ fn assembly_needs_every_chunk_room_and_a_manifest_that_tells_the_truth() {
         store.assemble(&true_manifest).expect("roomy"),
         Assembly::Written
     );
-    let file = store.assembled(&true_manifest.hash()).expect("there");
+    let file = store.assembled(&true_manifest).expect("there");
     assert!(file_bytes(file) == data);
     assert_eq!(listing(), 1);
 }
@@ -692,10 +692,7 @@ fn assembled_files_go_first_under_pressure_and_corrupt_ones_are_deleted() {
     // copy but not without it: the copy goes, every chunk stays.
     ingest(&store, &noise(3 * MIB, 52));
     ingest(&store, &noise(MIB, 53));
-    assert!(
-        store.assembled(&first.hash()).is_none(),
-        "the copy went first"
-    );
+    assert!(store.assembled(&first).is_none(), "the copy went first");
     assert!(
         first
             .chunks()
@@ -717,7 +714,7 @@ fn assembled_files_go_first_under_pressure_and_corrupt_ones_are_deleted() {
     let report = store.verify().expect("verify");
     assert_eq!(report.assembled, 1);
     assert_eq!(report.corrupt_assembled, vec![second.hash()]);
-    assert!(store.assembled(&second.hash()).is_none());
+    assert!(store.assembled(&second).is_none());
 
     // What a crash left half written is gone on the next open.
     let part = dir
@@ -738,7 +735,7 @@ fn a_chunk_rotten_in_its_pack_is_never_assembled_and_is_dropped() {
         store.assemble(&manifest).expect("assemble"),
         Assembly::Skipped
     );
-    assert!(store.assembled(&manifest.hash()).is_none());
+    assert!(store.assembled(&manifest).is_none());
     let missing = manifest
         .chunks()
         .iter()

@@ -58,10 +58,15 @@ impl FsChunkStore {
         self.files_dir.join(hash.to_string())
     }
 
-    /// The assembled copy of the file whose BLAKE3 is `hash`, opened
-    /// read-only, if there is one. Opening it counts as a use.
-    pub fn assembled(&self, hash: &FileHash) -> Option<File> {
-        let file = File::open(self.assembled_path(hash)).ok()?;
+    /// The assembled copy of `manifest`'s file, opened read-only, if there
+    /// is one (never for a file under [`MIN_ASSEMBLED`], which is not looked
+    /// for). Opening it counts as a use.
+    pub fn assembled(&self, manifest: &Manifest) -> Option<File> {
+        if manifest.size() < MIN_ASSEMBLED {
+            return None;
+        }
+        let hash = manifest.hash();
+        let file = File::open(self.assembled_path(&hash)).ok()?;
         if let Err(e) = file.set_modified(SystemTime::now()) {
             tracing::debug!("marking assembled {hash} used: {e}");
         }

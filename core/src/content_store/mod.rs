@@ -87,15 +87,6 @@ impl ContentStore {
         Ok(self.keeper.get_or_init(|| k).clone())
     }
 
-    /// The whole copy of `manifest`'s file, if one was assembled after a
-    /// read to the end (verified then; only files large enough get one).
-    pub fn assembled(&self, manifest: &sdfs_cas::Manifest) -> Option<std::fs::File> {
-        if manifest.size() < sdfs_cas::store::MIN_ASSEMBLED {
-            return None;
-        }
-        self.chunks.assembled(&manifest.hash())
-    }
-
     pub(crate) fn content_record(&self, id: ContentId) -> Result<ContentRecord> {
         let txn = self.lib.db().begin_read()?;
         let content = txn.open_table(schema::CONTENT)?;

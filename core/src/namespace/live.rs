@@ -244,7 +244,7 @@ impl Namespace {
             tracing::warn!("device {device} sent a bad manifest: {e}");
             errno(path.display().to_string(), libc::EIO)
         })?;
-        if let Some(file) = self.content.assembled(&manifest) {
+        if let Some(file) = self.content.chunks().assembled(&manifest) {
             return Ok(Opened::Whole(file));
         }
         let source: Arc<dyn ChunkSource> = Arc::new(PeerSource {

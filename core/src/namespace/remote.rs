@@ -216,7 +216,7 @@ impl Namespace {
         }
         let manifest =
             self.remote_manifest(device, entry, &record, integrity, &holders, access.as_ref())?;
-        if let Some(file) = self.content.assembled(&manifest) {
+        if let Some(file) = self.content.chunks().assembled(&manifest) {
             return Ok(Opened::Whole(file));
         }
         Ok(Opened::Chunks(
