@@ -82,7 +82,7 @@ pub enum Command {
         /// Pull from each paired device at least this often. Devices
         /// announce their changes as they happen; this only catches an
         /// announcement lost on the way.
-        #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+        #[arg(long, value_name = "SECONDS", default_value_t = sdfs_p2p::PULL_EVERY as f64 / 1000.0)]
         sync_every: f64,
     },
     /// Mount the VDFS in the foreground (default ~/Spacedrive; Ctrl-C unmounts).

@@ -161,8 +161,7 @@ impl Node {
             .name("sd-p2p".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let mut state = State::new(content, swarm, admission, on_applied);
-                    state.pull_every = sync_every.as_millis().max(1) as u64;
+                    let mut state = State::new(content, swarm, admission, on_applied, sync_every);
                     let mut ok = true;
                     for addr in listen {
                         if let Err(e) = state.swarm.listen_on(addr.clone()) {
@@ -332,6 +331,7 @@ impl State {
         swarm: Swarm<Behaviour>,
         admission: Arc<std::sync::RwLock<Admission>>,
         on_applied: Option<AppliedObserver>,
+        sync_every: Duration,
     ) -> State {
         let lib = Arc::clone(content.library());
         let (internal, internal_rx) = mpsc::unbounded_channel();
@@ -360,7 +360,7 @@ impl State {
             pulls: HashMap::new(),
             closing: Vec::new(),
             announced: None,
-            pull_every: crate::pull::PULL_EVERY,
+            pull_every: sync_every.as_millis().max(1) as u64,
             fetches: HashMap::new(),
             internal,
             internal_rx: Some(internal_rx),

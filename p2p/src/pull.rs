@@ -80,6 +80,10 @@ impl State {
         );
         // Its first pull may have left before our latest change, announced
         // while it was not syncing with us yet.
+        self.announce_to(peer);
+    }
+
+    fn announce_to(&mut self, peer: PeerId) {
         self.swarm
             .behaviour_mut()
             .sync
@@ -120,10 +124,7 @@ impl State {
         self.announced = Some(heads);
         let peers: Vec<PeerId> = self.syncing.keys().copied().collect();
         for peer in peers {
-            self.swarm
-                .behaviour_mut()
-                .sync
-                .send_request(&peer, SyncRequest::Changed);
+            self.announce_to(peer);
         }
     }
 
