@@ -390,17 +390,11 @@ fn what_the_owners_rules_skip_is_listed_live_while_it_is_online() -> Result<()> 
     let big = remote.join("target/debug/big.bin");
     let want = b3(&native.join("target/debug/big.bin"))?;
     assert_eq!(b3(&big)?, want);
-    wait_for(Duration::from_secs(30), || {
-        cache_stats(&pair.laptop).is_ok_and(|s| s["assembled"].as_u64() == Some(1))
-    })
-    .context("the live file read to the end was never assembled")?;
-    std::fs::write("/proc/sys/vm/drop_caches", "1").context("needs root")?;
-    let before = cache_stats(&pair.laptop)?;
-    assert_eq!(b3(&big)?, want);
-    let after = cache_stats(&pair.laptop)?;
-    for counter in ["fetched", "disk_hits", "hot_hits"] {
-        assert_eq!(before[counter], after[counter], "{counter}");
-    }
+    wait_assembled(&pair.laptop).context("the live file read to the end was never assembled")?;
+    without_chunk_reads(&pair.laptop, || {
+        assert_eq!(b3(&big)?, want);
+        Ok(())
+    })?;
     // Offline, the replica alone: what was indexed, at once.
     if let Some(d) = pair.nas_daemon.take() {
         sdfs_tests::kill(d)?;
@@ -421,6 +415,32 @@ fn cache_stats(sd: &Sd) -> Result<serde_json::Value> {
     sd.json(["cache", "stats"])
 }
 
+/// Waits until `sd`'s store holds one assembled file.
+fn wait_assembled(sd: &Sd) -> Result<()> {
+    wait_for(Duration::from_secs(30), || {
+        cache_stats(sd).is_ok_and(|s| s["assembled"].as_u64() == Some(1))
+    })
+    .map(|_| ())
+}
+
+/// Runs `reads` with the kernel's page cache dropped first, so they reach
+/// the mount, and checks that no chunk was read for them (from memory, the
+/// store or a device): they were served from a whole copy.
+fn without_chunk_reads(sd: &Sd, reads: impl FnOnce() -> Result<()>) -> Result<()> {
+    std::fs::write("/proc/sys/vm/drop_caches", "1")
+        .context("dropping the page cache (needs root)")?;
+    let before = cache_stats(sd)?;
+    reads()?;
+    let after = cache_stats(sd)?;
+    for counter in ["fetched", "disk_hits", "hot_hits"] {
+        assert_eq!(
+            before[counter], after[counter],
+            "{counter}: a read of the whole copy went through chunks"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn a_remote_file_read_to_the_end_rereads_from_its_whole_verified_copy() -> Result<()> {
     let mut pair = setup(fill_photos)?;
@@ -433,10 +453,7 @@ fn a_remote_file_read_to_the_end_rereads_from_its_whole_verified_copy() -> Resul
     // so later opens must follow this one's (cached) instead of failing.
     let held = std::fs::File::open(&big)?;
     assert_eq!(b3(&big)?, native);
-    wait_for(Duration::from_secs(30), || {
-        cache_stats(&pair.laptop).is_ok_and(|s| s["assembled"].as_u64() == Some(1))
-    })
-    .context("the file read to the end was never assembled")?;
+    wait_assembled(&pair.laptop).context("the file read to the end was never assembled")?;
     let stats = cache_stats(&pair.laptop)?;
     assert_eq!(
         stats["assembled_bytes"].as_u64(),
@@ -449,27 +466,20 @@ fn a_remote_file_read_to_the_end_rereads_from_its_whole_verified_copy() -> Resul
     if let Some(d) = pair.nas_daemon.take() {
         sdfs_tests::kill(d)?;
     }
-    // Out of the kernel's page cache too, so the reads reach the mount.
-    std::fs::write("/proc/sys/vm/drop_caches", "1")
-        .context("dropping the page cache (needs root)")?;
-    let before = cache_stats(&pair.laptop)?;
-    assert_eq!(b3(&big)?, native);
-    assert_eq!(
-        sh(&format!("tail -c 12345 {} | b3sum --no-names", q(&big)))?.trim(),
-        {
-            let bytes = std::fs::read(pair.photos.join("video/big.bin"))?;
-            blake3::hash(&bytes[bytes.len() - 12345..])
-                .to_hex()
-                .to_string()
-        }
-    );
-    let after = cache_stats(&pair.laptop)?;
-    for counter in ["fetched", "disk_hits", "hot_hits"] {
+    without_chunk_reads(&pair.laptop, || {
+        assert_eq!(b3(&big)?, native);
         assert_eq!(
-            before[counter], after[counter],
-            "{counter}: a read of the whole copy went through chunks"
+            sh(&format!("tail -c 12345 {} | b3sum --no-names", q(&big)))?.trim(),
+            {
+                let bytes = std::fs::read(pair.photos.join("video/big.bin"))?;
+                blake3::hash(&bytes[bytes.len() - 12345..])
+                    .to_hex()
+                    .to_string()
+            }
         );
-    }
+        Ok(())
+    })?;
+    let after = cache_stats(&pair.laptop)?;
 
     // A copy whose bytes rot is found and deleted; the chunks still serve.
     let dir = std::path::PathBuf::from(after["dir"].as_str().context("dir")?);
