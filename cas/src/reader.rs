@@ -16,12 +16,13 @@ pub trait ChunkSource: Send + Sync {
     /// For logs and errors ("/home/me/a.txt", "peer nas").
     fn describe(&self) -> String;
 
-    /// The bytes at `chunk`'s place in the content.
-    fn fetch(&self, chunk: &ChunkRef) -> std::io::Result<Vec<u8>>;
+    /// The bytes at `chunk`'s place in the content. `Bytes`, so a chunk
+    /// that arrived inside a larger message is a slice of it, not a copy.
+    fn fetch(&self, chunk: &ChunkRef) -> std::io::Result<Bytes>;
 
     /// Several chunks at once; a remote source asks for them in parallel.
     /// Results are in the order of `chunks`.
-    fn fetch_many(&self, chunks: &[ChunkRef]) -> Vec<std::io::Result<Vec<u8>>> {
+    fn fetch_many(&self, chunks: &[ChunkRef]) -> Vec<std::io::Result<Bytes>> {
         chunks.iter().map(|c| self.fetch(c)).collect()
     }
 
@@ -275,7 +276,7 @@ impl Fetcher {
         for source in &self.sources {
             let refs: Vec<ChunkRef> = missing.iter().map(|(_, c)| *c).collect();
             let results = source.fetch_many(&refs);
-            let mut good: Vec<(usize, ChunkId, Vec<u8>)> = Vec::new();
+            let mut good: Vec<(usize, ChunkId, Bytes)> = Vec::new();
             let mut still = Vec::new();
             for (&(index, chunk), result) in missing.iter().zip(results) {
                 match result {
@@ -295,7 +296,7 @@ impl Fetcher {
                 && !good.is_empty()
             {
                 let batch: Vec<(ChunkId, &[u8])> =
-                    good.iter().map(|(_, id, b)| (*id, b.as_slice())).collect();
+                    good.iter().map(|(_, id, b)| (*id, &b[..])).collect();
                 store.put_batch(&batch)?;
             }
             for (index, id, bytes) in good {
@@ -313,8 +314,7 @@ impl Fetcher {
     /// A chunk a source sent and that matched its id: counted, cached and,
     /// with [`Keep::Later`], handed to the keeper ([`Keep::Now`] stored it
     /// already).
-    fn fetched(&self, id: ChunkId, bytes: Vec<u8>) -> Bytes {
-        let bytes = Bytes::from(bytes);
+    fn fetched(&self, id: ChunkId, bytes: Bytes) -> Bytes {
         if let Keep::Later(keeper) = &self.keep {
             keeper.keep(id, bytes.clone());
         }

@@ -452,9 +452,11 @@ impl ChunkSource for BytesSource {
     fn describe(&self) -> String {
         "test bytes".into()
     }
-    fn fetch(&self, chunk: &ChunkRef) -> std::io::Result<Vec<u8>> {
+    fn fetch(&self, chunk: &ChunkRef) -> std::io::Result<bytes::Bytes> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        Ok(self.data[chunk.offset as usize..chunk.end() as usize].to_vec())
+        Ok(bytes::Bytes::copy_from_slice(
+            &self.data[chunk.offset as usize..chunk.end() as usize],
+        ))
     }
 }
 

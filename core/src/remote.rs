@@ -7,6 +7,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use sdfs_cas::{ChunkRef, ChunkSource};
 use serde::{Deserialize, Serialize};
 
@@ -59,7 +60,7 @@ pub trait PeerLink: Send + Sync {
         file: &FileRef,
         chunks: &[ChunkRef],
         timeout: Duration,
-    ) -> Vec<io::Result<Vec<u8>>>;
+    ) -> Vec<io::Result<Bytes>>;
 
     /// The children of directory `path` of `location` that the owner's
     /// index does not have (all of them when the directory itself is not
@@ -87,13 +88,13 @@ impl ChunkSource for PeerSource {
         format!("device {}", self.device_name)
     }
 
-    fn fetch(&self, chunk: &ChunkRef) -> io::Result<Vec<u8>> {
+    fn fetch(&self, chunk: &ChunkRef) -> io::Result<Bytes> {
         self.fetch_many(std::slice::from_ref(chunk))
             .pop()
             .unwrap_or_else(|| Err(io::Error::other("no answer")))
     }
 
-    fn fetch_many(&self, chunks: &[ChunkRef]) -> Vec<io::Result<Vec<u8>>> {
+    fn fetch_many(&self, chunks: &[ChunkRef]) -> Vec<io::Result<Bytes>> {
         self.link
             .chunks(self.device, &self.file, chunks, self.timeout)
     }

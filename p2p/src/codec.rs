@@ -5,10 +5,33 @@
 use std::io;
 use std::marker::PhantomData;
 
+use bytes::Bytes;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// How a message is coded into a frame's body and back. Most messages are
+/// [`Plain`]; one that carries bulk bytes can avoid copying them.
+pub trait Message: Sized + Send {
+    fn decode(frame: Bytes) -> io::Result<Self>;
+    /// The body as byte runs written one after the other, at most `max`
+    /// bytes in all.
+    fn encode(self, max: usize) -> io::Result<Vec<Bytes>>;
+}
+
+/// A message coded as one postcard buffer.
+pub trait Plain: Serialize + DeserializeOwned + Send {}
+
+impl<M: Plain> Message for M {
+    fn decode(frame: Bytes) -> io::Result<Self> {
+        decode(&frame)
+    }
+
+    fn encode(self, max: usize) -> io::Result<Vec<Bytes>> {
+        encode(&self, max).map(|bytes| vec![Bytes::from(bytes)])
+    }
+}
 
 /// A postcard codec whose messages are at most `MAX` bytes.
 #[derive(Debug)]
@@ -51,12 +74,12 @@ pub async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Res
     Ok(buf)
 }
 
-pub fn decode<M: DeserializeOwned>(bytes: &[u8]) -> io::Result<M> {
+pub fn decode<'a, M: serde::Deserialize<'a>>(bytes: &'a [u8]) -> io::Result<M> {
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Encodes before any await, so no borrow of the message crosses one.
-fn encode<M: Serialize>(message: &M, max: usize) -> io::Result<Vec<u8>> {
+pub fn encode<M: Serialize>(message: &M, max: usize) -> io::Result<Vec<u8>> {
     let bytes = postcard::to_stdvec(message).map_err(io::Error::other)?;
     if bytes.len() > max {
         return Err(io::Error::other("message over the protocol's bound"));
@@ -64,17 +87,29 @@ fn encode<M: Serialize>(message: &M, max: usize) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, bytes: Vec<u8>) -> io::Result<()> {
-    io.write_all(&(bytes.len() as u32).to_le_bytes()).await?;
-    io.write_all(&bytes).await?;
+/// Appends `n` as postcard writes a length: LEB128, seven bits a byte.
+pub fn varint(mut n: usize, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, parts: Vec<Bytes>) -> io::Result<()> {
+    let len: usize = parts.iter().map(Bytes::len).sum();
+    io.write_all(&(len as u32).to_le_bytes()).await?;
+    for part in parts {
+        io.write_all(&part).await?;
+    }
     io.close().await
 }
 
 #[async_trait::async_trait]
 impl<Req, Resp, const MAX: usize> libp2p::request_response::Codec for Postcard<Req, Resp, MAX>
 where
-    Req: Serialize + DeserializeOwned + Send,
-    Resp: Serialize + DeserializeOwned + Send,
+    Req: Message,
+    Resp: Message,
 {
     type Protocol = StreamProtocol;
     type Request = Req;
@@ -84,23 +119,22 @@ where
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode(&read_frame(io, MAX).await?)
+        Req::decode(read_frame(io, MAX).await?.into())
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode(&read_frame(io, MAX).await?)
+        Resp::decode(read_frame(io, MAX).await?.into())
     }
 
     async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Req) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        let bytes = encode(&req, MAX)?;
-        drop(req);
-        write_frame(io, bytes).await
+        let parts = req.encode(MAX)?;
+        write_frame(io, parts).await
     }
 
     async fn write_response<T>(
@@ -112,9 +146,8 @@ where
     where
         T: AsyncWrite + Unpin + Send,
     {
-        let bytes = encode(&res, MAX)?;
-        drop(res);
-        write_frame(io, bytes).await
+        let parts = res.encode(MAX)?;
+        write_frame(io, parts).await
     }
 }
 
@@ -134,6 +167,7 @@ mod tests {
             let _ = decode::<crate::protocol::SyncResponse>(&bytes);
             let _ = decode::<crate::protocol::ChunkRequest>(&bytes);
             let _ = decode::<crate::protocol::ChunkResponse>(&bytes);
+            let _ = <crate::protocol::ChunkResponse as Message>::decode(bytes.clone().into());
             let _ = futures::executor::block_on(read_frame(&mut &bytes[..], 256));
         }
 

@@ -159,7 +159,7 @@ impl PeerLink for NodeLink {
         file: &FileRef,
         chunks: &[ChunkRef],
         timeout: Duration,
-    ) -> Vec<io::Result<Vec<u8>>> {
+    ) -> Vec<io::Result<bytes::Bytes>> {
         // A few chunks per request, the requests in parallel.
         let groups: Vec<&[ChunkRef]> = chunks.chunks(PER_REQUEST).collect();
         let requests = groups
@@ -174,7 +174,7 @@ impl PeerLink for NodeLink {
         for (group, answer) in groups.iter().zip(answers) {
             match answer {
                 Ok(ChunkResponse::Chunks(bytes)) if bytes.len() == group.len() => {
-                    out.extend(bytes.into_iter().map(|b| Ok(b.into_vec())));
+                    out.extend(bytes.into_iter().map(Ok));
                 }
                 Ok(ChunkResponse::Chunks(_)) => out.extend(group.iter().map(|_| {
                     Err(io::Error::new(

@@ -20,6 +20,7 @@ pub mod protocol;
 mod pull;
 mod serve;
 
+pub use codec::Message;
 pub use fetch::NodeLink;
 pub use libp2p::Multiaddr;
 pub use node::{AppliedObserver, InviteInfo, Node, NodeConfig, NodeStatus, PairedWith};

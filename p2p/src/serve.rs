@@ -160,7 +160,7 @@ impl State {
                 }
                 let chunks = content.serve_chunks(file, ranges)?;
                 Ok(ChunkResponse::Chunks(
-                    chunks.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+                    chunks.into_iter().map(bytes::Bytes::from).collect(),
                 ))
             };
             let result = match request {
@@ -176,7 +176,7 @@ impl State {
                     length,
                 } => content
                     .serve_chunk(&FileRef::Entry(entry), offset, length)
-                    .map(ChunkResponse::Chunk),
+                    .map(|chunk| ChunkResponse::Chunk(chunk.into())),
                 ChunkRequest::Chunks { entry, ranges: r } => ranges(&FileRef::Entry(entry), &r),
                 ChunkRequest::ChunksOf { file, ranges: r } => ranges(&file, &r),
                 ChunkRequest::List { location, path } => content

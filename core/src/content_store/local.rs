@@ -225,7 +225,7 @@ impl ChunkSource for LocalFile {
         self.path.display().to_string()
     }
 
-    fn fetch(&self, chunk: &ChunkRef) -> std::io::Result<Vec<u8>> {
+    fn fetch(&self, chunk: &ChunkRef) -> std::io::Result<bytes::Bytes> {
         if FileStamp::of(&self.file.metadata()?) != self.stamp {
             return Err(std::io::Error::other(
                 "changed since its manifest was built",
@@ -233,7 +233,7 @@ impl ChunkSource for LocalFile {
         }
         let mut buf = vec![0u8; chunk.length as usize];
         self.file.read_exact_at(&mut buf, chunk.offset)?;
-        Ok(buf)
+        Ok(buf.into())
     }
 
     fn mismatch(&self, chunk: &ChunkRef, actual: ChunkId) {
