@@ -256,6 +256,13 @@ fn drop_file_cache(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes back every dirty page, so that the next measurement does not
+/// share the cores (and the disk) with writeback left by the one before.
+fn settle() {
+    // SAFETY: sync(2) has no preconditions.
+    unsafe { libc::sync() };
+}
+
 fn mibps(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / (1 << 20) as f64 / secs
 }
@@ -306,7 +313,10 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
     wait(Duration::from_secs(60), || remote_big.exists()).context("the nas never appeared")?;
 
     // Reads: the source file is in the page cache for every run; each
-    // baseline is the best of its runs.
+    // baseline is the best of its runs. Nothing is left for the disk to
+    // write back (the file just written, the floors' files) when a read
+    // starts: writeback would share the cores with it.
+    settle();
     let (_, _) = read_timed(&big)?;
     let tcp = best_of(2, || Ok(raw_tcp(&big)?.1))?;
     let floor = |receive| best_of(2, || Ok(crate::noise::transfer(&big, receive, &work)?.secs));
@@ -322,6 +332,7 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let bound = delivered_cpu / cores as f64;
+    settle();
     let (cold_bytes, cold) = read_timed(&remote_big)?;
     ensure!(
         cold_bytes == opts.mib << 20,
@@ -353,8 +364,7 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
     // A change on the nas, until the laptop's mount shows it. The reads
     // above left gigabytes for the disk to write back; a change's commits
     // (an fsync on each device) would otherwise wait behind them.
-    // SAFETY: sync(2) has no preconditions.
-    unsafe { libc::sync() };
+    settle();
     let mut latencies = Vec::new();
     for i in 0..10 {
         let name = format!("change-{i}.txt");
