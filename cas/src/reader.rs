@@ -10,6 +10,8 @@ use crate::id::{ChunkId, FileHash};
 use crate::manifest::{ChunkRef, Manifest};
 use crate::store::{FsChunkStore, StoreError};
 
+mod staging;
+
 /// Somewhere a chunk can come from: a local file with the content, a peer, a
 /// bucket. What it returns is checked by the reader, never trusted.
 pub trait ChunkSource: Send + Sync {
@@ -81,7 +83,7 @@ const AHEAD_BATCH: usize = 16;
 struct Ahead {
     /// Chunks before this index were asked for.
     end: usize,
-    running: Vec<(std::ops::Range<usize>, std::thread::JoinHandle<()>)>,
+    running: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// What fetches and verifies chunks; shared with read-ahead threads.
@@ -91,15 +93,8 @@ struct Fetcher {
     cache: HotCache,
     store: Option<Arc<FsChunkStore>>,
     keep: Keep,
-    /// Verified chunks fetched ahead, by index, until the reader passes
-    /// them: the hot cache may decline to admit them (it resists scans),
-    /// and the keeper may not have stored them yet.
-    staged: std::sync::Mutex<std::collections::BTreeMap<usize, Bytes>>,
+    staging: staging::Staging,
 }
-
-/// Chunks staged at most per reader (beyond a read-ahead window, the
-/// oldest go first).
-const MAX_STAGED: usize = 256;
 
 impl std::fmt::Debug for ContentReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,7 +131,7 @@ impl ContentReader {
                 cache,
                 store,
                 keep,
-                staged: Default::default(),
+                staging: Default::default(),
             }),
             readahead: 0,
             ahead: std::sync::Mutex::new(Ahead::default()),
@@ -169,16 +164,16 @@ impl ContentReader {
             return Ok(0);
         }
         if self.readahead > 0 {
-            self.wait_for_ahead(&range);
             // The chunks after this read start coming while the missing
-            // ones of this read are fetched, in one batch.
+            // ones of this read are fetched, in one batch (those already
+            // on their way are waited for below, not asked for again).
             self.read_ahead(range.end);
             self.fetcher.prefetch(range.clone())?;
         }
         let mut written = 0;
         for index in range.clone() {
             let chunk = manifest.chunks()[index];
-            let bytes = match self.fetcher.staged(index) {
+            let bytes = match self.fetcher.staging.get(index) {
                 Some(bytes) => bytes,
                 None => self.fetcher.chunk(&chunk)?,
             };
@@ -189,28 +184,17 @@ impl ContentReader {
             written += n;
         }
         if self.readahead > 0 {
-            self.fetcher.unstage_before(range.start);
+            // Reads of one file run side by side and finish out of order:
+            // what lies just before this one may still be wanted.
+            self.fetcher
+                .staging
+                .drop_before(range.start.saturating_sub(AHEAD_BATCH));
         }
         Ok(written)
     }
 
     fn lock_ahead(&self) -> std::sync::MutexGuard<'_, Ahead> {
         self.ahead.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Waits for the batches in flight that hold chunks of `range`, rather
-    /// than asking for those chunks twice.
-    fn wait_for_ahead(&self, range: &std::ops::Range<usize>) {
-        // Collected under the lock, joined outside it (nothing is allocated
-        // when no batch overlaps, the usual case).
-        let overlapping: Vec<_> = self
-            .lock_ahead()
-            .running
-            .extract_if(.., |(r, _)| r.start < range.end && range.start < r.end)
-            .collect();
-        for (_, handle) in overlapping {
-            let _ = handle.join();
-        }
     }
 
     /// Keeps the chunks up to `readahead` past `end` asked for, in batches
@@ -220,7 +204,7 @@ impl ContentReader {
         let total = self.fetcher.manifest.chunks().len();
         let mut ahead = self.lock_ahead();
         // A finished batch has staged what it got; its thread is gone.
-        ahead.running.retain(|(_, h)| !h.is_finished());
+        ahead.running.retain(|h| !h.is_finished());
         // A seek: forward past what was asked for, or back out of the window.
         if ahead.end < end || ahead.end > end + self.readahead {
             ahead.end = end;
@@ -244,7 +228,7 @@ impl ContentReader {
             match spawned {
                 Ok(handle) => {
                     ahead.end = to;
-                    ahead.running.push((from..to, handle));
+                    ahead.running.push(handle);
                 }
                 Err(_) => break,
             }
@@ -258,9 +242,9 @@ impl Fetcher {
     /// tried again (and reported) chunk by chunk by the read itself.
     fn prefetch(&self, range: std::ops::Range<usize>) -> Result<(), ReadError> {
         let all = self.manifest.chunks();
-        let mut missing: Vec<(usize, ChunkRef)> = Vec::new();
+        let mut wanted: Vec<(usize, ChunkRef)> = Vec::new();
         for (index, chunk) in range.clone().zip(&all[range]) {
-            if self.staged_has(index) || self.cache.contains(&chunk.id) {
+            if self.staging.has(index) || self.cache.contains(&chunk.id) {
                 continue;
             }
             if let Some(store) = &self.store
@@ -268,8 +252,11 @@ impl Fetcher {
             {
                 continue;
             }
-            missing.push((index, *chunk));
+            wanted.push((index, *chunk));
         }
+        // Released when this returns, fetched or not.
+        let claim = self.staging.claim(wanted);
+        let mut missing = claim.chunks().to_vec();
         if missing.is_empty() {
             return Ok(());
         }
@@ -301,7 +288,7 @@ impl Fetcher {
             }
             for (index, id, bytes) in good {
                 let bytes = self.fetched(id, bytes);
-                self.stage(index, bytes);
+                self.staging.stage(index, bytes);
             }
             if still.is_empty() {
                 break;
@@ -321,34 +308,6 @@ impl Fetcher {
         self.cache.count_fetch();
         self.cache.insert(id, bytes.clone());
         bytes
-    }
-
-    fn lock_staged(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<usize, Bytes>> {
-        self.staged.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn staged(&self, index: usize) -> Option<Bytes> {
-        self.lock_staged().get(&index).cloned()
-    }
-
-    fn staged_has(&self, index: usize) -> bool {
-        self.lock_staged().contains_key(&index)
-    }
-
-    fn stage(&self, index: usize, bytes: Bytes) {
-        let mut staged = self.lock_staged();
-        staged.insert(index, bytes);
-        while staged.len() > MAX_STAGED {
-            staged.pop_first();
-        }
-    }
-
-    /// Drops what the reader has passed.
-    fn unstage_before(&self, index: usize) {
-        let mut staged = self.lock_staged();
-        while staged.first_key_value().is_some_and(|(i, _)| *i < index) {
-            staged.pop_first();
-        }
     }
 
     /// The verified bytes of one chunk of this content.
