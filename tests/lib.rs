@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-/// The `sd` binary next to the test executable, built once if missing.
+/// The `sd` binary next to the test executable, rebuilt once per test
+/// process if a source it is built from is newer: `cargo nextest run`
+/// builds the tests, not the binary they drive, and a stale `sd` would
+/// test old code.
 pub fn sd_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -19,15 +22,56 @@ pub fn sd_bin() -> &'static Path {
         // target/<profile>/deps/e2e-<hash> → target/<profile>/sd
         let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
         let bin = profile_dir.join("sd");
-        if !bin.exists() {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-p", "sdfs-mountd", "--bin", "sd"])
-                .status()
-                .expect("cargo build");
+        if stale(&bin) {
+            let mut build = Command::new(env!("CARGO"));
+            build.args(["build", "--quiet", "-p", "sdfs-mountd", "--bin", "sd"]);
+            if profile_dir.file_name() == Some(OsStr::new("release")) {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo build");
             assert!(status.success(), "building sd failed");
+            // Cargo leaves a binary it had no reason to relink as it was:
+            // marked fresh, the next test process does not build again.
+            let _ = std::fs::File::open(&bin)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
         }
         bin
     })
+}
+
+/// Whether `bin` is missing or older than the workspace's manifest or lock
+/// file, or the manifest or a source of a crate it links. A stat per file:
+/// far cheaper than a no-op `cargo build` in every test process.
+fn stale(bin: &Path) -> bool {
+    let Ok(built) = bin.metadata().and_then(|m| m.modified()) else {
+        return true;
+    };
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace holds the tests");
+    let crates = ["core", "cas", "p2p", "vfs-fuse", "mountd"];
+    ["Cargo.toml", "Cargo.lock"]
+        .iter()
+        .map(|file| workspace.join(file))
+        .chain(crates.iter().flat_map(|c| {
+            [
+                workspace.join(c).join("Cargo.toml"),
+                workspace.join(c).join("src"),
+            ]
+        }))
+        .any(|part| newer_than(&part, built))
+}
+
+fn newer_than(path: &Path, time: std::time::SystemTime) -> bool {
+    let Ok(meta) = path.symlink_metadata() else {
+        return false;
+    };
+    if meta.is_dir() {
+        std::fs::read_dir(path)
+            .is_ok_and(|items| items.flatten().any(|item| newer_than(&item.path(), time)))
+    } else {
+        meta.modified().is_ok_and(|m| m > time)
+    }
 }
 
 /// A library in a temp dir, driven through the `sd` binary.
