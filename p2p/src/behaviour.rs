@@ -15,6 +15,8 @@ pub const PAIR_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/pair/1");
 pub const AGENT: &str = "/sdfs/1";
 
 pub type PairCodec = Postcard<PairRequest, PairResponse, MAX_MESSAGE>;
+impl crate::codec::Plain for PairRequest {}
+impl crate::codec::Plain for PairResponse {}
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {

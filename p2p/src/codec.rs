@@ -15,9 +15,9 @@ use serde::de::DeserializeOwned;
 /// [`Plain`]; one that carries bulk bytes can avoid copying them.
 pub trait Message: Sized + Send {
     fn decode(frame: Bytes) -> io::Result<Self>;
-    /// The body as byte runs written one after the other, at most `max`
-    /// bytes in all.
-    fn encode(self, max: usize) -> io::Result<Vec<Bytes>>;
+    /// The body as byte runs written one after the other (the frame checks
+    /// their total against the protocol's bound).
+    fn encode(self) -> io::Result<Vec<Bytes>>;
 }
 
 /// A message coded as one postcard buffer.
@@ -28,8 +28,8 @@ impl<M: Plain> Message for M {
         decode(&frame)
     }
 
-    fn encode(self, max: usize) -> io::Result<Vec<Bytes>> {
-        encode(&self, max).map(|bytes| vec![Bytes::from(bytes)])
+    fn encode(self) -> io::Result<Vec<Bytes>> {
+        whole(&self)
     }
 }
 
@@ -78,13 +78,20 @@ pub fn decode<'a, M: serde::Deserialize<'a>>(bytes: &'a [u8]) -> io::Result<M> {
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// Encodes before any await, so no borrow of the message crosses one.
-pub fn encode<M: Serialize>(message: &M, max: usize) -> io::Result<Vec<u8>> {
+/// `message` as one postcard buffer.
+pub fn whole<M: Serialize>(message: &M) -> io::Result<Vec<Bytes>> {
     let bytes = postcard::to_stdvec(message).map_err(io::Error::other)?;
-    if bytes.len() > max {
+    Ok(vec![Bytes::from(bytes)])
+}
+
+/// The length of a body made of `parts`, refused over `max`: we never send
+/// what a peer must refuse.
+fn frame_len(parts: &[Bytes], max: usize) -> io::Result<u32> {
+    let len: usize = parts.iter().map(Bytes::len).sum();
+    if len > max {
         return Err(io::Error::other("message over the protocol's bound"));
     }
-    Ok(bytes)
+    u32::try_from(len).map_err(io::Error::other)
 }
 
 /// Appends `n` as postcard writes a length: LEB128, seven bits a byte.
@@ -96,9 +103,15 @@ pub fn varint(mut n: usize, out: &mut Vec<u8>) {
     out.push(n as u8);
 }
 
-async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, parts: Vec<Bytes>) -> io::Result<()> {
-    let len: usize = parts.iter().map(Bytes::len).sum();
-    io.write_all(&(len as u32).to_le_bytes()).await?;
+/// Writes one frame; encoded before any await, so no borrow of the message
+/// crosses one.
+async fn write_frame<T: AsyncWrite + Unpin>(
+    io: &mut T,
+    parts: Vec<Bytes>,
+    max: usize,
+) -> io::Result<()> {
+    let len = frame_len(&parts, max)?;
+    io.write_all(&len.to_le_bytes()).await?;
     for part in parts {
         io.write_all(&part).await?;
     }
@@ -133,8 +146,8 @@ where
     where
         T: AsyncWrite + Unpin + Send,
     {
-        let parts = req.encode(MAX)?;
-        write_frame(io, parts).await
+        let parts = req.encode()?;
+        write_frame(io, parts, MAX).await
     }
 
     async fn write_response<T>(
@@ -146,8 +159,8 @@ where
     where
         T: AsyncWrite + Unpin + Send,
     {
-        let parts = res.encode(MAX)?;
-        write_frame(io, parts).await
+        let parts = res.encode()?;
+        write_frame(io, parts, MAX).await
     }
 }
 
@@ -181,12 +194,34 @@ mod tests {
                     os: "linux".into(),
                 },
             };
-            let bytes = encode(&request, 4096).expect("encode");
-            prop_assert_eq!(decode::<PairRequest>(&bytes).expect("decode"), request);
+            prop_assert_eq!(round_trip(request.clone(), 4096).expect("framed"), request);
             let response = PairResponse::Challenge { spake, mac };
-            let bytes = encode(&response, 4096).expect("encode");
-            prop_assert_eq!(decode::<PairResponse>(&bytes).expect("decode"), response);
+            prop_assert_eq!(round_trip(response.clone(), 4096).expect("framed"), response);
         }
+    }
+
+    /// `message` written as a frame bounded by `max`, and read back.
+    fn round_trip<M: Message>(message: M, max: usize) -> io::Result<M> {
+        futures::executor::block_on(async {
+            let mut wire = Vec::new();
+            write_frame(&mut wire, message.encode()?, max).await?;
+            M::decode(read_frame(&mut &wire[..], max).await?.into())
+        })
+    }
+
+    #[test]
+    fn a_message_over_the_bound_is_not_sent() {
+        use crate::protocol::ChunkResponse;
+        let message = ChunkResponse::Chunks(vec![Bytes::from(vec![7u8; 600]); 2]);
+        let mut wire = Vec::new();
+        let sent = futures::executor::block_on(write_frame(
+            &mut wire,
+            message.clone().encode().expect("encode"),
+            1000,
+        ));
+        assert!(sent.is_err());
+        assert!(wire.is_empty(), "part of a refused message went out");
+        assert_eq!(round_trip(message.clone(), 1210).expect("framed"), message);
     }
 
     #[test]

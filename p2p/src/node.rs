@@ -308,10 +308,10 @@ pub(crate) struct State {
     /// Revoked devices whose connections are closing, with whom to tell
     /// once they are gone (or the deadline passed).
     closing: Vec<(PeerId, Instant, oneshot::Sender<()>)>,
-    /// What we last told syncing devices had changed here: our change-log
-    /// heads and shared version vector.
     /// Between pulls from a device that announced nothing (ms).
     pub(crate) pull_every: u64,
+    /// What we last told syncing devices had changed here: our change-log
+    /// heads and shared version vector.
     pub(crate) announced: Option<(
         [u64; sdfs_core::sync::Resource::ALL.len()],
         sdfs_core::shared::VersionVector,

@@ -111,27 +111,21 @@ impl crate::codec::Message for ChunkResponse {
 
     /// Chunks go out as they are, each behind postcard's length prefix,
     /// instead of being copied into one buffer first.
-    fn encode(self, max: usize) -> io::Result<Vec<Bytes>> {
+    fn encode(self) -> io::Result<Vec<Bytes>> {
         let ChunkResponse::Chunks(chunks) = self else {
-            return crate::codec::encode(&self, max).map(|bytes| vec![Bytes::from(bytes)]);
+            return crate::codec::whole(&self);
         };
         let mut parts = Vec::with_capacity(2 * chunks.len() + 1);
         let mut head = Vec::with_capacity(20);
         crate::codec::varint(CHUNKS_VARIANT, &mut head);
         crate::codec::varint(chunks.len(), &mut head);
-        let mut total = 0;
         for chunk in chunks {
             crate::codec::varint(chunk.len(), &mut head);
-            total += head.len() + chunk.len();
             parts.push(Bytes::from(std::mem::take(&mut head)));
             parts.push(chunk);
         }
         if !head.is_empty() {
-            total += head.len();
             parts.push(Bytes::from(head));
-        }
-        if total > max {
-            return Err(io::Error::other("message over the protocol's bound"));
         }
         Ok(parts)
     }
@@ -140,8 +134,6 @@ impl crate::codec::Message for ChunkResponse {
 impl crate::codec::Plain for SyncRequest {}
 impl crate::codec::Plain for SyncResponse {}
 impl crate::codec::Plain for ChunkRequest {}
-impl crate::codec::Plain for sdfs_core::pairing::PairRequest {}
-impl crate::codec::Plain for sdfs_core::pairing::PairResponse {}
 
 pub type SyncCodec = crate::codec::Postcard<SyncRequest, SyncResponse, MAX_SYNC_MESSAGE>;
 pub type ChunkCodec = crate::codec::Postcard<ChunkRequest, ChunkResponse, MAX_CHUNK_MESSAGE>;
@@ -170,17 +162,10 @@ mod tests {
         #[test]
         fn chunk_answers_code_as_postcard_does(message in response()) {
             let postcard = postcard::to_stdvec(&message).expect("postcard");
-            let parts = message.clone().encode(MAX_CHUNK_MESSAGE).expect("encode");
+            let parts = message.clone().encode().expect("encode");
             prop_assert_eq!(parts.concat(), postcard.clone());
             prop_assert_eq!(ChunkResponse::decode(postcard.into()).expect("decode"), message);
         }
-    }
-
-    #[test]
-    fn a_chunk_answer_over_the_bound_is_not_sent() {
-        let message = ChunkResponse::Chunks(vec![Bytes::from(vec![7u8; 600]); 2]);
-        assert!(message.clone().encode(1000).is_err());
-        assert!(message.encode(1210).is_ok());
     }
 
     #[test]
