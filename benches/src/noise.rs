@@ -8,7 +8,7 @@
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::FromRawFd;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::Instant;
 
@@ -148,29 +148,18 @@ fn cpu_secs() -> f64 {
 /// pipe a reading thread drains.
 struct Sinks {
     store: std::fs::File,
-    pipe: std::fs::File,
+    pipe: std::io::PipeWriter,
     reader: std::thread::JoinHandle<std::io::Result<u64>>,
 }
 
 impl Sinks {
     fn new(kept: &Path) -> Result<Sinks> {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe(2) returns.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        // SAFETY: both descriptors are new and owned by nothing else.
-        let (out, pipe) = unsafe {
-            (
-                std::fs::File::from_raw_fd(fds[0]),
-                std::fs::File::from_raw_fd(fds[1]),
-            )
-        };
+        let (mut out, pipe) = std::io::pipe()?;
         // A FUSE read moves up to 1 MiB at a time; a pipe's default 64 KiB
         // would cost more switches than a mount does.
-        // SAFETY: F_SETPIPE_SZ on our own pipe.
-        unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 1 << 20) };
-        let reader = std::thread::spawn(move || crate::common::drain(&mut { out }));
+        // SAFETY: F_SETPIPE_SZ on our own pipe's open descriptor.
+        unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+        let reader = std::thread::spawn(move || crate::common::drain(&mut out));
         Ok(Sinks {
             store: std::fs::File::create(kept)?,
             pipe,
