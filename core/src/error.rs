@@ -6,22 +6,93 @@
 use std::io;
 use std::path::PathBuf;
 
-/// What went wrong, independent of any kernel's error numbers.
+/// What went wrong, independent of any kernel's error numbers: every
+/// outcome a filesystem adapter must be able to report.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ErrorKind {
     NotFound,
     AlreadyExists,
+    /// The caller lacks the right (EACCES).
     PermissionDenied,
+    /// Only the owner or a privileged caller may do this (EPERM).
+    NotPermitted,
     InvalidInput,
     NotADirectory,
     IsADirectory,
     DirectoryNotEmpty,
     ReadOnly,
+    /// A rename or link between locations on different filesystems.
+    CrossDevice,
+    NameTooLong,
+    /// Too many symlinks on the way, or a symlink where none may be.
+    SymlinkLoop,
+    /// Too many hard links to one file.
+    TooManyLinks,
+    NoSpace,
+    FileTooLarge,
+    /// A value does not fit the type asked for.
+    Overflow,
     Busy,
-    Unsupported,
+    /// A running program's file cannot be written.
+    FileBusy,
+    WouldBlock,
+    /// A device did not answer in time.
+    TimedOut,
+    /// A device or service is not reachable at all.
     Unavailable,
+    /// Stored or received bytes failed their check.
     Corrupt,
+    Unsupported,
+    /// The extended attribute does not exist.
+    NoAttribute,
+    /// The caller's buffer is too small for the value.
+    BufferTooSmall,
+    /// A value is larger than the filesystem accepts.
+    ArgumentTooLarge,
+    /// The handle is not open for this.
+    BadHandle,
+    /// No data (or hole) at or after the offset.
+    NoSuchOffset,
+    NotSeekable,
+    Interrupted,
     Io,
+}
+
+impl ErrorKind {
+    /// Every kind, for tests that check a mapping is total.
+    pub const ALL: [ErrorKind; 31] = [
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::PermissionDenied,
+        ErrorKind::NotPermitted,
+        ErrorKind::InvalidInput,
+        ErrorKind::NotADirectory,
+        ErrorKind::IsADirectory,
+        ErrorKind::DirectoryNotEmpty,
+        ErrorKind::ReadOnly,
+        ErrorKind::CrossDevice,
+        ErrorKind::NameTooLong,
+        ErrorKind::SymlinkLoop,
+        ErrorKind::TooManyLinks,
+        ErrorKind::NoSpace,
+        ErrorKind::FileTooLarge,
+        ErrorKind::Overflow,
+        ErrorKind::Busy,
+        ErrorKind::FileBusy,
+        ErrorKind::WouldBlock,
+        ErrorKind::TimedOut,
+        ErrorKind::Unavailable,
+        ErrorKind::Corrupt,
+        ErrorKind::Unsupported,
+        ErrorKind::NoAttribute,
+        ErrorKind::BufferTooSmall,
+        ErrorKind::ArgumentTooLarge,
+        ErrorKind::BadHandle,
+        ErrorKind::NoSuchOffset,
+        ErrorKind::NotSeekable,
+        ErrorKind::Interrupted,
+        ErrorKind::Io,
+    ];
 }
 
 /// Errors of the core library.
@@ -76,6 +147,9 @@ pub enum Error {
     /// gone, changed, corrupt or unreachable.
     #[error(transparent)]
     Unreadable(#[from] sdfs_cas::ReadError),
+    /// A filesystem operation refused or failed on `what`, as core decided.
+    #[error("{what}: {}", kind_text(*.kind))]
+    Fs { kind: ErrorKind, what: String },
     /// A file changed while it was being read whole (for a manifest or a pin).
     #[error("{} changed while it was being read; try again", .0.display())]
     ChangedWhileReading(PathBuf),
@@ -87,6 +161,14 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A filesystem outcome of `kind` about `what` (a name, a path).
+    pub fn fs(kind: ErrorKind, what: impl Into<String>) -> Self {
+        Error::Fs {
+            kind,
+            what: what.into(),
         }
     }
 
@@ -106,22 +188,49 @@ impl Error {
             Error::Store(sdfs_cas::StoreError::Incomplete { .. }) => ErrorKind::Unavailable,
             Error::Store(_) | Error::Unreadable(_) => ErrorKind::Io,
             Error::ChangedWhileReading(_) => ErrorKind::Busy,
+            Error::Fs { kind, .. } => *kind,
         }
     }
 }
 
 fn io_kind(e: &io::Error) -> ErrorKind {
-    match e.raw_os_error() {
-        Some(libc::ENOENT) => ErrorKind::NotFound,
-        Some(libc::EEXIST) => ErrorKind::AlreadyExists,
-        Some(libc::EACCES) | Some(libc::EPERM) => ErrorKind::PermissionDenied,
-        Some(libc::ENOTDIR) => ErrorKind::NotADirectory,
-        Some(libc::EISDIR) => ErrorKind::IsADirectory,
-        Some(libc::ENOTEMPTY) => ErrorKind::DirectoryNotEmpty,
-        Some(libc::EROFS) => ErrorKind::ReadOnly,
-        Some(libc::EBUSY) => ErrorKind::Busy,
-        Some(libc::EINVAL) => ErrorKind::InvalidInput,
-        _ => ErrorKind::Io,
+    crate::sys::error_kind(e)
+}
+
+/// How an error of `kind` reads in a message.
+fn kind_text(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::NotFound => "not found",
+        ErrorKind::AlreadyExists => "already exists",
+        ErrorKind::PermissionDenied => "permission denied",
+        ErrorKind::NotPermitted => "not permitted",
+        ErrorKind::InvalidInput => "invalid argument",
+        ErrorKind::NotADirectory => "not a directory",
+        ErrorKind::IsADirectory => "is a directory",
+        ErrorKind::DirectoryNotEmpty => "directory not empty",
+        ErrorKind::ReadOnly => "read-only",
+        ErrorKind::CrossDevice => "crosses filesystems",
+        ErrorKind::NameTooLong => "name too long",
+        ErrorKind::SymlinkLoop => "too many symlinks",
+        ErrorKind::TooManyLinks => "too many links",
+        ErrorKind::NoSpace => "no space left",
+        ErrorKind::FileTooLarge => "file too large",
+        ErrorKind::Overflow => "value too large",
+        ErrorKind::Busy => "busy",
+        ErrorKind::FileBusy => "file busy",
+        ErrorKind::WouldBlock => "would block",
+        ErrorKind::TimedOut => "timed out",
+        ErrorKind::Unavailable => "not reachable",
+        ErrorKind::Corrupt => "corrupt data",
+        ErrorKind::Unsupported => "not supported",
+        ErrorKind::NoAttribute => "no such attribute",
+        ErrorKind::BufferTooSmall => "buffer too small",
+        ErrorKind::ArgumentTooLarge => "argument too large",
+        ErrorKind::BadHandle => "bad handle",
+        ErrorKind::NoSuchOffset => "no such offset",
+        ErrorKind::NotSeekable => "not seekable",
+        ErrorKind::Interrupted => "interrupted",
+        ErrorKind::Io => "input/output error",
     }
 }
 
@@ -146,3 +255,18 @@ db_error_from!(
 
 /// Result with the core [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ALL` lists every kind once: the texts differ, and a kind missing
+    /// from the list has no text in `kind_text`'s exhaustive match either.
+    #[test]
+    fn all_lists_every_kind_once() {
+        let mut texts: Vec<&str> = ErrorKind::ALL.iter().map(|k| kind_text(*k)).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), ErrorKind::ALL.len());
+    }
+}

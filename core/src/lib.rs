@@ -23,6 +23,7 @@ pub mod query;
 pub mod remote;
 pub mod shared;
 pub mod sync;
+pub mod sys;
 pub mod time;
 pub mod uri;
 pub mod watcher;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use fuser::{FileAttr, FileType, INodeNo};
 use sdfs_core::model::entry::EntryKind;
-use sdfs_core::namespace::Attr;
+use sdfs_core::namespace::{Attr, mode};
 
 /// How long the kernel may trust names and attributes of local files.
 /// Changes through the mount are the kernel's own; changes made underneath
@@ -16,7 +16,7 @@ pub const VIRTUAL_TTL: Duration = Duration::from_secs(1);
 
 /// The TTL for a node.
 pub fn ttl(node: &sdfs_core::namespace::Node) -> &'static Duration {
-    if node.is_local() {
+    if node.is_watched() {
         &LOCAL_TTL
     } else {
         &VIRTUAL_TTL
@@ -28,10 +28,10 @@ pub fn file_type(attr: &Attr) -> FileType {
         EntryKind::File => FileType::RegularFile,
         EntryKind::Directory => FileType::Directory,
         EntryKind::Symlink => FileType::Symlink,
-        EntryKind::Special => match attr.mode & libc::S_IFMT {
-            libc::S_IFIFO => FileType::NamedPipe,
-            libc::S_IFCHR => FileType::CharDevice,
-            libc::S_IFBLK => FileType::BlockDevice,
+        EntryKind::Special => match attr.mode & mode::TYPE_MASK {
+            mode::FIFO => FileType::NamedPipe,
+            mode::CHAR_DEVICE => FileType::CharDevice,
+            mode::BLOCK_DEVICE => FileType::BlockDevice,
             _ => FileType::Socket,
         },
     }

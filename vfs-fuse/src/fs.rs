@@ -1,37 +1,33 @@
-//! The FUSE request handlers: translate, call core, answer exactly once.
-//!
-//! Local files are plain syscalls on the backing path, done on fuser's worker
-//! threads (none of them can stall on the network); opened files go into
-//! kernel passthrough when the kernel allows it.
+//! The FUSE request handlers: translate, call the namespace, answer
+//! exactly once. What a node is and what may be done to it is core's
+//! answer; this file keeps node ids, handles, TTLs and passthrough.
 
 use std::ffi::OsStr;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
-    LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite,
-    ReplyXattr, Request, TimeOrNow, WriteFlags,
+    CopyFileRangeFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
-use sdfs_core::model::entry::EntryKind;
-use sdfs_core::namespace::local::{self, Caller, SetTime};
-use sdfs_core::namespace::{Attr, Namespace, Node, Opened};
+use sdfs_core::namespace::{Attr, Namespace, Node, OpenFile, SetAttr};
+use sdfs_core::{Error, ErrorKind};
 
-use crate::attr::{LOCAL_TTL, file_type, to_fuse, ttl};
-use crate::errno::{errno, io_errno};
-use crate::handles::{DirSnapshot, Handle, Handles, IoMode};
+use crate::attr::{file_type, to_fuse, ttl};
+use crate::errno::{errno, errno_of};
+use crate::handles::{Handle, Handles, IoMode};
 use crate::inodes::Inodes;
+use crate::translate;
 
-/// Open flags for local files. NOFLUSH: close(2) need not wait for a
-/// FLUSH round trip — data is already in the backing file (passthrough or
-/// pwrite), and locks are the kernel's own, not forwarded here.
-const LOCAL_OPEN: FopenFlags = FopenFlags::FOPEN_NOFLUSH;
+/// Open flags of files whose bytes may change. NOFLUSH: close(2) need not
+/// wait for a FLUSH round trip — data is already in the backing file
+/// (passthrough or pwrite), and locks are the kernel's own.
+const WRITABLE_OPEN: FopenFlags = FopenFlags::FOPEN_NOFLUSH;
 
 thread_local! {
     /// Each FUSE worker's read buffer, kept between reads: a fresh one per
@@ -51,14 +47,31 @@ fn with_read_buffer<R>(size: u32, f: impl FnOnce(&mut [u8]) -> R) -> R {
     })
 }
 
-/// Virtual attributes every local node has.
-const SD_XATTRS: [&str; 5] = [
-    "user.sd.uri",
-    "user.sd.content_id",
-    "user.sd.kind",
-    "user.sd.copies",
-    "user.sd.tags",
-];
+/// Unwraps a result or answers the request with its error and returns.
+macro_rules! tri {
+    ($reply:ident, $e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return $reply.error(e.into_errno()),
+        }
+    };
+}
+
+trait IntoErrno {
+    fn into_errno(self) -> Errno;
+}
+
+impl IntoErrno for Errno {
+    fn into_errno(self) -> Errno {
+        self
+    }
+}
+
+impl IntoErrno for Error {
+    fn into_errno(self) -> Errno {
+        errno(&self)
+    }
+}
 
 pub struct SdFs {
     pub(crate) ns: Arc<Namespace>,
@@ -81,79 +94,43 @@ impl SdFs {
         self.inodes.node(ino.0).ok_or(Errno::ENOENT)
     }
 
-    fn local_dir(
-        &self,
-        ino: INodeNo,
-    ) -> Result<(sdfs_core::ids::LocationId, std::path::PathBuf), Errno> {
-        match self.node(ino)? {
-            Node::Local { location, path } => Ok((location, path)),
-            // Devices, the root and content are not writable.
-            _ => Err(Errno::EROFS),
-        }
+    fn handle(&self, fh: FileHandle) -> Result<Arc<Handle>, Errno> {
+        self.handles.get(fh.0).ok_or(Errno::EBADF)
     }
 
-    fn child(
-        &self,
-        parent: INodeNo,
-        name: &OsStr,
-    ) -> Result<(sdfs_core::ids::LocationId, std::path::PathBuf), Errno> {
-        let (location, dir) = self.local_dir(parent)?;
-        Ok((location, dir.join(name)))
+    /// Answers an entry for `node`, counting the kernel's lookup.
+    fn reply_entry(&self, (node, attr): (Node, Attr), reply: ReplyEntry) {
+        let ino = self.inodes.intern(&node, &attr);
+        reply.entry(ttl(&node), &to_fuse(ino, &attr), Generation(0));
     }
 
-    /// Answers an entry for the local node just created or found at `path`.
-    fn reply_local_entry(
+    /// How the kernel does I/O on `file`, open on inode `ino`: straight to
+    /// the file core says may pass through, else through our `read`.
+    fn io_mode(
         &self,
-        location: sdfs_core::ids::LocationId,
-        path: std::path::PathBuf,
-        reply: ReplyEntry,
-    ) {
-        match std::fs::symlink_metadata(&path) {
-            Ok(md) => {
-                let attr = Attr::from_metadata(&md);
-                let node = Node::Local { location, path };
-                let ino = self.inodes.intern(&node, &attr);
-                reply.entry(&LOCAL_TTL, &to_fuse(ino, &attr), Generation(0));
-            }
-            Err(e) => reply.error(io_errno(&e)),
-        }
-    }
-
-    /// Replies to the open of a file this device does not own: through the
-    /// page cache and `read`, or straight to its whole verified copy.
-    fn open_read_only(&self, ino: INodeNo, opened: Opened, reply: ReplyOpen) {
-        let mode = match &opened {
-            Opened::Whole(file) if self.passthrough.load(Ordering::Relaxed) => {
-                match self
-                    .handles
-                    .passthrough_io(ino.0, || reply.open_backing(file))
-                {
-                    Ok(mode) => mode,
-                    Err(e) => {
-                        tracing::warn!(
-                            "passthrough unavailable ({e}); serving reads in user space"
-                        );
-                        self.passthrough.store(false, Ordering::Relaxed);
-                        self.handles.cached_io(ino.0)
-                    }
+        ino: u64,
+        file: &OpenFile,
+        open_backing: impl FnOnce(&std::fs::File) -> std::io::Result<fuser::BackingId>,
+    ) -> IoMode {
+        if let Some(backing) = file.passthrough()
+            && self.passthrough.load(Ordering::Relaxed)
+        {
+            match self.handles.passthrough_io(ino, || open_backing(backing)) {
+                Ok(mode) => return mode,
+                Err(e) => {
+                    tracing::warn!("passthrough unavailable ({e}); serving I/O in user space");
+                    self.passthrough.store(false, Ordering::Relaxed);
                 }
             }
-            _ => self.handles.cached_io(ino.0),
-        };
-        let handle = match opened {
-            Opened::Chunks(reader) => Handle::Content {
-                reader: Arc::new(reader),
-                _io: mode.clone(),
-            },
-            Opened::Whole(file) => Handle::Whole {
-                file,
-                _io: mode.clone(),
-            },
-        };
-        let fh = FileHandle(self.handles.insert(handle));
-        match &mode {
-            IoMode::Passthrough(backing) => reply.opened_passthrough(fh, LOCAL_OPEN, backing),
-            IoMode::Cached { .. } => reply.opened(fh, FopenFlags::FOPEN_KEEP_CACHE),
+        }
+        self.handles.cached_io(ino)
+    }
+
+    /// The open flags for the kernel: unchanging bytes keep their pages.
+    fn fopen_flags(file: &OpenFile, mode: &IoMode) -> FopenFlags {
+        match mode {
+            IoMode::Cached { .. } if file.immutable() => FopenFlags::FOPEN_KEEP_CACHE,
+            _ => WRITABLE_OPEN,
         }
     }
 
@@ -163,39 +140,31 @@ impl SdFs {
         ino: INodeNo,
         fh: Option<FileHandle>,
     ) -> Result<(Attr, &'static Duration), Errno> {
+        let node = self.node(ino)?;
         // fstat through an open handle works even after the name is gone.
         if let Some(fh) = fh
             && let Some(handle) = self.handles.get(fh.0)
             && let Handle::File { file, .. } = &*handle
+            && let Ok(attr) = file.getattr()
         {
-            let attr = file
-                .metadata()
-                .map(|md| Attr::from_metadata(&md))
-                .map_err(|e| io_errno(&e))?;
-            return Ok((attr, &LOCAL_TTL));
+            return Ok((attr, ttl(&node)));
         }
-        let node = self.node(ino)?;
-        let node_ttl = ttl(&node);
-        let attr = match self.ns.getattr(&node) {
-            Ok(attr) => Ok(attr),
+        match self.ns.getattr(&node) {
+            Ok(attr) => Ok((attr, ttl(&node))),
             // fstat of an open file whose names are all gone: the kernel asks
             // without a handle, but one of ours is still open.
-            Err(e) if errno(&e) == Errno::ENOENT => {
-                let open = self
-                    .inodes
-                    .backing_key(ino.0)
-                    .and_then(|key| self.handles.open_file(key));
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let open = self.handles.open_file(&node.key());
                 match open.as_deref() {
                     Some(Handle::File { file, .. }) => file
-                        .metadata()
-                        .map(|md| Attr::from_metadata(&md))
-                        .map_err(|e| io_errno(&e)),
+                        .getattr()
+                        .map(|attr| (attr, ttl(&node)))
+                        .map_err(|e| errno(&e)),
                     _ => Err(Errno::ENOENT),
                 }
             }
             Err(e) => Err(errno(&e)),
-        }?;
-        Ok((attr, node_ttl))
+        }
     }
 
     fn reply_attr(&self, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -205,97 +174,22 @@ impl SdFs {
         }
     }
 
-    fn snapshot(&self, ino: INodeNo) -> Result<DirSnapshot, Errno> {
-        let node = self.node(ino)?;
-        let own = self.ns.getattr(&node).map_err(|e| errno(&e))?;
-        let mut entries = vec![
-            (b".".to_vec(), node.clone(), own),
-            (b"..".to_vec(), node.clone(), own),
-        ];
-        for entry in self.ns.readdir(&node).map_err(|e| errno(&e))? {
-            entries.push((entry.name, entry.node, entry.attr));
-        }
-        if node == Node::Root {
-            // Hidden, but reachable by name: .content is not listed.
-        }
-        Ok(DirSnapshot { entries })
-    }
-
-    /// The snapshot of an open directory, taken on first use.
-    fn listing<'h>(&self, ino: INodeNo, handle: &'h Handle) -> Result<&'h DirSnapshot, Errno> {
+    /// The listing of an open directory, taken on first use.
+    fn listing<'h>(
+        &self,
+        ino: INodeNo,
+        handle: &'h Handle,
+    ) -> Result<&'h (Attr, sdfs_core::namespace::Listing), Errno> {
         let Handle::Dir(cell) = handle else {
             return Err(Errno::ENOTDIR);
         };
-        if let Some(snapshot) = cell.get() {
-            return Ok(snapshot);
+        if let Some(listing) = cell.get() {
+            return Ok(listing);
         }
-        let snapshot = self.snapshot(ino)?;
-        Ok(cell.get_or_init(|| snapshot))
-    }
-
-    fn virtual_xattr(&self, node: &Node, name: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
-        if !name.starts_with(b"user.sd.") {
-            return None;
-        }
-        if name == TAGS_XATTR {
-            return Some(match self.ns.tags(node) {
-                Ok(Some(tags)) if !tags.is_empty() => Ok(tags.join(",").into_bytes()),
-                Ok(_) => Err(Errno::NO_XATTR),
-                Err(e) => Err(errno(&e)),
-            });
-        }
-        let device = self.ns.library().device_name();
-        let value = match node {
-            Node::Local { location, path } => {
-                let facts = match self.ns.index_facts(*location, path) {
-                    Ok(f) => f,
-                    Err(e) => return Some(Err(errno(&e))),
-                };
-                match name {
-                    b"user.sd.uri" => Some(facts.uri),
-                    b"user.sd.content_id" => facts.content_id.map(|c| c.to_string()),
-                    b"user.sd.kind" => facts.kind.map(str::to_owned),
-                    b"user.sd.copies" => facts.copies.map(|c| c.to_string()),
-                    _ => None,
-                }
-            }
-            Node::Device if name == b"user.sd.uri" => Some(format!("sd://{device}")),
-            Node::Content(id) if name == b"user.sd.uri" => Some(format!("sd://content/{id}")),
-            Node::Content(id) if name == b"user.sd.content_id" => Some(id.to_string()),
-            _ => None,
-        };
-        Some(value.map(String::into_bytes).ok_or(Errno::NO_XATTR))
-    }
-}
-
-/// Tags, shared with every paired device; settable on any indexed file.
-const TAGS_XATTR: &[u8] = b"user.sd.tags";
-
-impl SdFs {
-    fn write_tags(&self, ino: INodeNo, tags: &[String], reply: ReplyEmpty) {
-        let node = match self.node(ino) {
-            Ok(n) => n,
-            Err(e) => return reply.error(e),
-        };
-        match self.ns.set_tags(&node, tags) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
-    }
-}
-
-fn caller(req: &Request) -> Caller {
-    Caller {
-        uid: req.uid(),
-        gid: req.gid(),
-    }
-}
-
-fn set_time(t: Option<TimeOrNow>) -> SetTime {
-    match t {
-        None => SetTime::Keep,
-        Some(TimeOrNow::Now) => SetTime::Now,
-        Some(TimeOrNow::SpecificTime(t)) => SetTime::At(sdfs_core::time::unix_nanos(t)),
+        let node = self.node(ino)?;
+        let own = self.ns.getattr(&node).map_err(|e| errno(&e))?;
+        let listing = self.ns.open_dir(&node).map_err(|e| errno(&e))?;
+        Ok(cell.get_or_init(|| (own, listing)))
     }
 }
 
@@ -318,9 +212,7 @@ impl Filesystem for SdFs {
         let _ = config.set_max_write(1024 * 1024);
         // Passthrough needs root (CAP_SYS_ADMIN) and a depth; without either,
         // reads and writes come here instead.
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
-        if root
+        if sdfs_core::sys::is_root()
             && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
             && config.set_max_stack_depth(1).is_ok()
         {
@@ -334,17 +226,9 @@ impl Filesystem for SdFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let node = match self.node(parent) {
-            Ok(n) => n,
-            Err(e) => return reply.error(e),
-        };
-        match self.ns.lookup(&node, name.as_bytes()) {
-            Ok((child, attr)) => {
-                let ino = self.inodes.intern(&child, &attr);
-                reply.entry(ttl(&child), &to_fuse(ino, &attr), Generation(0));
-            }
-            Err(e) => reply.error(errno(&e)),
-        }
+        let parent = tri!(reply, self.node(parent));
+        let found = tri!(reply, self.ns.lookup(&parent, name.as_bytes()));
+        self.reply_entry(found, reply);
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -357,7 +241,7 @@ impl Filesystem for SdFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -373,48 +257,32 @@ impl Filesystem for SdFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let (_, path) = match self.local_dir(ino) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
+        let node = tri!(reply, self.node(ino));
+        let change = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime: translate::set_time(atime),
+            mtime: translate::set_time(mtime),
         };
-        let result = (|| -> std::io::Result<()> {
-            if let Some(mode) = mode {
-                local::chmod(&path, mode)?;
-            }
-            if uid.is_some() || gid.is_some() {
-                local::chown(&path, uid, gid)?;
-            }
-            if let Some(size) = size {
-                let open = fh.and_then(|fh| self.handles.get(fh.0));
-                match open.as_deref() {
-                    Some(Handle::File { file, .. }) => file.set_len(size)?,
-                    _ => local::truncate(&path, size)?,
-                }
-            }
-            if atime.is_some() || mtime.is_some() {
-                local::set_times(&path, set_time(atime), set_time(mtime))?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            return reply.error(io_errno(&e));
-        }
-        self.reply_attr(ino, fh, reply);
+        let open = fh.and_then(|fh| self.handles.get(fh.0));
+        let file = match open.as_deref() {
+            Some(Handle::File { file, .. }) => Some(file),
+            _ => None,
+        };
+        let attr = tri!(
+            reply,
+            self.ns
+                .setattr(&node, &change, file, translate::caller(req))
+        );
+        reply.attr(ttl(&node), &to_fuse(ino.0, &attr));
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.node(ino) {
-            Ok(Node::Local { path, .. }) => match local::readlink(&path) {
-                Ok(target) => reply.data(&target),
-                Err(e) => reply.error(io_errno(&e)),
-            },
-            Ok(node @ (Node::Remote { .. } | Node::Live { .. })) => match self.ns.readlink(&node) {
-                Ok(target) => reply.data(&target),
-                Err(e) => reply.error(errno(&e)),
-            },
-            Ok(_) => reply.error(Errno::EINVAL),
-            Err(e) => reply.error(e),
-        }
+        let node = tri!(reply, self.node(ino));
+        let target = tri!(reply, self.ns.readlink(&node));
+        reply.data(&target);
     }
 
     fn mknod(
@@ -427,14 +295,15 @@ impl Filesystem for SdFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let (location, path) = match self.child(parent, name) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        match local::mknod(caller(req), &path, mode, u64::from(rdev)) {
-            Ok(()) => self.reply_local_entry(location, path, reply),
-            Err(e) => reply.error(io_errno(&e)),
-        }
+        let parent = tri!(reply, self.node(parent));
+        let made = self.ns.mknod(
+            &parent,
+            name.as_bytes(),
+            mode,
+            u64::from(rdev),
+            translate::caller(req),
+        );
+        self.reply_entry(tri!(reply, made), reply);
     }
 
     fn mkdir(
@@ -446,42 +315,25 @@ impl Filesystem for SdFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let (location, path) = match self.child(parent, name) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        match local::mkdir(caller(req), &path, mode) {
-            Ok(()) => self.reply_local_entry(location, path, reply),
-            Err(e) => reply.error(io_errno(&e)),
-        }
+        let parent = tri!(reply, self.node(parent));
+        let made = self
+            .ns
+            .mkdir(&parent, name.as_bytes(), mode, translate::caller(req));
+        self.reply_entry(tri!(reply, made), reply);
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let (_, path) = match self.child(parent, name) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        match local::unlink(&path) {
-            Ok(()) => {
-                self.inodes.unlinked(&path);
-                reply.ok();
-            }
-            Err(e) => reply.error(io_errno(&e)),
-        }
+        let parent = tri!(reply, self.node(parent));
+        let gone = tri!(reply, self.ns.unlink(&parent, name.as_bytes()));
+        self.inodes.unlinked(&gone);
+        reply.ok();
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let (_, path) = match self.child(parent, name) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        match local::rmdir(&path) {
-            Ok(()) => {
-                self.inodes.unlinked(&path);
-                reply.ok();
-            }
-            Err(e) => reply.error(io_errno(&e)),
-        }
+        let parent = tri!(reply, self.node(parent));
+        let gone = tri!(reply, self.ns.rmdir(&parent, name.as_bytes()));
+        self.inodes.unlinked(&gone);
+        reply.ok();
     }
 
     fn symlink(
@@ -492,14 +344,14 @@ impl Filesystem for SdFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let (location, path) = match self.child(parent, link_name) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        match local::symlink(caller(req), target.as_os_str(), &path) {
-            Ok(()) => self.reply_local_entry(location, path, reply),
-            Err(e) => reply.error(io_errno(&e)),
-        }
+        let parent = tri!(reply, self.node(parent));
+        let made = self.ns.symlink(
+            &parent,
+            link_name.as_bytes(),
+            target.as_os_str().as_bytes(),
+            translate::caller(req),
+        );
+        self.reply_entry(tri!(reply, made), reply);
     }
 
     fn rename(
@@ -512,40 +364,16 @@ impl Filesystem for SdFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let from = self.child(parent, name);
-        let to = self.child(newparent, newname);
-        let ((from_loc, from), (to_loc, to)) = match (from, to) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => return reply.error(e),
-        };
-        // Locations may sit on different filesystems; say so as rename(2) would.
-        if from_loc != to_loc && std::fs::symlink_metadata(&from).is_ok() {
-            let same_dev = match (
-                std::fs::metadata(from.parent().unwrap_or(&from)),
-                std::fs::metadata(to.parent().unwrap_or(&to)),
-            ) {
-                (Ok(a), Ok(b)) => {
-                    std::os::unix::fs::MetadataExt::dev(&a)
-                        == std::os::unix::fs::MetadataExt::dev(&b)
-                }
-                _ => false,
-            };
-            if !same_dev {
-                return reply.error(Errno::EXDEV);
-            }
-        }
-        match local::rename(&from, &to, flags.bits()) {
-            Ok(()) => {
-                if flags.contains(RenameFlags::RENAME_EXCHANGE) {
-                    self.inodes.exchanged(&from, &to);
-                } else {
-                    self.inodes.unlinked(&to);
-                    self.inodes.renamed(&from, &to);
-                }
-                reply.ok();
-            }
-            Err(e) => reply.error(io_errno(&e)),
-        }
+        let from = tri!(reply, self.node(parent));
+        let to = tri!(reply, self.node(newparent));
+        let flags = tri!(reply, translate::rename_flags(flags).ok_or(Errno::EINVAL));
+        let renamed = tri!(
+            reply,
+            self.ns
+                .rename(&from, name.as_bytes(), &to, newname.as_bytes(), flags)
+        );
+        self.inodes.renamed(&renamed);
+        reply.ok();
     }
 
     fn link(
@@ -556,85 +384,27 @@ impl Filesystem for SdFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let from = match self.local_dir(ino) {
-            Ok((_, p)) => p,
-            Err(e) => return reply.error(e),
-        };
-        let (location, to) = match self.child(newparent, newname) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        match local::link(caller(req), &from, &to) {
-            Ok(()) => self.reply_local_entry(location, to, reply),
-            Err(e) => reply.error(io_errno(&e)),
-        }
+        let node = tri!(reply, self.node(ino));
+        let parent = tri!(reply, self.node(newparent));
+        let made = self
+            .ns
+            .link(&node, &parent, newname.as_bytes(), translate::caller(req));
+        self.reply_entry(tri!(reply, made), reply);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let node = match self.node(ino) {
-            Ok(n) => n,
-            Err(e) => return reply.error(e),
+        let node = tri!(reply, self.node(ino));
+        let file = tri!(reply, self.ns.open(&node, translate::open_flags(flags.0)));
+        let mode = self.io_mode(ino.0, &file, |f| reply.open_backing(f));
+        let fopen = Self::fopen_flags(&file, &mode);
+        let passthrough = match &mode {
+            IoMode::Passthrough(backing) => Some(Arc::clone(backing)),
+            IoMode::Cached { .. } => None,
         };
-        match node {
-            Node::Content(_) | Node::Remote { .. } | Node::Live { .. } => {
-                if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
-                    return reply.error(Errno::EROFS);
-                }
-                let opened = match &node {
-                    Node::Remote { device, entry } => self.ns.open_remote(*device, *entry),
-                    Node::Live {
-                        device,
-                        location,
-                        path,
-                    } => self.ns.open_live(*device, *location, path),
-                    Node::Content(id) => self.ns.open_content(*id).map(Opened::Chunks),
-                    _ => return reply.error(Errno::EISDIR),
-                };
-                match opened {
-                    Ok(opened) => self.open_read_only(ino, opened, reply),
-                    Err(e) => reply.error(errno(&e)),
-                }
-            }
-            Node::Local { path, .. } => {
-                let file = match local::open(&path, flags.0) {
-                    Ok(f) => f,
-                    Err(e) => return reply.error(io_errno(&e)),
-                };
-                let md = match file.metadata() {
-                    Ok(md) => md,
-                    Err(e) => return reply.error(io_errno(&e)),
-                };
-                let is_file = md.is_file();
-                let key = (
-                    std::os::unix::fs::MetadataExt::dev(&md),
-                    std::os::unix::fs::MetadataExt::ino(&md),
-                );
-                if is_file && self.passthrough.load(Ordering::Relaxed) {
-                    match self.handles.backing(ino.0, || reply.open_backing(&file)) {
-                        Ok(backing) => {
-                            let fh = self.handles.insert(Handle::File {
-                                file,
-                                key,
-                                _backing: Some(Arc::clone(&backing)),
-                            });
-                            return reply.opened_passthrough(FileHandle(fh), LOCAL_OPEN, &backing);
-                        }
-                        Err(e) => {
-                            tracing::warn!(
-                                "passthrough unavailable ({e}); serving reads and writes in user space"
-                            );
-                            self.passthrough.store(false, Ordering::Relaxed);
-                        }
-                    }
-                }
-                let fh = self.handles.insert(Handle::File {
-                    file,
-                    key,
-                    _backing: None,
-                });
-                reply.opened(FileHandle(fh), LOCAL_OPEN);
-            }
-            _ => reply.error(Errno::EISDIR),
+        let fh = FileHandle(self.handles.insert(Handle::File { file, _io: mode }));
+        match passthrough {
+            Some(backing) => reply.opened_passthrough(fh, fopen, &backing),
+            None => reply.opened(fh, fopen),
         }
     }
 
@@ -649,29 +419,19 @@ impl Filesystem for SdFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let Some(handle) = self.handles.get(fh.0) else {
-            return reply.error(Errno::EBADF);
+        let handle = tri!(reply, self.handle(fh));
+        let Handle::File { file, .. } = &*handle else {
+            return reply.error(Errno::EISDIR);
         };
-        match &*handle {
-            Handle::Content { reader, .. } => {
-                with_read_buffer(size, |buf| match reader.read_at(offset, buf) {
-                    Ok(n) => reply.data(&buf[..n]),
-                    Err(e) => {
-                        tracing::warn!("{e}");
-                        reply.error(Errno::EIO)
-                    }
-                })
+        with_read_buffer(size, |buf| match file.read_at(offset, buf) {
+            Ok(n) => reply.data(&buf[..n]),
+            Err(e) => {
+                if e.kind() != ErrorKind::Io {
+                    tracing::warn!("{e}");
+                }
+                reply.error(errno(&e))
             }
-            Handle::File { file, .. } | Handle::Whole { file, .. } => {
-                with_read_buffer(size, |buf| {
-                    match sdfs_core::fsutil::read_full_at(file, buf, offset) {
-                        Ok(filled) => reply.data(&buf[..filled]),
-                        Err(e) => reply.error(io_errno(&e)),
-                    }
-                })
-            }
-            Handle::Dir(_) => reply.error(Errno::EISDIR),
-        }
+        })
     }
 
     fn write(
@@ -686,16 +446,12 @@ impl Filesystem for SdFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let Some(handle) = self.handles.get(fh.0) else {
+        let handle = tri!(reply, self.handle(fh));
+        let Handle::File { file, .. } = &*handle else {
             return reply.error(Errno::EBADF);
         };
-        match &*handle {
-            Handle::File { file, .. } => match file.write_all_at(data, offset) {
-                Ok(()) => reply.written(data.len() as u32),
-                Err(e) => reply.error(io_errno(&e)),
-            },
-            _ => reply.error(Errno::EBADF),
-        }
+        let n = tri!(reply, file.write_at(offset, data));
+        reply.written(n as u32);
     }
 
     fn flush(
@@ -731,34 +487,19 @@ impl Filesystem for SdFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let Some(handle) = self.handles.get(fh.0) else {
-            return reply.error(Errno::EBADF);
-        };
-        match &*handle {
-            Handle::File { file, .. } => {
-                let result = if datasync {
-                    file.sync_data()
-                } else {
-                    file.sync_all()
-                };
-                match result {
-                    Ok(()) => reply.ok(),
-                    Err(e) => reply.error(io_errno(&e)),
-                }
-            }
-            _ => reply.ok(),
+        let handle = tri!(reply, self.handle(fh));
+        if let Handle::File { file, .. } = &*handle {
+            tri!(reply, file.fsync(datasync));
         }
+        reply.ok();
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let node = match self.node(ino) {
-            Ok(n) => n,
-            Err(e) => return reply.error(e),
-        };
-        // The kernel may keep local listings in its page cache: a change
-        // through the mount bumps the directory's version, and one underneath
-        // is invalidated by the watcher.
-        let flags = if node.is_local() {
+        let node = tri!(reply, self.node(ino));
+        // The kernel may keep listings of watched directories in its page
+        // cache: a change through the mount bumps the directory's version,
+        // and one underneath is invalidated by the watcher.
+        let flags = if node.is_watched() {
             FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE
         } else {
             FopenFlags::empty()
@@ -775,24 +516,25 @@ impl Filesystem for SdFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let Some(handle) = self.handles.get(fh.0) else {
-            return reply.error(Errno::EBADF);
-        };
-        let snapshot = match self.listing(ino, &handle) {
-            Ok(s) => s,
-            Err(e) => return reply.error(e),
-        };
-        for (i, (name, node, attr)) in snapshot.entries.iter().enumerate().skip(offset as usize) {
-            let child = if i < 2 {
-                ino.0
-            } else {
-                self.inodes.peek(node, attr)
-            };
+        let handle = tri!(reply, self.handle(fh));
+        let (own, listing) = tri!(reply, self.listing(ino, &handle));
+        // Offsets 1 and 2 are `.` and `..`; entry i of the listing is i + 3.
+        let mut next = offset;
+        while next < 2 {
+            let name = if next == 0 { "." } else { ".." };
+            next += 1;
+            if reply.add(ino, next, file_type(own), name) {
+                return reply.ok();
+            }
+        }
+        for entry in listing.starting_at((next - 2) as usize) {
+            next += 1;
+            let child = self.inodes.peek(&entry.node, &entry.attr);
             if reply.add(
                 INodeNo(child),
-                (i + 1) as u64,
-                file_type(attr),
-                OsStr::from_bytes(name),
+                next,
+                file_type(&entry.attr),
+                OsStr::from_bytes(&entry.name),
             ) {
                 break;
             }
@@ -808,32 +550,39 @@ impl Filesystem for SdFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let Some(handle) = self.handles.get(fh.0) else {
-            return reply.error(Errno::EBADF);
-        };
-        let snapshot = match self.listing(ino, &handle) {
-            Ok(s) => s,
-            Err(e) => return reply.error(e),
-        };
-        for (i, (name, node, attr)) in snapshot.entries.iter().enumerate().skip(offset as usize) {
-            // The kernel takes a lookup for every entry but `.` and `..`.
-            let child = if i < 2 {
-                ino.0
-            } else {
-                self.inodes.intern(node, attr)
-            };
+        let handle = tri!(reply, self.handle(fh));
+        let (own, listing) = tri!(reply, self.listing(ino, &handle));
+        let node = tri!(reply, self.node(ino));
+        let mut next = offset;
+        while next < 2 {
+            let name = if next == 0 { "." } else { ".." };
+            next += 1;
+            // The kernel takes no lookup for `.` and `..`.
+            if reply.add(
+                ino,
+                next,
+                name,
+                ttl(&node),
+                &to_fuse(ino.0, own),
+                Generation(0),
+            ) {
+                return reply.ok();
+            }
+        }
+        for entry in listing.starting_at((next - 2) as usize) {
+            next += 1;
+            // The kernel takes a lookup for every other entry it keeps.
+            let child = self.inodes.intern(&entry.node, &entry.attr);
             let full = reply.add(
                 INodeNo(child),
-                (i + 1) as u64,
-                OsStr::from_bytes(name),
-                ttl(node),
-                &to_fuse(child, attr),
+                next,
+                OsStr::from_bytes(&entry.name),
+                ttl(&entry.node),
+                &to_fuse(child, &entry.attr),
                 Generation(0),
             );
             if full {
-                if i >= 2 {
-                    self.inodes.forget(child, 1);
-                }
+                self.inodes.forget(child, 1);
                 break;
             }
         }
@@ -860,36 +609,17 @@ impl Filesystem for SdFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.node(ino) {
-            Ok(Node::Local { path, .. }) => {
-                let result = std::fs::File::open(&path).and_then(|d| {
-                    if datasync {
-                        d.sync_data()
-                    } else {
-                        d.sync_all()
-                    }
-                });
-                match result {
-                    Ok(()) => reply.ok(),
-                    Err(e) => reply.error(io_errno(&e)),
-                }
-            }
-            Ok(_) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        let node = tri!(reply, self.node(ino));
+        tri!(reply, self.ns.fsyncdir(&node, datasync));
+        reply.ok();
     }
 
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        let path = match self.node(ino) {
-            Ok(Node::Local { path, .. }) => path,
-            _ => self.ns.library().dir().to_owned(),
-        };
-        match local::statfs(&path) {
-            Ok(s) => reply.statfs(
-                s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
-            ),
-            Err(e) => reply.error(io_errno(&e)),
-        }
+        let node = self.node(ino).unwrap_or_else(|_| Node::root());
+        let s = tri!(reply, self.ns.statfs(&node));
+        reply.statfs(
+            s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
+        );
     }
 
     fn setxattr(
@@ -902,76 +632,28 @@ impl Filesystem for SdFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        if name.as_bytes() == TAGS_XATTR {
-            return self.write_tags(ino, &sdfs_core::namespace::parse_tags(value), reply);
-        }
-        if name.as_bytes().starts_with(b"user.sd.") {
-            return reply.error(Errno::EPERM);
-        }
-        match self.local_dir(ino) {
-            Ok((_, path)) => match local::xattr::set(&path, name.as_bytes(), value, flags) {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(io_errno(&e)),
-            },
-            Err(e) => reply.error(e),
-        }
+        let node = tri!(reply, self.node(ino));
+        let how = tri!(reply, translate::xattr_set(flags).ok_or(Errno::EINVAL));
+        tri!(reply, self.ns.setxattr(&node, name.as_bytes(), value, how));
+        reply.ok();
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let node = match self.node(ino) {
-            Ok(n) => n,
-            Err(e) => return reply.error(e),
-        };
-        if let Some(value) = self.virtual_xattr(&node, name.as_bytes()) {
-            return match value {
-                Ok(v) => reply_xattr(&v, size, reply),
-                Err(e) => reply.error(e),
-            };
-        }
-        match node {
-            Node::Local { path, .. } => match local::xattr::get(&path, name.as_bytes()) {
-                Ok(v) => reply_xattr(&v, size, reply),
-                Err(e) => reply.error(io_errno(&e)),
-            },
-            _ => reply.error(Errno::NO_XATTR),
-        }
+        let node = tri!(reply, self.node(ino));
+        let value = tri!(reply, self.ns.getxattr(&node, name.as_bytes()));
+        reply_xattr(&value, size, reply);
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let node = match self.node(ino) {
-            Ok(n) => n,
-            Err(e) => return reply.error(e),
-        };
-        let mut names = match &node {
-            Node::Local { path, .. } => match local::xattr::list(path) {
-                Ok(list) => list,
-                Err(e) => return reply.error(io_errno(&e)),
-            },
-            _ => Vec::new(),
-        };
-        for name in SD_XATTRS {
-            if let Some(Ok(_)) = self.virtual_xattr(&node, name.as_bytes()) {
-                names.extend_from_slice(name.as_bytes());
-                names.push(0);
-            }
-        }
+        let node = tri!(reply, self.node(ino));
+        let names = tri!(reply, self.ns.listxattr(&node));
         reply_xattr(&names, size, reply);
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        if name.as_bytes() == TAGS_XATTR {
-            return self.write_tags(ino, &[], reply);
-        }
-        if name.as_bytes().starts_with(b"user.sd.") {
-            return reply.error(Errno::EPERM);
-        }
-        match self.local_dir(ino) {
-            Ok((_, path)) => match local::xattr::remove(&path, name.as_bytes()) {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(io_errno(&e)),
-            },
-            Err(e) => reply.error(e),
-        }
+        let node = tri!(reply, self.node(ino));
+        tri!(reply, self.ns.removexattr(&node, name.as_bytes()));
+        reply.ok();
     }
 
     fn create(
@@ -984,59 +666,33 @@ impl Filesystem for SdFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let (location, path) = match self.child(parent, name) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        let file = match local::create(caller(req), &path, flags, mode) {
-            Ok(f) => f,
-            Err(e) => return reply.error(io_errno(&e)),
-        };
-        let md = match file.metadata() {
-            Ok(md) => md,
-            Err(e) => return reply.error(io_errno(&e)),
-        };
-        let attr = Attr::from_metadata(&md);
-        let key = (attr.dev, attr.ino);
-        let node = Node::Local { location, path };
-        let ino = self.inodes.intern(&node, &attr);
-        if attr.kind == EntryKind::File && self.passthrough.load(Ordering::Relaxed) {
-            match self.handles.backing(ino, || reply.open_backing(&file)) {
-                Ok(backing) => {
-                    let fh = self.handles.insert(Handle::File {
-                        file,
-                        key,
-                        _backing: Some(Arc::clone(&backing)),
-                    });
-                    return reply.created_passthrough(
-                        &LOCAL_TTL,
-                        &to_fuse(ino, &attr),
-                        Generation(0),
-                        FileHandle(fh),
-                        LOCAL_OPEN,
-                        &backing,
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        "passthrough unavailable ({e}); serving reads and writes in user space"
-                    );
-                    self.passthrough.store(false, Ordering::Relaxed);
-                }
-            }
-        }
-        let fh = self.handles.insert(Handle::File {
-            file,
-            key,
-            _backing: None,
-        });
-        reply.created(
-            &LOCAL_TTL,
-            &to_fuse(ino, &attr),
-            Generation(0),
-            FileHandle(fh),
-            LOCAL_OPEN,
+        let parent = tri!(reply, self.node(parent));
+        let (node, attr, file) = tri!(
+            reply,
+            self.ns.create(
+                &parent,
+                name.as_bytes(),
+                mode,
+                translate::open_flags(flags),
+                translate::caller(req),
+            )
         );
+        let ino = self.inodes.intern(&node, &attr);
+        let io = self.io_mode(ino, &file, |f| reply.open_backing(f));
+        let fopen = Self::fopen_flags(&file, &io);
+        let passthrough = match &io {
+            IoMode::Passthrough(backing) => Some(Arc::clone(backing)),
+            IoMode::Cached { .. } => None,
+        };
+        let fh = FileHandle(self.handles.insert(Handle::File { file, _io: io }));
+        let entry_ttl = ttl(&node);
+        let attr = to_fuse(ino, &attr);
+        match passthrough {
+            Some(backing) => {
+                reply.created_passthrough(entry_ttl, &attr, Generation(0), fh, fopen, &backing)
+            }
+            None => reply.created(entry_ttl, &attr, Generation(0), fh, fopen),
+        }
     }
 
     fn fallocate(
@@ -1049,19 +705,16 @@ impl Filesystem for SdFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let Some(handle) = self.handles.get(fh.0) else {
-            return reply.error(Errno::EBADF);
-        };
+        let handle = tri!(reply, self.handle(fh));
         let Handle::File { file, .. } = &*handle else {
             return reply.error(Errno::EBADF);
         };
-        // SAFETY: a valid descriptor owned by the handle.
-        let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset as i64, length as i64) };
-        if rc < 0 {
-            reply.error(io_errno(&std::io::Error::last_os_error()));
-        } else {
-            reply.ok();
-        }
+        let how = tri!(
+            reply,
+            translate::fallocate(mode).ok_or(errno_of(ErrorKind::Unsupported))
+        );
+        tri!(reply, file.fallocate(how, offset, length));
+        reply.ok();
     }
 
     fn lseek(
@@ -1073,28 +726,37 @@ impl Filesystem for SdFs {
         whence: i32,
         reply: ReplyLseek,
     ) {
-        let Some(handle) = self.handles.get(fh.0) else {
+        let handle = tri!(reply, self.handle(fh));
+        let Handle::File { file, .. } = &*handle else {
+            return reply.error(Errno::EISDIR);
+        };
+        let whence = tri!(reply, translate::whence(whence).ok_or(Errno::EINVAL));
+        let at = tri!(reply, file.lseek(offset, whence));
+        reply.offset(at as i64);
+    }
+
+    fn copy_file_range(
+        &self,
+        _req: &Request,
+        _ino_in: INodeNo,
+        fh_in: FileHandle,
+        offset_in: u64,
+        _ino_out: INodeNo,
+        fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        _flags: CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        let from = tri!(reply, self.handle(fh_in));
+        let to = tri!(reply, self.handle(fh_out));
+        let (Handle::File { file: from, .. }, Handle::File { file: to, .. }) = (&*from, &*to)
+        else {
             return reply.error(Errno::EBADF);
         };
-        match &*handle {
-            Handle::File { file, .. } | Handle::Whole { file, .. } => {
-                // SAFETY: a valid descriptor owned by the handle.
-                let rc = unsafe { libc::lseek(file.as_raw_fd(), offset, whence) };
-                if rc < 0 {
-                    reply.error(io_errno(&std::io::Error::last_os_error()));
-                } else {
-                    reply.offset(rc);
-                }
-            }
-            Handle::Content { reader, .. } => match whence {
-                libc::SEEK_DATA if (offset as u64) < reader.manifest().size() => {
-                    reply.offset(offset)
-                }
-                libc::SEEK_HOLE => reply.offset(reader.manifest().size() as i64),
-                libc::SEEK_DATA => reply.error(Errno::from_i32(libc::ENXIO)),
-                _ => reply.offset(offset),
-            },
-            Handle::Dir(_) => reply.error(Errno::EISDIR),
-        }
+        // One reply carries a u32 count.
+        let len = len.min(u64::from(u32::MAX) & !0xfff);
+        let n = tri!(reply, from.copy_range(offset_in, to, offset_out, len));
+        reply.written(n as u32);
     }
 }

@@ -1,43 +1,22 @@
 //! Open files and directories, and the passthrough backing ids they share.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use fuser::BackingId;
-use sdfs_core::namespace::Node;
-
-/// A snapshot of a directory taken at opendir, so offsets stay stable.
-#[derive(Debug)]
-pub struct DirSnapshot {
-    /// (name, node, attr) including `.` and `..`.
-    pub entries: Vec<(Vec<u8>, Node, sdfs_core::namespace::Attr)>,
-}
+use sdfs_core::namespace::{Attr, Listing, NodeKey, OpenFile};
 
 /// What a file handle refers to.
 #[derive(Debug)]
 pub enum Handle {
-    /// A local file; `backing` is set (and kept alive for as long as the
-    /// handle is open) when the kernel reads and writes the file directly.
-    File {
-        file: File,
-        /// Backing (dev, ino) of the file.
-        key: (u64, u64),
-        _backing: Option<Arc<BackingId>>,
-    },
-    /// A content or another device's file, read chunk by chunk, each
-    /// verified.
-    Content {
-        reader: sdfs_core::content_store::ContentHandle,
-        _io: IoMode,
-    },
-    /// Another device's file whose whole verified copy is in the content
-    /// store: the kernel reads the copy itself when passthrough is on.
-    Whole { file: File, _io: IoMode },
-    /// A directory; listed on the first readdir (the kernel may answer from
-    /// its own cache and never ask).
-    Dir(std::sync::OnceLock<DirSnapshot>),
+    /// An open file; `_io` keeps its inode's I/O mode (and passthrough
+    /// backing id) alive while it is open.
+    File { file: OpenFile, _io: IoMode },
+    /// A directory: its own attributes (for `.` and `..`) and its entries,
+    /// listed on the first readdir (the kernel may answer from its own
+    /// cache and never ask).
+    Dir(std::sync::OnceLock<(Attr, Listing)>),
 }
 
 /// How the kernel does I/O on an open inode. It allows one way at a time
@@ -96,12 +75,12 @@ impl Handles {
             .remove(&fh);
     }
 
-    /// An open local file with backing (dev, ino) `key`: how a file whose
-    /// last name is gone can still be stat'ed.
-    pub fn open_file(&self, key: (u64, u64)) -> Option<Arc<Handle>> {
+    /// An open handle of the node `key`: how a file whose last name is
+    /// gone can still be stat'ed.
+    pub fn open_file(&self, key: &NodeKey) -> Option<Arc<Handle>> {
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         open.values()
-            .find(|h| matches!(&***h, Handle::File { key: k, .. } if *k == key))
+            .find(|h| matches!(&***h, Handle::File { file, .. } if file.key() == key))
             .cloned()
     }
 
@@ -109,22 +88,9 @@ impl Handles {
         self.modes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The backing id already registered for `ino`, or one made by `make`.
-    pub fn backing(
-        &self,
-        ino: u64,
-        make: impl FnOnce() -> std::io::Result<BackingId>,
-    ) -> std::io::Result<Arc<BackingId>> {
-        let mut modes = self.lock_modes();
-        match modes.backings.get(&ino).and_then(Weak::upgrade) {
-            Some(id) => Ok(id),
-            None => modes.new_backing(ino, make),
-        }
-    }
-
-    /// The mode of a new read-only open of `ino` that could pass through to
-    /// the file `make` registers: passthrough, unless other opens of the
-    /// inode still read through the page cache.
+    /// The mode of a new open of `ino` that could pass through to the file
+    /// `make` registers: passthrough, unless other opens of the inode still
+    /// go through the page cache.
     pub fn passthrough_io(
         &self,
         ino: u64,
@@ -137,7 +103,7 @@ impl Handles {
         }
     }
 
-    /// The mode of a new read-only open of `ino` that only `read` can serve:
+    /// The mode of a new open of `ino` that only `read` can serve:
     /// cached, unless other opens already pass through to a file with the
     /// same bytes (a whole copy stays readable while they hold it).
     pub fn cached_io(&self, ino: u64) -> IoMode {

@@ -1,103 +1,49 @@
 //! The inode table: FUSE node ids for namespace nodes, with lookup counts.
 //!
-//! Local files are identified by their backing (device, inode), so renames
-//! and hard links keep one node id; the table remembers every path a node
-//! is known under. Node ids are never reused, so generation stays 0.
+//! fuser answers an entry with `attr.ino` as its node id, so node id and
+//! `st_ino` are one number here: the stable number core derives from the
+//! node's identity ([`NodeKey::ino`]). A file keeps it across renames,
+//! hard links, index refreshes, forgets and remounts. Should two keys ever
+//! hash to one number, the second takes the next free one while the first
+//! is known (so two files never share a node id).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sdfs_core::ids::{ContentId, LocationId};
-use sdfs_core::namespace::{Attr, Node};
+use sdfs_core::namespace::{Attr, Node, NodeKey, Renamed, Unlinked};
 
-/// Node id of the mount root.
+/// Node id of the mount root (FUSE's fixed one).
 pub const ROOT: u64 = 1;
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    Root,
-    Device,
-    ContentDir,
-    Content(ContentId),
-    File {
-        dev: u64,
-        ino: u64,
-    },
-    Peer(sdfs_core::ids::DeviceId),
-    Remote {
-        device: sdfs_core::ids::DeviceId,
-        entry: u64,
-    },
-    Live {
-        device: sdfs_core::ids::DeviceId,
-        location: LocationId,
-        path: PathBuf,
-    },
-}
 
 #[derive(Debug)]
 struct Slot {
-    key: Key,
-    location: Option<LocationId>,
-    /// Every path this local node was seen under, newest last.
-    paths: Vec<PathBuf>,
-    node: Node,
+    key: NodeKey,
+    /// Every name the node was seen under, newest last (several only for
+    /// hard links).
+    names: Vec<Node>,
     lookups: u64,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     by_ino: HashMap<u64, Slot>,
-    by_key: HashMap<Key, u64>,
-    next: u64,
+    by_key: HashMap<NodeKey, u64>,
 }
 
 /// Thread-safe inode table.
 #[derive(Debug)]
 pub struct Inodes(Mutex<Inner>);
 
-fn key_of(node: &Node, attr: &Attr) -> Key {
-    match node {
-        Node::Root => Key::Root,
-        Node::Device => Key::Device,
-        Node::ContentDir => Key::ContentDir,
-        Node::Content(id) => Key::Content(*id),
-        Node::Peer(device) => Key::Peer(*device),
-        Node::Remote { device, entry } => Key::Remote {
-            device: *device,
-            entry: *entry,
-        },
-        Node::Live {
-            device,
-            location,
-            path,
-        } => Key::Live {
-            device: *device,
-            location: *location,
-            path: path.clone(),
-        },
-        Node::Local { .. } => Key::File {
-            dev: attr.dev,
-            ino: attr.ino,
-        },
-    }
-}
-
 impl Inodes {
     pub fn new() -> Inodes {
-        let mut inner = Inner {
-            next: ROOT + 1,
-            ..Inner::default()
-        };
-        inner.by_key.insert(Key::Root, ROOT);
+        let root = Node::root();
+        let mut inner = Inner::default();
+        inner.by_key.insert(root.key(), ROOT);
         inner.by_ino.insert(
             ROOT,
             Slot {
-                key: Key::Root,
-                location: None,
-                paths: Vec::new(),
-                node: Node::Root,
+                key: root.key(),
+                names: vec![root],
                 lookups: 1,
             },
         );
@@ -108,77 +54,60 @@ impl Inodes {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The node behind `ino`, with a path that still exists when one does.
+    /// The node behind `ino`, by a name that still leads to it when one does.
     pub fn node(&self, ino: u64) -> Option<Node> {
         let inner = self.lock();
-        let slot = inner.by_ino.get(&ino)?;
-        match (&slot.node, slot.location) {
-            (Node::Local { .. }, Some(location)) => {
-                // Only hard links have several names; then take one that exists.
-                let path = match slot.paths.as_slice() {
-                    [only] => only,
-                    many => many
-                        .iter()
-                        .rev()
-                        .find(|p| p.symlink_metadata().is_ok())
-                        .or(many.last())?,
-                };
-                Some(Node::Local {
-                    location,
-                    path: path.clone(),
-                })
-            }
-            (node, _) => Some(node.clone()),
+        let names = &inner.by_ino.get(&ino)?.names;
+        match names.as_slice() {
+            [only] => Some(only.clone()),
+            many => many
+                .iter()
+                .rev()
+                .find(|n| n.still_named())
+                .or(many.last())
+                .cloned(),
         }
     }
 
     /// Records one kernel lookup of `node` and returns its id.
     pub fn intern(&self, node: &Node, attr: &Attr) -> u64 {
-        self.insert(node, attr, 1)
-    }
-
-    /// The id of `node` if the kernel knows it, else the backing inode (for
-    /// plain readdir, which takes no lookup).
-    pub fn peek(&self, node: &Node, attr: &Attr) -> u64 {
-        self.lock()
-            .by_key
-            .get(&key_of(node, attr))
-            .copied()
-            .unwrap_or(attr.ino.max(2))
-    }
-
-    fn insert(&self, node: &Node, attr: &Attr, lookups: u64) -> u64 {
-        let key = key_of(node, attr);
+        let key = node.key();
         let mut inner = self.lock();
-        if let Some(&ino) = inner.by_key.get(&key) {
-            if let Some(slot) = inner.by_ino.get_mut(&ino) {
-                slot.lookups += lookups;
-                if let Node::Local { path, .. } = node {
-                    slot.paths.retain(|p| p != path);
-                    slot.paths.push(path.clone());
-                    slot.node = node.clone();
-                }
-            }
+        if let Some(&ino) = inner.by_key.get(&key)
+            && let Some(slot) = inner.by_ino.get_mut(&ino)
+        {
+            slot.lookups += 1;
+            slot.names.retain(|n| n != node);
+            slot.names.push(node.clone());
             return ino;
         }
-        let ino = inner.next;
-        inner.next += 1;
-        let (location, paths) = match node {
-            Node::Local { location, path } => (Some(*location), vec![path.clone()]),
-            _ => (None, Vec::new()),
-        };
+        let mut ino = attr.ino;
+        while ino <= ROOT || inner.by_ino.contains_key(&ino) {
+            ino = ino.wrapping_add(1);
+        }
+        if ino != attr.ino {
+            tracing::warn!("inode number {} taken; {key:?} gets {ino}", attr.ino);
+        }
         inner.by_key.insert(key.clone(), ino);
         inner.by_ino.insert(
             ino,
             Slot {
                 key,
-                location,
-                paths,
-                node: node.clone(),
-                lookups,
+                names: vec![node.clone()],
+                lookups: 1,
             },
         );
         ino
+    }
+
+    /// The id `node` has or will have (for plain readdir, which takes no
+    /// lookup).
+    pub fn peek(&self, node: &Node, attr: &Attr) -> u64 {
+        self.lock()
+            .by_key
+            .get(&node.key())
+            .copied()
+            .unwrap_or(attr.ino)
     }
 
     /// The kernel dropped `n` lookups of `ino`.
@@ -199,73 +128,32 @@ impl Inodes {
         }
     }
 
-    /// A name went away (unlink, rmdir): forget that path.
-    pub fn unlinked(&self, path: &Path) {
-        let mut inner = self.lock();
-        for slot in inner.by_ino.values_mut() {
-            if slot.paths.len() > 1 {
-                slot.paths.retain(|p| p != path);
+    /// A name went away (unlink, rmdir): a node with other names forgets it.
+    pub fn unlinked(&self, gone: &Unlinked) {
+        for slot in self.lock().by_ino.values_mut() {
+            if slot.names.len() > 1 {
+                slot.names.retain(|n| !gone.was(n));
             }
         }
     }
 
-    /// `from` is now `to` (and everything below moves with it).
-    pub fn renamed(&self, from: &Path, to: &Path) {
-        let mut inner = self.lock();
-        for slot in inner.by_ino.values_mut() {
-            for p in slot.paths.iter_mut() {
-                if let Ok(rest) = p.strip_prefix(from) {
-                    *p = if rest.as_os_str().is_empty() {
-                        to.to_owned()
-                    } else {
-                        to.join(rest)
-                    };
+    /// Names moved by a rename, and the one it replaced.
+    pub fn renamed(&self, rename: &Renamed) {
+        for slot in self.lock().by_ino.values_mut() {
+            if slot.names.len() > 1 {
+                slot.names.retain(|n| !rename.replaced(n));
+            }
+            for name in slot.names.iter_mut() {
+                if let Some(moved) = rename.apply(name) {
+                    *name = moved;
                 }
             }
         }
     }
 
-    /// `a` and `b` swapped places (RENAME_EXCHANGE).
-    pub fn exchanged(&self, a: &Path, b: &Path) {
-        let mut inner = self.lock();
-        for slot in inner.by_ino.values_mut() {
-            for p in slot.paths.iter_mut() {
-                if let Ok(rest) = p.strip_prefix(a) {
-                    *p = if rest.as_os_str().is_empty() {
-                        b.to_owned()
-                    } else {
-                        b.join(rest)
-                    };
-                } else if let Ok(rest) = p.strip_prefix(b) {
-                    *p = if rest.as_os_str().is_empty() {
-                        a.to_owned()
-                    } else {
-                        a.join(rest)
-                    };
-                }
-            }
-        }
-    }
-
-    /// The backing (dev, ino) of a local node.
-    pub fn backing_key(&self, ino: u64) -> Option<(u64, u64)> {
-        match self.lock().by_ino.get(&ino)?.key {
-            Key::File { dev, ino } => Some((dev, ino)),
-            _ => None,
-        }
-    }
-
-    /// The id of the local node at `path`, if the kernel knows it.
-    pub fn ino_of_local(&self, dev: u64, ino: u64) -> Option<u64> {
-        self.lock().by_key.get(&Key::File { dev, ino }).copied()
-    }
-
-    /// The id of another device's entry, if the kernel knows it.
-    pub fn ino_of_remote(&self, device: sdfs_core::ids::DeviceId, entry: u64) -> Option<u64> {
-        self.lock()
-            .by_key
-            .get(&Key::Remote { device, entry })
-            .copied()
+    /// The id of the node with `key`, if the kernel knows it.
+    pub fn ino_of(&self, key: &NodeKey) -> Option<u64> {
+        self.lock().by_key.get(key).copied()
     }
 }
 

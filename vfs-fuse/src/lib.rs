@@ -1,24 +1,25 @@
 //! sdfs FUSE adapter: translates kernel requests into the core's namespace
 //! API. It owns the inode table, the one mapping from core errors to errno,
 //! entry/attr TTLs, readdir offsets, kernel cache invalidation and
-//! passthrough backing ids — and decides nothing else.
+//! passthrough backing ids — and decides nothing else: what a node is and
+//! what may be done to it are the namespace's answers.
 
 mod attr;
 mod errno;
 mod fs;
 mod handles;
 mod inodes;
+mod translate;
 
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use fuser::{Config, INodeNo, MountOption, Notifier, Session, SessionACL, SessionUnmounter};
-use sdfs_core::namespace::Namespace;
+use sdfs_core::namespace::{Namespace, NodeKey};
 
 use crate::fs::SdFs;
 use crate::inodes::Inodes;
@@ -92,16 +93,16 @@ impl Mounted {
     pub fn invalidate(&self, paths: &[PathBuf]) {
         for path in paths {
             if let Some(parent) = path.parent()
-                && let Ok(md) = std::fs::symlink_metadata(parent)
-                && let Some(parent_ino) = self.inodes.ino_of_local(md.dev(), md.ino())
+                && let Some(key) = NodeKey::of_local_path(parent)
+                && let Some(parent_ino) = self.inodes.ino_of(&key)
             {
                 let name = path.file_name().unwrap_or(OsStr::new(""));
                 let _ = self.notifier.inval_entry(INodeNo(parent_ino), name);
                 // Offset 0: the directory's cached listing goes too, not just its attributes.
                 let _ = self.notifier.inval_inode(INodeNo(parent_ino), 0, 0);
             }
-            if let Ok(md) = std::fs::symlink_metadata(path)
-                && let Some(ino) = self.inodes.ino_of_local(md.dev(), md.ino())
+            if let Some(key) = NodeKey::of_local_path(path)
+                && let Some(ino) = self.inodes.ino_of(&key)
             {
                 let _ = self.notifier.inval_inode(INodeNo(ino), 0, 0);
             }
@@ -113,7 +114,7 @@ impl Mounted {
     /// the directories they were in, are dropped.
     pub fn invalidate_remote(&self, device: sdfs_core::ids::DeviceId, entries: &[u64]) {
         for entry in entries {
-            if let Some(ino) = self.inodes.ino_of_remote(device, *entry) {
+            if let Some(ino) = self.inodes.ino_of(&NodeKey::remote(device, *entry)) {
                 let _ = self.notifier.inval_inode(INodeNo(ino), 0, 0);
             }
         }
@@ -157,7 +158,8 @@ pub fn clean_stale_mount(path: &Path) -> io::Result<bool> {
     // Listing needs an answer from the daemon; a stat may come from the
     // kernel's attribute cache of a connection that is already dead.
     match std::fs::read_dir(path) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+        // ENOTCONN: "Transport endpoint is not connected".
+        Err(e) if sdfs_core::sys::error_kind(&e) == sdfs_core::ErrorKind::Unavailable => {
             tracing::warn!("cleaning a stale mount at {}", path.display());
             lazy_unmount(path)?;
             Ok(true)

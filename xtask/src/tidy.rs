@@ -58,8 +58,11 @@ pub fn check() -> Result<()> {
             }
         }
     }
-    for file in rust_files(&crate::workspace_root())? {
+    let root = crate::workspace_root();
+    for file in rust_files(&root)? {
         let text = std::fs::read_to_string(&file)?;
+        let rel = file.strip_prefix(&root).unwrap_or(&file);
+        problems.extend(seam_problems(rel, &text));
         let first = text
             .lines()
             .find(|l| !l.trim().is_empty() && !l.starts_with("#!"))
@@ -76,6 +79,32 @@ pub fn check() -> Result<()> {
     }
     eprintln!("tidy: ok");
     Ok(())
+}
+
+/// The seam between core and the adapters, in the source: core names no
+/// `libc` outside its Unix backend, and the FUSE adapter names no errno
+/// outside its one match and passes no raw OS error code through.
+fn seam_problems(rel: &std::path::Path, text: &str) -> Vec<String> {
+    let shown = rel.display();
+    let mut out = Vec::new();
+    if rel.starts_with("core/src") && !rel.starts_with("core/src/sys") && text.contains("libc::") {
+        out.push(format!(
+            "{shown} names libc: system calls belong in core/src/sys (the Unix backend)"
+        ));
+    }
+    if rel.starts_with("vfs-fuse/src") {
+        if rel != std::path::Path::new("vfs-fuse/src/errno.rs") && text.contains("libc::E") {
+            out.push(format!(
+                "{shown} names an errno: errors become errno only in vfs-fuse/src/errno.rs"
+            ));
+        }
+        if text.contains("raw_os_error") || text.contains("from_raw_os_error") {
+            out.push(format!(
+                "{shown} passes a raw OS error code: map core's ErrorKind instead"
+            ));
+        }
+    }
+    out
 }
 
 fn rust_files(root: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {

@@ -94,12 +94,7 @@ impl ContentStore {
             .get(id.0.as_u128())?
             .map(|v| ContentRecord::decode(v.value()))
             .transpose()?
-            .ok_or_else(|| {
-                Error::io(
-                    id.to_string(),
-                    std::io::Error::from_raw_os_error(libc::ENOENT),
-                )
-            })
+            .ok_or_else(|| Error::fs(crate::ErrorKind::NotFound, id.to_string()))
     }
 
     /// The entries holding content `id` and their paths on disk now.

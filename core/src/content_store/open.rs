@@ -65,9 +65,9 @@ impl ContentStore {
             manifest = self.chunks.manifest(&hash)?;
         }
         let Some(manifest) = manifest else {
-            return Err(Error::io(
-                id.to_string(),
-                std::io::Error::from_raw_os_error(libc::EIO),
+            return Err(Error::fs(
+                crate::ErrorKind::Unavailable,
+                format!("{id}: no verified copy can be read"),
             ));
         };
         Ok(ContentReader::new(

@@ -7,7 +7,7 @@
 //! only regular files are served.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use redb::ReadableDatabase;
 use sdfs_cas::chunker::MAX_CHUNK;
 
 use super::ContentStore;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ids::LocationId;
 use crate::library::schema;
 use crate::model::entry::{EntryKind, EntryRecord, path_below_root};
@@ -215,75 +215,19 @@ fn open_regular(shared: &Shared) -> Result<File> {
 }
 
 /// Opens `rel` below `root` read-only, refusing any symlink on the way and
-/// any path that would leave `root` (Linux `openat2` with
-/// `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`; elsewhere, a component-by-
-/// component walk with `O_NOFOLLOW`).
+/// any path that would leave `root` (see [`crate::sys::open_beneath`]).
 fn open_beneath(root: &Path, rel: &[u8]) -> Result<File> {
     let root_dir = File::open(root).map_err(|e| Error::io(root, e))?;
-    let rel_c = std::ffi::CString::new(rel)
-        .map_err(|_| Error::InvalidInput("a path with a NUL byte".into()))?;
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: open_how is plain data; all zeroes is a valid value.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
-        // SAFETY: valid fd, NUL-terminated path and a properly sized `how`.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root_dir.as_raw_fd(),
-                rel_c.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: the kernel just gave us this descriptor.
-            return Ok(unsafe { File::from_raw_fd(fd as i32) });
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(refused(rel, err));
-        }
+    if rel.contains(&0) {
+        return Err(Error::InvalidInput("a path with a NUL byte".into()));
     }
-    walk_nofollow(root_dir, rel)
-}
-
-/// The portable fallback: each component opened with `O_NOFOLLOW` relative
-/// to the last, so no symlink is ever followed.
-fn walk_nofollow(mut dir: File, rel: &[u8]) -> Result<File> {
-    let parts: Vec<&[u8]> = rel.split(|b| *b == b'/').collect();
-    for (i, part) in parts.iter().enumerate() {
-        if part.is_empty() || *part == b"." || *part == b".." {
-            return Err(Error::PermissionDenied(
-                "a path leaving the location".into(),
-            ));
-        }
-        let last = i + 1 == parts.len();
-        let c = std::ffi::CString::new(*part)
-            .map_err(|_| Error::InvalidInput("a path with a NUL byte".into()))?;
-        let flags = libc::O_RDONLY
-            | libc::O_CLOEXEC
-            | libc::O_NOFOLLOW
-            | if last { 0 } else { libc::O_DIRECTORY };
-        // SAFETY: valid directory fd and NUL-terminated name.
-        let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
-        if fd < 0 {
-            return Err(refused(rel, std::io::Error::last_os_error()));
-        }
-        // SAFETY: the kernel just gave us this descriptor.
-        dir = unsafe { File::from_raw_fd(fd) };
-    }
-    Ok(dir)
+    crate::sys::open_beneath(&root_dir, rel).map_err(|err| refused(rel, err))
 }
 
 fn refused(rel: &[u8], err: std::io::Error) -> Error {
-    let shown = std::ffi::OsStr::from_bytes(rel)
-        .to_string_lossy()
-        .into_owned();
-    match err.raw_os_error() {
-        Some(libc::ELOOP) | Some(libc::EXDEV) => {
+    let shown = String::from_utf8_lossy(rel).into_owned();
+    match crate::sys::error_kind(&err) {
+        ErrorKind::SymlinkLoop | ErrorKind::CrossDevice => {
             Error::PermissionDenied(format!("{shown}: a symlink on the way; not served"))
         }
         _ => Error::io(shown, err),
@@ -311,7 +255,7 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
             let root_dir = File::open(&root).expect("root");
-            assert!(walk_nofollow(root_dir, bad).is_err());
+            assert!(crate::sys::open_beneath_by_walk(&root_dir, bad).is_err());
         }
     }
 

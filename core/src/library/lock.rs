@@ -2,7 +2,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -23,20 +22,14 @@ impl LockFile {
             .truncate(false)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        // SAFETY: flock on a valid, owned descriptor.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                let pid = text.trim().parse().unwrap_or(0);
-                return Err(Error::LibraryInUse {
-                    pid,
-                    path: path.parent().unwrap_or(path).to_owned(),
-                });
-            }
-            return Err(Error::io(path, err));
+        if !crate::sys::try_lock_exclusive(&file).map_err(|e| Error::io(path, e))? {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let pid = text.trim().parse().unwrap_or(0);
+            return Err(Error::LibraryInUse {
+                pid,
+                path: path.parent().unwrap_or(path).to_owned(),
+            });
         }
         file.set_len(0).map_err(|e| Error::io(path, e))?;
         file.rewind().map_err(|e| Error::io(path, e))?;

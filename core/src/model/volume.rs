@@ -1,6 +1,5 @@
 //! Volumes: the filesystems a device has mounted, read from the mount table.
 
-use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -132,19 +131,9 @@ pub fn volume_of(path: &Path, device: DeviceId) -> Option<VolumeRecord> {
 
 /// Total and available bytes of the filesystem holding `path`.
 pub fn statvfs(path: &Path) -> std::io::Result<(u64, u64)> {
-    let c = CString::new(path.as_os_str().as_bytes())?;
-    let mut out = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: valid C string and out-pointer.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), out.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: statvfs succeeded, so it filled the struct.
-    let s = unsafe { out.assume_init() };
-    // fsblkcnt_t is 32-bit on some targets.
-    #[allow(clippy::unnecessary_cast)]
-    let (frsize, blocks, avail) = (s.f_frsize as u64, s.f_blocks as u64, s.f_bavail as u64);
-    Ok((blocks * frsize, avail * frsize))
+    let s = crate::sys::statfs(path)?;
+    let frsize = u64::from(s.frsize);
+    Ok((s.blocks * frsize, s.bavail * frsize))
 }
 
 fn physical_class(mount: &MountInfo) -> PhysicalClass {

@@ -2,13 +2,14 @@
 
 use std::os::unix::fs::MetadataExt;
 
+use super::types::mode;
 use crate::model::entry::EntryKind;
 
 /// What `stat` shows for a node, platform-neutral.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Attr {
     pub kind: EntryKind,
-    /// For `Special` nodes, the `S_IF*` type bits of the underlying mode.
+    /// POSIX mode: type bits and permission bits.
     pub mode: u32,
     pub size: u64,
     /// 512-byte blocks.
@@ -22,8 +23,7 @@ pub struct Attr {
     pub gid: u32,
     pub rdev: u64,
     pub blksize: u32,
-    /// (device, inode) of the backing file: the node's identity across renames.
-    pub dev: u64,
+    /// The stable inode number (see [`super::NodeKey::ino`]).
     pub ino: u64,
 }
 
@@ -43,28 +43,28 @@ impl Attr {
             gid: md.gid(),
             rdev: md.rdev(),
             blksize: md.blksize() as u32,
-            dev: md.dev(),
-            ino: md.ino(),
+            ino: super::node::ino::local(md.dev(), md.ino()),
         }
     }
 
-    /// A read-only virtual directory (device and `.content` directories).
-    pub fn virtual_dir(mtime: i64) -> Attr {
+    /// A read-only virtual directory (the root, device and `.content`
+    /// directories), owned by whoever runs the mount.
+    pub fn virtual_dir(mtime: i64, ino: u64) -> Attr {
+        let (uid, gid) = crate::sys::process_ids();
         Attr {
             kind: EntryKind::Directory,
-            mode: libc::S_IFDIR | 0o555,
+            mode: mode::DIRECTORY | 0o555,
             size: 0,
             blocks: 0,
             atime: mtime,
             mtime,
             ctime: mtime,
             nlink: 2,
-            uid: 0,
-            gid: 0,
+            uid,
+            gid,
             rdev: 0,
             blksize: 4096,
-            dev: 0,
-            ino: 0,
+            ino,
         }
     }
 }

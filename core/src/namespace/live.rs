@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use sdfs_cas::{ChunkSource, ContentReader, Manifest};
 
+use super::node::Kind;
 use super::remote::shown_attr;
 use super::{Attr, DirEntry, Namespace, Node, Opened};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ids::{DeviceId, LocationId};
 use crate::model::entry::EntryKind;
 use crate::remote::{FileRef, LiveEntry, PeerSource};
@@ -34,10 +35,6 @@ type Listed = (Instant, Arc<Vec<LiveEntry>>);
 #[derive(Default)]
 pub(super) struct LiveCache(std::sync::Mutex<HashMap<ListKey, Listed>>);
 
-fn errno(what: impl Into<String>, code: i32) -> Error {
-    Error::io(what.into(), std::io::Error::from_raw_os_error(code))
-}
-
 fn join(rel: &[u8], name: &[u8]) -> Vec<u8> {
     if rel.is_empty() {
         name.to_vec()
@@ -48,15 +45,21 @@ fn join(rel: &[u8], name: &[u8]) -> Vec<u8> {
 
 /// The node of child `name` of live directory `rel`.
 fn live_node(device: DeviceId, location: LocationId, rel: &[u8], name: &[u8]) -> Node {
-    Node::Live {
+    Node(Kind::Live {
         device,
         location,
         path: PathBuf::from(std::ffi::OsStr::from_bytes(&join(rel, name))),
-    }
+    })
 }
 
-fn live_attr(entry: &LiveEntry) -> Attr {
-    shown_attr(0, entry.kind, entry.mode, entry.size, entry.mtime)
+fn live_attr(node: &Node, entry: &LiveEntry) -> Attr {
+    shown_attr(
+        node.key().ino(),
+        entry.kind,
+        entry.mode,
+        entry.size,
+        entry.mtime,
+    )
 }
 
 impl Namespace {
@@ -140,7 +143,9 @@ impl Namespace {
     ) -> Option<(Node, Attr)> {
         let list = self.live_listing(device, location, rel);
         let found = list.iter().find(|e| e.name == name)?;
-        Some((live_node(device, location, rel, name), live_attr(found)))
+        let node = live_node(device, location, rel, name);
+        let attr = live_attr(&node, found);
+        Some((node, attr))
     }
 
     /// The live entry at `path`, from its parent's listing.
@@ -154,7 +159,7 @@ impl Namespace {
             .iter()
             .find(|e| e.name == name)
             .cloned()
-            .ok_or_else(|| errno(String::from_utf8_lossy(bytes), libc::ENOENT))
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, String::from_utf8_lossy(bytes)))
     }
 
     pub(super) fn getattr_live(
@@ -163,7 +168,12 @@ impl Namespace {
         location: LocationId,
         path: &Path,
     ) -> Result<Attr> {
-        Ok(live_attr(&self.live_entry(device, location, path)?))
+        let node = Node(Kind::Live {
+            device,
+            location,
+            path: path.to_owned(),
+        });
+        Ok(live_attr(&node, &self.live_entry(device, location, path)?))
     }
 
     pub(super) fn lookup_live(
@@ -174,7 +184,7 @@ impl Namespace {
         name: &[u8],
     ) -> Result<(Node, Attr)> {
         self.find_live(device, location, path.as_os_str().as_bytes(), name)
-            .ok_or_else(|| errno(String::from_utf8_lossy(name), libc::ENOENT))
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, String::from_utf8_lossy(name)))
     }
 
     pub(super) fn readdir_live(
@@ -195,10 +205,13 @@ impl Namespace {
     ) -> Vec<DirEntry> {
         self.live_listing(device, location, rel)
             .iter()
-            .map(|e| DirEntry {
-                name: e.name.clone(),
-                node: live_node(device, location, rel, &e.name),
-                attr: live_attr(e),
+            .map(|e| {
+                let node = live_node(device, location, rel, &e.name);
+                DirEntry {
+                    name: e.name.clone(),
+                    attr: live_attr(&node, e),
+                    node,
+                }
             })
             .collect()
     }
@@ -211,24 +224,29 @@ impl Namespace {
     ) -> Result<Vec<u8>> {
         self.live_entry(device, location, path)?
             .link_target
-            .ok_or_else(|| errno("not a symlink", libc::EINVAL))
+            .ok_or_else(|| Error::fs(ErrorKind::InvalidInput, "not a symlink"))
     }
 
     /// A reader of a file another device does not index: its manifest and
     /// chunks come from that device by path (checked there to stay below
     /// the location), each chunk verified against the manifest; or, once
     /// read to the end, the whole copy assembled from those chunks.
-    pub fn open_live(&self, device: DeviceId, location: LocationId, path: &Path) -> Result<Opened> {
+    pub(super) fn open_live(
+        &self,
+        device: DeviceId,
+        location: LocationId,
+        path: &Path,
+    ) -> Result<Opened> {
         let entry = self.live_entry(device, location, path)?;
         if entry.kind != EntryKind::File {
-            return Err(errno("not a regular file", libc::EISDIR));
+            return Err(Error::fs(ErrorKind::IsADirectory, "not a regular file"));
         }
         let access = self
             .remote
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-            .ok_or_else(|| errno("the device is not reachable", libc::EIO))?;
+            .ok_or_else(|| Error::fs(ErrorKind::Unavailable, "the device is not reachable"))?;
         let file = FileRef::Path {
             location: location.0.as_u128(),
             path: path.as_os_str().as_bytes().to_vec(),
@@ -238,11 +256,11 @@ impl Namespace {
             .manifest(device, &file, access.timeout)
             .map_err(|e| {
                 tracing::info!("manifest of {} from {device}: {e}", path.display());
-                errno(path.display().to_string(), libc::EIO)
+                Error::fs(ErrorKind::Unavailable, path.display().to_string())
             })?;
         let manifest = Manifest::decode(&bytes).map_err(|e| {
             tracing::warn!("device {device} sent a bad manifest: {e}");
-            errno(path.display().to_string(), libc::EIO)
+            Error::fs(ErrorKind::Unavailable, path.display().to_string())
         })?;
         if let Some(file) = self.content.chunks().assembled(&manifest) {
             return Ok(Opened::Whole(file));

@@ -1,76 +1,47 @@
-//! The namespace of the mount: `/<device>/<location>/...` plus the hidden
-//! `/.content/<content id>`. Kernel adapters (FUSE, ProjFS) call into this;
-//! they own inode numbers and errno, this owns what the names mean.
+//! The namespace of the mount, and the filesystem API every kernel adapter
+//! calls: `/<device>/<location>/...` plus the hidden `/.content/<id>`.
+//!
+//! Every operation an adapter needs is a method here, taking opaque
+//! [`Node`]s and the [`Caller`], returning [`crate::Error`] whose kind says
+//! what to report. What a node is, which operations it supports, and the
+//! policy around them (what is read-only, what crosses locations, how
+//! another device's file is opened) live with each kind's module:
+//! `local` (this device's files), `remote` (another device's replica),
+//! `live` (what an owner's rules skip), `virtual_dirs` (the root, devices,
+//! content by id). Adapters own inode numbers for the kernel, handles,
+//! caching and their error codes, and decide nothing else.
 
 mod attr;
 mod live;
-pub mod local;
+mod local;
+mod node;
+mod open;
 mod remote;
 mod tags;
+mod types;
+mod virtual_dirs;
+mod xattr;
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 pub use attr::Attr;
+pub use node::{Node, NodeKey, Renamed, Unlinked};
+pub use open::{OpenFile, Opened};
 pub use remote::RemoteAccess;
 pub use tags::parse_tags;
+pub use types::{
+    Caller, Fallocate, FsStats, OpenFlags, RenameFlags, SetAttr, SetTime, Whence, XattrSet, mode,
+};
 
-use crate::error::{Error, Result};
-use crate::ids::{ContentId, DeviceId, LocationId};
+use crate::error::{Error, ErrorKind, Result};
 use crate::library::Library;
 use crate::locations;
-use crate::model::entry::EntryKind;
 use crate::model::location::LocationRecord;
-use crate::uri::SdUri;
+use node::Kind;
 
 /// Name of the hidden directory that opens files by content.
 pub const CONTENT_DIR: &str = ".content";
-
-/// A node of the namespace. Local nodes are files of this device, addressed
-/// by their real path; the rest are virtual and read-only.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Node {
-    /// The mount root: one directory per device.
-    Root,
-    /// A device: one directory per location.
-    Device,
-    /// `/.content`.
-    ContentDir,
-    /// `/.content/<id>`: served from a verified local instance.
-    Content(ContentId),
-    /// A file or directory in a location of this device.
-    Local { location: LocationId, path: PathBuf },
-    /// A paired device: one directory per location of its replica.
-    Peer(DeviceId),
-    /// An entry of a paired device, served from the replica of its index.
-    Remote { device: DeviceId, entry: u64 },
-    /// A file or directory of a paired device that its indexer rules skip,
-    /// listed live from it: `path` is below the location's root.
-    Live {
-        device: DeviceId,
-        location: LocationId,
-        path: PathBuf,
-    },
-}
-
-impl Node {
-    /// Whether writes to this node make sense at all.
-    pub fn is_local(&self) -> bool {
-        matches!(self, Node::Local { .. })
-    }
-}
-
-/// An open file of another device.
-#[derive(Debug)]
-pub enum Opened {
-    /// Read through a reader that verifies every chunk it returns.
-    Chunks(sdfs_cas::ContentReader),
-    /// A whole copy in the content store, written only after its full
-    /// BLAKE3 matched: reads may go straight to it (kernel passthrough).
-    Whole(std::fs::File),
-}
 
 /// One entry of a directory listing.
 #[derive(Clone, Debug)]
@@ -80,13 +51,26 @@ pub struct DirEntry {
     pub attr: Attr,
 }
 
-/// Index facts about a local file, for extended attributes.
-#[derive(Clone, Debug, Default)]
-pub struct IndexFacts {
-    pub uri: String,
-    pub content_id: Option<ContentId>,
-    pub kind: Option<&'static str>,
-    pub copies: Option<u32>,
+/// A directory's entries as they were when it was opened: a cursor into
+/// it (an index) stays valid however the directory changes meanwhile.
+#[derive(Debug, Default)]
+pub struct Listing {
+    entries: Vec<DirEntry>,
+}
+
+impl Listing {
+    /// The entries from position `cursor` on.
+    pub fn starting_at(&self, cursor: usize) -> &[DirEntry] {
+        self.entries.get(cursor..).unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 /// The namespace over one library.
@@ -107,6 +91,19 @@ impl std::fmt::Debug for Namespace {
             .field("device", &self.lib.device_name())
             .finish_non_exhaustive()
     }
+}
+
+/// The refusal for a change to a node whose kind cannot change.
+fn read_only(node: &Node) -> Error {
+    let what = match node.0 {
+        Kind::Remote { .. } | Kind::Live { .. } | Kind::Peer(_) => {
+            "another device's files are read-only here"
+        }
+        Kind::Content(_) | Kind::ContentDir => "content by id is read-only",
+        Kind::Root | Kind::Device => "the mount's top directories are read-only",
+        Kind::Local { .. } => "read-only",
+    };
+    Error::fs(ErrorKind::ReadOnly, what)
 }
 
 impl Namespace {
@@ -138,7 +135,7 @@ impl Namespace {
         Ok(())
     }
 
-    fn location(&self, id: LocationId) -> Option<LocationRecord> {
+    fn location(&self, id: crate::ids::LocationId) -> Option<LocationRecord> {
         self.locations
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -147,17 +144,8 @@ impl Namespace {
             .cloned()
     }
 
-    fn location_named(&self, name: &[u8]) -> Option<LocationRecord> {
-        self.locations
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|l| l.name.as_bytes() == name)
-            .cloned()
-    }
-
     /// The location holding `path`, if any (for the watcher's invalidations).
-    pub fn location_of_path(&self, path: &std::path::Path) -> Option<LocationRecord> {
+    pub fn location_of_path(&self, path: &Path) -> Option<LocationRecord> {
         self.locations
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -166,95 +154,40 @@ impl Namespace {
             .cloned()
     }
 
+    // ---- names and attributes -------------------------------------------
+
     /// The child `name` of `parent`.
     pub fn lookup(&self, parent: &Node, name: &[u8]) -> Result<(Node, Attr)> {
-        let not_found = || {
-            Error::io(
-                String::from_utf8_lossy(name).into_owned(),
-                std::io::Error::from_raw_os_error(libc::ENOENT),
-            )
-        };
-        match parent {
-            Node::Root if name == CONTENT_DIR.as_bytes() => {
-                Ok((Node::ContentDir, self.getattr(&Node::ContentDir)?))
-            }
-            Node::Root if name == self.lib.device_name().as_bytes() => {
-                Ok((Node::Device, self.getattr(&Node::Device)?))
-            }
-            Node::Root => {
-                let device = self.peer_named(name).ok_or_else(not_found)?;
-                Ok((Node::Peer(device.id), Attr::virtual_dir(self.started)))
-            }
-            Node::Peer(device) => self.lookup_peer(*device, name),
-            Node::Remote { device, entry } => self.lookup_remote(*device, *entry, name),
-            Node::Live {
+        match &parent.0 {
+            Kind::Local { location, path, .. } => self.lookup_local(*location, path, name),
+            Kind::Peer(device) => self.lookup_peer(*device, name),
+            Kind::Remote { device, entry } => self.lookup_remote(*device, *entry, name),
+            Kind::Live {
                 device,
                 location,
                 path,
             } => self.lookup_live(*device, *location, path, name),
-            Node::Device => {
-                let location = self.location_named(name).ok_or_else(not_found)?;
-                let node = Node::Local {
-                    location: location.id,
-                    path: location.root_path(),
-                };
-                let attr = self.getattr(&node)?;
-                Ok((node, attr))
-            }
-            Node::ContentDir => {
-                let id: ContentId = std::str::from_utf8(name)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(not_found)?;
-                let node = Node::Content(id);
-                let attr = self.getattr(&node)?;
-                Ok((node, attr))
-            }
-            Node::Content(_) => Err(Error::io(
-                "content",
-                std::io::Error::from_raw_os_error(libc::ENOTDIR),
-            )),
-            Node::Local { location, path } => {
-                let child = path.join(OsStr::from_bytes(name));
-                let md = std::fs::symlink_metadata(&child).map_err(|e| Error::io(&child, e))?;
-                Ok((
-                    Node::Local {
-                        location: *location,
-                        path: child,
-                    },
-                    Attr::from_metadata(&md),
-                ))
+            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) => {
+                self.lookup_virtual(parent, name)
             }
         }
     }
 
     pub fn getattr(&self, node: &Node) -> Result<Attr> {
-        match node {
-            Node::Root | Node::Device | Node::ContentDir | Node::Peer(_) => {
-                Ok(Attr::virtual_dir(self.started))
-            }
-            Node::Remote { device, entry } => Ok(remote::remote_attr(
+        match &node.0 {
+            Kind::Local { path, .. } => local::getattr(path),
+            Kind::Remote { device, entry } => Ok(remote::remote_attr(
+                *device,
                 *entry,
                 &self.remote_entry(*device, *entry)?,
             )),
-            Node::Live {
+            Kind::Live {
                 device,
                 location,
                 path,
             } => self.getattr_live(*device, *location, path),
-            Node::Content(id) => {
-                let record = self.content.content_record(*id)?;
-                let mut attr = Attr::virtual_dir(record.first_seen.saturating_mul(1_000_000_000));
-                attr.kind = EntryKind::File;
-                attr.mode = libc::S_IFREG | 0o444;
-                attr.nlink = 1;
-                attr.size = record.size;
-                attr.blocks = record.size.div_ceil(512);
-                Ok(attr)
-            }
-            Node::Local { path, .. } => {
-                let md = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
-                Ok(Attr::from_metadata(&md))
+            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) | Kind::Peer(_) => {
+                self.getattr_virtual(node)
             }
         }
     }
@@ -262,109 +195,212 @@ impl Namespace {
     /// Everything in directory `node` (without `.` and `..`), as on disk for
     /// local directories: indexer rules never hide anything here.
     pub fn readdir(&self, node: &Node) -> Result<Vec<DirEntry>> {
-        match node {
-            Node::Root => {
-                let mut out = vec![DirEntry {
-                    name: self.lib.device_name().as_bytes().to_vec(),
-                    node: Node::Device,
-                    attr: Attr::virtual_dir(self.started),
-                }];
-                out.extend(self.peers().into_iter().map(|d| DirEntry {
-                    name: d.name.into_bytes(),
-                    node: Node::Peer(d.id),
-                    attr: Attr::virtual_dir(self.started),
-                }));
-                Ok(out)
-            }
-            Node::Peer(device) => self.readdir_peer(*device),
-            Node::Remote { device, entry } => self.readdir_remote(*device, *entry),
-            Node::Live {
+        match &node.0 {
+            Kind::Local { location, path, .. } => local::readdir(*location, path),
+            Kind::Peer(device) => self.readdir_peer(*device),
+            Kind::Remote { device, entry } => self.readdir_remote(*device, *entry),
+            Kind::Live {
                 device,
                 location,
                 path,
             } => self.readdir_live(*device, *location, path),
-            Node::Device => {
-                let locations = self
-                    .locations
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                let mut out = Vec::new();
-                for location in locations {
-                    let node = Node::Local {
-                        location: location.id,
-                        path: location.root_path(),
-                    };
-                    // A location whose directory is gone is not listed.
-                    if let Ok(attr) = self.getattr(&node) {
-                        out.push(DirEntry {
-                            name: location.name.into_bytes(),
-                            node,
-                            attr,
-                        });
-                    }
-                }
-                Ok(out)
+            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) => {
+                self.readdir_virtual(node)
             }
-            // Content is opened by id, never listed (there may be millions).
-            Node::ContentDir => Ok(Vec::new()),
-            Node::Content(_) => Err(Error::io(
-                "content",
-                std::io::Error::from_raw_os_error(libc::ENOTDIR),
-            )),
-            Node::Local { location, path } => {
-                let mut out = Vec::new();
-                for item in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
-                    let item = item.map_err(|e| Error::io(path, e))?;
-                    let Ok(md) = item.metadata() else { continue };
-                    out.push(DirEntry {
-                        name: item.file_name().as_bytes().to_vec(),
-                        node: Node::Local {
-                            location: *location,
-                            path: item.path(),
-                        },
-                        attr: Attr::from_metadata(&md),
-                    });
-                }
-                Ok(out)
+        }
+    }
+
+    /// A snapshot of directory `node` for a reader to walk with a cursor.
+    pub fn open_dir(&self, node: &Node) -> Result<Listing> {
+        Ok(Listing {
+            entries: self.readdir(node)?,
+        })
+    }
+
+    pub fn readlink(&self, node: &Node) -> Result<Vec<u8>> {
+        match &node.0 {
+            Kind::Local { path, .. } => {
+                crate::sys::readlink(path).map_err(|e| Error::io(path.as_path(), e))
+            }
+            Kind::Remote { device, entry } => self.readlink_remote(*device, *entry),
+            Kind::Live {
+                device,
+                location,
+                path,
+            } => self.readlink_live(*device, *location, path),
+            _ => Err(Error::fs(ErrorKind::InvalidInput, "not a symlink")),
+        }
+    }
+
+    /// Numbers of the filesystem behind `node`: the disk under a location,
+    /// or the one holding the library (which caches other devices' files).
+    pub fn statfs(&self, node: &Node) -> Result<FsStats> {
+        let path = node.local_path().unwrap_or(self.lib.dir());
+        crate::sys::statfs(path).map_err(|e| Error::io(path, e))
+    }
+
+    /// The key of this device's file at `path` (for the watcher's
+    /// invalidations, which name paths).
+    pub fn local_key(&self, path: &Path) -> Option<NodeKey> {
+        NodeKey::of_local_path(path)
+    }
+
+    // ---- files --------------------------------------------------------------
+
+    /// Opens `node`. Another device's file or content by id opens only for
+    /// reading, verified chunk by chunk or as its whole verified copy.
+    pub fn open(&self, node: &Node, flags: OpenFlags) -> Result<OpenFile> {
+        let read_only = |opened: Result<Opened>| -> Result<OpenFile> {
+            if flags.writes() {
+                return Err(read_only(node));
+            }
+            Ok(OpenFile::read_only(node.key(), opened?))
+        };
+        match &node.0 {
+            Kind::Local { path, .. } => local::open(node.key(), path, flags),
+            Kind::Remote { device, entry } => read_only(self.open_remote(*device, *entry)),
+            Kind::Live {
+                device,
+                location,
+                path,
+            } => read_only(self.open_live(*device, *location, path)),
+            Kind::Content(id) => read_only(self.content.open_content(*id).map(Opened::Chunks)),
+            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Peer(_) => {
+                Err(Error::fs(ErrorKind::IsADirectory, "a directory"))
             }
         }
     }
 
     /// A reader of content `id`: every chunk it returns was checked against
     /// the manifest of the file whose BLAKE3 is the content's integrity hash.
-    pub fn open_content(&self, id: ContentId) -> Result<sdfs_cas::ContentReader> {
+    pub fn open_content(&self, id: crate::ids::ContentId) -> Result<sdfs_cas::ContentReader> {
         self.content.open_content(id)
     }
 
-    /// What the index knows about a local file (for `user.sd.*` attributes).
-    pub fn index_facts(&self, location: LocationId, path: &std::path::Path) -> Result<IndexFacts> {
-        let location = self
-            .location(location)
-            .ok_or_else(|| Error::NotFound("location gone".into()))?;
-        let rel = path
-            .strip_prefix(location.root_path())
-            .map(|p| p.as_os_str().as_bytes().to_vec())
-            .unwrap_or_default();
-        let uri = SdUri::device(self.lib.device_name(), location.name.as_bytes(), &rel);
-        let mut facts = IndexFacts {
-            uri: uri.to_string(),
-            ..IndexFacts::default()
-        };
-        if let Ok(stat) = crate::query::stat(&self.lib, &uri)
-            && stat.indexed
-        {
-            facts.content_id = stat.content_id;
-            facts.kind = stat.file_kind;
-            facts.copies = stat.copies;
+    /// Changes `node`'s attributes; `open` is the handle the change came
+    /// through, if any (ftruncate works on a file whose names are gone).
+    pub fn setattr(
+        &self,
+        node: &Node,
+        change: &SetAttr,
+        open: Option<&OpenFile>,
+        caller: Caller,
+    ) -> Result<Attr> {
+        match &node.0 {
+            Kind::Local { path, .. } => local::setattr(path, change, open, caller),
+            _ => Err(read_only(node)),
         }
-        if facts.kind.is_none()
-            && std::fs::symlink_metadata(path)
-                .map(|m| m.is_dir())
-                .unwrap_or(false)
-        {
-            facts.kind = Some(EntryKind::Directory.as_str());
-        }
-        Ok(facts)
     }
+
+    /// Makes directory `node`'s entries durable.
+    pub fn fsyncdir(&self, node: &Node, datasync: bool) -> Result<()> {
+        match &node.0 {
+            Kind::Local { path, .. } => local::fsyncdir(path, datasync),
+            _ => Ok(()),
+        }
+    }
+
+    // ---- changes to names ---------------------------------------------------
+
+    fn local_parent<'n>(&self, parent: &'n Node) -> Result<(crate::ids::LocationId, &'n Path)> {
+        match &parent.0 {
+            Kind::Local { location, path, .. } => Ok((*location, path)),
+            _ => Err(read_only(parent)),
+        }
+    }
+
+    /// Creates and opens regular file `name` in `parent`.
+    pub fn create(
+        &self,
+        parent: &Node,
+        name: &[u8],
+        mode: u32,
+        flags: OpenFlags,
+        caller: Caller,
+    ) -> Result<(Node, Attr, OpenFile)> {
+        let (location, dir) = self.local_parent(parent)?;
+        local::create(location, dir, name, mode, flags, caller)
+    }
+
+    pub fn mkdir(
+        &self,
+        parent: &Node,
+        name: &[u8],
+        mode: u32,
+        caller: Caller,
+    ) -> Result<(Node, Attr)> {
+        let (location, dir) = self.local_parent(parent)?;
+        local::mkdir(location, dir, name, mode, caller)
+    }
+
+    /// Creates a special file (fifo, socket, device) or an empty regular one.
+    pub fn mknod(
+        &self,
+        parent: &Node,
+        name: &[u8],
+        mode: u32,
+        rdev: u64,
+        caller: Caller,
+    ) -> Result<(Node, Attr)> {
+        let (location, dir) = self.local_parent(parent)?;
+        local::mknod(location, dir, name, mode, rdev, caller)
+    }
+
+    pub fn symlink(
+        &self,
+        parent: &Node,
+        name: &[u8],
+        target: &[u8],
+        caller: Caller,
+    ) -> Result<(Node, Attr)> {
+        let (location, dir) = self.local_parent(parent)?;
+        local::symlink(location, dir, name, target, caller)
+    }
+
+    /// A new name `name` in `parent` for `node`.
+    pub fn link(
+        &self,
+        node: &Node,
+        parent: &Node,
+        name: &[u8],
+        caller: Caller,
+    ) -> Result<(Node, Attr)> {
+        let Some(from) = node.local_path() else {
+            return Err(read_only(node));
+        };
+        let (location, dir) = self.local_parent(parent)?;
+        local::link(from, location, dir, name, caller)
+    }
+
+    pub fn unlink(&self, parent: &Node, name: &[u8]) -> Result<Unlinked> {
+        let (_, dir) = self.local_parent(parent)?;
+        local::unlink(dir, name)
+    }
+
+    pub fn rmdir(&self, parent: &Node, name: &[u8]) -> Result<Unlinked> {
+        let (_, dir) = self.local_parent(parent)?;
+        local::rmdir(dir, name)
+    }
+
+    /// Renames `parent/name` to `new_parent/new_name`. Locations on
+    /// different filesystems refuse it as rename(2) would (`CrossDevice`),
+    /// so programs fall back to copy and delete.
+    pub fn rename(
+        &self,
+        parent: &Node,
+        name: &[u8],
+        new_parent: &Node,
+        new_name: &[u8],
+        flags: RenameFlags,
+    ) -> Result<Renamed> {
+        let (from_location, from_dir) = self.local_parent(parent)?;
+        let (to_location, to_dir) = self.local_parent(new_parent)?;
+        local::rename(
+            (from_location, from_dir, name),
+            (to_location, to_dir, new_name),
+            flags,
+        )
+    }
+
+    // ---- extended attributes: see xattr.rs ----------------------------------
 }

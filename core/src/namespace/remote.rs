@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use sdfs_cas::{ChunkSource, ContentReader, FileHash, Manifest};
 
+use super::node::{Kind, ino};
+use super::types::mode;
 use super::{Attr, DirEntry, Namespace, Node, Opened};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ids::DeviceId;
 use crate::model::device::DeviceRecord;
 use crate::model::entry::{EntryKind, EntryRecord};
@@ -20,10 +22,6 @@ use crate::sync::replica::ReplicaView;
 /// Chunks kept fetched or in flight past a read of another device's file
 /// (about 8 MiB, as eight batches running side by side).
 const READAHEAD_CHUNKS: usize = 128;
-
-fn errno(what: impl Into<String>, code: i32) -> Error {
-    Error::io(what.into(), std::io::Error::from_raw_os_error(code))
-}
 
 /// What a read of another device's file is bound by.
 #[derive(Clone)]
@@ -60,7 +58,7 @@ impl Namespace {
     pub(super) fn remote_entry(&self, device: DeviceId, entry: u64) -> Result<EntryRecord> {
         self.view(device)?
             .entry(entry)?
-            .ok_or_else(|| errno(format!("entry {entry}"), libc::ENOENT))
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, format!("entry {entry}")))
     }
 
     pub(super) fn lookup_peer(&self, device: DeviceId, name: &[u8]) -> Result<(Node, Attr)> {
@@ -69,12 +67,15 @@ impl Namespace {
             .locations()?
             .into_iter()
             .find(|l| l.name.as_bytes() == name)
-            .ok_or_else(|| errno(String::from_utf8_lossy(name), libc::ENOENT))?;
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, String::from_utf8_lossy(name)))?;
         let entry = location.root.0;
         let record = view
             .entry(entry)?
-            .ok_or_else(|| errno(location.name.clone(), libc::ENOENT))?;
-        Ok((Node::Remote { device, entry }, remote_attr(entry, &record)))
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, location.name.clone()))?;
+        Ok((
+            Node(Kind::Remote { device, entry }),
+            remote_attr(device, entry, &record),
+        ))
     }
 
     pub(super) fn lookup_remote(
@@ -84,13 +85,14 @@ impl Namespace {
         name: &[u8],
     ) -> Result<(Node, Attr)> {
         match self.view(device)?.child(parent, name)? {
-            Some((entry, record)) => {
-                Ok((Node::Remote { device, entry }, remote_attr(entry, &record)))
-            }
+            Some((entry, record)) => Ok((
+                Node(Kind::Remote { device, entry }),
+                remote_attr(device, entry, &record),
+            )),
             // Not indexed there: maybe skipped by the owner's rules.
             None => self
                 .lookup_live_below_remote(device, parent, name)
-                .ok_or_else(|| errno(String::from_utf8_lossy(name), libc::ENOENT)),
+                .ok_or_else(|| Error::fs(ErrorKind::NotFound, String::from_utf8_lossy(name))),
         }
     }
 
@@ -102,8 +104,8 @@ impl Namespace {
             if let Some(record) = view.entry(entry)? {
                 out.push(DirEntry {
                     name: location.name.into_bytes(),
-                    node: Node::Remote { device, entry },
-                    attr: remote_attr(entry, &record),
+                    node: Node(Kind::Remote { device, entry }),
+                    attr: remote_attr(device, entry, &record),
                 });
             }
         }
@@ -114,16 +116,16 @@ impl Namespace {
         let view = self.view(device)?;
         match view.entry(entry)? {
             Some(r) if r.kind == EntryKind::Directory => {}
-            Some(_) => return Err(errno("not a directory", libc::ENOTDIR)),
-            None => return Err(errno(format!("entry {entry}"), libc::ENOENT)),
+            Some(_) => return Err(Error::fs(ErrorKind::NotADirectory, "not a directory")),
+            None => return Err(Error::fs(ErrorKind::NotFound, format!("entry {entry}"))),
         }
         let mut out: Vec<DirEntry> = view
             .children(entry)?
             .into_iter()
             .map(|(id, record)| DirEntry {
-                attr: remote_attr(id, &record),
+                attr: remote_attr(device, id, &record),
                 name: record.name,
-                node: Node::Remote { device, entry: id },
+                node: Node(Kind::Remote { device, entry: id }),
             })
             .collect();
         drop(view);
@@ -132,25 +134,10 @@ impl Namespace {
     }
 
     /// The target of another device's symlink, as recorded there.
-    pub fn readlink(&self, node: &Node) -> Result<Vec<u8>> {
-        match node {
-            Node::Remote { device, entry } => self
-                .remote_entry(*device, *entry)?
-                .link_target
-                .ok_or_else(|| errno("not a symlink", libc::EINVAL)),
-            Node::Live {
-                device,
-                location,
-                path,
-            } => self.readlink_live(*device, *location, path),
-            Node::Local { path, .. } => {
-                use std::os::unix::ffi::OsStrExt;
-                std::fs::read_link(path)
-                    .map(|t| t.as_os_str().as_bytes().to_vec())
-                    .map_err(|e| Error::io(path, e))
-            }
-            _ => Err(errno("not a symlink", libc::EINVAL)),
-        }
+    pub(super) fn readlink_remote(&self, device: DeviceId, entry: u64) -> Result<Vec<u8>> {
+        self.remote_entry(device, entry)?
+            .link_target
+            .ok_or_else(|| Error::fs(ErrorKind::InvalidInput, "not a symlink"))
     }
 
     /// A reader of another device's file. Its bytes are verified chunk by
@@ -159,10 +146,10 @@ impl Namespace {
     /// the owner has one. A local file with that same full hash is read
     /// instead of the network; a file read to the end before is opened as
     /// the whole copy assembled from its verified chunks.
-    pub fn open_remote(&self, device: DeviceId, entry: u64) -> Result<Opened> {
+    pub(super) fn open_remote(&self, device: DeviceId, entry: u64) -> Result<Opened> {
         let record = self.remote_entry(device, entry)?;
         if record.kind != EntryKind::File {
-            return Err(errno("not a regular file", libc::EISDIR));
+            return Err(Error::fs(ErrorKind::IsADirectory, "not a regular file"));
         }
         let view = self.view(device)?;
         let integrity = record
@@ -288,7 +275,10 @@ impl Namespace {
             return Ok(manifest);
         }
         let Some(access) = access else {
-            return Err(errno("the device is not reachable", libc::EIO));
+            return Err(Error::fs(
+                ErrorKind::Unavailable,
+                "the device is not reachable",
+            ));
         };
         // The owner first; then, when the full hash is known (and so can
         // check what they send), the other devices holding the content.
@@ -323,7 +313,8 @@ impl Namespace {
             found = Some(manifest);
             break;
         }
-        let manifest = found.ok_or_else(|| errno(format!("entry {entry}"), libc::EIO))?;
+        let manifest =
+            found.ok_or_else(|| Error::fs(ErrorKind::Unavailable, format!("entry {entry}")))?;
         chunks.put_manifest(&manifest)?;
         self.content
             .remember_remote_manifest(device, entry, stamp, manifest.hash())?;
@@ -336,12 +327,18 @@ impl Namespace {
 /// nothing here). Like a read-only mount, the bits stay as they are and
 /// writes fail with EROFS; `user.sd.tags` can still be set (the kernel
 /// asks for write permission on the file to set a user xattr).
-pub(super) fn remote_attr(entry: u64, record: &EntryRecord) -> Attr {
-    shown_attr(entry, record.kind, record.mode, record.size, record.mtime)
+pub(super) fn remote_attr(device: DeviceId, entry: u64, record: &EntryRecord) -> Attr {
+    shown_attr(
+        ino::remote(device, entry),
+        record.kind,
+        record.mode,
+        record.size,
+        record.mtime,
+    )
 }
 
 /// [`remote_attr`] from the fields it needs.
-pub(super) fn shown_attr(entry: u64, kind: EntryKind, mode: u32, size: u64, mtime: i64) -> Attr {
+pub(super) fn shown_attr(ino: u64, kind: EntryKind, mode: u32, size: u64, mtime: i64) -> Attr {
     let record = RemoteFields {
         kind,
         mode,
@@ -350,13 +347,12 @@ pub(super) fn shown_attr(entry: u64, kind: EntryKind, mode: u32, size: u64, mtim
     };
     let perm = record.mode & 0o7777;
     let (type_bits, perm) = match record.kind {
-        EntryKind::Directory => (libc::S_IFDIR, perm | 0o500),
-        EntryKind::Symlink => (libc::S_IFLNK, 0o777),
-        EntryKind::File => (libc::S_IFREG, perm | 0o400),
-        EntryKind::Special => (record.mode & libc::S_IFMT, perm),
+        EntryKind::Directory => (mode::DIRECTORY, perm | 0o500),
+        EntryKind::Symlink => (mode::SYMLINK, 0o777),
+        EntryKind::File => (mode::FILE, perm | 0o400),
+        EntryKind::Special => (record.mode & mode::TYPE_MASK, perm),
     };
-    // SAFETY: getuid/getgid have no preconditions.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let (uid, gid) = crate::sys::process_ids();
     let size = match record.kind {
         EntryKind::Directory => 4096,
         _ => record.size,
@@ -378,8 +374,7 @@ pub(super) fn shown_attr(entry: u64, kind: EntryKind, mode: u32, size: u64, mtim
         gid,
         rdev: 0,
         blksize: 65536,
-        dev: 0,
-        ino: entry,
+        ino,
     }
 }
 

@@ -1,0 +1,189 @@
+//! Open files: what a read, write or sync on a handle does depends on what
+//! was opened, and that is decided here, once, at open.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use super::types::{Fallocate, Whence};
+use super::{Attr, NodeKey};
+use crate::content_store::ContentHandle;
+use crate::error::{Error, ErrorKind, Result};
+
+/// An open file of the mount.
+#[derive(Debug)]
+pub struct OpenFile {
+    key: NodeKey,
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    /// A file of this device, opened as the caller asked.
+    Local { file: File, writable: bool },
+    /// Another device's file (or content by id) whose whole verified copy
+    /// is in the content store.
+    Whole(File),
+    /// Another device's file (or content by id) read chunk by chunk, each
+    /// checked against the manifest before it is returned.
+    Chunks(ContentHandle),
+}
+
+/// Another device's file, as its kind's open found it.
+#[derive(Debug)]
+pub enum Opened {
+    /// Read through a reader that verifies every chunk it returns.
+    Chunks(sdfs_cas::ContentReader),
+    /// A whole copy in the content store, written only after its full
+    /// BLAKE3 matched: reads may go straight to it (kernel passthrough).
+    Whole(File),
+}
+
+impl OpenFile {
+    pub(crate) fn local(key: NodeKey, file: File, writable: bool) -> OpenFile {
+        OpenFile {
+            key,
+            inner: Inner::Local { file, writable },
+        }
+    }
+
+    pub(crate) fn read_only(key: NodeKey, opened: Opened) -> OpenFile {
+        let inner = match opened {
+            Opened::Whole(file) => Inner::Whole(file),
+            Opened::Chunks(reader) => Inner::Chunks(std::sync::Arc::new(reader)),
+        };
+        OpenFile { key, inner }
+    }
+
+    /// The node this was opened from.
+    pub fn key(&self) -> &NodeKey {
+        &self.key
+    }
+
+    /// A file the kernel may read (and, if opened for it, write) directly,
+    /// bypassing the adapter: the file itself, or a whole verified copy.
+    /// `None` when every read must pass through a check here.
+    pub fn passthrough(&self) -> Option<&File> {
+        match &self.inner {
+            Inner::Local { file, .. } | Inner::Whole(file) => Some(file),
+            Inner::Chunks(_) => None,
+        }
+    }
+
+    /// Whether the bytes can never change while open (another device's
+    /// version, content by id): the kernel may keep its cached pages.
+    pub fn immutable(&self) -> bool {
+        !matches!(self.inner, Inner::Local { .. })
+    }
+
+    /// Reads at `offset` until `buf` is full or the file ends.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        match &self.inner {
+            Inner::Local { file, .. } | Inner::Whole(file) => {
+                crate::fsutil::read_full_at(file, buf, offset).map_err(|e| Error::io("read", e))
+            }
+            Inner::Chunks(reader) => reader.read_at(offset, buf).map_err(Error::Unreadable),
+        }
+    }
+
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize> {
+        let file = self.writable()?;
+        file.write_all_at(data, offset)
+            .map_err(|e| Error::io("write", e))?;
+        Ok(data.len())
+    }
+
+    /// Whether writes through this handle reach the file.
+    pub fn can_write(&self) -> bool {
+        self.writable().is_ok()
+    }
+
+    fn writable(&self) -> Result<&File> {
+        match &self.inner {
+            Inner::Local {
+                file,
+                writable: true,
+            } => Ok(file),
+            Inner::Local { .. } => Err(Error::fs(ErrorKind::BadHandle, "not open for writing")),
+            _ => Err(Error::fs(ErrorKind::BadHandle, "another device's file")),
+        }
+    }
+
+    /// Makes written data durable (`datasync`: the data and the size only).
+    pub fn fsync(&self, datasync: bool) -> Result<()> {
+        let Inner::Local { file, .. } = &self.inner else {
+            return Ok(());
+        };
+        let synced = if datasync {
+            file.sync_data()
+        } else {
+            file.sync_all()
+        };
+        synced.map_err(|e| Error::io("fsync", e))
+    }
+
+    pub fn set_len(&self, size: u64) -> Result<()> {
+        self.writable()?
+            .set_len(size)
+            .map_err(|e| Error::io("truncate", e))
+    }
+
+    /// Attributes through the handle (`fstat`): works after every name of
+    /// the file is gone.
+    pub fn getattr(&self) -> Result<Attr> {
+        match &self.inner {
+            Inner::Local { file, .. } => file
+                .metadata()
+                .map(|md| Attr::from_metadata(&md))
+                .map_err(|e| Error::io("fstat", e)),
+            _ => Err(Error::fs(ErrorKind::Unsupported, "fstat of a copy")),
+        }
+    }
+
+    pub fn fallocate(&self, how: Fallocate, offset: u64, len: u64) -> Result<()> {
+        crate::sys::fallocate(self.writable()?, how, offset, len)
+            .map_err(|e| Error::io("fallocate", e))
+    }
+
+    /// The offset lseek(2) lands on. Another device's file has no holes.
+    pub fn lseek(&self, offset: i64, whence: Whence) -> Result<u64> {
+        match &self.inner {
+            Inner::Local { file, .. } | Inner::Whole(file) => {
+                crate::sys::lseek(file, offset, whence).map_err(|e| Error::io("lseek", e))
+            }
+            Inner::Chunks(reader) => {
+                let size = reader.manifest().size();
+                let at = u64::try_from(offset)
+                    .map_err(|_| Error::fs(ErrorKind::InvalidInput, "a negative offset"))?;
+                match whence {
+                    Whence::Data if at < size => Ok(at),
+                    Whence::Data | Whence::Hole if at >= size => {
+                        Err(Error::fs(ErrorKind::NoSuchOffset, "past the end"))
+                    }
+                    Whence::Hole => Ok(size),
+                    _ => Ok(at),
+                }
+            }
+        }
+    }
+
+    /// Copies up to `len` bytes from this file at `offset` into `to` at
+    /// `to_offset`, in the kernel when both are files of this device
+    /// (reflinks where the filesystem has them), else by reading verified
+    /// bytes here and writing them. Returns the bytes copied.
+    pub fn copy_range(&self, offset: u64, to: &OpenFile, to_offset: u64, len: u64) -> Result<u64> {
+        let target = to.writable()?;
+        if let Inner::Local { file, .. } = &self.inner {
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            return crate::sys::copy_file_range(file, offset, target, to_offset, len)
+                .map(|n| n as u64)
+                .map_err(|e| Error::io("copy_file_range", e));
+        }
+        // Bounded so one request never holds more than 1 MiB here.
+        let mut buf = vec![0u8; len.min(1 << 20) as usize];
+        let n = self.read_at(offset, &mut buf)?;
+        target
+            .write_all_at(&buf[..n], to_offset)
+            .map_err(|e| Error::io("copy_file_range", e))?;
+        Ok(n as u64)
+    }
+}

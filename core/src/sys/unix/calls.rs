@@ -1,0 +1,248 @@
+//! Path-based calls on files of this device. Creations run with the
+//! caller's fsuid/fsgid, so new files belong to whoever made them and the
+//! underlying filesystem checks the caller's rights.
+
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::namespace::{Caller, FsStats, OpenFlags, RenameFlags, SetTime};
+
+pub(super) fn cstr(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+pub(super) fn cpath(path: &Path) -> io::Result<CString> {
+    cstr(path.as_os_str().as_bytes())
+}
+
+pub(super) fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The real uid and gid of this process.
+pub fn process_ids() -> (u32, u32) {
+    // SAFETY: getuid/getgid have no preconditions.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+/// Whether this process runs as root (what kernel passthrough needs).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs `f` on this thread with the caller's filesystem ids (Linux keeps
+/// fsuid/fsgid per thread), then restores the daemon's.
+pub fn as_caller<T>(caller: Caller, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    // SAFETY: setfsuid/setfsgid only change this thread's filesystem ids.
+    let (old_gid, old_uid) = unsafe { (libc::setfsgid(caller.gid), libc::setfsuid(caller.uid)) };
+    let result = f();
+    // SAFETY: as above, restoring the previous ids.
+    unsafe {
+        libc::setfsuid(old_uid as libc::uid_t);
+        libc::setfsgid(old_gid as libc::gid_t);
+    }
+    result
+}
+
+pub fn mkdir(caller: Caller, path: &Path, mode: u32) -> io::Result<()> {
+    let c = cpath(path)?;
+    // SAFETY: valid C string.
+    as_caller(caller, || {
+        check(unsafe { libc::mkdir(c.as_ptr(), mode as libc::mode_t) })
+    })
+}
+
+pub fn mknod(caller: Caller, path: &Path, mode: u32, rdev: u64) -> io::Result<()> {
+    let c = cpath(path)?;
+    // SAFETY: valid C string.
+    as_caller(caller, || {
+        check(unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) })
+    })
+}
+
+pub fn symlink(caller: Caller, target: &[u8], path: &Path) -> io::Result<()> {
+    let (t, c) = (cstr(target)?, cpath(path)?);
+    // SAFETY: valid C strings.
+    as_caller(caller, || {
+        check(unsafe { libc::symlink(t.as_ptr(), c.as_ptr()) })
+    })
+}
+
+pub fn link(caller: Caller, from: &Path, to: &Path) -> io::Result<()> {
+    let (f, t) = (cpath(from)?, cpath(to)?);
+    // SAFETY: valid C strings; no AT_SYMLINK_FOLLOW, like link(2) on Linux.
+    as_caller(caller, || {
+        check(unsafe { libc::linkat(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), 0) })
+    })
+}
+
+fn open_flags(flags: OpenFlags) -> libc::c_int {
+    let access = match (flags.read, flags.write || flags.append) {
+        (_, false) => libc::O_RDONLY,
+        (false, true) => libc::O_WRONLY,
+        (true, true) => libc::O_RDWR,
+    };
+    let bits = [
+        (flags.append, libc::O_APPEND),
+        (flags.truncate, libc::O_TRUNC),
+        (flags.exclusive, libc::O_EXCL),
+        (flags.sync, libc::O_SYNC),
+        (flags.dsync, libc::O_DSYNC),
+        (flags.direct, libc::O_DIRECT),
+        (flags.noatime, libc::O_NOATIME),
+        (flags.nonblock, libc::O_NONBLOCK),
+    ];
+    bits.iter()
+        .filter(|(on, _)| *on)
+        .fold(access | libc::O_CLOEXEC, |acc, (_, bit)| acc | bit)
+}
+
+fn open_raw(c: &CString, flags: libc::c_int, mode: u32) -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: valid C string; the fd is owned by the File below.
+    let fd = unsafe { libc::open(c.as_ptr(), flags, mode as libc::c_uint) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh, owned descriptor.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// Creates and opens a regular file.
+pub fn create(
+    caller: Caller,
+    path: &Path,
+    flags: OpenFlags,
+    mode: u32,
+) -> io::Result<std::fs::File> {
+    let c = cpath(path)?;
+    as_caller(caller, || {
+        open_raw(&c, open_flags(flags) | libc::O_CREAT, mode)
+    })
+}
+
+/// Opens an existing file.
+pub fn open(path: &Path, flags: OpenFlags) -> io::Result<std::fs::File> {
+    let c = cpath(path)?;
+    open_raw(&c, open_flags(flags), 0)
+}
+
+pub fn unlink(path: &Path) -> io::Result<()> {
+    let c = cpath(path)?;
+    // SAFETY: valid C string.
+    check(unsafe { libc::unlink(c.as_ptr()) })
+}
+
+pub fn rmdir(path: &Path) -> io::Result<()> {
+    let c = cpath(path)?;
+    // SAFETY: valid C string.
+    check(unsafe { libc::rmdir(c.as_ptr()) })
+}
+
+pub fn rename(from: &Path, to: &Path, flags: RenameFlags) -> io::Result<()> {
+    let (f, t) = (cpath(from)?, cpath(to)?);
+    let raw = [
+        (flags.noreplace, libc::RENAME_NOREPLACE),
+        (flags.exchange, libc::RENAME_EXCHANGE),
+        (flags.whiteout, libc::RENAME_WHITEOUT),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .fold(0, |acc, (_, bit)| acc | bit);
+    // SAFETY: valid C strings.
+    check(unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), raw) })
+}
+
+pub fn chmod(path: &Path, mode: u32) -> io::Result<()> {
+    let c = cpath(path)?;
+    // SAFETY: valid C string.
+    check(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) })
+}
+
+/// chown without following a final symlink; `None` keeps an id.
+pub fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    let c = cpath(path)?;
+    let uid = uid.unwrap_or(u32::MAX);
+    let gid = gid.unwrap_or(u32::MAX);
+    // SAFETY: valid C string; -1 means "unchanged".
+    check(unsafe { libc::lchown(c.as_ptr(), uid, gid) })
+}
+
+pub fn truncate(path: &Path, size: u64) -> io::Result<()> {
+    let c = cpath(path)?;
+    let size = i64::try_from(size).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: valid C string.
+    check(unsafe { libc::truncate(c.as_ptr(), size) })
+}
+
+fn timespec(t: SetTime) -> libc::timespec {
+    match t {
+        SetTime::Now => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        SetTime::Keep => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        SetTime::At(n) => libc::timespec {
+            tv_sec: n.div_euclid(1_000_000_000),
+            tv_nsec: n.rem_euclid(1_000_000_000),
+        },
+    }
+}
+
+/// utimensat without following a final symlink.
+pub fn set_times(path: &Path, atime: SetTime, mtime: SetTime) -> io::Result<()> {
+    let c = cpath(path)?;
+    let times = [timespec(atime), timespec(mtime)];
+    // SAFETY: valid C string and a two-element array.
+    check(unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+}
+
+pub fn readlink(path: &Path) -> io::Result<Vec<u8>> {
+    Ok(std::os::unix::ffi::OsStringExt::into_vec(
+        std::fs::read_link(path)?.into_os_string(),
+    ))
+}
+
+/// A byte name as a path component.
+pub fn os_str(bytes: &[u8]) -> &OsStr {
+    OsStr::from_bytes(bytes)
+}
+
+/// Numbers of the filesystem holding `path`.
+pub fn statfs(path: &Path) -> io::Result<FsStats> {
+    let c = cpath(path)?;
+    let mut out = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: valid C string and out-pointer.
+    check(unsafe { libc::statvfs(c.as_ptr(), out.as_mut_ptr()) })?;
+    // SAFETY: statvfs succeeded.
+    let s = unsafe { out.assume_init() };
+    // fsblkcnt_t is 32-bit on some targets.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(FsStats {
+        blocks: s.f_blocks as u64,
+        bfree: s.f_bfree as u64,
+        bavail: s.f_bavail as u64,
+        files: s.f_files as u64,
+        ffree: s.f_ffree as u64,
+        bsize: s.f_bsize as u32,
+        namelen: s.f_namemax as u32,
+        frsize: s.f_frsize as u32,
+    })
+}
