@@ -3,6 +3,7 @@
 mod cli;
 mod content;
 mod devices;
+mod identity;
 mod index;
 mod mount;
 mod mount_robustness;
