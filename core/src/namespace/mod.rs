@@ -12,6 +12,8 @@
 //! caching and their error codes, and decide nothing else.
 
 mod attr;
+#[cfg(test)]
+mod conformance;
 mod live;
 mod local;
 mod node;

@@ -89,6 +89,9 @@ impl Namespace {
                 Node(Kind::Remote { device, entry }),
                 remote_attr(device, entry, &record),
             )),
+            None if self.remote_entry(device, parent)?.kind != EntryKind::Directory => {
+                Err(Error::fs(ErrorKind::NotADirectory, "not a directory"))
+            }
             // Not indexed there: maybe skipped by the owner's rules.
             None => self
                 .lookup_live_below_remote(device, parent, name)

@@ -93,6 +93,10 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
 /// a walk opening one component at a time with `O_NOFOLLOW`. A refused
 /// symlink or escape is `SymlinkLoop` or `CrossDevice`.
 pub fn open_beneath(root: &File, rel: &[u8]) -> io::Result<File> {
+    // The root itself (a live listing of a location's top directory).
+    if rel.is_empty() {
+        return root.try_clone();
+    }
     let rel_c = cstr(rel)?;
     #[cfg(target_os = "linux")]
     {
@@ -147,4 +151,22 @@ pub fn open_beneath_by_walk(root: &File, rel: &[u8]) -> io::Result<File> {
         dir = Some(unsafe { File::from_raw_fd(fd) });
     }
     dir.ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beneath_an_empty_path_is_the_root_itself() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        std::fs::write(tmp.path().join("f"), b"x").expect("write");
+        let root = File::open(tmp.path()).expect("root");
+        let same = open_beneath(&root, b"").expect("root again");
+        use std::os::unix::fs::MetadataExt;
+        let (a, b) = (root.metadata().expect("md"), same.metadata().expect("md"));
+        assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()));
+        assert!(open_beneath(&root, b"f").is_ok());
+        assert!(open_beneath_by_walk(&root, b"../f").is_err());
+    }
 }
