@@ -12,7 +12,6 @@ use crate::library::{Library, schema};
 use crate::model::entry::{EntryRecord, StatFields};
 use crate::model::location::{IndexMode, LocationRecord, validate_location_name};
 use crate::model::volume::volume_of;
-use crate::sync::Resource;
 
 /// Adds `path` as a location named `name` (default: the directory's name).
 pub fn add(
@@ -71,17 +70,13 @@ pub fn add(
             created_at: crate::time::unix_now_nanos(),
             last_indexed: None,
         };
-        let mut locations = txn.open_table(schema::LOCATIONS)?;
-        locations.insert(record.id.0.as_u128(), record.encode().as_slice())?;
         tables
-            .changes
-            .record(Resource::Location, record.id.0.as_u128())?;
+            .data
+            .put_location(record.id.0.as_u128(), record.encode().as_slice())?;
         if let Some(volume) = &volume {
-            let mut volumes = txn.open_table(schema::VOLUMES)?;
-            volumes.insert(volume.id.0.as_u128(), volume.encode().as_slice())?;
             tables
-                .changes
-                .record(Resource::Volume, volume.id.0.as_u128())?;
+                .data
+                .put_volume(volume.id.0.as_u128(), volume.encode().as_slice())?;
         }
         record
     };
@@ -92,7 +87,7 @@ pub fn add(
 /// Every location, by name.
 pub fn list(db: &Database) -> Result<Vec<LocationRecord>> {
     let txn = db.begin_read()?;
-    let table = txn.open_table(schema::LOCATIONS)?;
+    let table = schema::LOCATIONS.read(&txn)?;
     let mut out = Vec::new();
     for row in table.iter()? {
         out.push(LocationRecord::decode(row?.1.value())?);
@@ -116,7 +111,7 @@ pub fn get_by_name(db: &Database, name: &str) -> Result<LocationRecord> {
 /// The location with this id.
 pub fn get_by_id(db: &Database, id: LocationId) -> Result<LocationRecord> {
     let txn = db.begin_read()?;
-    let table = txn.open_table(schema::LOCATIONS)?;
+    let table = schema::LOCATIONS.read(&txn)?;
     let row = table
         .get(id.0.as_u128())?
         .ok_or_else(|| Error::NotFound(format!("no location {id}")))?;
@@ -137,11 +132,7 @@ pub fn remove(lib: &Library, name: &str) -> Result<LocationRecord> {
             identify: false,
         };
         tables.remove_subtree(&ctx, location.root.0)?;
-        let mut locations = txn.open_table(schema::LOCATIONS)?;
-        locations.remove(location.id.0.as_u128())?;
-        tables
-            .changes
-            .record(Resource::Location, location.id.0.as_u128())?;
+        tables.data.remove_location(location.id.0.as_u128())?;
         let mut jobs = txn.open_table(schema::JOBS)?;
         let stale: Vec<u64> = jobs
             .iter()?

@@ -89,7 +89,7 @@ fn check_device(lib: &Library, device: &str) -> Result<()> {
 }
 
 fn get_entry(txn: &ReadTransaction, id: u64) -> Result<Option<EntryRecord>> {
-    let entries = txn.open_table(schema::ENTRIES)?;
+    let entries = schema::ENTRIES.read(txn)?;
     entries
         .get(id)?
         .map(|v| EntryRecord::decode(v.value()))
@@ -160,7 +160,7 @@ pub fn ls(lib: &Library, uri: &SdUri, recursive: bool) -> Result<Vec<ListItem>> 
         return Ok(vec![list_item(uri.clone(), &record)]);
     }
     let children = txn.open_table(schema::CHILDREN)?;
-    let entries = txn.open_table(schema::ENTRIES)?;
+    let entries = schema::ENTRIES.read(&txn)?;
     let mut out = Vec::new();
     // (directory id, its URI, its path relative to the listed directory)
     let mut stack = vec![(id, uri.clone(), Vec::new())];
@@ -242,7 +242,7 @@ pub fn stat(lib: &Library, uri: &SdUri) -> Result<StatInfo> {
     };
     let content = match record.content {
         Some(id) => {
-            let table = txn.open_table(schema::CONTENT)?;
+            let table = schema::CONTENT.read(&txn)?;
             table
                 .get(id.0.as_u128())?
                 .map(|v| ContentRecord::decode(v.value()))
@@ -279,7 +279,7 @@ fn stat_content(
     id: ContentId,
     uri: &SdUri,
 ) -> Result<StatInfo> {
-    let table = txn.open_table(schema::CONTENT)?;
+    let table = schema::CONTENT.read(txn)?;
     let content = table
         .get(id.0.as_u128())?
         .map(|v| ContentRecord::decode(v.value()))
@@ -321,7 +321,7 @@ fn instance_uris(
     content: ContentId,
 ) -> Result<Vec<(String, String)>> {
     let instances = txn.open_table(schema::INSTANCES)?;
-    let entries = txn.open_table(schema::ENTRIES)?;
+    let entries = schema::ENTRIES.read(txn)?;
     let key = content.0.as_u128();
     let mut out = Vec::new();
     for row in instances.range((key, 0)..=(key, u64::MAX))? {
@@ -344,7 +344,7 @@ fn instance_uris(
 /// Groups of identical content of at least `min_size` bytes, most waste first.
 pub fn dupes(lib: &Library, min_size: u64) -> Result<Vec<DupeGroup>> {
     let txn = lib.db().begin_read()?;
-    let content = txn.open_table(schema::CONTENT)?;
+    let content = schema::CONTENT.read(&txn)?;
     let roots = location_roots(lib)?;
     let mut groups = Vec::new();
     for row in content.iter()? {

@@ -145,6 +145,7 @@ impl SdFs {
         if let Some(fh) = fh
             && let Some(handle) = self.handles.get(fh.0)
             && let Handle::File { file, .. } = &*handle
+            && !file.immutable()
             && let Ok(attr) = file.getattr()
         {
             return Ok((attr, ttl(&node)));
@@ -426,9 +427,7 @@ impl Filesystem for SdFs {
         with_read_buffer(size, |buf| match file.read_at(offset, buf) {
             Ok(n) => reply.data(&buf[..n]),
             Err(e) => {
-                if e.kind() != ErrorKind::Io {
-                    tracing::warn!("{e}");
-                }
+                tracing::warn!("{e}");
                 reply.error(errno(&e))
             }
         })

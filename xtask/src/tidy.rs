@@ -92,6 +92,22 @@ fn seam_problems(rel: &std::path::Path, text: &str) -> Vec<String> {
             "{shown} names libc: system calls belong in core/src/sys (the Unix backend)"
         ));
     }
+    // Device-owned tables change only through DeviceData, which logs every
+    // change for replicas in the same transaction.
+    let raw_ok = [
+        "core/src/library/schema.rs",
+        "core/src/library/maintenance.rs",
+        "core/src/sync/device_data.rs",
+        "core/src/sync/changes.rs",
+    ];
+    if rel.starts_with("core/src")
+        && !raw_ok.iter().any(|ok| rel == std::path::Path::new(ok))
+        && (text.contains("raw_definition()") || text.contains("ChangeLog::open"))
+    {
+        out.push(format!(
+            "{shown} opens a device-owned table or the change log directly: write through sync::DeviceData"
+        ));
+    }
     if rel.starts_with("vfs-fuse/src") && rel != std::path::Path::new("vfs-fuse/src/errno.rs") {
         if text.contains("libc::E") {
             out.push(format!(

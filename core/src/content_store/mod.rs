@@ -89,7 +89,7 @@ impl ContentStore {
 
     pub(crate) fn content_record(&self, id: ContentId) -> Result<ContentRecord> {
         let txn = self.lib.db().begin_read()?;
-        let content = txn.open_table(schema::CONTENT)?;
+        let content = schema::CONTENT.read(&txn)?;
         content
             .get(id.0.as_u128())?
             .map(|v| ContentRecord::decode(v.value()))
@@ -102,7 +102,7 @@ impl ContentStore {
         let locations = crate::locations::list(self.lib.db())?;
         let txn = self.lib.db().begin_read()?;
         let instances = txn.open_table(schema::INSTANCES)?;
-        let entries = txn.open_table(schema::ENTRIES)?;
+        let entries = schema::ENTRIES.read(&txn)?;
         let key = id.0.as_u128();
         let mut out = Vec::new();
         for row in instances.range((key, 0)..=(key, u64::MAX))? {
@@ -119,8 +119,9 @@ impl ContentStore {
     fn settle_integrity(&self, id: ContentId, hash: [u8; 32]) -> Result<[u8; 32]> {
         let txn = self.lib.db().begin_write()?;
         let settled = {
-            let mut content = txn.open_table(schema::CONTENT)?;
-            let record = content
+            let mut data = crate::sync::DeviceData::open(&txn)?;
+            let record = data
+                .content()
                 .get(id.0.as_u128())?
                 .map(|v| ContentRecord::decode(v.value()))
                 .transpose()?;
@@ -129,9 +130,7 @@ impl ContentStore {
                     Some(known) => known,
                     None => {
                         record.integrity = Some(hash);
-                        content.insert(id.0.as_u128(), record.encode().as_slice())?;
-                        crate::sync::changes::ChangeLog::open(&txn)?
-                            .record(crate::sync::Resource::Content, id.0.as_u128())?;
+                        data.put_content(id.0.as_u128(), record.encode().as_slice())?;
                         hash
                     }
                 },

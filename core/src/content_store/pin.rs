@@ -230,7 +230,7 @@ impl ContentStore {
         {
             let txn = self.lib.db().begin_read()?;
             let manifests = txn.open_table(crate::library::schema::MANIFESTS)?;
-            let entries = txn.open_table(crate::library::schema::ENTRIES)?;
+            let entries = crate::library::schema::ENTRIES.read(&txn)?;
             for row in manifests.iter()? {
                 let (entry, raw) = row?;
                 let Ok(local) = super::LocalManifest::decode(raw.value()) else {

@@ -181,7 +181,7 @@ impl ContentStore {
     fn shared_file(&self, entry: u64) -> Result<Shared> {
         let locations = crate::locations::list(self.lib.db())?;
         let txn = self.lib.db().begin_read()?;
-        let entries = txn.open_table(schema::ENTRIES)?;
+        let entries = schema::ENTRIES.read(&txn)?;
         let not_shared = || Error::PermissionDenied(format!("entry {entry} is not a shared file"));
         let record = match redb::ReadableTable::get(&entries, entry)? {
             Some(v) => EntryRecord::decode(v.value())?,

@@ -163,7 +163,7 @@ impl ContentStore {
     /// Contents to look at: those without an integrity hash, or all.
     fn contents(&self, all: bool) -> Result<Vec<(ContentId, ContentRecord)>> {
         let txn = self.lib.db().begin_read()?;
-        let table = txn.open_table(schema::CONTENT)?;
+        let table = schema::CONTENT.read(&txn)?;
         let mut out = Vec::new();
         for row in table.iter()? {
             let (key, value) = row?;

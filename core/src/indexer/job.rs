@@ -565,7 +565,7 @@ impl Run {
             let tasks = {
                 let txn = self.db.begin_read()?;
                 let unidentified = txn.open_table(schema::UNIDENTIFIED)?;
-                let entries = txn.open_table(schema::ENTRIES)?;
+                let entries = schema::ENTRIES.read(&txn)?;
                 let mut dir_paths: HashMap<u64, PathBuf> = HashMap::new();
                 let mut tasks = Vec::new();
                 for row in unidentified
@@ -661,17 +661,16 @@ impl Run {
         }
         let txn = self.db.begin_write()?;
         {
-            let mut table = txn.open_table(schema::LOCATIONS)?;
+            let mut data = crate::sync::DeviceData::open(&txn)?;
             let key = self.location.id.0.as_u128();
-            let current = table
+            let current = data
+                .locations()
                 .get(key)?
                 .map(|v| LocationRecord::decode(v.value()))
                 .transpose()?;
             if let Some(mut loc) = current {
                 loc.last_indexed = Some(crate::time::unix_now_nanos());
-                table.insert(key, loc.encode().as_slice())?;
-                crate::sync::changes::ChangeLog::open(&txn)?
-                    .record(crate::sync::Resource::Location, key)?;
+                data.put_location(key, loc.encode().as_slice())?;
             }
         }
         self.job.phase = Phase::Done;

@@ -18,8 +18,7 @@ use crate::jobs::IndexCounters;
 use crate::library::schema::{self, child_key, children_range};
 use crate::model::content::ContentRecord;
 use crate::model::entry::{EntryKind, EntryRecord};
-use crate::sync::Resource;
-use crate::sync::changes::ChangeLog;
+use crate::sync::DeviceData;
 
 /// What an index write needs to know about its surroundings.
 #[derive(Clone, Copy, Debug)]
@@ -46,40 +45,37 @@ pub struct SubDir {
 /// The open tables of an index write transaction.
 pub struct IndexTables<'txn> {
     meta: Table<'txn, &'static str, u64>,
-    pub(crate) entries: Table<'txn, u64, &'static [u8]>,
     pub(crate) children: Table<'txn, &'static [u8], u64>,
     inodes: Table<'txn, u64, u64>,
-    content: Table<'txn, u128, &'static [u8]>,
     instances: Table<'txn, (u128, u64), ()>,
     pub(crate) unidentified: Table<'txn, (u64, u64), ()>,
     pub(crate) queue: Table<'txn, (u64, u64), ()>,
     pub(crate) removals: Table<'txn, (u64, u64), ()>,
     manifests: Table<'txn, u64, &'static [u8]>,
     issues: Table<'txn, u64, &'static [u8]>,
-    /// What replicas on other devices pull (SPEC §4).
-    pub(crate) changes: ChangeLog<'txn>,
+    /// Entries, content, locations and volumes: what replicas on other
+    /// devices pull (SPEC §4); every write is logged for them.
+    pub(crate) data: DeviceData<'txn>,
 }
 
 impl<'txn> IndexTables<'txn> {
     pub fn open(txn: &'txn WriteTransaction) -> Result<Self> {
         Ok(IndexTables {
             meta: txn.open_table(schema::META)?,
-            entries: txn.open_table(schema::ENTRIES)?,
             children: txn.open_table(schema::CHILDREN)?,
             inodes: txn.open_table(schema::INODES)?,
-            content: txn.open_table(schema::CONTENT)?,
             instances: txn.open_table(schema::INSTANCES)?,
             unidentified: txn.open_table(schema::UNIDENTIFIED)?,
             queue: txn.open_table(schema::INDEX_QUEUE)?,
             removals: txn.open_table(schema::INDEX_REMOVALS)?,
             manifests: txn.open_table(schema::MANIFESTS)?,
             issues: txn.open_table(schema::INTEGRITY_ISSUES)?,
-            changes: ChangeLog::open(txn)?,
+            data: DeviceData::open(txn)?,
         })
     }
 
     pub fn get_entry(&self, id: u64) -> Result<Option<EntryRecord>> {
-        match self.entries.get(id)? {
+        match self.data.entries().get(id)? {
             Some(v) => Ok(Some(EntryRecord::decode(v.value())?)),
             None => Ok(None),
         }
@@ -88,14 +84,7 @@ impl<'txn> IndexTables<'txn> {
     /// Writes an entry; a record that did not change writes no change-log
     /// row, so an unchanged re-index sends nothing to other devices.
     pub fn put_entry(&mut self, id: u64, record: &EntryRecord) -> Result<()> {
-        let bytes = record.encode();
-        let same = self
-            .entries
-            .insert(id, bytes.as_slice())?
-            .is_some_and(|old| old.value() == bytes.as_slice());
-        if !same {
-            self.changes.record(Resource::Entry, u128::from(id))?;
-        }
+        self.data.put_entry(id, record.encode().as_slice())?;
         Ok(())
     }
 
@@ -117,7 +106,8 @@ impl<'txn> IndexTables<'txn> {
 
     /// The absolute path of entry `id`, walking parents up to the root.
     pub fn entry_path(&self, ctx: &ApplyCtx<'_>, id: u64) -> Result<Option<PathBuf>> {
-        let below = crate::model::entry::path_below_root(&self.entries, id, |e| e == ctx.root)?;
+        let below =
+            crate::model::entry::path_below_root(self.data.entries(), id, |e| e == ctx.root)?;
         Ok(below.map(|(_, rel)| crate::fsutil::join_bytes(ctx.root_path, &rel)))
     }
 
@@ -357,8 +347,7 @@ impl<'txn> IndexTables<'txn> {
             self.unmap_inode(record.inode, current)?;
             self.unlink_content(&mut record, current)?;
             self.unidentified.remove((ctx.root, current))?;
-            self.entries.remove(current)?;
-            self.changes.record(Resource::Entry, u128::from(current))?;
+            self.data.remove_entry(current)?;
             removed += 1;
         }
         Ok(removed)
@@ -396,18 +385,18 @@ impl<'txn> IndexTables<'txn> {
             return Ok(());
         }
         let existing = self
-            .content
+            .data
+            .content()
             .get(key)?
             .map(|v| ContentRecord::decode(v.value()))
             .transpose()?;
         if let Some(mut existing) = existing {
             existing.instances = existing.instances.saturating_sub(1);
             if existing.instances == 0 {
-                self.content.remove(key)?;
+                self.data.remove_content(key)?;
             } else {
-                self.content.insert(key, existing.encode().as_slice())?;
+                self.data.put_content(key, existing.encode().as_slice())?;
             }
-            self.changes.record(Resource::Content, key)?;
         }
         Ok(())
     }
@@ -426,7 +415,8 @@ impl<'txn> IndexTables<'txn> {
             self.unlink_content(record, id)?;
             let key = content_id.0.as_u128();
             let existing = self
-                .content
+                .data
+                .content()
                 .get(key)?
                 .map(|v| ContentRecord::decode(v.value()))
                 .transpose()?;
@@ -439,8 +429,7 @@ impl<'txn> IndexTables<'txn> {
                 first_seen: crate::time::unix_now_secs(),
             });
             content.instances += 1;
-            self.content.insert(key, content.encode().as_slice())?;
-            self.changes.record(Resource::Content, key)?;
+            self.data.put_content(key, content.encode().as_slice())?;
             self.instances.insert((key, id), ())?;
             record.content = Some(content_id);
             self.put_entry(id, record)?;

@@ -47,10 +47,10 @@ impl super::Library {
     pub fn table_usage(&self) -> Result<Vec<TableUsage>> {
         let txn = self.db().begin_read()?;
         Ok(vec![
-            usage(&txn, schema::ENTRIES, "entries")?,
+            usage(&txn, schema::ENTRIES.raw_definition(), "entries")?,
             usage(&txn, schema::CHILDREN, "children")?,
             usage(&txn, schema::INODES, "inodes")?,
-            usage(&txn, schema::CONTENT, "content")?,
+            usage(&txn, schema::CONTENT.raw_definition(), "content")?,
             usage(&txn, schema::INSTANCES, "instances")?,
             usage(&txn, schema::UNIDENTIFIED, "unidentified")?,
             usage(&txn, schema::INDEX_QUEUE, "index_queue")?,
@@ -100,7 +100,7 @@ pub fn repack_fragmented(db: &redb::Database) -> Result<usize> {
         let mut done = 0;
         done += usize::from(repack(
             &txn,
-            schema::ENTRIES,
+            schema::ENTRIES.raw_definition(),
             TableDefinition::new("entries.repack"),
         )?);
         done += usize::from(repack(
@@ -115,7 +115,7 @@ pub fn repack_fragmented(db: &redb::Database) -> Result<usize> {
         )?);
         done += usize::from(repack(
             &txn,
-            schema::CONTENT,
+            schema::CONTENT.raw_definition(),
             TableDefinition::new("content.repack"),
         )?);
         done += usize::from(repack(

@@ -92,7 +92,7 @@ impl Library {
         let lock = LockFile::acquire(&dir.join(LOCK_FILE))?;
         let config = LibraryConfig::new(device_name);
         let db = db_builder().create(dir.join(DB_FILE))?;
-        schema::initialise(&db)?;
+        initialise_tables(&db)?;
         let txn = db.begin_write()?;
         {
             let mut devices = txn.open_table(schema::DEVICES)?;
@@ -134,7 +134,7 @@ impl Library {
                 supported: schema::VERSION,
             });
         }
-        schema::initialise(&db)?;
+        initialise_tables(&db)?;
         Ok(Library {
             dir: dir.to_owned(),
             config,
@@ -310,6 +310,20 @@ fn keep_private(dir: &Path) {
             dir.display()
         ),
     }
+}
+
+/// Creates every table in one transaction: the library's own, then those
+/// of sync and shared data, then logs a library indexed before sync
+/// existed once for replicas. The composition lives here so that `schema`
+/// depends on no module that uses it.
+fn initialise_tables(db: &redb::Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    schema::create_tables(&txn)?;
+    crate::sync::replica::initialise(&txn)?;
+    crate::shared::store::initialise(&txn)?;
+    crate::sync::changes::initialise(&txn)?;
+    txn.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,9 +3,32 @@
 //!
 //! Bump [`VERSION`] on any incompatible change; an older sd refuses a newer library.
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::error::Result;
+
+/// A device-owned table (SPEC §4): replicas pull every change of it, so it
+/// is read through [`Synced::read`] and written only through
+/// [`DeviceData`](crate::sync::DeviceData), which logs each change in the
+/// same transaction.
+pub struct Synced<K: redb::Key + 'static>(TableDefinition<'static, K, &'static [u8]>);
+
+impl<K: redb::Key + 'static> Synced<K> {
+    const fn new(name: &'static str) -> Self {
+        Synced(TableDefinition::new(name))
+    }
+
+    pub fn read(&self, txn: &ReadTransaction) -> Result<ReadOnlyTable<K, &'static [u8]>> {
+        Ok(txn.open_table(self.0)?)
+    }
+
+    /// The raw definition: for `DeviceData`, the change log's first fill
+    /// and maintenance that rewrites a table without changing a record
+    /// alone (`cargo xtask tidy` checks no one else opens it).
+    pub(crate) fn raw_definition(&self) -> TableDefinition<'static, K, &'static [u8]> {
+        self.0
+    }
+}
 
 /// On-disk format version written by this build.
 pub const VERSION: u32 = 1;
@@ -15,11 +38,11 @@ pub const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// Device id → [`DeviceRecord`](crate::model::device::DeviceRecord).
 pub const DEVICES: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("devices");
 /// Volume id → [`VolumeRecord`](crate::model::volume::VolumeRecord).
-pub const VOLUMES: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("volumes");
+pub const VOLUMES: Synced<u128> = Synced::new("volumes");
 /// Location id → [`LocationRecord`](crate::model::location::LocationRecord).
-pub const LOCATIONS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("locations");
+pub const LOCATIONS: Synced<u128> = Synced::new("locations");
 /// Entry id → [`EntryRecord`](crate::model::entry::EntryRecord).
-pub const ENTRIES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("entries");
+pub const ENTRIES: Synced<u64> = Synced::new("entries");
 /// `parent id (u64 BE) ++ name bytes` → child entry id. Lookup by (parent, name)
 /// is a point get; listing a directory is a prefix range.
 pub const CHILDREN: TableDefinition<'_, &[u8], u64> = TableDefinition::new("children");
@@ -27,7 +50,7 @@ pub const CHILDREN: TableDefinition<'_, &[u8], u64> = TableDefinition::new("chil
 /// stay small; the entry's own `dev` settles the rare clash across filesystems.
 pub const INODES: TableDefinition<'_, u64, u64> = TableDefinition::new("inodes");
 /// Content id → [`ContentRecord`](crate::model::content::ContentRecord).
-pub const CONTENT: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("content");
+pub const CONTENT: Synced<u128> = Synced::new("content");
 /// (content id, entry id) → (): the instances of each content.
 pub const INSTANCES: TableDefinition<'_, (u128, u64), ()> = TableDefinition::new("instances");
 /// (location root entry id, entry id) → (): files whose content is not identified yet.
@@ -49,38 +72,33 @@ pub const MANIFESTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("man
 pub const INTEGRITY_ISSUES: TableDefinition<'_, u64, &[u8]> =
     TableDefinition::new("integrity_issues");
 
-/// Creates every table and records the schema version.
-pub(super) fn initialise(db: &Database) -> Result<()> {
-    let txn = db.begin_write()?;
-    {
-        let mut meta = txn.open_table(META)?;
-        if meta.get("schema_version")?.is_none() {
-            meta.insert("schema_version", u64::from(VERSION))?;
-        }
-        txn.open_table(DEVICES)?;
-        txn.open_table(VOLUMES)?;
-        txn.open_table(LOCATIONS)?;
-        txn.open_table(ENTRIES)?;
-        txn.open_table(CHILDREN)?;
-        txn.open_table(INODES)?;
-        txn.open_table(CONTENT)?;
-        txn.open_table(INSTANCES)?;
-        txn.open_table(UNIDENTIFIED)?;
-        txn.open_table(MANIFESTS)?;
-        txn.open_table(INTEGRITY_ISSUES)?;
-        txn.open_table(JOBS)?;
-        txn.open_table(INDEX_QUEUE)?;
-        txn.open_table(INDEX_REMOVALS)?;
-        crate::sync::replica::initialise(&txn)?;
-        crate::shared::store::initialise(&txn)?;
+/// Creates the library's own tables and records the schema version (the
+/// sync and shared-data modules create theirs in the same transaction; see
+/// `Library`'s opening).
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<()> {
+    let mut meta = txn.open_table(META)?;
+    if meta.get("schema_version")?.is_none() {
+        meta.insert("schema_version", u64::from(VERSION))?;
     }
-    crate::sync::changes::initialise(&txn)?;
-    txn.commit()?;
+    txn.open_table(DEVICES)?;
+    txn.open_table(VOLUMES.0)?;
+    txn.open_table(LOCATIONS.0)?;
+    txn.open_table(ENTRIES.0)?;
+    txn.open_table(CHILDREN)?;
+    txn.open_table(INODES)?;
+    txn.open_table(CONTENT.0)?;
+    txn.open_table(INSTANCES)?;
+    txn.open_table(UNIDENTIFIED)?;
+    txn.open_table(MANIFESTS)?;
+    txn.open_table(INTEGRITY_ISSUES)?;
+    txn.open_table(JOBS)?;
+    txn.open_table(INDEX_QUEUE)?;
+    txn.open_table(INDEX_REMOVALS)?;
     Ok(())
 }
 
 /// The schema version recorded in the database (0 for a brand-new file).
-pub(super) fn stored_version(db: &Database) -> Result<u32> {
+pub(super) fn stored_version(db: &redb::Database) -> Result<u32> {
     use redb::ReadableDatabase;
     let txn = db.begin_read()?;
     let meta = match txn.open_table(META) {

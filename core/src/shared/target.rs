@@ -90,7 +90,7 @@ pub fn uri_of_target(lib: &Library, target: Target) -> Result<Option<SdUri>> {
     if target.device == lib.device_id() {
         let locations = crate::locations::list(lib.db())?;
         let txn = lib.db().begin_read()?;
-        let entries = txn.open_table(crate::library::schema::ENTRIES)?;
+        let entries = crate::library::schema::ENTRIES.read(&txn)?;
         let is_root = |e: u64| locations.iter().any(|l| l.root.0 == e);
         let Some((root, rel)) =
             crate::model::entry::path_below_root(&entries, target.entry, is_root)?

@@ -77,24 +77,24 @@ pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {
     if !log.keys.is_empty()? {
         return Ok(());
     }
-    let keys = |table: TableDefinition<'_, u128, &[u8]>| -> Result<Vec<u128>> {
-        let table = txn.open_table(table)?;
+    let keys = |table: &schema::Synced<u128>| -> Result<Vec<u128>> {
+        let table = txn.open_table(table.raw_definition())?;
         let mut out = Vec::new();
         for row in table.iter()? {
             out.push(row?.0.value());
         }
         Ok(out)
     };
-    for key in keys(schema::VOLUMES)? {
+    for key in keys(&schema::VOLUMES)? {
         log.record(Resource::Volume, key)?;
     }
-    for key in keys(schema::LOCATIONS)? {
+    for key in keys(&schema::LOCATIONS)? {
         log.record(Resource::Location, key)?;
     }
-    for key in keys(schema::CONTENT)? {
+    for key in keys(&schema::CONTENT)? {
         log.record(Resource::Content, key)?;
     }
-    let entries = txn.open_table(schema::ENTRIES)?;
+    let entries = txn.open_table(schema::ENTRIES.raw_definition())?;
     for row in entries.iter()? {
         log.record(Resource::Entry, u128::from(row?.0.value()))?;
     }

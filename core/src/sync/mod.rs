@@ -16,11 +16,14 @@
 //! delay convergence but never undo it.
 
 pub mod changes;
+mod device_data;
 pub mod owner;
 pub mod puller;
 pub mod replica;
 #[cfg(test)]
 mod sim;
+
+pub use device_data::DeviceData;
 
 use serde::{Deserialize, Serialize};
 

@@ -59,10 +59,10 @@ struct Records {
 impl Records {
     fn open(txn: &ReadTransaction) -> Result<Records> {
         Ok(Records {
-            volumes: txn.open_table(schema::VOLUMES)?,
-            locations: txn.open_table(schema::LOCATIONS)?,
-            content: txn.open_table(schema::CONTENT)?,
-            entries: txn.open_table(schema::ENTRIES)?,
+            volumes: schema::VOLUMES.read(txn)?,
+            locations: schema::LOCATIONS.read(txn)?,
+            content: schema::CONTENT.read(txn)?,
+            entries: schema::ENTRIES.read(txn)?,
         })
     }
 

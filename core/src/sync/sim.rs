@@ -215,7 +215,7 @@ impl Owner {
 
     fn records(&self) -> BTreeMap<u64, Vec<u8>> {
         let txn = self.lib.db().begin_read().expect("read");
-        let table = txn.open_table(schema::ENTRIES).expect("entries");
+        let table = schema::ENTRIES.read(&txn).expect("entries");
         table
             .iter()
             .expect("iter")
