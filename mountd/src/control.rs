@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
 use crate::host::Host;
 use crate::request::{Reply, Request};
@@ -56,7 +55,7 @@ fn handle(host: &Arc<Host>, stream: UnixStream) {
     };
     let reply = match serde_json::from_str::<Request>(&line) {
         Ok(request) => match host.execute(request, &mut send) {
-            Ok(value) => Reply::Ok(value),
+            Ok(done) => Reply::Ok(done),
             Err(e) => Reply::Error(format!("{e:#}")),
         },
         Err(e) => Reply::Error(format!("bad request: {e}")),
@@ -74,7 +73,7 @@ pub fn call(
     stream: UnixStream,
     request: &Request,
     on_event: &mut dyn FnMut(Reply),
-) -> Result<Value> {
+) -> Result<crate::outcome::Done> {
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');
     (&stream)
@@ -83,7 +82,7 @@ pub fn call(
     for reply in BufReader::new(stream).lines() {
         let reply: Reply = serde_json::from_str(&reply.context("reading from the daemon")?)?;
         match reply {
-            Reply::Ok(value) => return Ok(value),
+            Reply::Ok(done) => return Ok(done),
             Reply::Error(message) => bail!("{message}"),
             event => on_event(event),
         }

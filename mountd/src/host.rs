@@ -7,16 +7,21 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::outcome::Done;
+use crate::replies::content::{CacheStats, Collected, Pinned, Validated, Verified};
+use crate::replies::devices::{DeviceRow, Devices, Invite, Joined, Unpaired};
+use crate::replies::jobs::{Indexed, JobAction, JobRow, Jobs};
+use crate::replies::locations::{Added, LocationRow, Locations, Removed};
+use crate::replies::query::{Dupes, Listing, Stat};
+use crate::replies::status::{DaemonInfo, DeviceBrief, Status, Stopping};
+use crate::replies::tags::Tags;
+use crate::request::{Reply, Request};
 use anyhow::{Context, Result, bail};
 use sdfs_core::content_store::{ContentStore, PinTarget, ValidateOptions};
 use sdfs_core::ids::{JobId, LocationId};
 use sdfs_core::jobs::{self, JobControl, JobEvent, JobRecord, JobState};
-use sdfs_core::model::location::LocationRecord;
 use sdfs_core::watcher::LocationWatcher;
 use sdfs_core::{Library, indexer, locations, query};
-use serde_json::{Value, json};
-
-use crate::request::{Reply, Request};
 
 /// Whoever holds the library open.
 pub struct Host {
@@ -36,6 +41,8 @@ pub struct Host {
     pub idle_stop: AtomicBool,
     /// The libp2p node, in a daemon.
     pub p2p: Option<sdfs_p2p::Node>,
+    /// Set when an index run here changed the index.
+    index_changed: AtomicBool,
 }
 
 impl Host {
@@ -52,6 +59,7 @@ impl Host {
             content: OnceLock::new(),
             idle_stop: AtomicBool::new(false),
             p2p: None,
+            index_changed: AtomicBool::new(false),
         }
     }
 
@@ -130,13 +138,11 @@ impl Host {
         self.run_job(job.id, out)
     }
 
-    pub fn execute(
-        self: &Arc<Self>,
-        request: Request,
-        out: &mut dyn FnMut(Reply),
-    ) -> Result<Value> {
+    /// Runs `request` and answers with its typed reply, serialised and
+    /// rendered (see `outcome.rs`).
+    pub fn execute(self: &Arc<Self>, request: Request, out: &mut dyn FnMut(Reply)) -> Result<Done> {
         let lib = &self.lib;
-        Ok(match request {
+        match request {
             Request::LocationAdd {
                 path,
                 name,
@@ -149,9 +155,9 @@ impl Host {
                     watcher.watch(&location)?;
                 }
                 self.reload_namespace();
-                location_json(lib, &location)?
+                Done::of(&Added(LocationRow::of(lib, &location)?))
             }
-            Request::LocationList => Value::Array(locations_json(lib)?),
+            Request::LocationList => Done::of(&Locations::of(lib)?),
             Request::LocationRm { name } => {
                 let location = locations::get_by_name(lib.db(), &name)?;
                 if let Some(watcher) = &self.watcher {
@@ -159,7 +165,10 @@ impl Host {
                 }
                 let removed = locations::remove(lib, &name)?;
                 self.reload_namespace();
-                json!({ "removed": removed.name, "path": removed.root_path() })
+                Done::of(&Removed {
+                    path: removed.root_path(),
+                    removed: removed.name,
+                })
             }
             Request::Index { location } => {
                 let targets = match location {
@@ -173,18 +182,22 @@ impl Host {
                 for target in targets {
                     let job = self.index_location(target.id, false, out)?;
                     let stopped = job.state != JobState::Completed;
-                    jobs.push(serde_json::to_value(&job)?);
+                    jobs.push(JobRow::of(lib, job));
                     if stopped {
                         break;
                     }
                 }
-                Value::Array(jobs)
+                let indexed = Indexed(jobs);
+                if indexed.changed_anything() {
+                    self.index_changed.store(true, Ordering::Relaxed);
+                }
+                Done::of(&indexed)
             }
             Request::Ls { uri, recursive } => {
-                serde_json::to_value(query::ls(lib, &uri.parse()?, recursive)?)?
+                Done::of(&Listing(query::ls(lib, &uri.parse()?, recursive)?))
             }
-            Request::Stat { uri } => serde_json::to_value(query::stat(lib, &uri.parse()?)?)?,
-            Request::Dupes { min_size } => serde_json::to_value(query::dupes(lib, min_size)?)?,
+            Request::Stat { uri } => Done::of(&Stat(query::stat(lib, &uri.parse()?)?)),
+            Request::Dupes { min_size } => Done::of(&Dupes(query::dupes(lib, min_size)?)),
             Request::JobsList => {
                 let running = self.running().keys().copied().collect::<Vec<_>>();
                 let mut rows = Vec::new();
@@ -193,37 +206,46 @@ impl Host {
                     if job.state == JobState::Running && !running.contains(&job.id) {
                         job.state = JobState::Paused;
                     }
-                    rows.push(job_json(lib, &job));
+                    rows.push(JobRow::of(lib, job));
                 }
-                Value::Array(rows)
+                Done::of(&Jobs(rows))
             }
             Request::JobsPause { id } => {
                 let id = JobId(id);
                 let control = self.running().get(&id).cloned();
-                match control {
+                Done::of(&match control {
                     Some(control) => {
                         control.pause();
-                        json!({ "id": id, "state": "pausing" })
+                        JobAction::Changing {
+                            id,
+                            state: "pausing",
+                        }
                     }
-                    None => job_json(lib, &jobs::update_state(lib.db(), id, JobState::Paused)?),
-                }
+                    None => JobAction::Job(Box::new(JobRow::of(
+                        lib,
+                        jobs::update_state(lib.db(), id, JobState::Paused)?,
+                    ))),
+                })
             }
             Request::JobsCancel { id } => {
                 let id = JobId(id);
                 let control = self.running().get(&id).cloned();
-                match control {
+                Done::of(&match control {
                     Some(control) => {
                         control.cancel();
-                        json!({ "id": id, "state": "cancelling" })
+                        JobAction::Changing {
+                            id,
+                            state: "cancelling",
+                        }
                     }
                     None => {
                         // Run it just long enough to drop its checkpoint cleanly.
                         let control = JobControl::new();
                         control.cancel();
                         let job = indexer::run_job(lib, id, &control, &mut |_| {})?;
-                        job_json(lib, &job)
+                        JobAction::Job(Box::new(JobRow::of(lib, job)))
                     }
-                }
+                })
             }
             Request::JobsResume { id } => {
                 let id = JobId(id);
@@ -231,157 +253,146 @@ impl Host {
                 if !job.state.is_active() {
                     bail!("job {id} is already {}", job.state.as_str());
                 }
-                if self.daemon {
+                Done::of(&if self.daemon {
                     let host = Arc::clone(self);
                     std::thread::spawn(move || {
                         if let Err(e) = host.run_job(id, &mut |_| {}) {
                             tracing::warn!("job {id}: {e:#}");
                         }
                     });
-                    json!({ "id": id, "state": "running" })
+                    JobAction::Changing {
+                        id,
+                        state: "running",
+                    }
                 } else {
-                    job_json(lib, &self.run_job(id, out)?)
-                }
+                    JobAction::Job(Box::new(JobRow::of(lib, self.run_job(id, out)?)))
+                })
             }
             Request::Status => {
-                let rows = locations_json(lib)?;
-                let active: Vec<Value> = jobs::list_jobs(lib.db())?
-                    .iter()
+                let active = jobs::list_jobs(lib.db())?
+                    .into_iter()
                     .filter(|j| j.state.is_active())
-                    .map(|j| job_json(lib, j))
+                    .map(|j| JobRow::of(lib, j))
                     .collect();
-                json!({
-                    "library": lib.dir(),
-                    "library_id": lib.id(),
-                    "device": { "id": lib.device_id(), "name": lib.device_name() },
-                    "daemon": if self.daemon { json!({ "pid": std::process::id(), "started_at": sdfs_core::time::rfc3339(self.started_at) }) } else { Value::Null },
-                    "mount": self.mountpoint,
-                    "p2p": match &self.p2p {
-                        Some(node) => serde_json::to_value(node.status()?)?,
-                        None => Value::Null,
+                Done::of(&Status {
+                    library: lib.dir().to_owned(),
+                    library_id: lib.id(),
+                    device: DeviceBrief {
+                        id: lib.device_id(),
+                        name: lib.device_name().to_owned(),
                     },
-                    "locations": rows,
-                    "jobs": active,
+                    daemon: self.daemon.then(|| DaemonInfo {
+                        pid: std::process::id(),
+                        started_at: sdfs_core::time::rfc3339(self.started_at),
+                    }),
+                    mount: self.mountpoint.clone(),
+                    p2p: self.p2p.as_ref().map(sdfs_p2p::Node::status).transpose()?,
+                    locations: Locations::of(lib)?,
+                    jobs: Jobs(active),
                 })
             }
             Request::Pin { target } => {
                 let target = PinTarget::resolve(lib, &target, self.mountpoint.as_deref())?;
-                serde_json::to_value(self.content()?.pin(&target)?)?
+                Done::of(&Pinned {
+                    report: self.content()?.pin(&target)?,
+                    unpinned: false,
+                })
             }
             Request::Unpin { target } => {
                 let target = PinTarget::resolve(lib, &target, self.mountpoint.as_deref())?;
-                serde_json::to_value(self.content()?.unpin(&target)?)?
+                Done::of(&Pinned {
+                    report: self.content()?.unpin(&target)?,
+                    unpinned: true,
+                })
             }
-            Request::CacheStats => {
-                let content = self.content()?;
-                crate::cache::stats_json(&content)?
-            }
-            Request::CacheGc => {
-                let content = self.content()?;
-                crate::cache::gc_json(&content)?
-            }
-            Request::CacheVerify => {
-                let content = self.content()?;
-                crate::cache::verify_json(&content)?
-            }
+            Request::CacheStats => Done::of(&CacheStats::of(&*self.content()?)?),
+            Request::CacheGc => Done::of(&Collected::run(&*self.content()?)?),
+            Request::CacheVerify => Done::of(&Verified::run(&*self.content()?)?),
             Request::CacheBudget { bytes } => {
                 let content = self.content()?;
                 if let Some(bytes) = bytes {
                     content.chunks().set_budget(bytes)?;
                 }
-                crate::cache::stats_json(&content)?
+                Done::of(&CacheStats::of(&content)?)
             }
             Request::Validate { rate, reverify } => {
                 let options = ValidateOptions { rate, reverify };
                 let stop = AtomicBool::new(false);
-                serde_json::to_value(self.content()?.validate(&options, &stop)?)?
+                Done::of(&Validated(self.content()?.validate(&options, &stop)?))
             }
             Request::Tag {
                 target,
                 add,
                 remove,
-            } => crate::tags::run(lib, self.mountpoint.as_deref(), target, &add, &remove)?,
-            Request::PairInvite => serde_json::to_value(self.node()?.invite()?)?,
+            } => Done::of(&Tags::run(
+                lib,
+                self.mountpoint.as_deref(),
+                target,
+                &add,
+                &remove,
+            )?),
+            Request::PairInvite => Done::of(&Invite(self.node()?.invite()?)),
             Request::PairJoin { code, addr } => {
                 let addr = addr
                     .map(|a| a.parse::<sdfs_p2p::Multiaddr>())
                     .transpose()
                     .context("--addr is a multiaddr like /ip4/192.0.2.7/tcp/4001")?;
-                serde_json::to_value(self.node()?.join(&code, addr)?)?
+                Done::of(&Joined(self.node()?.join(&code, addr)?))
             }
             Request::Devices => {
                 let online: Vec<String> = match &self.p2p {
                     Some(node) => node.status()?.connected,
                     None => Vec::new(),
                 };
-                let rows: Vec<Value> = lib
+                let rows = lib
                     .devices()?
                     .into_iter()
                     .map(|d| {
                         let this = d.id == lib.device_id();
-                        let is_online = this
-                            || d.peer_id.as_ref().is_some_and(|p| online.contains(p));
-                        json!({
-                            "name": d.name,
-                            "id": d.id,
-                            "peer_id": if this { self.p2p.as_ref().map(sdfs_p2p::Node::peer_id) } else { d.peer_id.clone() },
-                            "os": d.os,
-                            "this_device": this,
-                            "online": is_online,
-                            "last_seen": sdfs_core::time::rfc3339(d.last_seen),
-                        })
+                        DeviceRow {
+                            online: this || d.peer_id.as_ref().is_some_and(|p| online.contains(p)),
+                            peer_id: if this {
+                                self.p2p.as_ref().map(sdfs_p2p::Node::peer_id)
+                            } else {
+                                d.peer_id.clone()
+                            },
+                            this_device: this,
+                            last_seen: sdfs_core::time::rfc3339(d.last_seen),
+                            name: d.name,
+                            id: d.id,
+                            os: d.os,
+                        }
                     })
                     .collect();
-                Value::Array(rows)
+                Done::of(&Devices(rows))
             }
             Request::DeviceRm { name } => {
                 let removed = lib.remove_device(&name)?;
                 if let (Some(node), Some(peer)) = (&self.p2p, &removed.peer_id) {
                     node.disconnect(peer)?;
                 }
-                json!({ "removed": removed.name, "id": removed.id, "peer_id": removed.peer_id })
+                Done::of(&Unpaired {
+                    removed: removed.name,
+                    id: removed.id,
+                    peer_id: removed.peer_id,
+                })
             }
             Request::Shutdown => {
                 if !self.daemon {
                     bail!("no daemon is running for {}", lib.dir().display());
                 }
                 self.shutdown.store(true, Ordering::Release);
-                json!({ "stopping": std::process::id(), "mount": self.mountpoint })
+                Done::of(&Stopping {
+                    stopping: std::process::id(),
+                    mount: self.mountpoint.clone(),
+                })
             }
-        })
+        }
     }
-}
 
-fn locations_json(lib: &Library) -> Result<Vec<Value>> {
-    locations::list(lib.db())?
-        .iter()
-        .map(|l| location_json(lib, l))
-        .collect()
-}
-
-fn location_json(lib: &Library, location: &LocationRecord) -> Result<Value> {
-    let uri = sdfs_core::uri::SdUri::device(lib.device_name(), location.name.as_bytes(), b"");
-    let stat = query::stat(lib, &uri).context("location root")?;
-    Ok(json!({
-        "name": location.name,
-        "id": location.id,
-        "path": location.root_path(),
-        "uri": uri.to_string(),
-        "mode": location.mode.as_str(),
-        "rules": location.rules,
-        "files": stat.files.unwrap_or(0),
-        "size": stat.size,
-        "last_indexed": location.last_indexed.map(sdfs_core::time::rfc3339),
-    }))
-}
-
-fn job_json(lib: &Library, job: &JobRecord) -> Value {
-    let location = locations::get_by_id(lib.db(), job.location)
-        .map(|l| l.name)
-        .unwrap_or_default();
-    let mut value = serde_json::to_value(job).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        map.insert("location_name".into(), Value::String(location));
+    /// Whether an index run here changed the index (then the library file
+    /// is worth compacting once nobody else holds it).
+    pub fn index_changed(&self) -> bool {
+        self.index_changed.load(Ordering::Relaxed)
     }
-    value
 }

@@ -8,11 +8,11 @@ mod cli;
 mod control;
 mod daemon;
 mod host;
+mod outcome;
 mod progress;
-mod render;
+mod replies;
 mod request;
 mod signals;
-mod tags;
 
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -25,7 +25,6 @@ use clap::Parser;
 use sdfs_core::Library;
 use sdfs_core::indexer::rules::IndexRules;
 use sdfs_core::library::default_library_dir;
-use serde_json::Value;
 
 use cli::{CacheCommand, Cli, Command, DeviceCommand, JobsCommand, LocationCommand, PairCommand};
 use host::Host;
@@ -53,7 +52,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let dir = cli.library.clone().unwrap_or_else(default_library_dir);
     let json = cli.json;
-    let (name, request) = match cli.command {
+    let request = match cli.command {
         Command::Init { name } => return init(&dir, name, json),
         Command::Hash { files } => return hash(&files),
         Command::Debug(cli::DebugCommand::Probe {
@@ -110,7 +109,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Unmount => ("unmount", Request::Shutdown),
+        Command::Unmount => Request::Shutdown,
         Command::Location(LocationCommand::Add(add)) => {
             let path =
                 std::path::absolute(&add.path).with_context(|| add.path.display().to_string())?;
@@ -122,92 +121,66 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 gitignore: !add.no_gitignore,
             };
             let path = path.as_os_str().as_bytes().to_vec();
-            (
-                "location add",
-                Request::LocationAdd {
-                    path,
-                    name: add.name,
-                    mode: add.mode,
-                    rules,
-                },
-            )
+            Request::LocationAdd {
+                path,
+                name: add.name,
+                mode: add.mode,
+                rules,
+            }
         }
-        Command::Location(LocationCommand::List) => ("location list", Request::LocationList),
-        Command::Location(LocationCommand::Rm { name }) => {
-            ("location rm", Request::LocationRm { name })
-        }
-        Command::Index { location } => ("index", Request::Index { location }),
-        Command::Ls { uri, recursive } => ("ls", Request::Ls { uri, recursive }),
-        Command::Stat { uri } => ("stat", Request::Stat { uri }),
-        Command::Dupes { min_size } => ("dupes", Request::Dupes { min_size }),
+        Command::Location(LocationCommand::List) => Request::LocationList,
+        Command::Location(LocationCommand::Rm { name }) => Request::LocationRm { name },
+        Command::Index { location } => Request::Index { location },
+        Command::Ls { uri, recursive } => Request::Ls { uri, recursive },
+        Command::Stat { uri } => Request::Stat { uri },
+        Command::Dupes { min_size } => Request::Dupes { min_size },
         Command::Jobs { action } => match action {
-            None | Some(JobsCommand::List) => ("jobs", Request::JobsList),
-            Some(JobsCommand::Pause { id }) => ("jobs action", Request::JobsPause { id }),
-            Some(JobsCommand::Resume { id }) => ("jobs action", Request::JobsResume { id }),
-            Some(JobsCommand::Cancel { id }) => ("jobs action", Request::JobsCancel { id }),
+            None | Some(JobsCommand::List) => Request::JobsList,
+            Some(JobsCommand::Pause { id }) => Request::JobsPause { id },
+            Some(JobsCommand::Resume { id }) => Request::JobsResume { id },
+            Some(JobsCommand::Cancel { id }) => Request::JobsCancel { id },
         },
-        Command::Status => ("status", Request::Status),
+        Command::Status => Request::Status,
         Command::Manifest { file } => return cache::manifest(&file, json),
-        Command::Pin { target } => (
-            "pin",
-            Request::Pin {
-                target: target_bytes(&target)?,
-            },
-        ),
-        Command::Unpin { target } => (
-            "unpin",
-            Request::Unpin {
-                target: target_bytes(&target)?,
-            },
-        ),
-        Command::Cache(CacheCommand::Stats) => ("cache stats", Request::CacheStats),
-        Command::Cache(CacheCommand::Gc) => ("cache gc", Request::CacheGc),
-        Command::Cache(CacheCommand::Verify) => ("cache verify", Request::CacheVerify),
+        Command::Pin { target } => Request::Pin {
+            target: target_bytes(&target)?,
+        },
+        Command::Unpin { target } => Request::Unpin {
+            target: target_bytes(&target)?,
+        },
+        Command::Cache(CacheCommand::Stats) => Request::CacheStats,
+        Command::Cache(CacheCommand::Gc) => Request::CacheGc,
+        Command::Cache(CacheCommand::Verify) => Request::CacheVerify,
         Command::Cache(CacheCommand::Budget { size }) => {
             let bytes = size.as_deref().map(cache::parse_size).transpose()?;
-            ("cache stats", Request::CacheBudget { bytes })
+            Request::CacheBudget { bytes }
         }
-        Command::Pair(PairCommand::Invite) => ("pair invite", Request::PairInvite),
-        Command::Pair(PairCommand::Join { code, addr }) => (
-            "pair join",
-            Request::PairJoin {
-                code: code.join(" "),
-                addr,
-            },
-        ),
-        Command::Devices => ("devices", Request::Devices),
-        Command::Tag(cli::TagCommand::Add { target, tags }) => (
-            "tag",
-            Request::Tag {
-                target: Some(target_bytes(&target)?),
-                add: tags,
-                remove: Vec::new(),
-            },
-        ),
-        Command::Tag(cli::TagCommand::Rm { target, tags }) => (
-            "tag",
-            Request::Tag {
-                target: Some(target_bytes(&target)?),
-                add: Vec::new(),
-                remove: tags,
-            },
-        ),
-        Command::Tag(cli::TagCommand::Ls { target }) => (
-            "tag",
-            Request::Tag {
-                target: target.as_deref().map(target_bytes).transpose()?,
-                add: Vec::new(),
-                remove: Vec::new(),
-            },
-        ),
-        Command::Device(DeviceCommand::Rm { name }) => ("device rm", Request::DeviceRm { name }),
-        Command::Validate { rate, reverify } => (
-            "validate",
-            Request::Validate {
-                rate: rate.map(|mib| mib.saturating_mul(1024 * 1024)),
-                reverify,
-            },
-        ),
+        Command::Pair(PairCommand::Invite) => Request::PairInvite,
+        Command::Pair(PairCommand::Join { code, addr }) => Request::PairJoin {
+            code: code.join(" "),
+            addr,
+        },
+        Command::Devices => Request::Devices,
+        Command::Tag(cli::TagCommand::Add { target, tags }) => Request::Tag {
+            target: Some(target_bytes(&target)?),
+            add: tags,
+            remove: Vec::new(),
+        },
+        Command::Tag(cli::TagCommand::Rm { target, tags }) => Request::Tag {
+            target: Some(target_bytes(&target)?),
+            add: Vec::new(),
+            remove: tags,
+        },
+        Command::Tag(cli::TagCommand::Ls { target }) => Request::Tag {
+            target: target.as_deref().map(target_bytes).transpose()?,
+            add: Vec::new(),
+            remove: Vec::new(),
+        },
+        Command::Device(DeviceCommand::Rm { name }) => Request::DeviceRm { name },
+        Command::Validate { rate, reverify } => Request::Validate {
+            rate: rate.map(|mib| mib.saturating_mul(1024 * 1024)),
+            reverify,
+        },
     };
     // URIs are checked before anything is opened, so a typo fails fast and clearly.
     if let Request::Ls { uri, .. } | Request::Stat { uri } = &request {
@@ -219,16 +192,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             view.event(&event);
         }
     };
-    let value = match control::connect(&dir.join(sdfs_core::library::SOCKET_FILE)) {
+    let done = match control::connect(&dir.join(sdfs_core::library::SOCKET_FILE)) {
         Some(stream) => control::call(stream, &request, &mut on_reply)?,
         None => {
             let lib = Arc::new(Library::open(&dir)?);
             let host = Arc::new(Host::new(Arc::clone(&lib), None, false));
             let interrupted = watch_interrupts(&host);
-            let is_index = matches!(request, Request::Index { .. });
-            let value = host.execute(request, &mut on_reply)?;
+            let done = host.execute(request, &mut on_reply)?;
+            let changed = host.index_changed();
             drop(host);
-            if is_index && !interrupted() && index_changed_anything(&value) {
+            if changed && !interrupted() {
                 // Copy-on-write leaves the file full of freed pages after a
                 // big index; hand them back while nobody else holds it.
                 if let Ok(mut lib) = Arc::try_unwrap(lib) {
@@ -236,16 +209,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             if interrupted() {
-                print_result(name, &value, json)?;
+                done.print(json)?;
                 eprintln!(
                     "sd: interrupted; the job is paused at its last checkpoint (run the command again to resume)"
                 );
                 return Ok(ExitCode::from(130));
             }
-            value
+            done
         }
     };
-    print_result(name, &value, json)?;
+    done.print(json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -257,15 +230,6 @@ fn target_bytes(target: &std::ffi::OsStr) -> Result<Vec<u8>> {
     }
     let path = std::path::absolute(target).with_context(|| target.display().to_string())?;
     Ok(path.as_os_str().as_bytes().to_vec())
-}
-
-fn index_changed_anything(value: &Value) -> bool {
-    value.as_array().into_iter().flatten().any(|job| {
-        let c = &job["counters"];
-        ["created", "updated", "moved", "removed", "identified"]
-            .iter()
-            .any(|k| c[k].as_u64().unwrap_or(0) > 0)
-    })
 }
 
 /// Ctrl-C during a local job pauses it at its next checkpoint.
@@ -283,16 +247,6 @@ fn watch_interrupts(host: &Arc<Host>) -> impl Fn() -> bool + use<> {
         }
     });
     || signals::received().is_some()
-}
-
-fn print_result(name: &str, value: &Value, json: bool) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{}", serde_json::to_string(value)?)?;
-    } else {
-        render::render(name, value, &mut out)?;
-    }
-    Ok(())
 }
 
 fn init(dir: &Path, name: Option<String>, json: bool) -> Result<ExitCode> {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use sdfs_core::jobs::{JobEvent, Phase, Progress};
 
-use crate::render::human_bytes;
+use crate::outcome::human_bytes;
 
 /// Shows job events as they arrive.
 pub enum ProgressView {

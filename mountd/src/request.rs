@@ -82,6 +82,6 @@ pub enum Request {
 #[serde(rename_all = "snake_case")]
 pub enum Reply {
     Event(JobEvent),
-    Ok(serde_json::Value),
+    Ok(crate::outcome::Done),
     Error(String),
 }

@@ -1,0 +1,9 @@
+//! One reply type per command, each with its rendering.
+
+pub mod content;
+pub mod devices;
+pub mod jobs;
+pub mod locations;
+pub mod query;
+pub mod status;
+pub mod tags;
