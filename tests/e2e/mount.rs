@@ -478,6 +478,57 @@ fn files_created_through_the_mount_belong_to_the_caller() -> Result<()> {
     no_dropped_replies(&mount)
 }
 
+#[test]
+fn a_caller_s_supplementary_groups_count_as_on_the_disk() -> Result<()> {
+    if !sdfs_tests::is_root() {
+        return Ok(());
+    }
+    let (_sd, data, mount) = mounted()?;
+    // A team directory only its group may write to; nobody is in the group
+    // as a supplementary one, not as its primary group.
+    let team = data.join("team");
+    std::fs::create_dir(&team)?;
+    std::os::unix::fs::chown(&team, Some(0), Some(4242))?;
+    std::fs::set_permissions(&team, std::os::unix::fs::PermissionsExt::from_mode(0o770))?;
+    let dir = mount.location("Docs").join("team");
+    let as_member = |script: String| -> Result<std::process::Output> {
+        Ok(Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--groups=4242",
+                "sh",
+                "-c",
+            ])
+            .arg(script)
+            .output()?)
+    };
+    let out = as_member(format!(
+        "mkdir {0}/made && echo hi > {0}/note && ln -s note {0}/link && mkfifo {0}/pipe",
+        q(&dir)
+    ))?;
+    ensure!(
+        out.status.success(),
+        "a group member could not create in a group-writable directory: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::metadata(team.join("note"))?;
+    assert_eq!((md.uid(), md.gid()), (65534, 65534));
+    // Without the group, the same is refused, as on the disk.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+        ])
+        .arg(format!("mkdir {}/other", q(&dir)))
+        .output()?;
+    assert!(!out.status.success());
+    no_dropped_replies(&mount)
+}
+
 /// Runs a Python snippet (a real program using the syscalls under test).
 fn python(script: &str) -> Result<String> {
     let out = Command::new("python3").arg("-c").arg(script).output()?;

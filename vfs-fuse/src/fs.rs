@@ -275,7 +275,7 @@ impl Filesystem for SdFs {
         let attr = tri!(
             reply,
             self.ns
-                .setattr(&node, &change, file, translate::caller(req))
+                .setattr(&node, &change, file, translate::caller_ids(req))
         );
         reply.attr(ttl(&node), &to_fuse(ino.0, &attr));
     }

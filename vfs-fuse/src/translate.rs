@@ -4,11 +4,30 @@
 use fuser::{RenameFlags as FuseRename, Request, TimeOrNow};
 use sdfs_core::namespace::{Caller, Fallocate, OpenFlags, RenameFlags, SetTime, Whence, XattrSet};
 
-pub fn caller(req: &Request) -> Caller {
+/// Who asked, without supplementary groups: for requests that create
+/// nothing, so no group of the caller's is checked underneath.
+pub fn caller_ids(req: &Request) -> Caller {
     Caller {
         uid: req.uid(),
         gid: req.gid(),
         pid: req.pid(),
+        groups: None,
+    }
+}
+
+/// Who asked. FUSE does not send supplementary groups; for requests that
+/// create something they are read from the caller's process, as libfuse
+/// does (root needs none: no group check stops it).
+pub fn caller(req: &Request) -> Caller {
+    let groups = (req.uid() != 0)
+        .then(|| sdfs_core::sys::groups_of(req.pid()))
+        .flatten()
+        .map(std::sync::Arc::from);
+    Caller {
+        uid: req.uid(),
+        gid: req.gid(),
+        pid: req.pid(),
+        groups,
     }
 }
 

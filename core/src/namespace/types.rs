@@ -17,12 +17,16 @@ pub mod mode {
 
 /// Who asked, as the kernel told the adapter. Rights are checked by the
 /// kernel (`default_permissions`) and by the filesystem underneath, which
-/// sees the caller's ids on every call that creates something.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// sees the caller's ids, supplementary groups included, on every call that
+/// creates something.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
     pub uid: u32,
     pub gid: u32,
     pub pid: u32,
+    /// Supplementary groups; `None` keeps the daemon's (enough for root,
+    /// whom no group check stops, and for operations that create nothing).
+    pub groups: Option<std::sync::Arc<[u32]>>,
 }
 
 impl Caller {
@@ -33,6 +37,7 @@ impl Caller {
             uid,
             gid,
             pid: std::process::id(),
+            groups: None,
         }
     }
 }

@@ -37,9 +37,15 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Runs `f` on this thread with the caller's filesystem ids (Linux keeps
-/// fsuid/fsgid per thread), then restores the daemon's.
+/// Runs `f` on this thread with the caller's filesystem ids and groups
+/// (Linux keeps fsuid/fsgid and supplementary groups per thread; the raw
+/// setgroups call changes this thread's alone, unlike libc's, which
+/// changes every thread's), then restores the daemon's.
 pub fn as_caller<T>(caller: Caller, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    let old_groups = caller.groups.as_deref().and_then(|groups| {
+        let old = thread_groups()?;
+        set_thread_groups(groups).then_some(old)
+    });
     // SAFETY: setfsuid/setfsgid only change this thread's filesystem ids.
     let (old_gid, old_uid) = unsafe { (libc::setfsgid(caller.gid), libc::setfsuid(caller.uid)) };
     let result = f();
@@ -48,7 +54,36 @@ pub fn as_caller<T>(caller: Caller, f: impl FnOnce() -> io::Result<T>) -> io::Re
         libc::setfsuid(old_uid as libc::uid_t);
         libc::setfsgid(old_gid as libc::gid_t);
     }
+    if let Some(old) = old_groups {
+        set_thread_groups(&old);
+    }
     result
+}
+
+/// This thread's supplementary groups.
+fn thread_groups() -> Option<Vec<u32>> {
+    // SAFETY: a null list of size 0 asks for the count.
+    let n = unsafe { libc::syscall(libc::SYS_getgroups, 0, std::ptr::null_mut::<libc::gid_t>()) };
+    let mut groups = vec![0 as libc::gid_t; usize::try_from(n).ok()?];
+    // SAFETY: the buffer holds `n` entries.
+    let got = unsafe { libc::syscall(libc::SYS_getgroups, n, groups.as_mut_ptr()) };
+    groups.truncate(usize::try_from(got).ok()?);
+    Some(groups)
+}
+
+/// Sets this thread's supplementary groups (needs CAP_SETGID); whether it
+/// could.
+fn set_thread_groups(groups: &[u32]) -> bool {
+    // SAFETY: a valid list of `len` group ids.
+    unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) == 0 }
+}
+
+/// The supplementary groups of process `pid` (from /proc; `None` once it
+/// is gone).
+pub fn groups_of(pid: u32) -> Option<Vec<u32>> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Groups:"))?;
+    line.split_whitespace().map(|g| g.parse().ok()).collect()
 }
 
 pub fn mkdir(caller: Caller, path: &Path, mode: u32) -> io::Result<()> {
