@@ -529,6 +529,94 @@ fn a_caller_s_supplementary_groups_count_as_on_the_disk() -> Result<()> {
     no_dropped_replies(&mount)
 }
 
+#[test]
+fn every_refusal_reaches_programs_as_the_errno_the_disk_would_give() -> Result<()> {
+    let (sd, _data, mount) = mounted()?;
+    // A second location on another filesystem, when this machine has one.
+    let shm = Path::new("/dev/shm");
+    let other_fs = std::fs::metadata(shm)
+        .map(|m| {
+            m.dev()
+                != std::fs::metadata(sd.path("data"))
+                    .map(|d| d.dev())
+                    .unwrap_or(0)
+        })
+        .unwrap_or(false);
+    let elsewhere = tempfile::tempdir_in(if other_fs { shm } else { sd.root.path() })?;
+    // Added through the running daemon: the mount shows it at once.
+    sd.add_location(elsewhere.path(), "Other")?;
+    let root = mount.mountpoint.display().to_string();
+    let docs = mount.location("Docs").display().to_string();
+    let other = mount.location("Other").display().to_string();
+    // Each line: what was tried, then the errno name it got ("ok" if none).
+    let script = format!(
+        r#"
+import errno, os
+def t(what, f):
+    try:
+        f()
+        print(what, "ok")
+    except OSError as e:
+        print(what, errno.errorcode[e.errno])
+root, docs, other = {root:?}, {docs:?}, {other:?}
+open(docs + "/file", "w").write("x")
+os.mkdir(docs + "/dir"); open(docs + "/dir/inner", "w").write("y")
+t("lookup-missing", lambda: os.stat(docs + "/missing"))
+t("below-a-file", lambda: os.stat(docs + "/file/x"))
+t("name-too-long", lambda: os.stat(docs + "/" + "n" * 300))
+t("mkdir-exists", lambda: os.mkdir(docs + "/dir"))
+t("rmdir-not-empty", lambda: os.rmdir(docs + "/dir"))
+t("rmdir-a-file", lambda: os.rmdir(docs + "/file"))
+t("unlink-a-dir", lambda: os.unlink(docs + "/dir"))
+t("open-dir-for-write", lambda: os.open(docs + "/dir", os.O_WRONLY))
+t("create-excl", lambda: os.open(docs + "/file", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+t("readlink-a-file", lambda: os.readlink(docs + "/file"))
+t("xattr-missing", lambda: os.getxattr(docs + "/file", "user.missing"))
+t("xattr-computed-set", lambda: os.setxattr(docs + "/file", "user.sd.kind", b"x"))
+t("xattr-computed-read", lambda: os.getxattr(docs + "/file", "user.sd.uri"))
+t("mkdir-in-root", lambda: os.mkdir(root + "/new-device"))
+t("mkdir-in-device", lambda: os.mkdir(root + "/laptop/new-location"))
+t("rename-across-locations", lambda: os.rename(docs + "/file", other + "/file"))
+t("link-onto-an-existing-name", lambda: os.link(docs + "/file", docs + "/dir/inner"))
+"#
+    );
+    let got: std::collections::BTreeMap<String, String> = python(&script)?
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let expect = [
+        ("lookup-missing", "ENOENT"),
+        ("below-a-file", "ENOTDIR"),
+        ("name-too-long", "ENAMETOOLONG"),
+        ("mkdir-exists", "EEXIST"),
+        ("rmdir-not-empty", "ENOTEMPTY"),
+        ("rmdir-a-file", "ENOTDIR"),
+        ("unlink-a-dir", "EISDIR"),
+        ("open-dir-for-write", "EISDIR"),
+        ("create-excl", "EEXIST"),
+        ("readlink-a-file", "EINVAL"),
+        ("xattr-missing", "ENODATA"),
+        ("xattr-computed-set", "EPERM"),
+        ("xattr-computed-read", "ok"),
+        ("mkdir-in-root", "EROFS"),
+        ("mkdir-in-device", "EROFS"),
+        (
+            "rename-across-locations",
+            if other_fs { "EXDEV" } else { "ok" },
+        ),
+        ("link-onto-an-existing-name", "EEXIST"),
+    ];
+    for (what, errno) in expect {
+        assert_eq!(
+            got.get(what).map(String::as_str),
+            Some(errno),
+            "{what}: {got:?}"
+        );
+    }
+    no_dropped_replies(&mount)
+}
+
 /// Runs a Python snippet (a real program using the syscalls under test).
 fn python(script: &str) -> Result<String> {
     let out = Command::new("python3").arg("-c").arg(script).output()?;
