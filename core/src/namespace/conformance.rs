@@ -738,3 +738,54 @@ impl PeerLink for Offline {
         Err(std::io::ErrorKind::NotConnected.into())
     }
 }
+
+#[test]
+fn a_directory_swapped_for_a_symlink_leads_nowhere_outside_the_location() {
+    let w = world();
+    let (docs, _) = walk(&w.ns, "laptop/Docs").expect("Docs");
+    let (sub, _) = w.ns.lookup(&docs, b"sub").expect("sub");
+    let (b, _) = w.ns.lookup(&sub, b"b.txt").expect("b");
+    // Between the kernel's lookups and the calls, someone who can write in
+    // the location replaces the directory with a link to somewhere else.
+    let outside = w.docs.parent().expect("parent").join("outside");
+    std::fs::create_dir(&outside).expect("mkdir");
+    std::fs::write(outside.join("b.txt"), b"not the location's").expect("write");
+    std::fs::rename(w.docs.join("sub"), w.docs.join("sub.moved")).expect("move");
+    std::os::unix::fs::symlink(&outside, w.docs.join("sub")).expect("ln");
+    let refused = |kind: ErrorKind| {
+        assert!(
+            matches!(kind, ErrorKind::SymlinkLoop | ErrorKind::CrossDevice),
+            "{kind:?}"
+        )
+    };
+    refused(kind_of(w.ns.open(&b, OpenFlags::read_only())));
+    refused(kind_of(w.ns.create(
+        &sub,
+        b"new",
+        0o644,
+        OpenFlags::read_write(),
+        me(),
+    )));
+    refused(kind_of(w.ns.mkdir(&sub, b"new", 0o755, me())));
+    refused(kind_of(w.ns.unlink(&sub, b"b.txt")));
+    refused(kind_of(w.ns.setattr(
+        &b,
+        &SetAttr {
+            size: Some(0),
+            ..SetAttr::default()
+        },
+        None,
+        me(),
+    )));
+    refused(kind_of(w.ns.setxattr(
+        &b,
+        b"user.x",
+        b"1",
+        XattrSet::Either,
+    )));
+    assert_eq!(
+        std::fs::read(outside.join("b.txt")).expect("outside"),
+        b"not the location's"
+    );
+    assert!(!outside.join("new").exists());
+}

@@ -1,7 +1,11 @@
-//! This device's files: each operation is the system call on the backing
-//! path, run as the caller where it creates something, so new files belong
+//! This device's files. Names are looked up and stat'ed by path; every
+//! call that opens, creates, changes or removes something goes through the
+//! Unix backend's `*at` calls beneath the location's root (`sys::At`), so
+//! a directory swapped for a symlink under the kernel's feet cannot lead
+//! outside the location. Creations run as the caller, so new files belong
 //! to whoever made them and the filesystem underneath checks their rights.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::node::Unlinked;
@@ -11,6 +15,43 @@ use super::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::LocationId;
 use crate::sys;
+
+/// A location's root directory, held open: the anchor of every call.
+#[derive(Debug)]
+pub(super) struct LocationRoot {
+    pub path: PathBuf,
+    dir: File,
+}
+
+impl LocationRoot {
+    pub fn open(path: PathBuf) -> Result<LocationRoot> {
+        let dir = sys::open_root(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(LocationRoot { path, dir })
+    }
+
+    /// `path` below the root, as bytes (empty for the root itself).
+    fn rel<'p>(&self, path: &'p Path) -> Result<&'p [u8]> {
+        path.strip_prefix(&self.path)
+            .map(crate::fsutil::path_bytes)
+            .map_err(|_| Error::fs(ErrorKind::InvalidInput, "a path outside its location"))
+    }
+
+    /// The name at `path`, for the `*at` calls; `None` for the root.
+    fn at(&self, path: &Path) -> Result<Option<sys::At>> {
+        let rel = self.rel(path)?;
+        if rel.is_empty() {
+            return Ok(None);
+        }
+        sys::At::new(&self.dir, rel)
+            .map(Some)
+            .map_err(|e| Error::io(path, e))
+    }
+
+    fn at_name(&self, path: &Path) -> Result<sys::At> {
+        self.at(path)?
+            .ok_or_else(|| Error::fs(ErrorKind::Busy, "the root of a location"))
+    }
+}
 
 fn child(dir: &Path, name: &[u8]) -> Result<PathBuf> {
     if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
@@ -37,15 +78,8 @@ pub(super) fn getattr(path: &Path) -> Result<Attr> {
     Ok(Attr::from_metadata(&lstat(path)?))
 }
 
-impl super::Namespace {
-    pub(super) fn lookup_local(
-        &self,
-        location: LocationId,
-        dir: &Path,
-        name: &[u8],
-    ) -> Result<(Node, Attr)> {
-        found(location, child(dir, name)?)
-    }
+pub(super) fn lookup(location: LocationId, dir: &Path, name: &[u8]) -> Result<(Node, Attr)> {
+    found(location, child(dir, name)?)
 }
 
 pub(super) fn readdir(location: LocationId, dir: &Path) -> Result<Vec<DirEntry>> {
@@ -63,86 +97,99 @@ pub(super) fn readdir(location: LocationId, dir: &Path) -> Result<Vec<DirEntry>>
     Ok(out)
 }
 
-pub(super) fn open(key: NodeKey, path: &Path, flags: OpenFlags) -> Result<OpenFile> {
-    let file = sys::open(path, flags).map_err(|e| Error::io(path, e))?;
+pub(super) fn open(
+    root: &LocationRoot,
+    key: NodeKey,
+    path: &Path,
+    flags: OpenFlags,
+) -> Result<OpenFile> {
+    let rel = root.rel(path)?;
+    let file = if rel.is_empty() {
+        sys::open(path, flags)
+    } else {
+        sys::open_at(&root.dir, rel, flags)
+    }
+    .map_err(|e| Error::io(path, e))?;
     Ok(OpenFile::local(key, file, flags.write || flags.append))
 }
 
+/// Where a new name goes: the location, its root, and the parent's path.
+pub(super) struct NewName<'a> {
+    pub location: LocationId,
+    pub root: &'a LocationRoot,
+    pub dir: &'a Path,
+    pub name: &'a [u8],
+}
+
+impl NewName<'_> {
+    fn path(&self) -> Result<PathBuf> {
+        child(self.dir, self.name)
+    }
+}
+
 pub(super) fn create(
-    location: LocationId,
-    dir: &Path,
-    name: &[u8],
+    at: NewName<'_>,
     mode: u32,
     flags: OpenFlags,
     caller: Caller,
 ) -> Result<(Node, Attr, OpenFile)> {
-    let path = child(dir, name)?;
-    let file = sys::create(caller, &path, flags, mode).map_err(|e| Error::io(&path, e))?;
+    let path = at.path()?;
+    let rel = at.root.rel(&path)?;
+    let file =
+        sys::create_at(caller, &at.root.dir, rel, flags, mode).map_err(|e| Error::io(&path, e))?;
     let md = file.metadata().map_err(|e| Error::io(&path, e))?;
     let attr = Attr::from_metadata(&md);
-    let node = Node::local(location, path, &md);
+    let node = Node::local(at.location, path, &md);
     let open = OpenFile::local(node.key(), file, flags.write || flags.append);
     Ok((node, attr, open))
 }
 
-pub(super) fn mkdir(
-    location: LocationId,
-    dir: &Path,
-    name: &[u8],
-    mode: u32,
-    caller: Caller,
+/// Makes a new name with `make`, then answers what is there.
+fn make(
+    at: NewName<'_>,
+    make: impl FnOnce(&sys::At) -> std::io::Result<()>,
 ) -> Result<(Node, Attr)> {
-    let path = child(dir, name)?;
-    sys::mkdir(caller, &path, mode).map_err(|e| Error::io(&path, e))?;
-    found(location, path)
+    let path = at.path()?;
+    let name = at.root.at_name(&path)?;
+    make(&name).map_err(|e| Error::io(&path, e))?;
+    found(at.location, path)
 }
 
-pub(super) fn mknod(
-    location: LocationId,
-    dir: &Path,
-    name: &[u8],
-    mode: u32,
-    rdev: u64,
-    caller: Caller,
-) -> Result<(Node, Attr)> {
-    let path = child(dir, name)?;
-    sys::mknod(caller, &path, mode, rdev).map_err(|e| Error::io(&path, e))?;
-    found(location, path)
+pub(super) fn mkdir(at: NewName<'_>, mode: u32, caller: Caller) -> Result<(Node, Attr)> {
+    make(at, |name| name.mkdir(caller, mode))
 }
 
-pub(super) fn symlink(
-    location: LocationId,
-    dir: &Path,
-    name: &[u8],
-    target: &[u8],
-    caller: Caller,
-) -> Result<(Node, Attr)> {
-    let path = child(dir, name)?;
-    sys::symlink(caller, target, &path).map_err(|e| Error::io(&path, e))?;
-    found(location, path)
+pub(super) fn mknod(at: NewName<'_>, mode: u32, rdev: u64, caller: Caller) -> Result<(Node, Attr)> {
+    make(at, |name| name.mknod(caller, mode, rdev))
+}
+
+pub(super) fn symlink(at: NewName<'_>, target: &[u8], caller: Caller) -> Result<(Node, Attr)> {
+    make(at, |name| name.symlink(caller, target))
 }
 
 pub(super) fn link(
+    from_root: &LocationRoot,
     from: &Path,
-    location: LocationId,
-    dir: &Path,
-    name: &[u8],
+    at: NewName<'_>,
     caller: Caller,
 ) -> Result<(Node, Attr)> {
-    let path = child(dir, name)?;
-    sys::link(caller, from, &path).map_err(|e| Error::io(&path, e))?;
-    found(location, path)
+    let from = from_root.at_name(from)?;
+    make(at, |name| name.link(caller, &from))
 }
 
-pub(super) fn unlink(dir: &Path, name: &[u8]) -> Result<Unlinked> {
+pub(super) fn unlink(root: &LocationRoot, dir: &Path, name: &[u8]) -> Result<Unlinked> {
     let path = child(dir, name)?;
-    sys::unlink(&path).map_err(|e| Error::io(&path, e))?;
+    root.at_name(&path)?
+        .unlink()
+        .map_err(|e| Error::io(&path, e))?;
     Ok(Unlinked(path))
 }
 
-pub(super) fn rmdir(dir: &Path, name: &[u8]) -> Result<Unlinked> {
+pub(super) fn rmdir(root: &LocationRoot, dir: &Path, name: &[u8]) -> Result<Unlinked> {
     let path = child(dir, name)?;
-    sys::rmdir(&path).map_err(|e| Error::io(&path, e))?;
+    root.at_name(&path)?
+        .rmdir()
+        .map_err(|e| Error::io(&path, e))?;
     Ok(Unlinked(path))
 }
 
@@ -152,58 +199,82 @@ fn dev_of(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|md| md.dev())
 }
 
-pub(super) fn rename(
-    (from_location, from_dir, name): (LocationId, &Path, &[u8]),
-    (to_location, to_dir, new_name): (LocationId, &Path, &[u8]),
-    flags: RenameFlags,
-) -> Result<Renamed> {
-    let from = child(from_dir, name)?;
-    let to = child(to_dir, new_name)?;
+pub(super) fn rename(from: NewName<'_>, to: NewName<'_>, flags: RenameFlags) -> Result<Renamed> {
+    let from_path = from.path()?;
+    let to_path = to.path()?;
     // Locations may sit on different filesystems; say so as rename(2) would
     // (checked only when the source exists, so ENOENT stays ENOENT).
-    if from_location != to_location
-        && from.symlink_metadata().is_ok()
-        && dev_of(from_dir) != dev_of(to_dir)
+    if from.location != to.location
+        && from_path.symlink_metadata().is_ok()
+        && dev_of(from.dir) != dev_of(to.dir)
     {
         return Err(Error::fs(
             ErrorKind::CrossDevice,
             "a rename between locations on different filesystems",
         ));
     }
-    sys::rename(&from, &to, flags).map_err(|e| Error::io(&from, e))?;
+    let source = from.root.at_name(&from_path)?;
+    let target = to.root.at_name(&to_path)?;
+    source
+        .rename(&target, flags)
+        .map_err(|e| Error::io(&from_path, e))?;
     Ok(Renamed {
-        from,
-        to,
+        from: from_path,
+        to: to_path,
         exchange: flags.exchange,
     })
 }
 
 pub(super) fn setattr(
+    root: &LocationRoot,
     path: &Path,
     change: &SetAttr,
     open: Option<&OpenFile>,
-    _caller: Caller,
 ) -> Result<Attr> {
     let fail = |e| Error::io(path, e);
+    let at = root.at(path)?;
     if let Some(mode) = change.mode {
-        sys::chmod(path, mode).map_err(fail)?;
+        match &at {
+            Some(name) => name.chmod(mode),
+            None => sys::chmod(path, mode),
+        }
+        .map_err(fail)?;
     }
     if change.uid.is_some() || change.gid.is_some() {
-        sys::chown(path, change.uid, change.gid).map_err(fail)?;
+        match &at {
+            Some(name) => name.chown(change.uid, change.gid),
+            None => sys::chown(path, change.uid, change.gid),
+        }
+        .map_err(fail)?;
     }
     if let Some(size) = change.size {
-        match open {
-            Some(file) if file.can_write() => file.set_len(size)?,
-            _ => sys::truncate(path, size).map_err(fail)?,
+        match (open, &at) {
+            (Some(file), _) if file.can_write() => file.set_len(size)?,
+            (_, Some(name)) => name.truncate(size).map_err(fail)?,
+            (_, None) => sys::truncate(path, size).map_err(fail)?,
         }
     }
     if change.times() {
-        sys::set_times(path, change.atime, change.mtime).map_err(fail)?;
+        match &at {
+            Some(name) => name.set_times(change.atime, change.mtime),
+            None => sys::set_times(path, change.atime, change.mtime),
+        }
+        .map_err(fail)?;
     }
     match open {
         Some(file) => file.getattr(),
         None => getattr(path),
     }
+}
+
+/// The path the xattr calls (which have no `*at` form) use for `path`:
+/// through our descriptor of its directory, or the root's own path.
+pub(super) fn xattr_path(root: &LocationRoot, path: &Path) -> Result<(Option<sys::At>, PathBuf)> {
+    let at = root.at(path)?;
+    let via = at
+        .as_ref()
+        .map_or_else(|| path.to_owned(), sys::At::proc_path);
+    Ok((at, via))
 }
 
 pub(super) fn fsyncdir(path: &Path, datasync: bool) -> Result<()> {

@@ -37,6 +37,7 @@ pub use types::{
 };
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::ids::LocationId;
 use crate::library::Library;
 use crate::locations;
 use crate::model::location::LocationRecord;
@@ -85,6 +86,8 @@ pub struct Namespace {
     remote: RwLock<Option<RemoteAccess>>,
     /// Recent live listings of other devices' unindexed directories.
     live: live::LiveCache,
+    /// Each location's root directory, held open for the calls beneath it.
+    roots: RwLock<std::collections::HashMap<LocationId, Arc<local::LocationRoot>>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -119,6 +122,7 @@ impl Namespace {
             started: crate::time::unix_now_nanos(),
             remote: RwLock::new(None),
             live: live::LiveCache::default(),
+            roots: RwLock::default(),
         })
     }
 
@@ -134,10 +138,35 @@ impl Namespace {
     pub fn reload_locations(&self) -> Result<()> {
         let all = locations::list(self.lib.db())?;
         *self.locations.write().unwrap_or_else(|e| e.into_inner()) = all;
+        self.roots
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         Ok(())
     }
 
-    fn location(&self, id: crate::ids::LocationId) -> Option<LocationRecord> {
+    /// Location `id`'s root directory, opened on first use.
+    fn root(&self, id: LocationId) -> Result<Arc<local::LocationRoot>> {
+        if let Some(root) = self
+            .roots
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
+            return Ok(Arc::clone(root));
+        }
+        let location = self
+            .location(id)
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, "location gone"))?;
+        let root = Arc::new(local::LocationRoot::open(location.root_path())?);
+        self.roots
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::clone(&root));
+        Ok(root)
+    }
+
+    fn location(&self, id: LocationId) -> Option<LocationRecord> {
         self.locations
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -161,7 +190,7 @@ impl Namespace {
     /// The child `name` of `parent`.
     pub fn lookup(&self, parent: &Node, name: &[u8]) -> Result<(Node, Attr)> {
         match &parent.0 {
-            Kind::Local { location, path, .. } => self.lookup_local(*location, path, name),
+            Kind::Local { location, path, .. } => local::lookup(*location, path, name),
             Kind::Peer(device) => self.lookup_peer(*device, name),
             Kind::Remote { device, entry } => self.lookup_remote(*device, *entry, name),
             Kind::Live {
@@ -259,7 +288,9 @@ impl Namespace {
             Ok(OpenFile::read_only(node.key(), opened?))
         };
         match &node.0 {
-            Kind::Local { path, .. } => local::open(node.key(), path, flags),
+            Kind::Local { location, path, .. } => {
+                local::open(&*self.root(*location)?, node.key(), path, flags)
+            }
             Kind::Remote { device, entry } => read_only(self.open_remote(*device, *entry)),
             Kind::Live {
                 device,
@@ -286,10 +317,12 @@ impl Namespace {
         node: &Node,
         change: &SetAttr,
         open: Option<&OpenFile>,
-        caller: Caller,
+        _caller: Caller,
     ) -> Result<Attr> {
         match &node.0 {
-            Kind::Local { path, .. } => local::setattr(path, change, open, caller),
+            Kind::Local { location, path, .. } => {
+                local::setattr(&*self.root(*location)?, path, change, open)
+            }
             _ => Err(read_only(node)),
         }
     }
@@ -304,10 +337,29 @@ impl Namespace {
 
     // ---- changes to names ---------------------------------------------------
 
-    fn local_parent<'n>(&self, parent: &'n Node) -> Result<(crate::ids::LocationId, &'n Path)> {
+    /// Where a new name `name` in directory `parent` goes.
+    fn new_name<'n>(
+        &self,
+        root: &'n local::LocationRoot,
+        parent: &'n Node,
+        name: &'n [u8],
+    ) -> Result<local::NewName<'n>> {
         match &parent.0 {
-            Kind::Local { location, path, .. } => Ok((*location, path)),
+            Kind::Local { location, path, .. } => Ok(local::NewName {
+                location: *location,
+                root,
+                dir: path,
+                name,
+            }),
             _ => Err(read_only(parent)),
+        }
+    }
+
+    /// The root of the location directory `parent` is in.
+    fn root_of(&self, node: &Node) -> Result<Arc<local::LocationRoot>> {
+        match &node.0 {
+            Kind::Local { location, .. } => self.root(*location),
+            _ => Err(read_only(node)),
         }
     }
 
@@ -320,8 +372,8 @@ impl Namespace {
         flags: OpenFlags,
         caller: Caller,
     ) -> Result<(Node, Attr, OpenFile)> {
-        let (location, dir) = self.local_parent(parent)?;
-        local::create(location, dir, name, mode, flags, caller)
+        let root = self.root_of(parent)?;
+        local::create(self.new_name(&root, parent, name)?, mode, flags, caller)
     }
 
     pub fn mkdir(
@@ -331,8 +383,8 @@ impl Namespace {
         mode: u32,
         caller: Caller,
     ) -> Result<(Node, Attr)> {
-        let (location, dir) = self.local_parent(parent)?;
-        local::mkdir(location, dir, name, mode, caller)
+        let root = self.root_of(parent)?;
+        local::mkdir(self.new_name(&root, parent, name)?, mode, caller)
     }
 
     /// Creates a special file (fifo, socket, device) or an empty regular one.
@@ -344,8 +396,8 @@ impl Namespace {
         rdev: u64,
         caller: Caller,
     ) -> Result<(Node, Attr)> {
-        let (location, dir) = self.local_parent(parent)?;
-        local::mknod(location, dir, name, mode, rdev, caller)
+        let root = self.root_of(parent)?;
+        local::mknod(self.new_name(&root, parent, name)?, mode, rdev, caller)
     }
 
     pub fn symlink(
@@ -355,8 +407,8 @@ impl Namespace {
         target: &[u8],
         caller: Caller,
     ) -> Result<(Node, Attr)> {
-        let (location, dir) = self.local_parent(parent)?;
-        local::symlink(location, dir, name, target, caller)
+        let root = self.root_of(parent)?;
+        local::symlink(self.new_name(&root, parent, name)?, target, caller)
     }
 
     /// A new name `name` in `parent` for `node`.
@@ -370,18 +422,26 @@ impl Namespace {
         let Some(from) = node.local_path() else {
             return Err(read_only(node));
         };
-        let (location, dir) = self.local_parent(parent)?;
-        local::link(from, location, dir, name, caller)
+        let from_root = self.root_of(node)?;
+        let root = self.root_of(parent)?;
+        local::link(
+            &from_root,
+            from,
+            self.new_name(&root, parent, name)?,
+            caller,
+        )
     }
 
     pub fn unlink(&self, parent: &Node, name: &[u8]) -> Result<Unlinked> {
-        let (_, dir) = self.local_parent(parent)?;
-        local::unlink(dir, name)
+        let root = self.root_of(parent)?;
+        let at = self.new_name(&root, parent, name)?;
+        local::unlink(at.root, at.dir, name)
     }
 
     pub fn rmdir(&self, parent: &Node, name: &[u8]) -> Result<Unlinked> {
-        let (_, dir) = self.local_parent(parent)?;
-        local::rmdir(dir, name)
+        let root = self.root_of(parent)?;
+        let at = self.new_name(&root, parent, name)?;
+        local::rmdir(at.root, at.dir, name)
     }
 
     /// Renames `parent/name` to `new_parent/new_name`. Locations on
@@ -395,11 +455,11 @@ impl Namespace {
         new_name: &[u8],
         flags: RenameFlags,
     ) -> Result<Renamed> {
-        let (from_location, from_dir) = self.local_parent(parent)?;
-        let (to_location, to_dir) = self.local_parent(new_parent)?;
+        let from_root = self.root_of(parent)?;
+        let to_root = self.root_of(new_parent)?;
         local::rename(
-            (from_location, from_dir, name),
-            (to_location, to_dir, new_name),
+            self.new_name(&from_root, parent, name)?,
+            self.new_name(&to_root, new_parent, new_name)?,
             flags,
         )
     }

@@ -50,8 +50,9 @@ impl Namespace {
                 .ok_or_else(|| no_attribute(name));
         }
         match &node.0 {
-            Kind::Local { path, .. } => {
-                crate::sys::xattr_get(path, name).map_err(|e| Error::io(path.as_path(), e))
+            Kind::Local { location, path, .. } => {
+                let (_dir, via) = super::local::xattr_path(&*self.root(*location)?, path)?;
+                crate::sys::xattr_get(&via, name).map_err(|e| Error::io(path.as_path(), e))
             }
             _ => Err(no_attribute(name)),
         }
@@ -61,8 +62,9 @@ impl Namespace {
     /// not listed; see the module's notes).
     pub fn listxattr(&self, node: &Node) -> Result<Vec<u8>> {
         let mut names = match &node.0 {
-            Kind::Local { path, .. } => {
-                crate::sys::xattr_list(path).map_err(|e| Error::io(path.as_path(), e))?
+            Kind::Local { location, path, .. } => {
+                let (_dir, via) = super::local::xattr_path(&*self.root(*location)?, path)?;
+                crate::sys::xattr_list(&via).map_err(|e| Error::io(path.as_path(), e))?
             }
             _ => Vec::new(),
         };
@@ -95,8 +97,11 @@ impl Namespace {
             ));
         }
         match &node.0 {
-            Kind::Local { path, .. } => crate::sys::xattr_set(path, name, value, how)
-                .map_err(|e| Error::io(path.as_path(), e)),
+            Kind::Local { location, path, .. } => {
+                let (_dir, via) = super::local::xattr_path(&*self.root(*location)?, path)?;
+                crate::sys::xattr_set(&via, name, value, how)
+                    .map_err(|e| Error::io(path.as_path(), e))
+            }
             _ => Err(read_only(node)),
         }
     }
@@ -118,8 +123,9 @@ impl Namespace {
             ));
         }
         match &node.0 {
-            Kind::Local { path, .. } => {
-                crate::sys::xattr_remove(path, name).map_err(|e| Error::io(path.as_path(), e))
+            Kind::Local { location, path, .. } => {
+                let (_dir, via) = super::local::xattr_path(&*self.root(*location)?, path)?;
+                crate::sys::xattr_remove(&via, name).map_err(|e| Error::io(path.as_path(), e))
             }
             _ => Err(read_only(node)),
         }

@@ -118,7 +118,7 @@ pub fn link(caller: Caller, from: &Path, to: &Path) -> io::Result<()> {
     })
 }
 
-fn open_flags(flags: OpenFlags) -> libc::c_int {
+pub(super) fn open_flags(flags: OpenFlags) -> libc::c_int {
     let access = match (flags.read, flags.write || flags.append) {
         (_, false) => libc::O_RDONLY,
         (false, true) => libc::O_WRONLY,
@@ -217,7 +217,7 @@ pub fn truncate(path: &Path, size: u64) -> io::Result<()> {
     check(unsafe { libc::truncate(c.as_ptr(), size) })
 }
 
-fn timespec(t: SetTime) -> libc::timespec {
+pub(super) fn timespec(t: SetTime) -> libc::timespec {
     match t {
         SetTime::Now => libc::timespec {
             tv_sec: 0,
