@@ -270,12 +270,6 @@ impl Namespace {
         crate::sys::statfs(path).map_err(|e| Error::io(path, e))
     }
 
-    /// The key of this device's file at `path` (for the watcher's
-    /// invalidations, which name paths).
-    pub fn local_key(&self, path: &Path) -> Option<NodeKey> {
-        NodeKey::of_local_path(path)
-    }
-
     // ---- files --------------------------------------------------------------
 
     /// Opens `node`. Another device's file or content by id opens only for
@@ -302,12 +296,6 @@ impl Namespace {
                 Err(Error::fs(ErrorKind::IsADirectory, "a directory"))
             }
         }
-    }
-
-    /// A reader of content `id`: every chunk it returns was checked against
-    /// the manifest of the file whose BLAKE3 is the content's integrity hash.
-    pub fn open_content(&self, id: crate::ids::ContentId) -> Result<sdfs_cas::ContentReader> {
-        self.content.open_content(id)
     }
 
     /// Changes `node`'s attributes; `open` is the handle the change came
