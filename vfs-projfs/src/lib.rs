@@ -1,8 +1,15 @@
-//! sdfs Windows adapter over ProjFS (to come): maps ProjFS's path callbacks
-//! onto the same core namespace API the FUSE adapter uses.
+//! sdfs Windows adapter over ProjFS: maps ProjFS's callbacks onto the same
+//! core namespace API the FUSE adapter uses, and decides nothing itself.
 //!
-//! Bound through Microsoft's `windows` crate (`Win32_Storage_ProjectedFileSystem`,
-//! MIT/Apache-2.0) rather than `windows-projfs`, which is GPL-2.0 and could not
-//! ship in one binary beside Apache-2.0 dependencies. The whole crate is
-//! Windows-only, so Linux builds compile it to nothing.
-#![cfg(windows)]
+//! Everything that can be is platform-neutral and tested on Linux: names
+//! between UTF-16 and the core's bytes (`names`), ProjFS's name matching and
+//! order (`matching`), errors as HRESULTs (`hresult`), placeholder
+//! information (`placeholder`) and enumeration sessions (`enumeration`).
+//! The binding to Microsoft's API (through `windows-sys`, MIT/Apache-2.0,
+//! not the GPL-2.0 `windows-projfs`) is what remains to come.
+
+pub mod enumeration;
+pub mod hresult;
+pub mod matching;
+pub mod names;
+pub mod placeholder;

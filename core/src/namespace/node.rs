@@ -115,6 +115,12 @@ impl Node {
         matches!(self.0, Kind::Local { .. })
     }
 
+    /// Whether the namespace refuses every change to this node (another
+    /// device's files, the virtual directories, content by id).
+    pub fn is_read_only(&self) -> bool {
+        !matches!(self.0, Kind::Local { .. })
+    }
+
     /// Whether this name of a node still leads to it (a hard link's other
     /// names may have gone underneath).
     pub fn still_named(&self) -> bool {

@@ -1,0 +1,215 @@
+//! A simulated ProjFS driver: it plays Windows' part, calling the adapter
+//! in the sequences ProjFS uses (start, get until no more, end; restart
+//! scans; buffers that fill part way) over two real libraries, a laptop
+//! and a paired nas whose index reached the laptop by real sync pages.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sdfs_core::content_store::ContentStore;
+use sdfs_core::model::device::DeviceRecord;
+use sdfs_core::namespace::Namespace;
+use sdfs_core::{ErrorKind, Library};
+use sdfs_vfs_projfs::enumeration::{EntrySink, Enumerations, resolve};
+use sdfs_vfs_projfs::hresult;
+use sdfs_vfs_projfs::placeholder::{BasicInfo, FILE_ATTRIBUTE_READONLY};
+
+/// ProjFS's entry buffer: room for `capacity` entries per call.
+struct Buffer {
+    capacity: usize,
+    got: Vec<(String, BasicInfo)>,
+}
+
+impl EntrySink for Buffer {
+    fn add(&mut self, name: &[u16], info: &BasicInfo) -> bool {
+        if self.got.len() == self.capacity {
+            return false;
+        }
+        self.got.push((String::from_utf16_lossy(name), *info));
+        true
+    }
+}
+
+fn w(s: &str) -> Vec<u16> {
+    s.encode_utf16().collect()
+}
+
+fn index(lib: &Arc<Library>, dir: &Path, name: &str) {
+    let location =
+        sdfs_core::locations::add(lib, dir, Some(name), Default::default(), Default::default())
+            .expect("location");
+    let (job, _) = sdfs_core::indexer::prepare_job(lib, location.id, false).expect("job");
+    sdfs_core::indexer::run_job(
+        lib,
+        job.id,
+        &sdfs_core::jobs::JobControl::new(),
+        &mut |_| {},
+    )
+    .expect("index");
+}
+
+struct World {
+    _tmp: tempfile::TempDir,
+    ns: Namespace,
+}
+
+fn world() -> World {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let docs = tmp.path().join("docs");
+    let share = tmp.path().join("share");
+    std::fs::create_dir_all(&docs).expect("mkdir");
+    std::fs::create_dir_all(&share).expect("mkdir");
+    for n in 0..250 {
+        std::fs::write(docs.join(format!("file{n:03}.txt")), b"x").expect("write");
+    }
+    std::fs::write(docs.join("Report.DOCX"), b"doc").expect("write");
+    std::fs::create_dir(docs.join("Sub")).expect("mkdir");
+    std::fs::write(share.join("movie.mkv"), b"frames").expect("write");
+    let laptop = Arc::new(Library::create(&tmp.path().join("laptop"), "laptop").expect("lib"));
+    let nas = Arc::new(Library::create(&tmp.path().join("nas"), "nas").expect("lib"));
+    index(&laptop, &docs, "Docs");
+    index(&nas, &share, "share");
+    laptop
+        .add_paired_device(&DeviceRecord::this_device(nas.device_id(), "nas"))
+        .expect("pair");
+    loop {
+        let pull = sdfs_core::sync::Pull {
+            after: sdfs_core::sync::replica::watermarks(laptop.db(), nas.device_id())
+                .expect("watermarks"),
+            limit: 1000,
+        };
+        let page = sdfs_core::sync::owner::page(nas.db(), &pull).expect("page");
+        sdfs_core::sync::replica::apply(laptop.db(), nas.device_id(), &page).expect("apply");
+        if !page.more {
+            break;
+        }
+    }
+    let ns = Namespace::new(Arc::new(ContentStore::open(laptop).expect("store"))).expect("ns");
+    World { _tmp: tmp, ns }
+}
+
+/// Enumerates `dir` the way ProjFS does, `capacity` entries per call.
+fn enumerate(w: &World, dir: &str, search: &str, capacity: usize) -> Vec<(String, BasicInfo)> {
+    let enums = Enumerations::default();
+    let node = resolve(&w.ns, &self::w(dir)).expect("dir");
+    let id = 0x1234_u128;
+    enums.start(&w.ns, &node, id).expect("start");
+    let mut all = Vec::new();
+    let mut calls = 0;
+    loop {
+        let mut buffer = Buffer {
+            capacity,
+            got: Vec::new(),
+        };
+        let rc = enums.get(id, Some(&self::w(search)), false, &mut buffer);
+        assert_eq!(rc, hresult::S_OK);
+        calls += 1;
+        if buffer.got.is_empty() {
+            break;
+        }
+        all.extend(buffer.got);
+        assert!(calls < 10_000, "the enumeration never ends");
+    }
+    enums.end(id);
+    assert_eq!(enums.open(), 0);
+    all
+}
+
+#[test]
+fn a_large_directory_in_small_buffers_comes_whole_and_in_order() {
+    let w = world();
+    let all = enumerate(&w, "laptop\\Docs", "", 7);
+    assert_eq!(all.len(), 252);
+    let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names[0], "file000.txt");
+    // Case-insensitive order: "Report.DOCX" after the "file..." names,
+    // "Sub" last.
+    assert_eq!(&names[250..], ["Report.DOCX", "Sub"]);
+    assert!(all[251].1.is_directory);
+    assert_eq!(all[0].1.file_size, 1);
+    assert_eq!(all[0].1.file_attributes & FILE_ATTRIBUTE_READONLY, 0);
+}
+
+#[test]
+fn a_wildcard_filters_case_insensitively() {
+    let w = world();
+    let docx = enumerate(&w, "laptop\\Docs", "*.docx", 3);
+    assert_eq!(
+        docx.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["Report.DOCX"]
+    );
+    let some = enumerate(&w, "laptop\\Docs", "file00?.TXT", 4);
+    assert_eq!(some.len(), 10);
+}
+
+#[test]
+fn a_restart_scan_starts_over_with_a_new_expression() {
+    let w = world();
+    let enums = Enumerations::default();
+    let node = resolve(&w.ns, &self::w("laptop\\Docs")).expect("dir");
+    enums.start(&w.ns, &node, 9).expect("start");
+    let mut first = Buffer {
+        capacity: 5,
+        got: Vec::new(),
+    };
+    enums.get(9, Some(&self::w("*.txt")), false, &mut first);
+    assert_eq!(first.got.len(), 5);
+    // ProjFS ignores the expression on later calls of a scan...
+    let mut second = Buffer {
+        capacity: 5,
+        got: Vec::new(),
+    };
+    enums.get(9, Some(&self::w("Sub")), false, &mut second);
+    assert_eq!(second.got[0].0, "file005.txt");
+    // ...and takes a new one on a restart.
+    let mut restarted = Buffer {
+        capacity: 5,
+        got: Vec::new(),
+    };
+    enums.get(9, Some(&self::w("Sub")), true, &mut restarted);
+    assert_eq!(restarted.got.len(), 1);
+    assert_eq!(restarted.got[0].0, "Sub");
+    enums.end(9);
+}
+
+#[test]
+fn a_buffer_too_small_for_one_entry_says_so() {
+    let w = world();
+    let enums = Enumerations::default();
+    let node = resolve(&w.ns, &self::w("laptop\\Docs")).expect("dir");
+    enums.start(&w.ns, &node, 1).expect("start");
+    let mut none = Buffer {
+        capacity: 0,
+        got: Vec::new(),
+    };
+    assert_eq!(
+        enums.get(1, None, false, &mut none),
+        hresult::of_kind(ErrorKind::BufferTooSmall)
+    );
+    enums.end(1);
+}
+
+#[test]
+fn another_device_s_tree_enumerates_read_only() {
+    let w = world();
+    let devices = enumerate(&w, "", "", 10);
+    assert_eq!(
+        devices.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["laptop", "nas"]
+    );
+    let share = enumerate(&w, "nas\\share", "", 10);
+    assert_eq!(share.len(), 1);
+    assert_eq!(share[0].0, "movie.mkv");
+    assert_eq!(share[0].1.file_size, 6);
+    assert_ne!(share[0].1.file_attributes & FILE_ATTRIBUTE_READONLY, 0);
+}
+
+#[test]
+fn a_name_that_is_not_valid_utf16_is_refused_before_any_lookup() {
+    let w = world();
+    let mut path = self::w("laptop\\Docs\\");
+    path.push(0xD800);
+    let err = resolve(&w.ns, &path).expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(hresult::of(&err), hresult::of_kind(ErrorKind::InvalidInput));
+}
