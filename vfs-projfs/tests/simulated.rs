@@ -213,3 +213,43 @@ fn a_name_that_is_not_valid_utf16_is_refused_before_any_lookup() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert_eq!(hresult::of(&err), hresult::of_kind(ErrorKind::InvalidInput));
 }
+
+#[test]
+fn a_file_is_hydrated_by_ranges_and_placeholders_say_what_it_is() {
+    let w = world();
+    let ns = Arc::new(w.ns);
+    let adapter = sdfs_vfs_projfs::adapter::Adapter::new(Arc::clone(&ns));
+    let info = adapter
+        .placeholder_info(&self::w("laptop\\Docs\\Report.DOCX"))
+        .expect("info");
+    assert!(!info.is_directory);
+    assert_eq!(info.file_size, 3);
+    let dir = adapter
+        .placeholder_info(&self::w("laptop\\Docs\\Sub"))
+        .expect("dir");
+    assert!(dir.is_directory);
+    // ProjFS asks for ranges; each arrives at its own offset.
+    let mut got = vec![0u8; 3];
+    for (offset, length) in [(2u64, 1u32), (0, 2)] {
+        let rc = adapter.file_data(
+            &self::w("laptop\\Docs\\Report.DOCX"),
+            offset,
+            length,
+            &mut |at, bytes| {
+                got[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+                hresult::S_OK
+            },
+        );
+        assert_eq!(rc, hresult::S_OK);
+    }
+    assert_eq!(got, b"doc");
+    // A range past the end is an error, not zeroes.
+    let rc = adapter.file_data(&self::w("laptop\\Docs\\Report.DOCX"), 3, 10, &mut |_, _| {
+        hresult::S_OK
+    });
+    assert_eq!(rc, hresult::of_kind(ErrorKind::NoSuchOffset));
+    let missing = adapter
+        .placeholder_info(&self::w("laptop\\Docs\\nope"))
+        .expect_err("missing");
+    assert_eq!(hresult::of(&missing) as u32, 0x8007_0002);
+}

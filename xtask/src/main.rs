@@ -89,6 +89,19 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The ProjFS binding links only on Windows; here it is type-checked
+    // (and linted) against Microsoft's windows-sys.
+    run(cargo().args([
+        "clippy",
+        "-p",
+        "sdfs-vfs-projfs",
+        "--features",
+        "binding",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     tidy::check()?;
     // The end-to-end tests drive the built binary.
     run(cargo().args(["build", "-p", "sdfs-mountd", "--bin", "sd"]))?;
