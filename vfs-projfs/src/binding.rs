@@ -8,16 +8,56 @@ use std::sync::Arc;
 use windows_sys::Win32::Storage::ProjectedFileSystem::{
     PRJ_CALLBACK_DATA, PRJ_CALLBACKS, PRJ_CB_DATA_FLAG_ENUM_RESTART_SCAN,
     PRJ_DIR_ENTRY_BUFFER_HANDLE, PRJ_FILE_BASIC_INFO, PRJ_NAMESPACE_VIRTUALIZATION_CONTEXT,
-    PRJ_PLACEHOLDER_INFO, PrjAllocateAlignedBuffer, PrjFillDirEntryBuffer, PrjFreeAlignedBuffer,
-    PrjMarkDirectoryAsPlaceholder, PrjStartVirtualizing, PrjStopVirtualizing, PrjWriteFileData,
-    PrjWritePlaceholderInfo,
+    PRJ_NOTIFICATION, PRJ_NOTIFICATION_FILE_HANDLE_CLOSED_FILE_MODIFIED,
+    PRJ_NOTIFICATION_FILE_OVERWRITTEN, PRJ_NOTIFICATION_MAPPING, PRJ_NOTIFICATION_NEW_FILE_CREATED,
+    PRJ_NOTIFICATION_PARAMETERS, PRJ_NOTIFICATION_PRE_DELETE, PRJ_NOTIFICATION_PRE_RENAME,
+    PRJ_NOTIFICATION_PRE_SET_HARDLINK, PRJ_NOTIFY_FILE_HANDLE_CLOSED_FILE_MODIFIED,
+    PRJ_NOTIFY_FILE_OVERWRITTEN, PRJ_NOTIFY_NEW_FILE_CREATED, PRJ_NOTIFY_PRE_DELETE,
+    PRJ_NOTIFY_PRE_RENAME, PRJ_NOTIFY_PRE_SET_HARDLINK, PRJ_PLACEHOLDER_INFO,
+    PRJ_STARTVIRTUALIZING_OPTIONS, PrjAllocateAlignedBuffer, PrjFillDirEntryBuffer,
+    PrjFreeAlignedBuffer, PrjMarkDirectoryAsPlaceholder, PrjStartVirtualizing, PrjStopVirtualizing,
+    PrjWriteFileData, PrjWritePlaceholderInfo,
 };
 use windows_sys::core::{GUID, HRESULT, PCWSTR};
 
 use crate::adapter::Adapter;
 use crate::enumeration::EntrySink;
 use crate::hresult;
+use crate::notify::{Change, Projection};
 use crate::placeholder::BasicInfo;
+
+/// What a callback's instance context points to.
+struct Instance {
+    adapter: Arc<Adapter>,
+    root: RootFiles,
+}
+
+/// The files Windows wrote under the virtualization root.
+struct RootFiles {
+    /// The root's path, UTF-16, without a NUL.
+    root: Vec<u16>,
+}
+
+impl Projection for RootFiles {
+    #[cfg(windows)]
+    fn open(&self, path: &[u16]) -> std::io::Result<std::fs::File> {
+        use std::os::windows::ffi::OsStringExt;
+        let mut full = self.root.clone();
+        full.push(u16::from(b'\\'));
+        full.extend_from_slice(path);
+        std::fs::File::open(std::ffi::OsString::from_wide(&full))
+    }
+
+    // Type-checking off Windows: there is no projection to read here.
+    #[cfg(not(windows))]
+    fn open(&self, _path: &[u16]) -> std::io::Result<std::fs::File> {
+        let _ = &self.root;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "a ProjFS projection exists only on Windows",
+        ))
+    }
+}
 
 fn guid(g: &GUID) -> u128 {
     (u128::from(g.data1) << 96)
@@ -65,14 +105,49 @@ fn basic(info: &BasicInfo) -> PRJ_FILE_BASIC_INFO {
     }
 }
 
-/// The adapter behind a callback's instance context.
+/// The instance behind a callback's instance context.
 ///
 /// # Safety
 /// `data` is the callback data ProjFS passed, whose instance context is
-/// the `Adapter` [`Virtualization::start`] registered.
+/// the `Instance` [`Virtualization::start`] registered.
+unsafe fn instance<'a>(data: *const PRJ_CALLBACK_DATA) -> &'a Instance {
+    // SAFETY: as the caller promises.
+    unsafe { &*((*data).InstanceContext as *const Instance) }
+}
+
+/// The adapter behind a callback's instance context.
+///
+/// # Safety
+/// As for [`instance`].
 unsafe fn adapter<'a>(data: *const PRJ_CALLBACK_DATA) -> &'a Adapter {
     // SAFETY: as the caller promises.
-    unsafe { &*((*data).InstanceContext as *const Adapter) }
+    unsafe { &instance(data).adapter }
+}
+
+unsafe extern "system" fn notification(
+    data: *const PRJ_CALLBACK_DATA,
+    is_directory: bool,
+    kind: PRJ_NOTIFICATION,
+    destination: PCWSTR,
+    _parameters: *mut PRJ_NOTIFICATION_PARAMETERS,
+) -> HRESULT {
+    // SAFETY: ProjFS passes valid callback data and destination name.
+    unsafe {
+        let to = wide(destination);
+        let change = match kind {
+            PRJ_NOTIFICATION_NEW_FILE_CREATED => Change::NewFile { is_directory },
+            PRJ_NOTIFICATION_FILE_OVERWRITTEN => Change::Overwritten,
+            PRJ_NOTIFICATION_PRE_DELETE => Change::PreDelete { is_directory },
+            PRJ_NOTIFICATION_PRE_RENAME => Change::PreRename { to },
+            PRJ_NOTIFICATION_PRE_SET_HARDLINK => Change::PreHardlink { to },
+            PRJ_NOTIFICATION_FILE_HANDLE_CLOSED_FILE_MODIFIED => Change::ClosedModified,
+            _ => return hresult::S_OK,
+        };
+        let instance = instance(data);
+        instance
+            .adapter
+            .notify(wide((*data).FilePathName), change, &instance.root)
+    }
 }
 
 unsafe extern "system" fn start_enumeration(
@@ -171,7 +246,7 @@ unsafe extern "system" fn get_file_data(
 /// A running virtualization root; stops when dropped.
 pub struct Virtualization {
     context: PRJ_NAMESPACE_VIRTUALIZATION_CONTEXT,
-    _adapter: Arc<Adapter>,
+    _instance: Box<Instance>,
 }
 
 impl Virtualization {
@@ -182,19 +257,46 @@ impl Virtualization {
         adapter: Arc<Adapter>,
         instance: u128,
     ) -> Result<Virtualization, HRESULT> {
-        let root: Vec<u16> = root.encode_utf16().chain(std::iter::once(0)).collect();
+        let wide_root: Vec<u16> = root.encode_utf16().collect();
+        let root: Vec<u16> = wide_root
+            .iter()
+            .copied()
+            .chain(std::iter::once(0))
+            .collect();
         let id = to_guid(instance);
+        let instance = Box::new(Instance {
+            adapter,
+            root: RootFiles { root: wide_root },
+        });
+        // Every change under the root is reported (the empty mapping root).
+        let everywhere: [u16; 1] = [0];
+        let mut mappings = [PRJ_NOTIFICATION_MAPPING {
+            NotificationBitMask: PRJ_NOTIFY_NEW_FILE_CREATED
+                | PRJ_NOTIFY_FILE_OVERWRITTEN
+                | PRJ_NOTIFY_PRE_DELETE
+                | PRJ_NOTIFY_PRE_RENAME
+                | PRJ_NOTIFY_PRE_SET_HARDLINK
+                | PRJ_NOTIFY_FILE_HANDLE_CLOSED_FILE_MODIFIED,
+            NotificationRoot: everywhere.as_ptr(),
+        }];
+        let options = PRJ_STARTVIRTUALIZING_OPTIONS {
+            NotificationMappings: mappings.as_mut_ptr(),
+            NotificationMappingsCount: mappings.len() as u32,
+            ..Default::default()
+        };
         let callbacks = PRJ_CALLBACKS {
             StartDirectoryEnumerationCallback: Some(start_enumeration),
             EndDirectoryEnumerationCallback: Some(end_enumeration),
             GetDirectoryEnumerationCallback: Some(get_enumeration),
             GetPlaceholderInfoCallback: Some(get_placeholder_info),
             GetFileDataCallback: Some(get_file_data),
+            NotificationCallback: Some(notification),
             ..Default::default()
         };
         let mut context: PRJ_NAMESPACE_VIRTUALIZATION_CONTEXT = std::ptr::null_mut();
-        // SAFETY: valid NUL-terminated root, GUID, callbacks and out-pointer;
-        // the adapter outlives the virtualization (held by the returned value).
+        // SAFETY: valid NUL-terminated root, GUID, callbacks, options and
+        // out-pointer; the instance outlives the virtualization (the
+        // returned value holds it, and stops virtualizing before it goes).
         let rc = unsafe {
             // A root marked by an earlier run refuses to be marked again;
             // starting is what tells whether it can be served.
@@ -207,8 +309,8 @@ impl Virtualization {
             PrjStartVirtualizing(
                 root.as_ptr(),
                 &callbacks,
-                Arc::as_ptr(&adapter).cast(),
-                std::ptr::null(),
+                std::ptr::from_ref::<Instance>(&instance).cast(),
+                &options,
                 &mut context,
             )
         };
@@ -217,7 +319,7 @@ impl Virtualization {
         }
         Ok(Virtualization {
             context,
-            _adapter: adapter,
+            _instance: instance,
         })
     }
 }

@@ -17,4 +17,5 @@ pub mod enumeration;
 pub mod hresult;
 pub mod matching;
 pub mod names;
+pub mod notify;
 pub mod placeholder;

@@ -51,6 +51,8 @@ fn index(lib: &Arc<Library>, dir: &Path, name: &str) {
 struct World {
     _tmp: tempfile::TempDir,
     ns: Namespace,
+    /// The laptop's location on disk.
+    docs: std::path::PathBuf,
 }
 
 fn world() -> World {
@@ -85,7 +87,11 @@ fn world() -> World {
         }
     }
     let ns = Namespace::new(Arc::new(ContentStore::open(laptop).expect("store"))).expect("ns");
-    World { _tmp: tmp, ns }
+    World {
+        ns,
+        docs: std::fs::canonicalize(&docs).expect("canonical"),
+        _tmp: tmp,
+    }
 }
 
 /// Enumerates `dir` the way ProjFS does, `capacity` entries per call.
@@ -217,8 +223,7 @@ fn a_name_that_is_not_valid_utf16_is_refused_before_any_lookup() {
 #[test]
 fn a_file_is_hydrated_by_ranges_and_placeholders_say_what_it_is() {
     let w = world();
-    let ns = Arc::new(w.ns);
-    let adapter = sdfs_vfs_projfs::adapter::Adapter::new(Arc::clone(&ns));
+    let adapter = sdfs_vfs_projfs::adapter::Adapter::new(Arc::new(w.ns));
     let info = adapter
         .placeholder_info(&self::w("laptop\\Docs\\Report.DOCX"))
         .expect("info");
@@ -252,4 +257,136 @@ fn a_file_is_hydrated_by_ranges_and_placeholders_say_what_it_is() {
         .placeholder_info(&self::w("laptop\\Docs\\nope"))
         .expect_err("missing");
     assert_eq!(hresult::of(&missing) as u32, 0x8007_0002);
+}
+
+/// The projection's files: a directory standing for the virtualization
+/// root, as Windows would have written them.
+struct Projected(std::path::PathBuf);
+
+impl sdfs_vfs_projfs::notify::Projection for Projected {
+    fn open(&self, path: &[u16]) -> std::io::Result<std::fs::File> {
+        let rel = String::from_utf16_lossy(path).replace('\\', "/");
+        std::fs::File::open(self.0.join(rel))
+    }
+}
+
+#[test]
+fn changes_in_the_projection_reach_the_location_and_other_devices_refuse_them() {
+    use sdfs_vfs_projfs::notify::Change;
+    let w = world();
+    let docs = w.docs.clone();
+    let adapter = sdfs_vfs_projfs::adapter::Adapter::new(Arc::new(w.ns));
+    let projection = tempfile::tempdir().expect("tmp");
+    let projected = Projected(projection.path().to_owned());
+    // A delete and a rename on another device's tree fail before they happen.
+    let read_only = hresult::of_kind(ErrorKind::ReadOnly);
+    assert_eq!(
+        adapter.notify(
+            &self::w("nas\\share\\movie.mkv"),
+            Change::PreDelete {
+                is_directory: false
+            },
+            &projected
+        ),
+        read_only
+    );
+    assert_eq!(
+        adapter.notify(
+            &self::w("nas\\share\\movie.mkv"),
+            Change::PreRename {
+                to: &self::w("nas\\share\\film.mkv")
+            },
+            &projected
+        ),
+        read_only
+    );
+    assert_eq!(enumerate_with(&adapter, "nas\\share").len(), 1);
+    // A rename in this device's tree moves the file in its location.
+    assert_eq!(
+        adapter.notify(
+            &self::w("laptop\\Docs\\Report.DOCX"),
+            Change::PreRename {
+                to: &self::w("laptop\\Docs\\Sub\\Report.docx")
+            },
+            &projected
+        ),
+        hresult::S_OK
+    );
+    assert_eq!(
+        std::fs::read(docs.join("Sub/Report.docx")).expect("moved"),
+        b"doc"
+    );
+    assert!(!docs.join("Report.DOCX").exists());
+    // A file made and written in the projection lands in the location.
+    std::fs::create_dir_all(projection.path().join("laptop/Docs")).expect("mkdir");
+    std::fs::write(
+        projection.path().join("laptop/Docs/new.txt"),
+        b"written on Windows",
+    )
+    .expect("write");
+    let new = self::w("laptop\\Docs\\new.txt");
+    for change in [
+        Change::NewFile {
+            is_directory: false,
+        },
+        Change::ClosedModified,
+    ] {
+        assert_eq!(adapter.notify(&new, change, &projected), hresult::S_OK);
+    }
+    assert_eq!(
+        std::fs::read(docs.join("new.txt")).expect("landed"),
+        b"written on Windows"
+    );
+    // A hard link, then a delete, in this device's tree.
+    assert_eq!(
+        adapter.notify(
+            &new,
+            Change::PreHardlink {
+                to: &self::w("laptop\\Docs\\alias.txt")
+            },
+            &projected
+        ),
+        hresult::S_OK
+    );
+    assert_eq!(
+        std::fs::read(docs.join("alias.txt")).expect("link"),
+        b"written on Windows"
+    );
+    assert_eq!(
+        adapter.notify(
+            &new,
+            Change::PreDelete {
+                is_directory: false
+            },
+            &projected
+        ),
+        hresult::S_OK
+    );
+    assert!(!docs.join("new.txt").exists());
+    // A new directory in another device's tree cannot be refused before
+    // it is made; the notification says it did not reach the device.
+    assert_eq!(
+        adapter.notify(
+            &self::w("nas\\share\\made-here"),
+            Change::NewFile { is_directory: true },
+            &projected
+        ),
+        read_only
+    );
+}
+
+/// Every entry of `dir` through the adapter's enumeration callbacks.
+fn enumerate_with(adapter: &sdfs_vfs_projfs::adapter::Adapter, dir: &str) -> Vec<String> {
+    let id = 77;
+    assert_eq!(adapter.start_enumeration(&w(dir), id), hresult::S_OK);
+    let mut buffer = Buffer {
+        capacity: 1000,
+        got: Vec::new(),
+    };
+    assert_eq!(
+        adapter.get_enumeration(id, None, false, &mut buffer),
+        hresult::S_OK
+    );
+    adapter.end_enumeration(id);
+    buffer.got.into_iter().map(|(n, _)| n).collect()
 }
