@@ -331,6 +331,37 @@ impl Drop for Virtualization {
     }
 }
 
+/// Set by Ctrl-C (or the console closing) while [`serve`] runs.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+unsafe extern "system" fn on_console_event(_event: u32) -> windows_sys::core::BOOL {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+    1
+}
+
+/// What `sd mount` does on Windows: virtualizes `root` over `ns` until
+/// Ctrl-C, then stops (ProjFS keeps the hydrated files in the root).
+pub fn serve(
+    root: &str,
+    ns: Arc<sdfs_core::namespace::Namespace>,
+    instance: u128,
+) -> Result<(), HRESULT> {
+    let adapter = Arc::new(Adapter::new(ns));
+    // SAFETY: registers a handler that only sets an atomic flag.
+    if unsafe {
+        windows_sys::Win32::System::Console::SetConsoleCtrlHandler(Some(on_console_event), 1)
+    } == 0
+    {
+        return Err(hresult::of_kind(sdfs_core::ErrorKind::Unsupported));
+    }
+    let running = Virtualization::start(root, adapter, instance)?;
+    while !STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    drop(running);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,50 @@ fn index(lib: &Arc<Library>, dir: &Path, name: &str) {
     .expect("index");
 }
 
+/// The nas, reached in process: its serving code answers directly.
+struct InProcess(Arc<ContentStore>);
+
+impl sdfs_core::remote::PeerLink for InProcess {
+    fn manifest(
+        &self,
+        _: sdfs_core::ids::DeviceId,
+        file: &sdfs_core::remote::FileRef,
+        _: std::time::Duration,
+    ) -> std::io::Result<Vec<u8>> {
+        self.0.serve_manifest(file).map_err(std::io::Error::other)
+    }
+
+    fn chunks(
+        &self,
+        _: sdfs_core::ids::DeviceId,
+        file: &sdfs_core::remote::FileRef,
+        chunks: &[sdfs_cas::ChunkRef],
+        _: std::time::Duration,
+    ) -> Vec<std::io::Result<bytes::Bytes>> {
+        chunks
+            .iter()
+            .map(|c| {
+                self.0
+                    .serve_chunk(file, c.offset, c.length)
+                    .map(bytes::Bytes::from)
+                    .map_err(std::io::Error::other)
+            })
+            .collect()
+    }
+
+    fn list(
+        &self,
+        _: sdfs_core::ids::DeviceId,
+        location: u128,
+        path: &[u8],
+        _: std::time::Duration,
+    ) -> std::io::Result<Vec<sdfs_core::remote::LiveEntry>> {
+        self.0
+            .serve_listing(location, path)
+            .map_err(std::io::Error::other)
+    }
+}
+
 struct World {
     _tmp: tempfile::TempDir,
     ns: Namespace,
@@ -67,6 +111,9 @@ fn world() -> World {
     std::fs::write(docs.join("Report.DOCX"), b"doc").expect("write");
     std::fs::create_dir(docs.join("Sub")).expect("mkdir");
     std::fs::write(share.join("movie.mkv"), b"frames").expect("write");
+    // Big enough for several chunks and several 1 MiB writes to ProjFS.
+    let footage: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(share.join("footage.bin"), &footage).expect("write");
     let laptop = Arc::new(Library::create(&tmp.path().join("laptop"), "laptop").expect("lib"));
     let nas = Arc::new(Library::create(&tmp.path().join("nas"), "nas").expect("lib"));
     index(&laptop, &docs, "Docs");
@@ -87,6 +134,12 @@ fn world() -> World {
         }
     }
     let ns = Namespace::new(Arc::new(ContentStore::open(laptop).expect("store"))).expect("ns");
+    // The nas answers in process, through its own serving code.
+    let nas = Arc::new(ContentStore::open(nas).expect("nas store"));
+    ns.set_remote_access(sdfs_core::namespace::RemoteAccess {
+        link: Arc::new(InProcess(nas)),
+        timeout: std::time::Duration::from_secs(3),
+    });
     World {
         ns,
         docs: std::fs::canonicalize(&docs).expect("canonical"),
@@ -204,10 +257,12 @@ fn another_device_s_tree_enumerates_read_only() {
         ["laptop", "nas"]
     );
     let share = enumerate(&w, "nas\\share", "", 10);
-    assert_eq!(share.len(), 1);
-    assert_eq!(share[0].0, "movie.mkv");
-    assert_eq!(share[0].1.file_size, 6);
-    assert_ne!(share[0].1.file_attributes & FILE_ATTRIBUTE_READONLY, 0);
+    assert_eq!(
+        share.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["footage.bin", "movie.mkv"]
+    );
+    assert_eq!(share[1].1.file_size, 6);
+    assert_ne!(share[1].1.file_attributes & FILE_ATTRIBUTE_READONLY, 0);
 }
 
 #[test]
@@ -300,7 +355,7 @@ fn changes_in_the_projection_reach_the_location_and_other_devices_refuse_them() 
         ),
         read_only
     );
-    assert_eq!(enumerate_with(&adapter, "nas\\share").len(), 1);
+    assert_eq!(enumerate_with(&adapter, "nas\\share").len(), 2);
     // A rename in this device's tree moves the file in its location.
     assert_eq!(
         adapter.notify(
@@ -389,4 +444,28 @@ fn enumerate_with(adapter: &sdfs_vfs_projfs::adapter::Adapter, dir: &str) -> Vec
     );
     adapter.end_enumeration(id);
     buffer.got.into_iter().map(|(n, _)| n).collect()
+}
+
+#[test]
+fn another_device_s_file_is_hydrated_from_verified_chunks() {
+    let w = world();
+    let adapter = sdfs_vfs_projfs::adapter::Adapter::new(Arc::new(w.ns));
+    let path = self::w("nas\\share\\footage.bin");
+    let info = adapter.placeholder_info(&path).expect("info");
+    assert_eq!(info.file_size, 3_000_000);
+    let expected: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    // ProjFS asks for the whole file, then a range again.
+    let mut got = vec![0u8; expected.len()];
+    let mut writes = 0;
+    for (offset, length) in [(0u64, 3_000_000u32), (1_234_567, 10_000)] {
+        let rc = adapter.file_data(&path, offset, length, &mut |at, bytes| {
+            assert!(bytes.len() <= sdfs_vfs_projfs::adapter::WRITE_BLOCK);
+            got[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+            writes += 1;
+            hresult::S_OK
+        });
+        assert_eq!(rc, hresult::S_OK);
+    }
+    assert!(got == expected, "the hydrated bytes differ");
+    assert!(writes >= 4, "{writes} writes");
 }
