@@ -130,7 +130,7 @@ fn by_magic(head: &[u8]) -> Option<FileKind> {
         || starts(b"fLaC")
         || starts(b"OggS")
         || (starts(b"RIFF") && at(8, b"WAVE"))
-        || (head.len() > 1 && head[0] == 0xff && head[1] & 0xe0 == 0xe0)
+        || mpeg_audio_frame(head)
     {
         Audio
     } else if starts(b"%PDF-") {
@@ -187,6 +187,21 @@ fn by_magic(head: &[u8]) -> Option<FileKind> {
     Some(kind)
 }
 
+/// An MPEG audio frame header (MP3 without an ID3 tag): the 11-bit sync,
+/// then a version, layer, bitrate and sample rate that are not the
+/// reserved values, so one byte pair of random data does not pass.
+fn mpeg_audio_frame(head: &[u8]) -> bool {
+    let [a, b, c, ..] = head else {
+        return false;
+    };
+    let sync = *a == 0xff && b & 0xe0 == 0xe0;
+    let version = (b >> 3) & 0b11;
+    let layer = (b >> 1) & 0b11;
+    let bitrate = c >> 4;
+    let rate = (c >> 2) & 0b11;
+    sync && version != 0b01 && layer != 0b00 && bitrate != 0b1111 && rate != 0b11
+}
+
 fn by_extension(ext: &str) -> Option<FileKind> {
     use FileKind::*;
     let kind = match ext {
@@ -211,9 +226,9 @@ fn by_extension(ext: &str) -> Option<FileKind> {
         "db" | "sqlite" | "sqlite3" | "redb" | "mdb" | "accdb" | "parquet" | "realm" => Database,
         "zip" | "tar" | "gz" | "tgz" | "bz2" | "xz" | "zst" | "7z" | "rar" | "lz4" | "lzma"
         | "cab" | "iso" | "dmg" | "deb" | "rpm" | "jar" | "apk" => Archive,
-        "exe" | "dll" | "so" | "dylib" | "bin" | "elf" | "app" | "msi" | "com" | "o" | "a" => {
-            Executable
-        }
+        // Not `bin`: it names any binary data (firmware, disk images, dumps,
+        // random test data); an executable among them is known by its magic.
+        "exe" | "dll" | "so" | "dylib" | "elf" | "app" | "msi" | "com" | "o" | "a" => Executable,
         "ttf" | "otf" | "woff" | "woff2" | "ttc" | "fon" => Font,
         "obj" | "stl" | "fbx" | "gltf" | "glb" | "ply" | "3ds" | "dae" | "blend" | "usdz"
         | "usd" => Mesh,
@@ -287,5 +302,27 @@ mod tests {
             assert_eq!(FileKind::from_code(kind.code()), kind);
         }
         assert_eq!(FileKind::from_code(200), FileKind::Unknown);
+    }
+
+    #[test]
+    fn random_bytes_are_no_executable_and_no_audio() {
+        // xorshift: bytes with no structure, as a test or a dump writes them.
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let random: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert_eq!(classify(b"random.bin", &random), FileKind::Unknown);
+        assert_eq!(
+            classify(b"firmware.bin", b"\x7fELF\x02\x01"),
+            FileKind::Executable
+        );
+        // The MPEG sync alone is not audio; a real frame header is.
+        assert_eq!(classify(b"x.bin", b"\xff\xe0\xf0\x00"), FileKind::Unknown);
+        assert_eq!(classify(b"song", b"\xff\xfb\x90\x64"), FileKind::Audio);
     }
 }
