@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sdfs-p2p", &["sdfs-core", "sdfs-cas"]),
     ("sdfs-vfs-fuse", &["sdfs-core", "sdfs-cas"]),
     ("sdfs-vfs-projfs", &["sdfs-core", "sdfs-cas"]),
+    ("sdfs-search", &["sdfs-core", "sdfs-cas"]),
     (
         "sdfs-mountd",
         &[

@@ -1,0 +1,10 @@
+//! Search over every device's files. This crate holds the offline query
+//! grammar (`query`): a person's words ("tax documents from last year",
+//! "photos on nas bigger than 1 GB") and typed operators (`ext:pdf
+//! size:>10M before:2024-01-01`) become one structured [`query::Query`],
+//! deterministically, with no model and no network. Times are read against
+//! an injected clock (`calendar`), so "last summer" means the same thing in
+//! a test as on the day it runs.
+
+pub mod calendar;
+pub mod query;
