@@ -377,8 +377,21 @@ fn local_directories_links_and_special_files() {
         kind_of(w.ns.mkdir(&docs, b"made", 0o750, me())),
         ErrorKind::AlreadyExists
     );
-    w.ns.mknod(&dir, b"fifo", mode::FIFO | 0o600, 0, me())
-        .expect("mkfifo");
+    let (fifo, _) =
+        w.ns.mknod(&dir, b"fifo", mode::FIFO | 0o600, 0, me())
+            .expect("mkfifo");
+    // A fifo opens, but only a regular file may pass through to the disk.
+    let open =
+        w.ns.open(
+            &fifo,
+            OpenFlags {
+                nonblock: true,
+                ..OpenFlags::read_only()
+            },
+        )
+        .expect("open fifo");
+    assert!(open.passthrough().is_none());
+    drop(open);
     assert_eq!(
         kind_of(w.ns.rmdir(&docs, b"made")),
         ErrorKind::DirectoryNotEmpty

@@ -18,8 +18,13 @@ pub struct OpenFile {
 
 #[derive(Debug)]
 enum Inner {
-    /// A file of this device, opened as the caller asked.
-    Local { file: File, writable: bool },
+    /// A file of this device, opened as the caller asked; `regular` when
+    /// it is a regular file (a fifo or a device cannot pass through).
+    Local {
+        file: File,
+        writable: bool,
+        regular: bool,
+    },
     /// Another device's file (or content by id) whose whole verified copy
     /// is in the content store.
     Whole(File),
@@ -40,9 +45,14 @@ pub enum Opened {
 
 impl OpenFile {
     pub(crate) fn local(key: NodeKey, file: File, writable: bool) -> OpenFile {
+        let regular = file.metadata().is_ok_and(|md| md.is_file());
         OpenFile {
             key,
-            inner: Inner::Local { file, writable },
+            inner: Inner::Local {
+                file,
+                writable,
+                regular,
+            },
         }
     }
 
@@ -64,8 +74,13 @@ impl OpenFile {
     /// `None` when every read must pass through a check here.
     pub fn passthrough(&self) -> Option<&File> {
         match &self.inner {
-            Inner::Local { file, .. } | Inner::Whole(file) => Some(file),
-            Inner::Chunks(_) => None,
+            Inner::Local {
+                file,
+                regular: true,
+                ..
+            }
+            | Inner::Whole(file) => Some(file),
+            Inner::Local { .. } | Inner::Chunks(_) => None,
         }
     }
 
@@ -102,6 +117,7 @@ impl OpenFile {
             Inner::Local {
                 file,
                 writable: true,
+                ..
             } => Ok(file),
             Inner::Local { .. } => Err(Error::fs(ErrorKind::BadHandle, "not open for writing")),
             _ => Err(Error::fs(ErrorKind::BadHandle, "another device's file")),
