@@ -802,3 +802,34 @@ fn a_directory_swapped_for_a_symlink_leads_nowhere_outside_the_location() {
     );
     assert!(!outside.join("new").exists());
 }
+
+#[test]
+fn another_device_s_file_goes_from_online_only_to_cached_once_read() {
+    let w = world();
+    let (photo, _) = walk(&w.ns, "nas/share/photos/beach.jpg").expect("photo");
+    let state = |ns: &Namespace| {
+        String::from_utf8(ns.getxattr(&photo, b"user.sd.state").expect("state")).expect("utf-8")
+    };
+    assert_eq!(state(&w.ns), "online-only");
+    let (dir, _) = walk(&w.ns, "nas/share/photos").expect("dir");
+    assert_eq!(
+        kind_of(w.ns.getxattr(&dir, b"user.sd.state")),
+        ErrorKind::NoAttribute
+    );
+    let open = w.ns.open(&photo, OpenFlags::read_only()).expect("open");
+    assert_eq!(read_all(&open), vec![0xffu8; 300_000]);
+    drop(open);
+    // The keeper stores what was fetched in the background, then the
+    // whole file is assembled: within moments it is cached.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while state(&w.ns) != "cached" && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(state(&w.ns), "cached");
+    // This device's own files are held, not cached.
+    let (local, _) = walk(&w.ns, "laptop/Docs/a.txt").expect("a.txt");
+    assert_eq!(
+        kind_of(w.ns.getxattr(&local, b"user.sd.state")),
+        ErrorKind::NoAttribute
+    );
+}

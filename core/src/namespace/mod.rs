@@ -30,7 +30,7 @@ use std::sync::{Arc, RwLock};
 pub use attr::Attr;
 pub use node::{Node, NodeKey, Renamed, Unlinked};
 pub use open::{OpenFile, Opened};
-pub use remote::RemoteAccess;
+pub use remote::{FileState, RemoteAccess};
 pub use tags::parse_tags;
 pub use types::{
     Caller, Fallocate, FsStats, OpenFlags, RenameFlags, SetAttr, SetTime, Whence, XattrSet, mode,

@@ -23,6 +23,32 @@ use crate::sync::replica::ReplicaView;
 /// (about 8 MiB, as eight batches running side by side).
 const READAHEAD_CHUNKS: usize = 128;
 
+/// Where another device's file stands on this device (SPEC §4 file
+/// states), as `user.sd.state` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileState {
+    /// Nothing of it is here: reads go to a device that has it.
+    OnlineOnly,
+    /// Some of its chunks are in the content store (being fetched, or
+    /// read in part).
+    Partial,
+    /// Complete and verified in the content store, evictable.
+    Cached,
+    /// Kept on this device, never evicted.
+    Pinned,
+}
+
+impl FileState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileState::OnlineOnly => "online-only",
+            FileState::Partial => "partial",
+            FileState::Cached => "cached",
+            FileState::Pinned => "pinned",
+        }
+    }
+}
+
 /// What a read of another device's file is bound by.
 #[derive(Clone)]
 pub struct RemoteAccess {
@@ -134,6 +160,51 @@ impl Namespace {
         drop(view);
         out.extend(self.live_below_remote(device, entry));
         Ok(out)
+    }
+
+    /// Where another device's file `entry` stands here; `None` for what has
+    /// no bytes (directories, symlinks).
+    pub(super) fn remote_state(&self, device: DeviceId, entry: u64) -> Result<Option<FileState>> {
+        let record = self.remote_entry(device, entry)?;
+        if record.kind != EntryKind::File {
+            return Ok(None);
+        }
+        let integrity = match record.content {
+            Some(c) => self.view(device)?.content(c)?.and_then(|c| c.integrity),
+            None => None,
+        };
+        let hash = match integrity {
+            Some(hash) => Some(FileHash(hash)),
+            None => {
+                self.content
+                    .remote_manifest_hash(device, entry, (record.size, record.mtime))?
+            }
+        };
+        // No manifest known: nothing of it can have been fetched.
+        let Some(hash) = hash else {
+            return Ok(Some(FileState::OnlineOnly));
+        };
+        let chunks = self.content.chunks();
+        if chunks.is_pinned(&hash)? {
+            return Ok(Some(FileState::Pinned));
+        }
+        let Some(manifest) = chunks.manifest(&hash)? else {
+            return Ok(Some(FileState::OnlineOnly));
+        };
+        if chunks.assembled(&manifest).is_some() {
+            return Ok(Some(FileState::Cached));
+        }
+        let mut held = 0;
+        for chunk in manifest.chunks() {
+            if chunks.contains(&chunk.id)? {
+                held += 1;
+            }
+        }
+        Ok(Some(match held {
+            0 => FileState::OnlineOnly,
+            n if n == manifest.chunks().len() => FileState::Cached,
+            _ => FileState::Partial,
+        }))
     }
 
     /// The target of another device's symlink, as recorded there.

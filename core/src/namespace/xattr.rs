@@ -4,7 +4,8 @@
 //!   file of any device (a file of this device not yet indexed is indexed
 //!   on the spot), so copy tools carry tags from one file to another;
 //! - `user.sd.uri`, `content_id`, `kind` and `copies` are computed from the
-//!   index. They are readable by name but never listed, so `cp -a`, file
+//!   index, and `user.sd.state` (online-only, partial, cached, pinned) of
+//!   another device's file from the content store. They are readable by name but never listed, so `cp -a`, file
 //!   managers and `rsync -X` neither try to set them on a copy inside the
 //!   mount nor carry stale values to a copy outside it. Setting one is
 //!   refused (`NotPermitted`).
@@ -145,6 +146,9 @@ impl Namespace {
                     _ => None,
                 }
             }
+            Kind::Remote { device, entry } if name == b"user.sd.state" => self
+                .remote_state(*device, *entry)?
+                .map(|state| state.as_str().to_owned()),
             Kind::Device if name == b"user.sd.uri" => Some(format!("sd://{device}")),
             Kind::Content(id) if name == b"user.sd.uri" => Some(format!("sd://content/{id}")),
             Kind::Content(id) if name == b"user.sd.content_id" => Some(id.to_string()),
