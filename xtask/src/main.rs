@@ -61,8 +61,15 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// The workspace this xtask was run from. Cargo sets `CARGO_MANIFEST_DIR`
+/// for `cargo run` too: read at run time, it names this checkout even when
+/// a shared target directory holds an xtask built from another one (CI
+/// clones into a new folder each run).
 pub fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    manifest_dir
         .parent()
         .map(ToOwned::to_owned)
         .unwrap_or_default()
