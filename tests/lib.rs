@@ -46,7 +46,12 @@ fn stale(bin: &Path) -> bool {
     let Ok(built) = bin.metadata().and_then(|m| m.modified()) else {
         return true;
     };
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // At run time (cargo and nextest set it), so a test binary built from
+    // another checkout sharing the target directory checks this one.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let workspace = manifest_dir
         .parent()
         .expect("the workspace holds the tests");
     let crates = ["core", "cas", "p2p", "vfs-fuse", "mountd"];
