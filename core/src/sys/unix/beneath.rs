@@ -13,15 +13,20 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use super::calls::{as_caller, check, cstr, open_flags};
+use super::calls::{as_caller, check, cstr, open_flags, set_bits};
 use crate::namespace::{Caller, OpenFlags, RenameFlags, SetTime};
 
 const RESOLVE: u64 =
     libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
 
-/// openat2 of `rel` below `dir`, falling back to openat where the kernel
-/// lacks openat2.
-fn openat2(dir: &File, rel: &CString, flags: libc::c_int, mode: u32) -> io::Result<File> {
+/// openat2 of `rel` below `dir`, resolving beneath it without following
+/// any symlink; `Ok(None)` where the kernel lacks openat2 (before 5.6).
+pub(super) fn try_openat2(
+    dir: &File,
+    rel: &CString,
+    flags: libc::c_int,
+    mode: u32,
+) -> io::Result<Option<File>> {
     // SAFETY: open_how is plain data; all zeroes is a valid value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
@@ -40,27 +45,36 @@ fn openat2(dir: &File, rel: &CString, flags: libc::c_int, mode: u32) -> io::Resu
             std::mem::size_of::<libc::open_how>(),
         )
     };
-    let fd = if fd >= 0 {
-        fd as libc::c_int
+    if fd >= 0 {
+        // SAFETY: the kernel just gave us this descriptor.
+        return Ok(Some(unsafe { File::from_raw_fd(fd as libc::c_int) }));
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ENOSYS) {
+        Ok(None)
     } else {
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(err);
-        }
-        // SAFETY: valid fd and NUL-terminated path.
-        let fd = unsafe {
-            libc::openat(
-                dir.as_raw_fd(),
-                rel.as_ptr(),
-                flags | libc::O_CLOEXEC,
-                mode as libc::c_uint,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        fd
+        Err(err)
+    }
+}
+
+/// [`try_openat2`], falling back to a plain openat relative to `dir` where
+/// the kernel lacks openat2.
+fn openat2(dir: &File, rel: &CString, flags: libc::c_int, mode: u32) -> io::Result<File> {
+    if let Some(file) = try_openat2(dir, rel, flags, mode)? {
+        return Ok(file);
+    }
+    // SAFETY: valid fd and NUL-terminated path.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            rel.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
     };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
     // SAFETY: the kernel just gave us this descriptor.
     Ok(unsafe { File::from_raw_fd(fd) })
 }
@@ -173,14 +187,11 @@ impl At {
     }
 
     pub fn rename(&self, to: &At, flags: RenameFlags) -> io::Result<()> {
-        let raw = [
+        let raw = set_bits(&[
             (flags.noreplace, libc::RENAME_NOREPLACE),
             (flags.exchange, libc::RENAME_EXCHANGE),
             (flags.whiteout, libc::RENAME_WHITEOUT),
-        ]
-        .iter()
-        .filter(|(on, _)| *on)
-        .fold(0, |acc, (_, bit)| acc | bit);
+        ]);
         // SAFETY: valid fds and C strings.
         check(unsafe {
             libc::renameat2(

@@ -1,13 +1,13 @@
-//! Path-based calls on files of this device. Creations run with the
-//! caller's fsuid/fsgid, so new files belong to whoever made them and the
-//! underlying filesystem checks the caller's rights.
+//! Path-based calls (a location's root itself, statfs, readlink), the
+//! caller's identity on a worker thread, and the flag translations the
+//! `*at` calls in `beneath` share.
 
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::namespace::{Caller, FsStats, OpenFlags, RenameFlags, SetTime};
+use crate::namespace::{Caller, FsStats, OpenFlags, SetTime};
 
 pub(super) fn cstr(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
@@ -86,38 +86,6 @@ pub fn groups_of(pid: u32) -> Option<Vec<u32>> {
     line.split_whitespace().map(|g| g.parse().ok()).collect()
 }
 
-pub fn mkdir(caller: Caller, path: &Path, mode: u32) -> io::Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: valid C string.
-    as_caller(caller, || {
-        check(unsafe { libc::mkdir(c.as_ptr(), mode as libc::mode_t) })
-    })
-}
-
-pub fn mknod(caller: Caller, path: &Path, mode: u32, rdev: u64) -> io::Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: valid C string.
-    as_caller(caller, || {
-        check(unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) })
-    })
-}
-
-pub fn symlink(caller: Caller, target: &[u8], path: &Path) -> io::Result<()> {
-    let (t, c) = (cstr(target)?, cpath(path)?);
-    // SAFETY: valid C strings.
-    as_caller(caller, || {
-        check(unsafe { libc::symlink(t.as_ptr(), c.as_ptr()) })
-    })
-}
-
-pub fn link(caller: Caller, from: &Path, to: &Path) -> io::Result<()> {
-    let (f, t) = (cpath(from)?, cpath(to)?);
-    // SAFETY: valid C strings; no AT_SYMLINK_FOLLOW, like link(2) on Linux.
-    as_caller(caller, || {
-        check(unsafe { libc::linkat(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), 0) })
-    })
-}
-
 pub(super) fn open_flags(flags: OpenFlags) -> libc::c_int {
     let access = match (flags.read, flags.write || flags.append) {
         (_, false) => libc::O_RDONLY,
@@ -134,65 +102,32 @@ pub(super) fn open_flags(flags: OpenFlags) -> libc::c_int {
         (flags.noatime, libc::O_NOATIME),
         (flags.nonblock, libc::O_NONBLOCK),
     ];
-    bits.iter()
-        .filter(|(on, _)| *on)
-        .fold(access | libc::O_CLOEXEC, |acc, (_, bit)| acc | bit)
+    access | libc::O_CLOEXEC | set_bits(&bits)
 }
 
-fn open_raw(c: &CString, flags: libc::c_int, mode: u32) -> io::Result<std::fs::File> {
+/// The OR of the bits whose flag is on.
+pub(super) fn set_bits<T>(flags: &[(bool, T)]) -> T
+where
+    T: Copy + Default + std::ops::BitOr<Output = T>,
+{
+    flags
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(T::default(), |acc, (_, bit)| acc | *bit)
+}
+
+/// Opens an existing file by path (a location's root itself; every name
+/// below a root opens through `beneath`).
+pub fn open(path: &Path, flags: OpenFlags) -> io::Result<std::fs::File> {
     use std::os::fd::FromRawFd;
+    let c = cpath(path)?;
     // SAFETY: valid C string; the fd is owned by the File below.
-    let fd = unsafe { libc::open(c.as_ptr(), flags, mode as libc::c_uint) };
+    let fd = unsafe { libc::open(c.as_ptr(), open_flags(flags)) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: fd is a fresh, owned descriptor.
     Ok(unsafe { std::fs::File::from_raw_fd(fd) })
-}
-
-/// Creates and opens a regular file.
-pub fn create(
-    caller: Caller,
-    path: &Path,
-    flags: OpenFlags,
-    mode: u32,
-) -> io::Result<std::fs::File> {
-    let c = cpath(path)?;
-    as_caller(caller, || {
-        open_raw(&c, open_flags(flags) | libc::O_CREAT, mode)
-    })
-}
-
-/// Opens an existing file.
-pub fn open(path: &Path, flags: OpenFlags) -> io::Result<std::fs::File> {
-    let c = cpath(path)?;
-    open_raw(&c, open_flags(flags), 0)
-}
-
-pub fn unlink(path: &Path) -> io::Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: valid C string.
-    check(unsafe { libc::unlink(c.as_ptr()) })
-}
-
-pub fn rmdir(path: &Path) -> io::Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: valid C string.
-    check(unsafe { libc::rmdir(c.as_ptr()) })
-}
-
-pub fn rename(from: &Path, to: &Path, flags: RenameFlags) -> io::Result<()> {
-    let (f, t) = (cpath(from)?, cpath(to)?);
-    let raw = [
-        (flags.noreplace, libc::RENAME_NOREPLACE),
-        (flags.exchange, libc::RENAME_EXCHANGE),
-        (flags.whiteout, libc::RENAME_WHITEOUT),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .fold(0, |acc, (_, bit)| acc | bit);
-    // SAFETY: valid C strings.
-    check(unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), raw) })
 }
 
 pub fn chmod(path: &Path, mode: u32) -> io::Result<()> {

@@ -8,17 +8,14 @@ use super::calls::{check, cstr};
 use crate::namespace::{Fallocate, Whence};
 
 pub fn fallocate(file: &File, how: Fallocate, offset: u64, len: u64) -> io::Result<()> {
-    let mode = [
+    let mode = super::calls::set_bits(&[
         (how.keep_size, libc::FALLOC_FL_KEEP_SIZE),
         (how.punch_hole, libc::FALLOC_FL_PUNCH_HOLE),
         (how.zero_range, libc::FALLOC_FL_ZERO_RANGE),
         (how.collapse_range, libc::FALLOC_FL_COLLAPSE_RANGE),
         (how.insert_range, libc::FALLOC_FL_INSERT_RANGE),
         (how.unshare_range, libc::FALLOC_FL_UNSHARE_RANGE),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .fold(0, |acc, (_, bit)| acc | bit);
+    ]);
     let (offset, len) = (signed(offset)?, signed(len)?);
     // SAFETY: a valid descriptor owned by `file`.
     check(unsafe { libc::fallocate(file.as_raw_fd(), mode, offset, len) })
@@ -97,31 +94,10 @@ pub fn open_beneath(root: &File, rel: &[u8]) -> io::Result<File> {
     if rel.is_empty() {
         return root.try_clone();
     }
-    let rel_c = cstr(rel)?;
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: open_how is plain data; all zeroes is a valid value.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
-        // SAFETY: valid fd, NUL-terminated path and a properly sized `how`.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root.as_raw_fd(),
-                rel_c.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: the kernel just gave us this descriptor.
-            return Ok(unsafe { File::from_raw_fd(fd as i32) });
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(err);
-        }
+    let opened =
+        super::beneath::try_openat2(root, &cstr(rel)?, libc::O_RDONLY | libc::O_NOFOLLOW, 0)?;
+    if let Some(file) = opened {
+        return Ok(file);
     }
     open_beneath_by_walk(root, rel)
 }
