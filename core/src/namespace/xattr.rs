@@ -36,7 +36,40 @@ fn no_attribute(name: &[u8]) -> Error {
     Error::fs(ErrorKind::NoAttribute, String::from_utf8_lossy(name))
 }
 
+/// The refusal to set or remove a computed attribute.
+fn refuse_computed(name: &[u8]) -> Error {
+    Error::fs(
+        ErrorKind::NotPermitted,
+        format!(
+            "{} is computed from the index",
+            String::from_utf8_lossy(name)
+        ),
+    )
+}
+
 impl Namespace {
+    /// Runs `call` on the path by which a local node's own attributes are
+    /// reached (beneath its location's root); `None` for other kinds, which
+    /// have none of their own.
+    fn backing_xattrs<T>(
+        &self,
+        node: &Node,
+        call: impl FnOnce(&std::path::Path) -> std::io::Result<T>,
+    ) -> Option<Result<T>> {
+        let Kind::Local { location, path, .. } = &node.0 else {
+            return None;
+        };
+        Some(self.root(*location).and_then(|root| {
+            // `_dir` holds the directory descriptor the path goes through.
+            let (_dir, via) = super::local::xattr_path(&root, path)?;
+            call(&via).map_err(|e| Error::io(path.as_path(), e))
+        }))
+    }
+
+    fn has_tags(&self, node: &Node) -> Result<bool> {
+        Ok(self.tags(node)?.is_some_and(|t| !t.is_empty()))
+    }
+
     pub fn getxattr(&self, node: &Node, name: &[u8]) -> Result<Vec<u8>> {
         if name == TAGS {
             return match self.tags(node)? {
@@ -50,26 +83,18 @@ impl Namespace {
                 .map(String::into_bytes)
                 .ok_or_else(|| no_attribute(name));
         }
-        match &node.0 {
-            Kind::Local { location, path, .. } => {
-                let (_dir, via) = super::local::xattr_path(&*self.root(*location)?, path)?;
-                crate::sys::xattr_get(&via, name).map_err(|e| Error::io(path.as_path(), e))
-            }
-            _ => Err(no_attribute(name)),
-        }
+        self.backing_xattrs(node, |path| crate::sys::xattr_get(path, name))
+            .unwrap_or_else(|| Err(no_attribute(name)))
     }
 
     /// The NUL-separated names of `node`'s attributes (computed ones are
     /// not listed; see the module's notes).
     pub fn listxattr(&self, node: &Node) -> Result<Vec<u8>> {
-        let mut names = match &node.0 {
-            Kind::Local { location, path, .. } => {
-                let (_dir, via) = super::local::xattr_path(&*self.root(*location)?, path)?;
-                crate::sys::xattr_list(&via).map_err(|e| Error::io(path.as_path(), e))?
-            }
-            _ => Vec::new(),
-        };
-        if self.tags(node)?.is_some_and(|t| !t.is_empty()) {
+        let mut names = self
+            .backing_xattrs(node, crate::sys::xattr_list)
+            .transpose()?
+            .unwrap_or_default();
+        if self.has_tags(node)? {
             names.extend_from_slice(TAGS);
             names.push(0);
         }
@@ -78,7 +103,7 @@ impl Namespace {
 
     pub fn setxattr(&self, node: &Node, name: &[u8], value: &[u8], how: XattrSet) -> Result<()> {
         if name == TAGS {
-            let has = self.tags(node)?.is_some_and(|t| !t.is_empty());
+            let has = self.has_tags(node)?;
             match how {
                 XattrSet::Create if has => {
                     return Err(Error::fs(ErrorKind::AlreadyExists, "user.sd.tags"));
@@ -89,47 +114,24 @@ impl Namespace {
             return self.set_tags(node, &super::parse_tags(value));
         }
         if name.starts_with(PREFIX) {
-            return Err(Error::fs(
-                ErrorKind::NotPermitted,
-                format!(
-                    "{} is computed from the index",
-                    String::from_utf8_lossy(name)
-                ),
-            ));
+            return Err(refuse_computed(name));
         }
-        match &node.0 {
-            Kind::Local { location, path, .. } => {
-                let (_dir, via) = super::local::xattr_path(&*self.root(*location)?, path)?;
-                crate::sys::xattr_set(&via, name, value, how)
-                    .map_err(|e| Error::io(path.as_path(), e))
-            }
-            _ => Err(read_only(node)),
-        }
+        self.backing_xattrs(node, |path| crate::sys::xattr_set(path, name, value, how))
+            .unwrap_or_else(|| Err(read_only(node)))
     }
 
     pub fn removexattr(&self, node: &Node, name: &[u8]) -> Result<()> {
         if name == TAGS {
-            if self.tags(node)?.is_none_or(|t| t.is_empty()) {
+            if !self.has_tags(node)? {
                 return Err(no_attribute(name));
             }
             return self.set_tags(node, &[]);
         }
         if name.starts_with(PREFIX) {
-            return Err(Error::fs(
-                ErrorKind::NotPermitted,
-                format!(
-                    "{} is computed from the index",
-                    String::from_utf8_lossy(name)
-                ),
-            ));
+            return Err(refuse_computed(name));
         }
-        match &node.0 {
-            Kind::Local { location, path, .. } => {
-                let (_dir, via) = super::local::xattr_path(&*self.root(*location)?, path)?;
-                crate::sys::xattr_remove(&via, name).map_err(|e| Error::io(path.as_path(), e))
-            }
-            _ => Err(read_only(node)),
-        }
+        self.backing_xattrs(node, |path| crate::sys::xattr_remove(path, name))
+            .unwrap_or_else(|| Err(read_only(node)))
     }
 
     /// A computed `user.sd.*` attribute of `node`, if it has that one.
