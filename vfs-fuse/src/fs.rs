@@ -104,34 +104,37 @@ impl SdFs {
         reply.entry(ttl(&node), &to_fuse(ino, &attr), Generation(0));
     }
 
-    /// How the kernel does I/O on `file`, open on inode `ino`: straight to
-    /// the file core says may pass through, else through our `read`.
-    fn io_mode(
+    /// Registers `file`, just opened on inode `ino`: its handle, the open
+    /// flags for the kernel, and the backing id when the kernel does the
+    /// I/O itself. The kernel reads and writes straight to the file core
+    /// says may pass through; everything else comes through our `read`,
+    /// and unchanging bytes keep their cached pages.
+    fn open_handle(
         &self,
         ino: u64,
-        file: &OpenFile,
+        file: OpenFile,
         open_backing: impl FnOnce(&std::fs::File) -> std::io::Result<fuser::BackingId>,
-    ) -> IoMode {
+    ) -> (FileHandle, FopenFlags, Option<Arc<fuser::BackingId>>) {
+        let mut mode = None;
         if let Some(backing) = file.passthrough()
             && self.passthrough.load(Ordering::Relaxed)
         {
             match self.handles.passthrough_io(ino, || open_backing(backing)) {
-                Ok(mode) => return mode,
+                Ok(m) => mode = Some(m),
                 Err(e) => {
                     tracing::warn!("passthrough unavailable ({e}); serving I/O in user space");
                     self.passthrough.store(false, Ordering::Relaxed);
                 }
             }
         }
-        self.handles.cached_io(ino)
-    }
-
-    /// The open flags for the kernel: unchanging bytes keep their pages.
-    fn fopen_flags(file: &OpenFile, mode: &IoMode) -> FopenFlags {
-        match mode {
-            IoMode::Cached { .. } if file.immutable() => FopenFlags::FOPEN_KEEP_CACHE,
-            _ => WRITABLE_OPEN,
-        }
+        let mode = mode.unwrap_or_else(|| self.handles.cached_io(ino));
+        let (fopen, backing) = match &mode {
+            IoMode::Passthrough(backing) => (WRITABLE_OPEN, Some(Arc::clone(backing))),
+            IoMode::Cached { .. } if file.immutable() => (FopenFlags::FOPEN_KEEP_CACHE, None),
+            IoMode::Cached { .. } => (WRITABLE_OPEN, None),
+        };
+        let fh = FileHandle(self.handles.insert(Handle::File { file, _io: mode }));
+        (fh, fopen, backing)
     }
 
     /// Attributes of `ino` and how long the kernel may keep them.
@@ -396,13 +399,7 @@ impl Filesystem for SdFs {
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let node = tri!(reply, self.node(ino));
         let file = tri!(reply, self.ns.open(&node, translate::open_flags(flags.0)));
-        let mode = self.io_mode(ino.0, &file, |f| reply.open_backing(f));
-        let fopen = Self::fopen_flags(&file, &mode);
-        let passthrough = match &mode {
-            IoMode::Passthrough(backing) => Some(Arc::clone(backing)),
-            IoMode::Cached { .. } => None,
-        };
-        let fh = FileHandle(self.handles.insert(Handle::File { file, _io: mode }));
+        let (fh, fopen, passthrough) = self.open_handle(ino.0, file, |f| reply.open_backing(f));
         match passthrough {
             Some(backing) => reply.opened_passthrough(fh, fopen, &backing),
             None => reply.opened(fh, fopen),
@@ -677,13 +674,7 @@ impl Filesystem for SdFs {
             )
         );
         let ino = self.inodes.intern(&node, &attr);
-        let io = self.io_mode(ino, &file, |f| reply.open_backing(f));
-        let fopen = Self::fopen_flags(&file, &io);
-        let passthrough = match &io {
-            IoMode::Passthrough(backing) => Some(Arc::clone(backing)),
-            IoMode::Cached { .. } => None,
-        };
-        let fh = FileHandle(self.handles.insert(Handle::File { file, _io: io }));
+        let (fh, fopen, passthrough) = self.open_handle(ino, file, |f| reply.open_backing(f));
         let entry_ttl = ttl(&node);
         let attr = to_fuse(ino, &attr);
         match passthrough {

@@ -24,10 +24,8 @@ pub fn caller(req: &Request) -> Caller {
         .flatten()
         .map(std::sync::Arc::from);
     Caller {
-        uid: req.uid(),
-        gid: req.gid(),
-        pid: req.pid(),
         groups,
+        ..caller_ids(req)
     }
 }
 
