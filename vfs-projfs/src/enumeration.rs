@@ -112,9 +112,12 @@ impl Enumerations {
 /// The node at `path` (relative to the virtualization root, `\`-separated),
 /// walked from the root as the kernel adapter's lookups would.
 pub fn resolve(ns: &Namespace, path: &[u16]) -> Result<Node> {
-    let mut node = Node::root();
-    for name in names::components(path)? {
-        node = ns.lookup(&node, &name)?.0;
-    }
-    Ok(node)
+    walk(ns, names::components(path)?)
+}
+
+/// The node the core names `parts` lead to from the root.
+pub fn walk(ns: &Namespace, parts: impl IntoIterator<Item = Vec<u8>>) -> Result<Node> {
+    parts
+        .into_iter()
+        .try_fold(Node::root(), |node, name| Ok(ns.lookup(&node, &name)?.0))
 }

@@ -13,7 +13,7 @@ use sdfs_core::namespace::{Caller, Namespace, Node, OpenFlags, RenameFlags, SetA
 use sdfs_core::{Error, ErrorKind, Result};
 
 use crate::adapter::{Adapter, WRITE_BLOCK};
-use crate::enumeration::resolve;
+use crate::enumeration::{resolve, walk};
 use crate::hresult::{self, HResult};
 use crate::names;
 
@@ -45,11 +45,7 @@ fn parent_and_name(ns: &Namespace, path: &[u16]) -> Result<(Node, Vec<u8>)> {
     let name = parts
         .pop()
         .ok_or_else(|| Error::fs(ErrorKind::InvalidInput, "the root itself"))?;
-    let mut node = Node::root();
-    for part in parts {
-        node = ns.lookup(&node, &part)?.0;
-    }
-    Ok((node, name))
+    Ok((walk(ns, parts)?, name))
 }
 
 impl Adapter {
