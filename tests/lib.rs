@@ -281,6 +281,17 @@ impl Sd {
     }
 }
 
+/// Fails if the daemon behind `mount` left a FUSE request unanswered
+/// (fuser logs "Reply not sent").
+pub fn no_dropped_replies(mount: &Mount) -> Result<()> {
+    let log = mount.log();
+    anyhow::ensure!(
+        !log.contains("Reply not sent"),
+        "the daemon dropped a reply:\n{log}"
+    );
+    Ok(())
+}
+
 /// Whether a filesystem is mounted exactly at `path`.
 pub fn is_mounted(path: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {

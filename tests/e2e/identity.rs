@@ -7,8 +7,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
-use sdfs_tests::{Mount, Sd, q, sh, write_file};
+use anyhow::Result;
+use sdfs_tests::{Mount, Sd, no_dropped_replies, q, sh, write_file};
 
 /// A library with one location `Docs`, indexed and mounted.
 fn mounted() -> Result<(Sd, std::path::PathBuf, Mount)> {
@@ -23,15 +23,6 @@ fn mounted() -> Result<(Sd, std::path::PathBuf, Mount)> {
 
 fn ino(path: &Path) -> Result<u64> {
     Ok(std::fs::symlink_metadata(path)?.ino())
-}
-
-fn no_dropped_replies(mount: &Mount) -> Result<()> {
-    let log = mount.log();
-    ensure!(
-        !log.contains("Reply not sent"),
-        "the daemon dropped a reply:\n{log}"
-    );
-    Ok(())
 }
 
 /// A tree with what archives carry: symlinks (also dangling and to

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use sdfs_tests::{Mount, Sd, filetime_of, q, sh, wait_for, write_file};
+use sdfs_tests::{Mount, Sd, filetime_of, no_dropped_replies, q, sh, wait_for, write_file};
 
 /// A library with one location `Docs` holding a small tree, mounted.
 fn mounted() -> Result<(Sd, std::path::PathBuf, Mount)> {
@@ -26,15 +26,6 @@ fn mounted() -> Result<(Sd, std::path::PathBuf, Mount)> {
     sd.ok(["index"])?;
     let mount = sd.mount()?;
     Ok((sd, data, mount))
-}
-
-fn no_dropped_replies(mount: &Mount) -> Result<()> {
-    let log = mount.log();
-    ensure!(
-        !log.contains("Reply not sent"),
-        "the daemon dropped a reply:\n{log}"
-    );
-    Ok(())
 }
 
 #[test]
@@ -433,19 +424,13 @@ fn files_created_through_the_mount_belong_to_the_caller() -> Result<()> {
         std::os::unix::fs::PermissionsExt::from_mode(0o1777),
     )?;
     let dir = mount.location("Docs").join("shared");
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "sh",
-            "-c",
-        ])
-        .arg(format!(
+    let out = as_nobody(
+        &[],
+        format!(
             "umask 022 && echo hi > {0}/mine && mkdir {0}/d && ln -s mine {0}/l",
             q(&dir)
-        ))
-        .output()?;
+        ),
+    )?;
     ensure!(
         out.status.success(),
         "{}",
@@ -460,19 +445,13 @@ fn files_created_through_the_mount_belong_to_the_caller() -> Result<()> {
         0o644
     );
     // Permissions are checked for the caller: nobody cannot write root's files.
-    let denied = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "sh",
-            "-c",
-        ])
-        .arg(format!(
+    let denied = as_nobody(
+        &[],
+        format!(
             "echo x >> {}",
             q(&mount.location("Docs").join("d001/s0001/f000.txt"))
-        ))
-        .output()?;
+        ),
+    )?;
     assert!(!denied.status.success());
     assert!(String::from_utf8_lossy(&denied.stderr).contains("Permission denied"));
     no_dropped_replies(&mount)
@@ -491,22 +470,13 @@ fn a_caller_s_supplementary_groups_count_as_on_the_disk() -> Result<()> {
     std::os::unix::fs::chown(&team, Some(0), Some(4242))?;
     std::fs::set_permissions(&team, std::os::unix::fs::PermissionsExt::from_mode(0o770))?;
     let dir = mount.location("Docs").join("team");
-    let as_member = |script: String| -> Result<std::process::Output> {
-        Ok(Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--groups=4242",
-                "sh",
-                "-c",
-            ])
-            .arg(script)
-            .output()?)
-    };
-    let out = as_member(format!(
-        "mkdir {0}/made && echo hi > {0}/note && ln -s note {0}/link && mkfifo {0}/pipe",
-        q(&dir)
-    ))?;
+    let out = as_nobody(
+        &[4242],
+        format!(
+            "mkdir {0}/made && echo hi > {0}/note && ln -s note {0}/link && mkfifo {0}/pipe",
+            q(&dir)
+        ),
+    )?;
     ensure!(
         out.status.success(),
         "a group member could not create in a group-writable directory: {}",
@@ -515,16 +485,7 @@ fn a_caller_s_supplementary_groups_count_as_on_the_disk() -> Result<()> {
     let md = std::fs::metadata(team.join("note"))?;
     assert_eq!((md.uid(), md.gid()), (65534, 65534));
     // Without the group, the same is refused, as on the disk.
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "sh",
-            "-c",
-        ])
-        .arg(format!("mkdir {}/other", q(&dir)))
-        .output()?;
+    let out = as_nobody(&[], format!("mkdir {}/other", q(&dir)))?;
     assert!(!out.status.success());
     no_dropped_replies(&mount)
 }
@@ -615,6 +576,21 @@ t("link-onto-an-existing-name", lambda: os.link(docs + "/file", docs + "/dir/inn
         );
     }
     no_dropped_replies(&mount)
+}
+
+/// Runs `script` in `sh` as nobody (uid and gid 65534), with `groups` as its
+/// only supplementary groups.
+fn as_nobody(groups: &[u32], script: String) -> Result<std::process::Output> {
+    let groups = if groups.is_empty() {
+        "--clear-groups".to_owned()
+    } else {
+        let list: Vec<String> = groups.iter().map(u32::to_string).collect();
+        format!("--groups={}", list.join(","))
+    };
+    Ok(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", &groups, "sh", "-c"])
+        .arg(script)
+        .output()?)
 }
 
 /// Runs a Python snippet (a real program using the syscalls under test).
