@@ -69,6 +69,7 @@ pub fn add(
             volume: volume.as_ref().map(|v| v.id),
             created_at: crate::time::unix_now_nanos(),
             last_indexed: None,
+            remote_writes: true,
         };
         tables
             .data
@@ -154,6 +155,31 @@ pub fn remove(lib: &Library, name: &str) -> Result<LocationRecord> {
             }
         }
     }
+    txn.commit()?;
+    Ok(location)
+}
+
+/// Lets paired devices change files of location `name` through their
+/// mounts, or stops them. The setting travels with the location record, so
+/// a device refuses a write at once instead of queueing one the owner
+/// would refuse.
+pub fn set_remote_writes(lib: &Library, name: &str, on: bool) -> Result<LocationRecord> {
+    let key = get_by_name(lib.db(), name)?.id.0.as_u128();
+    let txn = lib.db().begin_write()?;
+    let location = {
+        let mut data = crate::sync::DeviceData::open(&txn)?;
+        // Read again inside the transaction: an index job may have
+        // rewritten the record since.
+        let mut location = data
+            .locations()
+            .get(key)?
+            .map(|v| LocationRecord::decode(v.value()))
+            .transpose()?
+            .ok_or_else(|| Error::NotFound(format!("no location named {name:?}")))?;
+        location.remote_writes = on;
+        data.put_location(key, location.encode().as_slice())?;
+        location
+    };
     txn.commit()?;
     Ok(location)
 }

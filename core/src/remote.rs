@@ -28,6 +28,59 @@ pub enum FileRef {
         #[serde(with = "serde_bytes")]
         path: Vec<u8>,
     },
+    /// A staging file of the device's outbox, being delivered to the asker
+    /// (served only to the device the change is for).
+    Staged(u64),
+}
+
+/// A staged change, sent to the device that owns the file (SPEC §4). The
+/// owner checks it against its own policy and files, fetches the chunks it
+/// lacks of a new content ([`FileRef::Staged`]), verifies each, and
+/// answers only once the change is durable there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub location: u128,
+    /// Below the location's root, `/`-separated plain names.
+    #[serde(with = "serde_bytes")]
+    pub path: Vec<u8>,
+    pub change: DeliveredChange,
+    /// What the sender's change was based on: the owner's version then.
+    pub base: Option<crate::outbox::Version>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveredChange {
+    /// New content: its manifest, and the staging file its chunks come from.
+    File {
+        #[serde(with = "serde_bytes")]
+        manifest: Vec<u8>,
+        staged: u64,
+        mode: u32,
+        mtime: i64,
+    },
+    Attrs {
+        mode: u32,
+        mtime: i64,
+    },
+    Directory {
+        mode: u32,
+        mtime: i64,
+    },
+    Removed,
+}
+
+/// What the owner did with a [`Delivery`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryOutcome {
+    /// Applied; the owner now has this version under the name.
+    Applied(crate::outbox::Version),
+    /// The owner had changed its file meanwhile: it kept its version and
+    /// saved the incoming one beside it under this name.
+    Conflict(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A removal of a file the owner had changed meanwhile: the edit stays.
+    KeptEdit,
+    /// The owner will not take it (remote writes off, a bad path): why.
+    Refused(String),
 }
 
 /// One child of a directory as the owner's disk shows it right now.
@@ -72,6 +125,21 @@ pub trait PeerLink: Send + Sync {
         path: &[u8],
         timeout: Duration,
     ) -> io::Result<Vec<LiveEntry>>;
+
+    /// Hands `delivery` to its owner and waits for what it did, at most
+    /// `timeout` (the owner fetches a new content's chunks meanwhile).
+    fn deliver(
+        &self,
+        device: DeviceId,
+        delivery: &Delivery,
+        timeout: Duration,
+    ) -> io::Result<DeliveryOutcome> {
+        let _ = (device, delivery, timeout);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this link cannot deliver changes",
+        ))
+    }
 }
 
 /// A file of another device as a chunk source.

@@ -42,6 +42,8 @@ pub struct ContentStore {
     hot: HotCache,
     /// Stores chunks fetched from other devices in the background.
     keeper: std::sync::OnceLock<sdfs_cas::Keeper>,
+    /// Changes to other devices' files, until delivered.
+    outbox: Arc<crate::outbox::Outbox>,
 }
 
 impl std::fmt::Debug for ContentStore {
@@ -57,7 +59,9 @@ impl ContentStore {
     pub fn open(lib: Arc<Library>) -> Result<ContentStore> {
         let dir = lib.dir().join(CHUNKS_DIR);
         let chunks = FsChunkStore::open(&dir, default_budget(lib.dir()))?;
+        let outbox = crate::outbox::Outbox::open(Arc::clone(lib.db()), lib.dir())?;
         Ok(ContentStore {
+            outbox: Arc::new(outbox),
             lib,
             chunks: Arc::new(chunks),
             hot: HotCache::new(sdfs_cas::cache::DEFAULT_HOT_BYTES),
@@ -71,6 +75,11 @@ impl ContentStore {
 
     pub fn chunks(&self) -> &Arc<FsChunkStore> {
         &self.chunks
+    }
+
+    /// Staged changes to other devices' files.
+    pub fn outbox(&self) -> &Arc<crate::outbox::Outbox> {
+        &self.outbox
     }
 
     pub fn hot(&self) -> &HotCache {

@@ -154,6 +154,8 @@ impl ContentStore {
         match file {
             FileRef::Entry(entry) => Ok((self.shared_file(*entry)?, Some(*entry))),
             FileRef::Path { location, path } => Ok((self.shared_path(*location, path)?, None)),
+            // Served by the outbox, to the device it is for (see p2p).
+            FileRef::Staged(_) => Err(Error::fs(ErrorKind::NotFound, "not a shared file")),
         }
     }
 

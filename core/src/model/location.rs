@@ -59,6 +59,24 @@ pub struct LocationRecord {
     pub created_at: i64,
     /// Unix nanoseconds of the last completed index, if any.
     pub last_indexed: Option<i64>,
+    /// Whether paired devices may change files here through their mounts
+    /// (on by default: pairing is the trust; `sd location set NAME
+    /// --remote-writes off` makes the location read-only to them).
+    pub remote_writes: bool,
+}
+
+/// A record written before `remote_writes` existed (read, never written).
+#[derive(Deserialize)]
+struct LocationRecordV1 {
+    id: LocationId,
+    name: String,
+    path: Vec<u8>,
+    root: EntryId,
+    mode: IndexMode,
+    rules: IndexRules,
+    volume: Option<VolumeId>,
+    created_at: i64,
+    last_indexed: Option<i64>,
 }
 
 impl LocationRecord {
@@ -66,8 +84,26 @@ impl LocationRecord {
         super::encode(self)
     }
 
+    /// Decodes a record of this version or the one before it (postcard
+    /// records carry no field names: a shorter record is an older one).
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        super::decode("locations", bytes)
+        super::decode("locations", bytes).or_else(|e| {
+            let Ok(old) = super::decode::<LocationRecordV1>("locations", bytes) else {
+                return Err(e);
+            };
+            Ok(LocationRecord {
+                id: old.id,
+                name: old.name,
+                path: old.path,
+                root: old.root,
+                mode: old.mode,
+                rules: old.rules,
+                volume: old.volume,
+                created_at: old.created_at,
+                last_indexed: old.last_indexed,
+                remote_writes: true,
+            })
+        })
     }
 
     /// The location's root as a path.

@@ -21,11 +21,43 @@ use crate::model::device::DeviceRecord;
 use crate::remote::{FileRef, LiveEntry, PeerLink};
 
 /// Another device, reached in process: its serving code answers directly.
-struct InProcess(Arc<ContentStore>);
+/// Deliveries fetch their chunks from the sender's outbox, as the p2p
+/// layer does.
+struct InProcess {
+    owner: Arc<ContentStore>,
+    sender: std::sync::OnceLock<Arc<ContentStore>>,
+}
+
+/// The chunks of a staging file being delivered, read from the sender's
+/// outbox (which serves it only to the device it is offered to).
+struct OutboxSource {
+    sender: Arc<ContentStore>,
+    to: DeviceId,
+    file: u64,
+}
+
+impl sdfs_cas::ChunkSource for OutboxSource {
+    fn describe(&self) -> String {
+        "the sender's outbox".into()
+    }
+
+    fn fetch(&self, chunk: &sdfs_cas::ChunkRef) -> std::io::Result<bytes::Bytes> {
+        let mut got = self
+            .sender
+            .outbox()
+            .serve(self.to, self.file, &[(chunk.offset, chunk.length)])
+            .map_err(std::io::Error::other)?;
+        got.pop()
+            .map(bytes::Bytes::from)
+            .ok_or_else(|| std::io::Error::other("no chunk"))
+    }
+}
 
 impl PeerLink for InProcess {
     fn manifest(&self, _: DeviceId, file: &FileRef, _: Duration) -> std::io::Result<Vec<u8>> {
-        self.0.serve_manifest(file).map_err(std::io::Error::other)
+        self.owner
+            .serve_manifest(file)
+            .map_err(std::io::Error::other)
     }
 
     fn chunks(
@@ -38,7 +70,7 @@ impl PeerLink for InProcess {
         chunks
             .iter()
             .map(|c| {
-                self.0
+                self.owner
                     .serve_chunk(file, c.offset, c.length)
                     .map(bytes::Bytes::from)
                     .map_err(std::io::Error::other)
@@ -53,15 +85,37 @@ impl PeerLink for InProcess {
         path: &[u8],
         _: Duration,
     ) -> std::io::Result<Vec<LiveEntry>> {
-        self.0
+        self.owner
             .serve_listing(location, path)
             .map_err(std::io::Error::other)
+    }
+
+    fn deliver(
+        &self,
+        _: DeviceId,
+        delivery: &crate::remote::Delivery,
+        _: Duration,
+    ) -> std::io::Result<crate::remote::DeliveryOutcome> {
+        let sender = self.sender.get().expect("sender set");
+        let file = match &delivery.change {
+            crate::remote::DeliveredChange::File { staged, .. } => *staged,
+            _ => 0,
+        };
+        let source = Arc::new(OutboxSource {
+            sender: Arc::clone(sender),
+            to: self.owner.library().device_id(),
+            file,
+        });
+        crate::inbox::apply(&self.owner, "laptop", delivery, source).map_err(std::io::Error::other)
     }
 }
 
 struct World {
     _tmp: tempfile::TempDir,
     ns: Namespace,
+    /// The paired device's library and store.
+    nas: Arc<ContentStore>,
+    link: Arc<InProcess>,
     /// The laptop's location directory on disk.
     docs: PathBuf,
     /// The nas's location directory on disk.
@@ -131,14 +185,21 @@ fn world() -> World {
         .expect("pair");
     sync(&nas_lib, &laptop);
     let nas = Arc::new(ContentStore::open(nas_lib).expect("nas store"));
-    let ns = Namespace::new(Arc::new(ContentStore::open(laptop).expect("store"))).expect("ns");
+    let store = Arc::new(ContentStore::open(laptop).expect("store"));
+    let ns = Namespace::new(Arc::clone(&store)).expect("ns");
+    let link = Arc::new(InProcess {
+        owner: Arc::clone(&nas),
+        sender: store.into(),
+    });
     ns.set_remote_access(RemoteAccess {
-        link: Arc::new(InProcess(Arc::clone(&nas))),
+        link: Arc::clone(&link) as Arc<dyn PeerLink>,
         timeout: Duration::from_secs(3),
     });
     World {
         _tmp: tmp,
         ns,
+        nas,
+        link,
         docs: std::fs::canonicalize(docs).expect("canonical"),
         share,
     }
@@ -611,8 +672,10 @@ fn another_device_lists_and_stats_from_its_replica() {
 }
 
 #[test]
-fn another_device_s_files_are_read_verified_and_never_changed() {
+fn another_device_s_files_are_read_verified_and_unchanged_where_it_refuses() {
     let w = world();
+    crate::locations::set_remote_writes(w.nas.library(), "share", false).expect("off");
+    sync(w.nas.library(), w.ns.library());
     let (share, _) = walk(&w.ns, "nas/share").expect("share");
     let (photo_dir, _) = w.ns.lookup(&share, b"photos").expect("photos");
     let (photo, _) = w.ns.lookup(&photo_dir, b"beach.jpg").expect("photo");
@@ -630,7 +693,8 @@ fn another_device_s_files_are_read_verified_and_never_changed() {
     )
     .expect("rewrite");
     assert!(w.ns.open(&report, OpenFlags::read_only()).is_err());
-    // Every change is refused as read-only, and says so.
+    // The owner takes no changes there: every one is refused as
+    // read-only at once, and says so.
     assert_eq!(
         kind_of(w.ns.open(&photo, OpenFlags::read_write())),
         ErrorKind::ReadOnly
@@ -692,14 +756,21 @@ fn what_the_owner_s_rules_skip_is_listed_live_and_read_by_path() {
     assert_eq!(w.ns.getattr(&file).expect("attr").ino, attr.ino);
     let open = w.ns.open(&file, OpenFlags::read_only()).expect("open");
     assert_eq!(read_all(&open), b"module.exports = 1;\n");
-    assert_eq!(
-        kind_of(w.ns.open(&file, OpenFlags::read_write())),
-        ErrorKind::ReadOnly
+    // Changed like an indexed file: staged here, delivered by path.
+    let (left_pad, _) = w.ns.lookup(&modules, b"left-pad").expect("dir");
+    write_all(
+        &w.ns.open(&file, truncating()).expect("write"),
+        b"module.exports = 2;\n",
     );
     assert_eq!(
         kind_of(w.ns.unlink(&modules, b"left-pad")),
-        ErrorKind::ReadOnly
+        ErrorKind::IsADirectory
     );
+    w.ns.unlink(&left_pad, b"index.js").expect("unlink");
+    w.ns.rmdir(&modules, b"left-pad").expect("rmdir");
+    assert_eq!(names(&w.ns, &modules), Vec::<Vec<u8>>::new());
+    deliver_all(&w);
+    assert!(!w.share.join("node_modules/left-pad").exists());
     assert_eq!(
         kind_of(walk(&w.ns, "nas/share/node_modules/nothing")),
         ErrorKind::NotFound
@@ -831,5 +902,188 @@ fn another_device_s_file_goes_from_online_only_to_cached_once_read() {
     assert_eq!(
         kind_of(w.ns.getxattr(&local, b"user.sd.state")),
         ErrorKind::NoAttribute
+    );
+}
+
+// ---- changes to another device's files --------------------------------------
+
+/// Runs the courier until nothing is left to deliver.
+fn deliver_all(w: &World) {
+    let mut courier = crate::outbox::courier::Courier::new(
+        Arc::clone(w.ns.content_store()),
+        Arc::clone(&w.link) as Arc<dyn PeerLink>,
+    );
+    for _ in 0..20 {
+        courier.pass().expect("pass");
+        let pending = crate::outbox::courier::pending(w.ns.content_store()).expect("pending");
+        if pending.by_device.is_empty() {
+            return;
+        }
+    }
+    panic!("changes left undelivered");
+}
+
+fn write_all(file: &OpenFile, bytes: &[u8]) {
+    assert_eq!(file.write_at(0, bytes).expect("write"), bytes.len());
+}
+
+fn truncating() -> OpenFlags {
+    OpenFlags {
+        truncate: true,
+        ..OpenFlags::read_write()
+    }
+}
+
+#[test]
+fn writes_to_another_device_show_at_once_and_reach_its_disk_whole() {
+    let w = world();
+    let (share, _) = walk(&w.ns, "nas/share").expect("share");
+    // A new file: listed, sized and readable here before the owner has it.
+    let (new, _, file) =
+        w.ns.create(&share, b"new.txt", 0o640, OpenFlags::read_write(), me())
+            .expect("create");
+    write_all(&file, b"hello nas\n");
+    file.fsync(false).expect("fsync");
+    drop(file);
+    assert_eq!(w.ns.getattr(&new).expect("attr").size, 10);
+    assert!(names(&w.ns, &share).iter().any(|n| n == b"new.txt"));
+    let (again, attr) = w.ns.lookup(&share, b"new.txt").expect("lookup");
+    assert_eq!((attr.size, attr.mode & 0o777), (10, 0o640));
+    let opened = w.ns.open(&again, OpenFlags::read_only()).expect("open");
+    assert_eq!(read_all(&opened), b"hello nas\n");
+    assert!(!w.share.join("new.txt").exists());
+    // An O_TRUNC rewrite of the owner's file keeps its inode number.
+    let (report, before) = w.ns.lookup(&share, b"report.txt").expect("report");
+    write_all(
+        &w.ns.open(&report, truncating()).expect("open"),
+        b"revised\n",
+    );
+    let (_, after) = w.ns.lookup(&share, b"report.txt").expect("report");
+    assert_eq!((after.ino, after.size), (before.ino, 8));
+    // A directory with a file in it, a removal, and a save by rename.
+    let (drafts, _) = w.ns.mkdir(&share, b"drafts", 0o755, me()).expect("mkdir");
+    let (_, _, d) =
+        w.ns.create(&drafts, b"d.txt", 0o644, OpenFlags::read_write(), me())
+            .expect("create below");
+    write_all(&d, b"draft");
+    drop(d);
+    assert_eq!(names(&w.ns, &drafts), [b"d.txt"]);
+    w.ns.unlink(&share, b"latest").expect("unlink");
+    assert_eq!(kind_of(w.ns.lookup(&share, b"latest")), ErrorKind::NotFound);
+    let renamed =
+        w.ns.rename(
+            &share,
+            b"new.txt",
+            &share,
+            b"final.txt",
+            RenameFlags::default(),
+        )
+        .expect("rename");
+    // The kernel's node of the old name is the new name's now.
+    let moved = renamed.apply(&new).expect("moved");
+    assert_eq!(w.ns.getattr(&moved).expect("attr").size, 10);
+    assert_eq!(
+        kind_of(w.ns.lookup(&share, b"new.txt")),
+        ErrorKind::NotFound
+    );
+    assert_eq!(w.ns.lookup(&share, b"final.txt").expect("final").1.size, 10);
+    // A directory of another device moves only by copy and delete.
+    assert_eq!(
+        kind_of(w.ns.rename(
+            &share,
+            b"photos",
+            &share,
+            b"pictures",
+            RenameFlags::default()
+        )),
+        ErrorKind::CrossDevice
+    );
+    assert_eq!(
+        kind_of(w.ns.rmdir(&share, b"photos")),
+        ErrorKind::DirectoryNotEmpty
+    );
+
+    deliver_all(&w);
+    let disk = |rel: &str| std::fs::read(w.share.join(rel)).ok();
+    assert_eq!(disk("report.txt").as_deref(), Some(&b"revised\n"[..]));
+    assert_eq!(disk("final.txt").as_deref(), Some(&b"hello nas\n"[..]));
+    assert_eq!(disk("drafts/d.txt").as_deref(), Some(&b"draft"[..]));
+    assert_eq!(disk("new.txt"), None);
+    assert!(w.share.join("latest").symlink_metadata().is_err());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(w.share.join("final.txt"))
+        .expect("md")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    // Nothing half-written was left beside the targets.
+    for item in std::fs::read_dir(&w.share).expect("ls").flatten() {
+        assert!(
+            !item.file_name().as_bytes().starts_with(b".sd-incoming"),
+            "{item:?}"
+        );
+    }
+    // Until the replica catches up, the mount shows this device's changes,
+    // never the old version.
+    assert_eq!(
+        w.ns.lookup(&share, b"report.txt").expect("report").1.size,
+        8
+    );
+}
+
+#[test]
+fn a_change_on_both_sides_keeps_both_and_identical_ones_are_no_conflict() {
+    let w = world();
+    let (share, _) = walk(&w.ns, "nas/share").expect("share");
+    let (report, _) = w.ns.lookup(&share, b"report.txt").expect("report");
+    let (photos, _) = w.ns.lookup(&share, b"photos").expect("photos");
+    let (beach, _) = w.ns.lookup(&photos, b"beach.jpg").expect("beach");
+    write_all(
+        &w.ns.open(&report, truncating()).expect("open"),
+        b"laptop's numbers\n",
+    );
+    write_all(
+        &w.ns.open(&beach, truncating()).expect("open"),
+        b"same on both",
+    );
+    // Meanwhile the owner changes both files itself, one the same way.
+    std::fs::write(w.share.join("report.txt"), b"nas's own numbers\n").expect("nas edit");
+    std::fs::write(w.share.join("photos/beach.jpg"), b"same on both").expect("nas edit");
+    deliver_all(&w);
+    assert_eq!(
+        std::fs::read(w.share.join("report.txt")).expect("report"),
+        b"nas's own numbers\n"
+    );
+    let copies: Vec<_> = std::fs::read_dir(&w.share)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().into_string().expect("utf-8"))
+        .filter(|n| n.contains(".sync-conflict-"))
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert!(
+        copies[0].starts_with("report.sync-conflict-") && copies[0].ends_with("-laptop.txt"),
+        "{copies:?}"
+    );
+    assert_eq!(
+        std::fs::read(w.share.join(&copies[0])).expect("copy"),
+        b"laptop's numbers\n"
+    );
+    let photos_now = std::fs::read_dir(w.share.join("photos"))
+        .expect("ls")
+        .count();
+    assert_eq!(photos_now, 1, "identical content is no conflict");
+}
+
+#[test]
+fn a_removal_against_an_edit_keeps_the_edit() {
+    let w = world();
+    let (share, _) = walk(&w.ns, "nas/share").expect("share");
+    w.ns.unlink(&share, b"report.txt").expect("unlink");
+    std::fs::write(w.share.join("report.txt"), b"edited on the nas\n").expect("edit");
+    deliver_all(&w);
+    assert_eq!(
+        std::fs::read(w.share.join("report.txt")).expect("kept"),
+        b"edited on the nas\n"
     );
 }

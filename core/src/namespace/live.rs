@@ -134,7 +134,7 @@ impl Namespace {
         self.find_live(device, location, &rel, name)
     }
 
-    fn find_live(
+    pub(super) fn find_live(
         &self,
         device: DeviceId,
         location: LocationId,
@@ -149,7 +149,12 @@ impl Namespace {
     }
 
     /// The live entry at `path`, from its parent's listing.
-    fn live_entry(&self, device: DeviceId, location: LocationId, path: &Path) -> Result<LiveEntry> {
+    pub(super) fn live_entry(
+        &self,
+        device: DeviceId,
+        location: LocationId,
+        path: &Path,
+    ) -> Result<LiveEntry> {
         let bytes = path.as_os_str().as_bytes();
         let (parent, name) = match bytes.iter().rposition(|b| *b == b'/') {
             Some(i) => (&bytes[..i], &bytes[i + 1..]),

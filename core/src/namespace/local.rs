@@ -218,11 +218,7 @@ pub(super) fn rename(from: NewName<'_>, to: NewName<'_>, flags: RenameFlags) -> 
     source
         .rename(&target, flags)
         .map_err(|e| Error::io(&from_path, e))?;
-    Ok(Renamed {
-        from: from_path,
-        to: to_path,
-        exchange: flags.exchange,
-    })
+    Ok(Renamed::local(from_path, to_path, flags.exchange))
 }
 
 pub(super) fn setattr(

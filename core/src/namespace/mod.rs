@@ -7,8 +7,9 @@
 //! policy around them (what is read-only, what crosses locations, how
 //! another device's file is opened) live with each kind's module:
 //! `local` (this device's files), `remote` (another device's replica),
-//! `live` (what an owner's rules skip), `virtual_dirs` (the root, devices,
-//! content by id). Adapters own inode numbers for the kernel, handles,
+//! `live` (what an owner's rules skip), `outgoing` (changes to another
+//! device's files, staged here until its owner has them), `virtual_dirs`
+//! (the root, devices, content by id). Adapters own inode numbers for the kernel, handles,
 //! caching and their error codes, and decide nothing else.
 
 mod attr;
@@ -18,6 +19,7 @@ mod live;
 mod local;
 mod node;
 mod open;
+mod outgoing;
 mod remote;
 mod tags;
 mod types;
@@ -98,12 +100,21 @@ impl std::fmt::Debug for Namespace {
     }
 }
 
+/// Whether `node` is in another device's tree (its changes are staged).
+fn is_other_device(node: &Node) -> bool {
+    matches!(
+        node.0,
+        Kind::Remote { .. } | Kind::Live { .. } | Kind::Staged { .. }
+    )
+}
+
 /// The refusal for a change to a node whose kind cannot change.
 fn read_only(node: &Node) -> Error {
     let what = match node.0 {
-        Kind::Remote { .. } | Kind::Live { .. } | Kind::Peer(_) => {
-            "another device's files are read-only here"
+        Kind::Remote { .. } | Kind::Live { .. } | Kind::Staged { .. } => {
+            "this operation is not supported on another device's files"
         }
+        Kind::Peer(_) => "a device's locations are its own to add",
         Kind::Content(_) | Kind::ContentDir => "content by id is read-only",
         Kind::Root | Kind::Device => "the mount's top directories are read-only",
         Kind::Local { .. } => "read-only",
@@ -189,6 +200,9 @@ impl Namespace {
 
     /// The child `name` of `parent`.
     pub fn lookup(&self, parent: &Node, name: &[u8]) -> Result<(Node, Attr)> {
+        if let Some(found) = self.lookup_outgoing(parent, name)? {
+            return Ok(found);
+        }
         match &parent.0 {
             Kind::Local { location, path, .. } => local::lookup(*location, path, name),
             Kind::Peer(device) => self.lookup_peer(*device, name),
@@ -198,6 +212,11 @@ impl Namespace {
                 location,
                 path,
             } => self.lookup_live(*device, *location, path, name),
+            // Answered by `lookup_outgoing` above.
+            Kind::Staged { .. } => Err(Error::fs(
+                ErrorKind::NotFound,
+                String::from_utf8_lossy(name),
+            )),
             Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) => {
                 self.lookup_virtual(parent, name)
             }
@@ -205,6 +224,9 @@ impl Namespace {
     }
 
     pub fn getattr(&self, node: &Node) -> Result<Attr> {
+        if let Some(attr) = self.getattr_outgoing(node)? {
+            return Ok(attr);
+        }
         match &node.0 {
             Kind::Local { path, .. } => local::getattr(path),
             Kind::Remote { device, entry } => Ok(remote::remote_attr(
@@ -217,6 +239,8 @@ impl Namespace {
                 location,
                 path,
             } => self.getattr_live(*device, *location, path),
+            // Answered by `getattr_outgoing` above.
+            Kind::Staged { .. } => Err(Error::fs(ErrorKind::NotFound, "gone")),
             Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) | Kind::Peer(_) => {
                 self.getattr_virtual(node)
             }
@@ -229,12 +253,21 @@ impl Namespace {
         match &node.0 {
             Kind::Local { location, path, .. } => local::readdir(*location, path),
             Kind::Peer(device) => self.readdir_peer(*device),
-            Kind::Remote { device, entry } => self.readdir_remote(*device, *entry),
+            Kind::Remote { device, entry } => {
+                let mut entries = self.readdir_remote(*device, *entry)?;
+                self.overlay_listing(node, &mut entries)?;
+                Ok(entries)
+            }
             Kind::Live {
                 device,
                 location,
                 path,
-            } => self.readdir_live(*device, *location, path),
+            } => {
+                let mut entries = self.readdir_live(*device, *location, path)?;
+                self.overlay_listing(node, &mut entries)?;
+                Ok(entries)
+            }
+            Kind::Staged { .. } => self.readdir_staged(node),
             Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) => {
                 self.readdir_virtual(node)
             }
@@ -281,6 +314,11 @@ impl Namespace {
             }
             Ok(OpenFile::read_only(node.key(), opened?))
         };
+        if is_other_device(node)
+            && let Some(file) = self.open_outgoing(node, flags)?
+        {
+            return Ok(file);
+        }
         match &node.0 {
             Kind::Local { location, path, .. } => {
                 local::open(&*self.root(*location)?, node.key(), path, flags)
@@ -291,6 +329,14 @@ impl Namespace {
                 location,
                 path,
             } => read_only(self.open_live(*device, *location, path)),
+            Kind::Staged { .. } => {
+                // Delivered and settled: the name as the owner has it now.
+                let (now, _) = self.resolve_settled(node)?;
+                if matches!(now.0, Kind::Staged { .. }) {
+                    return Err(Error::fs(ErrorKind::NotFound, "gone"));
+                }
+                self.open(&now, flags)
+            }
             Kind::Content(id) => read_only(self.content.open_content(*id).map(Opened::Chunks)),
             Kind::Root | Kind::Device | Kind::ContentDir | Kind::Peer(_) => {
                 Err(Error::fs(ErrorKind::IsADirectory, "a directory"))
@@ -311,6 +357,7 @@ impl Namespace {
             Kind::Local { location, path, .. } => {
                 local::setattr(&*self.root(*location)?, path, change, open)
             }
+            _ if is_other_device(node) => self.setattr_outgoing(node, change, open),
             _ => Err(read_only(node)),
         }
     }
@@ -319,6 +366,8 @@ impl Namespace {
     pub fn fsyncdir(&self, node: &Node, datasync: bool) -> Result<()> {
         match &node.0 {
             Kind::Local { path, .. } => local::fsyncdir(path, datasync),
+            // Changes staged for other devices are durable from here on.
+            _ if is_other_device(node) => self.content.outbox().sync(),
             _ => Ok(()),
         }
     }
@@ -360,6 +409,9 @@ impl Namespace {
         flags: OpenFlags,
         caller: Caller,
     ) -> Result<(Node, Attr, OpenFile)> {
+        if is_other_device(parent) {
+            return self.create_outgoing(parent, name, mode, flags);
+        }
         let root = self.root_of(parent)?;
         local::create(self.new_name(&root, parent, name)?, mode, flags, caller)
     }
@@ -371,6 +423,9 @@ impl Namespace {
         mode: u32,
         caller: Caller,
     ) -> Result<(Node, Attr)> {
+        if is_other_device(parent) {
+            return self.mkdir_outgoing(parent, name, mode);
+        }
         let root = self.root_of(parent)?;
         local::mkdir(self.new_name(&root, parent, name)?, mode, caller)
     }
@@ -384,6 +439,24 @@ impl Namespace {
         rdev: u64,
         caller: Caller,
     ) -> Result<(Node, Attr)> {
+        if is_other_device(parent) {
+            // An empty regular file is a file like any other; special files
+            // mean nothing on another device.
+            if mode & mode::TYPE_MASK != mode::FILE {
+                return Err(read_only(parent));
+            }
+            let (node, attr, _) = self.create_outgoing(
+                parent,
+                name,
+                mode,
+                OpenFlags {
+                    write: true,
+                    exclusive: true,
+                    ..OpenFlags::default()
+                },
+            )?;
+            return Ok((node, attr));
+        }
         let root = self.root_of(parent)?;
         local::mknod(self.new_name(&root, parent, name)?, mode, rdev, caller)
     }
@@ -421,12 +494,18 @@ impl Namespace {
     }
 
     pub fn unlink(&self, parent: &Node, name: &[u8]) -> Result<Unlinked> {
+        if is_other_device(parent) {
+            return self.unlink_outgoing(parent, name, false);
+        }
         let root = self.root_of(parent)?;
         let at = self.new_name(&root, parent, name)?;
         local::unlink(at.root, at.dir, name)
     }
 
     pub fn rmdir(&self, parent: &Node, name: &[u8]) -> Result<Unlinked> {
+        if is_other_device(parent) {
+            return self.unlink_outgoing(parent, name, true);
+        }
         let root = self.root_of(parent)?;
         let at = self.new_name(&root, parent, name)?;
         local::rmdir(at.root, at.dir, name)
@@ -443,6 +522,17 @@ impl Namespace {
         new_name: &[u8],
         flags: RenameFlags,
     ) -> Result<Renamed> {
+        match (is_other_device(parent), is_other_device(new_parent)) {
+            (true, true) => {
+                return self.rename_outgoing(parent, name, new_parent, new_name, flags);
+            }
+            (true, false) | (false, true)
+                if !parent.is_read_only() && !new_parent.is_read_only() =>
+            {
+                return Err(Error::fs(ErrorKind::CrossDevice, "another device"));
+            }
+            _ => {}
+        }
         let from_root = self.root_of(parent)?;
         let to_root = self.root_of(new_parent)?;
         local::rename(

@@ -45,6 +45,15 @@ pub(crate) enum Kind {
         location: LocationId,
         path: PathBuf,
     },
+    /// A name of another device's tree with a change this device staged
+    /// (see `outgoing`): `path` is below the location's root; `entry` is
+    /// the owner's entry the name had, which keeps its inode number.
+    Staged {
+        device: DeviceId,
+        location: LocationId,
+        path: Vec<u8>,
+        entry: Option<u64>,
+    },
 }
 
 /// The identity of a node: one key for all names of a file, the same
@@ -104,6 +113,24 @@ impl Node {
                 location: *location,
                 path: path.clone(),
             },
+            Kind::Staged {
+                device,
+                entry: Some(entry),
+                ..
+            } => KeyRepr::Remote {
+                device: *device,
+                entry: *entry,
+            },
+            Kind::Staged {
+                device,
+                location,
+                path,
+                entry: None,
+            } => KeyRepr::Live {
+                device: *device,
+                location: *location,
+                path: PathBuf::from(crate::sys::os_str(path)),
+            },
         })
     }
 
@@ -115,10 +142,14 @@ impl Node {
         matches!(self.0, Kind::Local { .. })
     }
 
-    /// Whether the namespace refuses every change to this node (another
-    /// device's files, the virtual directories, content by id).
+    /// Whether the namespace refuses every change to this node (the
+    /// virtual directories, content by id). Another device's files take
+    /// changes where their owner allows it.
     pub fn is_read_only(&self) -> bool {
-        !matches!(self.0, Kind::Local { .. })
+        !matches!(
+            self.0,
+            Kind::Local { .. } | Kind::Remote { .. } | Kind::Live { .. } | Kind::Staged { .. }
+        )
     }
 
     /// Whether this name of a node still leads to it (a hard link's other
@@ -186,38 +217,119 @@ impl NodeKey {
 
 /// A rename done: which names it changed, for tables that keep names.
 #[derive(Clone, Debug)]
-pub struct Renamed {
-    pub(crate) from: PathBuf,
-    pub(crate) to: PathBuf,
-    pub(crate) exchange: bool,
+pub struct Renamed(Moved);
+
+#[derive(Clone, Debug)]
+enum Moved {
+    /// Names of this device's files, by path.
+    Local {
+        from: PathBuf,
+        to: PathBuf,
+        exchange: bool,
+    },
+    /// A file of another device's tree: every node that named it at
+    /// `from` is `to` now.
+    Outgoing {
+        device: DeviceId,
+        location: LocationId,
+        from: Vec<u8>,
+        from_entry: Option<u64>,
+        to: Node,
+    },
+    Nothing,
 }
 
 impl Renamed {
+    pub(crate) fn local(from: PathBuf, to: PathBuf, exchange: bool) -> Renamed {
+        Renamed(Moved::Local { from, to, exchange })
+    }
+
+    pub(crate) fn outgoing(
+        device: DeviceId,
+        location: LocationId,
+        from: Vec<u8>,
+        from_entry: Option<u64>,
+        to: Node,
+    ) -> Renamed {
+        Renamed(Moved::Outgoing {
+            device,
+            location,
+            from,
+            from_entry,
+            to,
+        })
+    }
+
+    /// A rename that changed no name (a name renamed onto itself).
+    pub(crate) fn none() -> Renamed {
+        Renamed(Moved::Nothing)
+    }
+
     /// `name` as it is called after the rename, if the rename moved it
     /// (it was the source, the target of an exchange, or below either).
     pub fn apply(&self, name: &Node) -> Option<Node> {
-        let Kind::Local {
-            location,
-            path,
-            dev,
-            ino,
-        } = &name.0
-        else {
-            return None;
-        };
-        let moved = rebase(path, &self.from, &self.to)
-            .or_else(|| self.exchange.then(|| rebase(path, &self.to, &self.from))?)?;
-        Some(Node(Kind::Local {
-            location: *location,
-            path: moved,
-            dev: *dev,
-            ino: *ino,
-        }))
+        match &self.0 {
+            Moved::Local { from, to, exchange } => {
+                let Kind::Local {
+                    location,
+                    path,
+                    dev,
+                    ino,
+                } = &name.0
+                else {
+                    return None;
+                };
+                let moved = rebase(path, from, to)
+                    .or_else(|| exchange.then(|| rebase(path, to, from))?)?;
+                Some(Node(Kind::Local {
+                    location: *location,
+                    path: moved,
+                    dev: *dev,
+                    ino: *ino,
+                }))
+            }
+            Moved::Outgoing {
+                device,
+                location,
+                from,
+                from_entry,
+                to,
+            } => {
+                let named = match &name.0 {
+                    Kind::Staged {
+                        device: d,
+                        location: l,
+                        path,
+                        ..
+                    } => d == device && l == location && path == from,
+                    Kind::Live {
+                        device: d,
+                        location: l,
+                        path,
+                    } => {
+                        d == device
+                            && l == location
+                            && crate::fsutil::path_bytes(path) == from.as_slice()
+                    }
+                    Kind::Remote { device: d, entry } => d == device && Some(*entry) == *from_entry,
+                    _ => false,
+                };
+                named.then(|| to.clone())
+            }
+            Moved::Nothing => None,
+        }
     }
 
     /// Whether `name` was the target the rename replaced.
     pub fn replaced(&self, name: &Node) -> bool {
-        !self.exchange && name.local_path() == Some(self.to.as_path())
+        match &self.0 {
+            Moved::Local {
+                to,
+                exchange: false,
+                ..
+            } => name.local_path() == Some(to.as_path()),
+            _ => false,
+        }
     }
 }
 
@@ -343,19 +455,12 @@ mod tests {
                 ino: 2,
             })
         };
-        let r = Renamed {
-            from: "/l/a".into(),
-            to: "/l/b".into(),
-            exchange: false,
-        };
+        let r = Renamed::local("/l/a".into(), "/l/b".into(), false);
         assert_eq!(r.apply(&node("/l/a/x")), Some(node("/l/b/x")));
         assert_eq!(r.apply(&node("/l/a")), Some(node("/l/b")));
         assert_eq!(r.apply(&node("/l/ab")), None);
         assert!(r.replaced(&node("/l/b")));
-        let x = Renamed {
-            exchange: true,
-            ..r
-        };
+        let x = Renamed::local("/l/a".into(), "/l/b".into(), true);
         assert_eq!(x.apply(&node("/l/b/y")), Some(node("/l/a/y")));
         assert!(!x.replaced(&node("/l/b")));
     }

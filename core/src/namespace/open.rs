@@ -31,6 +31,22 @@ enum Inner {
     /// Another device's file (or content by id) read chunk by chunk, each
     /// checked against the manifest before it is returned.
     Chunks(ContentHandle),
+    /// The staging copy of a change to another device's file. Every call
+    /// comes here (no passthrough): the outbox must see writes and fsyncs.
+    Staged {
+        file: File,
+        /// `None` when opened only for reading.
+        ticket: Option<crate::outbox::WriterTicket>,
+        attr: StagedShape,
+    },
+}
+
+/// What `fstat` of a staging copy shows besides its size and times: the
+/// node's own inode number and mode, not the staging file's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StagedShape {
+    pub ino: u64,
+    pub mode: u32,
 }
 
 /// Another device's file, as its kind's open found it.
@@ -53,6 +69,22 @@ impl OpenFile {
                 writable,
                 regular,
             },
+        }
+    }
+
+    pub(crate) fn staged(
+        key: NodeKey,
+        file: File,
+        ticket: Option<crate::outbox::WriterTicket>,
+        mode: u32,
+    ) -> OpenFile {
+        let attr = StagedShape {
+            ino: key.ino(),
+            mode,
+        };
+        OpenFile {
+            key,
+            inner: Inner::Staged { file, ticket, attr },
         }
     }
 
@@ -80,20 +112,20 @@ impl OpenFile {
                 ..
             }
             | Inner::Whole(file) => Some(file),
-            Inner::Local { .. } | Inner::Chunks(_) => None,
+            Inner::Local { .. } | Inner::Chunks(_) | Inner::Staged { .. } => None,
         }
     }
 
     /// Whether the bytes can never change while open (another device's
     /// version, content by id): the kernel may keep its cached pages.
     pub fn immutable(&self) -> bool {
-        !matches!(self.inner, Inner::Local { .. })
+        !matches!(self.inner, Inner::Local { .. } | Inner::Staged { .. })
     }
 
     /// Reads at `offset` until `buf` is full or the file ends.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         match &self.inner {
-            Inner::Local { file, .. } | Inner::Whole(file) => {
+            Inner::Local { file, .. } | Inner::Whole(file) | Inner::Staged { file, .. } => {
                 crate::fsutil::read_full_at(file, buf, offset).map_err(|e| Error::io("read", e))
             }
             Inner::Chunks(reader) => reader.read_at(offset, buf).map_err(Error::Unreadable),
@@ -104,6 +136,7 @@ impl OpenFile {
         let file = self.writable()?;
         file.write_all_at(data, offset)
             .map_err(|e| Error::io("write", e))?;
+        self.wrote();
         Ok(data.len())
     }
 
@@ -119,28 +152,57 @@ impl OpenFile {
                 writable: true,
                 ..
             } => Ok(file),
-            Inner::Local { .. } => Err(Error::fs(ErrorKind::BadHandle, "not open for writing")),
+            Inner::Staged {
+                file,
+                ticket: Some(_),
+                ..
+            } => Ok(file),
+            Inner::Local { .. } | Inner::Staged { .. } => {
+                Err(Error::fs(ErrorKind::BadHandle, "not open for writing"))
+            }
             _ => Err(Error::fs(ErrorKind::BadHandle, "another device's file")),
         }
     }
 
+    /// Tells the outbox a staging copy changed (the courier waits for it
+    /// to settle).
+    fn wrote(&self) {
+        if let Inner::Staged {
+            ticket: Some(ticket),
+            ..
+        } = &self.inner
+        {
+            ticket.wrote();
+        }
+    }
+
     /// Makes written data durable (`datasync`: the data and the size only).
+    /// For a staging copy, also commits its outbox record durably: what
+    /// fsync acknowledged reaches the owner whatever crashes afterwards.
     pub fn fsync(&self, datasync: bool) -> Result<()> {
-        let Inner::Local { file, .. } = &self.inner else {
-            return Ok(());
+        let (file, ticket) = match &self.inner {
+            Inner::Local { file, .. } => (file, None),
+            Inner::Staged { file, ticket, .. } => (file, ticket.as_ref()),
+            _ => return Ok(()),
         };
         let synced = if datasync {
             file.sync_data()
         } else {
             file.sync_all()
         };
-        synced.map_err(|e| Error::io("fsync", e))
+        synced.map_err(|e| Error::io("fsync", e))?;
+        if let Some(ticket) = ticket {
+            ticket.fsynced()?;
+        }
+        Ok(())
     }
 
     pub fn set_len(&self, size: u64) -> Result<()> {
         self.writable()?
             .set_len(size)
-            .map_err(|e| Error::io("truncate", e))
+            .map_err(|e| Error::io("truncate", e))?;
+        self.wrote();
+        Ok(())
     }
 
     /// Attributes through the handle (`fstat`): works after every name of
@@ -151,19 +213,25 @@ impl OpenFile {
                 .metadata()
                 .map(|md| Attr::from_metadata(&md))
                 .map_err(|e| Error::io("fstat", e)),
+            Inner::Staged { file, attr, .. } => {
+                let md = file.metadata().map_err(|e| Error::io("fstat", e))?;
+                Ok(super::outgoing::staged_attr(attr.ino, attr.mode, &md))
+            }
             _ => Err(Error::fs(ErrorKind::Unsupported, "fstat of a copy")),
         }
     }
 
     pub fn fallocate(&self, how: Fallocate, offset: u64, len: u64) -> Result<()> {
         crate::sys::fallocate(self.writable()?, how, offset, len)
-            .map_err(|e| Error::io("fallocate", e))
+            .map_err(|e| Error::io("fallocate", e))?;
+        self.wrote();
+        Ok(())
     }
 
     /// The offset lseek(2) lands on. Another device's file has no holes.
     pub fn lseek(&self, offset: i64, whence: Whence) -> Result<u64> {
         match &self.inner {
-            Inner::Local { file, .. } | Inner::Whole(file) => {
+            Inner::Local { file, .. } | Inner::Whole(file) | Inner::Staged { file, .. } => {
                 crate::sys::lseek(file, offset, whence).map_err(|e| Error::io("lseek", e))
             }
             Inner::Chunks(reader) => {
@@ -188,11 +256,13 @@ impl OpenFile {
     /// bytes here and writing them. Returns the bytes copied.
     pub fn copy_range(&self, offset: u64, to: &OpenFile, to_offset: u64, len: u64) -> Result<u64> {
         let target = to.writable()?;
-        if let Inner::Local { file, .. } = &self.inner {
+        if let Inner::Local { file, .. } | Inner::Staged { file, .. } = &self.inner {
             let len = usize::try_from(len).unwrap_or(usize::MAX);
-            return crate::sys::copy_file_range(file, offset, target, to_offset, len)
+            let copied = crate::sys::copy_file_range(file, offset, target, to_offset, len)
                 .map(|n| n as u64)
-                .map_err(|e| Error::io("copy_file_range", e));
+                .map_err(|e| Error::io("copy_file_range", e))?;
+            to.wrote();
+            return Ok(copied);
         }
         // Bounded so one request never holds more than 1 MiB here.
         let mut buf = vec![0u8; len.min(1 << 20) as usize];
@@ -200,6 +270,7 @@ impl OpenFile {
         target
             .write_all_at(&buf[..n], to_offset)
             .map_err(|e| Error::io("copy_file_range", e))?;
+        to.wrote();
         Ok(n as u64)
     }
 }

@@ -367,6 +367,26 @@ impl ReplicaView {
         Ok(None)
     }
 
+    /// The entry at `path` below location `location` (its root for an
+    /// empty path), walking names from the root.
+    pub fn entry_at(
+        &self,
+        location: LocationId,
+        path: &[u8],
+    ) -> Result<Option<(u64, EntryRecord)>> {
+        let Some(location) = self.location(location)? else {
+            return Ok(None);
+        };
+        let mut id = location.root.0;
+        for part in path.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+            match self.child(id, part)? {
+                Some((child, _)) => id = child,
+                None => return Ok(None),
+            }
+        }
+        Ok(self.entry(id)?.map(|record| (id, record)))
+    }
+
     /// The child `name` of directory `parent`.
     pub fn child(&self, parent: u64, name: &[u8]) -> Result<Option<(u64, EntryRecord)>> {
         let children = self.txn.open_table(REPLICA_CHILDREN)?;
