@@ -90,8 +90,11 @@ pub enum Command {
     Mount { mountpoint: Option<PathBuf> },
     /// Stop the running daemon (unmounting its mount).
     Unmount,
-    /// Show the library, its locations and jobs.
+    /// Show the library, its locations, jobs and pending deliveries.
     Status,
+    /// Conflict copies on every device: versions of a file saved beside it
+    /// when two devices changed it at once.
+    Conflicts,
     /// Copy a file's (or a directory's files') content into the chunk store
     /// and keep it there: never evicted, readable offline.
     Pin {
@@ -186,6 +189,22 @@ pub enum LocationCommand {
     List,
     /// Remove a location from the library (its files stay).
     Rm { name: String },
+    /// Change a location's settings.
+    Set {
+        name: String,
+        /// Whether paired devices may change files here through their
+        /// mounts (on by default; off refuses their writes with EROFS).
+        #[arg(long, value_name = "on|off", value_parser = on_off)]
+        remote_writes: Option<bool>,
+    },
+}
+
+fn on_off(value: &str) -> Result<bool, String> {
+    match value {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("{other:?}: expected on or off")),
+    }
 }
 
 #[derive(Debug, Args)]

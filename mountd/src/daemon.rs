@@ -115,6 +115,17 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
     )?;
     let link = node.link();
     host.p2p = Some(node);
+    // Changes to other devices' files go to their owners from here, in
+    // order, whether or not this daemon mounts.
+    let courier_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let courier =
+            sdfs_core::outbox::courier::Courier::new(host.content()?, Arc::new(link.clone()));
+        let stop = Arc::clone(&courier_stop);
+        std::thread::Builder::new()
+            .name("sd-courier".into())
+            .spawn(move || courier.run(&stop))?;
+    }
     if let Some(mountpoint) = &mountpoint {
         // A mount left by a crashed daemon answers "Transport endpoint is not
         // connected" to everything; detach it before anything else.
@@ -191,6 +202,14 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
     }
     host.pause_all();
     host.idle_stop.store(true, Ordering::Relaxed);
+    courier_stop.store(true, Ordering::Relaxed);
+    if let Ok(content) = host.content() {
+        content.outbox().notify();
+        // What was staged but never fsynced is kept too.
+        if let Err(e) = content.outbox().sync() {
+            eprintln!("sd: flushing changes for other devices: {e}");
+        }
+    }
     let taken = mounted.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(m) = taken {
         let point = m.mountpoint().to_owned();

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::outcome::Done;
 use crate::replies::content::{CacheStats, Collected, Pinned, Validated, Verified};
+use crate::replies::deliveries::{Conflicts, Deliveries};
 use crate::replies::devices::{DeviceRow, Devices, Invite, Joined, Unpaired};
-use crate::replies::jobs::{Indexed, JobAction, JobRow, Jobs};
-use crate::replies::locations::{Added, LocationRow, Locations, Removed};
+use crate::replies::jobs::{Indexed, JobAction, JobRow, Jobs, JobsAndDeliveries};
+use crate::replies::locations::{Added, LocationRow, Locations, Removed, Updated};
 use crate::replies::query::{Dupes, Listing, Stat};
 use crate::replies::status::{DaemonInfo, DeviceBrief, Status, Stopping};
 use crate::replies::tags::Tags;
@@ -76,6 +77,12 @@ impl Host {
         }
         let store = Arc::new(ContentStore::open(Arc::clone(&self.lib))?);
         Ok(Arc::clone(self.content.get_or_init(|| store)))
+    }
+
+    /// Deliveries waiting here and being applied here.
+    fn deliveries(&self) -> Result<Deliveries> {
+        let incoming = self.p2p.as_ref().map_or(0, sdfs_p2p::Node::receiving);
+        Deliveries::of(&self.lib, &*self.content()?, incoming)
     }
 
     /// Whether someone asked this host to stop (`sd unmount`).
@@ -170,6 +177,17 @@ impl Host {
                     removed: removed.name,
                 })
             }
+            Request::LocationSet {
+                name,
+                remote_writes,
+            } => {
+                let mut location = locations::get_by_name(lib.db(), &name)?;
+                if let Some(on) = remote_writes {
+                    location = locations::set_remote_writes(lib, &name, on)?;
+                }
+                Done::of(&Updated(LocationRow::of(lib, &location)?))
+            }
+            Request::Conflicts => Done::of(&Conflicts(sdfs_core::conflicts::list(lib)?)),
             Request::Index { location } => {
                 let targets = match location {
                     Some(name) => vec![locations::get_by_name(lib.db(), &name)?],
@@ -208,7 +226,7 @@ impl Host {
                     }
                     rows.push(JobRow::of(lib, job));
                 }
-                Done::of(&Jobs(rows))
+                Done::of(&JobsAndDeliveries(Jobs(rows), self.deliveries()?))
             }
             Request::JobsPause { id } => {
                 let id = JobId(id);
@@ -289,6 +307,7 @@ impl Host {
                     p2p: self.p2p.as_ref().map(sdfs_p2p::Node::status).transpose()?,
                     locations: Locations::of(lib)?,
                     jobs: Jobs(active),
+                    deliveries: self.deliveries()?,
                 })
             }
             Request::Pin { target } => {

@@ -130,6 +130,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Location(LocationCommand::List) => Request::LocationList,
         Command::Location(LocationCommand::Rm { name }) => Request::LocationRm { name },
+        Command::Location(LocationCommand::Set {
+            name,
+            remote_writes,
+        }) => Request::LocationSet {
+            name,
+            remote_writes,
+        },
+        Command::Conflicts => Request::Conflicts,
         Command::Index { location } => Request::Index { location },
         Command::Ls { uri, recursive } => Request::Ls { uri, recursive },
         Command::Stat { uri } => Request::Stat { uri },

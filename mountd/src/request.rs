@@ -19,6 +19,12 @@ pub enum Request {
     LocationRm {
         name: String,
     },
+    /// Settings of a location; `None` leaves one as it is.
+    LocationSet {
+        name: String,
+        remote_writes: Option<bool>,
+    },
+    Conflicts,
     Index {
         location: Option<String>,
     },

@@ -7,7 +7,9 @@ use sdfs_core::pairing::{MAX_MESSAGE, PairRequest, PairResponse};
 
 use crate::codec::Postcard;
 use crate::gate::Gate;
-use crate::protocol::{CHUNKS_PROTOCOL, ChunkCodec, SYNC_PROTOCOL, SyncCodec};
+use crate::protocol::{
+    CHUNKS_PROTOCOL, ChunkCodec, DELIVER_PROTOCOL, DeliverCodec, SYNC_PROTOCOL, SyncCodec,
+};
 
 /// Pairing by code: the one protocol an unpaired peer may use.
 pub const PAIR_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/pair/1");
@@ -34,6 +36,8 @@ pub struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
     /// Manifests and chunks of shared files (paired devices only).
     pub chunks: request_response::Behaviour<ChunkCodec>,
+    /// Changes to files the receiver owns (paired devices only).
+    pub deliver: request_response::Behaviour<DeliverCodec>,
 }
 
 impl Behaviour {
@@ -76,6 +80,13 @@ impl Behaviour {
                 request_response::Config::default()
                     .with_request_timeout(std::time::Duration::from_secs(30))
                     .with_max_concurrent_streams(256),
+            ),
+            // The owner fetches a large file's chunks before it answers.
+            deliver: request_response::Behaviour::new(
+                [(DELIVER_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(sdfs_core::outbox::courier::DELIVERY_TIMEOUT)
+                    .with_max_concurrent_streams(16),
             ),
         }
     }

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use libp2p::request_response::OutboundRequestId;
 use sdfs_cas::ChunkRef;
 use sdfs_core::ids::DeviceId;
-use sdfs_core::remote::{FileRef, LiveEntry, PeerLink};
+use sdfs_core::remote::{Delivery, DeliveryOutcome, FileRef, LiveEntry, PeerLink};
 use tokio::sync::mpsc;
 
 use crate::node::{Command, State};
-use crate::protocol::{ChunkRequest, ChunkResponse};
+use crate::protocol::{ChunkRequest, ChunkResponse, DeliverRequest, DeliverResponse};
 
 /// Chunks asked for in one request (about 512 KiB): a read-ahead batch
 /// becomes a few requests in parallel.
@@ -200,6 +200,32 @@ impl PeerLink for NodeLink {
             }
         }
         out
+    }
+
+    fn deliver(
+        &self,
+        device: DeviceId,
+        delivery: &Delivery,
+        timeout: Duration,
+    ) -> io::Result<DeliveryOutcome> {
+        let (reply, answer) = std_mpsc::channel();
+        self.commands
+            .send(Command::Deliver {
+                device,
+                request: DeliverRequest(delivery.clone()),
+                reply,
+            })
+            .map_err(|_| io::Error::other("the p2p node has stopped"))?;
+        match answer.recv_timeout(timeout) {
+            Ok(Ok(DeliverResponse::Done(outcome))) => Ok(outcome),
+            Ok(Ok(DeliverResponse::Failed(why))) => Err(io::Error::other(why)),
+            Ok(Ok(DeliverResponse::Refused(why))) => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("refused: {why}"),
+            )),
+            Ok(Err(why)) => Err(io::Error::other(why)),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "no answer in time")),
+        }
     }
 
     fn list(

@@ -11,6 +11,7 @@
 mod addrs;
 mod behaviour;
 mod codec;
+mod deliver;
 mod fetch;
 mod gate;
 pub mod identity;

@@ -84,6 +84,11 @@ pub(crate) enum Command {
         requests: Vec<ChunkRequest>,
         reply: std::sync::mpsc::Sender<(usize, Result<ChunkResponse, String>)>,
     },
+    Deliver {
+        device: DeviceId,
+        request: crate::protocol::DeliverRequest,
+        reply: std::sync::mpsc::Sender<Result<crate::protocol::DeliverResponse, String>>,
+    },
     Invite(oneshot::Sender<Result<InviteInfo>>),
     Join {
         secret: InviteSecret,
@@ -98,6 +103,8 @@ pub(crate) enum Command {
 pub struct Node {
     commands: mpsc::UnboundedSender<Command>,
     peer_id: PeerId,
+    /// Other devices' deliveries being applied here now.
+    receiving: Arc<std::sync::atomic::AtomicUsize>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -156,12 +163,17 @@ impl Node {
             )
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let commands = tx.clone();
+        let receiving = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counting = Arc::clone(&receiving);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sd-p2p".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let mut state = State::new(content, swarm, admission, on_applied, sync_every);
+                    let mut state =
+                        State::new(content, swarm, admission, on_applied, sync_every, commands);
+                    state.receiving = counting;
                     let mut ok = true;
                     for addr in listen {
                         if let Err(e) = state.swarm.listen_on(addr.clone()) {
@@ -190,6 +202,7 @@ impl Node {
         Ok(Node {
             commands: tx,
             peer_id,
+            receiving,
             thread: Some(thread),
         })
     }
@@ -199,6 +212,11 @@ impl Node {
         NodeLink {
             commands: self.commands.clone(),
         }
+    }
+
+    /// How many deliveries from other devices are being applied here.
+    pub fn receiving(&self) -> usize {
+        self.receiving.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn peer_id(&self) -> String {
@@ -266,6 +284,10 @@ struct Joining {
 pub(crate) enum Internal {
     SyncAnswer(ResponseChannel<SyncResponse>, SyncResponse),
     ChunkAnswer(ResponseChannel<ChunkResponse>, ChunkResponse),
+    DeliverAnswer(
+        ResponseChannel<crate::protocol::DeliverResponse>,
+        crate::protocol::DeliverResponse,
+    ),
     Applied {
         peer: PeerId,
         device: DeviceId,
@@ -317,6 +339,12 @@ pub(crate) struct State {
         sdfs_core::shared::VersionVector,
     )>,
     pub(crate) fetches: HashMap<OutboundRequestId, Waiter>,
+    /// Deliveries sent, waiting for the owner's answer.
+    pub(crate) deliveries: HashMap<OutboundRequestId, crate::deliver::DeliveryWaiter>,
+    /// The node's own command queue: what the blocking pool uses to fetch
+    /// a delivery's chunks through the swarm.
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) receiving: Arc<std::sync::atomic::AtomicUsize>,
     pub(crate) internal: mpsc::UnboundedSender<Internal>,
     internal_rx: Option<mpsc::UnboundedReceiver<Internal>>,
     pub(crate) on_applied: Option<AppliedObserver>,
@@ -332,6 +360,7 @@ impl State {
         admission: Arc<std::sync::RwLock<Admission>>,
         on_applied: Option<AppliedObserver>,
         sync_every: Duration,
+        commands: mpsc::UnboundedSender<Command>,
     ) -> State {
         let lib = Arc::clone(content.library());
         let (internal, internal_rx) = mpsc::unbounded_channel();
@@ -362,6 +391,9 @@ impl State {
             announced: None,
             pull_every: sync_every.as_millis().max(1) as u64,
             fetches: HashMap::new(),
+            deliveries: HashMap::new(),
+            commands,
+            receiving: Arc::default(),
             internal,
             internal_rx: Some(internal_rx),
             on_applied,
@@ -441,6 +473,13 @@ impl State {
                     .swarm
                     .behaviour_mut()
                     .sync
+                    .send_response(channel, response);
+            }
+            Internal::DeliverAnswer(channel, response) => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .deliver
                     .send_response(channel, response);
             }
             Internal::ChunkAnswer(channel, response) => {
@@ -526,6 +565,11 @@ impl State {
                 requests,
                 reply,
             } => self.fetch(device, requests, reply),
+            Command::Deliver {
+                device,
+                request,
+                reply,
+            } => self.send_delivery(device, request, reply),
             Command::Invite(reply) => {
                 let result = InviteSecret::random()
                     .map_err(anyhow::Error::from)
@@ -655,6 +699,10 @@ impl State {
                     self.note_addr(peer_id, address.clone());
                 }
                 self.start_sync(peer_id);
+                // Changes waiting for this device go now, not after a pause.
+                if let Some(device) = self.paired_devices.get(&peer_id) {
+                    self.content.outbox().reachable(*device);
+                }
                 if let Err(e) = self
                     .lib
                     .touch_device(&peer_id.to_string(), sdfs_core::time::unix_now_nanos())
@@ -704,6 +752,7 @@ impl State {
             SwarmEvent::Behaviour(BehaviourEvent::Pair(event)) => self.on_pair(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Chunks(event)) => self.on_chunks(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Deliver(event)) => self.on_deliver(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(
                 libp2p::identify::Event::Received { peer_id, info, .. },
             )) => {

@@ -1,17 +1,19 @@
-//! The messages of `/sdfs/sync/1` and `/sdfs/chunks/1`. Only paired devices
-//! get answers; anyone else is refused before any lookup.
+//! The messages of `/sdfs/sync/1`, `/sdfs/chunks/1` and `/sdfs/deliver/1`.
+//! Only paired devices get answers; anyone else is refused before any
+//! lookup.
 
 use std::io;
 
 use bytes::Bytes;
 use libp2p::StreamProtocol;
-use sdfs_core::remote::{FileRef, LiveEntry};
+use sdfs_core::remote::{Delivery, DeliveryOutcome, FileRef, LiveEntry};
 use sdfs_core::shared::{SharedOp, VersionVector};
 use sdfs_core::sync::{MAX_SYNC_MESSAGE, Page, Pull};
 use serde::{Deserialize, Serialize};
 
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/sync/1");
 pub const CHUNKS_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/chunks/1");
+pub const DELIVER_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/deliver/1");
 
 /// A manifest up to this size (about 460,000 chunks, tens of GiB) travels;
 /// a larger file is not served remotely yet.
@@ -62,6 +64,23 @@ pub enum ChunkRequest {
         #[serde(with = "serde_bytes")]
         path: Vec<u8>,
     },
+}
+
+/// A change this device made to a file the receiver owns; the receiver
+/// fetches the chunks it lacks from the sender
+/// ([`FileRef::Staged`](sdfs_core::remote::FileRef)) while the request waits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverRequest(pub Delivery);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliverResponse {
+    /// What the owner did, durably.
+    Done(DeliveryOutcome),
+    /// It could not now (a disk error, the sender's chunks did not come):
+    /// worth trying again.
+    Failed(String),
+    /// Not paired.
+    Refused(String),
 }
 
 /// Chunks per [`ChunkRequest::Chunks`] (at most 4 MiB of the largest
@@ -134,9 +153,13 @@ impl crate::codec::Message for ChunkResponse {
 impl crate::codec::Plain for SyncRequest {}
 impl crate::codec::Plain for SyncResponse {}
 impl crate::codec::Plain for ChunkRequest {}
+impl crate::codec::Plain for DeliverRequest {}
+impl crate::codec::Plain for DeliverResponse {}
 
 pub type SyncCodec = crate::codec::Postcard<SyncRequest, SyncResponse, MAX_SYNC_MESSAGE>;
 pub type ChunkCodec = crate::codec::Postcard<ChunkRequest, ChunkResponse, MAX_CHUNK_MESSAGE>;
+/// A delivery carries a manifest, bounded as one is in a chunk answer.
+pub type DeliverCodec = crate::codec::Postcard<DeliverRequest, DeliverResponse, MAX_CHUNK_MESSAGE>;
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use sdfs_core::remote::FileRef;
 use crate::protocol::{ChunkRequest, ChunkResponse, MAX_RANGES, SyncRequest, SyncResponse};
 
 impl State {
-    fn is_paired(&self, peer: &PeerId) -> bool {
+    pub(crate) fn is_paired(&self, peer: &PeerId) -> bool {
         self.admission
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -151,6 +151,7 @@ impl State {
         }
         let content = std::sync::Arc::clone(&self.content);
         let internal = self.internal.clone();
+        let asker = self.paired_devices.get(&peer).copied();
         tokio::task::spawn_blocking(move || {
             let ranges = |file: &FileRef, ranges: &[(u64, u32)]| {
                 if ranges.len() > MAX_RANGES {
@@ -158,7 +159,13 @@ impl State {
                         "more than {MAX_RANGES} chunks in one request"
                     )));
                 }
-                let chunks = content.serve_chunks(file, ranges)?;
+                let chunks = match (file, asker) {
+                    // A change being delivered: only to the device it is for.
+                    (FileRef::Staged(id), Some(asker)) => {
+                        content.outbox().serve(asker, *id, ranges)?
+                    }
+                    _ => content.serve_chunks(file, ranges)?,
+                };
                 Ok(ChunkResponse::Chunks(
                     chunks.into_iter().map(bytes::Bytes::from).collect(),
                 ))

@@ -60,7 +60,7 @@ impl Adapter {
     pub fn placeholder_info(&self, path: &[u16]) -> Result<BasicInfo> {
         let node = enumeration::resolve(&self.ns, path)?;
         let attr = self.ns.getattr(&node)?;
-        Ok(BasicInfo::of(&attr, node.is_read_only()))
+        Ok(BasicInfo::of(&attr, !self.ns.takes_changes(&node)))
     }
 
     /// `GetFileDataCallback`: the bytes of `path` in `[offset, offset +

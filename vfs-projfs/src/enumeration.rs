@@ -36,7 +36,7 @@ pub struct Enumerations(Mutex<HashMap<u128, Session>>);
 impl Enumerations {
     /// `StartDirectoryEnumerationCallback`: snapshots directory `dir`.
     pub fn start(&self, ns: &Namespace, dir: &Node, id: u128) -> Result<()> {
-        let read_only = dir.is_read_only();
+        let read_only = !ns.takes_changes(dir);
         let mut entries: Vec<(Vec<u16>, BasicInfo)> = ns
             .open_dir(dir)?
             .starting_at(0)

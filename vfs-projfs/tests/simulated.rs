@@ -118,6 +118,9 @@ fn world() -> World {
     let nas = Arc::new(Library::create(&tmp.path().join("nas"), "nas").expect("lib"));
     index(&laptop, &docs, "Docs");
     index(&nas, &share, "share");
+    // The nas takes no changes from other devices there: its tree is
+    // read-only in the projection.
+    sdfs_core::locations::set_remote_writes(&nas, "share", false).expect("remote writes off");
     laptop
         .add_paired_device(&DeviceRecord::this_device(nas.device_id(), "nas"))
         .expect("pair");

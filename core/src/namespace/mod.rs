@@ -296,6 +296,21 @@ impl Namespace {
         }
     }
 
+    /// Whether `node` can be changed here: this device's files, and
+    /// another device's where its owner takes changes (the virtual
+    /// directories and content by id never do).
+    pub fn takes_changes(&self, node: &Node) -> bool {
+        match &node.0 {
+            Kind::Local { .. } => true,
+            _ if is_other_device(node) => self
+                .outgoing_target(node)
+                .ok()
+                .flatten()
+                .is_some_and(|t| self.check_writable(&t).is_ok()),
+            _ => false,
+        }
+    }
+
     /// Numbers of the filesystem behind `node`: the disk under a location,
     /// or the one holding the library (which caches other devices' files).
     pub fn statfs(&self, node: &Node) -> Result<FsStats> {
@@ -527,7 +542,8 @@ impl Namespace {
                 return self.rename_outgoing(parent, name, new_parent, new_name, flags);
             }
             (true, false) | (false, true)
-                if !parent.is_read_only() && !new_parent.is_read_only() =>
+                if matches!(parent.0, Kind::Local { .. })
+                    || matches!(new_parent.0, Kind::Local { .. }) =>
             {
                 return Err(Error::fs(ErrorKind::CrossDevice, "another device"));
             }

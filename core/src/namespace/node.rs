@@ -142,16 +142,6 @@ impl Node {
         matches!(self.0, Kind::Local { .. })
     }
 
-    /// Whether the namespace refuses every change to this node (the
-    /// virtual directories, content by id). Another device's files take
-    /// changes where their owner allows it.
-    pub fn is_read_only(&self) -> bool {
-        !matches!(
-            self.0,
-            Kind::Local { .. } | Kind::Remote { .. } | Kind::Live { .. } | Kind::Staged { .. }
-        )
-    }
-
     /// Whether this name of a node still leads to it (a hard link's other
     /// names may have gone underneath).
     pub fn still_named(&self) -> bool {

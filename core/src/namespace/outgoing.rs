@@ -304,7 +304,7 @@ impl Namespace {
 
     /// Refuses at once what the owner would refuse: its location does not
     /// take changes from other devices.
-    fn check_writable(&self, target: &Target) -> Result<()> {
+    pub(super) fn check_writable(&self, target: &Target) -> Result<()> {
         let view = ReplicaView::new(self.lib.db(), target.device)?;
         let location = view
             .location(target.location)?

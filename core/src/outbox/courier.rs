@@ -76,6 +76,9 @@ impl Courier {
     /// One walk over the outbox; returns how soon another is due.
     pub fn pass(&mut self) -> Result<Duration> {
         let outbox = Arc::clone(self.content.outbox());
+        for device in outbox.take_reachable() {
+            self.retry.remove(&device);
+        }
         let now = Instant::now();
         let mut held: HashSet<DeviceId> = self
             .retry

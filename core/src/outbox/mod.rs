@@ -56,6 +56,8 @@ pub struct Outbox {
     /// Staging files being delivered, and to whom: the only ones served,
     /// and only to that device.
     offered: Mutex<HashMap<u64, DeviceId>>,
+    /// Devices that came online since the courier last looked.
+    reachable: Mutex<Vec<DeviceId>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -143,6 +145,7 @@ impl Outbox {
             changed: Condvar::new(),
             writes: AtomicU64::new(0),
             offered: Mutex::default(),
+            reachable: Mutex::default(),
         };
         outbox.remove_orphans()?;
         Ok(outbox)
@@ -542,6 +545,20 @@ impl Outbox {
         let mut n = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         *n += 1;
         self.changed.notify_all();
+    }
+
+    /// `device` is online again: what waits for it goes now.
+    pub fn reachable(&self, device: DeviceId) {
+        self.reachable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(device);
+        self.notify();
+    }
+
+    /// The devices [`Outbox::reachable`] named since the last call.
+    pub fn take_reachable(&self) -> Vec<DeviceId> {
+        std::mem::take(&mut *self.reachable.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The change counter now.

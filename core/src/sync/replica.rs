@@ -399,6 +399,23 @@ impl ReplicaView {
         Ok(self.entry(id)?.map(|record| (id, record)))
     }
 
+    /// Every entry `wanted` accepts, as (id, record).
+    pub fn find_entries(
+        &self,
+        wanted: impl Fn(&EntryRecord) -> bool,
+    ) -> Result<Vec<(u64, EntryRecord)>> {
+        let entries = self.txn.open_table(REPLICA_ENTRIES)?;
+        let mut out = Vec::new();
+        for row in entries.range((self.d(), 0)..=(self.d(), u64::MAX))? {
+            let (key, value) = row?;
+            let record = EntryRecord::decode(value.value())?;
+            if wanted(&record) {
+                out.push((key.value().1, record));
+            }
+        }
+        Ok(out)
+    }
+
     /// Children of `parent` as (id, record), by name.
     pub fn children(&self, parent: u64) -> Result<Vec<(u64, EntryRecord)>> {
         let children = self.txn.open_table(REPLICA_CHILDREN)?;

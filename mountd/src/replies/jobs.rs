@@ -49,6 +49,19 @@ impl Render for JobRow {
 #[serde(transparent)]
 pub struct Jobs(pub Vec<JobRow>);
 
+/// `sd jobs` in full: the jobs (all its JSON holds, a list of them), and
+/// deliveries to and from other devices after them in text.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct JobsAndDeliveries(pub Jobs, #[serde(skip)] pub super::deliveries::Deliveries);
+
+impl Render for JobsAndDeliveries {
+    fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        self.0.render(out)?;
+        self.1.render(out)
+    }
+}
+
 impl Render for Jobs {
     fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
         self.0.iter().try_for_each(|job| job.render(out))

@@ -21,6 +21,8 @@ pub struct LocationRow {
     pub uri: String,
     pub mode: &'static str,
     pub rules: IndexRules,
+    /// Whether paired devices may change files here.
+    pub remote_writes: bool,
     pub files: u64,
     pub size: u64,
     pub last_indexed: Option<String>,
@@ -37,6 +39,7 @@ impl LocationRow {
             uri: uri.to_string(),
             mode: location.mode.as_str(),
             rules: location.rules,
+            remote_writes: location.remote_writes,
             files: stat.files.unwrap_or(0),
             size: stat.size,
             last_indexed: location.last_indexed.map(sdfs_core::time::rfc3339),
@@ -82,15 +85,33 @@ impl Render for Locations {
         for row in &self.0 {
             writeln!(
                 out,
-                "{:<20} {:>9} files {:>10}  {:<8} {}",
+                "{:<20} {:>9} files {:>10}  {:<8} {:<18} {}",
                 row.name,
                 row.files,
                 human_bytes(row.size),
                 row.mode,
+                if row.remote_writes {
+                    "remote writes on"
+                } else {
+                    "remote writes off"
+                },
                 row.path.display()
             )?;
         }
         Ok(())
+    }
+}
+
+/// `sd location set`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct Updated(pub LocationRow);
+
+impl Render for Updated {
+    fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let l = &self.0;
+        let writes = if l.remote_writes { "on" } else { "off" };
+        writeln!(out, "location {}: remote writes {writes}", l.name)
     }
 }
 

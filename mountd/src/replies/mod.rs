@@ -1,6 +1,7 @@
 //! One reply type per command, each with its rendering.
 
 pub mod content;
+pub mod deliveries;
 pub mod devices;
 pub mod jobs;
 pub mod locations;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use sdfs_core::ids::{DeviceId, LibraryId};
 use serde::Serialize;
 
+use super::deliveries::Deliveries;
 use super::jobs::Jobs;
 use super::locations::Locations;
 use crate::outcome::Render;
@@ -33,6 +34,7 @@ pub struct Status {
     pub p2p: Option<sdfs_p2p::NodeStatus>,
     pub locations: Locations,
     pub jobs: Jobs,
+    pub deliveries: Deliveries,
 }
 
 impl Render for Status {
@@ -63,7 +65,8 @@ impl Render for Status {
         writeln!(out, "locations:")?;
         self.locations.render(out)?;
         writeln!(out, "active jobs:")?;
-        self.jobs.render(out)
+        self.jobs.render(out)?;
+        self.deliveries.render(out)
     }
 }
 
