@@ -10,5 +10,6 @@ mod mount_robustness;
 mod netns;
 mod peer_security;
 mod remote;
+mod remote_writes;
 mod resume;
 mod watcher;

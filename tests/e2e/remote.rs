@@ -144,11 +144,6 @@ fn another_device_lists_searches_and_reads_in_the_mount() -> Result<()> {
         std::fs::read_link(remote.join("latest"))?,
         Path::new("2024/trip-0/img-0.txt")
     );
-    // Read-only: nothing is written to another device.
-    let err = std::fs::write(remote.join("new.txt"), b"x").expect_err("read-only");
-    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
-    let err = std::fs::remove_file(remote.join("video/small.bin")).expect_err("read-only");
-    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
 
     // A file created on the nas shows up on the laptop.
     write_file(&pair.photos, b"2024/new-one.txt", b"fresh\n")?;
@@ -324,7 +319,7 @@ fn tags_set_on_two_devices_at_once_converge_to_the_union() -> Result<()> {
         all[0]["uri"].as_str() == Some("sd://nas/Photos/2024/trip-1/img-1.txt"),
         "{all}"
     );
-    // A remove travels too; tags are the only write another device takes.
+    // A remove travels too.
     pair.laptop.ok([
         std::ffi::OsStr::new("tag"),
         "rm".as_ref(),
@@ -335,8 +330,6 @@ fn tags_set_on_two_devices_at_once_converge_to_the_union() -> Result<()> {
         on_nas().ok().as_deref() == Some(&["blue".to_owned(), "trip".to_owned()][..])
     })
     .context("the remove never reached the nas")?;
-    let err = std::fs::write(&file, b"x").expect_err("still read-only");
-    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
     Ok(())
 }
 
@@ -384,8 +377,6 @@ fn what_the_owners_rules_skip_is_listed_live_while_it_is_online() -> Result<()> 
         std::fs::read(remote.join("node_modules/left-pad/lib/deep.js"))?,
         b"// deep\n"
     );
-    let err = std::fs::write(remote.join("node_modules/x.js"), b"x").expect_err("read-only");
-    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
     // A large one read to the end is assembled too, and read from its copy.
     let big = remote.join("target/debug/big.bin");
     let want = b3(&native.join("target/debug/big.bin"))?;

@@ -213,6 +213,9 @@ impl Filesystem for SdFs {
             .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO);
         let _ = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS);
         let _ = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS);
+        // open(O_TRUNC) arrives as one call: another device's file is then
+        // staged empty instead of copied first (which needs its owner).
+        let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
         let _ = config.set_max_write(1024 * 1024);
         // Passthrough needs root (CAP_SYS_ADMIN) and a depth; without either,
         // reads and writes come here instead.

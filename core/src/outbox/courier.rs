@@ -250,6 +250,22 @@ impl Courier {
     /// Drops a delivered change once the owner's index shows it (or after
     /// [`SETTLE_WITHIN`]).
     fn settle(&self, target: &Target, staged: &Staged, version: Version) -> Result<()> {
+        let outbox = self.content.outbox();
+        if let Change::File { staged: id, .. } = staged.change {
+            // Written since it was delivered: the rest goes too, never
+            // dropped with the staging file.
+            let path = outbox.staged_path(id);
+            let now = std::fs::File::open(&path)
+                .map_err(|e| Error::io(&path, e))
+                .and_then(|f| stamp_of(&f))?;
+            if now != (version.size, version.mtime) {
+                outbox.stage(target, staged.change.clone(), None, None)?;
+                return Ok(());
+            }
+            if outbox.is_open(id) {
+                return Ok(());
+            }
+        }
         let view = ReplicaView::new(self.content.library().db(), target.device)?;
         let now = view.entry_at(target.location, &target.path)?;
         let shown = match (&staged.change, now) {

@@ -474,6 +474,11 @@ impl Outbox {
             .is_none_or(|w| w.open == 0 || !w.dirty)
     }
 
+    /// Whether a handle may still write staging file `id`.
+    pub fn is_open(&self, id: u64) -> bool {
+        self.lock_writers().get(&id).is_some_and(|w| w.open > 0)
+    }
+
     /// A counter of writes to staging files, to tell whether a delivery
     /// raced one.
     pub fn write_count(&self) -> u64 {
