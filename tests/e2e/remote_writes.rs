@@ -34,15 +34,16 @@ fn fill(root: &Path) -> Result<()> {
 /// Waits until the owner's file at `rel` holds `want`.
 fn owner_has(pair: &Pair, rel: &str, want: &[u8]) -> Result<()> {
     let path = pair.photos.join(rel);
-    wait_for(DELIVERED, || std::fs::read(&path).ok().as_deref() == Some(want)).with_context(
-        || {
-            format!(
-                "{rel} never reached the nas: it has {:?}; laptop log:\n{}",
-                std::fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned()),
-                pair.mount.log()
-            )
-        },
-    )?;
+    wait_for(DELIVERED, || {
+        std::fs::read(&path).ok().as_deref() == Some(want)
+    })
+    .with_context(|| {
+        format!(
+            "{rel} never reached the nas: it has {:?}; laptop log:\n{}",
+            std::fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned()),
+            pair.mount.log()
+        )
+    })?;
     Ok(())
 }
 
@@ -60,11 +61,16 @@ fn pending(sd: &Sd) -> Result<u64> {
 fn programs_save_to_another_device_and_the_owner_gets_the_same_bytes() -> Result<()> {
     let pair = setup(fill)?;
     let remote = pair.remote();
-    wait_for(Duration::from_secs(30), || remote.join("notes.txt").is_file())
-        .context("the nas's files never showed")?;
+    wait_for(Duration::from_secs(30), || {
+        remote.join("notes.txt").is_file()
+    })
+    .context("the nas's files never showed")?;
 
     // sed -i: a temp file beside the target, renamed over it.
-    sh(&format!("sed -i 's/beta/BETA/' {}", q(&remote.join("notes.txt"))))?;
+    sh(&format!(
+        "sed -i 's/beta/BETA/' {}",
+        q(&remote.join("notes.txt"))
+    ))?;
     // Seen at once here, before the owner has it.
     assert_eq!(
         std::fs::read(remote.join("notes.txt"))?,
@@ -74,8 +80,16 @@ fn programs_save_to_another_device_and_the_owner_gets_the_same_bytes() -> Result
     let source = pair.laptop.path("source.bin");
     let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 253) as u8).collect();
     std::fs::write(&source, &bytes)?;
-    sh(&format!("cp {} {}", q(&source), q(&remote.join("copied.bin"))))?;
-    sh(&format!("cp {} {}", q(&source), q(&remote.join("report.txt"))))?;
+    sh(&format!(
+        "cp {} {}",
+        q(&source),
+        q(&remote.join("copied.bin"))
+    ))?;
+    sh(&format!(
+        "cp {} {}",
+        q(&source),
+        q(&remote.join("report.txt"))
+    ))?;
     // python: write, fsync, close.
     sh(&format!(
         "python3 -c \"import os; f = open('{}', 'wb'); f.write(b'from python\\n'); \
@@ -88,7 +102,10 @@ fn programs_save_to_another_device_and_the_owner_gets_the_same_bytes() -> Result
         "sqlite3 {} 'create table t(x); insert into t values (1), (2), (3);'",
         q(&db)
     ))?;
-    assert_eq!(sh(&format!("sqlite3 {} 'select sum(x) from t'", q(&db)))?, "6\n");
+    assert_eq!(
+        sh(&format!("sqlite3 {} 'select sum(x) from t'", q(&db)))?,
+        "6\n"
+    );
     // vim: an editor's save.
     sh(&format!(
         "vim -es -u NONE -c 'normal Goline two' -c wq {}",
@@ -115,12 +132,21 @@ fn programs_save_to_another_device_and_the_owner_gets_the_same_bytes() -> Result
     owner_has(&pair, "repo/README", b"hello\nworld\n")?;
     owner_has(&pair, "repo/added.txt", b"new\n")?;
     wait_for(DELIVERED, || {
-        sh(&format!("git -C {} log --format=%s", q(&pair.photos.join("repo"))))
-            .is_ok_and(|log| log == "second\nfirst\n")
+        sh(&format!(
+            "git -C {} log --format=%s",
+            q(&pair.photos.join("repo"))
+        ))
+        .is_ok_and(|log| log == "second\nfirst\n")
     })
     .context("the commit never reached the nas")?;
-    sh(&format!("git -C {} fsck --strict", q(&pair.photos.join("repo"))))?;
-    sh(&format!("git -C {} diff --exit-code HEAD", q(&pair.photos.join("repo"))))?;
+    sh(&format!(
+        "git -C {} fsck --strict",
+        q(&pair.photos.join("repo"))
+    ))?;
+    sh(&format!(
+        "git -C {} diff --exit-code HEAD",
+        q(&pair.photos.join("repo"))
+    ))?;
     let owner_db = pair.photos.join("data.db");
     wait_for(DELIVERED, || {
         sh(&format!("sqlite3 {} 'select sum(x) from t'", q(&owner_db))).is_ok_and(|s| s == "6\n")
@@ -146,8 +172,7 @@ fn programs_save_to_another_device_and_the_owner_gets_the_same_bytes() -> Result
 }
 
 #[test]
-fn what_fsync_acknowledged_survives_a_killed_writer_and_waits_for_an_offline_owner()
--> Result<()> {
+fn what_fsync_acknowledged_survives_a_killed_writer_and_waits_for_an_offline_owner() -> Result<()> {
     let Pair {
         laptop,
         mount,
@@ -156,8 +181,10 @@ fn what_fsync_acknowledged_survives_a_killed_writer_and_waits_for_an_offline_own
         photos,
     } = setup(fill)?;
     let remote = mount.mountpoint.join("nas").join("Photos");
-    wait_for(Duration::from_secs(30), || remote.join("notes.txt").is_file())
-        .context("the nas's files never showed")?;
+    wait_for(Duration::from_secs(30), || {
+        remote.join("notes.txt").is_file()
+    })
+    .context("the nas's files never showed")?;
     // The owner goes away; the laptop writes and fsyncs, then is killed.
     kill(nas_daemon.context("nas daemon")?)?;
     sh(&format!(
@@ -201,8 +228,10 @@ fn what_fsync_acknowledged_survives_a_killed_writer_and_waits_for_an_offline_own
 fn edits_on_both_sides_keep_both_and_identical_edits_are_no_conflict() -> Result<()> {
     let mut pair = setup(fill)?;
     let remote = pair.remote();
-    wait_for(Duration::from_secs(30), || remote.join("report.txt").is_file())
-        .context("the nas's files never showed")?;
+    wait_for(Duration::from_secs(30), || {
+        remote.join("report.txt").is_file()
+    })
+    .context("the nas's files never showed")?;
     kill(pair.nas_daemon.take().context("nas daemon")?)?;
     // Both devices change the same files while apart.
     std::fs::write(remote.join("report.txt"), b"laptop's draft\n")?;
@@ -232,7 +261,10 @@ fn edits_on_both_sides_keep_both_and_identical_edits_are_no_conflict() -> Result
     let name = copy.file_name().and_then(|n| n.to_str()).context("name")?;
     ensure!(name.ends_with("-laptop.txt"), "{name}");
     assert_eq!(std::fs::read(&copy)?, b"laptop's draft\n");
-    assert_eq!(std::fs::read(pair.photos.join("report.txt"))?, b"nas's draft\n");
+    assert_eq!(
+        std::fs::read(pair.photos.join("report.txt"))?,
+        b"nas's draft\n"
+    );
     wait_for(DELIVERED, || pending(&pair.laptop).is_ok_and(|n| n == 0))
         .context("deliveries still pending")?;
     // Identical content is no conflict; a delete against an edit keeps it.
@@ -272,8 +304,10 @@ fn edits_on_both_sides_keep_both_and_identical_edits_are_no_conflict() -> Result
 fn a_location_that_takes_no_changes_refuses_them_at_once() -> Result<()> {
     let pair = setup(fill)?;
     let remote = pair.remote();
-    wait_for(Duration::from_secs(30), || remote.join("notes.txt").is_file())
-        .context("the nas's files never showed")?;
+    wait_for(Duration::from_secs(30), || {
+        remote.join("notes.txt").is_file()
+    })
+    .context("the nas's files never showed")?;
     let items = |sd: &Sd| -> Result<u64> {
         Ok(sd.json(["status"])?["p2p"]["sync"]["items_received"]
             .as_u64()
@@ -318,5 +352,60 @@ fn a_location_that_takes_no_changes_refuses_them_at_once() -> Result<()> {
     .context("the setting never reached the laptop")?;
     std::fs::write(remote.join("new.txt"), b"now it may\n")?;
     owner_has(&pair, "new.txt", b"now it may\n")?;
+    Ok(())
+}
+
+#[test]
+fn an_owner_killed_mid_delivery_has_no_partial_file_and_gets_it_after_a_restart() -> Result<()> {
+    let mut pair = setup(fill)?;
+    let remote = pair.remote();
+    wait_for(Duration::from_secs(30), || {
+        remote.join("notes.txt").is_file()
+    })
+    .context("the nas's files never showed")?;
+    // Large enough that its delivery is seen under way.
+    let source = pair.laptop.path("big.bin");
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let bytes: Vec<u8> = (0..96 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&source, &bytes)?;
+    let want = blake3::hash(&bytes);
+    drop(bytes);
+    sh(&format!("cp {} {}", q(&source), q(&remote.join("big.bin"))))?;
+    let incoming = || -> bool {
+        std::fs::read_dir(&pair.photos).is_ok_and(|dir| {
+            dir.flatten().any(|e| {
+                e.file_name()
+                    .as_encoded_bytes()
+                    .starts_with(b".sd-incoming")
+            })
+        })
+    };
+    wait_for(DELIVERED, incoming).context("the delivery never started")?;
+    kill(pair.nas_daemon.take().context("nas daemon")?)?;
+    // The target never holds part of the file: it is absent, or (if the
+    // last chunk landed before the kill) whole.
+    let target = pair.photos.join("big.bin");
+    if target.exists() {
+        ensure!(
+            blake3::hash(&std::fs::read(&target)?) == want,
+            "the owner has a file it never finished receiving"
+        );
+        eprintln!("the delivery finished before the owner was killed");
+    }
+    let _nas = pair
+        .nas
+        .daemon_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
+    wait_for(DELIVERED, || {
+        std::fs::read(&target).is_ok_and(|got| blake3::hash(&got) == want)
+    })
+    .with_context(|| format!("never delivered; laptop log:\n{}", pair.mount.log()))?;
+    ensure!(!incoming(), "a half-received file was left behind");
     Ok(())
 }

@@ -144,7 +144,19 @@ impl Courier {
                     return Ok(false);
                 }
                 let path = outbox.staged_path(*id);
-                let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+                let file = match std::fs::File::open(&path) {
+                    Ok(file) => file,
+                    // Nothing left to send: never block what follows on it.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        tracing::error!(
+                            "the staging file of {} is gone; its change is dropped",
+                            String::from_utf8_lossy(&target.path)
+                        );
+                        outbox.settle(target, staged.seq)?;
+                        return Ok(true);
+                    }
+                    Err(e) => return Err(Error::io(&path, e)),
+                };
                 let before = stamp_of(&file)?;
                 let manifest = sdfs_cas::build_from_reader(&file, &sdfs_cas::Discard).map_err(
                     |e| match e {
@@ -205,11 +217,10 @@ impl Courier {
             outcome.map_err(|e| Error::fs(crate::ErrorKind::Unavailable, e.to_string()))?;
         match outcome {
             DeliveryOutcome::Applied(version) => {
-                outbox.delivered(target, staged.seq, version)?;
-                if !stamp {
+                if outbox.delivered(target, staged.seq, version)? && !stamp {
                     // Delivered, then written again: the owner now has
                     // `version`, and the rest goes next.
-                    outbox.stage(target, staged.change.clone(), None, None)?;
+                    outbox.restage(target, staged.seq)?;
                 }
                 tracing::info!(
                     "delivered {} to {}",
@@ -224,7 +235,13 @@ impl Courier {
                     target.device,
                     String::from_utf8_lossy(&copy)
                 );
-                outbox.settle(target, staged.seq)?;
+                if stamp {
+                    outbox.settle(target, staged.seq)?;
+                } else {
+                    // Written during the delivery: the latest goes too (a
+                    // conflict again there, never lost here).
+                    outbox.restage(target, staged.seq)?;
+                }
             }
             DeliveryOutcome::KeptEdit => {
                 tracing::info!(
@@ -259,7 +276,7 @@ impl Courier {
                 .map_err(|e| Error::io(&path, e))
                 .and_then(|f| stamp_of(&f))?;
             if now != (version.size, version.mtime) {
-                outbox.stage(target, staged.change.clone(), None, None)?;
+                outbox.restage(target, staged.seq)?;
                 return Ok(());
             }
             if outbox.is_open(id) {

@@ -412,31 +412,76 @@ impl Outbox {
         Ok(())
     }
 
+    /// Puts record `seq` of `target` back in line, unchanged, if it is
+    /// still that record (its staging file was written after it was sent).
+    pub fn restage(&self, target: &Target, seq: u64) -> Result<()> {
+        self.commit(|records| {
+            if let Some(old) = records.get(target)?
+                && old.seq == seq
+            {
+                records.put(target, |_, seq| Staged {
+                    seq,
+                    change: old.change.clone(),
+                    base: old.owner_has(),
+                    entry: old.entry,
+                    delivered: None,
+                    changed_at: crate::time::unix_now_nanos(),
+                })?;
+            }
+            Ok(())
+        })
+    }
+
     /// Records that the owner applied record `seq` of `target` and now
-    /// has `version`, unless the record changed meanwhile.
+    /// has `version` there. Returns whether the record was still `seq`.
+    ///
+    /// A record changed meanwhile keeps its change, based on `version`
+    /// now. A record gone meanwhile (renamed or removed here while it was
+    /// delivered) becomes a removal of what the owner now has, so the
+    /// owner ends up as this device shows it.
     pub fn delivered(&self, target: &Target, seq: u64, version: Version) -> Result<bool> {
-        let key = target.key();
         let txn = self.db.begin_write()?;
         let done = {
-            let mut table = txn.open_table(OUTBOX)?;
-            let old = table
-                .get(key.as_slice())?
-                .map(|v| Staged::decode(v.value()))
-                .transpose()?;
-            match old {
+            let mut records = Records {
+                table: txn.open_table(OUTBOX)?,
+                order: txn.open_table(OUTBOX_ORDER)?,
+                meta: txn.open_table(schema::META)?,
+            };
+            match records.get(target)? {
                 Some(mut staged) if staged.seq == seq => {
                     staged.delivered = Some(version);
                     // From now on, how long it waits for the owner's index.
                     staged.changed_at = crate::time::unix_now_nanos();
-                    table.insert(key.as_slice(), staged.encode().as_slice())?;
+                    records
+                        .table
+                        .insert(target.key().as_slice(), staged.encode().as_slice())?;
                     true
                 }
-                _ => false,
+                Some(mut staged) => {
+                    staged.base = Some(version);
+                    staged.delivered = None;
+                    records
+                        .table
+                        .insert(target.key().as_slice(), staged.encode().as_slice())?;
+                    false
+                }
+                None => {
+                    records.put(target, |_, seq| Staged {
+                        seq,
+                        change: Change::Removed,
+                        base: Some(version),
+                        entry: None,
+                        delivered: None,
+                        changed_at: crate::time::unix_now_nanos(),
+                    })?;
+                    false
+                }
             }
         };
         // Durable: a restart must not deliver it twice.
         txn.commit()?;
         self.unsynced.store(false, Ordering::Release);
+        self.notify();
         Ok(done)
     }
 
@@ -454,8 +499,14 @@ impl Outbox {
     // ---- writers --------------------------------------------------------
 
     /// Registers a handle that may write staging file `id`.
+    /// Until it closes or fsyncs, the file is not delivered: a program
+    /// between `open` and its first `write` has not said what it holds.
     pub fn open_writer(self: &Arc<Self>, id: u64) -> WriterTicket {
-        self.lock_writers().entry(id).or_default().open += 1;
+        let mut writers = self.lock_writers();
+        let w = writers.entry(id).or_default();
+        w.open += 1;
+        w.dirty = true;
+        drop(writers);
         WriterTicket {
             outbox: Arc::clone(self),
             id,
@@ -632,5 +683,151 @@ impl Drop for WriterTicket {
         }
         drop(writers);
         self.outbox.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::LocationId;
+
+    fn outbox() -> (tempfile::TempDir, Arc<Outbox>) {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let db = Arc::new(Database::create(tmp.path().join("db.redb")).expect("db"));
+        let outbox = Arc::new(Outbox::open(db, tmp.path()).expect("outbox"));
+        (tmp, outbox)
+    }
+
+    fn at(path: &str) -> Target {
+        Target::new(
+            DeviceId(uuid::Uuid::from_u128(1)),
+            LocationId(uuid::Uuid::from_u128(2)),
+            path.as_bytes().to_vec(),
+        )
+    }
+
+    fn version(size: u64) -> Version {
+        Version {
+            hash: None,
+            size,
+            mtime: 7,
+            directory: false,
+        }
+    }
+
+    #[test]
+    fn a_file_renamed_while_it_was_delivered_is_removed_at_its_old_name() {
+        let (_tmp, outbox) = outbox();
+        let (id, _) = outbox.new_staging_file().expect("file");
+        let sent = outbox
+            .stage(
+                &at("sedX"),
+                Change::File {
+                    staged: id,
+                    mode: 0o644,
+                },
+                None,
+                None,
+            )
+            .expect("stage");
+        // Renamed over the real name while the owner applies the old one.
+        outbox
+            .rename(&at("sedX"), &at("notes.txt"), Some(version(3)), Some(9))
+            .expect("rename");
+        assert!(
+            !outbox
+                .delivered(&at("sedX"), sent.seq, version(0))
+                .expect("done")
+        );
+        let old = outbox.get(&at("sedX")).expect("get").expect("a removal");
+        assert_eq!((old.change, old.base), (Change::Removed, Some(version(0))));
+        let new = outbox
+            .get(&at("notes.txt"))
+            .expect("get")
+            .expect("the file");
+        assert_eq!(
+            new.change,
+            Change::File {
+                staged: id,
+                mode: 0o644
+            }
+        );
+        assert_eq!((new.base, new.entry), (Some(version(3)), Some(9)));
+        // The staging file is the new name's, and stays.
+        assert!(outbox.staged_path(id).exists());
+        // Delivered in order: the new name first, then the removal.
+        let order: Vec<_> = outbox
+            .all()
+            .expect("all")
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(order, [at("notes.txt"), at("sedX")]);
+    }
+
+    #[test]
+    fn a_file_written_after_it_was_sent_goes_again_based_on_what_was_sent() {
+        let (_tmp, outbox) = outbox();
+        let (id, _) = outbox.new_staging_file().expect("file");
+        let sent = outbox
+            .stage(
+                &at("db"),
+                Change::File {
+                    staged: id,
+                    mode: 0o644,
+                },
+                None,
+                None,
+            )
+            .expect("stage");
+        assert!(
+            outbox
+                .delivered(&at("db"), sent.seq, version(0))
+                .expect("done")
+        );
+        outbox.restage(&at("db"), sent.seq).expect("restage");
+        let again = outbox.get(&at("db")).expect("get").expect("record");
+        assert_eq!((again.base, again.delivered), (Some(version(0)), None));
+        // A restage of a record that changed since does nothing.
+        outbox.restage(&at("db"), sent.seq).expect("restage");
+        assert_eq!(outbox.get(&at("db")).expect("get"), Some(again));
+    }
+
+    #[test]
+    fn a_writer_holds_its_file_back_until_it_closes_or_fsyncs() {
+        let (_tmp, outbox) = outbox();
+        let (id, _) = outbox.new_staging_file().expect("file");
+        let ticket = outbox.open_writer(id);
+        assert!(!outbox.is_settled(id));
+        ticket.fsynced().expect("fsync");
+        assert!(outbox.is_settled(id));
+        ticket.wrote();
+        assert!(!outbox.is_settled(id));
+        drop(ticket);
+        assert!(outbox.is_settled(id));
+        assert!(!outbox.is_open(id));
+    }
+
+    #[test]
+    fn staging_files_no_record_names_are_removed_on_open() {
+        let (tmp, outbox) = outbox();
+        let (kept, _) = outbox.new_staging_file().expect("file");
+        let (orphan, _) = outbox.new_staging_file().expect("file");
+        outbox
+            .stage(
+                &at("a"),
+                Change::File {
+                    staged: kept,
+                    mode: 0o600,
+                },
+                None,
+                None,
+            )
+            .expect("stage");
+        let db = Arc::clone(&outbox.db);
+        drop(outbox);
+        let reopened = Outbox::open(db, tmp.path()).expect("reopen");
+        assert!(reopened.staged_path(kept).exists());
+        assert!(!reopened.staged_path(orphan).exists());
     }
 }
