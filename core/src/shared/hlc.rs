@@ -23,6 +23,28 @@ impl Hlc {
     };
 }
 
+/// How far ahead of this device's wall clock another device's stamp may be
+/// (SPEC §4): further, and it is refused rather than adopted, so one device
+/// with a clock years ahead cannot drag every other clock (and every later
+/// last-writer-wins decision) with it. `SD_MAX_CLOCK_SKEW_MS` changes it.
+pub const MAX_SKEW_MS: u64 = 500;
+
+/// The bound in force: [`MAX_SKEW_MS`] unless the environment says otherwise.
+pub fn max_skew_ms() -> u64 {
+    std::env::var("SD_MAX_CLOCK_SKEW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MAX_SKEW_MS)
+}
+
+/// A stamp further ahead of the local wall clock than the bound allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a clock {ahead_ms} ms ahead of this device's (at most {bound_ms} ms is taken)")]
+pub struct ClockAhead {
+    pub ahead_ms: u64,
+    pub bound_ms: u64,
+}
+
 /// A device's clock: never goes backwards, and after seeing a stamp from
 /// another device always issues later ones.
 #[derive(Clone, Copy, Debug)]
@@ -52,9 +74,20 @@ impl Clock {
         self.last
     }
 
+    /// Whether `remote` is within `bound_ms` of wall time `wall_ms`.
+    pub fn check(remote: Hlc, wall_ms: u64, bound_ms: u64) -> Result<(), ClockAhead> {
+        let ahead_ms = remote.wall_ms.saturating_sub(wall_ms);
+        if ahead_ms > bound_ms {
+            return Err(ClockAhead { ahead_ms, bound_ms });
+        }
+        Ok(())
+    }
+
     /// Takes in a stamp from another device (receive rule: the next local
-    /// stamp is after both).
-    pub fn observe(&mut self, remote: Hlc, wall_ms: u64) {
+    /// stamp is after both), unless it is further ahead of `wall_ms` than
+    /// `bound_ms`: then it is refused and the clock stays as it was.
+    pub fn observe(&mut self, remote: Hlc, wall_ms: u64, bound_ms: u64) -> Result<(), ClockAhead> {
+        Clock::check(remote, wall_ms, bound_ms)?;
         let wall = wall_ms.max(remote.wall_ms).max(self.last.wall_ms);
         let counter = if wall == self.last.wall_ms && wall == remote.wall_ms {
             self.last.counter.max(remote.counter)
@@ -67,6 +100,7 @@ impl Clock {
         };
         self.last.wall_ms = wall;
         self.last.counter = counter;
+        Ok(())
     }
 }
 
@@ -93,9 +127,31 @@ mod tests {
                     latest = stamp;
                 } else {
                     let remote = Hlc { wall_ms: remote_wall, counter: remote_counter, device: 9 };
-                    clock.observe(remote, wall);
-                    seen = seen.max(remote);
+                    let before = clock.last();
+                    match clock.observe(remote, wall, 500) {
+                        Ok(()) => seen = seen.max(remote),
+                        // Refused: neither adopted nor a change to the clock.
+                        Err(e) => {
+                            prop_assert!(remote_wall > wall + 500);
+                            prop_assert_eq!(e.ahead_ms, remote_wall - wall);
+                            prop_assert_eq!(clock.last(), before);
+                        }
+                    }
                 }
+            }
+        }
+
+        /// A lying or skewed device cannot move the clock further ahead
+        /// of the wall than the bound, however often it is observed.
+        #[test]
+        fn no_observed_stamp_moves_the_clock_past_the_bound(
+            stamps in proptest::collection::vec((0u64..100_000, 0u32..5), 1..100),
+            wall in 0u64..50_000,
+        ) {
+            let mut clock = Clock::new(7, Hlc::ZERO);
+            for (remote_wall, counter) in stamps {
+                let _ = clock.observe(Hlc { wall_ms: remote_wall, counter, device: 9 }, wall, 500);
+                prop_assert!(clock.last().wall_ms <= wall + 500);
             }
         }
     }

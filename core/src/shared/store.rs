@@ -173,6 +173,18 @@ pub fn receive(db: &Database, me: DeviceId, ops: &[SharedOp]) -> Result<usize> {
             return Err(Error::InvalidInput("a remove of too many adds".into()));
         }
     }
+    // A stamp too far ahead of our clock is refused with its whole batch:
+    // adopting it would move this device's clock (and every later
+    // last-writer-wins decision) with it.
+    let (now, bound) = (wall_now(), super::hlc::max_skew_ms());
+    for op in ops {
+        if let Err(ahead) = super::Clock::check(op.hlc, now, bound) {
+            return Err(Error::InvalidInput(format!(
+                "operations of device {} carry {ahead}: refused until its clock is right",
+                DeviceId(uuid::Uuid::from_u128(op.hlc.device))
+            )));
+        }
+    }
     let txn = db.begin_write()?;
     let fresh = {
         let mut meta = txn.open_table(schema::META)?;
@@ -183,7 +195,9 @@ pub fn receive(db: &Database, me: DeviceId, ops: &[SharedOp]) -> Result<usize> {
             if tables.take(op)? {
                 fresh += 1;
             }
-            clock.observe(op.hlc, wall_now());
+            clock
+                .observe(op.hlc, now, bound)
+                .map_err(|e| Error::InvalidInput(e.to_string()))?;
         }
         write_clock(&mut meta, &clock)?;
         fresh

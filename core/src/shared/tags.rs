@@ -163,6 +163,41 @@ mod tests {
     }
 
     #[test]
+    fn a_device_whose_clock_runs_ahead_is_refused_and_leaves_nothing() {
+        let (_tmp, l) = libs(1);
+        let target = Target {
+            device: l[0].device_id(),
+            entry: 7,
+        };
+        let now = (crate::time::unix_now_nanos() / 1_000_000) as u64;
+        let liar = 0xbad_u128;
+        let op = |ahead_ms: u64| SharedOp {
+            hlc: Hlc {
+                wall_ms: now + ahead_ms,
+                counter: 0,
+                device: liar,
+            },
+            op: Op::TagAdd {
+                target,
+                tag: "late".into(),
+            },
+        };
+        // 10 s ahead: refused whole, nothing held, our clock untouched.
+        let err = store::receive(l[0].db(), l[0].device_id(), &[op(10_000)]).expect_err("refused");
+        assert!(err.to_string().contains("ms ahead"), "{err}");
+        assert!(store::version_vector(l[0].db()).expect("vv").is_empty());
+        assert!(tags_of(l[0].db(), target).expect("tags").is_empty());
+        add(l[0].db(), l[0].device_id(), target, &["mine".into()]).expect("add");
+        let vv = store::version_vector(l[0].db()).expect("vv");
+        assert!(vv.iter().all(|(_, h)| h.wall_ms < now + 10_000));
+        // Within the bound it is taken.
+        assert_eq!(
+            store::receive(l[0].db(), l[0].device_id(), &[op(100)]).expect("taken"),
+            1
+        );
+    }
+
+    #[test]
     fn concurrent_adds_are_a_union_and_a_remove_takes_only_what_it_saw() {
         let (_tmp, l) = libs(2);
         let target = Target {
