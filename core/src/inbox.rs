@@ -29,6 +29,10 @@ use crate::outbox::{Version, split};
 use crate::remote::{DeliveredChange, Delivery, DeliveryOutcome};
 use crate::sys;
 
+/// Chunks fetched ahead while a delivered file is written (as a remote
+/// reader keeps them).
+const INCOMING_READAHEAD: usize = 128;
+
 /// Applies `delivery` from device `from` (named `from_name`, for conflict
 /// copies); `sender` serves the chunks of a new content. A refusal is an
 /// outcome, not an error: errors are worth retrying, refusals are not.
@@ -242,12 +246,23 @@ impl Place<'_> {
                 content.hot().clone(),
                 Some(Arc::clone(content.chunks())),
                 sdfs_cas::Keep::No,
-            );
+            )
+            // The sender's chunks come in batches side by side, not one
+            // round trip each.
+            .with_readahead(INCOMING_READAHEAD);
             let mut whole = blake3::Hasher::new();
-            for chunk in manifest.chunks() {
-                let bytes = reader.chunk(chunk).map_err(Error::Unreadable)?;
-                whole.update(&bytes);
-                file.write_all(&bytes).map_err(|e| self.io(e))?;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut offset = 0u64;
+            loop {
+                let n = reader
+                    .read_at(offset, &mut buf)
+                    .map_err(Error::Unreadable)?;
+                if n == 0 {
+                    break;
+                }
+                whole.update(&buf[..n]);
+                file.write_all(&buf[..n]).map_err(|e| self.io(e))?;
+                offset += n as u64;
             }
             // Each chunk matched its id; the whole must match the manifest
             // too (a sender's manifest is its word, not ours).
