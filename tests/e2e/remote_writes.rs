@@ -122,6 +122,13 @@ fn programs_save_to_another_device_and_the_owner_gets_the_same_bytes() -> Result
         sh(&format!("git -C {} log --format=%s", q(&repo)))?,
         "second\nfirst\n"
     );
+    // git clone: a new repository written into the nas's folder (lock
+    // files renamed over names made moments before).
+    sh(&format!(
+        "git clone -q --no-local {} {}",
+        q(&pair.photos.join("repo")),
+        q(&remote.join("cloned"))
+    ))?;
 
     // Every result reaches the owner's disk, byte for byte.
     owner_has(&pair, "notes.txt", b"alpha\nBETA\ngamma\n")?;
@@ -147,6 +154,20 @@ fn programs_save_to_another_device_and_the_owner_gets_the_same_bytes() -> Result
         "git -C {} diff --exit-code HEAD",
         q(&pair.photos.join("repo"))
     ))?;
+    owner_has(&pair, "cloned/README", b"hello\n")?;
+    wait_for(DELIVERED, || pending(&pair.laptop).is_ok_and(|n| n == 0))
+        .context("the clone is still being delivered")?;
+    sh(&format!(
+        "git -C {} fsck --strict",
+        q(&pair.photos.join("cloned"))
+    ))?;
+    assert_eq!(
+        sh(&format!(
+            "git -C {} log --format=%s",
+            q(&pair.photos.join("cloned"))
+        ))?,
+        "first\n"
+    );
     let owner_db = pair.photos.join("data.db");
     wait_for(DELIVERED, || {
         sh(&format!("sqlite3 {} 'select sum(x) from t'", q(&owner_db))).is_ok_and(|s| s == "6\n")

@@ -987,6 +987,14 @@ fn writes_to_another_device_show_at_once_and_reach_its_disk_whole() {
         ErrorKind::NotFound
     );
     assert_eq!(w.ns.lookup(&share, b"final.txt").expect("final").1.size, 10);
+    // A new file under the old name (git's `config.lock` again) is another
+    // file: another key, so the kernel never takes one for the other.
+    let (again, _, _) =
+        w.ns.create(&share, b"new.txt", 0o640, OpenFlags::read_write(), me())
+            .expect("create again");
+    assert_ne!(again.key(), moved.key());
+    assert_ne!(again.key().ino(), moved.key().ino());
+    w.ns.unlink(&share, b"new.txt").expect("unlink again");
     // A directory of another device moves only by copy and delete.
     assert_eq!(
         kind_of(w.ns.rename(

@@ -47,12 +47,16 @@ pub(crate) enum Kind {
     },
     /// A name of another device's tree with a change this device staged
     /// (see `outgoing`): `path` is below the location's root; `entry` is
-    /// the owner's entry the name had, which keeps its inode number.
+    /// the owner's entry the name had, which keeps its inode number; else
+    /// `file`, the staging file, which keeps it across renames (a path
+    /// would not: `config.lock` renamed to `config` and made again is a
+    /// new file under the old name).
     Staged {
         device: DeviceId,
         location: LocationId,
         path: Vec<u8>,
         entry: Option<u64>,
+        file: Option<u64>,
     },
 }
 
@@ -80,6 +84,10 @@ enum KeyRepr {
         device: DeviceId,
         location: LocationId,
         path: PathBuf,
+    },
+    StagedFile {
+        device: DeviceId,
+        file: u64,
     },
 }
 
@@ -123,9 +131,19 @@ impl Node {
             },
             Kind::Staged {
                 device,
+                entry: None,
+                file: Some(file),
+                ..
+            } => KeyRepr::StagedFile {
+                device: *device,
+                file: *file,
+            },
+            Kind::Staged {
+                device,
                 location,
                 path,
                 entry: None,
+                file: None,
             } => KeyRepr::Live {
                 device: *device,
                 location: *location,
@@ -201,6 +219,7 @@ impl NodeKey {
                 location,
                 path,
             } => ino::live(*device, *location, path),
+            KeyRepr::StagedFile { device, file } => ino::staged(*device, *file),
         }
     }
 }
@@ -359,6 +378,7 @@ pub(crate) mod ino {
     const LIVE: u64 = 0x6c69_7665_0000_0003;
     const CONTENT: u64 = 0x636f_6e74_656e_0004;
     const PEER: u64 = 0x7065_6572_0000_0005;
+    const STAGED: u64 = 0x7374_6167_6564_0006;
 
     /// MurmurHash3's 64-bit finaliser: every input bit moves every output bit.
     fn fmix(mut h: u64) -> u64 {
@@ -388,6 +408,11 @@ pub(crate) mod ino {
     pub fn remote(device: DeviceId, entry: u64) -> u64 {
         let [a, b] = uuid(device.0);
         mix(REMOTE, &[a, b, entry])
+    }
+
+    pub fn staged(device: DeviceId, file: u64) -> u64 {
+        let [a, b] = uuid(device.0);
+        mix(STAGED, &[a, b, file])
     }
 
     pub fn peer(device: DeviceId) -> u64 {

@@ -39,6 +39,10 @@ fn staged_node(target: &Target, staged: &Staged) -> Node {
         location: target.location,
         path: target.path.clone(),
         entry: staged.entry,
+        file: match staged.change {
+            Change::File { staged, .. } => Some(staged),
+            _ => None,
+        },
     })
 }
 
