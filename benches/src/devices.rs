@@ -15,19 +15,27 @@ use serde_json::Value;
 use crate::common::{best_of, drain};
 use crate::noise::Receive;
 
+mod ssh;
+mod writes;
+
 struct Opts {
     /// `--sd`, `--work`, `--out`.
     common: crate::common::Common,
     mib: u64,
     entries: u64,
+    write_files: u64,
+    write_mib: u64,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
     let (mut mib, mut entries) = (1024, 100_000);
+    let (mut write_files, mut write_mib) = (1000, 1024);
     let common = crate::common::parse(args, |flag, value| {
         match flag {
             "--mib" => mib = value()?.parse()?,
             "--entries" => entries = value()?.parse()?,
+            "--write-files" => write_files = value()?.parse()?,
+            "--write-mib" => write_mib = value()?.parse()?,
             other => bail!("unknown flag {other}"),
         }
         Ok(())
@@ -36,6 +44,8 @@ fn parse(args: &[String]) -> Result<Opts> {
         common,
         mib,
         entries,
+        write_files,
+        write_mib,
     })
 }
 
@@ -378,6 +388,16 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
     eprintln!("change latencies (s): {latencies:?}");
     latencies.sort_by(f64::total_cmp);
 
+    // Writes into the nas's folder through the mount.
+    let written = writes::measure(
+        &laptop,
+        &share,
+        &mnt.join("nas/share"),
+        &work,
+        opts.write_files,
+        opts.write_mib,
+    )?;
+
     // A second device with a large index: the initial sync.
     let archive = Device::new(&opts.common.sd, &work, "archive")?;
     let tree = work.join("tree");
@@ -428,7 +448,9 @@ Baselines in the same run: a plain TCP copy of the same file over loopback; the 
 encrypted read (the file sealed with the cipher libp2p uses, nothing else), of a verified one \
 (the receiver also BLAKE3-hashes it) and of one that is also kept and delivered (written to a \
 file, as the store keeps chunks, and through a pipe to a reading thread, the two copies through \
-the kernel a mount adds); and a native read of it.\n\n\
+the kernel a mount adds); and a native read of it. Writes into the nas's folder through the \
+mount are timed until every file is on the nas's disk, against `rsync -a` of the same tree over \
+ssh and `cp -r` through sshfs, both to an sshd on the same loopback.\n\n\
 | measurement | sdfs | baseline | ratio | target |\n|---|---|---|---|---|\n\
 | cold remote read, {mib} MiB | {cold_mb:.0} MiB/s | raw TCP {tcp_mb:.0} MiB/s | {r_cold:.2}× | ≥ 0.5× |\n\
 | cold remote read, against the cipher's ceiling | {cold_mb:.0} MiB/s | Noise over TCP {noise_mb:.0} MiB/s ({r_noise_tcp:.2}× raw TCP) | {r_cold_noise:.2}× | — |\n\
@@ -437,8 +459,10 @@ the kernel a mount adds); and a native read of it.\n\n\
 | warm remote read (whole copy, passthrough) | {wk_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_wk:.2}× | ≥ 0.8× |\n\
 | warm remote read (chunks from the content store, no copy, kernel cache dropped) | {ws_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_ws:.2}× | — |\n\
 | initial sync, {entries} files + {dirs} dirs | {sync_secs:.2} s, {sync_mb:.1} MiB received | — | — | ≤ 5 s |\n\
-| change on the nas → visible in the laptop's mount (10 runs) | median {med:.0} ms, max {max:.0} ms | — | — | ≤ 1 s |\n",
+| change on the nas → visible in the laptop's mount (10 runs) | median {med:.0} ms, max {max:.0} ms | — | — | ≤ 1 s |\n\
+{writes}",
         machine = crate::machine(),
+        writes = written.render(),
         mib = opts.mib,
         cold_mb = mibps(size, cold),
         tcp_mb = mibps(size, tcp),
