@@ -74,10 +74,21 @@ pub fn apply(
             manifest,
             mode,
             mtime,
+            inline,
             ..
         } => {
             let Ok(manifest) = Manifest::decode(manifest) else {
                 return Ok(refused("a malformed manifest"));
+            };
+            // Content that came with the delivery is one more source,
+            // checked chunk by chunk like the rest.
+            let sender: Arc<dyn ChunkSource> = if inline.is_empty() {
+                sender
+            } else {
+                Arc::new(Inline {
+                    bytes: bytes::Bytes::copy_from_slice(inline),
+                    then: sender,
+                })
             };
             place.put_file(
                 content,
@@ -475,6 +486,31 @@ fn conflict_file_name(name: &[u8], tag: &str) -> Vec<u8> {
     match dot {
         Some(i) => [&name[..i], b".", tag.as_bytes(), &name[i..]].concat(),
         None => [name, b".", tag.as_bytes()].concat(),
+    }
+}
+
+/// The content a delivery carried, then the sender for what it lacks.
+struct Inline {
+    bytes: bytes::Bytes,
+    then: Arc<dyn ChunkSource>,
+}
+
+impl ChunkSource for Inline {
+    fn describe(&self) -> String {
+        self.then.describe()
+    }
+
+    fn fetch(&self, chunk: &ChunkRef) -> std::io::Result<bytes::Bytes> {
+        let (start, end) = (chunk.offset as usize, chunk.end() as usize);
+        // What does not match is asked of the sender like any chunk.
+        match self.bytes.get(start..end) {
+            Some(b) if sdfs_cas::ChunkId::of(b) == chunk.id => Ok(self.bytes.slice(start..end)),
+            _ => self.then.fetch(chunk),
+        }
+    }
+
+    fn mismatch(&self, chunk: &ChunkRef, actual: sdfs_cas::ChunkId) {
+        self.then.mismatch(chunk, actual);
     }
 }
 

@@ -57,6 +57,11 @@ pub enum DeliveredChange {
         staged: u64,
         mode: u32,
         mtime: i64,
+        /// The whole content when it is small (at most
+        /// [`INLINE_DELIVERY`]): the owner checks it against the manifest
+        /// like any chunk, without asking for it.
+        #[serde(with = "serde_bytes")]
+        inline: Vec<u8>,
     },
     Attrs {
         mode: u32,
@@ -68,6 +73,10 @@ pub enum DeliveredChange {
     },
     Removed,
 }
+
+/// Files up to this size travel inside their delivery: one round trip,
+/// not two.
+pub const INLINE_DELIVERY: u64 = 256 * 1024;
 
 /// What the owner did with a [`Delivery`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

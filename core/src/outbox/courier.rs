@@ -115,6 +115,7 @@ impl Courier {
                 }
             }
         }
+        outbox.sync()?;
         Ok(next)
     }
 
@@ -158,12 +159,23 @@ impl Courier {
                     Err(e) => return Err(Error::io(&path, e)),
                 };
                 let before = stamp_of(&file)?;
-                let manifest = sdfs_cas::build_from_reader(&file, &sdfs_cas::Discard).map_err(
-                    |e| match e {
-                        sdfs_cas::build::BuildError::Io(e) => Error::io(&path, e),
-                        sdfs_cas::build::BuildError::Sink(never) => match never {},
-                    },
-                )?;
+                let inline = if before.0 <= crate::remote::INLINE_DELIVERY {
+                    let mut bytes = Vec::with_capacity(before.0 as usize);
+                    std::io::Read::read_to_end(&mut &file, &mut bytes)
+                        .map_err(|e| Error::io(&path, e))?;
+                    bytes
+                } else {
+                    Vec::new()
+                };
+                let built = if inline.is_empty() {
+                    sdfs_cas::build_from_reader(&file, &sdfs_cas::Discard)
+                } else {
+                    sdfs_cas::build_from_reader(inline.as_slice(), &sdfs_cas::Discard)
+                };
+                let manifest = built.map_err(|e| match e {
+                    sdfs_cas::build::BuildError::Io(e) => Error::io(&path, e),
+                    sdfs_cas::build::BuildError::Sink(never) => match never {},
+                })?;
                 if stamp_of(&file)? != before {
                     return Ok(false);
                 }
@@ -175,6 +187,7 @@ impl Courier {
                         staged: *id,
                         mode: *mode,
                         mtime: before.1,
+                        inline,
                     }),
                     self.timeout,
                 );

@@ -440,7 +440,12 @@ impl Outbox {
     /// delivered) becomes a removal of what the owner now has, so the
     /// owner ends up as this device shows it.
     pub fn delivered(&self, target: &Target, seq: u64, version: Version) -> Result<bool> {
-        let txn = self.db.begin_write()?;
+        let mut txn = self.db.begin_write()?;
+        // Not flushed on its own (the courier syncs after each pass): a
+        // change delivered twice after a crash is applied twice, which
+        // changes nothing (the same content is no conflict, a removal of
+        // what is gone is done).
+        txn.set_durability(Durability::None)?;
         let done = {
             let mut records = Records {
                 table: txn.open_table(OUTBOX)?,
@@ -478,9 +483,8 @@ impl Outbox {
                 }
             }
         };
-        // Durable: a restart must not deliver it twice.
         txn.commit()?;
-        self.unsynced.store(false, Ordering::Release);
+        self.unsynced.store(true, Ordering::Release);
         self.notify();
         Ok(done)
     }
