@@ -122,13 +122,6 @@ fn programs_save_to_another_device_and_the_owner_gets_the_same_bytes() -> Result
         sh(&format!("git -C {} log --format=%s", q(&repo)))?,
         "second\nfirst\n"
     );
-    // git clone: a new repository written into the nas's folder (lock
-    // files renamed over names made moments before).
-    sh(&format!(
-        "git clone -q --no-local {} {}",
-        q(&pair.photos.join("repo")),
-        q(&remote.join("cloned"))
-    ))?;
 
     // Every result reaches the owner's disk, byte for byte.
     owner_has(&pair, "notes.txt", b"alpha\nBETA\ngamma\n")?;
@@ -154,7 +147,16 @@ fn programs_save_to_another_device_and_the_owner_gets_the_same_bytes() -> Result
         "git -C {} diff --exit-code HEAD",
         q(&pair.photos.join("repo"))
     ))?;
-    owner_has(&pair, "cloned/README", b"hello\n")?;
+    // git clone: a new repository written into the nas's folder (lock
+    // files renamed over names made moments before). Cloned from the
+    // owner's repository once the commit above is there, so what it
+    // holds is known.
+    sh(&format!(
+        "git clone -q --no-local {} {}",
+        q(&pair.photos.join("repo")),
+        q(&remote.join("cloned"))
+    ))?;
+    owner_has(&pair, "cloned/README", b"hello\nworld\n")?;
     wait_for(DELIVERED, || pending(&pair.laptop).is_ok_and(|n| n == 0))
         .context("the clone is still being delivered")?;
     sh(&format!(
@@ -166,7 +168,7 @@ fn programs_save_to_another_device_and_the_owner_gets_the_same_bytes() -> Result
             "git -C {} log --format=%s",
             q(&pair.photos.join("cloned"))
         ))?,
-        "first\n"
+        "second\nfirst\n"
     );
     let owner_db = pair.photos.join("data.db");
     wait_for(DELIVERED, || {
