@@ -140,27 +140,24 @@ fn devices_on_a_lan_pair_by_code_alone() -> Result<()> {
 
     // A save on the laptop crosses the LAN to the nas's disk: an editor's
     // write-then-rename over an existing file, and a new file.
-    let first = photos
-        .read_dir()?
-        .flatten()
-        .find(|e| e.path().is_file())
-        .context("a photo")?
-        .file_name();
-    let edited = remote.join(&first);
+    // album-0/p0.txt was written above, inside one of the albums.
+    let first = std::path::Path::new("album-0/p0.txt");
+    assert!(photos.join(first).is_file());
+    let edited = remote.join(first);
     sdfs_tests::sh(&format!(
         "printf 'edited on the laptop\\n' > {tmp} && mv {tmp} {target} && \
          printf 'new over the LAN\\n' > {new}",
-        tmp = sdfs_tests::q(&remote.join(".edit.tmp")),
+        tmp = sdfs_tests::q(&remote.join("album-0/.edit.tmp")),
         target = sdfs_tests::q(&edited),
         new = sdfs_tests::q(&remote.join("from-laptop.txt")),
     ))?;
     wait_for(Duration::from_secs(60), || {
-        std::fs::read(photos.join(&first)).ok().as_deref() == Some(&b"edited on the laptop\n"[..])
+        std::fs::read(photos.join(first)).ok().as_deref() == Some(&b"edited on the laptop\n"[..])
             && std::fs::read(photos.join("from-laptop.txt"))
                 .ok()
                 .as_deref()
                 == Some(&b"new over the LAN\n"[..])
-            && !photos.join(".edit.tmp").exists()
+            && !photos.join("album-0/.edit.tmp").exists()
     })
     .context("the laptop's saves never reached the nas")?;
     Ok(())
