@@ -419,6 +419,45 @@ fn eviction_keeps_the_budget_and_never_touches_pins() {
 }
 
 #[test]
+fn freeing_up_content_drops_its_unpinned_chunks_and_keeps_shared_pinned_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store_in(dir.path(), u64::MAX);
+    let shared = noise(2 * MIB, 31);
+    let pinned = ingest(&store, &shared);
+    store.pin(&pinned, 1).expect("pin");
+    // A second content: the pinned bytes, then more of its own.
+    let mut data = shared.clone();
+    data.extend(noise(2 * MIB, 32));
+    let cached = ingest(&store, &data);
+    assert!(store.assemble(&cached).is_ok());
+    let own: Vec<ChunkId> = cached
+        .chunks()
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| pinned.chunks().iter().all(|p| p.id != *id))
+        .collect();
+    assert!(!own.is_empty());
+
+    let (chunks, bytes) = store.evict_content(&cached).expect("evict");
+    assert_eq!(chunks, own.len() as u64);
+    assert!(bytes > 0);
+    assert!(store.assembled(&cached).is_none(), "the whole copy is gone");
+    for id in &own {
+        assert!(
+            !store.contains(id).expect("contains"),
+            "its own chunk stays"
+        );
+    }
+    for chunk in pinned.chunks() {
+        assert!(
+            store.contains(&chunk.id).expect("contains"),
+            "a pinned chunk went"
+        );
+    }
+    assert!(store.is_pinned(&pinned.hash()).expect("pinned"));
+}
+
+#[test]
 fn pinning_content_with_missing_chunks_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store_in(dir.path(), u64::MAX);

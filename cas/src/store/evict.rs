@@ -14,6 +14,7 @@ use super::pack::{RECORD_HEADER, pack_path};
 use super::tables::{CHUNKS, ChunkLoc, LRU, PACK_CONTENTS, PACKS};
 use super::{FsChunkStore, Result, StoreError, remove_chunks, sync_dir};
 use crate::id::ChunkId;
+use crate::manifest::Manifest;
 
 /// Eviction stops at this share of the budget, so that the next few writes
 /// do not each trigger another round.
@@ -96,6 +97,41 @@ impl FsChunkStore {
         }
         report.stored_after = self.stored_bytes()?;
         Ok(report)
+    }
+
+    /// "Free up space" for one content: deletes its assembled copy and those
+    /// of its chunks no pin holds. Chunks it shares with pinned content
+    /// stay. Returns (chunks, bytes) removed from the index; the space
+    /// comes back when their packs are next collected.
+    pub fn evict_content(&self, manifest: &Manifest) -> Result<(u64, u64)> {
+        let path = self.files_dir.join(manifest.hash().to_string());
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io(&path, e)),
+        }
+        let txn = self.db.begin_write()?;
+        let victims: Vec<ChunkId> = {
+            let index = txn.open_table(CHUNKS)?;
+            let mut seen = std::collections::HashSet::new();
+            let mut victims = Vec::new();
+            for chunk in manifest.chunks() {
+                if !seen.insert(chunk.id) {
+                    continue;
+                }
+                let unpinned = index
+                    .get(chunk.id.as_bytes())?
+                    .and_then(|v| ChunkLoc::decode(v.value()))
+                    .is_some_and(|loc| loc.pins == 0);
+                if unpinned {
+                    victims.push(chunk.id);
+                }
+            }
+            victims
+        };
+        let freed = remove_chunks(&txn, &victims)?;
+        txn.commit()?;
+        Ok((victims.len() as u64, freed))
     }
 
     /// Starts a new open pack if the current one holds dead bytes, so that
