@@ -21,6 +21,7 @@ use sdfs_cas::{FsChunkStore, HotCache};
 
 pub use local::{FileStamp, LocalFile, LocalManifest};
 pub use pin::{PinReport, PinTarget};
+pub use remote::FileState;
 pub use validate::{IntegrityIssue, IssueKind, ValidateOptions, ValidateReport};
 
 use crate::error::{Error, Result};

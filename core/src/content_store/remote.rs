@@ -8,6 +8,34 @@ use sdfs_cas::FileHash;
 use super::ContentStore;
 use crate::error::Result;
 use crate::ids::DeviceId;
+use crate::model::entry::{EntryKind, EntryRecord};
+use crate::sync::replica::ReplicaView;
+
+/// Where another device's file stands on this device (SPEC §4 file
+/// states), as `user.sd.state` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileState {
+    /// Nothing of it is here: reads go to a device that has it.
+    OnlineOnly,
+    /// Some of its chunks are in the content store (being fetched, or
+    /// read in part).
+    Partial,
+    /// Complete and verified in the content store, evictable.
+    Cached,
+    /// Kept on this device, never evicted.
+    Pinned,
+}
+
+impl FileState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileState::OnlineOnly => "online-only",
+            FileState::Partial => "partial",
+            FileState::Cached => "cached",
+            FileState::Pinned => "pinned",
+        }
+    }
+}
 
 /// `(device, entry)` → size (8 B LE) ++ mtime (8 B LE) ++ file hash (32 B).
 pub const REMOTE_MANIFESTS: TableDefinition<'_, (u128, u64), &[u8]> =
@@ -63,5 +91,66 @@ impl ContentStore {
             .insert((device.0.as_u128(), entry), record.as_slice())?;
         txn.commit()?;
         Ok(())
+    }
+}
+
+impl ContentStore {
+    /// Where file `entry` of `device` (its record as `view` has it) stands
+    /// on this device; `None` for what has no bytes (directories, links).
+    pub fn remote_state(
+        &self,
+        view: &ReplicaView,
+        device: DeviceId,
+        entry: u64,
+        record: &EntryRecord,
+    ) -> Result<Option<FileState>> {
+        if record.kind != EntryKind::File {
+            return Ok(None);
+        }
+        let Some(hash) = self.remote_hash(view, device, entry, record)? else {
+            // No manifest known: nothing of it can have been fetched.
+            return Ok(Some(FileState::OnlineOnly));
+        };
+        let chunks = self.chunks();
+        if chunks.is_pinned(&hash)? {
+            return Ok(Some(FileState::Pinned));
+        }
+        let Some(manifest) = chunks.manifest(&hash)? else {
+            return Ok(Some(FileState::OnlineOnly));
+        };
+        if chunks.assembled(&manifest).is_some() {
+            return Ok(Some(FileState::Cached));
+        }
+        let mut held = 0;
+        for chunk in manifest.chunks() {
+            if chunks.contains(&chunk.id)? {
+                held += 1;
+            }
+        }
+        Ok(Some(match held {
+            0 => FileState::OnlineOnly,
+            n if n == manifest.chunks().len() => FileState::Cached,
+            _ => FileState::Partial,
+        }))
+    }
+
+    /// The file hash of `device`'s file `entry` as this device knows it:
+    /// the owner's integrity hash, else that of a manifest fetched for it
+    /// at its current size and mtime.
+    pub fn remote_hash(
+        &self,
+        view: &ReplicaView,
+        device: DeviceId,
+        entry: u64,
+        record: &EntryRecord,
+    ) -> Result<Option<FileHash>> {
+        let integrity = match record.content {
+            Some(c) => view.content(c)?.and_then(|c| c.integrity),
+            None => None,
+        };
+        match integrity {
+            Some(hash) => Ok(Some(FileHash(hash))),
+            None => self.remote_manifest_hash(device, entry, (record.size, record.mtime)),
+        }
     }
 }

@@ -15,6 +15,7 @@
 mod attr;
 #[cfg(test)]
 mod conformance;
+mod keep;
 mod live;
 mod local;
 mod node;
@@ -29,10 +30,12 @@ mod xattr;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+pub use crate::content_store::FileState;
 pub use attr::Attr;
+pub use keep::FetchProgress;
 pub use node::{Node, NodeKey, Renamed, Unlinked};
 pub use open::{OpenFile, Opened};
-pub use remote::{FileState, RemoteAccess};
+pub use remote::RemoteAccess;
 pub use tags::parse_tags;
 pub use types::{
     Caller, Fallocate, FsStats, OpenFlags, RenameFlags, SetAttr, SetTime, Whence, XattrSet, mode,

@@ -12,6 +12,7 @@ use sdfs_cas::{ChunkSource, ContentReader, FileHash, Manifest};
 use super::node::{Kind, ino};
 use super::types::mode;
 use super::{Attr, DirEntry, Namespace, Node, Opened};
+use crate::content_store::FileState;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::DeviceId;
 use crate::model::device::DeviceRecord;
@@ -23,30 +24,15 @@ use crate::sync::replica::ReplicaView;
 /// (about 8 MiB, as eight batches running side by side).
 const READAHEAD_CHUNKS: usize = 128;
 
-/// Where another device's file stands on this device (SPEC §4 file
-/// states), as `user.sd.state` shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileState {
-    /// Nothing of it is here: reads go to a device that has it.
-    OnlineOnly,
-    /// Some of its chunks are in the content store (being fetched, or
-    /// read in part).
-    Partial,
-    /// Complete and verified in the content store, evictable.
-    Cached,
-    /// Kept on this device, never evicted.
-    Pinned,
-}
-
-impl FileState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileState::OnlineOnly => "online-only",
-            FileState::Partial => "partial",
-            FileState::Cached => "cached",
-            FileState::Pinned => "pinned",
-        }
-    }
+/// Where the bytes of another device's file come from.
+enum RemoteContent {
+    /// A file of this device with the same full hash.
+    Local(ContentReader),
+    /// The owner's verified manifest, and the devices to fetch from.
+    Fetched {
+        manifest: Manifest,
+        sources: Vec<Arc<dyn ChunkSource>>,
+    },
 }
 
 /// What a read of another device's file is bound by.
@@ -77,7 +63,7 @@ impl Namespace {
         self.peers().into_iter().find(|d| d.name.as_bytes() == name)
     }
 
-    fn view(&self, device: DeviceId) -> Result<ReplicaView> {
+    pub(super) fn view(&self, device: DeviceId) -> Result<ReplicaView> {
         ReplicaView::new(self.lib.db(), device)
     }
 
@@ -165,46 +151,11 @@ impl Namespace {
     /// Where another device's file `entry` stands here; `None` for what has
     /// no bytes (directories, symlinks).
     pub(super) fn remote_state(&self, device: DeviceId, entry: u64) -> Result<Option<FileState>> {
-        let record = self.remote_entry(device, entry)?;
-        if record.kind != EntryKind::File {
-            return Ok(None);
-        }
-        let integrity = match record.content {
-            Some(c) => self.view(device)?.content(c)?.and_then(|c| c.integrity),
-            None => None,
-        };
-        let hash = match integrity {
-            Some(hash) => Some(FileHash(hash)),
-            None => {
-                self.content
-                    .remote_manifest_hash(device, entry, (record.size, record.mtime))?
-            }
-        };
-        // No manifest known: nothing of it can have been fetched.
-        let Some(hash) = hash else {
-            return Ok(Some(FileState::OnlineOnly));
-        };
-        let chunks = self.content.chunks();
-        if chunks.is_pinned(&hash)? {
-            return Ok(Some(FileState::Pinned));
-        }
-        let Some(manifest) = chunks.manifest(&hash)? else {
-            return Ok(Some(FileState::OnlineOnly));
-        };
-        if chunks.assembled(&manifest).is_some() {
-            return Ok(Some(FileState::Cached));
-        }
-        let mut held = 0;
-        for chunk in manifest.chunks() {
-            if chunks.contains(&chunk.id)? {
-                held += 1;
-            }
-        }
-        Ok(Some(match held {
-            0 => FileState::OnlineOnly,
-            n if n == manifest.chunks().len() => FileState::Cached,
-            _ => FileState::Partial,
-        }))
+        let view = self.view(device)?;
+        let record = view
+            .entry(entry)?
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, format!("entry {entry}")))?;
+        self.content.remote_state(&view, device, entry, &record)
     }
 
     /// The target of another device's symlink, as recorded there.
@@ -221,6 +172,49 @@ impl Namespace {
     /// instead of the network; a file read to the end before is opened as
     /// the whole copy assembled from its verified chunks.
     pub(super) fn open_remote(&self, device: DeviceId, entry: u64) -> Result<Opened> {
+        match self.remote_content(device, entry)? {
+            RemoteContent::Local(reader) => Ok(Opened::Chunks(reader)),
+            RemoteContent::Fetched { manifest, sources } => {
+                if let Some(file) = self.content.chunks().assembled(&manifest) {
+                    return Ok(Opened::Whole(file));
+                }
+                Ok(Opened::Chunks(
+                    ContentReader::new(
+                        Arc::new(manifest),
+                        sources,
+                        self.content.hot().clone(),
+                        Some(Arc::clone(self.content.chunks())),
+                        sdfs_cas::Keep::Later(self.content.keeper()?),
+                    )
+                    .with_readahead(READAHEAD_CHUNKS),
+                ))
+            }
+        }
+    }
+
+    /// A reader of another device's file that stores every chunk before
+    /// returning it (pins: what was read must be here afterwards).
+    pub(super) fn remote_reader_keeping(
+        &self,
+        device: DeviceId,
+        entry: u64,
+    ) -> Result<ContentReader> {
+        Ok(match self.remote_content(device, entry)? {
+            RemoteContent::Local(reader) => reader,
+            RemoteContent::Fetched { manifest, sources } => ContentReader::new(
+                Arc::new(manifest),
+                sources,
+                self.content.hot().clone(),
+                Some(Arc::clone(self.content.chunks())),
+                sdfs_cas::Keep::Now,
+            )
+            .with_readahead(READAHEAD_CHUNKS),
+        })
+    }
+
+    /// Where another device's file can be read from: a local file with the
+    /// same bytes, or its verified manifest and the devices to ask.
+    fn remote_content(&self, device: DeviceId, entry: u64) -> Result<RemoteContent> {
         let record = self.remote_entry(device, entry)?;
         if record.kind != EntryKind::File {
             return Err(Error::fs(ErrorKind::IsADirectory, "not a regular file"));
@@ -238,7 +232,7 @@ impl Namespace {
             && local.integrity == Some(hash.0)
             && let Ok(reader) = self.content.open_content(content)
         {
-            return Ok(Opened::Chunks(reader));
+            return Ok(RemoteContent::Local(reader));
         }
         let access = self
             .remote
@@ -277,19 +271,7 @@ impl Namespace {
         }
         let manifest =
             self.remote_manifest(device, entry, &record, integrity, &holders, access.as_ref())?;
-        if let Some(file) = self.content.chunks().assembled(&manifest) {
-            return Ok(Opened::Whole(file));
-        }
-        Ok(Opened::Chunks(
-            ContentReader::new(
-                Arc::new(manifest),
-                sources,
-                self.content.hot().clone(),
-                Some(Arc::clone(self.content.chunks())),
-                sdfs_cas::Keep::Later(self.content.keeper()?),
-            )
-            .with_readahead(READAHEAD_CHUNKS),
-        ))
+        Ok(RemoteContent::Fetched { manifest, sources })
     }
 
     /// Paired devices other than `except` whose replica holds `content`
