@@ -16,6 +16,8 @@ use crate::model::location::LocationRecord;
 use crate::time::rfc3339;
 use crate::uri::SdUri;
 
+pub mod remote;
+
 /// One row of `sd ls`.
 #[derive(Clone, Debug, Serialize)]
 pub struct ListItem {
@@ -28,6 +30,9 @@ pub struct ListItem {
     pub content_id: Option<ContentId>,
     /// For directories and locations: files below.
     pub files: Option<u64>,
+    /// For another device's files: online-only, partial, cached or pinned
+    /// (`null` for this device's own files and for directories).
+    pub state: Option<&'static str>,
 }
 
 /// What `sd stat` shows.
@@ -50,6 +55,8 @@ pub struct StatInfo {
     pub copies: Option<u32>,
     pub files: Option<u64>,
     pub link_target: Option<String>,
+    /// As in [`ListItem::state`].
+    pub state: Option<&'static str>,
 }
 
 /// A group of identical files.
@@ -149,6 +156,7 @@ pub fn ls(lib: &Library, uri: &SdUri, recursive: bool) -> Result<Vec<ListItem>> 
                 modified: rfc3339(root.as_ref().map_or(0, |r| r.mtime)),
                 content_id: None,
                 files: root.map(|r| r.agg_files),
+                state: None,
             });
         }
         return Ok(out);
@@ -197,7 +205,7 @@ pub fn ls(lib: &Library, uri: &SdUri, recursive: bool) -> Result<Vec<ListItem>> 
     Ok(out)
 }
 
-fn list_item(uri: SdUri, record: &EntryRecord) -> ListItem {
+pub(crate) fn list_item(uri: SdUri, record: &EntryRecord) -> ListItem {
     let is_dir = record.kind == EntryKind::Directory;
     ListItem {
         name: String::from_utf8_lossy(&record.name).into_owned(),
@@ -207,6 +215,7 @@ fn list_item(uri: SdUri, record: &EntryRecord) -> ListItem {
         modified: rfc3339(record.mtime),
         content_id: record.content,
         files: is_dir.then_some(record.agg_files),
+        state: None,
     }
 }
 
@@ -270,6 +279,7 @@ pub fn stat(lib: &Library, uri: &SdUri) -> Result<StatInfo> {
             .link_target
             .as_ref()
             .map(|t| String::from_utf8_lossy(t).into_owned()),
+        state: None,
     })
 }
 
@@ -302,6 +312,7 @@ fn stat_content(
         copies: Some(content.instances),
         files: None,
         link_target: None,
+        state: None,
     })
 }
 
