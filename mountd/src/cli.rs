@@ -42,6 +42,10 @@ pub enum Command {
         /// Everything below, with paths relative to URI.
         #[arg(short = 'R', long)]
         recursive: bool,
+        /// Long listing: where each of another device's files stands here
+        /// (online-only, partial, cached, pinned).
+        #[arg(short = 'l', long)]
+        long: bool,
     },
     /// Show one file, directory or content.
     Stat { uri: String },
@@ -96,13 +100,20 @@ pub enum Command {
     /// when two devices changed it at once.
     Conflicts,
     /// Copy a file's (or a directory's files') content into the chunk store
-    /// and keep it there: never evicted, readable offline.
+    /// and keep it there: never evicted, readable offline. Another device's
+    /// folder stays pinned: what later arrives in it is fetched too.
     Pin {
         /// A path (real, or inside the mount) or an sd:// URI.
         target: std::ffi::OsString,
     },
     /// Remove pins (the chunks stay cached until the budget needs the room).
     Unpin { target: std::ffi::OsString },
+    /// Turn another device's cached or pinned files back into online-only
+    /// ones: unpinned, and their bytes dropped from this device.
+    FreeUp {
+        /// A path inside the mount or an sd:// URI of another device.
+        target: std::ffi::OsString,
+    },
     /// The chunk store: stats, gc, verify, budget.
     #[command(subcommand)]
     Cache(CacheCommand),

@@ -96,6 +96,8 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
     let listen = multiaddrs("listen", &listen)?;
     let dial = multiaddrs("peer", &peers)?;
     let for_sync = Arc::clone(&mounted);
+    // What sync brings may belong in a pinned folder: it wakes the keeper.
+    let (wake_keeper, keeper_woken) = std::sync::mpsc::sync_channel::<()>(1);
     let node = sdfs_p2p::Node::start(
         host.content()?,
         sdfs_p2p::NodeConfig {
@@ -110,6 +112,7 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
                     m.invalidate_remote(device, &applied.entries);
                     m.invalidate_remote(device, &applied.dirs);
                 }
+                let _ = wake_keeper.try_send(());
             })),
         },
     )?;
@@ -126,6 +129,20 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
             .name("sd-courier".into())
             .spawn(move || courier.run(&stop))?;
     }
+    // The namespace serves the mount, and other devices' files to `sd pin`,
+    // `sd free-up` and the keeper, mounted or not.
+    let ns = Arc::new(Namespace::new(host.content()?)?);
+    ns.set_remote_access(sdfs_core::namespace::RemoteAccess {
+        link: Arc::new(link.clone()),
+        timeout: fetch_timeout,
+    });
+    host.namespace = Some(Arc::clone(&ns));
+    {
+        let ns = Arc::clone(&ns);
+        std::thread::Builder::new()
+            .name("sd-keep-pinned".into())
+            .spawn(move || keep_pinned(&ns, &keeper_woken))?;
+    }
     if let Some(mountpoint) = &mountpoint {
         // A mount left by a crashed daemon answers "Transport endpoint is not
         // connected" to everything; detach it before anything else.
@@ -134,18 +151,12 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
         }
         std::fs::create_dir_all(mountpoint)
             .with_context(|| format!("creating {}", mountpoint.display()))?;
-        let ns = Arc::new(Namespace::new(host.content()?)?);
-        ns.set_remote_access(sdfs_core::namespace::RemoteAccess {
-            link: Arc::new(link.clone()),
-            timeout: fetch_timeout,
-        });
         // Modes arrive with the caller's umask already applied.
         // SAFETY: umask has no preconditions.
         unsafe { libc::umask(0) };
         let m = sdfs_vfs_fuse::mount(Arc::clone(&ns), mountpoint, FUSE_THREADS)
             .with_context(|| format!("mounting {}", mountpoint.display()))?;
         *mounted.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
-        host.namespace = Some(ns);
         host.mountpoint =
             Some(std::fs::canonicalize(mountpoint).unwrap_or_else(|_| mountpoint.clone()));
     }
@@ -227,6 +238,26 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
     let _ = std::fs::remove_file(&socket);
     eprintln!("sd: stopped");
     Ok(())
+}
+
+/// How often pinned folders are checked for what they lack when nothing
+/// woke the keeper (a peer back online with files it had before).
+const KEEP_PINNED_EVERY: Duration = Duration::from_secs(60);
+
+/// Fetches what pinned folders and files of other devices lack, whenever
+/// sync applied something and once a minute.
+fn keep_pinned(ns: &Namespace, woken: &std::sync::mpsc::Receiver<()>) {
+    loop {
+        match woken.recv_timeout(KEEP_PINNED_EVERY) {
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        match ns.keep_pinned() {
+            Ok(0) => {}
+            Ok(bytes) => tracing::info!("kept pinned files: fetched {bytes} bytes"),
+            Err(e) => tracing::warn!("keeping pinned files: {e}"),
+        }
+    }
 }
 
 /// The integrity job's pace in the background: gentle on a laptop's disk.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::outcome::Done;
-use crate::replies::content::{CacheStats, Collected, Pinned, Validated, Verified};
+use crate::replies::content::{CacheStats, Collected, FreedUp, Pinned, Validated, Verified};
 use crate::replies::deliveries::{Conflicts, Deliveries};
 use crate::replies::devices::{DeviceRow, Devices, Invite, Joined, Unpaired};
 use crate::replies::jobs::{Indexed, JobAction, JobRow, Jobs, JobsAndDeliveries};
@@ -19,8 +19,10 @@ use crate::replies::tags::Tags;
 use crate::request::{Reply, Request};
 use anyhow::{Context, Result, bail};
 use sdfs_core::content_store::{ContentStore, PinTarget, ValidateOptions};
-use sdfs_core::ids::{JobId, LocationId};
+use sdfs_core::ids::{DeviceId, JobId, LocationId};
 use sdfs_core::jobs::{self, JobControl, JobEvent, JobRecord, JobState};
+use sdfs_core::namespace::{FetchProgress, Namespace};
+use sdfs_core::uri::SdUri;
 use sdfs_core::watcher::LocationWatcher;
 use sdfs_core::{Library, indexer, locations, query};
 
@@ -77,6 +79,36 @@ impl Host {
         }
         let store = Arc::new(ContentStore::open(Arc::clone(&self.lib))?);
         Ok(Arc::clone(self.content.get_or_init(|| store)))
+    }
+
+    /// The namespace and `(device, entry)` of a target naming another
+    /// device's file or folder (an `sd://` URI or a path in the mount);
+    /// `None` for this device's own.
+    fn remote_target(&self, target: &[u8]) -> Result<Option<(&Namespace, DeviceId, u64)>> {
+        let uri: SdUri = if target.starts_with(b"sd://") {
+            std::str::from_utf8(target)
+                .context("a URI is UTF-8 text")?
+                .parse()?
+        } else {
+            let path = Path::new(std::ffi::OsStr::from_bytes(target));
+            match self
+                .mountpoint
+                .as_deref()
+                .and_then(|m| SdUri::in_mount(m, path))
+            {
+                Some(uri) => uri,
+                None => return Ok(None),
+            }
+        };
+        if query::remote::peer_of(&self.lib, &uri)?.is_none() {
+            return Ok(None);
+        }
+        let ns = self.namespace.as_deref().context(
+            "other devices' files are kept by the daemon (start it with `sd daemon` or `sd mount`)",
+        )?;
+        Ok(ns
+            .remote_target(&uri)?
+            .map(|(device, entry)| (ns, device, entry)))
     }
 
     /// Deliveries waiting here and being applied here.
@@ -211,10 +243,25 @@ impl Host {
                 }
                 Done::of(&indexed)
             }
-            Request::Ls { uri, recursive } => {
-                Done::of(&Listing(query::ls(lib, &uri.parse()?, recursive)?))
+            Request::Ls {
+                uri,
+                recursive,
+                long,
+            } => {
+                let uri = uri.parse()?;
+                let items = match query::remote::peer_of(lib, &uri)? {
+                    Some(peer) => query::remote::ls(&*self.content()?, &peer, &uri, recursive)?,
+                    None => query::ls(lib, &uri, recursive)?,
+                };
+                Done::of(&Listing { items, long })
             }
-            Request::Stat { uri } => Done::of(&Stat(query::stat(lib, &uri.parse()?)?)),
+            Request::Stat { uri } => {
+                let uri = uri.parse()?;
+                Done::of(&Stat(match query::remote::peer_of(lib, &uri)? {
+                    Some(peer) => query::remote::stat(&*self.content()?, &peer, &uri)?,
+                    None => query::stat(lib, &uri)?,
+                }))
+            }
             Request::Dupes { min_size } => Done::of(&Dupes(query::dupes(lib, min_size)?)),
             Request::JobsList => {
                 let running = self.running().keys().copied().collect::<Vec<_>>();
@@ -311,6 +358,13 @@ impl Host {
                 })
             }
             Request::Pin { target } => {
+                if let Some((ns, device, entry)) = self.remote_target(&target)? {
+                    let mut report = |p: &FetchProgress| out(Reply::Fetch(p.clone()));
+                    return Done::of(&Pinned {
+                        report: ns.pin_remote(device, entry, &mut report)?,
+                        unpinned: false,
+                    });
+                }
                 let target = PinTarget::resolve(lib, &target, self.mountpoint.as_deref())?;
                 Done::of(&Pinned {
                     report: self.content()?.pin(&target)?,
@@ -318,12 +372,25 @@ impl Host {
                 })
             }
             Request::Unpin { target } => {
+                if let Some((ns, device, entry)) = self.remote_target(&target)? {
+                    return Done::of(&Pinned {
+                        report: ns.unpin_remote(device, entry)?,
+                        unpinned: true,
+                    });
+                }
                 let target = PinTarget::resolve(lib, &target, self.mountpoint.as_deref())?;
                 Done::of(&Pinned {
                     report: self.content()?.unpin(&target)?,
                     unpinned: true,
                 })
             }
+            Request::FreeUp { target } => match self.remote_target(&target)? {
+                Some((ns, device, entry)) => Done::of(&FreedUp(ns.free_up(device, entry)?)),
+                None => bail!(
+                    "free-up is for other devices' files (this device's own files are \
+                     on its disk already); use `sd unpin` to release pins"
+                ),
+            },
             Request::CacheStats => Done::of(&CacheStats::of(&*self.content()?)?),
             Request::CacheGc => Done::of(&Collected::run(&*self.content()?)?),
             Request::CacheVerify => Done::of(&Verified::run(&*self.content()?)?),

@@ -139,7 +139,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Conflicts => Request::Conflicts,
         Command::Index { location } => Request::Index { location },
-        Command::Ls { uri, recursive } => Request::Ls { uri, recursive },
+        Command::Ls {
+            uri,
+            recursive,
+            long,
+        } => Request::Ls {
+            uri,
+            recursive,
+            long,
+        },
         Command::Stat { uri } => Request::Stat { uri },
         Command::Dupes { min_size } => Request::Dupes { min_size },
         Command::Jobs { action } => match action {
@@ -154,6 +162,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             target: target_bytes(&target)?,
         },
         Command::Unpin { target } => Request::Unpin {
+            target: target_bytes(&target)?,
+        },
+        Command::FreeUp { target } => Request::FreeUp {
             target: target_bytes(&target)?,
         },
         Command::Cache(CacheCommand::Stats) => Request::CacheStats,
@@ -195,10 +206,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         uri.parse::<sdfs_core::uri::SdUri>()?;
     }
     let mut view = ProgressView::new(json);
-    let mut on_reply = |reply: Reply| {
-        if let Reply::Event(event) = reply {
-            view.event(&event);
-        }
+    let mut on_reply = |reply: Reply| match reply {
+        Reply::Event(event) => view.event(&event),
+        Reply::Fetch(progress) => view.fetch(&progress),
+        Reply::Ok(_) | Reply::Error(_) => {}
     };
     let done = match control::connect(&dir.join(sdfs_core::library::SOCKET_FILE)) {
         Some(stream) => control::call(stream, &request, &mut on_reply)?,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sdfs_core::jobs::{JobEvent, Phase, Progress};
+use sdfs_core::namespace::FetchProgress;
 
 use crate::outcome::human_bytes;
 
@@ -24,6 +25,52 @@ impl ProgressView {
             ProgressView::Bar(None)
         } else {
             ProgressView::Lines(None)
+        }
+    }
+
+    /// A fetch of other devices' files (`sd pin`): a bar of bytes.
+    pub fn fetch(&mut self, progress: &FetchProgress) {
+        match self {
+            ProgressView::Json => {
+                let mut line = serde_json::json!({ "event": "fetch" });
+                if let (Some(map), Ok(serde_json::Value::Object(fields))) =
+                    (line.as_object_mut(), serde_json::to_value(progress))
+                {
+                    map.extend(fields);
+                }
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+            }
+            ProgressView::Lines(last) => {
+                let finished = progress.files_done == progress.files;
+                if finished || last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    *last = Some(Instant::now());
+                    eprintln!("fetching: {}", describe_fetch(progress));
+                }
+            }
+            ProgressView::Bar(bar) => {
+                let bar = bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::new(progress.bytes);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} fetching [{bar:30}] {bytes}/{total_bytes} {msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bar
+                });
+                bar.set_length(progress.bytes);
+                bar.set_position(progress.bytes_done);
+                bar.set_message(format!(
+                    "{}/{} files {}",
+                    progress.files_done, progress.files, progress.current
+                ));
+                if progress.files_done == progress.files {
+                    bar.finish_and_clear();
+                }
+            }
         }
     }
 
@@ -137,4 +184,15 @@ fn describe_event(event: &JobEvent) -> String {
             c.errors
         ),
     }
+}
+
+fn describe_fetch(p: &FetchProgress) -> String {
+    format!(
+        "{}/{} files, {} of {} {}",
+        p.files_done,
+        p.files,
+        human_bytes(p.bytes_done),
+        human_bytes(p.bytes),
+        p.current
+    )
 }

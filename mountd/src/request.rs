@@ -31,6 +31,8 @@ pub enum Request {
     Ls {
         uri: String,
         recursive: bool,
+        #[serde(default)]
+        long: bool,
     },
     Stat {
         uri: String,
@@ -54,6 +56,9 @@ pub enum Request {
         target: Vec<u8>,
     },
     Unpin {
+        target: Vec<u8>,
+    },
+    FreeUp {
         target: Vec<u8>,
     },
     CacheStats,
@@ -88,6 +93,8 @@ pub enum Request {
 #[serde(rename_all = "snake_case")]
 pub enum Reply {
     Event(JobEvent),
+    /// Where a fetch of another device's files stands (`sd pin`).
+    Fetch(sdfs_core::namespace::FetchProgress),
     Ok(crate::outcome::Done),
     Error(String),
 }

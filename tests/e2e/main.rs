@@ -3,6 +3,7 @@
 mod cli;
 mod content;
 mod devices;
+mod file_states;
 mod identity;
 mod index;
 mod mount;

@@ -36,6 +36,28 @@ impl Render for Pinned {
     }
 }
 
+/// `sd free-up`: files made online-only, and the bytes dropped here.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct FreedUp(pub PinReport);
+
+impl Render for FreedUp {
+    fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let r = &self.0;
+        writeln!(
+            out,
+            "freed up {} files ({}; {} dropped from this device); they are online-only now",
+            r.files,
+            human_bytes(r.bytes),
+            human_bytes(r.stored_bytes)
+        )?;
+        for skipped in &r.skipped {
+            writeln!(out, "skipped {skipped}")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PinRow {
     pub hash: String,

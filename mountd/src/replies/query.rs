@@ -7,19 +7,35 @@ use serde::Serialize;
 
 use crate::outcome::{Render, human_bytes, or_dash};
 
-/// `sd ls`.
+/// `sd ls` (`-l`: with each file's state).
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
-pub struct Listing(pub Vec<ListItem>);
+pub struct Listing {
+    pub items: Vec<ListItem>,
+    #[serde(skip)]
+    pub long: bool,
+}
 
 impl Render for Listing {
     fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        for row in &self.0 {
-            writeln!(
-                out,
-                "{:<8} {:>10}  {}  {}",
-                row.kind, row.size, row.modified, row.name
-            )?;
+        for row in &self.items {
+            if self.long {
+                writeln!(
+                    out,
+                    "{:<8} {:<11} {:>10}  {}  {}",
+                    row.kind,
+                    row.state.unwrap_or("-"),
+                    row.size,
+                    row.modified,
+                    row.name
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<8} {:>10}  {}  {}",
+                    row.kind, row.size, row.modified, row.name
+                )?;
+            }
         }
         Ok(())
     }
@@ -33,7 +49,7 @@ pub struct Stat(pub StatInfo);
 impl Render for Stat {
     fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let s = &self.0;
-        let rows: [(&str, Option<String>); 16] = [
+        let rows: [(&str, Option<String>); 17] = [
             ("uri", Some(s.uri.clone())),
             ("entry_id", s.entry_id.map(|v| v.to_string())),
             ("local_path", Some(s.local_path.clone())),
@@ -50,6 +66,7 @@ impl Render for Stat {
             ("copies", s.copies.map(|v| v.to_string())),
             ("files", s.files.map(|v| v.to_string())),
             ("link_target", s.link_target.clone()),
+            ("state", s.state.map(str::to_owned)),
         ];
         for (key, value) in rows {
             if let Some(value) = value {
