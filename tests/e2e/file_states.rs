@@ -13,6 +13,8 @@ use serde_json::Value;
 
 use crate::remote::setup;
 
+const BIG: usize = 14 * 1024 * 1024;
+
 /// Deterministic incompressible bytes.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -30,6 +32,8 @@ fn fill(root: &Path) -> Result<()> {
     write_file(root, b"album/a.bin", &noise(1_500_000, 1))?;
     write_file(root, b"album/b.txt", b"a caption\n")?;
     write_file(root, b"other/c.bin", &noise(2_200_000, 2))?;
+    // Larger than the read-ahead window: a short read leaves it partial.
+    write_file(root, b"video/big.bin", &noise(BIG, 4))?;
     Ok(())
 }
 
@@ -102,10 +106,23 @@ fn other_devices_files_are_online_only_cached_pinned_and_freed_up() -> Result<()
     })
     .context("a file read whole never showed as cached")?;
 
+    // A short read of a large file leaves it partial; pinned, it is whole.
+    let big = remote.join("video/big.bin");
+    sh(&format!(
+        "dd if={} bs=64k count=1 status=none | wc -c",
+        q(&big)
+    ))?;
+    wait_for(Duration::from_secs(10), || {
+        state(&big).is_ok_and(|s| s == "partial")
+    })
+    .with_context(|| format!("after a short read big.bin is {:?}", state(&big)))?;
+    pair.laptop.json(["pin", "sd://nas/Photos/video/big.bin"])?;
+    assert_eq!(state(&big)?, "pinned");
+
     // What arrives in a pinned folder later is fetched without being opened.
     let arriving = noise(700_000, 3);
     write_file(&pair.photos, b"album/new.bin", &arriving)?;
-    wait_for(Duration::from_secs(90), || {
+    let took = wait_for(Duration::from_secs(90), || {
         state(&album.join("new.bin")).is_ok_and(|s| s == "pinned")
     })
     .with_context(|| {
@@ -114,6 +131,16 @@ fn other_devices_files_are_online_only_cached_pinned_and_freed_up() -> Result<()
             pair.mount.log()
         )
     })?;
+    eprintln!("a file new in a pinned folder was kept after {took:?}");
+
+    // Cache pressure evicts what is cached, never what is pinned.
+    pair.laptop.ok(["cache", "budget", "1M"])?;
+    pair.laptop.ok(["cache", "gc"])?;
+    let c_state = state(&remote.join("other/c.bin"))?;
+    ensure!(c_state != "cached", "c.bin survived eviction: {c_state}");
+    for pinned in [album.join("a.bin"), album.join("new.bin"), big.clone()] {
+        assert_eq!(state(&pinned)?, "pinned", "{}", pinned.display());
+    }
 
     // With its owner gone, pinned files read byte for byte.
     if let Some(nas) = pair.nas_daemon.take() {
@@ -121,6 +148,7 @@ fn other_devices_files_are_online_only_cached_pinned_and_freed_up() -> Result<()
     }
     assert_eq!(std::fs::read(album.join("a.bin"))?, noise(1_500_000, 1));
     assert_eq!(std::fs::read(album.join("new.bin"))?, arriving);
+    assert_eq!(std::fs::read(&big)?, noise(BIG, 4));
 
     // Freed up, they are online-only again: nothing of them is left here,
     // so with the owner offline a read fails (b.txt was never read through

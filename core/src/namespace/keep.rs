@@ -257,8 +257,20 @@ impl Namespace {
             state.bytes_done = start + offset;
             progress(state);
         }
-        drop(reader);
+        // Chunks another reader of the file fetched moments ago come from
+        // the hot cache (verified there) and may not be stored yet.
         let chunks = self.content.chunks();
+        let ingest = chunks.ingest();
+        for chunk in manifest.chunks() {
+            if !chunks.contains(&chunk.id)? {
+                let bytes = reader
+                    .chunk(chunk)
+                    .map_err(|e| Error::fs(ErrorKind::Unavailable, e.to_string()))?;
+                ingest.add(&chunk.id, &bytes)?;
+            }
+        }
+        ingest.commit()?;
+        drop(reader);
         chunks.put_manifest(&manifest)?;
         chunks.pin(&manifest, crate::time::unix_now_secs())?;
         Ok((manifest.hash(), offset))
