@@ -1,6 +1,7 @@
 //! End-to-end tests: the built `sd` binary on real trees, real daemons.
 
 mod cli;
+mod clock;
 mod content;
 mod devices;
 mod file_states;
