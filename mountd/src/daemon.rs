@@ -312,5 +312,14 @@ fn integrity_when_idle(host: &Host) {
                 wait = IDLE_PASS_EVERY;
             }
         }
+        // Deletions older than the window leave the change log; a device
+        // away for longer resyncs in full.
+        let before =
+            sdfs_core::time::unix_now_secs() - sdfs_core::sync::changes::TOMBSTONE_WINDOW_SECS;
+        match sdfs_core::sync::changes::prune_tombstones(host.lib.db(), before) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("sync: pruned {n} deletions older than the tombstone window"),
+            Err(e) => tracing::warn!("sync: pruning deletions: {e}"),
+        }
     }
 }

@@ -195,6 +195,7 @@ pub fn probe(
                 frame(&SyncRequest::Pull(sdfs_core::sync::Pull {
                     after: Default::default(),
                     limit: sdfs_core::sync::PAGE_ITEMS,
+                    resync: None,
                 }))?,
             ),
             Probe::Changed => (false, frame(&SyncRequest::Changed)?),

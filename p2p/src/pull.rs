@@ -140,13 +140,14 @@ impl State {
             let device = sync.device;
             if let Some((tag, after)) = sync
                 .puller
-                .poll(now, || replica::watermarks(&db, device).ok())
+                .poll(now, || replica::pull_state(&db, device).ok())
             {
+                let (after, resync) = after;
                 due.push((
                     *peer,
                     tag,
                     PullKind::Owned,
-                    SyncRequest::Pull(sync.puller.pull(after)),
+                    SyncRequest::Pull(sync.puller.pull(after, resync)),
                 ));
             }
         }
@@ -216,6 +217,11 @@ impl State {
         self.applying.insert((peer, PullKind::Owned));
         let lib = std::sync::Arc::clone(&self.lib);
         let internal = self.internal.clone();
+        if page.resync.is_some() {
+            tracing::info!(
+                "device {device}: away past its tombstone window (deletions we never saw are pruned); resyncing in full"
+            );
+        }
         tokio::task::spawn_blocking(move || {
             let more = page.more;
             let result = replica::apply(lib.db(), device, &page).map_err(|e| e.to_string());

@@ -125,10 +125,12 @@ fn world() -> World {
         .add_paired_device(&DeviceRecord::this_device(nas.device_id(), "nas"))
         .expect("pair");
     loop {
+        let (after, resync) =
+            sdfs_core::sync::replica::pull_state(laptop.db(), nas.device_id()).expect("watermarks");
         let pull = sdfs_core::sync::Pull {
-            after: sdfs_core::sync::replica::watermarks(laptop.db(), nas.device_id())
-                .expect("watermarks"),
+            after,
             limit: 1000,
+            resync,
         };
         let page = sdfs_core::sync::owner::page(nas.db(), &pull).expect("page");
         sdfs_core::sync::replica::apply(laptop.db(), nas.device_id(), &page).expect("apply");

@@ -136,9 +136,12 @@ fn index(lib: &Arc<crate::Library>, dir: &Path, name: &str) -> LocationRecord {
 fn sync(owner: &crate::Library, replica: &crate::Library) {
     let device = owner.device_id();
     loop {
+        let (after, resync) =
+            crate::sync::replica::pull_state(replica.db(), device).expect("watermarks");
         let pull = crate::sync::Pull {
-            after: crate::sync::replica::watermarks(replica.db(), device).expect("watermarks"),
+            after,
             limit: 1000,
+            resync,
         };
         let page = crate::sync::owner::page(owner.db(), &pull).expect("page");
         crate::sync::replica::apply(replica.db(), device, &page).expect("apply");

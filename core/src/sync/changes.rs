@@ -1,7 +1,9 @@
 //! The owner's change log: `(resource, seq) → key`, plus `(resource, key) →
 //! seq` so a key changed again moves to the end instead of piling up.
 //! Deletions stay in the log (as keys whose record is gone), so a replica
-//! that was away learns of them.
+//! that was away learns of them, for [`TOMBSTONE_WINDOW_SECS`]; then they
+//! are pruned, and a replica whose watermark is below a pruned deletion
+//! (its floor) resyncs in full instead of catching up.
 
 use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction};
 
@@ -15,10 +17,22 @@ pub const CHANGES: TableDefinition<'_, (u8, u64), u128> = TableDefinition::new("
 pub const CHANGE_KEYS: TableDefinition<'_, (u8, u128), u64> =
     TableDefinition::new("sync_change_keys");
 
+/// `(resource, seq)` → when the deletion logged at `seq` happened (unix
+/// seconds): the tombstones, and how old they are.
+pub const TOMBSTONES: TableDefinition<'_, (u8, u64), i64> = TableDefinition::new("sync_tombstones");
+/// Resource → the highest seq of a pruned deletion: a replica below it
+/// may have missed one and must resync in full.
+pub const FLOORS: TableDefinition<'_, u8, u64> = TableDefinition::new("sync_floors");
+
+/// How long deletions stay in the log: a device away for longer resyncs in
+/// full when it is back (SPEC §4).
+pub const TOMBSTONE_WINDOW_SECS: i64 = 30 * 24 * 3600;
+
 /// The change log inside a write transaction.
 pub struct ChangeLog<'txn> {
     changes: Table<'txn, (u8, u64), u128>,
     keys: Table<'txn, (u8, u128), u64>,
+    tombstones: Table<'txn, (u8, u64), i64>,
 }
 
 impl<'txn> ChangeLog<'txn> {
@@ -26,11 +40,19 @@ impl<'txn> ChangeLog<'txn> {
         Ok(ChangeLog {
             changes: txn.open_table(CHANGES)?,
             keys: txn.open_table(CHANGE_KEYS)?,
+            tombstones: txn.open_table(TOMBSTONES)?,
         })
     }
 
-    /// Records that `key` of `resource` changed (or went).
-    pub fn record(&mut self, resource: Resource, key: u128) -> Result<()> {
+    /// Records that `key` of `resource` went, at `now` (unix seconds).
+    pub fn record_deletion(&mut self, resource: Resource, key: u128, now: i64) -> Result<()> {
+        let seq = self.record(resource, key)?;
+        self.tombstones.insert((resource.code(), seq), now)?;
+        Ok(())
+    }
+
+    /// Records that `key` of `resource` changed; returns its new seq.
+    pub fn record(&mut self, resource: Resource, key: u128) -> Result<u64> {
         let r = resource.code();
         let next = self
             .changes
@@ -41,10 +63,58 @@ impl<'txn> ChangeLog<'txn> {
         if let Some(old) = self.keys.insert((r, key), next)? {
             let old = old.value();
             self.changes.remove((r, old))?;
+            self.tombstones.remove((r, old))?;
         }
         self.changes.insert((r, next), key)?;
-        Ok(())
+        Ok(next)
     }
+}
+
+/// Drops deletions logged before `before` (unix seconds) and raises each
+/// resource's floor to the newest one dropped. Returns how many went.
+pub fn prune_tombstones(db: &redb::Database, before: i64) -> Result<u64> {
+    let txn = db.begin_write()?;
+    let pruned = {
+        let mut log = ChangeLog::open(&txn)?;
+        let mut floors = txn.open_table(FLOORS)?;
+        let old: Vec<(u8, u64)> = log
+            .tombstones
+            .iter()?
+            .filter_map(|row| match row {
+                Ok((k, at)) if at.value() < before => Some(Ok(k.value())),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        for &(r, seq) in &old {
+            log.tombstones.remove((r, seq))?;
+            if let Some(key) = log.changes.remove((r, seq))? {
+                let key = key.value();
+                log.keys.remove((r, key))?;
+            }
+            let floor = floors.get(r)?.map_or(0, |v| v.value());
+            if seq > floor {
+                floors.insert(r, seq)?;
+            }
+        }
+        old.len() as u64
+    };
+    txn.commit()?;
+    Ok(pruned)
+}
+
+/// Each resource's floor, in [`Resource::ALL`] order (0: nothing pruned).
+pub fn floors(txn: &redb::ReadTransaction) -> Result<super::Watermarks> {
+    let table = match txn.open_table(FLOORS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out: super::Watermarks = Default::default();
+    for (slot, resource) in out.iter_mut().zip(Resource::ALL) {
+        *slot = super::Watermark(table.get(resource.code())?.map_or(0, |v| v.value()));
+    }
+    Ok(out)
 }
 
 /// The newest sequence number of each resource's log, in

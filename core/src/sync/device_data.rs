@@ -50,7 +50,7 @@ fn remove<K: redb::Key + 'static>(
 ) -> Result<bool> {
     let existed = table.remove(key)?.is_some();
     if existed {
-        log.record(resource, logged_key)?;
+        log.record_deletion(resource, logged_key, crate::time::unix_now_secs())?;
     }
     Ok(existed)
 }

@@ -75,6 +75,9 @@ pub struct Pull {
     pub after: Watermarks,
     /// At most this many items (the owner may send fewer).
     pub limit: u32,
+    /// While resyncing in full: the floors the owner gave when the resync
+    /// began. The owner starts it over if they moved since.
+    pub resync: Option<Watermarks>,
 }
 
 /// One changed key: its current record, or `None` once deleted.
@@ -100,6 +103,10 @@ pub struct Page {
     pub batches: Vec<Batch>,
     /// More changes wait after this page: pull again at once.
     pub more: bool,
+    /// Set when the replica missed deletions the owner no longer keeps:
+    /// this page starts a full resync from the beginning of the log, and
+    /// carries the owner's floors (see [`changes::floors`]).
+    pub resync: Option<Watermarks>,
 }
 
 impl Page {

@@ -2,25 +2,41 @@
 
 use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase};
 
-use super::changes::CHANGES;
-use super::{Batch, Item, PAGE_BYTES, PAGE_ITEMS, Page, Pull, Resource, Watermark};
+use super::changes::{CHANGES, floors};
+use super::{Batch, Item, PAGE_BYTES, PAGE_ITEMS, Page, Pull, Resource, Watermark, Watermarks};
 use crate::error::Result;
 use crate::library::schema;
 
 /// The page answering `pull`: changes in resource order, at most
 /// `pull.limit` items (capped by [`PAGE_ITEMS`]) and about [`PAGE_BYTES`]
 /// of records. A replica that is current gets empty batches.
+///
+/// A replica below a floor (it may have missed a pruned deletion) gets a
+/// page from the beginning of the log marked `resync`, and is then served
+/// from its watermarks for as long as the floors stay where that page said.
 pub fn page(db: &Database, pull: &Pull) -> Result<Page> {
     let txn = db.begin_read()?;
     let changes = txn.open_table(CHANGES)?;
     let records = Records::open(&txn)?;
+    let floors = floors(&txn)?;
+    let below_floor = pull.after.iter().zip(&floors).any(|(a, f)| a < f);
+    let restart = match pull.resync {
+        Some(began) => began != floors,
+        None => below_floor,
+    };
+    let after = if restart {
+        Watermarks::default()
+    } else {
+        pull.after
+    };
     let mut budget_items = pull.limit.clamp(1, PAGE_ITEMS) as usize;
     let mut budget_bytes = PAGE_BYTES;
     let mut page = Page {
         batches: Vec::new(),
         more: false,
+        resync: restart.then_some(floors),
     };
-    for (resource, after) in Resource::ALL.into_iter().zip(pull.after) {
+    for (resource, after) in Resource::ALL.into_iter().zip(after) {
         let r = resource.code();
         let mut batch = Batch {
             resource,

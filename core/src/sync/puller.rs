@@ -49,11 +49,13 @@ impl Puller {
         self
     }
 
-    /// A device-owned pull after `after`, sized by this schedule's limit.
-    pub fn pull(&self, after: Watermarks) -> Pull {
+    /// A device-owned pull after `after` (with the floors of a running
+    /// full resync), sized by this schedule's limit.
+    pub fn pull(&self, after: Watermarks, resync: Option<Watermarks>) -> Pull {
         Pull {
             after,
             limit: self.limit,
+            resync,
         }
     }
 

@@ -29,6 +29,14 @@ pub const REPLICA_INSTANCES: TableDefinition<'_, (u128, u128, u64), ()> =
 /// `(device, resource)` → watermark.
 pub const WATERMARKS: TableDefinition<'_, (u128, u8), u64> =
     TableDefinition::new("replica_watermarks");
+/// Device → the owner's floors a full resync of it began with (4 × u64
+/// LE), while one runs.
+pub const RESYNC: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("replica_resync");
+/// `(device, resource, key)` → (): what a running full resync has
+/// received; whatever else the replica holds of the device is swept when
+/// the resync reaches the end of the owner's log.
+pub const RESYNC_SEEN: TableDefinition<'_, (u128, u8, u128), ()> =
+    TableDefinition::new("replica_resync_seen");
 
 pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(REPLICA)?;
@@ -36,7 +44,40 @@ pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(REPLICA_CHILDREN)?;
     txn.open_table(REPLICA_INSTANCES)?;
     txn.open_table(WATERMARKS)?;
+    txn.open_table(RESYNC)?;
+    txn.open_table(RESYNC_SEEN)?;
     Ok(())
+}
+
+fn encode_floors(floors: &Watermarks) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (slot, mark) in out.chunks_exact_mut(8).zip(floors) {
+        slot.copy_from_slice(&mark.0.to_le_bytes());
+    }
+    out
+}
+
+fn decode_floors(bytes: &[u8]) -> Option<Watermarks> {
+    if bytes.len() != 32 {
+        return None;
+    }
+    let mut out = Watermarks::default();
+    for (mark, slot) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+        *mark = Watermark(u64::from_le_bytes(slot.try_into().ok()?));
+    }
+    Some(out)
+}
+
+/// What to pull from `device` next: after these watermarks, and, while a
+/// full resync of it runs, the floors it began with.
+pub fn pull_state(db: &Database, device: DeviceId) -> Result<(Watermarks, Option<Watermarks>)> {
+    let marks = watermarks(db, device)?;
+    let txn = db.begin_read()?;
+    let resync = txn
+        .open_table(RESYNC)?
+        .get(device.0.as_u128())?
+        .and_then(|v| decode_floors(v.value()));
+    Ok((marks, resync))
 }
 
 fn child_key(device: DeviceId, parent: u64, name: &[u8]) -> Vec<u8> {
@@ -79,22 +120,38 @@ pub fn watermarks(db: &Database, device: DeviceId) -> Result<Watermarks> {
 /// that does not start at the current watermark is skipped whole. A record
 /// that does not decode, or an entry name that is not a plain file name,
 /// refuses the page: nothing of it is applied.
+///
+/// A page marked `resync` starts a full resync: the watermarks go back to
+/// the start, and what the resync brings is noted, so that once it reaches
+/// the end of the owner's log everything else of the device (deleted while
+/// the replica was away, its deletion since pruned) is swept away.
 pub fn apply(db: &Database, device: DeviceId, page: &Page) -> Result<Applied> {
-    // The usual answer of a device with nothing new: no write (and no
-    // fsync) for it.
-    if page
+    let d = device.0.as_u128();
+    let empty = page
         .batches
         .iter()
-        .all(|b| b.items.is_empty() && b.next == b.after)
-    {
+        .all(|b| b.items.is_empty() && b.next == b.after);
+    // The usual answer of a device with nothing new: no write (and no
+    // fsync) for it, unless it ends a resync.
+    if empty && page.resync.is_none() && !resyncing(db, device)? {
         return Ok(Applied::default());
     }
     let txn = db.begin_write()?;
     let applied = {
         let mut tables = Tables::open(&txn)?;
+        let mut resync = txn.open_table(RESYNC)?;
+        let mut seen = txn.open_table(RESYNC_SEEN)?;
+        if let Some(floors) = &page.resync {
+            resync.insert(d, encode_floors(floors).as_slice())?;
+            seen.retain_in((d, 0, 0)..=(d, u8::MAX, u128::MAX), |_, _| false)?;
+            tables
+                .watermarks
+                .retain_in((d, 0)..=(d, u8::MAX), |_, _| false)?;
+        }
+        let resyncing = resync.get(d)?.is_some();
         let mut applied = Applied::default();
         for batch in &page.batches {
-            let mark = (device.0.as_u128(), batch.resource.code());
+            let mark = (d, batch.resource.code());
             let current = tables.watermarks.get(mark)?.map_or(0, |v| v.value());
             if current != batch.after.0 || batch.next < batch.after {
                 applied.stale += 1;
@@ -102,11 +159,33 @@ pub fn apply(db: &Database, device: DeviceId, page: &Page) -> Result<Applied> {
             }
             tables.apply_batch(device, batch, &mut applied)?;
             tables.watermarks.insert(mark, batch.next.0)?;
+            if resyncing {
+                for item in &batch.items {
+                    let key = (d, batch.resource.code(), item.key);
+                    match item.record {
+                        Some(_) => seen.insert(key, ())?,
+                        None => seen.remove(key)?,
+                    };
+                }
+            }
+        }
+        // The end of the owner's log, every batch in step: what the resync
+        // did not bring is gone at the owner.
+        if resyncing && !page.more && applied.stale == 0 && !page.batches.is_empty() {
+            tables.sweep(device, &seen, &mut applied)?;
+            resync.remove(d)?;
+            seen.retain_in((d, 0, 0)..=(d, u8::MAX, u128::MAX), |_, _| false)?;
         }
         applied
     };
     txn.commit()?;
     Ok(applied)
+}
+
+/// Whether a full resync of `device` is running.
+fn resyncing(db: &Database, device: DeviceId) -> Result<bool> {
+    let txn = db.begin_read()?;
+    Ok(txn.open_table(RESYNC)?.get(device.0.as_u128())?.is_some())
 }
 
 struct Tables<'txn> {
@@ -126,6 +205,49 @@ impl<'txn> Tables<'txn> {
             instances: txn.open_table(REPLICA_INSTANCES)?,
             watermarks: txn.open_table(WATERMARKS)?,
         })
+    }
+
+    /// Deletes every record of `device` a full resync did not bring.
+    fn sweep(
+        &mut self,
+        device: DeviceId,
+        seen: &Table<'_, (u128, u8, u128), ()>,
+        applied: &mut Applied,
+    ) -> Result<()> {
+        let d = device.0.as_u128();
+        for resource in Resource::ALL {
+            let r = resource.code();
+            let mut gone = Vec::new();
+            if resource == Resource::Entry {
+                for row in self.entries.range((d, 0)..=(d, u64::MAX))? {
+                    let id = row?.0.value().1;
+                    if seen.get((d, r, u128::from(id)))?.is_none() {
+                        gone.push(u128::from(id));
+                    }
+                }
+            } else {
+                for row in self.records.range((d, r, 0)..=(d, r, u128::MAX))? {
+                    let key = row?.0.value().2;
+                    if seen.get((d, r, key))?.is_none() {
+                        gone.push(key);
+                    }
+                }
+            }
+            if gone.is_empty() {
+                continue;
+            }
+            let batch = Batch {
+                resource,
+                after: Watermark(0),
+                next: Watermark(0),
+                items: gone
+                    .into_iter()
+                    .map(|key| super::Item { key, record: None })
+                    .collect(),
+            };
+            self.apply_batch(device, &batch, applied)?;
+        }
+        Ok(())
     }
 
     fn apply_batch(
@@ -274,6 +396,9 @@ pub fn forget(db: &Database, device: DeviceId) -> Result<()> {
         tables
             .watermarks
             .retain_in((d, 0)..=(d, u8::MAX), |_, _| false)?;
+        txn.open_table(RESYNC)?.remove(d)?;
+        txn.open_table(RESYNC_SEEN)?
+            .retain_in((d, 0, 0)..=(d, u8::MAX, u128::MAX), |_, _| false)?;
     }
     txn.commit()?;
     Ok(())
@@ -459,6 +584,7 @@ mod tests {
                 items,
             }],
             more: false,
+            resync: None,
         }
     }
 

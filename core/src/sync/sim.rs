@@ -69,6 +69,11 @@ struct Faults {
     pull_every: u64,
     /// Chance of a change by the owner every 10 ms, in percent.
     change_percent: u64,
+    /// The owner prunes every deletion logged so far this often (ms): a
+    /// replica that missed one must resync in full.
+    prune_every: Option<u64>,
+    /// Replica 1 hears nothing and is heard by no one in this span (ms).
+    away: Option<(u64, u64)>,
 }
 
 /// Messages on their way, and what happens to them.
@@ -82,6 +87,18 @@ struct Network {
 impl Network {
     fn send(&mut self, now: u64, message: Message) {
         if now < self.partitioned_until || self.rng.chance(self.faults.loss) {
+            return;
+        }
+        let to_away = match &message {
+            Message::Changed { replica } | Message::Page { replica, .. } => *replica == 1,
+            Message::Pull { to_owner, .. } => *to_owner == 1,
+        };
+        if to_away
+            && self
+                .faults
+                .away
+                .is_some_and(|(from, to)| (from..to).contains(&now))
+        {
             return;
         }
         if self.rng.chance(self.faults.duplicate) {
@@ -304,6 +321,11 @@ fn simulate(seed: u64, faults: Faults) {
         if now < CHANGING && net.rng.chance(net.faults.change_percent) {
             owner.mutate(&mut net.rng);
         }
+        if let Some(every) = net.faults.prune_every
+            && now % every == 0
+        {
+            super::changes::prune_tombstones(owner.lib.db(), i64::MAX).expect("prune");
+        }
         if now < CHANGING && now >= net.partitioned_until && net.rng.chance(1) {
             net.partitioned_until = now + net.rng.below(3_000);
         }
@@ -320,9 +342,9 @@ fn simulate(seed: u64, faults: Faults) {
         for (i, r) in replicas.iter_mut().enumerate() {
             let local = now + r.skew;
             let lib = &r.lib;
-            let marks = || replica::watermarks(lib.db(), device).ok();
-            if let Some((tag, after)) = r.puller.poll(local, marks) {
-                let pull = r.puller.pull(after);
+            let marks = || replica::pull_state(lib.db(), device).ok();
+            if let Some((tag, (after, resync))) = r.puller.poll(local, marks) {
+                let pull = r.puller.pull(after, resync);
                 net.send(
                     now,
                     Message::Pull {
@@ -405,6 +427,8 @@ fn replicas_converge_on_a_lossless_network_by_announcements_alone() {
                 // Changes far apart, so the last often lands while a page
                 // built before it is on its way back.
                 change_percent: 1,
+                prune_every: None,
+                away: None,
             },
         );
     }
@@ -426,6 +450,34 @@ fn replicas_converge_despite_loss_duplication_delay_partitions_and_skew() {
                 // Lost announcements are caught by the periodic pull.
                 pull_every: 5_000,
                 change_percent: 10,
+                prune_every: None,
+                away: None,
+            },
+        );
+    }
+}
+
+/// A replica away while the owner deletes and prunes those deletions (a
+/// device offline for longer than the tombstone window) must resync in
+/// full and end with exactly the owner's records: nothing deleted meanwhile
+/// lingers. The other replica, pruned under while it pulls, too.
+#[test]
+fn a_replica_away_past_the_tombstone_window_resyncs_in_full() {
+    let seeds: u64 = std::env::var("SDFS_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    for seed in 0..seeds {
+        simulate(
+            0x70b5_0000 + seed,
+            Faults {
+                loss: 10,
+                duplicate: 10,
+                max_delay: 800,
+                pull_every: 5_000,
+                change_percent: 10,
+                prune_every: Some(3_000),
+                away: Some((2_000, 15_000)),
             },
         );
     }
