@@ -265,6 +265,32 @@ mod tests {
         assert_eq!(tags_of(late[0].db(), target).expect("tags"), ["y"]);
     }
 
+    #[test]
+    fn a_replayed_old_add_never_comes_back_after_its_remove_was_pruned() {
+        let (_tmp, l) = libs(2);
+        let target = Target {
+            device: l[0].device_id(),
+            entry: 1,
+        };
+        add(l[0].db(), l[0].device_id(), target, &["x".into()]).expect("add");
+        // The add as it travelled, kept by someone (a relay, a stale peer).
+        let (old, _) = store::ops_after(l[0].db(), &Vec::new(), usize::MAX).expect("ops");
+        remove(l[0].db(), l[0].device_id(), target, &["x".into()]).expect("rm");
+        exchange(&l[0], &l[1]);
+        let peers = [l[1].device_id()];
+        let have = store::version_vector(l[1].db()).expect("vv");
+        store::acknowledge(l[0].db(), l[1].device_id(), &have, &peers).expect("ack");
+        assert_eq!(store::log_len(l[0].db()).expect("len"), 0, "both pruned");
+        // Replayed to both: the version vector knows it, the tag stays off.
+        for lib in &l {
+            assert_eq!(
+                store::receive(lib.db(), lib.device_id(), &old).expect("receive"),
+                0
+            );
+            assert!(tags_of(lib.db(), target).expect("tags").is_empty());
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
         /// Whatever three devices do, in whatever order they then exchange
