@@ -222,6 +222,10 @@ fn what_fsync_acknowledged_survives_a_killed_writer_and_waits_for_an_offline_own
     assert_eq!(std::fs::read(remote.join("offline.txt"))?, b"kept\n");
     assert_eq!(pending(&laptop)?, 1);
     ensure!(!photos.join("offline.txt").exists());
+    // Cache pressure never drops a change waiting for its owner.
+    laptop.ok(["cache", "budget", "1M"])?;
+    laptop.ok(["cache", "gc"])?;
+    assert_eq!(std::fs::read(remote.join("offline.txt"))?, b"kept\n");
     // The nas comes back (told where the restarted laptop listens) and
     // gets it.
     let status = laptop.json(["status"])?;

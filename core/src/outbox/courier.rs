@@ -31,6 +31,20 @@ const RETRY_LAST: Duration = Duration::from_secs(30);
 /// may change back; the change is kept meanwhile).
 const AFTER_REFUSAL: Duration = Duration::from_secs(300);
 
+/// Deliveries of one device's files in flight at once: the owner applies
+/// them side by side, and each one's round trips and fsync overlap.
+const IN_FLIGHT: usize = 8;
+
+/// What became of one change.
+enum Sent {
+    /// Applied, kept as a conflict copy, or given way to the owner's edit.
+    Done,
+    /// Its file is still being written: later, after it.
+    NotYet,
+    /// The owner takes no changes there (kept here, asked again later).
+    Refused,
+}
+
 /// What the courier reports of one pass, for `sd status`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Pending {
@@ -87,36 +101,98 @@ impl Courier {
             .map(|(d, _)| *d)
             .collect();
         let mut next = Duration::from_secs(1);
-        for (target, staged) in outbox.all()? {
+        let all = outbox.all()?;
+        let mut at = 0;
+        while at < all.len() {
+            let (target, staged) = &all[at];
             if let Some(version) = staged.delivered {
-                self.settle(&target, &staged, version)?;
+                self.settle(target, staged, version)?;
+                at += 1;
                 continue;
             }
             if held.contains(&target.device) {
+                at += 1;
                 continue;
             }
-            match self.deliver(&target, &staged) {
-                Ok(true) => {
-                    self.retry.remove(&target.device);
-                }
-                Ok(false) => {
-                    // Still being written: later, after it.
-                    held.insert(target.device);
-                    next = next.min(Duration::from_millis(200));
-                }
-                Err(e) => {
-                    tracing::info!(
-                        "delivering {} to {}: {e}",
-                        String::from_utf8_lossy(&target.path),
-                        target.device
-                    );
-                    self.back_off(target.device, None);
-                    held.insert(target.device);
+            let window = self.window(&all[at..], &outbox);
+            if window == 0 {
+                // Still being written: later, after it.
+                held.insert(target.device);
+                next = next.min(Duration::from_millis(200));
+                at += 1;
+                continue;
+            }
+            let results: Vec<Result<Sent>> = if window == 1 {
+                vec![self.deliver(target, staged)]
+            } else {
+                let this = &*self;
+                std::thread::scope(|scope| {
+                    let running: Vec<_> = all[at..at + window]
+                        .iter()
+                        .map(|(t, s)| scope.spawn(move || this.deliver(t, s)))
+                        .collect();
+                    running
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(Error::fs(crate::ErrorKind::Io, "a delivery panicked"))
+                            })
+                        })
+                        .collect()
+                })
+            };
+            for ((target, _), result) in all[at..at + window].iter().zip(results) {
+                match result {
+                    Ok(Sent::Done) => {
+                        self.retry.remove(&target.device);
+                    }
+                    Ok(Sent::NotYet) => {
+                        held.insert(target.device);
+                        next = next.min(Duration::from_millis(200));
+                    }
+                    Ok(Sent::Refused) => {
+                        self.back_off(target.device, Some(AFTER_REFUSAL));
+                        held.insert(target.device);
+                    }
+                    Err(e) => {
+                        tracing::info!(
+                            "delivering {} to {}: {e}",
+                            String::from_utf8_lossy(&target.path),
+                            target.device
+                        );
+                        if !held.contains(&target.device) {
+                            self.back_off(target.device, None);
+                        }
+                        held.insert(target.device);
+                    }
                 }
             }
+            at += window;
         }
         outbox.sync()?;
         Ok(next)
+    }
+
+    /// How many changes from the start of `rest` go out side by side: new
+    /// contents of distinct files of one device, each closed, up to
+    /// [`IN_FLIGHT`]. Anything else (a directory, a removal, attributes)
+    /// goes alone, after what came before it and before what follows, so
+    /// the owner sees a folder before the files in it. 0 when the first
+    /// is still being written.
+    fn window(&self, rest: &[(Target, Staged)], outbox: &super::Outbox) -> usize {
+        let ready = |(target, staged): &(Target, Staged)| match staged.change {
+            Change::File { staged: id, .. } => {
+                staged.delivered.is_none()
+                    && target.device == rest[0].0.device
+                    && outbox.is_settled(id)
+            }
+            _ => false,
+        };
+        match rest.first() {
+            Some((_, first)) if !matches!(first.change, Change::File { .. }) => 1,
+            Some(first) if !ready(first) => 0,
+            _ => rest.iter().take(IN_FLIGHT).take_while(|r| ready(r)).count(),
+        }
     }
 
     fn back_off(&mut self, device: DeviceId, pause: Option<Duration>) {
@@ -128,9 +204,8 @@ impl Courier {
         self.retry.insert(device, (Instant::now() + pause, pause));
     }
 
-    /// Delivers one change; `Ok(false)` when its file is still being
-    /// written.
-    fn deliver(&mut self, target: &Target, staged: &Staged) -> Result<bool> {
+    /// Delivers one change.
+    fn deliver(&self, target: &Target, staged: &Staged) -> Result<Sent> {
         let outbox = Arc::clone(self.content.outbox());
         let location = target.location.0.as_u128();
         let delivery = |change| Delivery {
@@ -142,7 +217,7 @@ impl Courier {
         let (outcome, stamp) = match &staged.change {
             Change::File { staged: id, mode } => {
                 if !outbox.is_settled(*id) {
-                    return Ok(false);
+                    return Ok(Sent::NotYet);
                 }
                 let path = outbox.staged_path(*id);
                 let file = match std::fs::File::open(&path) {
@@ -154,7 +229,7 @@ impl Courier {
                             String::from_utf8_lossy(&target.path)
                         );
                         outbox.settle(target, staged.seq)?;
-                        return Ok(true);
+                        return Ok(Sent::Done);
                     }
                     Err(e) => return Err(Error::io(&path, e)),
                 };
@@ -177,7 +252,7 @@ impl Courier {
                     sdfs_cas::build::BuildError::Sink(never) => match never {},
                 })?;
                 if stamp_of(&file)? != before {
-                    return Ok(false);
+                    return Ok(Sent::NotYet);
                 }
                 let _offer = outbox.offer(*id, target.device);
                 let outcome = self.link.deliver(
@@ -270,11 +345,10 @@ impl Courier {
                     target.device,
                     String::from_utf8_lossy(&target.path)
                 );
-                self.back_off(target.device, Some(AFTER_REFUSAL));
-                return Err(Error::fs(crate::ErrorKind::ReadOnly, why));
+                return Ok(Sent::Refused);
             }
         }
-        Ok(true)
+        Ok(Sent::Done)
     }
 
     /// Drops a delivered change once the owner's index shows it (or after
