@@ -356,7 +356,7 @@ impl Namespace {
             },
         )) = &staged
         {
-            return self.open_staged(node, *id, *mode, flags).map(Some);
+            return self.open_staged(node, *id, *mode, flags, None).map(Some);
         }
         match &staged {
             Some((_, s)) if s.change == Change::Removed => {
@@ -374,11 +374,20 @@ impl Namespace {
             .outgoing_target(node)?
             .ok_or_else(|| super::read_only(node))?;
         self.check_writable(&target)?;
-        let (id, mode) = self.copy_up(node, &target, flags.truncate)?;
-        self.open_staged(node, id, mode, flags).map(Some)
+        let (id, mode, ticket) = self.copy_up(node, &target, flags.truncate, true)?;
+        self.open_staged(node, id, mode, flags, ticket).map(Some)
     }
 
-    fn open_staged(&self, node: &Node, id: u64, mode: u32, flags: OpenFlags) -> Result<OpenFile> {
+    /// Opens staging file `id`; a writer registers (or brings) a ticket,
+    /// so the file is not delivered while it may still change.
+    fn open_staged(
+        &self,
+        node: &Node,
+        id: u64,
+        mode: u32,
+        flags: OpenFlags,
+        ticket: Option<crate::outbox::WriterTicket>,
+    ) -> Result<OpenFile> {
         let path = self.outbox().staged_path(id);
         let writes = flags.writes();
         if writes {
@@ -392,7 +401,10 @@ impl Namespace {
             .write(writes)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
-        let ticket = writes.then(|| self.outbox().open_writer(id));
+        let ticket = match ticket {
+            Some(ticket) => Some(ticket),
+            None => writes.then(|| self.outbox().open_writer(id)),
+        };
         if flags.truncate {
             file.set_len(0).map_err(|e| Error::io(&path, e))?;
             if let Some(t) = &ticket {
@@ -403,13 +415,22 @@ impl Namespace {
     }
 
     /// Makes a staging copy of `node`'s current content (none when it is
-    /// about to be truncated) and stages it; returns its id and mode.
-    fn copy_up(&self, node: &Node, target: &Target, empty: bool) -> Result<(u64, u32)> {
+    /// about to be truncated) and stages it; returns its id and mode, and
+    /// with `hold`, a writer's ticket taken before the change was staged
+    /// (so the courier never sees it between staging and the open).
+    fn copy_up(
+        &self,
+        node: &Node,
+        target: &Target,
+        empty: bool,
+        hold: bool,
+    ) -> Result<(u64, u32, Option<crate::outbox::WriterTicket>)> {
         let attr = self.getattr(node)?;
         if attr.kind != EntryKind::File {
             return Err(Error::fs(ErrorKind::IsADirectory, "not a regular file"));
         }
         let (id, file) = self.outbox().new_staging_file()?;
+        let ticket = hold.then(|| self.outbox().open_writer(id));
         if !empty {
             let source = self.open_original(node)?;
             let mut offset = 0u64;
@@ -432,7 +453,7 @@ impl Namespace {
         let (base, entry) = self.owner_version(target)?;
         self.outbox()
             .stage(target, Change::File { staged: id, mode }, base, entry)?;
-        Ok((id, mode))
+        Ok((id, mode, ticket))
     }
 
     /// The owner's version of `node`, read (verified) from wherever it is.
@@ -484,6 +505,9 @@ impl Namespace {
             return Ok((node, attr, file));
         }
         let (id, file) = self.outbox().new_staging_file()?;
+        // Held before the change is staged: the courier must not deliver
+        // the empty file between the two.
+        let ticket = self.outbox().open_writer(id);
         let (base, entry) = self.owner_version(&target)?;
         let mode = mode & 0o7777;
         let staged =
@@ -491,7 +515,6 @@ impl Namespace {
                 .stage(&target, Change::File { staged: id, mode }, base, entry)?;
         let node = staged_node(&target, &staged);
         let attr = self.staged_attr(&node, &target, &staged)?;
-        let ticket = self.outbox().open_writer(id);
         Ok((
             node.clone(),
             attr,
@@ -624,7 +647,7 @@ impl Namespace {
             })
         );
         if !staged_file {
-            self.copy_up(&node, &from, false)?;
+            self.copy_up(&node, &from, false, false)?;
         }
         let (to_base, to_entry) = self.owner_version(&to)?;
         self.outbox().rename(&from, &to, to_base, to_entry)?;
