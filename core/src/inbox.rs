@@ -81,15 +81,16 @@ pub fn apply(
                 return Ok(refused("a malformed manifest"));
             };
             // Content that came with the delivery is one more source,
-            // checked chunk by chunk like the rest.
-            let sender: Arc<dyn ChunkSource> = if inline.is_empty() {
-                sender
-            } else {
-                Arc::new(Inline {
+            // checked chunk by chunk like the rest; what does not match is
+            // asked of the sender.
+            let mut senders: Vec<Arc<dyn ChunkSource>> = Vec::with_capacity(2);
+            if !inline.is_empty() {
+                senders.push(Arc::new(Inline {
                     bytes: bytes::Bytes::copy_from_slice(inline),
-                    then: sender,
-                })
-            };
+                    sender: sender.describe(),
+                }));
+            }
+            senders.push(sender);
             place.put_file(
                 content,
                 &manifest,
@@ -97,7 +98,7 @@ pub fn apply(
                 *mtime,
                 delivery.base,
                 from_name,
-                sender,
+                senders,
             )
         }
         DeliveredChange::Attrs { mode, mtime } => place.set_attrs(*mode, *mtime, delivery.base),
@@ -180,7 +181,7 @@ impl Place<'_> {
         mtime: i64,
         base: Option<Version>,
         from_name: &str,
-        sender: Arc<dyn ChunkSource>,
+        senders: Vec<Arc<dyn ChunkSource>>,
     ) -> Result<DeliveryOutcome> {
         let mut sources: Vec<Arc<dyn ChunkSource>> = Vec::new();
         let target = match self.current()? {
@@ -210,7 +211,7 @@ impl Place<'_> {
             }
             Current::Directory | Current::Other => self.conflict_name(from_name)?,
         };
-        sources.push(sender);
+        sources.extend(senders);
         self.make_parents()?;
         let written = self.write_beside(content, manifest, sources, mode, mtime, &target)?;
         Ok(if target == self.path {
@@ -489,28 +490,28 @@ fn conflict_file_name(name: &[u8], tag: &str) -> Vec<u8> {
     }
 }
 
-/// The content a delivery carried, then the sender for what it lacks.
+/// The content a delivery carried. The reader verifies what it returns,
+/// as from any source.
 struct Inline {
     bytes: bytes::Bytes,
-    then: Arc<dyn ChunkSource>,
+    /// Who sent it, for errors.
+    sender: String,
 }
 
 impl ChunkSource for Inline {
     fn describe(&self) -> String {
-        self.then.describe()
+        format!("the delivery from {}", self.sender)
     }
 
     fn fetch(&self, chunk: &ChunkRef) -> std::io::Result<bytes::Bytes> {
         let (start, end) = (chunk.offset as usize, chunk.end() as usize);
-        // What does not match is asked of the sender like any chunk.
-        match self.bytes.get(start..end) {
-            Some(b) if sdfs_cas::ChunkId::of(b) == chunk.id => Ok(self.bytes.slice(start..end)),
-            _ => self.then.fetch(chunk),
+        if end > self.bytes.len() || start > end {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "past the content the delivery carried",
+            ));
         }
-    }
-
-    fn mismatch(&self, chunk: &ChunkRef, actual: sdfs_cas::ChunkId) {
-        self.then.mismatch(chunk, actual);
+        Ok(self.bytes.slice(start..end))
     }
 }
 

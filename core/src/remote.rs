@@ -58,8 +58,9 @@ pub enum DeliveredChange {
         mode: u32,
         mtime: i64,
         /// The whole content when it is small (at most
-        /// [`INLINE_DELIVERY`]): the owner checks it against the manifest
-        /// like any chunk, without asking for it.
+        /// [`INLINE_DELIVERY`]) or a new file of a few MiB: the owner
+        /// checks it against the manifest like any chunk, without asking
+        /// for it.
         #[serde(with = "serde_bytes")]
         inline: Vec<u8>,
     },
