@@ -100,15 +100,14 @@ impl Host {
                 None => return Ok(None),
             }
         };
-        if query::remote::peer_of(&self.lib, &uri)?.is_none() {
+        let Some(peer) = query::remote::peer_of(&self.lib, &uri)? else {
             return Ok(None);
-        }
+        };
         let ns = self.namespace.as_deref().context(
             "other devices' files are kept by the daemon (start it with `sd daemon` or `sd mount`)",
         )?;
-        Ok(ns
-            .remote_target(&uri)?
-            .map(|(device, entry)| (ns, device, entry)))
+        let entry = query::remote::entry_of(&self.lib, &peer, &uri)?;
+        Ok(Some((ns, peer.id, entry)))
     }
 
     /// Deliveries waiting here and being applied here.

@@ -14,7 +14,6 @@ use crate::content_store::PinReport;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::DeviceId;
 use crate::model::entry::{EntryKind, EntryRecord};
-use crate::uri::SdUri;
 
 /// `(device, entry)` → when it was pinned (unix seconds): the files and
 /// folders of other devices kept on this one.
@@ -42,40 +41,6 @@ struct Below {
 }
 
 impl Namespace {
-    /// `(device, entry)` of a URI naming another device's file or folder;
-    /// `None` when it names this device (or is no device URI).
-    pub fn remote_target(&self, uri: &SdUri) -> Result<Option<(DeviceId, u64)>> {
-        let SdUri::Device { device, .. } = uri else {
-            return Ok(None);
-        };
-        if device == self.lib.device_name() || *device == self.lib.device_id().to_string() {
-            return Ok(None);
-        }
-        let peer = self
-            .peers()
-            .into_iter()
-            .find(|d| d.name == *device || d.id.to_string() == *device)
-            .ok_or_else(|| Error::NotFound(format!("no device named {device:?} is paired")))?;
-        let location = uri
-            .location()
-            .ok_or_else(|| Error::InvalidInput(format!("{uri}: name a location of {device}")))?;
-        let view = self.view(peer.id)?;
-        let found = view
-            .locations()?
-            .into_iter()
-            .find(|l| l.name.as_bytes() == location)
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "{device} has no location {:?}",
-                    String::from_utf8_lossy(location)
-                ))
-            })?;
-        let (entry, _) = view
-            .entry_at(found.id, uri.rel_path())?
-            .ok_or_else(|| Error::NotFound(format!("{uri}: not in {device}'s index")))?;
-        Ok(Some((peer.id, entry)))
-    }
-
     /// Fetches, verifies and pins another device's file, or every file
     /// below its folder, and remembers the target so that it stays kept.
     pub fn pin_remote(

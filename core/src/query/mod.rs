@@ -148,16 +148,7 @@ pub fn ls(lib: &Library, uri: &SdUri, recursive: bool) -> Result<Vec<ListItem>> 
         let mut out = Vec::new();
         for location in locations::list(lib.db())? {
             let root = get_entry(&txn, location.root.0)?;
-            out.push(ListItem {
-                uri: SdUri::device(lib.device_name(), location.name.as_bytes(), b"").to_string(),
-                name: location.name,
-                kind: "location",
-                size: root.as_ref().map_or(0, |r| r.agg_size),
-                modified: rfc3339(root.as_ref().map_or(0, |r| r.mtime)),
-                content_id: None,
-                files: root.map(|r| r.agg_files),
-                state: None,
-            });
+            out.push(location_item(lib.device_name(), location, root));
         }
         return Ok(out);
     };
@@ -203,6 +194,24 @@ pub fn ls(lib: &Library, uri: &SdUri, recursive: bool) -> Result<Vec<ListItem>> 
         out.sort_by(|a, b| a.name.cmp(&b.name));
     }
     Ok(out)
+}
+
+/// The row of a location of `device`, with its root directory's totals.
+pub(crate) fn location_item(
+    device: &str,
+    location: LocationRecord,
+    root: Option<EntryRecord>,
+) -> ListItem {
+    ListItem {
+        uri: SdUri::device(device, location.name.as_bytes(), b"").to_string(),
+        name: location.name,
+        kind: "location",
+        size: root.as_ref().map_or(0, |r| r.agg_size),
+        modified: rfc3339(root.as_ref().map_or(0, |r| r.mtime)),
+        content_id: None,
+        files: root.map(|r| r.agg_files),
+        state: None,
+    }
 }
 
 pub(crate) fn list_item(uri: SdUri, record: &EntryRecord) -> ListItem {

@@ -12,7 +12,7 @@ use crate::sync::replica::ReplicaView;
 use crate::time::rfc3339;
 use crate::uri::SdUri;
 
-use super::{ListItem, StatInfo, list_item};
+use super::{ListItem, StatInfo, list_item, location_item};
 
 /// The paired device `uri` names, if it names one other than this.
 pub fn peer_of(lib: &Library, uri: &SdUri) -> Result<Option<DeviceRecord>> {
@@ -72,6 +72,19 @@ fn resolve(view: &ReplicaView, device: &DeviceRecord, uri: &SdUri) -> Result<Res
     })
 }
 
+/// The entry of `device`'s replica a URI names (a location, or a file or
+/// folder below one), for commands that act on it (`sd pin`, `sd free-up`).
+pub fn entry_of(lib: &Library, device: &DeviceRecord, uri: &SdUri) -> Result<u64> {
+    let view = ReplicaView::new(lib.db(), device.id)?;
+    match resolve(&view, device, uri)? {
+        Resolved::Entry { id, .. } => Ok(id),
+        Resolved::Device => Err(Error::InvalidInput(format!(
+            "{uri}: name a location of {}",
+            device.name
+        ))),
+    }
+}
+
 fn state(
     content: &ContentStore,
     view: &ReplicaView,
@@ -98,16 +111,7 @@ pub fn ls(
             let mut out = Vec::new();
             for location in view.locations()? {
                 let root = view.entry(location.root.0)?;
-                out.push(ListItem {
-                    uri: SdUri::device(&device.name, location.name.as_bytes(), b"").to_string(),
-                    name: location.name,
-                    kind: "location",
-                    size: root.as_ref().map_or(0, |r| r.agg_size),
-                    modified: rfc3339(root.as_ref().map_or(0, |r| r.mtime)),
-                    content_id: None,
-                    files: root.map(|r| r.agg_files),
-                    state: None,
-                });
+                out.push(location_item(&device.name, location, root));
             }
             return Ok(out);
         }
