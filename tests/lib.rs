@@ -448,6 +448,20 @@ pub fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> Result<Dura
     bail!("condition not met within {limit:?}")
 }
 
+/// `len` deterministic incompressible bytes (xorshift), different for
+/// every `seed`.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Writes `bytes` at `root/rel` (rel as raw bytes), creating parents.
 pub fn write_file(root: &Path, rel: &[u8], bytes: &[u8]) -> Result<PathBuf> {
     let path = root.join(OsStr::from_bytes(rel));

@@ -8,25 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use sdfs_tests::{q, sh, wait_for, write_file};
+use sdfs_tests::{noise, q, sh, wait_for, write_file};
 use serde_json::Value;
 
 use crate::remote::setup;
 
 const BIG: usize = 14 * 1024 * 1024;
-
-/// Deterministic incompressible bytes.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn fill(root: &Path) -> Result<()> {
     write_file(root, b"album/a.bin", &noise(1_500_000, 1))?;

@@ -90,14 +90,7 @@ fn fill_photos(root: &Path) -> Result<()> {
     write_file(root, b"notes/\xff\xfe-latin1.txt", b"bytes in a name\n")?;
     std::os::unix::fs::symlink("2024/trip-0/img-0.txt", root.join("latest"))?;
     // Larger than the read-ahead window, not a multiple of anything.
-    let mut big = vec![0u8; 5 * 1024 * 1024 + 12345];
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for b in big.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
-    }
+    let big = sdfs_tests::noise(5 * 1024 * 1024 + 12345, 1);
     write_file(root, b"video/big.bin", &big)?;
     write_file(root, b"video/small.bin", &big[..300_000])?;
     Ok(())

@@ -392,15 +392,7 @@ fn an_owner_killed_mid_delivery_has_no_partial_file_and_gets_it_after_a_restart(
     .context("the nas's files never showed")?;
     // Large enough that its delivery is seen under way.
     let source = pair.laptop.path("big.bin");
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let bytes: Vec<u8> = (0..96 * 1024 * 1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let bytes = sdfs_tests::noise(96 * 1024 * 1024, 2);
     std::fs::write(&source, &bytes)?;
     let want = blake3::hash(&bytes);
     drop(bytes);

@@ -412,6 +412,14 @@ fn simulate(seed: u64, faults: Faults) {
     }
 }
 
+/// Seeds to run: `SDFS_SIM_SEEDS`, else `default`.
+fn seeds(default: u64) -> u64 {
+    std::env::var("SDFS_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn replicas_converge_on_a_lossless_network_by_announcements_alone() {
     for seed in 0..4 {
@@ -436,11 +444,7 @@ fn replicas_converge_on_a_lossless_network_by_announcements_alone() {
 
 #[test]
 fn replicas_converge_despite_loss_duplication_delay_partitions_and_skew() {
-    let seeds: u64 = std::env::var("SDFS_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8);
-    for seed in 0..seeds {
+    for seed in 0..seeds(8) {
         simulate(
             0x5eed_0000 + seed,
             Faults {
@@ -463,11 +467,7 @@ fn replicas_converge_despite_loss_duplication_delay_partitions_and_skew() {
 /// lingers. The other replica, pruned under while it pulls, too.
 #[test]
 fn a_replica_away_past_the_tombstone_window_resyncs_in_full() {
-    let seeds: u64 = std::env::var("SDFS_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
-    for seed in 0..seeds {
+    for seed in 0..seeds(6) {
         simulate(
             0x70b5_0000 + seed,
             Faults {
