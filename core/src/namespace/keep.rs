@@ -6,7 +6,7 @@
 //! turns files back into online-only ones. Pins are remembered by
 //! (device, entry): an entry's id survives renames and moves on its owner.
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::Namespace;
@@ -74,22 +74,8 @@ impl Namespace {
     /// folder, new versions of pinned files) and forgets targets that are
     /// gone. Returns the bytes fetched.
     pub fn keep_pinned(&self) -> Result<u64> {
-        let pins: Vec<(DeviceId, u64)> = {
-            let txn = self.lib.db().begin_read()?;
-            let table = match txn.open_table(REMOTE_PINS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-                Err(e) => return Err(e.into()),
-            };
-            let mut out = Vec::new();
-            for row in table.iter()? {
-                let (device, entry) = row?.0.value();
-                out.push((DeviceId(uuid::Uuid::from_u128(device)), entry));
-            }
-            out
-        };
         let mut fetched = 0;
-        for (device, entry) in pins {
+        for (device, entry) in self.remote_pins(0..=u128::MAX)? {
             if self.view(device)?.entry(entry)?.is_none() {
                 self.forget_pins(device, &[entry])?;
                 continue;
@@ -102,9 +88,7 @@ impl Namespace {
         Ok(fetched)
     }
 
-    /// Files below `entry` of `device` (itself, if a file), depth first.
-    /// Bounded by what was seen: a replica is a peer's word, and a cycle
-    /// in it must not hang us.
+    /// Files below `entry` of `device` (itself, if a file), by path.
     fn files_below(&self, device: DeviceId, entry: u64) -> Result<Vec<Below>> {
         let view = self.view(device)?;
         let record = view
@@ -118,30 +102,16 @@ impl Namespace {
                 path,
             }]);
         }
-        let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::from([entry]);
-        let mut stack = vec![(entry, Vec::new())];
-        while let Some((dir, prefix)) = stack.pop() {
-            for (id, record) in view.children(dir)? {
-                if !seen.insert(id) {
-                    continue;
-                }
-                let mut path = prefix.clone();
-                if !path.is_empty() {
-                    path.push(b'/');
-                }
-                path.extend_from_slice(&record.name);
-                match record.kind {
-                    EntryKind::Directory => stack.push((id, path)),
-                    EntryKind::File => out.push(Below {
-                        entry: id,
-                        record,
-                        path,
-                    }),
-                    EntryKind::Symlink | EntryKind::Special => {}
-                }
-            }
-        }
+        let mut out: Vec<Below> = view
+            .below(entry)?
+            .into_iter()
+            .filter(|(_, _, record)| record.kind == EntryKind::File)
+            .map(|(entry, path, record)| Below {
+                entry,
+                record,
+                path,
+            })
+            .collect();
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
@@ -284,23 +254,10 @@ impl Namespace {
 
     /// Pinned folders of `device` at or below directory `entry`.
     fn pinned_dirs_below(&self, device: DeviceId, entry: u64) -> Result<Vec<u64>> {
-        let pinned: Vec<u64> = {
-            let txn = self.lib.db().begin_read()?;
-            let table = match txn.open_table(REMOTE_PINS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(e.into()),
-            };
-            let d = device.0.as_u128();
-            let mut out = Vec::new();
-            for row in table.range((d, 0)..=(d, u64::MAX))? {
-                out.push(row?.0.value().1);
-            }
-            out
-        };
+        let d = device.0.as_u128();
         let view = self.view(device)?;
         let mut below = Vec::new();
-        for id in pinned {
+        for (_, id) in self.remote_pins(d..=d)? {
             // Walk up from each pinned entry (bounded, as for paths).
             let mut at = id;
             for _ in 0..4096 {
@@ -315,6 +272,22 @@ impl Namespace {
             }
         }
         Ok(below)
+    }
+
+    /// The pinned targets of the devices in `devices` (by their u128 id).
+    fn remote_pins(&self, devices: std::ops::RangeInclusive<u128>) -> Result<Vec<(DeviceId, u64)>> {
+        let txn = self.lib.db().begin_read()?;
+        let table = match txn.open_table(REMOTE_PINS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for row in table.range((*devices.start(), 0)..=(*devices.end(), u64::MAX))? {
+            let (device, entry) = row?.0.value();
+            out.push((DeviceId(uuid::Uuid::from_u128(device)), entry));
+        }
+        Ok(out)
     }
 
     fn forget_pins(&self, device: DeviceId, entries: &[u64]) -> Result<()> {

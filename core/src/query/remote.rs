@@ -123,35 +123,20 @@ pub fn ls(
         return Ok(vec![item]);
     }
     let mut out = Vec::new();
-    // A replica is a peer's word: a cycle in it must not loop forever.
-    let mut seen = std::collections::HashSet::from([id]);
-    let mut stack = vec![(id, uri.clone(), Vec::new())];
-    while let Some((dir, dir_uri, prefix)) = stack.pop() {
-        let mut subdirs = Vec::new();
-        for (child, record) in view.children(dir)? {
-            if !seen.insert(child) {
-                continue;
-            }
-            let child_uri = dir_uri.join(&record.name);
-            let mut item = list_item(child_uri.clone(), &record);
+    if recursive {
+        for (child, rel, record) in view.below(id)? {
+            let mut item = list_item(uri.join(&rel), &record);
             item.state = state(content, &view, device.id, child, &record)?;
-            if recursive {
-                let mut rel = prefix.clone();
-                if !rel.is_empty() {
-                    rel.push(b'/');
-                }
-                rel.extend_from_slice(&record.name);
-                item.name = String::from_utf8_lossy(&rel).into_owned();
-                if record.kind == EntryKind::Directory {
-                    subdirs.push((child, child_uri, rel));
-                }
-            }
+            item.name = String::from_utf8_lossy(&rel).into_owned();
             out.push(item);
         }
-        stack.extend(subdirs.into_iter().rev());
-    }
-    if recursive {
         out.sort_by(|a, b| a.name.cmp(&b.name));
+    } else {
+        for (child, record) in view.children(id)? {
+            let mut item = list_item(uri.join(&record.name), &record);
+            item.state = state(content, &view, device.id, child, &record)?;
+            out.push(item);
+        }
     }
     Ok(out)
 }

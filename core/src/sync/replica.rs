@@ -541,6 +541,32 @@ impl ReplicaView {
         Ok(out)
     }
 
+    /// Everything below directory `root` as (id, path relative to `root`,
+    /// record), depth first. A replica is a peer's word: an entry met twice
+    /// (a cycle) is not walked again.
+    pub fn below(&self, root: u64) -> Result<Vec<(u64, Vec<u8>, EntryRecord)>> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::from([root]);
+        let mut stack = vec![(root, Vec::new())];
+        while let Some((dir, prefix)) = stack.pop() {
+            for (id, record) in self.children(dir)? {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let mut path = prefix.clone();
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(&record.name);
+                if record.kind == EntryKind::Directory {
+                    stack.push((id, path.clone()));
+                }
+                out.push((id, path, record));
+            }
+        }
+        Ok(out)
+    }
+
     /// Children of `parent` as (id, record), by name.
     pub fn children(&self, parent: u64) -> Result<Vec<(u64, EntryRecord)>> {
         let children = self.txn.open_table(REPLICA_CHILDREN)?;
