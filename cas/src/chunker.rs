@@ -70,22 +70,15 @@ impl Chunker {
     }
 
     /// Reads up to `block` bytes from `reader` (fewer only at its end) and
-    /// cuts them, reading straight into the window to save a copy.
+    /// cuts them, reading straight into the window to save a copy. The
+    /// window is reserved, not zeroed: a file much smaller than a block
+    /// costs what it holds, not a zeroed (and faulted-in) block.
     pub fn fill(&mut self, reader: &mut impl Read, block: usize) -> io::Result<Window> {
         let mut bytes = std::mem::take(&mut self.pending);
         let fresh = bytes.len();
-        bytes.resize(fresh + block, 0);
-        let mut filled = fresh;
-        while filled < bytes.len() {
-            match reader.read(&mut bytes[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let last = filled < bytes.len();
-        bytes.truncate(filled);
+        bytes.reserve_exact(block);
+        let read = reader.take(block as u64).read_to_end(&mut bytes)?;
+        let last = read < block;
         Ok(self.cut(bytes, fresh, last))
     }
 

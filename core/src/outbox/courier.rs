@@ -35,7 +35,8 @@ const AFTER_REFUSAL: Duration = Duration::from_secs(300);
 /// them side by side, and each one's round trips and fsync overlap.
 const IN_FLIGHT: usize = 8;
 
-/// Files up to this size are read whole to build their manifest.
+/// Files up to this size are read whole to build their manifest (and a
+/// new one sent inline).
 const WHOLE_READ: u64 = 8 * 1024 * 1024;
 
 /// What became of one change.
@@ -238,9 +239,8 @@ impl Courier {
                 };
                 let before = stamp_of(&file)?;
                 // Most files are read whole: the manifest is built from the
-                // bytes in hand, instead of through a reader's 8 MiB block
-                // (allocated and zeroed per file, several times the size of
-                // a typical document).
+                // bytes in hand, which then travel with the delivery when
+                // the file is new (below), without a second read.
                 let whole = if before.0 <= WHOLE_READ {
                     let mut bytes = Vec::with_capacity(before.0 as usize);
                     std::io::Read::read_to_end(&mut &file, &mut bytes)
