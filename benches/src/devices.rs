@@ -351,7 +351,9 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
     );
     // Warm reads once the laptop has stored what it fetched (its keeper
     // writing to disk would otherwise share the cores with them) and
-    // assembled the file whole, so opens pass through to that copy. Each
+    // assembled the file whole, so opens read that copy, whose pages the
+    // kernel keeps between opens (another device's file never passes
+    // through: an edit's staging copy shares its inode). Each
     // is a page-cache copy of a tenth of a second, and memory bandwidth
     // here varies from run to run: native and warm reads alternate, best
     // of seven each.
@@ -456,7 +458,7 @@ ssh and `cp -r` through sshfs, both to an sshd on the same loopback.\n\n\
 | cold remote read, against the cipher's ceiling | {cold_mb:.0} MiB/s | Noise over TCP {noise_mb:.0} MiB/s ({r_noise_tcp:.2}× raw TCP) | {r_cold_noise:.2}× | — |\n\
 | cold remote read, against the floor of an encrypted and verified read | {cold_mb:.0} MiB/s | Noise over TCP, receiver BLAKE3s each message {ver_mb:.0} MiB/s ({r_ver_tcp:.2}× raw TCP) | {r_cold_ver:.2}× | — |\n\
 | cold remote read, against the floor of a read that is also kept and delivered | {cold_mb:.0} MiB/s | as above, and each message written to a file and through a pipe to a reading thread {del_mb:.0} MiB/s ({r_del_tcp:.2}× raw TCP); its work, {del_cpu:.2} CPU-s, spread over all {cores} cores: at most {bound_mb:.0} MiB/s ({r_bound_tcp:.2}× raw TCP) | {r_cold_del:.2}× | — |\n\
-| warm remote read (whole copy, passthrough) | {wk_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_wk:.2}× | ≥ 0.8× |\n\
+| warm remote read (whole copy, kernel page cache) | {wk_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_wk:.2}× | ≥ 0.8× |\n\
 | warm remote read (chunks from the content store, no copy, kernel cache dropped) | {ws_mb:.0} MiB/s | native {nat_mb:.0} MiB/s | {r_ws:.2}× | — |\n\
 | initial sync, {entries} files + {dirs} dirs | {sync_secs:.2} s, {sync_mb:.1} MiB received | — | — | ≤ 5 s |\n\
 | change on the nas → visible in the laptop's mount (10 runs) | median {med:.0} ms, max {max:.0} ms | — | — | ≤ 1 s |\n\

@@ -39,8 +39,12 @@ fn owner_has(pair: &Pair, rel: &str, want: &[u8]) -> Result<()> {
     })
     .with_context(|| {
         format!(
-            "{rel} never reached the nas: it has {:?}; laptop log:\n{}",
-            std::fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned()),
+            "{rel} never reached the nas: it has {}; laptop log:\n{}",
+            match std::fs::read(&path) {
+                Ok(b) if b.len() <= 200 => format!("{:?}", String::from_utf8_lossy(&b)),
+                Ok(b) => format!("{} bytes, not the {} wanted", b.len(), want.len()),
+                Err(e) => e.to_string(),
+            },
             pair.mount.log()
         )
     })?;
@@ -248,6 +252,47 @@ fn what_fsync_acknowledged_survives_a_killed_writer_and_waits_for_an_offline_own
     .with_context(|| format!("never delivered; laptop log:\n{}", mount.log()))?;
     wait_for(DELIVERED, || pending(&laptop).is_ok_and(|n| n == 0))
         .context("the delivery is still pending")?;
+    Ok(())
+}
+
+/// A program keeps another device's file open for reading (a viewer,
+/// `tail -f`) while another appends to it. The reader's verified copy is
+/// the content store's: the append must reach a staging copy and the
+/// owner, never that copy (it once did, through the reader's passthrough
+/// backing file, and the append was lost).
+#[test]
+fn an_append_while_a_reader_holds_the_file_reaches_the_owner_and_leaves_the_verified_copy_alone()
+-> Result<()> {
+    let big = sdfs_tests::noise(3_000_000, 7);
+    let pair = setup(|root| write_file(root, b"log.bin", &big).map(drop))?;
+    let file = pair.remote().join("log.bin");
+    wait_for(Duration::from_secs(30), || file.is_file()).context("never showed")?;
+    // Read whole, it is assembled into one verified copy, which the next
+    // open reads.
+    assert_eq!(std::fs::read(&file)?, big);
+    let files = pair.laptop.lib.join("chunks/files");
+    let assembled = || -> Option<std::path::PathBuf> {
+        std::fs::read_dir(&files)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_none())
+    };
+    wait_for(Duration::from_secs(30), || assembled().is_some())
+        .context("the read was never assembled")?;
+    let held = std::fs::File::open(&file)?;
+    sh(&format!("echo appended >> {}", q(&file)))?;
+    let mut want = big.clone();
+    want.extend_from_slice(b"appended\n");
+    assert_eq!(std::fs::read(&file)?, want, "the append is not shown here");
+    owner_has(&pair, "log.bin", &want)?;
+    drop(held);
+    let copy = assembled().context("the verified copy is gone")?;
+    ensure!(
+        std::fs::read(&copy)? == big,
+        "the verified copy {} was written",
+        copy.display()
+    );
     Ok(())
 }
 

@@ -55,7 +55,7 @@ pub enum Opened {
     /// Read through a reader that verifies every chunk it returns.
     Chunks(sdfs_cas::ContentReader),
     /// A whole copy in the content store, written only after its full
-    /// BLAKE3 matched: reads may go straight to it (kernel passthrough).
+    /// BLAKE3 matched: read without a check per chunk.
     Whole(File),
 }
 
@@ -101,18 +101,23 @@ impl OpenFile {
         &self.key
     }
 
-    /// A file the kernel may read (and, if opened for it, write) directly,
-    /// bypassing the adapter: the file itself, or a whole verified copy.
-    /// `None` when every read must pass through a check here.
+    /// A file the kernel may read and write directly, bypassing the
+    /// adapter: only a file of this device, whose node is that very file.
+    /// The kernel keeps one backing file per node while any open of it
+    /// passes through, and reopens it with each later open's own flags, so
+    /// a node whose bytes may come from different files over its life
+    /// (another device's file: a verified copy, then a staging copy of an
+    /// edit) never passes through: a write meant for the staging copy
+    /// would land in the verified copy. Those are read through the page
+    /// cache, which keeps unchanging bytes between opens.
     pub fn passthrough(&self) -> Option<&File> {
         match &self.inner {
             Inner::Local {
                 file,
                 regular: true,
                 ..
-            }
-            | Inner::Whole(file) => Some(file),
-            Inner::Local { .. } | Inner::Chunks(_) | Inner::Staged { .. } => None,
+            } => Some(file),
+            Inner::Local { .. } | Inner::Whole(_) | Inner::Chunks(_) | Inner::Staged { .. } => None,
         }
     }
 

@@ -393,6 +393,12 @@ pub(super) fn remote_attr(device: DeviceId, entry: u64, record: &EntryRecord) ->
     )
 }
 
+/// The I/O size programs are told to use (`st_blksize`) on another
+/// device's files: each read or write of them is a request to the daemon,
+/// so `cp` and stdio should make few, large ones (1 MiB, the mount's
+/// largest write; NFS reports its transfer size the same way).
+const REMOTE_IO_SIZE: u32 = 1 << 20;
+
 /// [`remote_attr`] from the fields it needs.
 pub(super) fn shown_attr(ino: u64, kind: EntryKind, mode: u32, size: u64, mtime: i64) -> Attr {
     let record = RemoteFields {
@@ -429,7 +435,7 @@ pub(super) fn shown_attr(ino: u64, kind: EntryKind, mode: u32, size: u64, mtime:
         uid,
         gid,
         rdev: 0,
-        blksize: 65536,
+        blksize: REMOTE_IO_SIZE,
         ino,
     }
 }
