@@ -62,7 +62,9 @@ pub fn apply(
     {
         return Ok(refused("not a plain path below the location"));
     }
-    let root_path = location.root_path();
+    let Some(root_path) = location.root_path() else {
+        return Ok(refused("a cloud volume takes changes from its bucket"));
+    };
     let root = sys::open_root(&root_path).map_err(|e| Error::io(&root_path, e))?;
     let place = Place {
         root: &root,

@@ -42,7 +42,9 @@ pub fn add(
                 "a location named {name:?} already exists"
             )));
         }
-        let other = existing.root_path();
+        let Some(other) = existing.root_path() else {
+            continue;
+        };
         if path.starts_with(&other) || other.starts_with(&path) {
             return Err(Error::AlreadyExists(format!(
                 "{} overlaps location {:?} ({})",
@@ -122,7 +124,7 @@ pub fn get_by_id(db: &Database, id: LocationId) -> Result<LocationRecord> {
 /// Removes a location and everything indexed under it (the files stay).
 pub fn remove(lib: &Library, name: &str) -> Result<LocationRecord> {
     let location = get_by_name(lib.db(), name)?;
-    let root_path = location.root_path();
+    let root_path = location.root_path().unwrap_or_default();
     let txn = lib.db().begin_write()?;
     {
         let mut tables = IndexTables::open(&txn)?;

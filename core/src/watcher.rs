@@ -81,7 +81,11 @@ impl LocationWatcher {
         if locations.iter().any(|l| l.id == location.id) {
             return Ok(());
         }
-        let path = location.root_path();
+        // A cloud volume has no directory to watch: a re-index lists what
+        // changed in its bucket.
+        let Some(path) = location.root_path() else {
+            return Ok(());
+        };
         self.watcher
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -96,11 +100,13 @@ impl LocationWatcher {
         let mut locations = self.locations.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pos) = locations.iter().position(|l| l.id == id) {
             let location = locations.remove(pos);
-            let _ = self
-                .watcher
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .unwatch(&location.root_path());
+            if let Some(root) = location.root_path() {
+                let _ = self
+                    .watcher
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .unwatch(&root);
+            }
         }
     }
 }
@@ -135,17 +141,19 @@ fn debounce_loop(
             locations.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut by_location: HashMap<LocationId, Vec<PathBuf>> = HashMap::new();
         for path in paths {
-            if let Some(location) = current.iter().find(|l| path.starts_with(l.root_path())) {
+            if let Some(location) = current
+                .iter()
+                .find(|l| l.root_path().is_some_and(|root| path.starts_with(root)))
+            {
                 by_location.entry(location.id).or_default().push(path);
             }
         }
         if rescan {
             // The kernel dropped events: re-read everything that changed.
             for location in &current {
-                by_location
-                    .entry(location.id)
-                    .or_default()
-                    .push(location.root_path());
+                if let Some(root) = location.root_path() {
+                    by_location.entry(location.id).or_default().push(root);
+                }
             }
         }
         for (id, paths) in by_location {

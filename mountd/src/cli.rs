@@ -31,9 +31,14 @@ pub enum Command {
     /// Manage locations (directories in the library).
     #[command(subcommand)]
     Location(LocationCommand),
-    /// Index a location (all of them by default) in the foreground.
+    /// Cloud volumes: S3 buckets and WebDAV shares as directories of the
+    /// mount, beside the devices.
+    #[command(subcommand)]
+    Cloud(CloudCommand),
+    /// Index a location or cloud volume (all of them by default) in the
+    /// foreground.
     Index {
-        /// Location name.
+        /// Location or volume name.
         location: Option<String>,
     },
     /// List a directory: sd://<device>/<location>/<path>.
@@ -207,6 +212,63 @@ pub enum LocationCommand {
         /// mounts (on by default; off refuses their writes with EROFS).
         #[arg(long, value_name = "on|off", value_parser = on_off)]
         remote_writes: Option<bool>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CloudCommand {
+    /// Add a bucket or a share. Its secrets are kept in a file of mode 0600
+    /// in the library (no OS keyring is used), never in synced data.
+    Add {
+        /// The volume's name: `<mount>/<name>/`.
+        name: String,
+        #[command(subcommand)]
+        service: CloudService,
+    },
+    /// List the cloud volumes.
+    List,
+    /// Remove a volume: its index, settings and secrets (the bucket and its
+    /// objects are untouched).
+    Rm {
+        name: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CloudService {
+    /// An S3 bucket (or an S3-compatible server's). The keys come from
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --credentials.
+    S3 {
+        #[arg(long)]
+        bucket: String,
+        /// The service's URL, e.g. https://s3.eu-west-1.amazonaws.com.
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        region: Option<String>,
+        /// Only the keys below this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// An AWS credentials file (`aws_access_key_id = ...` and
+        /// `aws_secret_access_key = ...`).
+        #[arg(long, value_name = "FILE")]
+        credentials: Option<PathBuf>,
+    },
+    /// A WebDAV share. The password comes from SD_WEBDAV_PASSWORD or
+    /// --password-file.
+    Webdav {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        user: Option<String>,
+        /// Only what is below this folder of the share.
+        #[arg(long)]
+        prefix: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
     },
 }
 

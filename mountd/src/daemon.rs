@@ -136,6 +136,7 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
         link: Arc::new(link.clone()),
         timeout: fetch_timeout,
     });
+    ns.set_cloud(host.cloud()?);
     host.namespace = Some(Arc::clone(&ns));
     {
         let ns = Arc::clone(&ns);

@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::outcome::Done;
+use crate::replies::cloud::{
+    CloudAdded, CloudIndexRow, CloudIndexedAll, CloudRemoved, CloudVolumes,
+};
 use crate::replies::content::{CacheStats, Collected, FreedUp, Pinned, Validated, Verified};
 use crate::replies::deliveries::{Conflicts, Deliveries};
 use crate::replies::devices::{DeviceRow, Devices, Invite, Joined, Unpaired};
@@ -46,6 +49,8 @@ pub struct Host {
     pub p2p: Option<sdfs_p2p::Node>,
     /// Set when an index run here changed the index.
     index_changed: AtomicBool,
+    /// Connections to cloud volumes, made on first use.
+    cloud: OnceLock<Arc<sdfs_core::cloud::Volumes>>,
 }
 
 impl Host {
@@ -63,7 +68,35 @@ impl Host {
             idle_stop: AtomicBool::new(false),
             p2p: None,
             index_changed: AtomicBool::new(false),
+            cloud: OnceLock::new(),
         }
+    }
+
+    /// This library's cloud volumes and their connections.
+    pub fn cloud(&self) -> Result<Arc<sdfs_core::cloud::Volumes>> {
+        if let Some(volumes) = self.cloud.get() {
+            return Ok(Arc::clone(volumes));
+        }
+        let connector = sdfs_cloud::OpenDal::new().context("starting the cloud runtime")?;
+        let volumes = Arc::new(sdfs_core::cloud::Volumes::new(
+            Arc::clone(&self.lib),
+            Arc::new(connector),
+        ));
+        Ok(Arc::clone(self.cloud.get_or_init(|| volumes)))
+    }
+
+    /// Indexes cloud volume `location`.
+    fn index_cloud(
+        &self,
+        location: &sdfs_core::model::location::LocationRecord,
+    ) -> Result<sdfs_core::cloud::CloudIndexed> {
+        let backend = self.cloud()?.backend(location.id)?;
+        let indexed = sdfs_core::cloud::index(&self.lib, location, &*backend, &mut |_| {})
+            .with_context(|| format!("indexing {}", location.name))?;
+        if indexed.created + indexed.updated + indexed.removed + indexed.identified > 0 {
+            self.index_changed.store(true, Ordering::Relaxed);
+        }
+        Ok(indexed)
     }
 
     fn node(&self) -> Result<&sdfs_p2p::Node> {
@@ -196,15 +229,40 @@ impl Host {
                 Done::of(&Added(LocationRow::of(lib, &location)?))
             }
             Request::LocationList => Done::of(&Locations::of(lib)?),
+            Request::CloudAdd {
+                name,
+                service,
+                secrets,
+            } => {
+                let volumes = self.cloud()?;
+                let added =
+                    sdfs_core::cloud::add(lib, &name, service, &secrets, volumes.connector())?;
+                self.reload_namespace();
+                Done::of(&CloudAdded::of(lib, &added)?)
+            }
+            Request::CloudList => Done::of(&CloudVolumes::of(lib)?),
+            Request::CloudRm { name } => {
+                let removed = sdfs_core::cloud::remove(lib, &name)?;
+                if let Some(volumes) = self.cloud.get() {
+                    volumes.forget(removed.id);
+                }
+                self.reload_namespace();
+                Done::of(&CloudRemoved {
+                    removed: removed.name,
+                })
+            }
             Request::LocationRm { name } => {
                 let location = locations::get_by_name(lib.db(), &name)?;
+                if location.is_cloud() {
+                    bail!("{name} is a cloud volume: remove it with `sd cloud rm {name}`");
+                }
                 if let Some(watcher) = &self.watcher {
                     watcher.unwatch(location.id);
                 }
                 let removed = locations::remove(lib, &name)?;
                 self.reload_namespace();
                 Done::of(&Removed {
-                    path: removed.root_path(),
+                    path: removed.root_path().unwrap_or_default(),
                     removed: removed.name,
                 })
             }
@@ -224,6 +282,20 @@ impl Host {
                     Some(name) => vec![locations::get_by_name(lib.db(), &name)?],
                     None => locations::list(lib.db())?,
                 };
+                // Cloud volumes are listed from their services, not walked
+                // by a job.
+                let (clouds, targets): (Vec<_>, Vec<_>) =
+                    targets.into_iter().partition(|l| l.is_cloud());
+                let mut volumes = Vec::new();
+                for volume in &clouds {
+                    volumes.push(CloudIndexRow {
+                        name: volume.name.clone(),
+                        indexed: self.index_cloud(volume)?,
+                    });
+                }
+                if targets.is_empty() && !volumes.is_empty() {
+                    return Done::of(&CloudIndexedAll(volumes));
+                }
                 if targets.is_empty() {
                     bail!("no locations to index (add one with `sd location add PATH`)");
                 }

@@ -5,6 +5,7 @@
 
 mod cache;
 mod cli;
+mod cloud;
 mod control;
 mod daemon;
 mod host;
@@ -128,6 +129,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rules,
             }
         }
+        Command::Cloud(command) => match cloud::request(command)? {
+            Some(request) => request,
+            None => return Ok(ExitCode::FAILURE),
+        },
         Command::Location(LocationCommand::List) => Request::LocationList,
         Command::Location(LocationCommand::Rm { name }) => Request::LocationRm { name },
         Command::Location(LocationCommand::Set {

@@ -16,6 +16,16 @@ pub enum Request {
         rules: IndexRules,
     },
     LocationList,
+    /// A cloud volume to add, with the secrets the command line read.
+    CloudAdd {
+        name: String,
+        service: sdfs_core::cloud::Service,
+        secrets: sdfs_core::cloud::Secrets,
+    },
+    CloudList,
+    CloudRm {
+        name: String,
+    },
     LocationRm {
         name: String,
     },

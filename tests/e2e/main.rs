@@ -2,6 +2,7 @@
 
 mod cli;
 mod clock;
+mod cloud;
 mod content;
 mod devices;
 mod file_states;

@@ -126,7 +126,7 @@ impl ContentStore {
 
     /// Records `hash` as the integrity hash of `id` unless one is known.
     /// Returns the integrity hash in force afterwards.
-    fn settle_integrity(&self, id: ContentId, hash: [u8; 32]) -> Result<[u8; 32]> {
+    pub(crate) fn settle_integrity(&self, id: ContentId, hash: [u8; 32]) -> Result<[u8; 32]> {
         let txn = self.lib.db().begin_write()?;
         let settled = {
             let mut data = crate::sync::DeviceData::open(&txn)?;
@@ -176,5 +176,6 @@ pub(crate) fn entry_path(
     Ok(locations
         .iter()
         .find(|l| l.root.0 == root)
-        .map(|l| crate::fsutil::join_bytes(&l.root_path(), &rel)))
+        .and_then(|l| l.root_path())
+        .map(|root| crate::fsutil::join_bytes(&root, &rel)))
 }

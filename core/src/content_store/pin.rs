@@ -30,7 +30,7 @@ impl PinTarget {
         let in_location = |path: &Path| -> Option<PathBuf> {
             locations
                 .iter()
-                .any(|l| path.starts_with(l.root_path()))
+                .any(|l| l.root_path().is_some_and(|root| path.starts_with(root)))
                 .then(|| path.to_owned())
         };
         let from_uri = |uri: &SdUri| -> Result<PinTarget> {
@@ -47,8 +47,13 @@ impl PinTarget {
                                 String::from_utf8_lossy(name)
                             ))
                         })?;
+                    let root = location.root_path().ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "{uri} is in a cloud volume: pinning its objects comes later"
+                        ))
+                    })?;
                     Ok(PinTarget::Path(crate::fsutil::join_bytes(
-                        &location.root_path(),
+                        &root,
                         uri.rel_path(),
                     )))
                 }

@@ -172,8 +172,11 @@ impl ContentStore {
         let location =
             crate::locations::get_by_id(self.lib.db(), LocationId(uuid::Uuid::from_u128(location)))
                 .map_err(|_| Error::PermissionDenied("not a shared location".into()))?;
+        let root = location.root_path().ok_or_else(|| {
+            Error::PermissionDenied("a cloud volume is read from its bucket".into())
+        })?;
         Ok(Shared {
-            root: location.root_path(),
+            root,
             root_entry: location.root.0,
             rel: rel.to_vec(),
         })
@@ -199,7 +202,7 @@ impl ContentStore {
             .find(|l| l.root.0 == root)
             .ok_or_else(not_shared)?;
         Ok(Shared {
-            root: location.root_path(),
+            root: location.root_path().ok_or_else(not_shared)?,
             root_entry: location.root.0,
             rel,
         })

@@ -99,6 +99,12 @@ pub fn run_job(
         )));
     }
     let location = locations::get_by_id(&db, job.location)?;
+    let Some(root_path) = location.root_path() else {
+        return Err(Error::InvalidInput(format!(
+            "{} is a cloud volume: it is indexed from its bucket, not by a job",
+            location.name
+        )));
+    };
     let resumed = job.state != JobState::Queued || job.elapsed_nanos > 0;
     job.state = JobState::Running;
     events(JobEvent::Started {
@@ -108,7 +114,7 @@ pub fn run_job(
     });
     let mut run = Run {
         db,
-        root_path: location.root_path(),
+        root_path,
         location,
         job,
         control: control.clone(),

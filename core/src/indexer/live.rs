@@ -30,7 +30,9 @@ pub fn refresh(
     location: &LocationRecord,
     paths: &[PathBuf],
 ) -> Result<IndexCounters> {
-    let root_path = location.root_path();
+    let Some(root_path) = location.root_path() else {
+        return Ok(IndexCounters::default());
+    };
     let ctx = ApplyCtx {
         job: LIVE_JOB,
         root: location.root.0,

@@ -373,7 +373,7 @@ impl<'txn> IndexTables<'txn> {
     }
 
     /// Drops the link between an entry and its content identity.
-    fn unlink_content(&mut self, record: &mut EntryRecord, id: u64) -> Result<()> {
+    pub(crate) fn unlink_content(&mut self, record: &mut EntryRecord, id: u64) -> Result<()> {
         // Whatever the file's bytes were, they are not its bytes any more.
         self.manifests.remove(id)?;
         self.issues.remove(id)?;

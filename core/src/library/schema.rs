@@ -72,6 +72,11 @@ pub const MANIFESTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("man
 pub const INTEGRITY_ISSUES: TableDefinition<'_, u64, &[u8]> =
     TableDefinition::new("integrity_issues");
 
+/// Location id → [`CloudConfig`](crate::cloud::CloudConfig) (JSON): how this
+/// device reaches its cloud volumes. Local to the device, never synced, and
+/// never holding secrets.
+pub const CLOUD: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("cloud");
+
 /// Creates the library's own tables and records the schema version (the
 /// sync and shared-data modules create theirs in the same transaction; see
 /// `Library`'s opening).
@@ -94,6 +99,7 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(JOBS)?;
     txn.open_table(INDEX_QUEUE)?;
     txn.open_table(INDEX_REMOVALS)?;
+    txn.open_table(CLOUD)?;
     Ok(())
 }
 

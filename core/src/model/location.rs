@@ -106,10 +106,18 @@ impl LocationRecord {
         })
     }
 
-    /// The location's root as a path.
-    pub fn root_path(&self) -> std::path::PathBuf {
+    /// The location's root directory on its device; `None` for a cloud
+    /// volume, whose files are a bucket's objects, not a directory's.
+    pub fn root_path(&self) -> Option<std::path::PathBuf> {
         use std::os::unix::ffi::OsStrExt;
-        std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&self.path))
+        (!self.is_cloud())
+            .then(|| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&self.path)))
+    }
+
+    /// A cloud volume (a bucket or share), indexed like a directory: its
+    /// `path` is empty, and its volume record says where it lives.
+    pub fn is_cloud(&self) -> bool {
+        self.path.is_empty()
     }
 }
 

@@ -13,6 +13,7 @@
 //! caching and their error codes, and decide nothing else.
 
 mod attr;
+mod cloud;
 #[cfg(test)]
 mod conformance;
 mod keep;
@@ -93,6 +94,9 @@ pub struct Namespace {
     live: live::LiveCache,
     /// Each location's root directory, held open for the calls beneath it.
     roots: RwLock<std::collections::HashMap<LocationId, Arc<local::LocationRoot>>>,
+    /// How this device's cloud volumes are reached; `None` where no
+    /// connector was given (their listings still show).
+    cloud: RwLock<Option<Arc<crate::cloud::Volumes>>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -120,6 +124,7 @@ fn read_only(node: &Node) -> Error {
         Kind::Peer(_) => "a device's locations are its own to add",
         Kind::Content(_) | Kind::ContentDir => "content by id is read-only",
         Kind::Root | Kind::Device => "the mount's top directories are read-only",
+        Kind::Cloud { .. } => "a cloud volume is read-only through the mount for now",
         Kind::Local { .. } => "read-only",
     };
     Error::fs(ErrorKind::ReadOnly, what)
@@ -137,7 +142,13 @@ impl Namespace {
             remote: RwLock::new(None),
             live: live::LiveCache::default(),
             roots: RwLock::default(),
+            cloud: RwLock::new(None),
         })
+    }
+
+    /// Lets reads of cloud volumes reach their services.
+    pub fn set_cloud(&self, volumes: Arc<crate::cloud::Volumes>) {
+        *self.cloud.write().unwrap_or_else(|e| e.into_inner()) = Some(volumes);
     }
 
     pub fn library(&self) -> &Arc<Library> {
@@ -172,7 +183,10 @@ impl Namespace {
         let location = self
             .location(id)
             .ok_or_else(|| Error::fs(ErrorKind::NotFound, "location gone"))?;
-        let root = Arc::new(local::LocationRoot::open(location.root_path())?);
+        let path = location
+            .root_path()
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, "a cloud volume has no local root"))?;
+        let root = Arc::new(local::LocationRoot::open(path)?);
         self.roots
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -195,7 +209,7 @@ impl Namespace {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .find(|l| path.starts_with(l.root_path()))
+            .find(|l| l.root_path().is_some_and(|root| path.starts_with(root)))
             .cloned()
     }
 
@@ -210,6 +224,7 @@ impl Namespace {
             Kind::Local { location, path, .. } => local::lookup(*location, path, name),
             Kind::Peer(device) => self.lookup_peer(*device, name),
             Kind::Remote { device, entry } => self.lookup_remote(*device, *entry, name),
+            Kind::Cloud { location, entry } => self.lookup_cloud(*location, *entry, name),
             Kind::Live {
                 device,
                 location,
@@ -237,6 +252,7 @@ impl Namespace {
                 *entry,
                 &self.remote_entry(*device, *entry)?,
             )),
+            Kind::Cloud { location, entry } => self.getattr_cloud(*location, *entry),
             Kind::Live {
                 device,
                 location,
@@ -256,6 +272,7 @@ impl Namespace {
         match &node.0 {
             Kind::Local { location, path, .. } => local::readdir(*location, path),
             Kind::Peer(device) => self.readdir_peer(*device),
+            Kind::Cloud { location, entry } => self.readdir_cloud(*location, *entry),
             Kind::Remote { device, entry } => {
                 let mut entries = self.readdir_remote(*device, *entry)?;
                 self.overlay_listing(node, &mut entries)?;
@@ -342,6 +359,12 @@ impl Namespace {
                 local::open(&*self.root(*location)?, node.key(), path, flags)
             }
             Kind::Remote { device, entry } => read_only(self.open_remote(*device, *entry)),
+            Kind::Cloud { location, entry } => {
+                if flags.writes() {
+                    return Err(self::read_only(node));
+                }
+                read_only(self.open_cloud(*location, *entry))
+            }
             Kind::Live {
                 device,
                 location,

@@ -36,6 +36,9 @@ pub(crate) enum Kind {
     },
     /// A paired device: one directory per location of its replica.
     Peer(DeviceId),
+    /// A file or directory of one of this device's cloud volumes, served
+    /// from the volume's index: `entry` is its entry there.
+    Cloud { location: LocationId, entry: u64 },
     /// An entry of a paired device, served from the replica of its index.
     Remote { device: DeviceId, entry: u64 },
     /// A file or directory of a paired device that its indexer rules skip,
@@ -80,6 +83,10 @@ enum KeyRepr {
         device: DeviceId,
         entry: u64,
     },
+    Cloud {
+        location: LocationId,
+        entry: u64,
+    },
     Live {
         device: DeviceId,
         location: LocationId,
@@ -108,6 +115,10 @@ impl Node {
                 ino: *ino,
             },
             Kind::Peer(d) => KeyRepr::Peer(*d),
+            Kind::Cloud { location, entry } => KeyRepr::Cloud {
+                location: *location,
+                entry: *entry,
+            },
             Kind::Remote { device, entry } => KeyRepr::Remote {
                 device: *device,
                 entry: *entry,
@@ -214,6 +225,7 @@ impl NodeKey {
             KeyRepr::File { dev, ino } => ino::local(*dev, *ino),
             KeyRepr::Peer(d) => ino::peer(*d),
             KeyRepr::Remote { device, entry } => ino::remote(*device, *entry),
+            KeyRepr::Cloud { location, entry } => ino::cloud(*location, *entry),
             KeyRepr::Live {
                 device,
                 location,
@@ -379,6 +391,7 @@ pub(crate) mod ino {
     const CONTENT: u64 = 0x636f_6e74_656e_0004;
     const PEER: u64 = 0x7065_6572_0000_0005;
     const STAGED: u64 = 0x7374_6167_6564_0006;
+    const CLOUD: u64 = 0x636c_6f75_6400_0007;
 
     /// MurmurHash3's 64-bit finaliser: every input bit moves every output bit.
     fn fmix(mut h: u64) -> u64 {
@@ -408,6 +421,11 @@ pub(crate) mod ino {
     pub fn remote(device: DeviceId, entry: u64) -> u64 {
         let [a, b] = uuid(device.0);
         mix(REMOTE, &[a, b, entry])
+    }
+
+    pub fn cloud(location: LocationId, entry: u64) -> u64 {
+        let [a, b] = uuid(location.0);
+        mix(CLOUD, &[a, b, entry])
     }
 
     pub fn staged(device: DeviceId, file: u64) -> u64 {

@@ -18,6 +18,10 @@ impl Namespace {
         let node = match &parent.0 {
             Kind::Root if name == CONTENT_DIR.as_bytes() => Node(Kind::ContentDir),
             Kind::Root if name == self.lib.device_name().as_bytes() => Node(Kind::Device),
+            Kind::Root if let Some(volume) = self.cloud_volume_named(name) => {
+                let attr = self.getattr(&volume)?;
+                return Ok((volume, attr));
+            }
             Kind::Root => {
                 let device = self.peer_named(name).ok_or_else(|| Self::not_found(name))?;
                 Node(Kind::Peer(device.id))
@@ -31,7 +35,8 @@ impl Namespace {
                     .find(|l| l.name.as_bytes() == name)
                     .cloned()
                     .ok_or_else(|| Self::not_found(name))?;
-                let root = location.root_path();
+                // A cloud volume is shown at the mount's top level.
+                let root = location.root_path().ok_or_else(|| Self::not_found(name))?;
                 let md = std::fs::symlink_metadata(&root).map_err(|e| Error::io(&root, e))?;
                 let attr = Attr::from_metadata(&md);
                 return Ok((Node::local(location.id, root, &md), attr));
@@ -87,6 +92,7 @@ impl Namespace {
                     name: d.name.into_bytes(),
                     ..dir(Node(Kind::Peer(d.id)))
                 }));
+                out.extend(self.cloud_volume_dirs());
                 Ok(out)
             }
             Kind::Device => {
@@ -97,8 +103,11 @@ impl Namespace {
                     .clone();
                 let mut out = Vec::new();
                 for location in locations {
-                    let root = location.root_path();
-                    // A location whose directory is gone is not listed.
+                    // A location whose directory is gone is not listed; a
+                    // cloud volume is listed at the mount's top level.
+                    let Some(root) = location.root_path() else {
+                        continue;
+                    };
                     if let Ok(md) = std::fs::symlink_metadata(&root) {
                         out.push(DirEntry {
                             name: location.name.into_bytes(),

@@ -151,6 +151,11 @@ impl Namespace {
             Kind::Remote { device, entry } if name == b"user.sd.state" => self
                 .remote_state(*device, *entry)?
                 .map(|state| state.as_str().to_owned()),
+            Kind::Cloud { location, entry } => match name {
+                b"user.sd.uri" => Some(self.cloud_uri(*location, *entry)?.to_string()),
+                b"user.sd.content_id" => self.cloud_content(*entry)?.map(|c| c.to_string()),
+                _ => None,
+            },
             Kind::Device if name == b"user.sd.uri" => Some(format!("sd://{device}")),
             Kind::Content(id) if name == b"user.sd.uri" => Some(format!("sd://content/{id}")),
             Kind::Content(id) if name == b"user.sd.content_id" => Some(id.to_string()),
@@ -164,9 +169,13 @@ impl Namespace {
         location: &crate::model::location::LocationRecord,
         path: &std::path::Path,
     ) -> SdUri {
-        let rel = path
-            .strip_prefix(location.root_path())
-            .map(|p| crate::fsutil::path_bytes(p).to_vec())
+        let rel = location
+            .root_path()
+            .and_then(|root| {
+                path.strip_prefix(root)
+                    .ok()
+                    .map(|p| crate::fsutil::path_bytes(p).to_vec())
+            })
             .unwrap_or_default();
         SdUri::device(self.lib.device_name(), location.name.as_bytes(), &rel)
     }

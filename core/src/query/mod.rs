@@ -240,13 +240,20 @@ pub fn stat(lib: &Library, uri: &SdUri) -> Result<StatInfo> {
             lib.device_name()
         )));
     };
-    let local = crate::fsutil::join_bytes(&resolved.location.root_path(), &resolved.rel_path);
+    // A cloud volume's objects have no local path: what its index holds.
+    let local = resolved
+        .location
+        .root_path()
+        .map(|root| crate::fsutil::join_bytes(&root, &resolved.rel_path));
     let entry_id = resolved.entry.as_ref().map(|(id, _)| *id);
     let (record, indexed) = match resolved.entry {
         Some((_, record)) => (record, true),
         // Not indexed (left out by a rule, or new): what the disk says.
         None => {
-            let md = std::fs::symlink_metadata(&local).map_err(|e| Error::io(&local, e))?;
+            let Some(local) = &local else {
+                return Err(Error::NotFound(format!("{uri}: not in the index")));
+            };
+            let md = std::fs::symlink_metadata(local).map_err(|e| Error::io(local, e))?;
             let name = resolved
                 .rel_path
                 .rsplit(|&b| b == b'/')
@@ -272,7 +279,9 @@ pub fn stat(lib: &Library, uri: &SdUri) -> Result<StatInfo> {
     Ok(StatInfo {
         uri: uri.to_string(),
         entry_id,
-        local_path: local.to_string_lossy().into_owned(),
+        local_path: local
+            .map(|l| l.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         kind: record.kind.as_str(),
         size: if is_dir { record.agg_size } else { record.size },
         modified: rfc3339(record.mtime),
@@ -352,10 +361,14 @@ fn instance_uris(
             continue;
         };
         let uri = SdUri::device(lib.device_name(), location.name.as_bytes(), &rel).to_string();
-        let local = crate::fsutil::join_bytes(&location.root_path(), &rel);
+        let local = location
+            .root_path()
+            .map(|root| crate::fsutil::join_bytes(&root, &rel));
         out.push((
             uri,
-            String::from_utf8_lossy(local.as_os_str().as_bytes()).into_owned(),
+            local
+                .map(|l| String::from_utf8_lossy(l.as_os_str().as_bytes()).into_owned())
+                .unwrap_or_default(),
         ));
     }
     Ok(out)

@@ -59,7 +59,10 @@ fn resolve(view: &ReplicaView, device: &DeviceRecord, uri: &SdUri) -> Result<Res
     let (id, record) = view
         .entry_at(location.id, uri.rel_path())?
         .ok_or_else(|| Error::NotFound(format!("{uri}: not in {}'s index", device.name)))?;
-    let root = crate::fsutil::path_bytes(&location.root_path()).to_vec();
+    let root = location
+        .root_path()
+        .map(|r| crate::fsutil::path_bytes(&r).to_vec())
+        .unwrap_or_default();
     let owner_path = if uri.rel_path().is_empty() {
         root
     } else {

@@ -26,7 +26,9 @@ pub fn uri_of(lib: &Library, arg: &[u8], mountpoint: Option<&Path>) -> Result<Sd
         return Ok(uri);
     }
     for location in crate::locations::list(lib.db())? {
-        if let Ok(rel) = path.strip_prefix(location.root_path()) {
+        if let Some(root) = location.root_path()
+            && let Ok(rel) = path.strip_prefix(root)
+        {
             return Ok(SdUri::device(
                 lib.device_name(),
                 location.name.as_bytes(),

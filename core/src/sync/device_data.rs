@@ -158,6 +158,10 @@ impl<'txn> DeviceData<'txn> {
             bytes,
         )
     }
+
+    pub fn remove_volume(&mut self, key: u128) -> Result<bool> {
+        remove(&mut self.volumes, &mut self.log, Resource::Volume, key, key)
+    }
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ impl LocationRow {
         Ok(LocationRow {
             name: location.name.clone(),
             id: location.id,
-            path: location.root_path(),
+            path: location.root_path().unwrap_or_default(),
             uri: uri.to_string(),
             mode: location.mode.as_str(),
             rules: location.rules,
@@ -72,8 +72,10 @@ pub struct Locations(pub Vec<LocationRow>);
 
 impl Locations {
     pub fn of(lib: &Library) -> Result<Locations> {
+        // Cloud volumes are listed by `sd cloud list`.
         sdfs_core::locations::list(lib.db())?
             .iter()
+            .filter(|l| !l.is_cloud())
             .map(|l| LocationRow::of(lib, l))
             .collect::<Result<_>>()
             .map(Locations)

@@ -1,0 +1,240 @@
+//! sdfs's cloud volumes through OpenDAL: S3 (and S3-compatible servers)
+//! and WebDAV, behind core's [`CloudBackend`]. Core never sees OpenDAL;
+//! this crate never decides what a file is.
+//!
+//! OpenDAL is async; core's callers are FUSE threads and jobs. Each call
+//! runs on this crate's own small runtime and is waited for with a
+//! deadline, so a dead server fails a read with an error, never a hang.
+
+use std::future::Future;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use opendal::Operator;
+use sdfs_core::cloud::{CloudBackend, CloudConfig, CloudObject, Connector, Secrets, Service};
+use sdfs_core::{Error, ErrorKind, Result};
+
+/// The longest any one call may take, retries included.
+const DEADLINE: Duration = Duration::from_secs(20);
+/// A request with no progress for this long is given up (and retried).
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens volumes with OpenDAL.
+#[derive(Debug)]
+pub struct OpenDal {
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl OpenDal {
+    pub fn new() -> std::io::Result<OpenDal> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sd-cloud")
+            .enable_all()
+            .build()?;
+        Ok(OpenDal {
+            runtime: Arc::new(runtime),
+        })
+    }
+}
+
+impl Connector for OpenDal {
+    fn connect(&self, config: &CloudConfig, secrets: &Secrets) -> Result<Arc<dyn CloudBackend>> {
+        let op = operator(&config.service, secrets)?;
+        Ok(Arc::new(Bucket {
+            op,
+            runtime: Arc::clone(&self.runtime),
+            source: config.service.source(),
+        }))
+    }
+}
+
+fn operator(service: &Service, secrets: &Secrets) -> Result<Operator> {
+    let op = match (service, secrets) {
+        (
+            Service::S3 {
+                bucket,
+                endpoint,
+                region,
+                ..
+            },
+            Secrets::S3 {
+                access_key_id,
+                secret_access_key,
+            },
+        ) => {
+            let builder = opendal::services::S3::default()
+                .bucket(bucket)
+                .endpoint(endpoint)
+                .region(region.as_deref().unwrap_or("us-east-1"))
+                .access_key_id(access_key_id)
+                .secret_access_key(secret_access_key)
+                .root(&service.root())
+                // Only what the user gave: no profile files, no instance
+                // metadata service to wait for.
+                .disable_config_load()
+                .disable_ec2_metadata();
+            Operator::new(builder).map_err(convert)?
+        }
+        (Service::Webdav { endpoint, user, .. }, Secrets::Webdav { password }) => {
+            let mut builder = opendal::services::Webdav::default()
+                .endpoint(endpoint)
+                .root(&service.root());
+            if let Some(user) = user {
+                builder = builder.username(user);
+            }
+            if let Some(password) = password {
+                builder = builder.password(password);
+            }
+            Operator::new(builder).map_err(convert)?
+        }
+        _ => {
+            return Err(Error::InvalidInput(
+                "the secrets are for another kind of service".into(),
+            ));
+        }
+    };
+    Ok(op
+        .layer(
+            opendal::layers::TimeoutLayer::new()
+                .with_timeout(DEADLINE)
+                .with_io_timeout(IO_TIMEOUT),
+        )
+        .layer(
+            opendal::layers::RetryLayer::new()
+                .with_max_times(2)
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_secs(1)),
+        ))
+}
+
+/// One volume's service.
+#[derive(Debug)]
+struct Bucket {
+    op: Operator,
+    runtime: Arc<tokio::runtime::Runtime>,
+    source: String,
+}
+
+impl Bucket {
+    /// Runs `fut` on the runtime and waits for it, at most [`DEADLINE`]
+    /// and a little.
+    fn run<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let task = self.runtime.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        match rx.recv_timeout(DEADLINE + Duration::from_secs(5)) {
+            Ok(result) => result,
+            Err(_) => {
+                task.abort();
+                Err(Error::fs(
+                    ErrorKind::TimedOut,
+                    format!("{} did not answer in time", self.source),
+                ))
+            }
+        }
+    }
+}
+
+fn text(path: &[u8]) -> Result<&str> {
+    std::str::from_utf8(path).map_err(|_| {
+        Error::fs(
+            ErrorKind::InvalidInput,
+            "a cloud object's name must be UTF-8",
+        )
+    })
+}
+
+impl CloudBackend for Bucket {
+    fn list_dir(
+        &self,
+        dir: &[u8],
+        visit: &mut dyn FnMut(Vec<CloudObject>) -> Result<()>,
+    ) -> Result<()> {
+        let dir = text(dir)?;
+        let listed = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let op = self.op.clone();
+        let mut lister = {
+            let listed = listed.clone();
+            self.run(async move { op.lister(&listed).await.map_err(convert) })?
+        };
+        // Pages of what the service returns: never the whole directory
+        // held in one future.
+        loop {
+            let page = self.run(async move {
+                let mut page = Vec::new();
+                while page.len() < 1000 {
+                    match lister.try_next().await.map_err(convert)? {
+                        Some(entry) => page.push(entry),
+                        None => return Ok((lister, page, true)),
+                    }
+                }
+                Ok((lister, page, false))
+            })?;
+            let (back, entries, done) = page;
+            lister = back;
+            let objects = entries
+                .into_iter()
+                .filter(|e| e.path() != listed && !e.path().is_empty() && e.path() != "/")
+                .filter_map(|e| object_of(&e))
+                .collect();
+            visit(objects)?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    fn read(&self, path: &[u8], range: Range<u64>) -> Result<Vec<u8>> {
+        let path = text(path)?.to_owned();
+        let op = self.op.clone();
+        self.run(async move {
+            let buffer = op.read_with(&path).range(range).await.map_err(convert)?;
+            Ok(buffer.to_vec())
+        })
+    }
+}
+
+fn object_of(entry: &opendal::Entry) -> Option<CloudObject> {
+    let meta = entry.metadata();
+    let dir = meta.is_dir();
+    let name = entry.name().trim_end_matches('/');
+    if name.is_empty() {
+        return None;
+    }
+    Some(CloudObject {
+        name: name.as_bytes().to_vec(),
+        dir,
+        size: if dir { 0 } else { meta.content_length() },
+        mtime: meta
+            .last_modified()
+            .map(|t| t.into_inner().as_nanosecond() as i64)
+            .unwrap_or(0),
+        etag: meta.etag().map(str::to_owned),
+    })
+}
+
+/// OpenDAL's error as core's, by kind.
+fn convert(e: opendal::Error) -> Error {
+    let kind = match e.kind() {
+        opendal::ErrorKind::NotFound => ErrorKind::NotFound,
+        opendal::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        opendal::ErrorKind::ConfigInvalid | opendal::ErrorKind::Unsupported => {
+            ErrorKind::InvalidInput
+        }
+        opendal::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
+        opendal::ErrorKind::RangeNotSatisfied => ErrorKind::InvalidInput,
+        _ => ErrorKind::Unavailable,
+    };
+    Error::fs(kind, e.to_string())
+}

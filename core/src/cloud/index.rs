@@ -1,0 +1,331 @@
+//! Listing a cloud volume into its index, one directory at a time: each
+//! directory's listing is merged into the index in its own transaction, so
+//! a bucket of millions of keys is never held here at once (one directory
+//! is: the service lists it page by page). Metadata first; then content
+//! identities from ranged reads of the sampled bytes, side by side. A
+//! re-index keeps what did not change (same size and time) and reads
+//! nothing of it.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use redb::ReadableTable;
+use serde::Serialize;
+
+use super::backend::{CloudBackend, CloudObject};
+use crate::content_hash::ContentHash;
+use crate::error::{Error, ErrorKind, Result};
+use crate::indexer::tables::{ApplyCtx, IndexTables};
+use crate::library::{Library, schema::child_key};
+use crate::model::entry::{EntryKind, EntryRecord, StatFields};
+use crate::model::location::LocationRecord;
+use crate::namespace::mode;
+
+/// Ranged reads in flight at once while identifying (each is a round trip
+/// to the service).
+const IDENTIFY_IN_FLIGHT: usize = 8;
+
+/// What an index of a cloud volume found and did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct CloudIndexed {
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub removed: u64,
+    pub identified: u64,
+    pub millis: u64,
+}
+
+/// A file whose content identity is to be read.
+struct ToIdentify {
+    id: u64,
+    path: Vec<u8>,
+    name: Vec<u8>,
+    size: u64,
+}
+
+/// Indexes cloud volume `location` through `backend`; `progress` sees the
+/// counts after each directory.
+pub fn index(
+    lib: &Library,
+    location: &LocationRecord,
+    backend: &dyn CloudBackend,
+    progress: &mut dyn FnMut(&CloudIndexed),
+) -> Result<CloudIndexed> {
+    if !location.is_cloud() {
+        return Err(Error::InvalidInput(format!(
+            "{} is not a cloud volume",
+            location.name
+        )));
+    }
+    let started = Instant::now();
+    let ctx = ApplyCtx {
+        job: 0,
+        root: location.root.0,
+        root_path: Path::new(""),
+        identify: false,
+    };
+    let mut out = CloudIndexed::default();
+    let mut queue: VecDeque<(u64, Vec<u8>)> = VecDeque::from([(location.root.0, Vec::new())]);
+    while let Some((dir, path)) = queue.pop_front() {
+        let mut listed: Vec<CloudObject> = Vec::new();
+        backend.list_dir(&path, &mut |page| {
+            listed.extend(page);
+            Ok(())
+        })?;
+        listed.retain(|o| crate::sync::replica::is_plain_name(&o.name));
+        listed.sort_by(|a, b| a.name.cmp(&b.name).then(b.dir.cmp(&a.dir)));
+        // A key `a` and a prefix `a/` both listed: the directory wins (a
+        // name is one thing in a filesystem).
+        listed.dedup_by(|later, first| later.name == first.name);
+        let mut identify = Vec::new();
+        let txn = lib.db().begin_write()?;
+        {
+            let mut tables = IndexTables::open(&txn)?;
+            let known = tables.children_of(dir)?;
+            merge(
+                &mut tables,
+                &ctx,
+                location,
+                dir,
+                &path,
+                &listed,
+                &known,
+                &mut out,
+                &mut queue,
+                &mut identify,
+            )?;
+        }
+        txn.commit()?;
+        let found = identify_all(backend, &identify);
+        let txn = lib.db().begin_write()?;
+        {
+            let mut tables = IndexTables::open(&txn)?;
+            for (file, found) in identify.iter().zip(found) {
+                let (hash, head) = match found {
+                    Ok(Some(found)) => found,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(
+                            "{}: identifying {}: {e}",
+                            location.name,
+                            String::from_utf8_lossy(&file.path)
+                        );
+                        continue;
+                    }
+                };
+                let Some(mut record) = tables.get_entry(file.id)? else {
+                    continue;
+                };
+                if record.size != file.size {
+                    continue;
+                }
+                let kind = crate::kind::classify(&file.name, &head).code();
+                tables.set_content(&ctx, file.id, &mut record, hash, kind)?;
+                out.identified += 1;
+            }
+        }
+        txn.commit()?;
+        out.millis = started.elapsed().as_millis() as u64;
+        progress(&out);
+    }
+    let txn = lib.db().begin_write()?;
+    {
+        let mut tables = IndexTables::open(&txn)?;
+        tables.aggregate(location.root.0)?;
+        let key = location.id.0.as_u128();
+        let current = tables
+            .data
+            .locations()
+            .get(key)?
+            .map(|v| LocationRecord::decode(v.value()))
+            .transpose()?;
+        if let Some(mut record) = current {
+            record.last_indexed = Some(crate::time::unix_now_nanos());
+            tables.data.put_location(key, record.encode().as_slice())?;
+        }
+    }
+    txn.commit()?;
+    out.millis = started.elapsed().as_millis() as u64;
+    Ok(out)
+}
+
+/// The index's record of a listed object.
+fn stat_of(object: &CloudObject, location: &LocationRecord) -> StatFields {
+    let (kind, type_bits, perm) = if object.dir {
+        (EntryKind::Directory, mode::DIRECTORY, 0o755)
+    } else {
+        (EntryKind::File, mode::FILE, 0o644)
+    };
+    StatFields {
+        kind,
+        size: if object.dir { 0 } else { object.size },
+        // Prefixes have no time of their own.
+        mtime: if object.mtime != 0 {
+            object.mtime
+        } else {
+            location.created_at
+        },
+        dev: 0,
+        inode: 0,
+        mode: type_bits | perm,
+        uid: 0,
+        gid: 0,
+    }
+}
+
+fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    if dir.is_empty() {
+        name.to_vec()
+    } else {
+        [dir, b"/", name].concat()
+    }
+}
+
+/// Merges directory `dir`'s listing (sorted by name) into what the index
+/// knows of it (sorted too).
+#[allow(clippy::too_many_arguments)]
+fn merge(
+    tables: &mut IndexTables<'_>,
+    ctx: &ApplyCtx<'_>,
+    location: &LocationRecord,
+    dir: u64,
+    path: &[u8],
+    listed: &[CloudObject],
+    known: &[(Vec<u8>, u64)],
+    out: &mut CloudIndexed,
+    queue: &mut VecDeque<(u64, Vec<u8>)>,
+    identify: &mut Vec<ToIdentify>,
+) -> Result<()> {
+    let (mut i, mut j) = (0, 0);
+    while i < listed.len() || j < known.len() {
+        let order = match (listed.get(i), known.get(j)) {
+            (Some(l), Some(k)) => l.name.as_slice().cmp(k.0.as_slice()),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, _) => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Greater => {
+                let (name, id) = &known[j];
+                tables.children.remove(child_key(dir, name).as_slice())?;
+                out.removed += tables.remove_subtree(ctx, *id)?;
+                j += 1;
+                continue;
+            }
+            std::cmp::Ordering::Equal | std::cmp::Ordering::Less => {}
+        }
+        let object = &listed[i];
+        let stat = stat_of(object, location);
+        let child_path = join(path, &object.name);
+        if object.dir {
+            out.dirs += 1;
+        } else {
+            out.files += 1;
+            out.bytes += object.size;
+        }
+        let existing = match order {
+            std::cmp::Ordering::Equal => {
+                j += 1;
+                let id = known[j - 1].1;
+                match tables.get_entry(id)? {
+                    Some(record) if record.kind == stat.kind => Some((id, record)),
+                    _ => {
+                        tables
+                            .children
+                            .remove(child_key(dir, &object.name).as_slice())?;
+                        out.removed += tables.remove_subtree(ctx, id)?;
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        i += 1;
+        let (id, record, changed) = match existing {
+            Some((id, mut record)) => {
+                let changed = record.apply_stat(&stat);
+                if changed {
+                    if record.kind == EntryKind::File {
+                        tables.unlink_content(&mut record, id)?;
+                    }
+                    tables.put_entry(id, &record)?;
+                    out.updated += 1;
+                }
+                (id, record, changed)
+            }
+            None => {
+                let id = tables.allocate_id()?;
+                let record = EntryRecord::new(dir, &object.name, &stat);
+                tables.put_entry(id, &record)?;
+                tables
+                    .children
+                    .insert(child_key(dir, &object.name).as_slice(), id)?;
+                out.created += 1;
+                (id, record, true)
+            }
+        };
+        if object.dir {
+            queue.push_back((id, child_path));
+        } else if record.size > 0 && (changed || record.content.is_none()) {
+            identify.push(ToIdentify {
+                id,
+                path: child_path,
+                name: object.name.clone(),
+                size: record.size,
+            });
+        }
+    }
+    Ok(())
+}
+
+type Found = Result<Option<(ContentHash, Vec<u8>)>>;
+
+/// The content identities of `files`, read side by side.
+fn identify_all(backend: &dyn CloudBackend, files: &[ToIdentify]) -> Vec<Found> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Found>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..IDENTIFY_IN_FLIGHT.min(files.len()) {
+            scope.spawn(|| {
+                loop {
+                    let at = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(file) = files.get(at) else {
+                        return;
+                    };
+                    let result = identify(backend, file);
+                    *slots[at].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| Err(Error::fs(ErrorKind::Io, "not identified")))
+        })
+        .collect()
+}
+
+fn identify(backend: &dyn CloudBackend, file: &ToIdentify) -> Found {
+    crate::content_hash::content_hash_by_ranges(file.size, |offset, len| {
+        let bytes = backend.read(&file.path, offset..offset + len)?;
+        if bytes.len() as u64 != len {
+            return Err(Error::fs(
+                ErrorKind::Io,
+                format!(
+                    "{} changed while it was read ({} bytes at {offset}, {len} asked)",
+                    String::from_utf8_lossy(&file.path),
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(bytes)
+    })
+}

@@ -1,0 +1,208 @@
+//! Cloud volumes (SPEC §2–3): a bucket or a WebDAV share this device added.
+//! Each is a location of this device whose `path` is empty and whose volume
+//! record (class `cloud`) says where it lives, so its index is device-owned
+//! data like any location's. Its objects are listed into the index (never
+//! downloaded to be indexed: content identities come from ranged reads of
+//! the sampled bytes), shown at the mount's top level, and read whole into
+//! the content store, checked, before a program sees a byte.
+
+pub mod backend;
+pub mod config;
+mod fetch;
+mod index;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub use backend::{CloudBackend, CloudObject, Connector};
+pub use config::{CloudConfig, Secrets, Service};
+pub use fetch::fetch_verified;
+pub use index::{CloudIndexed, index};
+
+use crate::error::{Error, Result};
+use crate::ids::{EntryId, LocationId, VolumeId};
+use crate::indexer::rules::IndexRules;
+use crate::indexer::tables::IndexTables;
+use crate::library::{Library, schema};
+use crate::model::entry::{EntryKind, EntryRecord, StatFields};
+use crate::model::location::{IndexMode, LocationRecord, validate_location_name};
+use crate::model::volume::{PhysicalClass, VolumeRecord};
+
+/// A volume just added, and where its secrets went.
+#[derive(Debug)]
+pub struct Added {
+    pub config: CloudConfig,
+    pub location: LocationRecord,
+    pub secrets_file: PathBuf,
+}
+
+/// Adds a cloud volume named `name`: reaches the service first (a wrong
+/// endpoint, bucket or key fails here, not at the first read), then keeps
+/// the secrets in a 0600 file and the volume as a location of this device.
+pub fn add(
+    lib: &Library,
+    name: &str,
+    service: Service,
+    secrets: &Secrets,
+    connector: &dyn Connector,
+) -> Result<Added> {
+    validate_location_name(name)?;
+    if crate::locations::list(lib.db())?
+        .iter()
+        .any(|l| l.name == name)
+    {
+        return Err(Error::AlreadyExists(format!(
+            "a location or volume named {name:?} already exists"
+        )));
+    }
+    // Volumes sit beside the devices at the mount's top.
+    let taken_by_device =
+        name == lib.device_name() || lib.devices()?.iter().any(|d| d.name == name);
+    if taken_by_device {
+        return Err(Error::AlreadyExists(format!(
+            "{name:?} is a device's name: a volume needs a name of its own"
+        )));
+    }
+    let id = LocationId::new_random();
+    let config = CloudConfig {
+        location: id,
+        name: name.to_owned(),
+        service,
+    };
+    let backend = connector.connect(&config, secrets)?;
+    backend.list_dir(b"", &mut |_| Ok(())).map_err(|e| {
+        Error::InvalidInput(format!("cannot reach {}: {e}", config.service.source()))
+    })?;
+    let secrets_file = config::save_secrets(lib.dir(), id, secrets)?;
+    let now = crate::time::unix_now_nanos();
+    let volume = VolumeRecord {
+        id: VolumeId::new_random(),
+        device: lib.device_id(),
+        mount_point: Vec::new(),
+        fs_type: config.service.kind().to_owned(),
+        source: config.service.source(),
+        capacity: 0,
+        free: 0,
+        class: PhysicalClass::Cloud,
+    };
+    let txn = lib.db().begin_write()?;
+    let location = {
+        let mut tables = IndexTables::open(&txn)?;
+        let root = tables.allocate_id()?;
+        let stat = StatFields {
+            kind: EntryKind::Directory,
+            size: 0,
+            mtime: now,
+            dev: 0,
+            inode: 0,
+            mode: crate::namespace::mode::DIRECTORY | 0o755,
+            uid: 0,
+            gid: 0,
+        };
+        tables.put_entry(root, &EntryRecord::new(0, b"", &stat))?;
+        let location = LocationRecord {
+            id,
+            name: name.to_owned(),
+            path: Vec::new(),
+            root: EntryId(root),
+            mode: IndexMode::Content,
+            rules: IndexRules::default(),
+            volume: Some(volume.id),
+            created_at: now,
+            last_indexed: None,
+            // Writes to a bucket come with its own staging; until then
+            // paired devices are told at once that it takes none.
+            remote_writes: false,
+        };
+        tables
+            .data
+            .put_location(id.0.as_u128(), location.encode().as_slice())?;
+        tables
+            .data
+            .put_volume(volume.id.0.as_u128(), volume.encode().as_slice())?;
+        let mut cloud = txn.open_table(schema::CLOUD)?;
+        let json = serde_json::to_vec(&config).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        cloud.insert(id.0.as_u128(), json.as_slice())?;
+        location
+    };
+    txn.commit()?;
+    Ok(Added {
+        config,
+        location,
+        secrets_file,
+    })
+}
+
+/// Removes cloud volume `name`: its index, settings and secrets (the
+/// bucket is untouched).
+pub fn remove(lib: &Library, name: &str) -> Result<LocationRecord> {
+    let location = crate::locations::get_by_name(lib.db(), name)?;
+    if !location.is_cloud() {
+        return Err(Error::InvalidInput(format!(
+            "{name} is a location, not a cloud volume: `sd location rm {name}`"
+        )));
+    }
+    let removed = crate::locations::remove(lib, name)?;
+    let txn = lib.db().begin_write()?;
+    {
+        let mut cloud = txn.open_table(schema::CLOUD)?;
+        cloud.remove(location.id.0.as_u128())?;
+        if let Some(volume) = location.volume {
+            let mut data = crate::sync::DeviceData::open(&txn)?;
+            data.remove_volume(volume.0.as_u128())?;
+        }
+    }
+    txn.commit()?;
+    let secrets = config::secrets_path(lib.dir(), location.id);
+    match std::fs::remove_file(&secrets) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(&secrets, e)),
+    }
+    Ok(removed)
+}
+
+/// The cloud volumes of a library and their open connections, made on
+/// first use and kept: what the mount and `sd index` read buckets through.
+#[derive(Debug)]
+pub struct Volumes {
+    lib: Arc<Library>,
+    connector: Arc<dyn Connector>,
+    open: Mutex<HashMap<LocationId, Arc<dyn CloudBackend>>>,
+}
+
+impl Volumes {
+    pub fn new(lib: Arc<Library>, connector: Arc<dyn Connector>) -> Volumes {
+        Volumes {
+            lib,
+            connector,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn connector(&self) -> &dyn Connector {
+        &*self.connector
+    }
+
+    /// The connection to the volume at location `id`.
+    pub fn backend(&self, id: LocationId) -> Result<Arc<dyn CloudBackend>> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(backend) = open.get(&id) {
+            return Ok(Arc::clone(backend));
+        }
+        let config = config::get(self.lib.db(), id)?;
+        let secrets = config::load_secrets(self.lib.dir(), id)?;
+        let backend = self.connector.connect(&config, &secrets)?;
+        open.insert(id, Arc::clone(&backend));
+        Ok(backend)
+    }
+
+    /// Forgets the connection to a removed volume.
+    pub fn forget(&self, id: LocationId) {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+}

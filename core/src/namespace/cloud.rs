@@ -1,0 +1,202 @@
+//! This device's cloud volumes at the mount's top level, served from their
+//! index (listing and `stat` work without the service); a file is read
+//! through `cloud::fetch_verified` (whole, checked, then from the store).
+//! Read-only until writes to buckets arrive: a change is refused at once.
+
+use redb::ReadableDatabase;
+
+use super::node::{Kind, ino};
+use super::{Attr, DirEntry, Namespace, Node, Opened};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ids::LocationId;
+use crate::library::schema;
+use crate::model::entry::EntryRecord;
+use crate::model::location::LocationRecord;
+use crate::uri::SdUri;
+
+impl Namespace {
+    /// This device's cloud volumes.
+    pub(super) fn cloud_volumes(&self) -> Vec<LocationRecord> {
+        self.locations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|l| l.is_cloud())
+            .cloned()
+            .collect()
+    }
+
+    /// The top-level directory of volume `name`, if there is one.
+    pub(super) fn cloud_volume_named(&self, name: &[u8]) -> Option<Node> {
+        self.cloud_volumes()
+            .into_iter()
+            .find(|l| l.name.as_bytes() == name)
+            .map(|l| {
+                Node(Kind::Cloud {
+                    location: l.id,
+                    entry: l.root.0,
+                })
+            })
+    }
+
+    /// The top-level directories of every volume.
+    pub(super) fn cloud_volume_dirs(&self) -> Vec<DirEntry> {
+        self.cloud_volumes()
+            .into_iter()
+            .filter_map(|l| {
+                let node = Node(Kind::Cloud {
+                    location: l.id,
+                    entry: l.root.0,
+                });
+                let attr = self.getattr_cloud(l.id, l.root.0).ok()?;
+                Some(DirEntry {
+                    name: l.name.into_bytes(),
+                    node,
+                    attr,
+                })
+            })
+            .collect()
+    }
+
+    fn cloud_entry(&self, entry: u64) -> Result<EntryRecord> {
+        let txn = self.lib.db().begin_read()?;
+        let entries = schema::ENTRIES.read(&txn)?;
+        entries
+            .get(entry)?
+            .map(|v| EntryRecord::decode(v.value()))
+            .transpose()?
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, "gone from the volume's index"))
+    }
+
+    pub(super) fn getattr_cloud(&self, location: LocationId, entry: u64) -> Result<Attr> {
+        let record = self.cloud_entry(entry)?;
+        Ok(cloud_attr(location, entry, &record))
+    }
+
+    pub(super) fn lookup_cloud(
+        &self,
+        location: LocationId,
+        dir: u64,
+        name: &[u8],
+    ) -> Result<(Node, Attr)> {
+        let txn = self.lib.db().begin_read()?;
+        let children = txn.open_table(schema::CHILDREN)?;
+        let entries = schema::ENTRIES.read(&txn)?;
+        let not_found = || Error::fs(ErrorKind::NotFound, String::from_utf8_lossy(name));
+        let id = children
+            .get(schema::child_key(dir, name).as_slice())?
+            .map(|v| v.value())
+            .ok_or_else(not_found)?;
+        let record = entries
+            .get(id)?
+            .map(|v| EntryRecord::decode(v.value()))
+            .transpose()?
+            .ok_or_else(not_found)?;
+        Ok((
+            Node(Kind::Cloud {
+                location,
+                entry: id,
+            }),
+            cloud_attr(location, id, &record),
+        ))
+    }
+
+    pub(super) fn readdir_cloud(&self, location: LocationId, dir: u64) -> Result<Vec<DirEntry>> {
+        let txn = self.lib.db().begin_read()?;
+        let children = txn.open_table(schema::CHILDREN)?;
+        let entries = schema::ENTRIES.read(&txn)?;
+        let start = schema::child_key(dir, b"");
+        let end = schema::child_key(dir.saturating_add(1), b"");
+        let mut out = Vec::new();
+        for row in children.range(start.as_slice()..end.as_slice())? {
+            let (key, id) = row?;
+            let id = id.value();
+            let Some(record) = entries
+                .get(id)?
+                .map(|v| EntryRecord::decode(v.value()))
+                .transpose()?
+            else {
+                continue;
+            };
+            out.push(DirEntry {
+                name: key.value()[8..].to_vec(),
+                node: Node(Kind::Cloud {
+                    location,
+                    entry: id,
+                }),
+                attr: cloud_attr(location, id, &record),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Opens a volume's file for reading: fetched whole and checked first,
+    /// unless the content store has it.
+    pub(super) fn open_cloud(&self, location: LocationId, entry: u64) -> Result<Opened> {
+        let record = self.cloud_entry(entry)?;
+        if record.kind != crate::model::entry::EntryKind::File {
+            return Err(Error::fs(ErrorKind::IsADirectory, "a directory"));
+        }
+        let volumes = self
+            .cloud
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                Error::fs(
+                    ErrorKind::Unavailable,
+                    "cloud volumes are not reachable here",
+                )
+            })?;
+        let path = self.cloud_path(location, entry)?;
+        let backend = volumes.backend(location)?;
+        crate::cloud::fetch_verified(&self.content, &*backend, &path, &record)
+    }
+
+    /// `sd://cloud/<volume>/<path>` of a volume's entry.
+    pub(super) fn cloud_uri(&self, location: LocationId, entry: u64) -> Result<SdUri> {
+        let volume = self
+            .location(location)
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, "the volume is gone"))?
+            .name;
+        let rel = self.cloud_path(location, entry)?;
+        Ok(SdUri::Cloud {
+            volume,
+            // A URI's path starts with its `/`.
+            path: if rel.is_empty() {
+                rel
+            } else {
+                [b"/".as_slice(), &rel].concat()
+            },
+        })
+    }
+
+    /// The content identity the index recorded for a volume's file.
+    pub(super) fn cloud_content(&self, entry: u64) -> Result<Option<crate::ids::ContentId>> {
+        Ok(self.cloud_entry(entry)?.content)
+    }
+
+    /// Entry `entry`'s path below its volume's root.
+    fn cloud_path(&self, location: LocationId, entry: u64) -> Result<Vec<u8>> {
+        let root = self
+            .location(location)
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, "the volume is gone"))?
+            .root
+            .0;
+        let txn = self.lib.db().begin_read()?;
+        let entries = schema::ENTRIES.read(&txn)?;
+        crate::model::entry::path_below_root(&entries, entry, |e| e == root)?
+            .map(|(_, rel)| rel)
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, "not in the volume"))
+    }
+}
+
+fn cloud_attr(location: LocationId, entry: u64, record: &EntryRecord) -> Attr {
+    super::remote::shown_attr(
+        ino::cloud(location, entry),
+        record.kind,
+        record.mode,
+        record.size,
+        record.mtime,
+    )
+}

@@ -1,0 +1,253 @@
+//! A bucket as a directory of the mount, against a real S3 server
+//! (SeaweedFS) checked with the service's own client (rclone): added with
+//! its keys kept out of the database, indexed without downloading, then
+//! `find`, `grep -r` and `diff -r` through the mount equal the objects.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use sdfs_tests::servers::{ACCESS_KEY, SECRET_KEY, SeaweedFs};
+use sdfs_tests::{Sd, noise, q, sh, write_file};
+
+/// Objects with the names that trip up gateways: spaces, unicode, percent
+/// signs, many slashes, an empty object, one of several chunks, and
+/// prefixes with no marker object.
+fn fill(root: &Path) -> Result<()> {
+    write_file(root, b"readme.txt", b"the bucket's readme\n")?;
+    write_file(root, b"dir one/notes.txt", b"alpha\nneedle in a bucket\n")?;
+    write_file(
+        root,
+        "caf\u{e9}/na\u{ef}ve r\u{e9}sum\u{e9}.txt".as_bytes(),
+        b"unicode\n",
+    )?;
+    write_file(root, b"100% done.txt", b"percent\n")?;
+    write_file(root, b"a/b/c/d/e/deep.txt", b"deep needle\n")?;
+    write_file(root, b"empty.bin", b"")?;
+    write_file(root, b"photos/big.bin", &noise(3 * 1024 * 1024 + 17, 5))?;
+    Ok(())
+}
+
+fn add_bucket(sd: &Sd, s3: &SeaweedFs, bucket: &str) -> Result<()> {
+    let out = sd
+        .cmd([
+            "cloud",
+            "add",
+            bucket,
+            "s3",
+            "--bucket",
+            bucket,
+            "--endpoint",
+            &s3.endpoint(),
+        ])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "sd cloud add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_bucket_is_a_directory_that_find_grep_and_diff_read_like_its_objects() -> Result<()> {
+    let s3 = SeaweedFs::start()?;
+    let src = tempfile::tempdir()?;
+    fill(src.path())?;
+    s3.rclone(&["mkdir", "sw:archive"])?;
+    s3.upload(src.path(), "archive")?;
+
+    let sd = Sd::init("laptop")?;
+    add_bucket(&sd, &s3, "archive")?;
+    // The keys are in a 0600 file of the library, not in its database.
+    let secrets = sh(&format!(
+        "find {} -path '*secrets*' -type f -perm 600",
+        q(&sd.lib)
+    ))?;
+    ensure!(secrets.lines().count() == 1, "secrets file: {secrets:?}");
+    let leaked = sh(&format!(
+        "grep -rl --binary-files=text {SECRET_KEY} {} | grep -v /secrets/ || true",
+        q(&sd.lib)
+    ))?;
+    ensure!(leaked.is_empty(), "the secret key is in {leaked}");
+    let listed = sd.json(["cloud", "list"])?;
+    ensure!(
+        listed[0]["name"] == "archive" && listed[0]["service"] == "s3",
+        "{listed}"
+    );
+    ensure!(!listed.to_string().contains(SECRET_KEY), "{listed}");
+
+    let indexed = sd.json(["index", "archive"])?;
+    ensure!(indexed[0]["files"] == 7, "{indexed}");
+    // Identified from ranged reads of the samples: every non-empty file.
+    ensure!(indexed[0]["identified"] == 6, "{indexed}");
+
+    let mount = sd.mount()?;
+    let volume = mount.mountpoint.join("archive");
+    // The volume sits beside the device at the top.
+    let top = sh(&format!("ls {}", q(&mount.mountpoint)))?;
+    ensure!(top.lines().any(|l| l == "archive"), "{top}");
+    // find lists what the service's own client lists.
+    let found = sh(&format!(
+        "cd {} && find . -type f -printf '%P %s\\n' | LC_ALL=C sort",
+        q(&volume)
+    ))?;
+    let objects = s3.rclone(&[
+        "lsf",
+        "-R",
+        "--files-only",
+        "--format",
+        "ps",
+        "--separator",
+        " ",
+        "sw:archive",
+    ])?;
+    let mut objects: Vec<&str> = objects.lines().collect();
+    objects.sort_unstable();
+    assert_eq!(found.lines().collect::<Vec<_>>(), objects);
+    // grep -r reads every file.
+    let hits = sh(&format!(
+        "cd {} && grep -rl needle . | LC_ALL=C sort",
+        q(&volume)
+    ))?;
+    assert_eq!(hits, "./a/b/c/d/e/deep.txt\n./dir one/notes.txt\n");
+    // Every byte equals the source's, twice (the second read is the store's).
+    for _ in 0..2 {
+        let started = Instant::now();
+        sh(&format!("diff -r {} {}", q(src.path()), q(&volume)))
+            .context("the mount's bytes differ from the objects")?;
+        ensure!(started.elapsed() < Duration::from_secs(60));
+    }
+    // Where a file lives, for any program.
+    let uri = sh(&format!(
+        "getfattr --only-values -n user.sd.uri {}",
+        q(&volume.join("a/b/c/d/e/deep.txt"))
+    ))?;
+    assert_eq!(uri, "sd://cloud/archive/a/b/c/d/e/deep.txt");
+    // Read-only for now: a write is refused at once.
+    let refused = sh(&format!("echo x > {}", q(&volume.join("new.txt"))));
+    ensure!(refused.is_err(), "a write into the bucket was accepted");
+    drop(mount);
+    Ok(())
+}
+
+#[test]
+fn a_webdav_share_is_a_directory_too() -> Result<()> {
+    use sdfs_tests::servers::{WEBDAV_PASSWORD, WEBDAV_USER, WebDav};
+    let dav = WebDav::start()?;
+    fill(dav.root.path())?;
+    let sd = Sd::init("laptop")?;
+    let out = sd
+        .cmd([
+            "cloud",
+            "add",
+            "share",
+            "webdav",
+            "--endpoint",
+            &dav.endpoint(),
+            "--user",
+            WEBDAV_USER,
+        ])
+        .env("SD_WEBDAV_PASSWORD", WEBDAV_PASSWORD)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "sd cloud add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A wrong password is refused when the volume is added, not later.
+    let refused = sd
+        .cmd([
+            "cloud",
+            "add",
+            "other",
+            "webdav",
+            "--endpoint",
+            &dav.endpoint(),
+            "--user",
+            WEBDAV_USER,
+        ])
+        .env("SD_WEBDAV_PASSWORD", "wrong")
+        .output()?;
+    ensure!(!refused.status.success(), "a wrong password was accepted");
+    let indexed = sd.json(["index", "share"])?;
+    ensure!(indexed[0]["files"] == 7, "{indexed}");
+    let mount = sd.mount()?;
+    sh(&format!(
+        "diff -r {} {}",
+        q(dav.root.path()),
+        q(&mount.mountpoint.join("share"))
+    ))
+    .context("the mount's bytes differ from the share's")?;
+    drop(mount);
+    Ok(())
+}
+
+/// The server dies: a read of a file not fetched yet fails with EIO
+/// instead of hanging, and everything the index answers still answers; a
+/// read interrupted by the death ends too. Back up, reads work again.
+#[test]
+fn a_dead_server_fails_reads_promptly_and_its_return_heals_them() -> Result<()> {
+    let mut s3 = SeaweedFs::start()?;
+    let src = tempfile::tempdir()?;
+    fill(src.path())?;
+    write_file(src.path(), b"photos/huge.bin", &noise(48 * 1024 * 1024, 9))?;
+    s3.rclone(&["mkdir", "sw:archive"])?;
+    s3.upload(src.path(), "archive")?;
+    let sd = Sd::init("laptop")?;
+    add_bucket(&sd, &s3, "archive")?;
+    sd.ok(["index", "archive"])?;
+    let mount = sd.mount()?;
+    let volume = mount.mountpoint.join("archive");
+
+    // A read under way when the server dies ends (with an error or whole:
+    // never a hang, never wrong bytes).
+    let huge = volume.join("photos/huge.bin");
+    let reader = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cmp {} {}",
+            q(&huge),
+            q(&src.path().join("photos/huge.bin"))
+        ))
+        .spawn()?;
+    std::thread::sleep(Duration::from_millis(100));
+    s3.kill()?;
+    let mut reader = reader;
+    let ended = Instant::now();
+    let status = loop {
+        if let Some(status) = reader.try_wait()? {
+            break status;
+        }
+        ensure!(
+            ended.elapsed() < Duration::from_secs(90),
+            "a read hung after the server died"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // `cmp` exits 0 only on equal bytes; an error is 2, a difference 1.
+    ensure!(status.code() != Some(1), "a read returned wrong bytes");
+
+    // A file not fetched yet: EIO, promptly.
+    let started = Instant::now();
+    let err = std::fs::read(volume.join("dir one/notes.txt"))
+        .expect_err("read a file from a dead server");
+    ensure!(err.raw_os_error() == Some(libc::EIO), "{err}");
+    ensure!(
+        started.elapsed() < Duration::from_secs(60),
+        "the failing read took {:?}",
+        started.elapsed()
+    );
+    // What the index answers still answers.
+    let listing = sh(&format!("ls {}", q(&volume.join("dir one"))))?;
+    assert_eq!(listing, "notes.txt\n");
+    sh(&format!("ls {}", q(&mount.mountpoint.join("laptop"))))?;
+
+    s3.restart()?;
+    sh(&format!("diff -r {} {}", q(src.path()), q(&volume)))
+        .context("reads after the server came back")?;
+    drop(mount);
+    Ok(())
+}
