@@ -38,7 +38,7 @@ impl SeaweedFs {
     /// Starts a server and waits until its S3 endpoint creates a bucket.
     pub fn start() -> Result<SeaweedFs> {
         let dir = tempfile::tempdir()?;
-        let ports = free_ports(7)?;
+        let ports = free_ports(10)?;
         let mut server = SeaweedFs {
             child: None,
             dir,
@@ -67,6 +67,11 @@ impl SeaweedFs {
             .arg(format!("-filer.port={}", p[4]))
             .arg(format!("-filer.port.grpc={}", p[5]))
             .arg(format!("-s3.port={}", p[6]))
+            // Every port named: the defaults (a fixed admin port, gRPC at
+            // port + 10000) clash between servers started side by side.
+            .arg(format!("-s3.port.grpc={}", p[7]))
+            .arg(format!("-admin.port={}", p[8]))
+            .arg(format!("-admin.port.grpc={}", p[9]))
             .args([
                 "-admin.ui=false",
                 "-webdav=false",
@@ -82,7 +87,14 @@ impl SeaweedFs {
         self.child = Some(child);
         let probe = format!("probe-{}", uuid::Uuid::new_v4().simple());
         wait_for(Duration::from_secs(60), || {
-            self.rclone(&["mkdir", &format!("sw:{probe}")]).is_ok()
+            self.rclone(&[
+                "mkdir",
+                "--retries=1",
+                "--low-level-retries=1",
+                "--contimeout=1s",
+                &format!("sw:{probe}"),
+            ])
+            .is_ok()
         })
         .with_context(|| format!("SeaweedFS never answered; log:\n{}", self.log()))?;
         self.rclone(&["rmdir", &format!("sw:{probe}")])?;

@@ -147,7 +147,7 @@ pub fn remove(lib: &Library, name: &str) -> Result<LocationRecord> {
             .collect();
         for id in stale {
             jobs.remove(id)?;
-            let mut queue = txn.open_table(schema::INDEX_QUEUE)?;
+            let queue = &mut tables.queue;
             let keys: Vec<(u64, u64)> = queue
                 .range((id, 0)..=(id, u64::MAX))?
                 .map(|r| r.map(|(k, _)| k.value()))
@@ -184,4 +184,24 @@ pub fn set_remote_writes(lib: &Library, name: &str, on: bool) -> Result<Location
     };
     txn.commit()?;
     Ok(location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_with_an_unfinished_index_job_can_be_removed() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let lib = Library::create(&tmp.path().join("lib"), "laptop").expect("library");
+        let dir = tmp.path().join("photos");
+        std::fs::create_dir_all(dir.join("2024")).expect("dir");
+        let location =
+            add(&lib, &dir, None, IndexMode::Content, IndexRules::default()).expect("add");
+        // A job prepared and never run: as after a crash mid-index.
+        let (job, _) = crate::indexer::prepare_job(&lib, location.id, false).expect("prepare job");
+        assert!(job.state.is_active());
+        remove(&lib, &location.name).expect("remove");
+        assert!(list(lib.db()).expect("list").is_empty());
+    }
 }

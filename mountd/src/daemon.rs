@@ -79,7 +79,12 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
             m.invalidate(&refreshed.paths);
         }
     })?;
-    let all = locations::list(lib.db())?;
+    // Cloud volumes are neither watched nor caught up: `sd index NAME`
+    // lists what changed in their buckets.
+    let all: Vec<_> = locations::list(lib.db())?
+        .into_iter()
+        .filter(|l| !l.is_cloud())
+        .collect();
     // Watch first, so nothing that changes during the catch-up scan is missed.
     for location in &all {
         if let Err(e) = watcher.watch(location) {
@@ -95,6 +100,12 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
     };
     let listen = multiaddrs("listen", &listen)?;
     let dial = multiaddrs("peer", &peers)?;
+    let for_cloud = Arc::clone(&mounted);
+    host.on_cloud_changed = Some(Box::new(move |location, entries| {
+        if let Some(m) = for_cloud.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            m.invalidate_cloud(location, entries);
+        }
+    }));
     let for_sync = Arc::clone(&mounted);
     // What sync brings may belong in a pinned folder: it wakes the keeper.
     let (wake_keeper, keeper_woken) = std::sync::mpsc::sync_channel::<()>(1);

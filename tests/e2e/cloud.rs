@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use sdfs_tests::servers::{ACCESS_KEY, SECRET_KEY, SeaweedFs};
-use sdfs_tests::{Sd, noise, q, sh, write_file};
+use sdfs_tests::{Sd, noise, q, sh, wait_for, write_file};
 
 /// Objects with the names that trip up gateways: spaces, unicode, percent
 /// signs, many slashes, an empty object, one of several chunks, and
@@ -248,6 +248,63 @@ fn a_dead_server_fails_reads_promptly_and_its_return_heals_them() -> Result<()> 
     s3.restart()?;
     sh(&format!("diff -r {} {}", q(src.path()), q(&volume)))
         .context("reads after the server came back")?;
+    drop(mount);
+    Ok(())
+}
+
+/// The bucket changes behind the index: a re-index lists what changed
+/// (created, updated, removed), reads the new bytes (never the copy of the
+/// old ones kept in the store), and `sd cloud rm` forgets the volume.
+#[test]
+fn a_reindex_follows_the_bucket_and_rm_forgets_the_volume() -> Result<()> {
+    let s3 = SeaweedFs::start()?;
+    let src = tempfile::tempdir()?;
+    fill(src.path())?;
+    s3.rclone(&["mkdir", "sw:archive"])?;
+    s3.upload(src.path(), "archive")?;
+    let sd = Sd::init("laptop")?;
+    add_bucket(&sd, &s3, "archive")?;
+    sd.ok(["index", "archive"])?;
+    let mount = sd.mount()?;
+    let volume = mount.mountpoint.join("archive");
+    // Read once: the big file is kept whole in the store.
+    assert_eq!(
+        std::fs::read(volume.join("photos/big.bin"))?,
+        std::fs::read(src.path().join("photos/big.bin"))?
+    );
+
+    // Change the bucket with its own client: an edit, a removal, an addition.
+    let changed = noise(2 * 1024 * 1024 + 3, 77);
+    write_file(src.path(), b"photos/big.bin", &changed)?;
+    std::fs::remove_file(src.path().join("readme.txt"))?;
+    write_file(src.path(), b"dir one/new.txt", b"arrived later\n")?;
+    s3.rclone(&["sync", &src.path().display().to_string(), "sw:archive"])?;
+    let indexed = sd.json(["index", "archive"])?;
+    ensure!(
+        indexed[0]["created"] == 1 && indexed[0]["updated"] == 1 && indexed[0]["removed"] == 1,
+        "{indexed}"
+    );
+    // Unchanged files were not read again: only the two new contents.
+    ensure!(indexed[0]["identified"] == 2, "{indexed}");
+    sh(&format!("diff -r {} {}", q(src.path()), q(&volume)))
+        .context("the mount after a re-index")?;
+
+    let out = sd.cmd(["cloud", "rm", "archive"]).output()?;
+    ensure!(
+        !out.status.success(),
+        "rm without --yes and no terminal went ahead"
+    );
+    sd.ok(["cloud", "rm", "archive", "--yes"])?;
+    ensure!(sd.json(["cloud", "list"])? == serde_json::json!([]));
+    let secrets = sh(&format!("find {} -path '*secrets*' -type f", q(&sd.lib)))?;
+    ensure!(secrets.is_empty(), "secrets left: {secrets}");
+    wait_for(Duration::from_secs(10), || !volume.exists())
+        .context("the volume is still in the mount")?;
+    // The bucket is untouched.
+    ensure!(
+        s3.rclone(&["lsf", "sw:archive/dir one"])?
+            .contains("new.txt")
+    );
     drop(mount);
     Ok(())
 }

@@ -120,6 +120,16 @@ impl Mounted {
         }
     }
 
+    /// Tells the kernel that entries of a cloud volume changed (a re-index
+    /// found them changed or gone).
+    pub fn invalidate_cloud(&self, location: sdfs_core::ids::LocationId, entries: &[u64]) {
+        for entry in entries {
+            if let Some(ino) = self.inodes.ino_of(&NodeKey::cloud(location, *entry)) {
+                let _ = self.notifier.inval_inode(INodeNo(ino), 0, 0);
+            }
+        }
+    }
+
     /// Unmounts and waits for the session to end. A busy mount is detached
     /// lazily instead: programs still inside keep working until they leave,
     /// and the session is not waited for.

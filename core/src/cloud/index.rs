@@ -38,6 +38,10 @@ pub struct CloudIndexed {
     pub removed: u64,
     pub identified: u64,
     pub millis: u64,
+    /// Entries whose attributes or bytes changed, or that are gone, and
+    /// directories whose listing changed: what a mount must stop caching.
+    #[serde(skip)]
+    pub changed: Vec<u64>,
 }
 
 /// A file whose content identity is to be read.
@@ -213,6 +217,7 @@ fn merge(
                 let (name, id) = &known[j];
                 tables.children.remove(child_key(dir, name).as_slice())?;
                 out.removed += tables.remove_subtree(ctx, *id)?;
+                out.changed.extend([*id, dir]);
                 j += 1;
                 continue;
             }
@@ -238,6 +243,7 @@ fn merge(
                             .children
                             .remove(child_key(dir, &object.name).as_slice())?;
                         out.removed += tables.remove_subtree(ctx, id)?;
+                        out.changed.extend([id, dir]);
                         None
                     }
                 }
@@ -254,6 +260,7 @@ fn merge(
                     }
                     tables.put_entry(id, &record)?;
                     out.updated += 1;
+                    out.changed.push(id);
                 }
                 (id, record, changed)
             }
@@ -265,6 +272,7 @@ fn merge(
                     .children
                     .insert(child_key(dir, &object.name).as_slice(), id)?;
                 out.created += 1;
+                out.changed.push(dir);
                 (id, record, true)
             }
         };

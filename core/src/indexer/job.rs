@@ -53,6 +53,12 @@ pub fn prepare_job(
         return Ok((job, true));
     }
     let loc = locations::get_by_id(db, location)?;
+    if loc.is_cloud() {
+        return Err(Error::InvalidInput(format!(
+            "{} is a cloud volume: it is indexed from its bucket, not by a job",
+            loc.name
+        )));
+    }
     let txn = db.begin_write()?;
     let now = crate::time::unix_now_nanos();
     let job = {

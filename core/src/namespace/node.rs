@@ -204,6 +204,11 @@ impl NodeKey {
         NodeKey(KeyRepr::Remote { device, entry })
     }
 
+    /// The key of a cloud volume's entry (for invalidation after an index).
+    pub fn cloud(location: LocationId, entry: u64) -> NodeKey {
+        NodeKey(KeyRepr::Cloud { location, entry })
+    }
+
     /// The key of this device's file at `path` now.
     pub fn of_local_path(path: &Path) -> Option<NodeKey> {
         use std::os::unix::fs::MetadataExt;
