@@ -147,7 +147,8 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
         link: Arc::new(link.clone()),
         timeout: fetch_timeout,
     });
-    ns.set_cloud(host.cloud()?);
+    // Cloud volumes are read, and served to paired devices, through it.
+    host.content()?.set_cloud(host.cloud()?);
     host.namespace = Some(Arc::clone(&ns));
     {
         let ns = Arc::clone(&ns);

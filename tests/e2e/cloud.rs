@@ -308,3 +308,47 @@ fn a_reindex_follows_the_bucket_and_rm_forgets_the_volume() -> Result<()> {
     drop(mount);
     Ok(())
 }
+
+/// The volume is the nas's; the laptop, paired and without its keys, lists
+/// it from the synced index and reads it through the nas, chunk by chunk,
+/// each chunk checked as for any of the nas's files.
+#[test]
+fn a_paired_device_reads_the_volume_through_its_owner() -> Result<()> {
+    use crate::remote::{LOOPBACK, pair};
+    let s3 = SeaweedFs::start()?;
+    let src = tempfile::tempdir()?;
+    fill(src.path())?;
+    s3.rclone(&["mkdir", "sw:archive"])?;
+    s3.upload(src.path(), "archive")?;
+    let nas = Sd::init("nas")?;
+    add_bucket(&nas, &s3, "archive")?;
+    nas.ok(["index", "archive"])?;
+    let _nas_daemon = nas.daemon_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
+    let laptop = Sd::init("laptop")?;
+    let mount = laptop.mount_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
+    pair(&laptop, &nas)?;
+    let there = mount.mountpoint.join("nas/archive");
+    wait_for(Duration::from_secs(30), || {
+        there.join("readme.txt").is_file()
+    })
+    .with_context(|| format!("the volume never showed on the laptop:\n{}", mount.log()))?;
+    sh(&format!("diff -r {} {}", q(src.path()), q(&there)))
+        .with_context(|| format!("reading through the nas:\n{}", mount.log()))?;
+    // Also at the top, beside the devices, as on the nas.
+    sh(&format!(
+        "diff -r {} {}",
+        q(src.path()),
+        q(&mount.mountpoint.join("archive"))
+    ))
+    .context("the volume at the laptop's top level")?;
+    let leaked = sh(&format!(
+        "grep -rl --binary-files=text {SECRET_KEY} {} || true",
+        q(&laptop.lib)
+    ))?;
+    ensure!(
+        leaked.is_empty(),
+        "the nas's key reached the laptop: {leaked}"
+    );
+    drop(mount);
+    Ok(())
+}

@@ -45,6 +45,9 @@ pub struct ContentStore {
     keeper: std::sync::OnceLock<sdfs_cas::Keeper>,
     /// Changes to other devices' files, until delivered.
     outbox: Arc<crate::outbox::Outbox>,
+    /// How this device's cloud volumes are reached, once a connector is
+    /// given (their files are read, and served to peers, through it).
+    cloud: std::sync::OnceLock<Arc<crate::cloud::Volumes>>,
 }
 
 impl std::fmt::Debug for ContentStore {
@@ -67,7 +70,18 @@ impl ContentStore {
             chunks: Arc::new(chunks),
             hot: HotCache::new(sdfs_cas::cache::DEFAULT_HOT_BYTES),
             keeper: std::sync::OnceLock::new(),
+            cloud: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets this store read cloud volumes (once; later calls are ignored).
+    pub fn set_cloud(&self, volumes: Arc<crate::cloud::Volumes>) {
+        let _ = self.cloud.set(volumes);
+    }
+
+    /// This device's cloud volumes, if a connector was given.
+    pub fn cloud(&self) -> Option<&Arc<crate::cloud::Volumes>> {
+        self.cloud.get()
     }
 
     pub fn library(&self) -> &Arc<Library> {

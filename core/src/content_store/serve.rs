@@ -38,6 +38,11 @@ impl ContentStore {
     /// make it describe a file outside. One built for an indexed file is
     /// stored, so the next device to open it does not wait for the hashing.
     pub fn serve_manifest(&self, file: &FileRef) -> Result<Vec<u8>> {
+        if let FileRef::Entry(entry) = file
+            && let Some(manifest) = self.cloud_file(*entry)?
+        {
+            return Ok(manifest.encode());
+        }
         let (shared, entry) = self.shared(file)?;
         let opened = open_regular(&shared)?;
         if let Some(entry) = entry
@@ -68,6 +73,14 @@ impl ContentStore {
                 "chunk length {length} outside 1..={MAX_CHUNK}"
             )));
         }
+        if let FileRef::Entry(entry) = file
+            && let Some(manifest) = self.cloud_file(*entry)?
+        {
+            return ranges
+                .iter()
+                .map(|&(offset, length)| self.cloud_chunk(&manifest, offset, length))
+                .collect();
+        }
         use std::io::{Read, Seek, SeekFrom};
         let (shared, _) = self.shared(file)?;
         let file = open_regular(&shared)?;
@@ -83,6 +96,64 @@ impl ContentStore {
                 Ok(buf)
             })
             .collect()
+    }
+
+    /// The manifest of entry `entry` if it is a file of one of our cloud
+    /// volumes, once its chunks are in the store (fetched from the service
+    /// and checked first if they are not): a paired device reads a bucket
+    /// through the device that has its keys. `None` for any other entry.
+    fn cloud_file(&self, entry: u64) -> Result<Option<sdfs_cas::Manifest>> {
+        let Some(volumes) = self.cloud() else {
+            return Ok(None);
+        };
+        let locations = crate::locations::list(self.lib.db())?;
+        if !locations.iter().any(|l| l.is_cloud()) {
+            return Ok(None);
+        }
+        let (location, rel, record) = {
+            let txn = self.lib.db().begin_read()?;
+            let entries = schema::ENTRIES.read(&txn)?;
+            let is_root = |e: u64| locations.iter().any(|l| l.root.0 == e);
+            let Some((root, rel)) = path_below_root(&entries, entry, is_root)? else {
+                return Ok(None);
+            };
+            let Some(location) = locations.iter().find(|l| l.root.0 == root && l.is_cloud()) else {
+                return Ok(None);
+            };
+            let record = match redb::ReadableTable::get(&entries, entry)? {
+                Some(v) => EntryRecord::decode(v.value())?,
+                None => return Ok(None),
+            };
+            (location.id, rel, record)
+        };
+        if record.kind != EntryKind::File {
+            return Err(Error::PermissionDenied(format!(
+                "entry {entry} is not a shared file"
+            )));
+        }
+        let backend = volumes.backend(location)?;
+        crate::cloud::stored_or_fetched(self, &*backend, &rel, &record).map(Some)
+    }
+
+    /// The chunk of `manifest` at `offset`, `length` bytes long, from the
+    /// store (the peer checks it against the id it expects).
+    fn cloud_chunk(
+        &self,
+        manifest: &sdfs_cas::Manifest,
+        offset: u64,
+        length: u32,
+    ) -> Result<Vec<u8>> {
+        let chunk = manifest
+            .chunks()
+            .iter()
+            .find(|c| c.offset == offset && c.length == length)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!("no chunk at {offset} of {length} bytes"))
+            })?;
+        self.chunks
+            .get(&chunk.id)
+            .map_err(|e| Error::fs(ErrorKind::Io, format!("content store: {e}")))?
+            .ok_or_else(|| Error::fs(ErrorKind::Unavailable, "the chunk was evicted meanwhile"))
     }
 
     /// The children of directory `rel` of `location` that the index does

@@ -28,20 +28,19 @@ impl Namespace {
 
     /// The top-level directory of volume `name`, if there is one.
     pub(super) fn cloud_volume_named(&self, name: &[u8]) -> Option<Node> {
-        self.cloud_volumes()
+        self.cloud_volume_dirs()
             .into_iter()
-            .find(|l| l.name.as_bytes() == name)
-            .map(|l| {
-                Node(Kind::Cloud {
-                    location: l.id,
-                    entry: l.root.0,
-                })
-            })
+            .find(|d| d.name == name)
+            .map(|d| d.node)
     }
 
-    /// The top-level directories of every volume.
+    /// The top-level directories of every volume: this device's, then
+    /// paired devices' (from their replicas, read through their owners, as
+    /// under `<owner>/<volume>`). A name a device or an earlier volume has
+    /// is left to it.
     pub(super) fn cloud_volume_dirs(&self) -> Vec<DirEntry> {
-        self.cloud_volumes()
+        let mut out: Vec<DirEntry> = self
+            .cloud_volumes()
             .into_iter()
             .filter_map(|l| {
                 let node = Node(Kind::Cloud {
@@ -55,7 +54,37 @@ impl Namespace {
                     attr,
                 })
             })
-            .collect()
+            .collect();
+        let peers = self.peers();
+        for device in &peers {
+            let Ok(view) = self.view(device.id) else {
+                continue;
+            };
+            for location in view.locations().unwrap_or_default() {
+                if !location.is_cloud() {
+                    continue;
+                }
+                let name = location.name.into_bytes();
+                let taken = name == self.lib.device_name().as_bytes()
+                    || peers.iter().any(|d| d.name.as_bytes() == name)
+                    || out.iter().any(|d| d.name == name);
+                let entry = location.root.0;
+                if taken {
+                    continue;
+                }
+                if let Ok(Some(record)) = view.entry(entry) {
+                    out.push(DirEntry {
+                        name,
+                        node: Node(Kind::Remote {
+                            device: device.id,
+                            entry,
+                        }),
+                        attr: super::remote::remote_attr(device.id, entry, &record),
+                    });
+                }
+            }
+        }
+        out
     }
 
     fn cloud_entry(&self, entry: u64) -> Result<EntryRecord> {
@@ -137,17 +166,12 @@ impl Namespace {
         if record.kind != crate::model::entry::EntryKind::File {
             return Err(Error::fs(ErrorKind::IsADirectory, "a directory"));
         }
-        let volumes = self
-            .cloud
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| {
-                Error::fs(
-                    ErrorKind::Unavailable,
-                    "cloud volumes are not reachable here",
-                )
-            })?;
+        let volumes = self.content.cloud().ok_or_else(|| {
+            Error::fs(
+                ErrorKind::Unavailable,
+                "cloud volumes are not reachable here",
+            )
+        })?;
         let path = self.cloud_path(location, entry)?;
         let backend = volumes.backend(location)?;
         crate::cloud::fetch_verified(&self.content, &*backend, &path, &record)

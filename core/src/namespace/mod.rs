@@ -94,9 +94,6 @@ pub struct Namespace {
     live: live::LiveCache,
     /// Each location's root directory, held open for the calls beneath it.
     roots: RwLock<std::collections::HashMap<LocationId, Arc<local::LocationRoot>>>,
-    /// How this device's cloud volumes are reached; `None` where no
-    /// connector was given (their listings still show).
-    cloud: RwLock<Option<Arc<crate::cloud::Volumes>>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -142,13 +139,7 @@ impl Namespace {
             remote: RwLock::new(None),
             live: live::LiveCache::default(),
             roots: RwLock::default(),
-            cloud: RwLock::new(None),
         })
-    }
-
-    /// Lets reads of cloud volumes reach their services.
-    pub fn set_cloud(&self, volumes: Arc<crate::cloud::Volumes>) {
-        *self.cloud.write().unwrap_or_else(|e| e.into_inner()) = Some(volumes);
     }
 
     pub fn library(&self) -> &Arc<Library> {
