@@ -2,6 +2,7 @@
 //! written beside a baseline measured in the same run.
 
 mod cas;
+mod cloud;
 mod common;
 mod devices;
 mod index;
@@ -17,6 +18,7 @@ fn main() -> Result<()> {
         Some("mount") => mount::run(&args[1..]),
         Some("cas") => cas::run(&args[1..]),
         Some("devices") => devices::run(&args[1..]),
+        Some("cloud") => cloud::run(&args[1..]),
         Some("dbstats") => {
             let dir = args
                 .get(1)
@@ -29,7 +31,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: sdfs-bench index|mount|cas|devices --sd PATH --work DIR --out BENCHMARKS.md [suite options]"
+            "usage: sdfs-bench index|mount|cas|devices|cloud --sd PATH --work DIR --out BENCHMARKS.md [suite options]"
         ),
     }
 }

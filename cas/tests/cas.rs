@@ -787,3 +787,35 @@ fn a_chunk_rotten_in_its_pack_is_never_assembled_and_is_dropped() {
         "the rotten chunk is dropped, to be fetched again"
     );
 }
+
+#[test]
+fn a_file_fetched_whole_is_adopted_as_the_whole_copy_without_a_second_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store_in(dir.path(), u64::MAX);
+    let data = noise(3 * MIB, 41);
+    let manifest = Manifest::of_bytes(&data);
+    // Fetched into a file beside the store (same filesystem).
+    let fetched = dir.path().join("fetched.part");
+    std::fs::write(&fetched, &data).expect("write");
+    assert!(matches!(
+        store.adopt(&manifest, &fetched).expect("adopt"),
+        sdfs_cas::store::Assembly::Written
+    ));
+    assert!(!fetched.exists(), "renamed in, not copied");
+    let mut whole = Vec::new();
+    std::io::Read::read_to_end(
+        &mut store.assembled(&manifest).expect("the whole copy"),
+        &mut whole,
+    )
+    .expect("read");
+    assert!(whole == data);
+    // A file of another size is not taken for it.
+    let other = dir.path().join("short.part");
+    std::fs::write(&other, &data[..MIB]).expect("write");
+    let manifest2 = Manifest::of_bytes(&noise(3 * MIB, 42));
+    assert!(matches!(
+        store.adopt(&manifest2, &other).expect("adopt"),
+        sdfs_cas::store::Assembly::Skipped
+    ));
+    assert!(store.assembled(&manifest2).is_none());
+}

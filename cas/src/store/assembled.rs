@@ -111,6 +111,42 @@ impl FsChunkStore {
         Ok(Assembly::Written)
     }
 
+    /// Takes `file`, whose bytes `manifest` was built from, as the
+    /// assembled copy of `manifest` (renamed in after it is synced, so it
+    /// is named only once whole: the same rule as [`Self::assemble`]),
+    /// if it is large enough and fits the budget. `file` must be on the
+    /// store's filesystem. A file fetched whole from elsewhere is kept so
+    /// without being written a second time.
+    pub fn adopt(&self, manifest: &Manifest, file: &Path) -> Result<Assembly> {
+        let hash = manifest.hash();
+        let path = self.assembled_path(&hash);
+        if manifest.size() < MIN_ASSEMBLED {
+            return Ok(Assembly::Skipped);
+        }
+        if path.exists() {
+            return Ok(Assembly::Present);
+        }
+        let used = self.stored_bytes()? + self.assembled_bytes()?;
+        if used + manifest.size() > self.budget() {
+            return Ok(Assembly::Skipped);
+        }
+        let opened = std::fs::File::open(file).map_err(|e| StoreError::io(file, e))?;
+        if opened
+            .metadata()
+            .map_err(|e| StoreError::io(file, e))?
+            .len()
+            != manifest.size()
+        {
+            return Ok(Assembly::Skipped);
+        }
+        opened.sync_data().map_err(|e| StoreError::io(file, e))?;
+        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o400))
+            .map_err(|e| StoreError::io(file, e))?;
+        std::fs::rename(file, &path).map_err(|e| StoreError::io(&path, e))?;
+        sync_dir(&self.files_dir)?;
+        Ok(Assembly::Written)
+    }
+
     /// Whether the index has every chunk of `manifest` (checked before
     /// writing anything, so a partly read file costs a few lookups).
     fn holds_all(&self, manifest: &Manifest) -> Result<bool> {

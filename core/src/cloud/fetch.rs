@@ -1,143 +1,288 @@
 //! Reading a cloud volume's file: the object is fetched whole, in parallel
-//! ranged reads, into the library; checked against the sampled hash the
-//! index recorded and against the full BLAKE3 the content already has (or
-//! records the one it now has); chunked into the content store; and only
-//! then opened, from the store. A program never sees a byte the check has
-//! not passed, and the next open reads the store, not the bucket.
+//! ranged reads, into the library, and hashed as its parts arrive (the
+//! manifest is ready when the last part is); checked against the sampled
+//! hash the index recorded and against the full BLAKE3 the content already
+//! has (or records the one it now has). Only then does a program read it,
+//! from that file, while it is made durable and kept as the store's whole
+//! copy behind the reader's back. The next open reads the store, not the
+//! bucket.
 
 use std::fs::File;
+use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use sdfs_cas::{ContentReader, FileHash, Keep, Manifest};
 
 use super::backend::CloudBackend;
 use crate::content_store::ContentStore;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ids::ContentId;
 use crate::model::entry::EntryRecord;
 use crate::namespace::Opened;
 
 /// Bytes asked for by one ranged read of a whole fetch.
 const PART: u64 = 8 << 20;
 /// Ranged reads of one fetch in flight at once.
-const PARTS_IN_FLIGHT: usize = 4;
+const PARTS_IN_FLIGHT: usize = 8;
+/// Where fetches in progress live, inside the library.
+const INCOMING: &str = "cloud-incoming";
 
 /// Opens cloud file `path` (its index record `record`) for reading.
 pub fn fetch_verified(
-    content: &ContentStore,
+    content: &Arc<ContentStore>,
     backend: &dyn CloudBackend,
     path: &[u8],
     record: &EntryRecord,
 ) -> Result<Opened> {
-    let manifest = stored_or_fetched(content, backend, path, record)?;
-    if let Some(file) = content.chunks().assembled(&manifest) {
-        return Ok(Opened::Whole(file));
+    if let Some(manifest) = stored(content, record)? {
+        return Ok(open_stored(content, manifest));
     }
-    Ok(Opened::Chunks(ContentReader::new(
-        Arc::new(manifest),
-        Vec::new(),
-        content.hot().clone(),
-        Some(Arc::clone(content.chunks())),
-        Keep::No,
-    )))
+    let fetched = fetch(content, backend, path, record)?;
+    let reader = fetched
+        .incoming
+        .file
+        .try_clone()
+        .map_err(|e| Error::io(&fetched.incoming.path, e))?;
+    // Made durable and kept while the program reads.
+    let store = Arc::clone(content);
+    let spawned = std::thread::Builder::new()
+        .name("sd-cloud-keep".into())
+        .spawn(move || {
+            if let Err(e) = keep(&store, fetched) {
+                tracing::warn!("keeping a fetched cloud file: {e}");
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("keeping a fetched cloud file: {e}");
+    }
+    Ok(Opened::Whole(reader))
 }
 
 /// The manifest of cloud file `path`, once every chunk of it is in the
-/// store, checked: from the store when it is there, else fetched.
+/// store, checked: from the store when it is there, else fetched and kept.
 pub fn stored_or_fetched(
     content: &ContentStore,
     backend: &dyn CloudBackend,
     path: &[u8],
     record: &EntryRecord,
 ) -> Result<Manifest> {
-    if record.size == 0 {
-        return Ok(Manifest::of_bytes(b""));
+    if let Some(manifest) = stored(content, record)? {
+        return Ok(manifest);
     }
-    let Some(id) = record.content else {
-        return Err(Error::fs(
-            ErrorKind::Unavailable,
-            format!(
-                "{} is not identified yet (run `sd index`)",
-                String::from_utf8_lossy(path)
-            ),
-        ));
-    };
-    let known = content.content_record(id)?;
-    if let Some(hash) = known.integrity
-        && let Some(manifest) = content.chunks().manifest(&FileHash(hash)).map_err(store)?
-    {
-        if content.chunks().assembled(&manifest).is_some() {
-            return Ok(manifest);
-        }
-        let mut all = true;
-        for chunk in manifest.chunks() {
-            all &= content.chunks().contains(&chunk.id).map_err(store)?;
-        }
-        if all {
-            return Ok(manifest);
-        }
-    }
-    fetch(content, backend, path, record.size, id)
+    let fetched = fetch(content, backend, path, record)?;
+    let manifest = fetched.manifest.clone();
+    keep(content, fetched)?;
+    Ok(manifest)
 }
 
-/// Reads the object whole, checks it, and keeps it in the store.
+/// Removes what fetches cut short by a crash left (at a daemon's start;
+/// the library lock keeps any other process out).
+pub fn clean_incoming(library: &std::path::Path) {
+    let dir = library.join(INCOMING);
+    if let Ok(items) = std::fs::read_dir(&dir) {
+        for item in items.flatten() {
+            let _ = std::fs::remove_file(item.path());
+        }
+    }
+}
+
+fn open_stored(content: &ContentStore, manifest: Manifest) -> Opened {
+    if let Some(file) = content.chunks().assembled(&manifest) {
+        return Opened::Whole(file);
+    }
+    Opened::Chunks(ContentReader::new(
+        Arc::new(manifest),
+        Vec::new(),
+        content.hot().clone(),
+        Some(Arc::clone(content.chunks())),
+        Keep::No,
+    ))
+}
+
+/// The content's manifest if the store has all of it.
+fn stored(content: &ContentStore, record: &EntryRecord) -> Result<Option<Manifest>> {
+    if record.size == 0 {
+        return Ok(Some(Manifest::of_bytes(b"")));
+    }
+    let Some(id) = record.content else {
+        return Ok(None);
+    };
+    let Some(hash) = content.content_record(id)?.integrity else {
+        return Ok(None);
+    };
+    let Some(manifest) = content.chunks().manifest(&FileHash(hash)).map_err(store)? else {
+        return Ok(None);
+    };
+    if content.chunks().assembled(&manifest).is_some() {
+        return Ok(Some(manifest));
+    }
+    for chunk in manifest.chunks() {
+        if !content.chunks().contains(&chunk.id).map_err(store)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(manifest))
+}
+
+/// A file fetched whole and checked, not yet kept.
+struct Fetched {
+    manifest: Manifest,
+    incoming: Incoming,
+}
+
+/// Reads the object whole and checks it.
 fn fetch(
     content: &ContentStore,
     backend: &dyn CloudBackend,
     path: &[u8],
-    size: u64,
-    id: crate::ids::ContentId,
-) -> Result<Manifest> {
+    record: &EntryRecord,
+) -> Result<Fetched> {
+    let shown = || String::from_utf8_lossy(path).into_owned();
+    let Some(id) = record.content else {
+        return Err(Error::fs(
+            ErrorKind::Unavailable,
+            format!("{} is not identified yet (run `sd index`)", shown()),
+        ));
+    };
+    let size = record.size;
     let incoming = Incoming::create(content.library().dir(), size)?;
-    download(backend, path, size, &incoming.file)?;
+    let manifest = download_and_hash(backend, path, size, &incoming.file)?;
+    check(content, &incoming, id, &manifest, &shown())?;
+    Ok(Fetched { manifest, incoming })
+}
+
+/// The sampled hash must be the one the index recorded, and the full
+/// BLAKE3 the content's (recorded now if it had none).
+fn check(
+    content: &ContentStore,
+    incoming: &Incoming,
+    id: ContentId,
+    manifest: &Manifest,
+    shown: &str,
+) -> Result<()> {
     let mut buf = Vec::new();
-    let sampled = crate::content_hash::content_hash_of_file(&incoming.file, size, &mut buf)
-        .map_err(|e| Error::io(&incoming.path, e))?;
+    let sampled =
+        crate::content_hash::content_hash_of_file(&incoming.file, manifest.size(), &mut buf)
+            .map_err(|e| Error::io(&incoming.path, e))?;
     if sampled.hash.map(|h| h.content_id()) != Some(id) {
         return Err(Error::fs(
             ErrorKind::Corrupt,
-            format!(
-                "{} changed in the bucket since it was indexed (run `sd index`)",
-                String::from_utf8_lossy(path)
-            ),
+            format!("{shown} changed in the bucket since it was indexed (run `sd index`)"),
         ));
     }
-    let ingest = content.chunks().ingest();
-    let manifest = sdfs_cas::build_from_reader(&incoming.file, &ingest).map_err(|e| match e {
-        sdfs_cas::build::BuildError::Io(e) => Error::io(&incoming.path, e),
-        sdfs_cas::build::BuildError::Sink(e) => store(e),
-    })?;
-    ingest.commit().map_err(store)?;
     let settled = content.settle_integrity(id, manifest.hash().0)?;
     if settled != manifest.hash().0 {
         return Err(Error::fs(
             ErrorKind::Corrupt,
             format!(
-                "{} does not match the content it was indexed as (its full BLAKE3 differs)",
-                String::from_utf8_lossy(path)
+                "{shown} does not match the content it was indexed as (its full BLAKE3 differs)"
             ),
         ));
     }
+    Ok(())
+}
+
+/// Keeps a checked file: its manifest, and the file itself as the store's
+/// whole copy (synced, then named; not written again), or its chunks in
+/// the packs when it is too small for that or over the budget.
+fn keep(content: &ContentStore, fetched: Fetched) -> Result<()> {
+    let Fetched { manifest, incoming } = fetched;
     content.chunks().put_manifest(&manifest).map_err(store)?;
-    drop(incoming);
-    // Whole, when the budget allows: the next open reads one file.
-    if let Err(e) = content.chunks().assemble(&manifest) {
-        tracing::debug!("assembling {}: {e}", String::from_utf8_lossy(path));
+    match content.chunks().adopt(&manifest, &incoming.path) {
+        Ok(sdfs_cas::store::Assembly::Written | sdfs_cas::store::Assembly::Present) => Ok(()),
+        Ok(sdfs_cas::store::Assembly::Skipped) | Err(_) => {
+            let ingest = content.chunks().ingest();
+            for chunk in manifest.chunks() {
+                let mut bytes = vec![0u8; chunk.length as usize];
+                incoming
+                    .file
+                    .read_exact_at(&mut bytes, chunk.offset)
+                    .map_err(|e| Error::io(&incoming.path, e))?;
+                ingest.add(&chunk.id, &bytes).map_err(store)?;
+            }
+            ingest.commit().map_err(store).map(drop)
+        }
     }
-    Ok(manifest)
 }
 
 fn store(e: sdfs_cas::store::StoreError) -> Error {
     Error::fs(ErrorKind::Io, format!("content store: {e}"))
 }
 
-/// The object's bytes, in parts read side by side, written where they go.
-fn download(backend: &dyn CloudBackend, path: &[u8], size: u64, file: &File) -> Result<()> {
+/// Which parts of a download are in the file, or why it stopped.
+struct Progress {
+    state: Mutex<(Vec<bool>, Option<Error>)>,
+    changed: Condvar,
+}
+
+impl Progress {
+    fn finish(&self, part: usize, result: Result<()>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(()) => state.0[part] = true,
+            Err(e) => {
+                state.1.get_or_insert(e);
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits until part `part` is in, or the download failed.
+    fn wait(&self, part: usize) -> std::io::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if state.1.is_some() {
+                return Err(std::io::Error::other("the download stopped"));
+            }
+            if state.0[part] {
+                return Ok(());
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Reads the file being downloaded in order, each byte once its part is in.
+struct Arriving<'a> {
+    file: &'a File,
+    progress: &'a Progress,
+    at: u64,
+    size: u64,
+}
+
+impl Read for Arriving<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at >= self.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let part = (self.at / PART) as usize;
+        self.progress.wait(part)?;
+        let part_end = ((part as u64 + 1) * PART).min(self.size);
+        let n = buf.len().min((part_end - self.at) as usize);
+        let read = self.file.read_at(&mut buf[..n], self.at)?;
+        self.at += read as u64;
+        Ok(read)
+    }
+}
+
+/// Downloads the object into `file`, parts side by side, while one thread
+/// builds its manifest from the parts in order as they arrive.
+fn download_and_hash(
+    backend: &dyn CloudBackend,
+    path: &[u8],
+    size: u64,
+    file: &File,
+) -> Result<Manifest> {
+    let parts = size.div_ceil(PART) as usize;
+    let progress = Progress {
+        state: Mutex::new((vec![false; parts], None)),
+        changed: Condvar::new(),
+    };
     let next = AtomicU64::new(0);
-    let failed = std::sync::Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..PARTS_IN_FLIGHT {
+    let built = std::thread::scope(|scope| {
+        for _ in 0..PARTS_IN_FLIGHT.min(parts) {
             scope.spawn(|| {
                 loop {
                     let start = next.fetch_add(PART, Ordering::Relaxed);
@@ -145,7 +290,7 @@ fn download(backend: &dyn CloudBackend, path: &[u8], size: u64, file: &File) -> 
                         return;
                     }
                     let end = (start + PART).min(size);
-                    let part = backend.read(path, start..end).and_then(|bytes| {
+                    let result = backend.read(path, start..end).and_then(|bytes| {
                         if bytes.len() as u64 != end - start {
                             return Err(Error::fs(
                                 ErrorKind::Corrupt,
@@ -158,26 +303,39 @@ fn download(backend: &dyn CloudBackend, path: &[u8], size: u64, file: &File) -> 
                         file.write_all_at(&bytes, start)
                             .map_err(|e| Error::io("a cloud download", e))
                     });
-                    if let Err(e) = part {
+                    let failed = result.is_err();
+                    progress.finish((start / PART) as usize, result);
+                    if failed {
                         // The others stop at their next part.
                         next.store(size, Ordering::Relaxed);
-                        failed
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get_or_insert(e);
                         return;
                     }
                 }
             });
         }
+        let reader = Arriving {
+            file,
+            progress: &progress,
+            at: 0,
+            size,
+        };
+        sdfs_cas::build_from_reader(reader, &sdfs_cas::Discard)
     });
-    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
+    let failed = progress
+        .state
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .1;
+    if let Some(e) = failed {
+        return Err(e);
     }
+    built.map_err(|e| match e {
+        sdfs_cas::build::BuildError::Io(e) => Error::io("a cloud download", e),
+        sdfs_cas::build::BuildError::Sink(never) => match never {},
+    })
 }
 
-/// A download in progress: removed when dropped, whatever happened.
+/// A download in progress: removed when dropped, unless it was kept.
 struct Incoming {
     path: std::path::PathBuf,
     file: File,
@@ -185,7 +343,7 @@ struct Incoming {
 
 impl Incoming {
     fn create(library: &std::path::Path, size: u64) -> Result<Incoming> {
-        let dir = library.join("cloud-incoming");
+        let dir = library.join(INCOMING);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let path = dir.join(format!("{}.part", uuid::Uuid::new_v4()));
         let file = std::fs::OpenOptions::new()
@@ -201,6 +359,7 @@ impl Incoming {
 
 impl Drop for Incoming {
     fn drop(&mut self) {
+        // Gone already when it became the store's whole copy.
         let _ = std::fs::remove_file(&self.path);
     }
 }

@@ -74,9 +74,12 @@ impl ContentStore {
         })
     }
 
-    /// Lets this store read cloud volumes (once; later calls are ignored).
+    /// Lets this store read cloud volumes (once; later calls are ignored),
+    /// after clearing what fetches cut short by a crash left.
     pub fn set_cloud(&self, volumes: Arc<crate::cloud::Volumes>) {
-        let _ = self.cloud.set(volumes);
+        if self.cloud.set(volumes).is_ok() {
+            crate::cloud::clean_incoming(self.lib.dir());
+        }
     }
 
     /// This device's cloud volumes, if a connector was given.
