@@ -107,6 +107,14 @@ fn a_bucket_is_a_directory_that_find_grep_and_diff_read_like_its_objects() -> Re
     let mut objects: Vec<&str> = objects.lines().collect();
     objects.sort_unstable();
     assert_eq!(found.lines().collect::<Vec<_>>(), objects);
+    // Nothing of the big file is here until it is read; then it is kept.
+    let state = |rel: &str| {
+        sh(&format!(
+            "getfattr --only-values -n user.sd.state {}",
+            q(&volume.join(rel))
+        ))
+    };
+    assert_eq!(state("photos/big.bin")?, "online-only");
     // grep -r reads every file.
     let hits = sh(&format!(
         "cd {} && grep -rl needle . | LC_ALL=C sort",
@@ -120,6 +128,10 @@ fn a_bucket_is_a_directory_that_find_grep_and_diff_read_like_its_objects() -> Re
             .context("the mount's bytes differ from the objects")?;
         ensure!(started.elapsed() < Duration::from_secs(60));
     }
+    wait_for(Duration::from_secs(30), || {
+        state("photos/big.bin").is_ok_and(|s| s == "cached")
+    })
+    .context("a file read whole never showed as cached")?;
     // Where a file lives, for any program.
     let uri = sh(&format!(
         "getfattr --only-values -n user.sd.uri {}",

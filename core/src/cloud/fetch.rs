@@ -77,6 +77,30 @@ pub fn stored_or_fetched(
     Ok(manifest)
 }
 
+/// Where a cloud file stands here: online-only, cached (whole and checked
+/// in the store) or pinned. Directories have no state.
+pub fn file_state(
+    content: &ContentStore,
+    record: &EntryRecord,
+) -> Result<Option<crate::content_store::FileState>> {
+    use crate::content_store::FileState;
+    if record.kind != crate::model::entry::EntryKind::File {
+        return Ok(None);
+    }
+    Ok(Some(match stored(content, record)? {
+        None => FileState::OnlineOnly,
+        Some(manifest)
+            if content
+                .chunks()
+                .is_pinned(&manifest.hash())
+                .map_err(store)? =>
+        {
+            FileState::Pinned
+        }
+        Some(_) => FileState::Cached,
+    }))
+}
+
 /// Removes what fetches cut short by a crash left (at a daemon's start;
 /// the library lock keeps any other process out).
 pub fn clean_incoming(library: &std::path::Path) {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 pub use backend::{CloudBackend, CloudObject, Connector};
 pub use config::{CloudConfig, Secrets, Service};
-pub use fetch::{clean_incoming, fetch_verified, stored_or_fetched};
+pub use fetch::{clean_incoming, fetch_verified, file_state, stored_or_fetched};
 pub use index::{CloudIndexed, index};
 
 use crate::error::{Error, Result};

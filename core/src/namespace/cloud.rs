@@ -195,6 +195,14 @@ impl Namespace {
         })
     }
 
+    /// Where a volume's file stands here (`user.sd.state`).
+    pub(super) fn cloud_state(
+        &self,
+        entry: u64,
+    ) -> Result<Option<crate::content_store::FileState>> {
+        crate::cloud::file_state(&self.content, &self.cloud_entry(entry)?)
+    }
+
     /// The content identity the index recorded for a volume's file.
     pub(super) fn cloud_content(&self, entry: u64) -> Result<Option<crate::ids::ContentId>> {
         Ok(self.cloud_entry(entry)?.content)

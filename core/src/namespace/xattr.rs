@@ -154,6 +154,7 @@ impl Namespace {
             Kind::Cloud { location, entry } => match name {
                 b"user.sd.uri" => Some(self.cloud_uri(*location, *entry)?.to_string()),
                 b"user.sd.content_id" => self.cloud_content(*entry)?.map(|c| c.to_string()),
+                b"user.sd.state" => self.cloud_state(*entry)?.map(|s| s.as_str().to_owned()),
                 _ => None,
             },
             Kind::Device if name == b"user.sd.uri" => Some(format!("sd://{device}")),
