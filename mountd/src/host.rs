@@ -247,6 +247,7 @@ impl Host {
                 let volumes = self.cloud()?;
                 let added =
                     sdfs_core::cloud::add(lib, &name, service, &secrets, volumes.connector())?;
+                volumes.reload();
                 self.reload_namespace();
                 Done::of(&CloudAdded::of(lib, &added)?)
             }

@@ -170,6 +170,10 @@ pub struct Volumes {
     lib: Arc<Library>,
     connector: Arc<dyn Connector>,
     open: Mutex<HashMap<LocationId, Arc<dyn CloudBackend>>>,
+    /// (location, root entry) of each volume, read on first use: serving a
+    /// peer asks it for every chunk request, so it must cost no read of
+    /// the database while nothing changed.
+    roots: Mutex<Option<Vec<(LocationId, u64)>>>,
 }
 
 impl Volumes {
@@ -178,7 +182,28 @@ impl Volumes {
             lib,
             connector,
             open: Mutex::new(HashMap::new()),
+            roots: Mutex::new(None),
         }
+    }
+
+    /// (location, root entry) of each cloud volume of this device.
+    pub fn roots(&self) -> Result<Vec<(LocationId, u64)>> {
+        let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = roots.as_ref() {
+            return Ok(known.clone());
+        }
+        let read: Vec<_> = crate::locations::list(self.lib.db())?
+            .into_iter()
+            .filter(|l| l.is_cloud())
+            .map(|l| (l.id, l.root.0))
+            .collect();
+        *roots = Some(read.clone());
+        Ok(read)
+    }
+
+    /// Reads the volumes again on next use (one was added or removed).
+    pub fn reload(&self) {
+        *self.roots.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     pub fn connector(&self) -> &dyn Connector {
@@ -204,5 +229,6 @@ impl Volumes {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
+        self.reload();
     }
 }

@@ -106,25 +106,26 @@ impl ContentStore {
         let Some(volumes) = self.cloud() else {
             return Ok(None);
         };
-        let locations = crate::locations::list(self.lib.db())?;
-        if !locations.iter().any(|l| l.is_cloud()) {
+        let roots = volumes.roots()?;
+        if roots.is_empty() {
             return Ok(None);
         }
         let (location, rel, record) = {
             let txn = self.lib.db().begin_read()?;
             let entries = schema::ENTRIES.read(&txn)?;
-            let is_root = |e: u64| locations.iter().any(|l| l.root.0 == e);
+            let is_root = |e: u64| roots.iter().any(|(_, root)| *root == e);
+            // Below no cloud volume's root: the walk ends at the top.
             let Some((root, rel)) = path_below_root(&entries, entry, is_root)? else {
                 return Ok(None);
             };
-            let Some(location) = locations.iter().find(|l| l.root.0 == root && l.is_cloud()) else {
+            let Some(&(location, _)) = roots.iter().find(|(_, r)| *r == root) else {
                 return Ok(None);
             };
             let record = match redb::ReadableTable::get(&entries, entry)? {
                 Some(v) => EntryRecord::decode(v.value())?,
                 None => return Ok(None),
             };
-            (location.id, rel, record)
+            (location, rel, record)
         };
         if record.kind != EntryKind::File {
             return Err(Error::PermissionDenied(format!(
