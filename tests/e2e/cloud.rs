@@ -258,6 +258,12 @@ fn a_dead_server_fails_reads_promptly_and_its_return_heals_them() -> Result<()> 
     sh(&format!("ls {}", q(&mount.mountpoint.join("laptop"))))?;
 
     s3.restart()?;
+    // Back once its own client reads objects again (its volume server
+    // joins a moment after the S3 gateway answers).
+    wait_for(Duration::from_secs(60), || {
+        s3.rclone(&["cat", "sw:archive/dir one/notes.txt"]).is_ok()
+    })
+    .with_context(|| format!("SeaweedFS never served again:\n{}", s3.log()))?;
     sh(&format!("diff -r {} {}", q(src.path()), q(&volume)))
         .context("reads after the server came back")?;
     drop(mount);
