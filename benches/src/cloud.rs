@@ -11,7 +11,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use sdfs_tests::servers::{ACCESS_KEY, SECRET_KEY, SeaweedFs};
 
-use crate::common::{drain, timed};
+use sdfs_tests::{q, sh, wait_for};
+
+use crate::common::{drain, mibps, random_file, settle, timed};
 
 struct Opts {
     common: crate::common::Common,
@@ -54,25 +56,6 @@ pub fn run(args: &[String]) -> Result<()> {
     crate::index::write_section(&opts.common.out, "cloud", &table)
 }
 
-fn settle() {
-    // SAFETY: sync(2) has no preconditions.
-    unsafe { libc::sync() };
-}
-
-fn sh(script: &str) -> Result<String> {
-    let out = Command::new("sh").arg("-c").arg(script).output()?;
-    ensure!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn q(path: &Path) -> String {
-    format!("'{}'", path.display())
-}
-
 /// Reads `path` to its end; seconds.
 fn read_timed(path: &Path) -> Result<f64> {
     timed(|| {
@@ -102,6 +85,18 @@ fn small_tree(dir: &Path, count: u64, size: usize) -> Result<()> {
     Ok(())
 }
 
+/// Makes bucket `bucket` and copies `src` into it, `transfers` at a time.
+fn upload(s3: &SeaweedFs, src: &Path, bucket: &str, transfers: u32) -> Result<()> {
+    s3.rclone(&["mkdir", &format!("sw:{bucket}")])?;
+    s3.rclone(&[
+        "copy",
+        &format!("--transfers={transfers}"),
+        &src.display().to_string(),
+        &format!("sw:{bucket}"),
+    ])?;
+    Ok(())
+}
+
 /// A FUSE mount run by another program, unmounted when dropped.
 struct OtherMount {
     child: Option<Child>,
@@ -121,15 +116,6 @@ impl Drop for OtherMount {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-fn wait(limit: Duration, mut check: impl FnMut() -> bool) -> Result<()> {
-    let start = std::time::Instant::now();
-    while !check() {
-        ensure!(start.elapsed() < limit, "gave up after {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
 }
 
 fn rclone_mount(s3: &SeaweedFs, bucket: &str, at: &Path) -> Result<OtherMount> {
@@ -155,7 +141,7 @@ fn rclone_mount(s3: &SeaweedFs, bucket: &str, at: &Path) -> Result<OtherMount> {
         child: Some(child),
         at: at.to_owned(),
     };
-    wait(Duration::from_secs(30), || sdfs_tests::is_mounted(at))?;
+    wait_for(Duration::from_secs(30), || sdfs_tests::is_mounted(at))?;
     Ok(mount)
 }
 
@@ -188,7 +174,7 @@ fn s3fs_mount(s3: &SeaweedFs, bucket: &str, at: &Path, work: &Path) -> Result<Ot
         child: None,
         at: at.to_owned(),
     };
-    wait(Duration::from_secs(30), || sdfs_tests::is_mounted(at))?;
+    wait_for(Duration::from_secs(30), || sdfs_tests::is_mounted(at))?;
     Ok(mount)
 }
 
@@ -239,10 +225,6 @@ impl Drop for SdMount {
     }
 }
 
-fn mibps(bytes: u64, secs: f64) -> f64 {
-    bytes as f64 / (1 << 20) as f64 / secs
-}
-
 fn measure(opts: &Opts, work: &Path) -> Result<String> {
     let s3 = SeaweedFs::start()?;
     let size = opts.mib << 20;
@@ -250,36 +232,15 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
     // The objects, uploaded with the service's own client.
     let big_src = work.join("src/big.bin");
     std::fs::create_dir_all(work.join("src"))?;
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&big_src)?);
-        let mut x = 0x243f_6a88_85a3_08d3u64;
-        let mut block = vec![0u8; 1 << 20];
-        for _ in 0..opts.mib {
-            crate::common::noise_into(&mut block, &mut x);
-            f.write_all(&block)?;
-        }
-        f.flush()?;
-    }
+    random_file(&big_src, size)?;
     s3.rclone(&["mkdir", "sw:bench"])?;
     s3.rclone(&["copyto", &big_src.display().to_string(), "sw:bench/big.bin"])?;
     let small_src = work.join("small");
     small_tree(&small_src, opts.small, 2048)?;
-    s3.rclone(&["mkdir", "sw:small"])?;
-    s3.rclone(&[
-        "copy",
-        "--transfers=32",
-        &small_src.display().to_string(),
-        "sw:small",
-    ])?;
+    upload(&s3, &small_src, "small", 32)?;
     let many_src = work.join("many");
     small_tree(&many_src, opts.objects, 64)?;
-    s3.rclone(&["mkdir", "sw:many"])?;
-    s3.rclone(&[
-        "copy",
-        "--transfers=64",
-        &many_src.display().to_string(),
-        "sw:many",
-    ])?;
+    upload(&s3, &many_src, "many", 64)?;
     let _ = std::fs::remove_dir_all(&many_src);
 
     let sd = Sd {
@@ -323,7 +284,7 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
         child: Some(child),
         at: mnt.clone(),
     };
-    wait(Duration::from_secs(30), || {
+    wait_for(Duration::from_secs(30), || {
         mnt.join("bench/big.bin").is_file()
     })?;
 

@@ -1,8 +1,8 @@
 //! What the suites share: their command line, timing, reading to the end,
 //! and the incompressible bytes they write.
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -77,4 +77,31 @@ pub fn noise_into(buf: &mut [u8], state: &mut u64) {
         *state ^= *state << 17;
         word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
     }
+}
+
+/// Writes `bytes` of noise to `path` (the same bytes every run).
+pub fn random_file(path: &Path, bytes: u64) -> Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut x = 0x243f_6a88_85a3_08d3u64;
+    let mut block = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        noise_into(&mut block, &mut x);
+        let n = left.min(block.len() as u64) as usize;
+        f.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Writes back every dirty page, so that the next measurement does not
+/// share the cores (and the disk) with writeback left by the one before.
+pub fn settle() {
+    // SAFETY: sync(2) has no preconditions.
+    unsafe { libc::sync() };
+}
+
+pub fn mibps(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / secs
 }

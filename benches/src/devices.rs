@@ -3,7 +3,6 @@
 //! raw TCP copy of the same file over loopback and a native read, sync
 //! against its targets, all measured in one run.
 
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
-use crate::common::{best_of, drain};
+use crate::common::{best_of, drain, mibps, random_file, settle};
 use crate::noise::Receive;
 
 mod ssh;
@@ -152,21 +151,6 @@ fn pair(inviter: &Device, joiner: &Device) -> Result<()> {
     joiner.run(&["pair", "join", code, "--addr", addr])
 }
 
-fn random_file(path: &Path, bytes: u64) -> Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut x = 0x243f_6a88_85a3_08d3u64;
-    let mut block = vec![0u8; 1 << 20];
-    let mut left = bytes;
-    while left > 0 {
-        crate::common::noise_into(&mut block, &mut x);
-        let n = left.min(block.len() as u64) as usize;
-        f.write_all(&block[..n])?;
-        left -= n as u64;
-    }
-    f.flush()?;
-    Ok(())
-}
-
 /// Reads `path` to the end; returns (bytes, seconds).
 fn read_timed(path: &Path) -> Result<(u64, f64)> {
     let start = Instant::now();
@@ -264,17 +248,6 @@ fn drop_file_cache(path: &Path) -> Result<()> {
         )
     };
     Ok(())
-}
-
-/// Writes back every dirty page, so that the next measurement does not
-/// share the cores (and the disk) with writeback left by the one before.
-fn settle() {
-    // SAFETY: sync(2) has no preconditions.
-    unsafe { libc::sync() };
-}
-
-fn mibps(bytes: u64, secs: f64) -> f64 {
-    bytes as f64 / (1 << 20) as f64 / secs
 }
 
 pub fn run(args: &[String]) -> Result<()> {

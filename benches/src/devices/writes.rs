@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 
 use super::ssh::Sshd;
-use super::{Device, du, settle, wait};
+use super::{Device, du, wait};
+use crate::common::settle;
 
 pub struct Rows {
     files: u64,
