@@ -77,27 +77,21 @@ impl FsChunkStore {
     /// is here and it fits the budget. The whole is checked against the
     /// manifest's file hash before it is named.
     pub fn assemble(&self, manifest: &Manifest) -> Result<Assembly> {
-        let hash = manifest.hash();
-        let path = self.assembled_path(&hash);
-        if manifest.size() < MIN_ASSEMBLED {
-            return Ok(Assembly::Skipped);
-        }
-        if path.exists() {
-            return Ok(Assembly::Present);
-        }
+        let path = match self.whole_target(manifest)? {
+            Ok(path) => path,
+            Err(outcome) => return Ok(outcome),
+        };
         if !self.holds_all(manifest)? {
-            return Ok(Assembly::Skipped);
-        }
-        let used = self.stored_bytes()? + self.assembled_bytes()?;
-        if used + manifest.size() > self.budget() {
             return Ok(Assembly::Skipped);
         }
         // Unique per attempt: two assemblies of one file never share one.
         static ATTEMPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let attempt = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let part = self
-            .files_dir
-            .join(format!("{hash}.{}-{attempt}.{PART}", std::process::id()));
+        let part = self.files_dir.join(format!(
+            "{}.{}-{attempt}.{PART}",
+            manifest.hash(),
+            std::process::id()
+        ));
         let written = self.write_part(manifest, &part);
         match written {
             Ok(true) => {}
@@ -106,9 +100,7 @@ impl FsChunkStore {
                 return written.map(|_| Assembly::Skipped);
             }
         }
-        std::fs::rename(&part, &path).map_err(|e| StoreError::io(&path, e))?;
-        sync_dir(&self.files_dir)?;
-        Ok(Assembly::Written)
+        self.name_whole(&part, &path)
     }
 
     /// Takes `file`, whose bytes `manifest` was built from, as the
@@ -118,31 +110,44 @@ impl FsChunkStore {
     /// store's filesystem. A file fetched whole from elsewhere is kept so
     /// without being written a second time.
     pub fn adopt(&self, manifest: &Manifest, file: &Path) -> Result<Assembly> {
-        let hash = manifest.hash();
-        let path = self.assembled_path(&hash);
-        if manifest.size() < MIN_ASSEMBLED {
-            return Ok(Assembly::Skipped);
-        }
-        if path.exists() {
-            return Ok(Assembly::Present);
-        }
-        let used = self.stored_bytes()? + self.assembled_bytes()?;
-        if used + manifest.size() > self.budget() {
-            return Ok(Assembly::Skipped);
-        }
+        let path = match self.whole_target(manifest)? {
+            Ok(path) => path,
+            Err(outcome) => return Ok(outcome),
+        };
         let opened = std::fs::File::open(file).map_err(|e| StoreError::io(file, e))?;
-        if opened
+        let len = opened
             .metadata()
             .map_err(|e| StoreError::io(file, e))?
-            .len()
-            != manifest.size()
-        {
+            .len();
+        if len != manifest.size() {
             return Ok(Assembly::Skipped);
         }
         opened.sync_data().map_err(|e| StoreError::io(file, e))?;
         std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o400))
             .map_err(|e| StoreError::io(file, e))?;
-        std::fs::rename(file, &path).map_err(|e| StoreError::io(&path, e))?;
+        self.name_whole(file, &path)
+    }
+
+    /// Where `manifest`'s whole copy is to be named, or why none is made
+    /// now: too small to be worth one, there already, or over the budget.
+    fn whole_target(&self, manifest: &Manifest) -> Result<std::result::Result<PathBuf, Assembly>> {
+        if manifest.size() < MIN_ASSEMBLED {
+            return Ok(Err(Assembly::Skipped));
+        }
+        let path = self.assembled_path(&manifest.hash());
+        if path.exists() {
+            return Ok(Err(Assembly::Present));
+        }
+        let used = self.stored_bytes()? + self.assembled_bytes()?;
+        if used + manifest.size() > self.budget() {
+            return Ok(Err(Assembly::Skipped));
+        }
+        Ok(Ok(path))
+    }
+
+    /// Names a synced whole copy: from here on it is served.
+    fn name_whole(&self, synced: &Path, path: &Path) -> Result<Assembly> {
+        std::fs::rename(synced, path).map_err(|e| StoreError::io(path, e))?;
         sync_dir(&self.files_dir)?;
         Ok(Assembly::Written)
     }
