@@ -92,6 +92,9 @@ impl SeaweedFs {
                 "--retries=1",
                 "--low-level-retries=1",
                 "--contimeout=1s",
+                // A server still starting may take a request and never
+                // answer: each probe ends, so the wait's bound holds.
+                "--timeout=5s",
                 &format!("sw:{probe}"),
             ])
             .is_ok()

@@ -51,13 +51,29 @@ fn add_bucket(sd: &Sd, s3: &SeaweedFs, bucket: &str) -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn a_bucket_is_a_directory_that_find_grep_and_diff_read_like_its_objects() -> Result<()> {
+/// A server whose bucket `archive` holds `fill`'s objects and `more`'s,
+/// and the tree they were uploaded from.
+fn archive(more: impl FnOnce(&Path) -> Result<()>) -> Result<(SeaweedFs, tempfile::TempDir)> {
     let s3 = SeaweedFs::start()?;
     let src = tempfile::tempdir()?;
     fill(src.path())?;
+    more(src.path())?;
     s3.rclone(&["mkdir", "sw:archive"])?;
     s3.upload(src.path(), "archive")?;
+    Ok((s3, src))
+}
+
+/// A device named `device` with the bucket added and indexed.
+fn indexed(device: &str, s3: &SeaweedFs) -> Result<Sd> {
+    let sd = Sd::init(device)?;
+    add_bucket(&sd, s3, "archive")?;
+    sd.ok(["index", "archive"])?;
+    Ok(sd)
+}
+
+#[test]
+fn a_bucket_is_a_directory_that_find_grep_and_diff_read_like_its_objects() -> Result<()> {
+    let (s3, src) = archive(|_| Ok(()))?;
 
     let sd = Sd::init("laptop")?;
     add_bucket(&sd, &s3, "archive")?;
@@ -202,15 +218,10 @@ fn a_webdav_share_is_a_directory_too() -> Result<()> {
 /// read interrupted by the death ends too. Back up, reads work again.
 #[test]
 fn a_dead_server_fails_reads_promptly_and_its_return_heals_them() -> Result<()> {
-    let mut s3 = SeaweedFs::start()?;
-    let src = tempfile::tempdir()?;
-    fill(src.path())?;
-    write_file(src.path(), b"photos/huge.bin", &noise(48 * 1024 * 1024, 9))?;
-    s3.rclone(&["mkdir", "sw:archive"])?;
-    s3.upload(src.path(), "archive")?;
-    let sd = Sd::init("laptop")?;
-    add_bucket(&sd, &s3, "archive")?;
-    sd.ok(["index", "archive"])?;
+    let (mut s3, src) = archive(|root| {
+        write_file(root, b"photos/huge.bin", &noise(48 * 1024 * 1024, 9)).map(drop)
+    })?;
+    let sd = indexed("laptop", &s3)?;
     let mount = sd.mount()?;
     let volume = mount.mountpoint.join("archive");
 
@@ -275,14 +286,8 @@ fn a_dead_server_fails_reads_promptly_and_its_return_heals_them() -> Result<()> 
 /// old ones kept in the store), and `sd cloud rm` forgets the volume.
 #[test]
 fn a_reindex_follows_the_bucket_and_rm_forgets_the_volume() -> Result<()> {
-    let s3 = SeaweedFs::start()?;
-    let src = tempfile::tempdir()?;
-    fill(src.path())?;
-    s3.rclone(&["mkdir", "sw:archive"])?;
-    s3.upload(src.path(), "archive")?;
-    let sd = Sd::init("laptop")?;
-    add_bucket(&sd, &s3, "archive")?;
-    sd.ok(["index", "archive"])?;
+    let (s3, src) = archive(|_| Ok(()))?;
+    let sd = indexed("laptop", &s3)?;
     let mount = sd.mount()?;
     let volume = mount.mountpoint.join("archive");
     // Read once: the big file is kept whole in the store.
@@ -333,14 +338,8 @@ fn a_reindex_follows_the_bucket_and_rm_forgets_the_volume() -> Result<()> {
 #[test]
 fn a_paired_device_reads_the_volume_through_its_owner() -> Result<()> {
     use crate::remote::{LOOPBACK, pair};
-    let s3 = SeaweedFs::start()?;
-    let src = tempfile::tempdir()?;
-    fill(src.path())?;
-    s3.rclone(&["mkdir", "sw:archive"])?;
-    s3.upload(src.path(), "archive")?;
-    let nas = Sd::init("nas")?;
-    add_bucket(&nas, &s3, "archive")?;
-    nas.ok(["index", "archive"])?;
+    let (s3, src) = archive(|_| Ok(()))?;
+    let nas = indexed("nas", &s3)?;
     let _nas_daemon = nas.daemon_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
     let laptop = Sd::init("laptop")?;
     let mount = laptop.mount_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;

@@ -121,11 +121,8 @@ pub fn clean_prefix(prefix: Option<&str>) -> Result<Option<String>> {
 /// Every cloud volume's settings.
 pub fn list(db: &redb::Database) -> Result<Vec<CloudConfig>> {
     let txn = db.begin_read()?;
-    let table = match txn.open_table(schema::CLOUD) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
+    // Made when the library is opened, as every table is.
+    let table = txn.open_table(schema::CLOUD)?;
     let mut out = Vec::new();
     for row in table.iter()? {
         let bytes = row?.1;
