@@ -36,8 +36,8 @@ pub fn fetch_verified(
     path: &[u8],
     record: &EntryRecord,
 ) -> Result<Opened> {
-    if let Some(manifest) = stored(content, record)? {
-        return Ok(open_stored(content, manifest));
+    if let Some(stored) = stored(content, record)? {
+        return Ok(open_stored(content, stored));
     }
     let fetched = fetch(content, backend, path, record)?;
     let reader = fetched
@@ -68,8 +68,8 @@ pub fn stored_or_fetched(
     path: &[u8],
     record: &EntryRecord,
 ) -> Result<Manifest> {
-    if let Some(manifest) = stored(content, record)? {
-        return Ok(manifest);
+    if let Some(stored) = stored(content, record)? {
+        return Ok(stored.manifest);
     }
     let fetched = fetch(content, backend, path, record)?;
     let manifest = fetched.manifest.clone();
@@ -89,7 +89,7 @@ pub fn file_state(
     }
     Ok(Some(match stored(content, record)? {
         None => FileState::OnlineOnly,
-        Some(manifest)
+        Some(Stored { manifest, .. })
             if content
                 .chunks()
                 .is_pinned(&manifest.hash())
@@ -112,8 +112,8 @@ pub fn clean_incoming(library: &std::path::Path) {
     }
 }
 
-fn open_stored(content: &ContentStore, manifest: Manifest) -> Opened {
-    if let Some(file) = content.chunks().assembled(&manifest) {
+fn open_stored(content: &ContentStore, Stored { manifest, whole }: Stored) -> Opened {
+    if let Some(file) = whole {
         return Opened::Whole(file);
     }
     Opened::Chunks(ContentReader::new(
@@ -125,10 +125,20 @@ fn open_stored(content: &ContentStore, manifest: Manifest) -> Opened {
     ))
 }
 
-/// The content's manifest if the store has all of it.
-fn stored(content: &ContentStore, record: &EntryRecord) -> Result<Option<Manifest>> {
+/// A content the store has all of: its manifest, and its whole copy,
+/// opened, when it has one.
+struct Stored {
+    manifest: Manifest,
+    whole: Option<File>,
+}
+
+/// What the store has of the content, if it has all of it.
+fn stored(content: &ContentStore, record: &EntryRecord) -> Result<Option<Stored>> {
     if record.size == 0 {
-        return Ok(Some(Manifest::of_bytes(b"")));
+        return Ok(Some(Stored {
+            manifest: Manifest::of_bytes(b""),
+            whole: None,
+        }));
     }
     let Some(id) = record.content else {
         return Ok(None);
@@ -139,15 +149,21 @@ fn stored(content: &ContentStore, record: &EntryRecord) -> Result<Option<Manifes
     let Some(manifest) = content.chunks().manifest(&FileHash(hash)).map_err(store)? else {
         return Ok(None);
     };
-    if content.chunks().assembled(&manifest).is_some() {
-        return Ok(Some(manifest));
+    if let Some(whole) = content.chunks().assembled(&manifest) {
+        return Ok(Some(Stored {
+            manifest,
+            whole: Some(whole),
+        }));
     }
     for chunk in manifest.chunks() {
         if !content.chunks().contains(&chunk.id).map_err(store)? {
             return Ok(None);
         }
     }
-    Ok(Some(manifest))
+    Ok(Some(Stored {
+        manifest,
+        whole: None,
+    }))
 }
 
 /// A file fetched whole and checked, not yet kept.

@@ -76,9 +76,10 @@ impl ContentStore {
         if let FileRef::Entry(entry) = file
             && let Some(manifest) = self.cloud_file(*entry)?
         {
+            let mut whole = None;
             return ranges
                 .iter()
-                .map(|&(offset, length)| self.cloud_chunk(&manifest, offset, length))
+                .map(|&(offset, length)| self.cloud_chunk(&manifest, &mut whole, offset, length))
                 .collect();
         }
         use std::io::{Read, Seek, SeekFrom};
@@ -137,17 +138,21 @@ impl ContentStore {
     }
 
     /// The chunk of `manifest` at `offset`, `length` bytes long, from the
-    /// store (the peer checks it against the id it expects).
+    /// packs or else from its whole copy (`whole`, opened once per request);
+    /// the peer checks it against the id it expects.
     fn cloud_chunk(
         &self,
         manifest: &sdfs_cas::Manifest,
+        whole: &mut Option<File>,
         offset: u64,
         length: u32,
     ) -> Result<Vec<u8>> {
-        let chunk = manifest
-            .chunks()
-            .iter()
-            .find(|c| c.offset == offset && c.length == length)
+        let chunks = manifest.chunks();
+        let chunk = chunks
+            .binary_search_by_key(&offset, |c| c.offset)
+            .ok()
+            .map(|at| &chunks[at])
+            .filter(|c| c.length == length)
             .ok_or_else(|| {
                 Error::InvalidInput(format!("no chunk at {offset} of {length} bytes"))
             })?;
@@ -158,13 +163,14 @@ impl ContentStore {
         {
             return Ok(bytes);
         }
-        // Kept whole instead (a fetched file is): the peer checks the id.
-        let whole = self
-            .chunks
-            .assembled(manifest)
+        if whole.is_none() {
+            *whole = self.chunks.assembled(manifest);
+        }
+        let file = whole
+            .as_ref()
             .ok_or_else(|| Error::fs(ErrorKind::Unavailable, "evicted meanwhile"))?;
         let mut bytes = vec![0u8; length as usize];
-        std::os::unix::fs::FileExt::read_exact_at(&whole, &mut bytes, offset)
+        std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes, offset)
             .map_err(|e| Error::io("a kept copy", e))?;
         Ok(bytes)
     }
