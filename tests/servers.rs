@@ -115,6 +115,16 @@ impl SeaweedFs {
 
     /// Runs rclone against this server as remote `sw:`.
     pub fn rclone(&self, args: &[&str]) -> Result<String> {
+        Ok(String::from_utf8_lossy(&self.rclone_bytes(args)?).into_owned())
+    }
+
+    /// The bytes of object `bucket/key`, as the service's own client reads them.
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Vec<u8>> {
+        self.rclone_bytes(&["cat", &format!("sw:{bucket}/{key}")])
+    }
+
+    /// Runs rclone against this server as remote `sw:`; its output as is.
+    pub fn rclone_bytes(&self, args: &[&str]) -> Result<Vec<u8>> {
         let out = Command::new("rclone")
             .args(args)
             .env("RCLONE_CONFIG_SW_TYPE", "s3")
@@ -131,7 +141,7 @@ impl SeaweedFs {
         if !out.status.success() {
             bail!("rclone {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(out.stdout)
     }
 
     /// Uploads directory `src` into `sw:BUCKET`.

@@ -13,13 +13,19 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use opendal::Operator;
-use sdfs_core::cloud::{CloudBackend, CloudConfig, CloudObject, Connector, Secrets, Service};
+use sdfs_core::cloud::{
+    CloudBackend, CloudConfig, CloudObject, Connector, Put, Secrets, Service, WriteIf,
+};
 use sdfs_core::{Error, ErrorKind, Result};
+use std::fs::File;
 
 /// The longest any one call may take, retries included.
 const DEADLINE: Duration = Duration::from_secs(20);
 /// A request with no progress for this long is given up (and retried).
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Uploads go in parts of this size (S3's multipart), a few at once.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT: usize = 4;
 
 /// Opens volumes with OpenDAL.
 #[derive(Debug)]
@@ -203,17 +209,174 @@ impl CloudBackend for Bucket {
             Ok(buffer.to_vec())
         })
     }
+
+    fn stat(&self, path: &[u8]) -> Result<Option<CloudObject>> {
+        let path = text(path)?.to_owned();
+        let op = self.op.clone();
+        self.run(async move {
+            let name = path.rsplit('/').next().unwrap_or_default().to_owned();
+            for candidate in [path.clone(), format!("{path}/")] {
+                match op.stat(&candidate).await {
+                    Ok(meta) => return Ok(Some(object_from(name.as_bytes(), &meta))),
+                    Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
+                    Err(e) => return Err(convert(e)),
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn put(&self, path: &[u8], file: &File, condition: &WriteIf) -> Result<Put> {
+        let path = text(path)?.to_owned();
+        let capability = self.op.info().capability();
+        let op = self.op.clone();
+        let condition = condition.clone();
+        let writer = {
+            let path = path.clone();
+            self.run(async move {
+                let mut writer = op
+                    .writer_with(&path)
+                    .chunk(PART_SIZE)
+                    .concurrent(PARTS_IN_FLIGHT);
+                match condition {
+                    WriteIf::Absent if capability.write_with_if_not_exists => {
+                        writer = writer.if_not_exists(true);
+                    }
+                    WriteIf::Matches(etag) if capability.write_with_if_match => {
+                        writer = writer.if_match(&etag);
+                    }
+                    _ => {}
+                }
+                writer.await.map_err(convert)
+            })?
+        };
+        if let Err((writer, stopped)) = self.send(writer, file) {
+            // A multipart upload left open would hold its parts on the
+            // service: end it (a lost writer's parts expire there).
+            if let Some(mut writer) = writer {
+                let _ = self.run(async move {
+                    let _ = writer.abort().await;
+                    Ok(())
+                });
+            }
+            return match stopped {
+                Sent::Changed => Ok(Put::Changed),
+                Sent::Failed(e) => Err(e),
+            };
+        }
+        match self.stat(path.as_bytes())? {
+            Some(object) => Ok(Put::Written(object)),
+            None => Err(Error::fs(
+                ErrorKind::Unavailable,
+                format!("{} lost {path} right after it was written", self.source),
+            )),
+        }
+    }
+
+    fn create_dir(&self, path: &[u8]) -> Result<()> {
+        let path = format!("{}/", text(path)?);
+        let op = self.op.clone();
+        self.run(async move { op.create_dir(&path).await.map_err(convert) })
+    }
+
+    fn delete(&self, path: &[u8], dir: bool) -> Result<()> {
+        let path = text(path)?;
+        let path = if dir {
+            format!("{path}/")
+        } else {
+            path.to_owned()
+        };
+        let op = self.op.clone();
+        self.run(async move { op.delete(&path).await.map_err(convert) })
+    }
+}
+
+/// Why an upload stopped.
+enum Sent {
+    /// The condition failed: the object changed meanwhile.
+    Changed,
+    Failed(Error),
+}
+
+/// A writer given back with why it stopped (`None` when a step outlived
+/// its deadline and the writer went with it).
+type Stopped = (Option<Box<opendal::Writer>>, Sent);
+
+impl Bucket {
+    /// Streams `file` through `writer` part by part, each part waited for
+    /// with the deadline (so a large file is not bound by one deadline, and
+    /// a dead server still fails it), then completes it.
+    fn send(&self, mut writer: opendal::Writer, file: &File) -> std::result::Result<(), Stopped> {
+        let failed = |e: opendal::Error| {
+            if e.kind() == opendal::ErrorKind::ConditionNotMatch {
+                Sent::Changed
+            } else {
+                Sent::Failed(convert(e))
+            }
+        };
+        let mut offset = 0u64;
+        loop {
+            let mut buf = vec![0u8; PART_SIZE];
+            let mut filled = 0;
+            while filled < buf.len() {
+                match std::os::unix::fs::FileExt::read_at(file, &mut buf[filled..], offset) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        filled += n;
+                        offset += n as u64;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err((
+                            Some(Box::new(writer)),
+                            Sent::Failed(Error::io("a file to upload", e)),
+                        ));
+                    }
+                }
+            }
+            buf.truncate(filled);
+            let last = filled < PART_SIZE;
+            if filled > 0 {
+                // The writer is lent to the runtime for one part and back.
+                let (back, result) = self
+                    .run(async move {
+                        let result = writer.write(buf).await;
+                        Ok((writer, result))
+                    })
+                    .map_err(|e| (None, Sent::Failed(e)))?;
+                writer = back;
+                if let Err(e) = result {
+                    return Err((Some(Box::new(writer)), failed(e)));
+                }
+            }
+            if last {
+                break;
+            }
+        }
+        let (back, result) = self
+            .run(async move {
+                let result = writer.close().await;
+                Ok((writer, result))
+            })
+            .map_err(|e| (None, Sent::Failed(e)))?;
+        result
+            .map(|_| ())
+            .map_err(|e| (Some(Box::new(back)), failed(e)))
+    }
 }
 
 fn object_of(entry: &opendal::Entry) -> Option<CloudObject> {
-    let meta = entry.metadata();
-    let dir = meta.is_dir();
     let name = entry.name().trim_end_matches('/');
     if name.is_empty() {
         return None;
     }
-    Some(CloudObject {
-        name: name.as_bytes().to_vec(),
+    Some(object_from(name.as_bytes(), entry.metadata()))
+}
+
+fn object_from(name: &[u8], meta: &opendal::Metadata) -> CloudObject {
+    let dir = meta.is_dir();
+    CloudObject {
+        name: name.to_vec(),
         dir,
         size: if dir { 0 } else { meta.content_length() },
         mtime: meta
@@ -221,7 +384,7 @@ fn object_of(entry: &opendal::Entry) -> Option<CloudObject> {
             .map(|t| t.into_inner().as_nanosecond() as i64)
             .unwrap_or(0),
         etag: meta.etag().map(str::to_owned),
-    })
+    }
 }
 
 /// OpenDAL's error as core's, by kind.

@@ -51,6 +51,23 @@ pub fn parse(name: &[u8]) -> Option<ConflictName> {
     })
 }
 
+/// `YYYYMMDD-HHMMSS` (UTC) of Unix nanoseconds.
+pub(crate) fn stamp(nanos: i64) -> String {
+    let iso = crate::time::rfc3339(nanos); // 2024-05-01T12:00:00Z
+    let digits: String = iso.chars().filter(char::is_ascii_digit).collect();
+    format!("{}-{}", &digits[..8], &digits[8..14])
+}
+
+/// `report.odt` → `report.<tag>.odt`; a name without an extension (or a
+/// dot file) gets the tag at the end.
+pub(crate) fn copy_name(name: &[u8], tag: &str) -> Vec<u8> {
+    let dot = name.iter().rposition(|b| *b == b'.').filter(|&i| i > 0);
+    match dot {
+        Some(i) => [&name[..i], b".", tag.as_bytes(), &name[i..]].concat(),
+        None => [name, b".", tag.as_bytes()].concat(),
+    }
+}
+
 /// One conflict copy, as `sd conflicts` lists it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ConflictCopy {
@@ -149,5 +166,32 @@ mod tests {
         ] {
             assert_eq!(parse(not), None, "{}", String::from_utf8_lossy(not));
         }
+    }
+
+    #[test]
+    fn conflict_names_keep_the_extension() {
+        let tag = "sync-conflict-20261206-073000-laptop";
+        assert_eq!(
+            copy_name(b"report.odt", tag),
+            b"report.sync-conflict-20261206-073000-laptop.odt"
+        );
+        assert_eq!(
+            copy_name(b"Makefile", tag),
+            b"Makefile.sync-conflict-20261206-073000-laptop"
+        );
+        assert_eq!(
+            copy_name(b".bashrc", tag),
+            b".bashrc.sync-conflict-20261206-073000-laptop"
+        );
+        assert_eq!(
+            copy_name(b"a.tar.gz", tag),
+            b"a.tar.sync-conflict-20261206-073000-laptop.gz"
+        );
+    }
+
+    #[test]
+    fn stamps_are_utc_digits() {
+        // 2024-05-01T12:34:56Z
+        assert_eq!(stamp(1_714_566_896_000_000_000), "20240501-123456");
     }
 }

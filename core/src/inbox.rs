@@ -29,6 +29,11 @@ use crate::outbox::{Version, split};
 use crate::remote::{DeliveredChange, Delivery, DeliveryOutcome};
 use crate::sys;
 
+/// How the name of a delivered file being written beside its target
+/// starts: never listed to other devices (it is renamed into place or
+/// removed within the delivery).
+pub(crate) const INCOMING_PREFIX: &[u8] = b".sd-incoming-";
+
 /// Chunks fetched ahead while a delivered file is written (as a remote
 /// reader keeps them).
 const INCOMING_READAHEAD: usize = 128;
@@ -241,7 +246,7 @@ impl Place<'_> {
     ) -> Result<Version> {
         let (parent, name) = split(target);
         let temp_name = [
-            b".sd-incoming-",
+            INCOMING_PREFIX,
             &manifest.hash().to_string().as_bytes()[..16],
             b"-",
             name,
@@ -314,7 +319,7 @@ impl Place<'_> {
     /// A free name for the incoming version beside this one.
     fn conflict_name(&self, device: &str) -> Result<Vec<u8>> {
         let (parent, name) = split(self.path);
-        let stamp = conflict_stamp(crate::time::unix_now_nanos());
+        let stamp = crate::conflicts::stamp(crate::time::unix_now_nanos());
         let device: String = device
             .chars()
             .map(|c| if c == '/' || c.is_control() { '_' } else { c })
@@ -325,7 +330,7 @@ impl Place<'_> {
             } else {
                 format!("sync-conflict-{stamp}-{device}-{n}")
             };
-            let candidate = crate::outbox::join(parent, &conflict_file_name(name, &tag));
+            let candidate = crate::outbox::join(parent, &crate::conflicts::copy_name(name, &tag));
             if matches!(
                 Place {
                     path: &candidate,
@@ -475,23 +480,6 @@ fn file_from_start(file: &File) -> Result<File> {
     File::open(&path).map_err(|e| Error::io("a file being replaced", e))
 }
 
-/// `YYYYMMDD-HHMMSS` (UTC) of Unix nanoseconds.
-fn conflict_stamp(nanos: i64) -> String {
-    let iso = crate::time::rfc3339(nanos); // 2024-05-01T12:00:00Z
-    let digits: String = iso.chars().filter(char::is_ascii_digit).collect();
-    format!("{}-{}", &digits[..8], &digits[8..14])
-}
-
-/// `report.odt` → `report.<tag>.odt`; a name without an extension (or a
-/// dot file) gets the tag at the end.
-fn conflict_file_name(name: &[u8], tag: &str) -> Vec<u8> {
-    let dot = name.iter().rposition(|b| *b == b'.').filter(|&i| i > 0);
-    match dot {
-        Some(i) => [&name[..i], b".", tag.as_bytes(), &name[i..]].concat(),
-        None => [name, b".", tag.as_bytes()].concat(),
-    }
-}
-
 /// The content a delivery carried. The reader verifies what it returns,
 /// as from any source.
 struct Inline {
@@ -547,37 +535,5 @@ impl ChunkSource for ChunksOf {
         let mut buf = vec![0u8; here.length as usize];
         self.file.read_exact_at(&mut buf, here.offset)?;
         Ok(buf.into())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conflict_names_keep_the_extension() {
-        let tag = "sync-conflict-20261206-073000-laptop";
-        assert_eq!(
-            conflict_file_name(b"report.odt", tag),
-            b"report.sync-conflict-20261206-073000-laptop.odt"
-        );
-        assert_eq!(
-            conflict_file_name(b"Makefile", tag),
-            b"Makefile.sync-conflict-20261206-073000-laptop"
-        );
-        assert_eq!(
-            conflict_file_name(b".bashrc", tag),
-            b".bashrc.sync-conflict-20261206-073000-laptop"
-        );
-        assert_eq!(
-            conflict_file_name(b"a.tar.gz", tag),
-            b"a.tar.sync-conflict-20261206-073000-laptop.gz"
-        );
-    }
-
-    #[test]
-    fn stamps_are_utc_digits() {
-        // 2024-05-01T12:34:56Z
-        assert_eq!(conflict_stamp(1_714_566_896_000_000_000), "20240501-123456");
     }
 }

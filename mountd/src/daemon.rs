@@ -101,11 +101,14 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
     let listen = multiaddrs("listen", &listen)?;
     let dial = multiaddrs("peer", &peers)?;
     let for_cloud = Arc::clone(&mounted);
-    host.on_cloud_changed = Some(Box::new(move |location, entries| {
+    host.cloud()?.on_changed(Box::new(move |location, entries| {
         if let Some(m) = for_cloud.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             m.invalidate_cloud(location, entries);
         }
     }));
+    // Cloud volumes are read, uploaded to and served to paired devices
+    // through the content store.
+    host.content()?.set_cloud(host.cloud()?);
     let for_sync = Arc::clone(&mounted);
     // What sync brings may belong in a pinned folder: it wakes the keeper.
     let (wake_keeper, keeper_woken) = std::sync::mpsc::sync_channel::<()>(1);
@@ -130,7 +133,8 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
     let link = node.link();
     host.p2p = Some(node);
     // Changes to other devices' files go to their owners from here, in
-    // order, whether or not this daemon mounts.
+    // order, whether or not this daemon mounts; changes to cloud volumes
+    // go to their buckets.
     let courier_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let courier =
@@ -147,8 +151,6 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
         link: Arc::new(link.clone()),
         timeout: fetch_timeout,
     });
-    // Cloud volumes are read, and served to paired devices, through it.
-    host.content()?.set_cloud(host.cloud()?);
     host.namespace = Some(Arc::clone(&ns));
     {
         let ns = Arc::clone(&ns);

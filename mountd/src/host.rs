@@ -30,9 +30,6 @@ use sdfs_core::watcher::LocationWatcher;
 use sdfs_core::{Library, indexer, locations, query};
 
 /// Whoever holds the library open.
-/// Told which entries of a cloud volume changed.
-pub type CloudChanged = Box<dyn Fn(LocationId, &[u64]) + Send + Sync>;
-
 pub struct Host {
     pub lib: Arc<Library>,
     running: Mutex<HashMap<JobId, JobControl>>,
@@ -54,9 +51,6 @@ pub struct Host {
     index_changed: AtomicBool,
     /// Connections to cloud volumes, made on first use.
     cloud: OnceLock<Arc<sdfs_core::cloud::Volumes>>,
-    /// Told which entries of a cloud volume an index changed (the mount
-    /// drops what the kernel caches of them).
-    pub on_cloud_changed: Option<CloudChanged>,
 }
 
 impl Host {
@@ -75,7 +69,6 @@ impl Host {
             p2p: None,
             index_changed: AtomicBool::new(false),
             cloud: OnceLock::new(),
-            on_cloud_changed: None,
         }
     }
 
@@ -103,9 +96,7 @@ impl Host {
         if indexed.created + indexed.updated + indexed.removed + indexed.identified > 0 {
             self.index_changed.store(true, Ordering::Relaxed);
         }
-        if let Some(tell) = &self.on_cloud_changed {
-            tell(location.id, &indexed.changed);
-        }
+        self.cloud()?.changed(location.id, &indexed.changed);
         Ok(indexed)
     }
 

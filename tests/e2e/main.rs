@@ -3,6 +3,7 @@
 mod cli;
 mod clock;
 mod cloud;
+mod cloud_writes;
 mod content;
 mod devices;
 mod file_states;

@@ -1,6 +1,7 @@
 //! What core asks of a cloud service. The `cloud` crate implements it with
 //! OpenDAL; core never names an SDK.
 
+use std::fs::File;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -39,6 +40,43 @@ pub trait CloudBackend: Send + Sync + std::fmt::Debug {
 
     /// Bytes `range` of object `path`.
     fn read(&self, path: &[u8], range: Range<u64>) -> Result<Vec<u8>>;
+
+    /// What is at `path` now: an object, a directory, or nothing.
+    fn stat(&self, path: &[u8]) -> Result<Option<CloudObject>>;
+
+    /// Uploads `file` (all of it) as object `path`, whole or not at all: a
+    /// large file goes in parts, and the object appears only once every
+    /// part arrived. With `condition`, the object is written only if what
+    /// is there still matches it, where the service can check (else the
+    /// caller's own check before stands alone).
+    fn put(&self, path: &[u8], file: &File, condition: &WriteIf) -> Result<Put>;
+
+    /// Makes directory `path` (and what leads to it).
+    fn create_dir(&self, path: &[u8]) -> Result<()>;
+
+    /// Removes object `path`, or the empty directory `path`; nothing there
+    /// is no error.
+    fn delete(&self, path: &[u8], dir: bool) -> Result<()>;
+}
+
+/// What a write requires of what it replaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteIf {
+    /// Nothing is there.
+    Absent,
+    /// The object has this ETag.
+    Matches(String),
+    /// No check.
+    Any,
+}
+
+/// What became of a write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Put {
+    /// Written; what is there now.
+    Written(CloudObject),
+    /// Not written: the object changed since the caller looked.
+    Changed,
 }
 
 /// Opens a [`CloudBackend`] for a volume's settings and secrets.

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use redb::ReadableTable;
+use redb::{ReadableDatabase, ReadableTable};
 use serde::Serialize;
 
 use super::backend::{CloudBackend, CloudObject};
@@ -60,21 +60,156 @@ pub fn index(
     backend: &dyn CloudBackend,
     progress: &mut dyn FnMut(&CloudIndexed),
 ) -> Result<CloudIndexed> {
-    if !location.is_cloud() {
-        return Err(Error::InvalidInput(format!(
+    check_cloud(location)?;
+    let started = Instant::now();
+    let root = location.root.0;
+    let mut out = walk(
+        lib,
+        location,
+        backend,
+        (root, Vec::new()),
+        Descend::All,
+        progress,
+    )?;
+    let txn = lib.db().begin_write()?;
+    {
+        let mut tables = IndexTables::open(&txn)?;
+        tables.aggregate(root)?;
+        let key = location.id.0.as_u128();
+        let current = tables
+            .data
+            .locations()
+            .get(key)?
+            .map(|v| LocationRecord::decode(v.value()))
+            .transpose()?;
+        if let Some(mut record) = current {
+            record.last_indexed = Some(crate::time::unix_now_nanos());
+            tables.data.put_location(key, record.encode().as_slice())?;
+        }
+    }
+    txn.commit()?;
+    out.millis = started.elapsed().as_millis() as u64;
+    Ok(out)
+}
+
+/// Lists directory `dir` of a volume again, after this device changed it
+/// (and any directory found there that the index did not have): one
+/// listing, not a walk of the volume. A directory the index lacks is
+/// reached from its nearest indexed ancestor.
+pub fn refresh(
+    lib: &Library,
+    location: &LocationRecord,
+    backend: &dyn CloudBackend,
+    dir: &[u8],
+) -> Result<CloudIndexed> {
+    check_cloud(location)?;
+    let started = Instant::now();
+    let mut path = dir.to_vec();
+    let (id, record) = loop {
+        match entry_at(lib, location, &path)? {
+            Some((id, record)) if record.kind == EntryKind::Directory => break (id, record),
+            _ if path.is_empty() => {
+                return Err(Error::fs(ErrorKind::NotFound, "the volume's root"));
+            }
+            _ => path = crate::outbox::split(&path).0.to_vec(),
+        }
+    };
+    let mut out = walk(
+        lib,
+        location,
+        backend,
+        (id, path),
+        Descend::New,
+        &mut |_| {},
+    )?;
+    let txn = lib.db().begin_write()?;
+    {
+        let mut tables = IndexTables::open(&txn)?;
+        tables.aggregate(id)?;
+        if id != location.root.0 {
+            tables.aggregate_upwards(&ctx_of(location), record.parent)?;
+        }
+    }
+    txn.commit()?;
+    out.millis = started.elapsed().as_millis() as u64;
+    Ok(out)
+}
+
+/// The entry at `path` below volume `location`'s root (the root for `""`).
+pub fn entry_at(
+    lib: &Library,
+    location: &LocationRecord,
+    path: &[u8],
+) -> Result<Option<(u64, EntryRecord)>> {
+    entry_below(&lib.db().begin_read()?, location.root.0, path)
+}
+
+/// The entry at `path` below directory `root` of this device's index.
+pub(crate) fn entry_below(
+    txn: &redb::ReadTransaction,
+    root: u64,
+    path: &[u8],
+) -> Result<Option<(u64, EntryRecord)>> {
+    let children = txn.open_table(crate::library::schema::CHILDREN)?;
+    let mut id = root;
+    for part in path.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+        match children.get(child_key(id, part).as_slice())? {
+            Some(child) => id = child.value(),
+            None => return Ok(None),
+        }
+    }
+    let entries = crate::library::schema::ENTRIES.read(txn)?;
+    let record = entries
+        .get(id)?
+        .map(|v| EntryRecord::decode(v.value()))
+        .transpose()?;
+    Ok(record.map(|r| (id, r)))
+}
+
+fn check_cloud(location: &LocationRecord) -> Result<()> {
+    if location.is_cloud() {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
             "{} is not a cloud volume",
             location.name
-        )));
+        )))
     }
-    let started = Instant::now();
-    let ctx = ApplyCtx {
+}
+
+fn ctx_of(location: &LocationRecord) -> ApplyCtx<'static> {
+    ApplyCtx {
         job: 0,
         root: location.root.0,
         root_path: Path::new(""),
         identify: false,
-    };
+    }
+}
+
+/// Which directories a walk lists besides its first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Descend {
+    /// Every one below it.
+    All,
+    /// Only those the index did not have.
+    New,
+}
+
+/// Lists `start` (entry, path) and the directories `descend` asks for,
+/// merging each listing in its own transaction and then identifying what
+/// changed in it.
+fn walk(
+    lib: &Library,
+    location: &LocationRecord,
+    backend: &dyn CloudBackend,
+    start: (u64, Vec<u8>),
+    descend: Descend,
+    progress: &mut dyn FnMut(&CloudIndexed),
+) -> Result<CloudIndexed> {
+    let started = Instant::now();
+    let ctx = ctx_of(location);
     let mut out = CloudIndexed::default();
-    let mut queue: VecDeque<(u64, Vec<u8>)> = VecDeque::from([(location.root.0, Vec::new())]);
+    let mut queue: VecDeque<(u64, Vec<u8>)> = VecDeque::from([start]);
     while let Some((dir, path)) = queue.pop_front() {
         let mut listed: Vec<CloudObject> = Vec::new();
         backend.list_dir(&path, &mut |page| {
@@ -102,6 +237,7 @@ pub fn index(
                 &mut out,
                 &mut queue,
                 &mut identify,
+                descend,
             )?;
         }
         txn.commit()?;
@@ -137,24 +273,6 @@ pub fn index(
         out.millis = started.elapsed().as_millis() as u64;
         progress(&out);
     }
-    let txn = lib.db().begin_write()?;
-    {
-        let mut tables = IndexTables::open(&txn)?;
-        tables.aggregate(location.root.0)?;
-        let key = location.id.0.as_u128();
-        let current = tables
-            .data
-            .locations()
-            .get(key)?
-            .map(|v| LocationRecord::decode(v.value()))
-            .transpose()?;
-        if let Some(mut record) = current {
-            record.last_indexed = Some(crate::time::unix_now_nanos());
-            tables.data.put_location(key, record.encode().as_slice())?;
-        }
-    }
-    txn.commit()?;
-    out.millis = started.elapsed().as_millis() as u64;
     Ok(out)
 }
 
@@ -204,6 +322,7 @@ fn merge(
     out: &mut CloudIndexed,
     queue: &mut VecDeque<(u64, Vec<u8>)>,
     identify: &mut Vec<ToIdentify>,
+    descend: Descend,
 ) -> Result<()> {
     let (mut i, mut j) = (0, 0);
     while i < listed.len() || j < known.len() {
@@ -251,6 +370,7 @@ fn merge(
             _ => None,
         };
         i += 1;
+        let known_before = existing.is_some();
         let (id, record, changed) = match existing {
             Some((id, mut record)) => {
                 let changed = record.apply_stat(&stat);
@@ -277,7 +397,9 @@ fn merge(
             }
         };
         if object.dir {
-            queue.push_back((id, child_path));
+            if descend == Descend::All || !known_before {
+                queue.push_back((id, child_path));
+            }
         } else if record.size > 0 && (changed || record.content.is_none()) {
             identify.push(ToIdentify {
                 id,

@@ -4,21 +4,26 @@
 //! data like any location's. Its objects are listed into the index (never
 //! downloaded to be indexed: content identities come from ranged reads of
 //! the sampled bytes), shown at the mount's top level, and read whole into
-//! the content store, checked, before a program sees a byte.
+//! the content store, checked, before a program sees a byte. Writes
+//! through the mount are staged in the outbox like writes to another
+//! device's files, and the courier uploads them (`upload.rs`).
 
 pub mod backend;
 pub mod config;
 mod fetch;
 mod index;
+mod upload;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-pub use backend::{CloudBackend, CloudObject, Connector};
+pub use backend::{CloudBackend, CloudObject, Connector, Put, WriteIf};
 pub use config::{CloudConfig, Secrets, Service};
 pub use fetch::{clean_incoming, fetch_verified, file_state, stored_or_fetched};
-pub use index::{CloudIndexed, index};
+pub(crate) use index::entry_below;
+pub use index::{CloudIndexed, entry_at, index, refresh};
+pub use upload::{Uploaded, deliver};
 
 use crate::error::{Error, Result};
 use crate::ids::{EntryId, LocationId, VolumeId};
@@ -165,7 +170,6 @@ pub fn remove(lib: &Library, name: &str) -> Result<LocationRecord> {
 
 /// The cloud volumes of a library and their open connections, made on
 /// first use and kept: what the mount and `sd index` read buckets through.
-#[derive(Debug)]
 pub struct Volumes {
     lib: Arc<Library>,
     connector: Arc<dyn Connector>,
@@ -174,7 +178,21 @@ pub struct Volumes {
     /// peer asks it for every chunk request, so it must cost no read of
     /// the database while nothing changed.
     roots: Mutex<Option<Vec<(LocationId, u64)>>>,
+    /// Told which entries of a volume's index changed (the mount drops
+    /// what the kernel caches of them).
+    on_changed: OnceLock<Box<ChangedHook>>,
 }
+
+impl std::fmt::Debug for Volumes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Volumes")
+            .field("connector", &self.connector)
+            .finish_non_exhaustive()
+    }
+}
+
+/// See [`Volumes::on_changed`].
+pub type ChangedHook = dyn Fn(LocationId, &[u64]) + Send + Sync;
 
 impl Volumes {
     pub fn new(lib: Arc<Library>, connector: Arc<dyn Connector>) -> Volumes {
@@ -183,6 +201,22 @@ impl Volumes {
             connector,
             open: Mutex::new(HashMap::new()),
             roots: Mutex::new(None),
+            on_changed: OnceLock::new(),
+        }
+    }
+
+    /// Sets what is told, after an index or a change this device made,
+    /// which entries of a volume changed. Set once; later calls are ignored.
+    pub fn on_changed(&self, hook: Box<ChangedHook>) {
+        let _ = self.on_changed.set(hook);
+    }
+
+    /// Tells the hook that `entries` of volume `location` changed.
+    pub fn changed(&self, location: LocationId, entries: &[u64]) {
+        if let Some(hook) = self.on_changed.get()
+            && !entries.is_empty()
+        {
+            hook(location, entries);
         }
     }
 

@@ -187,7 +187,9 @@ impl ContentStore {
         for item in std::fs::read_dir(&fd_path).map_err(|e| Error::io("shared directory", e))? {
             let item = item.map_err(|e| Error::io("shared directory", e))?;
             let name = item.file_name().as_bytes().to_vec();
-            if indexed.contains(&name) {
+            // A delivery in flight is not a file yet: a program there
+            // would open a name about to vanish.
+            if indexed.contains(&name) || name.starts_with(crate::inbox::INCOMING_PREFIX) {
                 continue;
             }
             let Ok(md) = item.metadata() else { continue };

@@ -1,7 +1,8 @@
 //! This device's cloud volumes at the mount's top level, served from their
 //! index (listing and `stat` work without the service); a file is read
 //! through `cloud::fetch_verified` (whole, checked, then from the store).
-//! Read-only until writes to buckets arrive: a change is refused at once.
+//! Changes are staged and uploaded like changes to another device's files
+//! (`outgoing`, `owner`).
 
 use redb::ReadableDatabase;
 
@@ -209,7 +210,7 @@ impl Namespace {
     }
 
     /// Entry `entry`'s path below its volume's root.
-    fn cloud_path(&self, location: LocationId, entry: u64) -> Result<Vec<u8>> {
+    pub(super) fn cloud_path(&self, location: LocationId, entry: u64) -> Result<Vec<u8>> {
         let root = self
             .location(location)
             .ok_or_else(|| Error::fs(ErrorKind::NotFound, "the volume is gone"))?
@@ -223,7 +224,7 @@ impl Namespace {
     }
 }
 
-fn cloud_attr(location: LocationId, entry: u64, record: &EntryRecord) -> Attr {
+pub(super) fn cloud_attr(location: LocationId, entry: u64, record: &EntryRecord) -> Attr {
     super::remote::shown_attr(
         ino::cloud(location, entry),
         record.kind,

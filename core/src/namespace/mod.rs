@@ -22,6 +22,7 @@ mod local;
 mod node;
 mod open;
 mod outgoing;
+mod owner;
 mod remote;
 mod tags;
 mod types;
@@ -104,11 +105,12 @@ impl std::fmt::Debug for Namespace {
     }
 }
 
-/// Whether `node` is in another device's tree (its changes are staged).
+/// Whether `node` is in a tree this device does not hold, another
+/// device's or a bucket's: its changes are staged and delivered.
 fn is_other_device(node: &Node) -> bool {
     matches!(
         node.0,
-        Kind::Remote { .. } | Kind::Live { .. } | Kind::Staged { .. }
+        Kind::Remote { .. } | Kind::Live { .. } | Kind::Staged { .. } | Kind::Cloud { .. }
     )
 }
 
@@ -118,10 +120,10 @@ fn read_only(node: &Node) -> Error {
         Kind::Remote { .. } | Kind::Live { .. } | Kind::Staged { .. } => {
             "this operation is not supported on another device's files"
         }
+        Kind::Cloud { .. } => "this operation is not supported on a cloud volume's files",
         Kind::Peer(_) => "a device's locations are its own to add",
         Kind::Content(_) | Kind::ContentDir => "content by id is read-only",
         Kind::Root | Kind::Device => "the mount's top directories are read-only",
-        Kind::Cloud { .. } => "a cloud volume is read-only through the mount for now",
         Kind::Local { .. } => "read-only",
     };
     Error::fs(ErrorKind::ReadOnly, what)
@@ -263,7 +265,11 @@ impl Namespace {
         match &node.0 {
             Kind::Local { location, path, .. } => local::readdir(*location, path),
             Kind::Peer(device) => self.readdir_peer(*device),
-            Kind::Cloud { location, entry } => self.readdir_cloud(*location, *entry),
+            Kind::Cloud { location, entry } => {
+                let mut entries = self.readdir_cloud(*location, *entry)?;
+                self.overlay_listing(node, &mut entries)?;
+                Ok(entries)
+            }
             Kind::Remote { device, entry } => {
                 let mut entries = self.readdir_remote(*device, *entry)?;
                 self.overlay_listing(node, &mut entries)?;
@@ -350,12 +356,7 @@ impl Namespace {
                 local::open(&*self.root(*location)?, node.key(), path, flags)
             }
             Kind::Remote { device, entry } => read_only(self.open_remote(*device, *entry)),
-            Kind::Cloud { location, entry } => {
-                if flags.writes() {
-                    return Err(self::read_only(node));
-                }
-                read_only(self.open_cloud(*location, *entry))
-            }
+            Kind::Cloud { location, entry } => read_only(self.open_cloud(*location, *entry)),
             Kind::Live {
                 device,
                 location,

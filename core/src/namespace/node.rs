@@ -54,7 +54,10 @@ pub(crate) enum Kind {
     /// `file`, the staging file, which keeps it across renames (a path
     /// would not: `config.lock` renamed to `config` and made again is a
     /// new file under the old name).
+    /// `cloud`: the tree is one of this device's cloud volumes (`device`
+    /// is this device), so `entry` is an entry of its own index.
     Staged {
+        cloud: bool,
         device: DeviceId,
         location: LocationId,
         path: Vec<u8>,
@@ -133,6 +136,15 @@ impl Node {
                 path: path.clone(),
             },
             Kind::Staged {
+                cloud: true,
+                location,
+                entry: Some(entry),
+                ..
+            } => KeyRepr::Cloud {
+                location: *location,
+                entry: *entry,
+            },
+            Kind::Staged {
                 device,
                 entry: Some(entry),
                 ..
@@ -155,6 +167,7 @@ impl Node {
                 path,
                 entry: None,
                 file: None,
+                ..
             } => KeyRepr::Live {
                 device: *device,
                 location: *location,
@@ -338,6 +351,9 @@ impl Renamed {
                             && crate::fsutil::path_bytes(path) == from.as_slice()
                     }
                     Kind::Remote { device: d, entry } => d == device && Some(*entry) == *from_entry,
+                    Kind::Cloud { location: l, entry } => {
+                        l == location && Some(*entry) == *from_entry
+                    }
                     _ => false,
                 };
                 named.then(|| to.clone())

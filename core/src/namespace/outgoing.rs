@@ -19,7 +19,6 @@ use super::{Attr, DirEntry, Namespace, Node, OpenFile};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::entry::EntryKind;
 use crate::outbox::{Change, Outbox, Staged, Target, Version};
-use crate::sync::replica::ReplicaView;
 
 /// What `stat` shows for a staging copy: its size and times, the mode the
 /// change carries, and the node's own number.
@@ -33,8 +32,9 @@ pub(crate) fn staged_attr(ino: u64, mode: u32, md: &std::fs::Metadata) -> Attr {
     )
 }
 
-fn staged_node(target: &Target, staged: &Staged) -> Node {
+fn staged_node(target: &Target, staged: &Staged, cloud: bool) -> Node {
     Node(Kind::Staged {
+        cloud,
         device: target.device,
         location: target.location,
         path: target.path.clone(),
@@ -62,17 +62,27 @@ impl Namespace {
         self.content.outbox()
     }
 
+    /// The node of a name with a staged change.
+    fn staged_node(&self, target: &Target, staged: &Staged) -> Node {
+        staged_node(target, staged, target.device == self.lib.device_id())
+    }
+
     /// Where `node` is, if it belongs to another device's tree (an empty
     /// path is a location's root).
     pub(super) fn outgoing_target(&self, node: &Node) -> Result<Option<Target>> {
         match &node.0 {
             Kind::Remote { device, entry } => {
-                let view = ReplicaView::new(self.lib.db(), *device)?;
+                let view = self.view(*device)?;
                 let (location, path) = view
                     .path_of(*entry)?
                     .ok_or_else(|| Error::fs(ErrorKind::NotFound, format!("entry {entry}")))?;
                 Ok(Some(Target::new(*device, location.id, path)))
             }
+            Kind::Cloud { location, entry } => Ok(Some(Target::new(
+                self.lib.device_id(),
+                *location,
+                self.cloud_path(*location, *entry)?,
+            ))),
             Kind::Live {
                 device,
                 location,
@@ -98,6 +108,7 @@ impl Namespace {
         let device = match &node.0 {
             Kind::Staged { .. } => None,
             Kind::Remote { device, .. } | Kind::Live { device, .. } => Some(*device),
+            Kind::Cloud { .. } => Some(self.lib.device_id()),
             _ => return Ok(None),
         };
         if let Some(device) = device
@@ -168,19 +179,21 @@ impl Namespace {
     fn lookup_in(&self, dir: &Target, name: &[u8]) -> Result<(Node, Attr)> {
         let target = dir.child(name);
         if let Some(staged) = self.outbox().get(&target)? {
-            let node = staged_node(&target, &staged);
+            let node = self.staged_node(&target, &staged);
             let attr = self.staged_attr(&node, &target, &staged)?;
             return Ok((node, attr));
         }
-        let view = ReplicaView::new(self.lib.db(), dir.device)?;
-        if let Some((entry, record)) = view.entry_at(dir.location, &target.path)? {
-            let node = Node(Kind::Remote {
-                device: dir.device,
-                entry,
-            });
-            return Ok((node, super::remote::remote_attr(dir.device, entry, &record)));
+        let index = self.owner_index(dir.device)?;
+        if let Some((entry, record)) = index.entry_at(dir.location, &target.path)? {
+            return Ok(self.owned_node(dir.device, dir.location, entry, &record));
         }
-        drop(view);
+        if index.is_cloud() {
+            return Err(Error::fs(
+                ErrorKind::NotFound,
+                String::from_utf8_lossy(name),
+            ));
+        }
+        drop(index);
         self.find_live(dir.device, dir.location, &dir.path, name)
             .ok_or_else(|| Error::fs(ErrorKind::NotFound, String::from_utf8_lossy(name)))
     }
@@ -196,6 +209,7 @@ impl Namespace {
         let device = match &parent.0 {
             Kind::Remote { device, .. } | Kind::Live { device, .. } => *device,
             Kind::Staged { device, .. } => *device,
+            Kind::Cloud { .. } => self.lib.device_id(),
             _ => return Ok(None),
         };
         if !staged_parent && !self.outbox().has_any(device)? {
@@ -211,7 +225,7 @@ impl Namespace {
                 String::from_utf8_lossy(name),
             )),
             Some(staged) => {
-                let node = staged_node(&target, &staged);
+                let node = self.staged_node(&target, &staged);
                 let attr = self.staged_attr(&node, &target, &staged)?;
                 Ok(Some((node, attr)))
             }
@@ -227,6 +241,7 @@ impl Namespace {
             Kind::Remote { device, .. }
             | Kind::Live { device, .. }
             | Kind::Staged { device, .. } => *device,
+            Kind::Cloud { .. } => self.lib.device_id(),
             _ => return Ok(()),
         };
         if !staged_dir && !self.outbox().has_any(device)? {
@@ -244,7 +259,7 @@ impl Namespace {
                 continue;
             }
             let child = target.child(&name);
-            let node = staged_node(&child, &staged);
+            let node = self.staged_node(&child, &staged);
             match self.staged_attr(&node, &child, &staged) {
                 Ok(attr) => entries.push(DirEntry { name, node, attr }),
                 Err(e) => tracing::debug!("staged {}: {e}", String::from_utf8_lossy(&name)),
@@ -259,11 +274,16 @@ impl Namespace {
         let target = self
             .outgoing_target(node)?
             .ok_or_else(|| Error::fs(ErrorKind::NotFound, "gone"))?;
-        let view = ReplicaView::new(self.lib.db(), target.device)?;
-        let mut entries = match view.entry_at(target.location, &target.path)? {
+        let index = self.owner_index(target.device)?;
+        let mut entries = match index.entry_at(target.location, &target.path)? {
             Some((entry, record)) if record.kind == EntryKind::Directory => {
-                drop(view);
-                self.readdir_remote(target.device, entry)?
+                let cloud = index.is_cloud();
+                drop(index);
+                if cloud {
+                    self.readdir_cloud(target.location, entry)?
+                } else {
+                    self.readdir_remote(target.device, entry)?
+                }
             }
             _ => Vec::new(),
         };
@@ -276,10 +296,10 @@ impl Namespace {
     /// The owner's version of `target` as this device knows it, and its
     /// entry if indexed.
     fn owner_version(&self, target: &Target) -> Result<(Option<Version>, Option<u64>)> {
-        let view = ReplicaView::new(self.lib.db(), target.device)?;
-        if let Some((entry, record)) = view.entry_at(target.location, &target.path)? {
+        let index = self.owner_index(target.device)?;
+        if let Some((entry, record)) = index.entry_at(target.location, &target.path)? {
             let hash = match record.content {
-                Some(c) => view.content(c)?.and_then(|c| c.integrity),
+                Some(c) => index.integrity(c)?,
                 None => None,
             };
             return Ok((
@@ -292,7 +312,10 @@ impl Namespace {
                 Some(entry),
             ));
         }
-        drop(view);
+        if index.is_cloud() {
+            return Ok((None, None));
+        }
+        drop(index);
         let path = std::path::Path::new(crate::sys::os_str(&target.path));
         let live = self.live_entry(target.device, target.location, path).ok();
         Ok((
@@ -309,17 +332,10 @@ impl Namespace {
     /// Refuses at once what the owner would refuse: its location does not
     /// take changes from other devices.
     pub(super) fn check_writable(&self, target: &Target) -> Result<()> {
-        let view = ReplicaView::new(self.lib.db(), target.device)?;
-        let location = view
-            .location(target.location)?
-            .ok_or_else(|| Error::fs(ErrorKind::NotFound, "the location is gone"))?;
-        if !location.remote_writes {
-            return Err(Error::fs(
-                ErrorKind::ReadOnly,
-                format!("{} does not take changes from other devices", location.name),
-            ));
+        match self.owner_index(target.device)?.refusal(target.location)? {
+            Some(why) => Err(Error::fs(ErrorKind::ReadOnly, why)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The directory `parent` as a place for new names.
@@ -459,6 +475,13 @@ impl Namespace {
     /// The owner's version of `node`, read (verified) from wherever it is.
     fn open_original(&self, node: &Node) -> Result<OpenFile> {
         let opened = match &node.0 {
+            Kind::Cloud { location, entry }
+            | Kind::Staged {
+                cloud: true,
+                location,
+                entry: Some(entry),
+                ..
+            } => self.open_cloud(*location, *entry)?,
             Kind::Remote { device, entry }
             | Kind::Staged {
                 device,
@@ -513,7 +536,7 @@ impl Namespace {
         let staged =
             self.outbox()
                 .stage(&target, Change::File { staged: id, mode }, base, entry)?;
-        let node = staged_node(&target, &staged);
+        let node = self.staged_node(&target, &staged);
         let attr = self.staged_attr(&node, &target, &staged)?;
         Ok((
             node.clone(),
@@ -543,7 +566,7 @@ impl Namespace {
             mtime: crate::time::unix_now_nanos(),
         };
         let staged = self.outbox().stage(&target, change, base, entry)?;
-        let node = staged_node(&target, &staged);
+        let node = self.staged_node(&target, &staged);
         let attr = self.staged_attr(&node, &target, &staged)?;
         Ok((node, attr))
     }
@@ -656,7 +679,7 @@ impl Namespace {
             .get(&to)?
             .ok_or_else(|| Error::fs(ErrorKind::NotFound, String::from_utf8_lossy(new_name)))?;
         let from_entry = match node.0 {
-            Kind::Remote { entry, .. } => Some(entry),
+            Kind::Remote { entry, .. } | Kind::Cloud { entry, .. } => Some(entry),
             Kind::Staged { entry, .. } => entry,
             _ => None,
         };
@@ -665,7 +688,7 @@ impl Namespace {
             from.location,
             from.path,
             from_entry,
-            staged_node(&to, &moved),
+            self.staged_node(&to, &moved),
         ))
     }
 

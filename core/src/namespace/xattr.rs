@@ -157,6 +157,18 @@ impl Namespace {
                 b"user.sd.state" => self.cloud_state(*entry)?.map(|s| s.as_str().to_owned()),
                 _ => None,
             },
+            Kind::Staged {
+                cloud: true,
+                location,
+                path,
+                ..
+            } if name == b"user.sd.uri" => self.location(*location).map(|l| {
+                SdUri::Cloud {
+                    volume: l.name,
+                    path: [b"/".as_slice(), path].concat(),
+                }
+                .to_string()
+            }),
             Kind::Device if name == b"user.sd.uri" => Some(format!("sd://{device}")),
             Kind::Content(id) if name == b"user.sd.uri" => Some(format!("sd://content/{id}")),
             Kind::Content(id) if name == b"user.sd.content_id" => Some(id.to_string()),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::{Change, Staged, Target, Version};
 use crate::content_store::ContentStore;
 use crate::error::{Error, Result};
-use crate::ids::DeviceId;
+use crate::ids::{DeviceId, LocationId};
 use crate::model::entry::EntryKind;
 use crate::remote::{DeliveredChange, Delivery, DeliveryOutcome, PeerLink};
 use crate::sync::replica::ReplicaView;
@@ -56,13 +56,25 @@ pub struct Pending {
     pub by_device: Vec<(DeviceId, usize)>,
 }
 
-/// Delivers the outbox of one library through a link to other devices.
+/// Where changes go, each in its own order and with its own pauses: a
+/// paired device, or one of this device's cloud volumes (`Some` location:
+/// a bucket that is down holds back only its own changes).
+type Lane = (DeviceId, Option<LocationId>);
+
+/// Delivers the outbox of one library through a link to other devices,
+/// and to this device's cloud volumes.
 pub struct Courier {
     content: Arc<ContentStore>,
     link: Arc<dyn PeerLink>,
     timeout: Duration,
-    /// Devices not to try before the instant, and the pause after it.
-    retry: HashMap<DeviceId, (Instant, Duration)>,
+    /// Lanes not to try before the instant, and the pause after it.
+    retry: HashMap<Lane, (Instant, Duration)>,
+    /// Staging files delivered whole and unwritten since, with their
+    /// (size, mtime) when sent: a write after the delivery changes it. (A
+    /// peer's owner keeps that mtime, so its version says the same; a
+    /// bucket keeps its own time, so only this says what was sent. After a
+    /// restart it is gone and such a file goes again, which is harmless.)
+    sent: std::sync::Mutex<HashMap<u64, (u64, i64)>>,
 }
 
 impl Courier {
@@ -72,6 +84,7 @@ impl Courier {
             link,
             timeout: DELIVERY_TIMEOUT,
             retry: HashMap::new(),
+            sent: std::sync::Mutex::default(),
         }
     }
 
@@ -95,10 +108,10 @@ impl Courier {
     pub fn pass(&mut self) -> Result<Duration> {
         let outbox = Arc::clone(self.content.outbox());
         for device in outbox.take_reachable() {
-            self.retry.remove(&device);
+            self.retry.retain(|(d, _), _| *d != device);
         }
         let now = Instant::now();
-        let mut held: HashSet<DeviceId> = self
+        let mut held: HashSet<Lane> = self
             .retry
             .iter()
             .filter(|(_, (until, _))| *until > now)
@@ -114,14 +127,15 @@ impl Courier {
                 at += 1;
                 continue;
             }
-            if held.contains(&target.device) {
+            let lane = self.lane(target);
+            if held.contains(&lane) {
                 at += 1;
                 continue;
             }
             let window = self.window(&all[at..], &outbox);
             if window == 0 {
                 // Still being written: later, after it.
-                held.insert(target.device);
+                held.insert(lane);
                 next = next.min(Duration::from_millis(200));
                 at += 1;
                 continue;
@@ -146,17 +160,18 @@ impl Courier {
                 })
             };
             for ((target, _), result) in all[at..at + window].iter().zip(results) {
+                let lane = self.lane(target);
                 match result {
                     Ok(Sent::Done) => {
-                        self.retry.remove(&target.device);
+                        self.retry.remove(&lane);
                     }
                     Ok(Sent::NotYet) => {
-                        held.insert(target.device);
+                        held.insert(lane);
                         next = next.min(Duration::from_millis(200));
                     }
                     Ok(Sent::Refused) => {
-                        self.back_off(target.device, Some(AFTER_REFUSAL));
-                        held.insert(target.device);
+                        self.back_off(lane, Some(AFTER_REFUSAL));
+                        held.insert(lane);
                     }
                     Err(e) => {
                         tracing::info!(
@@ -164,10 +179,10 @@ impl Courier {
                             String::from_utf8_lossy(&target.path),
                             target.device
                         );
-                        if !held.contains(&target.device) {
-                            self.back_off(target.device, None);
+                        if !held.contains(&lane) {
+                            self.back_off(lane, None);
                         }
-                        held.insert(target.device);
+                        held.insert(lane);
                     }
                 }
             }
@@ -184,11 +199,13 @@ impl Courier {
     /// the owner sees a folder before the files in it. 0 when the first
     /// is still being written.
     fn window(&self, rest: &[(Target, Staged)], outbox: &super::Outbox) -> usize {
+        let lane = match rest.first() {
+            Some((target, _)) => self.lane(target),
+            None => return 0,
+        };
         let ready = |(target, staged): &(Target, Staged)| match staged.change {
             Change::File { staged: id, .. } => {
-                staged.delivered.is_none()
-                    && target.device == rest[0].0.device
-                    && outbox.is_settled(id)
+                staged.delivered.is_none() && self.lane(target) == lane && outbox.is_settled(id)
             }
             _ => false,
         };
@@ -199,17 +216,27 @@ impl Courier {
         }
     }
 
-    fn back_off(&mut self, device: DeviceId, pause: Option<Duration>) {
-        let last = self.retry.get(&device).map(|(_, p)| *p);
+    /// The lane of a change: its device, and for this device's own (cloud
+    /// volumes), the volume.
+    fn lane(&self, target: &Target) -> Lane {
+        let own = target.device == self.content.library().device_id();
+        (target.device, own.then_some(target.location))
+    }
+
+    fn back_off(&mut self, lane: Lane, pause: Option<Duration>) {
+        let last = self.retry.get(&lane).map(|(_, p)| *p);
         let pause = pause.unwrap_or_else(|| match last {
             Some(p) => (p * 2).min(RETRY_LAST),
             None => RETRY_FIRST,
         });
-        self.retry.insert(device, (Instant::now() + pause, pause));
+        self.retry.insert(lane, (Instant::now() + pause, pause));
     }
 
     /// Delivers one change.
     fn deliver(&self, target: &Target, staged: &Staged) -> Result<Sent> {
+        if target.device == self.content.library().device_id() {
+            return self.upload(target, staged);
+        }
         let outbox = Arc::clone(self.content.outbox());
         let location = target.location.0.as_u128();
         let delivery = |change| Delivery {
@@ -218,6 +245,7 @@ impl Courier {
             change,
             base: staged.base,
         };
+        let mut sent = None;
         let (outcome, stamp) = match &staged.change {
             Change::File { staged: id, mode } => {
                 if !outbox.is_settled(*id) {
@@ -288,6 +316,7 @@ impl Courier {
                 );
                 // Written meanwhile: what the owner got is not the latest.
                 let after = stamp_of(&file).ok();
+                sent = Some((*id, before));
                 (outcome, after.is_some_and(|a| a == before))
             }
             Change::Attrs { mode, mtime } => (
@@ -323,12 +352,66 @@ impl Courier {
         };
         let outcome =
             outcome.map_err(|e| Error::fs(crate::ErrorKind::Unavailable, e.to_string()))?;
+        self.conclude(target, staged, outcome, stamp, sent)
+    }
+
+    /// Delivers one change to a cloud volume of this device.
+    fn upload(&self, target: &Target, staged: &Staged) -> Result<Sent> {
+        let outbox = self.content.outbox();
+        if let Change::File { staged: id, .. } = staged.change
+            && !outbox.is_settled(id)
+        {
+            return Ok(Sent::NotYet);
+        }
+        let uploaded = match crate::cloud::deliver(&self.content, target, staged, &stamp_of) {
+            Ok(uploaded) => uploaded,
+            Err(e) if e.kind() == crate::ErrorKind::NotFound && !self.staging_exists(staged) => {
+                tracing::error!(
+                    "the staging file of {} is gone; its change is dropped",
+                    String::from_utf8_lossy(&target.path)
+                );
+                outbox.settle(target, staged.seq)?;
+                return Ok(Sent::Done);
+            }
+            Err(e) => return Err(e),
+        };
+        let sent = match (&staged.change, uploaded.sent) {
+            (Change::File { staged: id, .. }, Some(stamp)) => Some((*id, stamp)),
+            _ => None,
+        };
+        self.conclude(target, staged, uploaded.outcome, uploaded.unchanged, sent)
+    }
+
+    /// Whether a change's staging file (if it has one) is still there.
+    fn staging_exists(&self, staged: &Staged) -> bool {
+        match staged.change {
+            Change::File { staged: id, .. } => self.content.outbox().staged_path(id).exists(),
+            _ => true,
+        }
+    }
+
+    /// Records what the owner did with a change; `stamp`: the staging file
+    /// was not written during the delivery; `sent`: which staging file
+    /// went, as it was then.
+    fn conclude(
+        &self,
+        target: &Target,
+        staged: &Staged,
+        outcome: DeliveryOutcome,
+        stamp: bool,
+        sent: Option<(u64, (u64, i64))>,
+    ) -> Result<Sent> {
+        let outbox = self.content.outbox();
         match outcome {
             DeliveryOutcome::Applied(version) => {
-                if outbox.delivered(target, staged.seq, version)? && !stamp {
-                    // Delivered, then written again: the owner now has
-                    // `version`, and the rest goes next.
-                    outbox.restage(target, staged.seq)?;
+                if outbox.delivered(target, staged.seq, version)? {
+                    if !stamp {
+                        // Delivered, then written again: the owner now has
+                        // `version`, and the rest goes next.
+                        outbox.restage(target, staged.seq)?;
+                    } else if let Some((id, stamp)) = sent {
+                        self.sent_stamps().insert(id, stamp);
+                    }
                 }
                 tracing::info!(
                     "delivered {} to {}",
@@ -382,7 +465,9 @@ impl Courier {
             let now = std::fs::File::open(&path)
                 .map_err(|e| Error::io(&path, e))
                 .and_then(|f| stamp_of(&f))?;
-            if now != (version.size, version.mtime) {
+            let sent = self.sent_stamps().get(&id).copied();
+            if now != sent.unwrap_or((version.size, version.mtime)) {
+                self.sent_stamps().remove(&id);
                 outbox.restage(target, staged.seq)?;
                 return Ok(());
             }
@@ -390,21 +475,42 @@ impl Courier {
                 return Ok(());
             }
         }
-        let view = ReplicaView::new(self.content.library().db(), target.device)?;
-        let now = view.entry_at(target.location, &target.path)?;
+        let lib = self.content.library();
+        let cloud = target.device == lib.device_id();
+        let now = if cloud {
+            // A cloud volume's: this device's own index.
+            let location = crate::locations::get_by_id(lib.db(), target.location)?;
+            crate::cloud::entry_at(lib, &location, &target.path)?
+        } else {
+            ReplicaView::new(lib.db(), target.device)?.entry_at(target.location, &target.path)?
+        };
         let shown = match (&staged.change, now) {
             (Change::Removed, None) => true,
             (Change::Directory { .. }, Some((_, r))) => r.kind == EntryKind::Directory,
             (Change::File { .. } | Change::Attrs { .. }, Some((_, r))) => {
-                r.kind == EntryKind::File && r.size == version.size && r.mtime == version.mtime
+                // A bucket's listing and its HEAD give times at different
+                // precisions: to the second there.
+                let same_time = if cloud {
+                    r.mtime.div_euclid(1_000_000_000) == version.mtime.div_euclid(1_000_000_000)
+                } else {
+                    r.mtime == version.mtime
+                };
+                r.kind == EntryKind::File && r.size == version.size && same_time
             }
             _ => false,
         };
         let waited = crate::time::unix_now_nanos().saturating_sub(staged.changed_at);
         if shown || waited > SETTLE_WITHIN.as_nanos() as i64 {
+            if let Change::File { staged: id, .. } = staged.change {
+                self.sent_stamps().remove(&id);
+            }
             self.content.outbox().settle(target, staged.seq)?;
         }
         Ok(())
+    }
+
+    fn sent_stamps(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (u64, i64)>> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
