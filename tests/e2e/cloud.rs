@@ -208,6 +208,30 @@ fn a_webdav_share_is_a_directory_too() -> Result<()> {
         q(&mount.mountpoint.join("share"))
     ))
     .context("the mount's bytes differ from the share's")?;
+
+    // Saves reach the share: a new file in a new folder, an edit, a
+    // rename and a delete.
+    let share = mount.mountpoint.join("share");
+    sh(&format!(
+        "cd {} && mkdir inbox && echo 'new here' > inbox/new.txt && \
+         echo edited > readme.txt && mv '100% done.txt' done.txt && rm empty.bin",
+        q(&share)
+    ))?;
+    let root = dav.root.path();
+    wait_for(Duration::from_secs(60), || {
+        std::fs::read(root.join("inbox/new.txt")).is_ok_and(|b| b == b"new here\n")
+            && std::fs::read(root.join("readme.txt")).is_ok_and(|b| b == b"edited\n")
+            && std::fs::read(root.join("done.txt")).is_ok_and(|b| b == b"percent\n")
+            && !root.join("100% done.txt").exists()
+            && !root.join("empty.bin").exists()
+    })
+    .with_context(|| {
+        format!(
+            "the share never got the saves: {}\n{}",
+            sh(&format!("cd {} && find . | sort", q(root))).unwrap_or_default(),
+            mount.log()
+        )
+    })?;
     drop(mount);
     Ok(())
 }

@@ -54,6 +54,8 @@ enum Sent {
 pub struct Pending {
     /// Changes waiting for their owner, per device.
     pub by_device: Vec<(DeviceId, usize)>,
+    /// Changes waiting to be uploaded, per cloud volume of this device.
+    pub by_volume: Vec<(LocationId, usize)>,
 }
 
 /// Where changes go, each in its own order and with its own pauses: a
@@ -177,7 +179,7 @@ impl Courier {
                         tracing::info!(
                             "delivering {} to {}: {e}",
                             String::from_utf8_lossy(&target.path),
-                            target.device
+                            self.owner_of(target)
                         );
                         if !held.contains(&lane) {
                             self.back_off(lane, None);
@@ -221,6 +223,18 @@ impl Courier {
     fn lane(&self, target: &Target) -> Lane {
         let own = target.device == self.content.library().device_id();
         (target.device, own.then_some(target.location))
+    }
+
+    /// Who a change goes to, for the log: a device, or a cloud volume.
+    fn owner_of(&self, target: &Target) -> String {
+        let lib = self.content.library();
+        if target.device != lib.device_id() {
+            return target.device.to_string();
+        }
+        match crate::locations::get_by_id(lib.db(), target.location) {
+            Ok(location) => format!("cloud volume {}", location.name),
+            Err(_) => format!("cloud volume {}", target.location),
+        }
     }
 
     fn back_off(&mut self, lane: Lane, pause: Option<Duration>) {
@@ -416,14 +430,14 @@ impl Courier {
                 tracing::info!(
                     "delivered {} to {}",
                     String::from_utf8_lossy(&target.path),
-                    target.device
+                    self.owner_of(target)
                 );
             }
             DeliveryOutcome::Conflict(copy) => {
                 tracing::warn!(
                     "{} had changed on {} too: this device's version is kept there as {}",
                     String::from_utf8_lossy(&target.path),
-                    target.device,
+                    self.owner_of(target),
                     String::from_utf8_lossy(&copy)
                 );
                 if stamp {
@@ -438,14 +452,14 @@ impl Courier {
                 tracing::info!(
                     "{}: changed on {} since; its version stays",
                     String::from_utf8_lossy(&target.path),
-                    target.device
+                    self.owner_of(target)
                 );
                 outbox.settle(target, staged.seq)?;
             }
             DeliveryOutcome::Refused(why) => {
                 tracing::warn!(
                     "{} refused a change to {} (kept here): {why}",
-                    target.device,
+                    self.owner_of(target),
                     String::from_utf8_lossy(&target.path)
                 );
                 return Ok(Sent::Refused);
@@ -524,15 +538,27 @@ fn stamp_of(file: &std::fs::File) -> Result<(u64, i64)> {
     ))
 }
 
-/// Changes waiting per device.
+/// Changes waiting per device, and per cloud volume of this device.
 pub fn pending(content: &ContentStore) -> Result<Pending> {
-    let mut counts: HashMap<DeviceId, usize> = HashMap::new();
+    let own = content.library().device_id();
+    let mut devices: HashMap<DeviceId, usize> = HashMap::new();
+    let mut volumes: HashMap<LocationId, usize> = HashMap::new();
     for (target, staged) in content.outbox().all()? {
-        if staged.delivered.is_none() {
-            *counts.entry(target.device).or_default() += 1;
+        if staged.delivered.is_some() {
+            continue;
+        }
+        if target.device == own {
+            *volumes.entry(target.location).or_default() += 1;
+        } else {
+            *devices.entry(target.device).or_default() += 1;
         }
     }
-    let mut by_device: Vec<_> = counts.into_iter().collect();
+    let mut by_device: Vec<_> = devices.into_iter().collect();
     by_device.sort();
-    Ok(Pending { by_device })
+    let mut by_volume: Vec<_> = volumes.into_iter().collect();
+    by_volume.sort();
+    Ok(Pending {
+        by_device,
+        by_volume,
+    })
 }

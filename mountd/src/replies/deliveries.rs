@@ -11,10 +11,14 @@ use serde::Serialize;
 
 use crate::outcome::{Render, human_bytes};
 
-/// Changes this device made to one device's files, not yet applied there.
+/// Changes this device made to one device's files, not yet applied there,
+/// or to one of its cloud volumes, not yet uploaded (then `device` is this
+/// device and `volume` names the volume).
 #[derive(Debug, Clone, Serialize)]
 pub struct Outgoing {
     pub device: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
     pub pending: usize,
 }
 
@@ -30,7 +34,8 @@ pub struct Deliveries {
 impl Deliveries {
     pub fn of(lib: &Library, content: &ContentStore, incoming: usize) -> Result<Deliveries> {
         let devices = lib.devices()?;
-        let outgoing = sdfs_core::outbox::courier::pending(content)?
+        let pending = sdfs_core::outbox::courier::pending(content)?;
+        let mut outgoing: Vec<Outgoing> = pending
             .by_device
             .into_iter()
             .map(|(id, pending)| Outgoing {
@@ -38,9 +43,19 @@ impl Deliveries {
                     .iter()
                     .find(|d| d.id == id)
                     .map_or_else(|| id.to_string(), |d| d.name.clone()),
+                volume: None,
                 pending,
             })
             .collect();
+        for (location, pending) in pending.by_volume {
+            let volume = sdfs_core::locations::get_by_id(lib.db(), location)
+                .map_or_else(|_| location.to_string(), |l| l.name);
+            outgoing.push(Outgoing {
+                device: lib.device_name().to_owned(),
+                volume: Some(volume),
+                pending,
+            });
+        }
         Ok(Deliveries { outgoing, incoming })
     }
 }
@@ -48,12 +63,15 @@ impl Deliveries {
 impl Render for Deliveries {
     fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
         for o in &self.outgoing {
+            let (waiting, whom) = match &o.volume {
+                Some(volume) => ("waiting for upload to", volume),
+                None => ("waiting for", &o.device),
+            };
             writeln!(
                 out,
-                "     delivery   {} change{} waiting for {}",
+                "     delivery   {} change{} {waiting} {whom}",
                 o.pending,
                 if o.pending == 1 { "" } else { "s" },
-                o.device
             )?;
         }
         if self.incoming > 0 {
