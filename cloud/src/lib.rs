@@ -23,6 +23,9 @@ use std::fs::File;
 const DEADLINE: Duration = Duration::from_secs(20);
 /// A request with no progress for this long is given up (and retried).
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// A server-side copy may take this long (a large object, copied part by
+/// part by the service).
+const COPY_DEADLINE: Duration = Duration::from_secs(600);
 /// Uploads go in parts of this size (S3's multipart), a few at once.
 const PART_SIZE: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 4;
@@ -48,9 +51,10 @@ impl OpenDal {
 
 impl Connector for OpenDal {
     fn connect(&self, config: &CloudConfig, secrets: &Secrets) -> Result<Arc<dyn CloudBackend>> {
-        let op = operator(&config.service, secrets)?;
+        let bare = operator(&config.service, secrets)?;
         Ok(Arc::new(Bucket {
-            op,
+            op: with_deadline(bare.clone(), DEADLINE),
+            slow_op: with_deadline(bare, COPY_DEADLINE),
             runtime: Arc::clone(&self.runtime),
             source: config.service.source(),
         }))
@@ -102,24 +106,32 @@ fn operator(service: &Service, secrets: &Secrets) -> Result<Operator> {
             ));
         }
     };
-    Ok(op
-        .layer(
-            opendal::layers::TimeoutLayer::new()
-                .with_timeout(DEADLINE)
-                .with_io_timeout(IO_TIMEOUT),
-        )
-        .layer(
-            opendal::layers::RetryLayer::new()
-                .with_max_times(2)
-                .with_min_delay(Duration::from_millis(100))
-                .with_max_delay(Duration::from_secs(1)),
-        ))
+    Ok(op)
+}
+
+/// `op` with every call bounded by `deadline` (and a request with no
+/// progress by [`IO_TIMEOUT`]), retried a little.
+fn with_deadline(op: Operator, deadline: Duration) -> Operator {
+    op.layer(
+        opendal::layers::TimeoutLayer::new()
+            .with_timeout(deadline)
+            .with_io_timeout(IO_TIMEOUT),
+    )
+    .layer(
+        opendal::layers::RetryLayer::new()
+            .with_max_times(2)
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(1)),
+    )
 }
 
 /// One volume's service.
 #[derive(Debug)]
 struct Bucket {
     op: Operator,
+    /// For server-side copies, which take time in proportion to the
+    /// object's size with nothing to show for it here.
+    slow_op: Operator,
     runtime: Arc<tokio::runtime::Runtime>,
     source: String,
 }
@@ -131,11 +143,20 @@ impl Bucket {
         &self,
         fut: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
+        self.run_within(DEADLINE, fut)
+    }
+
+    /// [`Bucket::run`] with another deadline.
+    fn run_within<T: Send + 'static>(
+        &self,
+        deadline: Duration,
+        fut: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let task = self.runtime.spawn(async move {
             let _ = tx.send(fut.await);
         });
-        match rx.recv_timeout(DEADLINE + Duration::from_secs(5)) {
+        match rx.recv_timeout(deadline + Duration::from_secs(5)) {
             Ok(result) => result,
             Err(_) => {
                 task.abort();
@@ -269,6 +290,41 @@ impl CloudBackend for Bucket {
             None => Err(Error::fs(
                 ErrorKind::Unavailable,
                 format!("{} lost {path} right after it was written", self.source),
+            )),
+        }
+    }
+
+    fn copy(&self, from: &[u8], to: &[u8], condition: &WriteIf) -> Result<Put> {
+        let (from, to) = (text(from)?.to_owned(), text(to)?.to_owned());
+        let capability = self.slow_op.info().capability();
+        let op = self.slow_op.clone();
+        let condition = condition.clone();
+        let target = to.clone();
+        let copied = self.run_within(COPY_DEADLINE, async move {
+            let mut copy = op.copy_with(&from, &target);
+            match condition {
+                WriteIf::Absent if capability.copy_with_if_not_exists => {
+                    copy = copy.if_not_exists(true);
+                }
+                WriteIf::Matches(etag) if capability.copy_with_if_match => {
+                    copy = copy.if_match(&etag);
+                }
+                _ => {}
+            }
+            match copy.await {
+                Ok(_) => Ok(true),
+                Err(e) if e.kind() == opendal::ErrorKind::ConditionNotMatch => Ok(false),
+                Err(e) => Err(convert(e)),
+            }
+        })?;
+        if !copied {
+            return Ok(Put::Changed);
+        }
+        match self.stat(to.as_bytes())? {
+            Some(object) => Ok(Put::Written(object)),
+            None => Err(Error::fs(
+                ErrorKind::Unavailable,
+                format!("{} lost {to} right after it was copied", self.source),
             )),
         }
     }

@@ -62,10 +62,11 @@ fn put_behind_our_back(s3: &SeaweedFs, key: &str, bytes: &[u8]) -> Result<()> {
 
 #[test]
 fn programs_save_into_a_bucket_and_each_save_reaches_it_whole() -> Result<()> {
-    let (s3, _src) = archive(|_| Ok(()))?;
+    let (s3, src) = archive(|_| Ok(()))?;
     let sd = indexed("laptop", &s3)?;
     let mount = sd.mount()?;
     let volume = mount.mountpoint.join("archive");
+    let photo = std::fs::read(src.path().join("photos/big.bin"))?;
     let big = noise(20 * 1024 * 1024 + 3, 11);
     let big_file = tempfile::NamedTempFile::new()?;
     std::fs::write(big_file.path(), &big)?;
@@ -74,7 +75,8 @@ fn programs_save_into_a_bucket_and_each_save_reaches_it_whole() -> Result<()> {
     sh(&format!(
         "cd {v} && echo hello > new.txt && mkdir drafts && printf x > drafts/one.txt && \
          cp {big} photos/upload.bin && sed -i s/readme/README/ readme.txt && \
-         mv '100% done.txt' 'dir one/moved.txt' && rm empty.bin",
+         mv '100% done.txt' 'dir one/moved.txt' && mv photos/big.bin photos/renamed.bin && \
+         rm empty.bin",
         v = q(&volume),
         big = q(big_file.path()),
     ))?;
@@ -103,6 +105,8 @@ fn programs_save_into_a_bucket_and_each_save_reaches_it_whole() -> Result<()> {
     bucket_has(&s3, "100% done.txt", None, &log)?;
     bucket_has(&s3, "empty.bin", None, &log)?;
     bucket_has(&s3, "photos/upload.bin", Some(&big), &mount.log())?;
+    bucket_has(&s3, "photos/renamed.bin", Some(&photo), &mount.log())?;
+    bucket_has(&s3, "photos/big.bin", None, &mount.log())?;
     // No editor's temp file, no conflict copy: only what was saved.
     let objects = s3.rclone(&["lsf", "-R", "--files-only", "sw:archive"])?;
     ensure!(
@@ -131,6 +135,13 @@ fn programs_save_into_a_bucket_and_each_save_reaches_it_whole() -> Result<()> {
         q(&volume.join("drafts/one.txt"))
     ))?;
     assert_eq!(uri, "sd://cloud/archive/drafts/one.txt");
+    // A rename is the service's own copy: the photo never came here.
+    let state = sh(&format!(
+        "getfattr --only-values -n user.sd.state {}",
+        q(&volume.join("photos/renamed.bin"))
+    ))?;
+    assert_eq!(state, "online-only");
+    ensure!(std::fs::read(volume.join("photos/renamed.bin"))? == photo);
     drop(mount);
     Ok(())
 }

@@ -51,6 +51,12 @@ pub trait CloudBackend: Send + Sync + std::fmt::Debug {
     /// caller's own check before stands alone).
     fn put(&self, path: &[u8], file: &File, condition: &WriteIf) -> Result<Put>;
 
+    /// Copies object `from` to `to` within the service (no byte passes
+    /// through here), with `condition` on what `to` holds as for [`put`].
+    ///
+    /// [`put`]: CloudBackend::put
+    fn copy(&self, from: &[u8], to: &[u8], condition: &WriteIf) -> Result<Put>;
+
     /// Makes directory `path` (and what leads to it).
     fn create_dir(&self, path: &[u8]) -> Result<()>;
 

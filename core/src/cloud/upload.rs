@@ -94,6 +94,7 @@ pub fn deliver(
             })
         }
         Change::Removed => bucket.remove()?,
+        Change::Copied { from, .. } => bucket.copy_from(from, lib.device_name())?,
     };
     let changed_dir = split(&target.path).0;
     match super::index::refresh(lib, &location, &*backend, changed_dir) {
@@ -139,7 +140,51 @@ impl Bucket<'_> {
     /// conflict copy if the object changed there since `base`.
     fn put_file(&self, file: &File, size: u64, device: &str) -> Result<DeliveryOutcome> {
         let now = self.backend.stat(self.path)?;
-        let condition = match (&self.base, &now) {
+        if let Some(now) = &now
+            && !now.dir
+            && !self.base.is_some_and(|base| is_version(&base, now))
+            && self.same_bytes(now, file, size)?
+        {
+            return Ok(DeliveryOutcome::Applied(version_of(now)));
+        }
+        if let Some(condition) = self.condition(now.as_ref())
+            && let Put::Written(object) = self.backend.put(self.path, file, &condition)?
+        {
+            return Ok(DeliveryOutcome::Applied(version_of(&object)));
+        }
+        self.beside(device, |copy| {
+            self.backend.put(copy, file, &WriteIf::Absent)
+        })
+    }
+
+    /// Copies object `from` to the name within the service (a rename done
+    /// here), or beside it as a conflict copy if the object there changed
+    /// since `base`. What is at `from` now is copied, changed there or not:
+    /// the removal of `from` that follows keeps an edit made there.
+    fn copy_from(&self, from: &[u8], device: &str) -> Result<DeliveryOutcome> {
+        if self.backend.stat(from)?.is_none_or(|source| source.dir) {
+            tracing::warn!(
+                "{} was removed from the bucket before it could be copied to {}",
+                String::from_utf8_lossy(from),
+                String::from_utf8_lossy(self.path)
+            );
+            return Ok(DeliveryOutcome::KeptEdit);
+        }
+        let now = self.backend.stat(self.path)?;
+        if let Some(condition) = self.condition(now.as_ref())
+            && let Put::Written(object) = self.backend.copy(from, self.path, &condition)?
+        {
+            return Ok(DeliveryOutcome::Applied(version_of(&object)));
+        }
+        self.beside(device, |copy| {
+            self.backend.copy(from, copy, &WriteIf::Absent)
+        })
+    }
+
+    /// What a write over the name must find there, given what is there
+    /// `now`; `None` when it changed since `base` (a conflict).
+    fn condition(&self, now: Option<&CloudObject>) -> Option<WriteIf> {
+        match (&self.base, now) {
             (_, Some(now)) if now.dir => None,
             // Nothing there (or removed there since: the edit is kept).
             (_, None) => Some(WriteIf::Absent),
@@ -147,23 +192,17 @@ impl Bucket<'_> {
                 Some(etag) => WriteIf::Matches(etag.clone()),
                 None => WriteIf::Any,
             }),
-            (_, Some(now)) if self.same_bytes(now, file, size)? => {
-                return Ok(DeliveryOutcome::Applied(version_of(now)));
-            }
             _ => None,
-        };
-        if let Some(condition) = condition {
-            match self.backend.put(self.path, file, &condition)? {
-                Put::Written(object) => return Ok(DeliveryOutcome::Applied(version_of(&object))),
-                // Changed between the check and the write.
-                Put::Changed => {}
-            }
         }
-        self.put_conflict_copy(file, device)
     }
 
-    /// Uploads `file` beside the name as a conflict copy.
-    fn put_conflict_copy(&self, file: &File, device: &str) -> Result<DeliveryOutcome> {
+    /// Writes this device's version beside the name as a conflict copy,
+    /// with `write` (to a name that must be free).
+    fn beside(
+        &self,
+        device: &str,
+        write: impl Fn(&[u8]) -> Result<Put>,
+    ) -> Result<DeliveryOutcome> {
         let (parent, name) = split(self.path);
         let stamp = crate::conflicts::stamp(crate::time::unix_now_nanos());
         let device: String = device
@@ -180,7 +219,7 @@ impl Bucket<'_> {
             if self.backend.stat(&copy)?.is_some() {
                 continue;
             }
-            if let Put::Written(_) = self.backend.put(&copy, file, &WriteIf::Absent)? {
+            if let Put::Written(_) = write(&copy)? {
                 return Ok(DeliveryOutcome::Conflict(copy));
             }
         }

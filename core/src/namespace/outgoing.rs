@@ -17,7 +17,7 @@ use super::remote::shown_attr;
 use super::types::{OpenFlags, RenameFlags, SetAttr, SetTime};
 use super::{Attr, DirEntry, Namespace, Node, OpenFile};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::entry::EntryKind;
+use crate::model::entry::{EntryKind, EntryRecord};
 use crate::outbox::{Change, Outbox, Staged, Target, Version};
 
 /// What `stat` shows for a staging copy: its size and times, the mode the
@@ -140,6 +140,16 @@ impl Namespace {
             }
             Change::Directory { mode, mtime } => {
                 Ok(shown_attr(ino, EntryKind::Directory, *mode, 0, *mtime))
+            }
+            Change::Copied { from, mode, .. } => {
+                let (_, record) = self.copy_source(target, from)?;
+                Ok(shown_attr(
+                    ino,
+                    EntryKind::File,
+                    *mode,
+                    record.size,
+                    record.mtime,
+                ))
             }
             Change::Removed => Err(Error::fs(
                 ErrorKind::NotFound,
@@ -291,6 +301,14 @@ impl Namespace {
         Ok(entries)
     }
 
+    /// The owner's entry a copy staged at `target` copies (`from`, below
+    /// the same location).
+    fn copy_source(&self, target: &Target, from: &[u8]) -> Result<(u64, EntryRecord)> {
+        self.owner_index(target.device)?
+            .entry_at(target.location, from)?
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, String::from_utf8_lossy(from)))
+    }
+
     // ---- what the owner has, and whether it takes changes --------------
 
     /// The owner's version of `target` as this device knows it, and its
@@ -377,6 +395,17 @@ impl Namespace {
         match &staged {
             Some((_, s)) if s.change == Change::Removed => {
                 return Err(Error::fs(ErrorKind::NotFound, "removed"));
+            }
+            Some((
+                target,
+                Staged {
+                    change: Change::Copied { from, .. },
+                    ..
+                },
+            )) if !flags.writes() => {
+                let (entry, _) = self.copy_source(target, from)?;
+                let opened = self.open_cloud(target.location, entry)?;
+                return Ok(Some(OpenFile::read_only(node.key(), opened)));
             }
             Some((_, s)) if matches!(s.change, Change::Directory { .. }) => {
                 return Err(Error::fs(ErrorKind::IsADirectory, "a directory"));
@@ -474,6 +503,18 @@ impl Namespace {
 
     /// The owner's version of `node`, read (verified) from wherever it is.
     fn open_original(&self, node: &Node) -> Result<OpenFile> {
+        if let Some((
+            target,
+            Staged {
+                change: Change::Copied { from, .. },
+                ..
+            },
+        )) = self.staged_for(node)?
+        {
+            let (entry, _) = self.copy_source(&target, &from)?;
+            let opened = self.open_cloud(target.location, entry)?;
+            return Ok(OpenFile::read_only(node.key(), opened));
+        }
         let opened = match &node.0 {
             Kind::Cloud { location, entry }
             | Kind::Staged {
@@ -661,16 +702,29 @@ impl Namespace {
                 ));
             }
         }
-        // The content moves with the name: a staging copy of it first.
-        let staged_file = matches!(
-            self.outbox().get(&from)?,
+        // The content moves with the name: its staging copy, or a copy
+        // the owner makes (a bucket copies within itself), else a staging
+        // copy made now.
+        let staged = self.outbox().get(&from)?;
+        let movable = matches!(
+            staged,
             Some(Staged {
-                change: Change::File { .. },
+                change: Change::File { .. } | Change::Copied { .. },
                 ..
             })
         );
-        if !staged_file {
-            self.copy_up(&node, &from, false, false)?;
+        if !movable {
+            if self.owner_index(from.device)?.is_cloud() {
+                let (base, entry) = self.owner_version(&from)?;
+                let change = Change::Copied {
+                    from: from.path.clone(),
+                    source: base,
+                    mode: attr.mode & 0o7777,
+                };
+                self.outbox().stage(&from, change, base, entry)?;
+            } else {
+                self.copy_up(&node, &from, false, false)?;
+            }
         }
         let (to_base, to_entry) = self.owner_version(&to)?;
         self.outbox().rename(&from, &to, to_base, to_entry)?;
@@ -743,6 +797,14 @@ impl Namespace {
                     }
                     self.outbox()
                         .stage(&target, Change::File { staged: id, mode }, None, None)?;
+                }
+                // A bucket keeps no times; the copy keeps its new mode.
+                Some(Staged {
+                    change: Change::Copied { from, source, .. },
+                    ..
+                }) => {
+                    let change = Change::Copied { from, source, mode };
+                    self.outbox().stage(&target, change, None, None)?;
                 }
                 Some(Staged {
                     change: Change::Directory { .. },

@@ -261,6 +261,13 @@ impl Courier {
         };
         let mut sent = None;
         let (outcome, stamp) = match &staged.change {
+            // Staged only for cloud volumes (see `Change::Copied`).
+            Change::Copied { .. } => {
+                return Err(Error::fs(
+                    crate::ErrorKind::InvalidInput,
+                    "a server-side copy for another device",
+                ));
+            }
             Change::File { staged: id, mode } => {
                 if !outbox.is_settled(*id) {
                     return Ok(Sent::NotYet);
@@ -501,7 +508,7 @@ impl Courier {
         let shown = match (&staged.change, now) {
             (Change::Removed, None) => true,
             (Change::Directory { .. }, Some((_, r))) => r.kind == EntryKind::Directory,
-            (Change::File { .. } | Change::Attrs { .. }, Some((_, r))) => {
+            (Change::File { .. } | Change::Attrs { .. } | Change::Copied { .. }, Some((_, r))) => {
                 // A bucket's listing and its HEAD give times at different
                 // precisions: to the second there.
                 let same_time = if cloud {

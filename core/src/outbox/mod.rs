@@ -323,6 +323,17 @@ impl Outbox {
                     changed_at: crate::time::unix_now_nanos(),
                 }
             })?;
+            // A copy keeps ahead of the removal of what it copies.
+            if let Change::Copied { from: source, .. } = &moved.change
+                && source != &from.path
+            {
+                let source = Target::new(from.device, from.location, source.clone());
+                if let Some(removal) = records.get(&source)?
+                    && removal.change == Change::Removed
+                {
+                    records.put(&source, |_, seq| Staged { seq, ..removal })?;
+                }
+            }
             match moved.owner_has() {
                 Some(owner_has) => {
                     records.put(from, |_, seq| Staged {
@@ -717,6 +728,39 @@ mod tests {
             mtime: 7,
             directory: false,
         }
+    }
+
+    /// a → b → c in a bucket: one copy of a to c, and a's removal after it
+    /// (never before: the copy needs a).
+    #[test]
+    fn a_copy_renamed_again_stays_ahead_of_the_removal_of_its_source() {
+        let (_tmp, outbox) = outbox();
+        let copy = Change::Copied {
+            from: b"a".to_vec(),
+            source: Some(version(5)),
+            mode: 0o644,
+        };
+        outbox
+            .stage(&at("a"), copy.clone(), Some(version(5)), Some(9))
+            .expect("staged");
+        outbox
+            .rename(&at("a"), &at("b"), None, None)
+            .expect("a → b");
+        outbox
+            .rename(&at("b"), &at("c"), None, None)
+            .expect("b → c");
+        let all = outbox.all().expect("all");
+        let order: Vec<(&[u8], &Change)> = all
+            .iter()
+            .map(|(t, s)| (t.path.as_slice(), &s.change))
+            .collect();
+        assert_eq!(
+            order,
+            vec![(&b"c"[..], &copy), (&b"a"[..], &Change::Removed)],
+            "{all:?}"
+        );
+        // The removal is of what the owner had.
+        assert_eq!(all[1].1.base, Some(version(5)));
     }
 
     #[test]

@@ -31,6 +31,16 @@ pub enum Change {
     Directory { mode: u32, mtime: i64 },
     /// Removed (a file, or an empty directory).
     Removed,
+    /// The content the owner has at `from` (another name below the same
+    /// location), as it was in version `source`: a file renamed here and
+    /// not rewritten, which the owner copies itself (a bucket's server-side
+    /// copy) instead of this device fetching and sending it. The removal
+    /// of `from` is ordered after it. Only cloud volumes take it.
+    Copied {
+        from: Vec<u8>,
+        source: Option<Version>,
+        mode: u32,
+    },
 }
 
 /// One staged change.
