@@ -77,7 +77,10 @@ impl SeaweedFs {
                 "-webdav=false",
                 "-s3.port.iceberg=0",
                 "-s3.port.lance=0",
-                "-volume.max=4",
+                // Room for a few buckets of a few GiB (volumes are 1 GiB,
+                // grown per bucket): too few, and writes fail with
+                // "no free volumes" while reads still work.
+                "-volume.max=16",
             ])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

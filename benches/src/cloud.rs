@@ -277,8 +277,9 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
     std::fs::create_dir_all(&mnt)?;
     let child = sd
         .cmd(&["mount", &mnt.display().to_string()])
+        .env("SD_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(work.join("mount.log"))?)
         .spawn()?;
     let _sd_mount = SdMount {
         child: Some(child),
@@ -329,6 +330,60 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
         warm = warm.min(read_timed(&mnt.join("bench/big.bin"))?);
     }
     let (sdfs_find, sdfs_grep) = walk(&mnt.join("small"), opts.small)?;
+
+    // Uploads: the same file saved through the mount (until the object is
+    // whole in the bucket), against the plain client and s3fs.
+    settle();
+    let mut staged = 0.0;
+    let sdfs_up = timed(|| {
+        staged = timed(|| {
+            sh(&format!(
+                "cp {} {}",
+                q(&big_src),
+                q(&mnt.join("bench/up-sdfs.bin"))
+            ))
+            .map(drop)
+        })?;
+        wait_for(Duration::from_secs(600), || {
+            sd.run(&["status", "--json"])
+                .ok()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+                .is_some_and(|s| {
+                    s["deliveries"]["outgoing"]
+                        .as_array()
+                        .is_some_and(Vec::is_empty)
+                })
+        })
+        .map(drop)
+        .with_context(|| {
+            let log = std::fs::read_to_string(work.join("mount.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            format!(
+                "the upload never finished; the daemon's log ends:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
+        })
+    })?;
+    ensure!(
+        object_size(&s3, "bench/up-sdfs.bin")? == size,
+        "the upload through the mount is not whole"
+    );
+    settle();
+    let rclone_up = timed(|| {
+        s3.rclone(&[
+            "copyto",
+            &big_src.display().to_string(),
+            "sw:bench/up-rclone.bin",
+        ])
+        .map(drop)
+    })?;
+    settle();
+    let s3fs_up = {
+        let bench = s3fs_mount(&s3, "bench", &work.join("s3fs-up"), work)?;
+        let target = bench.at.join("up-s3fs.bin");
+        timed(|| sh(&format!("cp {} {}", q(&big_src), q(&target))).map(drop))?
+    };
+    ensure!(object_size(&s3, "bench/up-s3fs.bin")? == size);
 
     let ratio = |base: f64, ours: f64| base / ours;
     let mut t = String::new();
@@ -387,10 +442,26 @@ mount; the second run counts.\n\n",
         ratio(rclone_grep, sdfs_grep),
         ratio(s3fs_grep, sdfs_grep)
     ));
-    t.push_str(
-        "| upload of 1 GiB written through the mount | — | — | — | writes to buckets come next |\n",
-    );
+    t.push_str(&format!(
+        "| upload of {} MiB saved through the mount (`cp` until the object is whole in the bucket; `cp` itself returned after {:.1} s) | {:.0} MiB/s | plain client (`rclone copyto`) {:.0} MiB/s / `s3fs` `cp` {:.0} MiB/s | {:.2}× / {:.2}× | ≥ 0.8× |\n",
+        opts.mib,
+        staged,
+        mibps(size, sdfs_up),
+        mibps(size, rclone_up),
+        mibps(size, s3fs_up),
+        ratio(rclone_up, sdfs_up),
+        ratio(s3fs_up, sdfs_up)
+    ));
     Ok(t)
+}
+
+/// The size of object `key` (`bucket/path`), as the service lists it.
+fn object_size(s3: &SeaweedFs, key: &str) -> Result<u64> {
+    let listed = s3.rclone(&["lsf", "--format", "s", &format!("sw:{key}")])?;
+    listed
+        .trim()
+        .parse()
+        .with_context(|| format!("the size of {key}: {listed:?}"))
 }
 
 /// `find` and `grep -r` over `dir` (the second of two runs each);

@@ -788,6 +788,38 @@ fn a_chunk_rotten_in_its_pack_is_never_assembled_and_is_dropped() {
     );
 }
 
+/// A file fetched whole is kept as its whole copy alone; pinned, that copy
+/// is what keeps it, so pressure on the store never takes it.
+#[test]
+fn a_pinned_content_kept_only_as_a_whole_copy_survives_pressure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let budget = 10 * MIB as u64;
+    let store = store_in(dir.path(), budget);
+    let data = noise(3 * MIB, 71);
+    let manifest = Manifest::of_bytes(&data);
+    let fetched = dir.path().join("fetched.part");
+    std::fs::write(&fetched, &data).expect("write");
+    store.adopt(&manifest, &fetched).expect("adopt");
+    store.put_manifest(&manifest).expect("manifest");
+    store.pin(&manifest, 1).expect("a whole copy can be pinned");
+    assert!(store.is_pinned(&manifest.hash()).expect("pinned"));
+    // 9 MiB more pass the budget: unpinned data goes, the copy stays.
+    ingest(&store, &noise(3 * MIB, 72));
+    ingest(&store, &noise(3 * MIB, 73));
+    ingest(&store, &noise(3 * MIB, 74));
+    assert!(
+        store.assembled(&manifest).is_some(),
+        "the pinned whole copy was evicted"
+    );
+    // Unpinned, it is evictable like any copy.
+    assert!(store.unpin(&manifest.hash()).expect("unpin"));
+    ingest(&store, &noise(3 * MIB, 75));
+    assert!(store.assembled(&manifest).is_none());
+    // Content with neither chunks nor a copy cannot be pinned.
+    let absent = Manifest::of_bytes(&noise(2 * MIB, 76));
+    assert!(store.pin(&absent, 1).is_err());
+}
+
 #[test]
 fn a_file_fetched_whole_is_adopted_as_the_whole_copy_without_a_second_write() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -134,6 +134,12 @@ impl Host {
                 None => return Ok(None),
             }
         };
+        if let Some(entry) = self.cloud_entry(&uri)? {
+            let ns = self.namespace.as_deref().context(
+                "cloud volumes' files are kept by the daemon (start it with `sd daemon` or `sd mount`)",
+            )?;
+            return Ok(Some((ns, self.lib.device_id(), entry)));
+        }
         let Some(peer) = query::remote::peer_of(&self.lib, &uri)? else {
             return Ok(None);
         };
@@ -142,6 +148,43 @@ impl Host {
         )?;
         let entry = query::remote::entry_of(&self.lib, &peer, &uri)?;
         Ok(Some((ns, peer.id, entry)))
+    }
+
+    /// The entry a URI names in one of this device's cloud volumes:
+    /// `sd://cloud/<volume>/<path>`, or a path of the mount's
+    /// `<volume>/<path>` (where no device has that name).
+    fn cloud_entry(&self, uri: &SdUri) -> Result<Option<u64>> {
+        let (volume, path) = match uri {
+            SdUri::Cloud { volume, path } => (volume.as_str(), path.as_slice()),
+            SdUri::Device { device, path } => {
+                let me = self.lib.device_name();
+                let taken = device == me
+                    || self
+                        .lib
+                        .devices()?
+                        .iter()
+                        .any(|d| d.name == *device || d.id.to_string() == *device);
+                if taken {
+                    return Ok(None);
+                }
+                (device.as_str(), path.as_slice())
+            }
+            _ => return Ok(None),
+        };
+        let Some(location) = locations::list(self.lib.db())?
+            .into_iter()
+            .find(|l| l.is_cloud() && l.name == volume)
+        else {
+            return Ok(None);
+        };
+        let rel: Vec<u8> = path
+            .split(|b| *b == b'/')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join(&b'/');
+        let (entry, _) = sdfs_core::cloud::entry_at(&self.lib, &location, &rel)?
+            .with_context(|| format!("{uri} is not in the index of {volume}"))?;
+        Ok(Some(entry))
     }
 
     /// Deliveries waiting here and being applied here.

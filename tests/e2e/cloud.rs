@@ -392,3 +392,40 @@ fn a_paired_device_reads_the_volume_through_its_owner() -> Result<()> {
     drop(mount);
     Ok(())
 }
+
+/// `sd pin` keeps a volume's folder on this device (readable with the
+/// server dead), and `sd free-up` makes it online-only again.
+#[test]
+fn pin_keeps_a_volume_folder_here_and_free_up_lets_it_go() -> Result<()> {
+    let (mut s3, src) = archive(|_| Ok(()))?;
+    let sd = indexed("laptop", &s3)?;
+    let mount = sd.mount()?;
+    let photos = mount.mountpoint.join("archive/photos");
+    let big = photos.join("big.bin");
+    let state = || {
+        sh(&format!(
+            "getfattr --only-values -n user.sd.state {}",
+            q(&big)
+        ))
+    };
+    assert_eq!(state()?, "online-only");
+    let pinned = sd.json(["pin", &photos.display().to_string()])?;
+    ensure!(pinned.to_string().contains("big.bin"), "{pinned}");
+    assert_eq!(state()?, "pinned");
+
+    // Kept here: read whole with the server gone.
+    s3.kill()?;
+    sh(&format!(
+        "cmp {} {}",
+        q(&big),
+        q(&src.path().join("photos/big.bin"))
+    ))
+    .context("a pinned file did not read without its server")?;
+
+    sd.ok(["free-up", &photos.display().to_string()])?;
+    assert_eq!(state()?, "online-only");
+    let err = std::fs::read(&big).expect_err("read an online-only file with the server dead");
+    ensure!(err.raw_os_error() == Some(libc::EIO), "{err}");
+    drop(mount);
+    Ok(())
+}

@@ -54,7 +54,7 @@ pub enum Assembly {
 }
 
 impl FsChunkStore {
-    fn assembled_path(&self, hash: &FileHash) -> PathBuf {
+    pub(super) fn assembled_path(&self, hash: &FileHash) -> PathBuf {
         self.files_dir.join(hash.to_string())
     }
 
@@ -280,7 +280,9 @@ impl FsChunkStore {
 
     /// Deletes assembled files, least recently opened first, until at least
     /// `want` bytes are gone or none is left. Returns (files, bytes). A file
-    /// open right now stays readable through its descriptor.
+    /// open right now stays readable through its descriptor. A pinned
+    /// content's copy stays: it may be all the store has of it (a file
+    /// fetched whole is kept as such a copy, without its chunks).
     pub(super) fn evict_assembled(&self, want: u64) -> Result<(u64, u64)> {
         let mut files = self.assembled_files()?;
         files.sort_by_key(|f| f.2);
@@ -288,6 +290,15 @@ impl FsChunkStore {
         for (path, size, _) in files {
             if freed >= want {
                 break;
+            }
+            let hash = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse::<FileHash>().ok());
+            if let Some(hash) = hash
+                && self.is_pinned(&hash)?
+            {
+                continue;
             }
             match std::fs::remove_file(&path) {
                 Ok(()) => {

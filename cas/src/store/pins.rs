@@ -52,7 +52,7 @@ impl FsChunkStore {
     }
 
     /// Pins many contents in one transaction: all of them, or (if one lacks
-    /// chunks) none.
+    /// chunks and has no whole copy) none.
     pub fn pin_all(&self, manifests: &[Manifest], now: i64) -> Result<()> {
         let txn = self.db.begin_write()?;
         {
@@ -81,7 +81,10 @@ impl FsChunkStore {
                     loc.pins += 1;
                     index.insert(id.as_bytes(), loc.encode().as_slice())?;
                 }
-                if missing > 0 {
+                // A whole copy is the content too (a file fetched whole is
+                // kept as one, without its chunks); eviction keeps a pinned
+                // content's copy.
+                if missing > 0 && !self.assembled_path(&manifest.hash()).is_file() {
                     // Dropping the transaction undoes everything above.
                     return Err(StoreError::Incomplete {
                         hash: manifest.hash(),

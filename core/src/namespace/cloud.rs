@@ -88,7 +88,7 @@ impl Namespace {
         out
     }
 
-    fn cloud_entry(&self, entry: u64) -> Result<EntryRecord> {
+    pub(super) fn cloud_entry(&self, entry: u64) -> Result<EntryRecord> {
         let txn = self.lib.db().begin_read()?;
         let entries = schema::ENTRIES.read(&txn)?;
         entries
@@ -207,6 +207,57 @@ impl Namespace {
     /// The content identity the index recorded for a volume's file.
     pub(super) fn cloud_content(&self, entry: u64) -> Result<Option<crate::ids::ContentId>> {
         Ok(self.cloud_entry(entry)?.content)
+    }
+
+    /// The volume holding entry `entry` of this device's index.
+    pub(super) fn cloud_location_of(&self, entry: u64) -> Result<LocationId> {
+        let roots: Vec<(LocationId, u64)> = self
+            .cloud_volumes()
+            .into_iter()
+            .map(|l| (l.id, l.root.0))
+            .collect();
+        let txn = self.lib.db().begin_read()?;
+        let entries = schema::ENTRIES.read(&txn)?;
+        crate::model::entry::path_below_root(&entries, entry, |e| {
+            roots.iter().any(|(_, root)| *root == e)
+        })?
+        .and_then(|(root, _)| roots.iter().find(|(_, r)| *r == root).map(|(l, _)| *l))
+        .ok_or_else(|| Error::fs(ErrorKind::NotFound, "not in a cloud volume"))
+    }
+
+    /// Everything below directory `dir` of a volume (itself, if a file) as
+    /// (entry, path relative to `dir`, record), depth first.
+    pub(super) fn cloud_below(&self, dir: u64) -> Result<Vec<(u64, Vec<u8>, EntryRecord)>> {
+        let record = self.cloud_entry(dir)?;
+        if record.kind != crate::model::entry::EntryKind::Directory {
+            let name = record.name.clone();
+            return Ok(vec![(dir, name, record)]);
+        }
+        let txn = self.lib.db().begin_read()?;
+        let children = txn.open_table(schema::CHILDREN)?;
+        let entries = schema::ENTRIES.read(&txn)?;
+        let mut out = Vec::new();
+        let mut stack = vec![(dir, Vec::new())];
+        while let Some((at, prefix)) = stack.pop() {
+            let (lo, hi) = schema::children_range(at);
+            for row in children.range(&lo[..]..&hi[..])? {
+                let (key, id) = row?;
+                let id = id.value();
+                let Some(record) = entries
+                    .get(id)?
+                    .map(|v| EntryRecord::decode(v.value()))
+                    .transpose()?
+                else {
+                    continue;
+                };
+                let path = crate::outbox::join(&prefix, &key.value()[8..]);
+                if record.kind == crate::model::entry::EntryKind::Directory {
+                    stack.push((id, path.clone()));
+                }
+                out.push((id, path, record));
+            }
+        }
+        Ok(out)
     }
 
     /// Entry `entry`'s path below its volume's root.

@@ -5,6 +5,9 @@
 //! is fetched too (OneDrive's "always keep on this device"). `free_up`
 //! turns files back into online-only ones. Pins are remembered by
 //! (device, entry): an entry's id survives renames and moves on its owner.
+//! This device's cloud volumes are kept the same way, by (this device,
+//! entry of its own index): a file is fetched whole from its bucket,
+//! checked, and its copy in the store pinned.
 
 use redb::{ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -76,7 +79,7 @@ impl Namespace {
     pub fn keep_pinned(&self) -> Result<u64> {
         let mut fetched = 0;
         for (device, entry) in self.remote_pins(0..=u128::MAX)? {
-            if self.view(device)?.entry(entry)?.is_none() {
+            if self.entry_of(device, entry)?.is_none() {
                 self.forget_pins(device, &[entry])?;
                 continue;
             }
@@ -88,8 +91,61 @@ impl Namespace {
         Ok(fetched)
     }
 
+    /// Whether `device`'s entries are this device's cloud volumes'.
+    fn is_own(&self, device: DeviceId) -> bool {
+        device == self.lib.device_id()
+    }
+
+    /// Entry `entry` of `device` (of this device's own index for its cloud
+    /// volumes), if it is there.
+    fn entry_of(&self, device: DeviceId, entry: u64) -> Result<Option<EntryRecord>> {
+        if self.is_own(device) {
+            return match self.cloud_entry(entry) {
+                Ok(record) => Ok(Some(record)),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        self.view(device)?.entry(entry)
+    }
+
+    /// The full hash of a file's content as far as this device knows it.
+    fn kept_hash(
+        &self,
+        device: DeviceId,
+        entry: u64,
+        record: &EntryRecord,
+    ) -> Result<Option<sdfs_cas::FileHash>> {
+        if self.is_own(device) {
+            return Ok(match record.content {
+                Some(id) => self
+                    .content
+                    .content_record(id)?
+                    .integrity
+                    .map(sdfs_cas::FileHash),
+                None => None,
+            });
+        }
+        let view = self.view(device)?;
+        self.content.remote_hash(&view, device, entry, record)
+    }
+
     /// Files below `entry` of `device` (itself, if a file), by path.
     fn files_below(&self, device: DeviceId, entry: u64) -> Result<Vec<Below>> {
+        if self.is_own(device) {
+            let mut out: Vec<Below> = self
+                .cloud_below(entry)?
+                .into_iter()
+                .filter(|(_, _, record)| record.kind == EntryKind::File)
+                .map(|(entry, path, record)| Below {
+                    entry,
+                    record,
+                    path,
+                })
+                .collect();
+            out.sort_by(|a, b| a.path.cmp(&b.path));
+            return Ok(out);
+        }
         let view = self.view(device)?;
         let record = view
             .entry(entry)?
@@ -137,11 +193,7 @@ impl Namespace {
         for file in &files {
             state.current = String::from_utf8_lossy(&file.path).into_owned();
             progress(&state);
-            let known = {
-                let view = self.view(device)?;
-                self.content
-                    .remote_hash(&view, device, file.entry, &file.record)?
-            };
+            let known = self.kept_hash(device, file.entry, &file.record)?;
             let done = match known {
                 Some(hash) if chunks.is_pinned(&hash)? => Ok((hash, 0)),
                 _ => self.fetch_one(device, file.entry, &mut state, progress),
@@ -176,6 +228,9 @@ impl Namespace {
         state: &mut FetchProgress,
         progress: &mut dyn FnMut(&FetchProgress),
     ) -> Result<(sdfs_cas::FileHash, u64)> {
+        if self.is_own(device) {
+            return self.fetch_one_cloud(entry, state, progress);
+        }
         let reader = self.remote_reader_keeping(device, entry)?;
         let manifest = std::sync::Arc::clone(reader.manifest());
         let mut buf = vec![0u8; STEP];
@@ -211,6 +266,37 @@ impl Namespace {
         Ok((manifest.hash(), offset))
     }
 
+    /// Fetches one file of a cloud volume whole (checked, kept in the
+    /// store) unless the store has it, then pins it.
+    fn fetch_one_cloud(
+        &self,
+        entry: u64,
+        state: &mut FetchProgress,
+        progress: &mut dyn FnMut(&FetchProgress),
+    ) -> Result<(sdfs_cas::FileHash, u64)> {
+        let record = self.cloud_entry(entry)?;
+        let location = self.cloud_location_of(entry)?;
+        let path = self.cloud_path(location, entry)?;
+        let volumes = self.content.cloud().ok_or_else(|| {
+            Error::fs(
+                ErrorKind::Unavailable,
+                "cloud volumes are not reachable here",
+            )
+        })?;
+        let backend = volumes.backend(location)?;
+        let was_here = !matches!(
+            crate::cloud::file_state(&self.content, &record)?,
+            Some(crate::content_store::FileState::OnlineOnly)
+        );
+        let manifest = crate::cloud::stored_or_fetched(&self.content, &*backend, &path, &record)?;
+        let chunks = self.content.chunks();
+        chunks.put_manifest(&manifest)?;
+        chunks.pin(&manifest, crate::time::unix_now_secs())?;
+        state.bytes_done += record.size;
+        progress(state);
+        Ok((manifest.hash(), if was_here { 0 } else { record.size }))
+    }
+
     /// Unpins the files below a target (and forgets the pinned targets at
     /// or below it); with `evict`, drops their bytes too.
     fn release(&self, device: DeviceId, entry: u64, evict: bool) -> Result<PinReport> {
@@ -223,11 +309,7 @@ impl Namespace {
         let mut report = PinReport::default();
         for file in files {
             let name = String::from_utf8_lossy(&file.path).into_owned();
-            let hash = {
-                let view = self.view(device)?;
-                self.content
-                    .remote_hash(&view, device, file.entry, &file.record)?
-            };
+            let hash = self.kept_hash(device, file.entry, &file.record)?;
             let Some(hash) = hash else {
                 report.skipped.push(format!("{name}: online-only already"));
                 continue;
@@ -255,7 +337,6 @@ impl Namespace {
     /// Pinned folders of `device` at or below directory `entry`.
     fn pinned_dirs_below(&self, device: DeviceId, entry: u64) -> Result<Vec<u64>> {
         let d = device.0.as_u128();
-        let view = self.view(device)?;
         let mut below = Vec::new();
         for (_, id) in self.remote_pins(d..=d)? {
             // Walk up from each pinned entry (bounded, as for paths).
@@ -265,7 +346,7 @@ impl Namespace {
                     below.push(id);
                     break;
                 }
-                match view.entry(at)? {
+                match self.entry_of(device, at)? {
                     Some(record) if record.parent != at => at = record.parent,
                     _ => break,
                 }
