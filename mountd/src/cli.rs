@@ -234,6 +234,10 @@ pub enum CloudCommand {
         /// Do not ask.
         #[arg(long)]
         yes: bool,
+        /// Remove it even though changes saved into it are not uploaded
+        /// yet, and drop them (else it is refused while any wait).
+        #[arg(long)]
+        discard_pending: bool,
     },
 }
 

@@ -23,7 +23,11 @@ pub fn request(command: CloudCommand) -> Result<Option<Request>> {
             }
         }
         CloudCommand::List => Request::CloudList,
-        CloudCommand::Rm { name, yes } => {
+        CloudCommand::Rm {
+            name,
+            yes,
+            discard_pending,
+        } => {
             if !yes
                 && !confirm(&format!(
                     "remove cloud volume {name} (its index, settings and secrets; the bucket stays)?"
@@ -32,7 +36,10 @@ pub fn request(command: CloudCommand) -> Result<Option<Request>> {
                 eprintln!("sd: nothing removed");
                 return Ok(None);
             }
-            Request::CloudRm { name }
+            Request::CloudRm {
+                name,
+                discard_pending,
+            }
         }
     }))
 }

@@ -286,7 +286,33 @@ impl Host {
                 Done::of(&CloudAdded::of(lib, &added)?)
             }
             Request::CloudList => Done::of(&CloudVolumes::of(lib)?),
-            Request::CloudRm { name } => {
+            Request::CloudRm {
+                name,
+                discard_pending,
+            } => {
+                // Saves not uploaded yet are work only this device has.
+                let location = locations::get_by_name(lib.db(), &name)?;
+                let content = self.content()?;
+                let waiting = sdfs_core::outbox::courier::pending(&content)?
+                    .by_volume
+                    .iter()
+                    .find(|(id, _)| *id == location.id)
+                    .map_or(0, |(_, n)| *n);
+                if waiting > 0 && !discard_pending {
+                    bail!(
+                        "{waiting} change(s) saved into {name} are not uploaded yet (see `sd status`); \
+                         they upload once its service answers. To remove it anyway and drop them: \
+                         `sd cloud rm {name} --discard-pending`"
+                    );
+                }
+                // Dropped first: a record left for a volume that is gone
+                // would be retried for ever.
+                let dropped = content
+                    .outbox()
+                    .forget_location(lib.device_id(), location.id)?;
+                if dropped > 0 {
+                    tracing::warn!("dropped {dropped} change(s) never uploaded to {name}");
+                }
                 let removed = sdfs_core::cloud::remove(lib, &name)?;
                 if let Some(volumes) = self.cloud.get() {
                     volumes.forget(removed.id);

@@ -25,6 +25,9 @@ pub enum Request {
     CloudList,
     CloudRm {
         name: String,
+        /// Drop changes not uploaded yet (else they refuse the removal).
+        #[serde(default)]
+        discard_pending: bool,
     },
     LocationRm {
         name: String,

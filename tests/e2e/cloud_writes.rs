@@ -230,6 +230,12 @@ fn a_save_while_the_server_is_dead_survives_a_killed_daemon_and_arrives_whole() 
     ))?;
     ensure!(std::fs::read(volume.join("photos/offline.bin"))? == big);
     ensure!(pending(&sd)? >= 2, "nothing pending with the server dead");
+    // Removing the volume would lose them: refused, saying how.
+    let refused = sd.fails(["cloud", "rm", "archive", "--yes"])?;
+    ensure!(
+        refused.contains("not uploaded yet") && refused.contains("--discard-pending"),
+        "{refused}"
+    );
 
     // The daemon dies hard; the server comes back; a new daemon uploads
     // what fsync acknowledged, whole.

@@ -409,6 +409,23 @@ impl Outbox {
         self.drop_record(target, Some(seq))
     }
 
+    /// Drops every record for `location` of `device` and its staging files
+    /// (the location is gone); returns how many there were.
+    pub fn forget_location(
+        &self,
+        device: DeviceId,
+        location: crate::ids::LocationId,
+    ) -> Result<usize> {
+        let mut dropped = 0;
+        for (target, _) in self.all()? {
+            if target.device == device && target.location == location {
+                self.drop_record(&target, None)?;
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
+
     /// Drops the record of `target` if it is still the one with `seq`
     /// (`None`: whichever it is), and its staging file.
     fn drop_record(&self, target: &Target, seq: Option<u64>) -> Result<()> {
@@ -728,6 +745,46 @@ mod tests {
             mtime: 7,
             directory: false,
         }
+    }
+
+    #[test]
+    fn forgetting_a_location_drops_its_records_and_staging_files_only() {
+        let (_tmp, outbox) = outbox();
+        let (id, _file) = outbox.new_staging_file().expect("staging file");
+        outbox
+            .stage(
+                &at("a"),
+                Change::File {
+                    staged: id,
+                    mode: 0o644,
+                },
+                None,
+                None,
+            )
+            .expect("staged");
+        outbox
+            .stage(&at("b"), Change::Removed, Some(version(1)), None)
+            .expect("staged");
+        let elsewhere = Target::new(
+            DeviceId(uuid::Uuid::from_u128(1)),
+            LocationId(uuid::Uuid::from_u128(3)),
+            b"c".to_vec(),
+        );
+        outbox
+            .stage(&elsewhere, Change::Removed, Some(version(1)), None)
+            .expect("staged");
+        let dropped = outbox
+            .forget_location(at("a").device, at("a").location)
+            .expect("forget");
+        assert_eq!(dropped, 2);
+        assert!(!outbox.staged_path(id).exists(), "its staging file is gone");
+        let left: Vec<Target> = outbox
+            .all()
+            .expect("all")
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(left, vec![elsewhere]);
     }
 
     /// a → b → c in a bucket: one copy of a to c, and a's removal after it
