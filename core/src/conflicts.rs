@@ -68,6 +68,28 @@ pub(crate) fn copy_name(name: &[u8], tag: &str) -> Vec<u8> {
     }
 }
 
+/// The names a conflict copy of `path` (`/`-separated) holding `device`'s
+/// version may take now, best first: `name.sync-conflict-<stamp>-<device>.ext`,
+/// then the same with `-1` … `-99` after the device. The caller takes the
+/// first one free where the copy goes.
+pub(crate) fn copy_candidates(path: &[u8], device: &str) -> impl Iterator<Item = Vec<u8>> {
+    let (parent, name) = crate::outbox::split(path);
+    let (parent, name) = (parent.to_vec(), name.to_vec());
+    let stamp = stamp(crate::time::unix_now_nanos());
+    let device: String = device
+        .chars()
+        .map(|c| if c == '/' || c.is_control() { '_' } else { c })
+        .collect();
+    (0..100).map(move |n| {
+        let tag = if n == 0 {
+            format!("sync-conflict-{stamp}-{device}")
+        } else {
+            format!("sync-conflict-{stamp}-{device}-{n}")
+        };
+        crate::outbox::join(&parent, &copy_name(&name, &tag))
+    })
+}
+
 /// One conflict copy, as `sd conflicts` lists it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ConflictCopy {

@@ -318,19 +318,7 @@ impl Place<'_> {
 
     /// A free name for the incoming version beside this one.
     fn conflict_name(&self, device: &str) -> Result<Vec<u8>> {
-        let (parent, name) = split(self.path);
-        let stamp = crate::conflicts::stamp(crate::time::unix_now_nanos());
-        let device: String = device
-            .chars()
-            .map(|c| if c == '/' || c.is_control() { '_' } else { c })
-            .collect();
-        for n in 0..100 {
-            let tag = if n == 0 {
-                format!("sync-conflict-{stamp}-{device}")
-            } else {
-                format!("sync-conflict-{stamp}-{device}-{n}")
-            };
-            let candidate = crate::outbox::join(parent, &crate::conflicts::copy_name(name, &tag));
+        for candidate in crate::conflicts::copy_candidates(self.path, device) {
             if matches!(
                 Place {
                     path: &candidate,

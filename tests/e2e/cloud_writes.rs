@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use sdfs_tests::servers::SeaweedFs;
-use sdfs_tests::{Sd, noise, q, sh, wait_for};
+use sdfs_tests::{noise, q, sh, wait_for};
 
 use crate::cloud::{archive, indexed};
+use crate::remote_writes::pending;
 
 /// How long an upload may take to reach the bucket in these tests.
 const UPLOADED: Duration = Duration::from_secs(90);
@@ -35,17 +36,6 @@ fn bucket_has(s3: &SeaweedFs, key: &str, want: Option<&[u8]>, log: &str) -> Resu
         )
     })?;
     Ok(())
-}
-
-/// Changes waiting to be uploaded or delivered, as `sd status` counts them.
-fn pending(sd: &Sd) -> Result<u64> {
-    let status = sd.json(["status"])?;
-    Ok(status["deliveries"]["outgoing"]
-        .as_array()
-        .context("deliveries.outgoing")?
-        .iter()
-        .filter_map(|d| d["pending"].as_u64())
-        .sum())
 }
 
 /// Puts `bytes` into the bucket under `key` with the service's own client.

@@ -51,7 +51,8 @@ fn owner_has(pair: &Pair, rel: &str, want: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn pending(sd: &Sd) -> Result<u64> {
+/// Changes waiting for their owner or their bucket, as `sd status` counts them.
+pub(crate) fn pending(sd: &Sd) -> Result<u64> {
     let status = sd.json(["status"])?;
     Ok(status["deliveries"]["outgoing"]
         .as_array()

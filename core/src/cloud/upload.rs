@@ -23,7 +23,7 @@ use std::os::unix::fs::FileExt;
 use super::backend::{CloudBackend, CloudObject, Put, WriteIf};
 use crate::content_store::ContentStore;
 use crate::error::{Error, ErrorKind, Result};
-use crate::outbox::{Change, Staged, Target, Version, join, split};
+use crate::outbox::{Change, Staged, Target, Version, split};
 use crate::remote::DeliveryOutcome;
 
 /// Objects up to this size are read back to tell whether a version that
@@ -203,19 +203,7 @@ impl Bucket<'_> {
         device: &str,
         write: impl Fn(&[u8]) -> Result<Put>,
     ) -> Result<DeliveryOutcome> {
-        let (parent, name) = split(self.path);
-        let stamp = crate::conflicts::stamp(crate::time::unix_now_nanos());
-        let device: String = device
-            .chars()
-            .map(|c| if c == '/' || c.is_control() { '_' } else { c })
-            .collect();
-        for n in 0..100 {
-            let tag = if n == 0 {
-                format!("sync-conflict-{stamp}-{device}")
-            } else {
-                format!("sync-conflict-{stamp}-{device}-{n}")
-            };
-            let copy = join(parent, &crate::conflicts::copy_name(name, &tag));
+        for copy in crate::conflicts::copy_candidates(self.path, device) {
             if self.backend.stat(&copy)?.is_some() {
                 continue;
             }

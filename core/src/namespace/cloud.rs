@@ -133,31 +133,17 @@ impl Namespace {
 
     pub(super) fn readdir_cloud(&self, location: LocationId, dir: u64) -> Result<Vec<DirEntry>> {
         let txn = self.lib.db().begin_read()?;
-        let children = txn.open_table(schema::CHILDREN)?;
-        let entries = schema::ENTRIES.read(&txn)?;
-        let start = schema::child_key(dir, b"");
-        let end = schema::child_key(dir.saturating_add(1), b"");
-        let mut out = Vec::new();
-        for row in children.range(start.as_slice()..end.as_slice())? {
-            let (key, id) = row?;
-            let id = id.value();
-            let Some(record) = entries
-                .get(id)?
-                .map(|v| EntryRecord::decode(v.value()))
-                .transpose()?
-            else {
-                continue;
-            };
-            out.push(DirEntry {
-                name: key.value()[8..].to_vec(),
+        Ok(children_in(&txn, dir)?
+            .into_iter()
+            .map(|(name, id, record)| DirEntry {
+                name,
                 node: Node(Kind::Cloud {
                     location,
                     entry: id,
                 }),
                 attr: cloud_attr(location, id, &record),
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     /// Opens a volume's file for reading: fetched whole and checked first,
@@ -234,23 +220,11 @@ impl Namespace {
             return Ok(vec![(dir, name, record)]);
         }
         let txn = self.lib.db().begin_read()?;
-        let children = txn.open_table(schema::CHILDREN)?;
-        let entries = schema::ENTRIES.read(&txn)?;
         let mut out = Vec::new();
         let mut stack = vec![(dir, Vec::new())];
         while let Some((at, prefix)) = stack.pop() {
-            let (lo, hi) = schema::children_range(at);
-            for row in children.range(&lo[..]..&hi[..])? {
-                let (key, id) = row?;
-                let id = id.value();
-                let Some(record) = entries
-                    .get(id)?
-                    .map(|v| EntryRecord::decode(v.value()))
-                    .transpose()?
-                else {
-                    continue;
-                };
-                let path = crate::outbox::join(&prefix, &key.value()[8..]);
+            for (name, id, record) in children_in(&txn, at)? {
+                let path = crate::outbox::join(&prefix, &name);
                 if record.kind == crate::model::entry::EntryKind::Directory {
                     stack.push((id, path.clone()));
                 }
@@ -273,6 +247,27 @@ impl Namespace {
             .map(|(_, rel)| rel)
             .ok_or_else(|| Error::fs(ErrorKind::NotFound, "not in the volume"))
     }
+}
+
+/// The children of directory `dir` of this device's index, by name:
+/// (name, entry, record).
+fn children_in(txn: &redb::ReadTransaction, dir: u64) -> Result<Vec<(Vec<u8>, u64, EntryRecord)>> {
+    let children = txn.open_table(schema::CHILDREN)?;
+    let entries = schema::ENTRIES.read(txn)?;
+    let (lo, hi) = schema::children_range(dir);
+    let mut out = Vec::new();
+    for row in children.range(&lo[..]..&hi[..])? {
+        let (key, id) = row?;
+        let id = id.value();
+        if let Some(record) = entries
+            .get(id)?
+            .map(|v| EntryRecord::decode(v.value()))
+            .transpose()?
+        {
+            out.push((key.value()[8..].to_vec(), id, record));
+        }
+    }
+    Ok(out)
 }
 
 pub(super) fn cloud_attr(location: LocationId, entry: u64, record: &EntryRecord) -> Attr {

@@ -132,34 +132,21 @@ impl Namespace {
 
     /// Files below `entry` of `device` (itself, if a file), by path.
     fn files_below(&self, device: DeviceId, entry: u64) -> Result<Vec<Below>> {
-        if self.is_own(device) {
-            let mut out: Vec<Below> = self
-                .cloud_below(entry)?
-                .into_iter()
-                .filter(|(_, _, record)| record.kind == EntryKind::File)
-                .map(|(entry, path, record)| Below {
-                    entry,
-                    record,
-                    path,
-                })
-                .collect();
-            out.sort_by(|a, b| a.path.cmp(&b.path));
-            return Ok(out);
-        }
-        let view = self.view(device)?;
-        let record = view
-            .entry(entry)?
-            .ok_or_else(|| Error::fs(ErrorKind::NotFound, format!("entry {entry}")))?;
-        if record.kind == EntryKind::File {
-            let path = record.name.clone();
-            return Ok(vec![Below {
-                entry,
-                record,
-                path,
-            }]);
-        }
-        let mut out: Vec<Below> = view
-            .below(entry)?
+        let below = if self.is_own(device) {
+            self.cloud_below(entry)?
+        } else {
+            let view = self.view(device)?;
+            let record = view
+                .entry(entry)?
+                .ok_or_else(|| Error::fs(ErrorKind::NotFound, format!("entry {entry}")))?;
+            if record.kind == EntryKind::File {
+                let path = record.name.clone();
+                vec![(entry, path, record)]
+            } else {
+                view.below(entry)?
+            }
+        };
+        let mut out: Vec<Below> = below
             .into_iter()
             .filter(|(_, _, record)| record.kind == EntryKind::File)
             .map(|(entry, path, record)| Below {
