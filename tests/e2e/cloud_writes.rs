@@ -125,12 +125,18 @@ fn programs_save_into_a_bucket_and_each_save_reaches_it_whole() -> Result<()> {
         q(&volume.join("drafts/one.txt"))
     ))?;
     assert_eq!(uri, "sd://cloud/archive/drafts/one.txt");
-    // A rename is the service's own copy: the photo never came here.
-    let state = sh(&format!(
-        "getfattr --only-values -n user.sd.state {}",
-        q(&volume.join("photos/renamed.bin"))
-    ))?;
-    assert_eq!(state, "online-only");
+    // A rename is the service's own copy: the photo never came here. (Its
+    // name shows the state once the change has settled into the index:
+    // uploaded is not yet settled.)
+    let state = || {
+        sh(&format!(
+            "getfattr --only-values -n user.sd.state {}",
+            q(&volume.join("photos/renamed.bin"))
+        ))
+    };
+    wait_for(Duration::from_secs(30), || state().is_ok())
+        .context("the renamed photo never showed a state")?;
+    assert_eq!(state()?, "online-only");
     ensure!(std::fs::read(volume.join("photos/renamed.bin"))? == photo);
     drop(mount);
     Ok(())
