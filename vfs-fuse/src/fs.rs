@@ -76,21 +76,15 @@ impl IntoErrno for Error {
 pub struct SdFs {
     pub(crate) ns: Arc<Namespace>,
     pub(crate) inodes: Arc<Inodes>,
-    made_here: Arc<crate::made_here::MadeHere>,
     handles: Handles,
     passthrough: AtomicBool,
 }
 
 impl SdFs {
-    pub(crate) fn new(
-        ns: Arc<Namespace>,
-        inodes: Arc<Inodes>,
-        made_here: Arc<crate::made_here::MadeHere>,
-    ) -> SdFs {
+    pub fn new(ns: Arc<Namespace>, inodes: Arc<Inodes>) -> SdFs {
         SdFs {
             ns,
             inodes,
-            made_here,
             handles: Handles::default(),
             passthrough: AtomicBool::new(false),
         }
@@ -106,16 +100,6 @@ impl SdFs {
 
     /// Answers an entry for `node`, counting the kernel's lookup.
     fn reply_entry(&self, (node, attr): (Node, Attr), reply: ReplyEntry) {
-        let ino = self.inodes.intern(&node, &attr);
-        reply.entry(ttl(&node), &to_fuse(ino, &attr), Generation(0));
-    }
-
-    /// Replies with a name this mount just made, and remembers it (its
-    /// echo from the watcher must leave the kernel's entry alone).
-    fn reply_made(&self, (node, attr): (Node, Attr), reply: ReplyEntry) {
-        if let Some(path) = node.local_path() {
-            self.made_here.note(path, node.key());
-        }
         let ino = self.inodes.intern(&node, &attr);
         reply.entry(ttl(&node), &to_fuse(ino, &attr), Generation(0));
     }
@@ -326,7 +310,7 @@ impl Filesystem for SdFs {
             u64::from(rdev),
             translate::caller(req),
         );
-        self.reply_made(tri!(reply, made), reply);
+        self.reply_entry(tri!(reply, made), reply);
     }
 
     fn mkdir(
@@ -342,7 +326,7 @@ impl Filesystem for SdFs {
         let made = self
             .ns
             .mkdir(&parent, name.as_bytes(), mode, translate::caller(req));
-        self.reply_made(tri!(reply, made), reply);
+        self.reply_entry(tri!(reply, made), reply);
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -374,7 +358,7 @@ impl Filesystem for SdFs {
             target.as_os_str().as_bytes(),
             translate::caller(req),
         );
-        self.reply_made(tri!(reply, made), reply);
+        self.reply_entry(tri!(reply, made), reply);
     }
 
     fn rename(
@@ -412,7 +396,7 @@ impl Filesystem for SdFs {
         let made = self
             .ns
             .link(&node, &parent, newname.as_bytes(), translate::caller(req));
-        self.reply_made(tri!(reply, made), reply);
+        self.reply_entry(tri!(reply, made), reply);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -692,9 +676,6 @@ impl Filesystem for SdFs {
                 translate::caller(req),
             )
         );
-        if let Some(path) = node.local_path() {
-            self.made_here.note(path, node.key());
-        }
         let ino = self.inodes.intern(&node, &attr);
         let (fh, fopen, passthrough) = self.open_handle(ino, file, |f| reply.open_backing(f));
         let entry_ttl = ttl(&node);

@@ -9,7 +9,6 @@ mod errno;
 mod fs;
 mod handles;
 mod inodes;
-mod made_here;
 mod translate;
 
 use std::ffi::OsStr;
@@ -31,7 +30,6 @@ pub struct Mounted {
     unmounter: SessionUnmounter,
     notifier: Notifier,
     inodes: Arc<Inodes>,
-    made_here: Arc<made_here::MadeHere>,
     session: Option<JoinHandle<io::Result<()>>>,
 }
 
@@ -54,8 +52,7 @@ pub fn mount(ns: Arc<Namespace>, mountpoint: &Path, threads: usize) -> io::Resul
         ));
     }
     let inodes = Arc::new(Inodes::new());
-    let made_here = Arc::new(made_here::MadeHere::default());
-    let fs = SdFs::new(ns, Arc::clone(&inodes), Arc::clone(&made_here));
+    let fs = SdFs::new(ns, Arc::clone(&inodes));
     let mut config = Config::default();
     config.n_threads = Some(threads.max(1));
     config.acl = SessionACL::All;
@@ -77,7 +74,6 @@ pub fn mount(ns: Arc<Namespace>, mountpoint: &Path, threads: usize) -> io::Resul
         unmounter,
         notifier,
         inodes,
-        made_here,
         session: Some(handle),
     })
 }
@@ -101,11 +97,7 @@ impl Mounted {
                 && let Some(parent_ino) = self.inodes.ino_of(&key)
             {
                 let name = path.file_name().unwrap_or(OsStr::new(""));
-                // The echo of a name made here: the kernel's entry is right
-                // (and dropping it would detach anything mounted on it).
-                if !self.made_here.is_echo(path) {
-                    let _ = self.notifier.inval_entry(INodeNo(parent_ino), name);
-                }
+                let _ = self.notifier.inval_entry(INodeNo(parent_ino), name);
                 // Offset 0: the directory's cached listing goes too, not just its attributes.
                 let _ = self.notifier.inval_inode(INodeNo(parent_ino), 0, 0);
             }

@@ -203,9 +203,7 @@ impl Node {
         })
     }
 
-    /// Where this device's file is on disk (`None` for every other kind):
-    /// what the watcher reports changes by, so adapters can match them.
-    pub fn local_path(&self) -> Option<&Path> {
+    pub(crate) fn local_path(&self) -> Option<&Path> {
         match &self.0 {
             Kind::Local { path, .. } => Some(path),
             _ => None,
