@@ -249,3 +249,76 @@ fn a_save_while_the_server_is_dead_survives_a_killed_daemon_and_arrives_whole() 
     drop(mount);
     Ok(())
 }
+
+/// The bucket is the nas's; the laptop, paired and without its keys, saves
+/// into it through its own mount. The nas stages each change for its
+/// bucket and uploads it; a change the nas made itself and has not
+/// uploaded yet is never overwritten by the laptop's (a conflict copy).
+#[test]
+fn a_paired_device_saves_into_the_owners_bucket() -> Result<()> {
+    use crate::remote::{LOOPBACK, pair};
+    let (mut s3, _src) = archive(|_| Ok(()))?;
+    let nas = indexed("nas", &s3)?;
+    let nas_mount = nas.mount_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
+    let laptop = sdfs_tests::Sd::init("laptop")?;
+    let mount = laptop.mount_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
+    pair(&laptop, &nas)?;
+    let volume = mount.mountpoint.join("archive");
+    wait_for(Duration::from_secs(30), || {
+        volume.join("readme.txt").is_file()
+    })
+    .with_context(|| format!("the volume never showed on the laptop:\n{}", mount.log()))?;
+    let big = noise(2 * 1024 * 1024 + 9, 31);
+    let big_file = tempfile::NamedTempFile::new()?;
+    std::fs::write(big_file.path(), &big)?;
+
+    sh(&format!(
+        "printf 'from the laptop\\n' > {new} && sed -i 's/readme/README/' {readme} && \
+         mkdir {dir} && cp {big} {dir}/big.bin && rm {gone}",
+        new = q(&volume.join("laptop.txt")),
+        readme = q(&volume.join("readme.txt")),
+        dir = q(&volume.join("new dir")),
+        big = q(big_file.path()),
+        gone = q(&volume.join("100% done.txt")),
+    ))
+    .with_context(|| format!("saving on the laptop:\n{}", mount.log()))?;
+    // Seen at once on the laptop.
+    ensure!(std::fs::read(volume.join("laptop.txt"))? == b"from the laptop\n");
+    ensure!(std::fs::read(volume.join("readme.txt"))? == b"the bucket's README\n");
+    let logs = || format!("laptop:\n{}\nnas:\n{}", mount.log(), nas_mount.log());
+    bucket_has(&s3, "laptop.txt", Some(b"from the laptop\n"), &logs())?;
+    bucket_has(&s3, "readme.txt", Some(b"the bucket's README\n"), &logs())?;
+    bucket_has(&s3, "new dir/big.bin", Some(&big), &logs())?;
+    bucket_has(&s3, "100% done.txt", None, &logs())?;
+    // The nas's own mount shows what its bucket now holds.
+    let on_nas = nas_mount.mountpoint.join("archive");
+    ensure!(std::fs::read(on_nas.join("new dir/big.bin"))? == big);
+    ensure!(!on_nas.join("100% done.txt").exists());
+
+    // The server is down; the nas saves readme.txt, then the laptop does:
+    // the nas's version keeps the name, the laptop's goes beside it.
+    s3.kill()?;
+    std::fs::write(on_nas.join("readme.txt"), b"the nas's version\n")?;
+    std::fs::write(volume.join("readme.txt"), b"the laptop's version\n")?;
+    let conflict_copy = || -> Option<String> {
+        std::fs::read_dir(&on_nas)
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .find(|n| n.starts_with("readme.sync-conflict-") && n.ends_with("-laptop.txt"))
+    };
+    wait_for(Duration::from_secs(60), || conflict_copy().is_some())
+        .with_context(|| format!("no conflict copy on the nas:\n{}", logs()))?;
+    let copy = conflict_copy().context("the conflict copy")?;
+    ensure!(std::fs::read(on_nas.join(&copy))? == b"the laptop's version\n");
+    ensure!(std::fs::read(on_nas.join("readme.txt"))? == b"the nas's version\n");
+    s3.restart()?;
+    wait_for(Duration::from_secs(60), || {
+        s3.rclone(&["lsf", "sw:archive"]).is_ok()
+    })
+    .with_context(|| format!("SeaweedFS never served again:\n{}", s3.log()))?;
+    bucket_has(&s3, "readme.txt", Some(b"the nas's version\n"), &logs())?;
+    bucket_has(&s3, &copy, Some(b"the laptop's version\n"), &logs())?;
+    drop(mount);
+    drop(nas_mount);
+    Ok(())
+}

@@ -116,9 +116,9 @@ pub fn add(
             volume: Some(volume.id),
             created_at: now,
             last_indexed: None,
-            // Writes to a bucket come with its own staging; until then
-            // paired devices are told at once that it takes none.
-            remote_writes: false,
+            // Paired devices save into it as into a location: their
+            // changes are staged here and uploaded like this device's.
+            remote_writes: true,
         };
         tables
             .data

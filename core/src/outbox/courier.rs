@@ -498,12 +498,20 @@ impl Courier {
         }
         let lib = self.content.library();
         let cloud = target.device == lib.device_id();
+        // A paired device's cloud volume: that device stages the change for
+        // its bucket, which then gives the object a time of its own, at or
+        // after the one delivered.
+        let mut bucket = false;
         let now = if cloud {
             // A cloud volume's: this device's own index.
             let location = crate::locations::get_by_id(lib.db(), target.location)?;
             crate::cloud::entry_at(lib, &location, &target.path)?
         } else {
-            ReplicaView::new(lib.db(), target.device)?.entry_at(target.location, &target.path)?
+            let view = ReplicaView::new(lib.db(), target.device)?;
+            bucket = view
+                .location(target.location)?
+                .is_some_and(|l| l.is_cloud());
+            view.entry_at(target.location, &target.path)?
         };
         let shown = match (&staged.change, now) {
             (Change::Removed, None) => true,
@@ -511,8 +519,11 @@ impl Courier {
             (Change::File { .. } | Change::Attrs { .. } | Change::Copied { .. }, Some((_, r))) => {
                 // A bucket's listing and its HEAD give times at different
                 // precisions: to the second there.
+                let seconds = |t: i64| t.div_euclid(1_000_000_000);
                 let same_time = if cloud {
-                    r.mtime.div_euclid(1_000_000_000) == version.mtime.div_euclid(1_000_000_000)
+                    seconds(r.mtime) == seconds(version.mtime)
+                } else if bucket {
+                    seconds(r.mtime) >= seconds(version.mtime)
                 } else {
                     r.mtime == version.mtime
                 };

@@ -12,6 +12,11 @@
 //!   is saved beside it as `name.sync-conflict-<YYYYMMDD-HHMMSS>-<device>.ext`;
 //!   identical content is no conflict;
 //! - a removal of a file changed here since keeps the file.
+//!
+//! A change to one of this device's cloud volumes is staged for the bucket
+//! instead (`bucket.rs`).
+
+mod bucket;
 
 use std::fs::File;
 use std::io::Write;
@@ -68,7 +73,7 @@ pub fn apply(
         return Ok(refused("not a plain path below the location"));
     }
     let Some(root_path) = location.root_path() else {
-        return Ok(refused("a cloud volume takes changes from its bucket"));
+        return bucket::apply(content, &location, from_name, delivery, sender);
     };
     let root = sys::open_root(&root_path).map_err(|e| Error::io(&root_path, e))?;
     let place = Place {
@@ -87,17 +92,6 @@ pub fn apply(
             let Ok(manifest) = Manifest::decode(manifest) else {
                 return Ok(refused("a malformed manifest"));
             };
-            // Content that came with the delivery is one more source,
-            // checked chunk by chunk like the rest; what does not match is
-            // asked of the sender.
-            let mut senders: Vec<Arc<dyn ChunkSource>> = Vec::with_capacity(2);
-            if !inline.is_empty() {
-                senders.push(Arc::new(Inline {
-                    bytes: bytes::Bytes::copy_from_slice(inline),
-                    sender: sender.describe(),
-                }));
-            }
-            senders.push(sender);
             place.put_file(
                 content,
                 &manifest,
@@ -105,7 +99,7 @@ pub fn apply(
                 *mtime,
                 delivery.base,
                 from_name,
-                senders,
+                senders(inline, sender),
             )
         }
         DeliveredChange::Attrs { mode, mtime } => place.set_attrs(*mode, *mtime, delivery.base),
@@ -116,6 +110,64 @@ pub fn apply(
 
 fn refused(why: &str) -> DeliveryOutcome {
     DeliveryOutcome::Refused(why.to_owned())
+}
+
+/// Where a delivered file's chunks come from: content that came with the
+/// delivery is one more source, checked chunk by chunk like the rest; what
+/// does not match is asked of the sender.
+fn senders(inline: &[u8], sender: Arc<dyn ChunkSource>) -> Vec<Arc<dyn ChunkSource>> {
+    let mut senders: Vec<Arc<dyn ChunkSource>> = Vec::with_capacity(2);
+    if !inline.is_empty() {
+        senders.push(Arc::new(Inline {
+            bytes: bytes::Bytes::copy_from_slice(inline),
+            sender: sender.describe(),
+        }));
+    }
+    senders.push(sender);
+    senders
+}
+
+/// Writes the content of `manifest` into `out`, each chunk checked as it
+/// is read from `sources` and the whole against the manifest's hash at the
+/// end (a sender's manifest is its word, not ours).
+fn copy_verified(
+    content: &ContentStore,
+    manifest: &Manifest,
+    sources: Vec<Arc<dyn ChunkSource>>,
+    out: &mut File,
+    what: &dyn Fn(std::io::Error) -> Error,
+) -> Result<()> {
+    let reader = ContentReader::new(
+        Arc::new(manifest.clone()),
+        sources,
+        content.hot().clone(),
+        Some(Arc::clone(content.chunks())),
+        sdfs_cas::Keep::No,
+    )
+    // The sender's chunks come in batches side by side, not one round
+    // trip each.
+    .with_readahead(INCOMING_READAHEAD);
+    let mut whole = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
+    loop {
+        let n = reader
+            .read_at(offset, &mut buf)
+            .map_err(Error::Unreadable)?;
+        if n == 0 {
+            break;
+        }
+        whole.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(what)?;
+        offset += n as u64;
+    }
+    if FileHash(*whole.finalize().as_bytes()) != manifest.hash() {
+        return Err(Error::fs(
+            ErrorKind::InvalidInput,
+            "the content does not match its manifest",
+        ));
+    }
+    Ok(())
 }
 
 /// What is under the name now.
@@ -259,38 +311,7 @@ impl Place<'_> {
         let mut file = sys::create_at(Caller::daemon(), self.root, &temp, flags, 0o600)
             .map_err(|e| self.io(e))?;
         let result = (|| {
-            let reader = ContentReader::new(
-                Arc::new(manifest.clone()),
-                sources,
-                content.hot().clone(),
-                Some(Arc::clone(content.chunks())),
-                sdfs_cas::Keep::No,
-            )
-            // The sender's chunks come in batches side by side, not one
-            // round trip each.
-            .with_readahead(INCOMING_READAHEAD);
-            let mut whole = blake3::Hasher::new();
-            let mut buf = vec![0u8; 1 << 20];
-            let mut offset = 0u64;
-            loop {
-                let n = reader
-                    .read_at(offset, &mut buf)
-                    .map_err(Error::Unreadable)?;
-                if n == 0 {
-                    break;
-                }
-                whole.update(&buf[..n]);
-                file.write_all(&buf[..n]).map_err(|e| self.io(e))?;
-                offset += n as u64;
-            }
-            // Each chunk matched its id; the whole must match the manifest
-            // too (a sender's manifest is its word, not ours).
-            if FileHash(*whole.finalize().as_bytes()) != manifest.hash() {
-                return Err(Error::fs(
-                    ErrorKind::InvalidInput,
-                    "the content does not match its manifest",
-                ));
-            }
+            copy_verified(content, manifest, sources, &mut file, &|e| self.io(e))?;
             file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777))
                 .map_err(|e| self.io(e))?;
             file.sync_all().map_err(|e| self.io(e))?;
