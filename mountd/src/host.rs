@@ -290,6 +290,15 @@ impl Host {
                 name,
                 discard_pending,
             } => {
+                // Keys to a paired device's volume: forgotten, the volume
+                // stays theirs.
+                if let Some(id) = sdfs_core::cloud::disconnect(lib, &name)? {
+                    if let Some(volumes) = self.cloud.get() {
+                        volumes.forget(id);
+                    }
+                    self.reload_namespace();
+                    return Done::of(&CloudRemoved { removed: name });
+                }
                 // Saves not uploaded yet are work only this device has.
                 let location = locations::get_by_name(lib.db(), &name)?;
                 let content = self.content()?;

@@ -393,6 +393,88 @@ fn a_paired_device_reads_the_volume_through_its_owner() -> Result<()> {
     Ok(())
 }
 
+/// The volume is the nas's; the laptop, paired, adds the same bucket with
+/// keys of its own: it is connected to the nas's volume (not indexed a
+/// second time) and reads the bucket directly, with the nas offline, each
+/// object checked against the nas's record. `sd cloud rm` forgets the keys
+/// and leaves the volume the nas's.
+#[test]
+fn a_device_with_keys_reads_a_paired_devices_volume_directly() -> Result<()> {
+    use crate::remote::{LOOPBACK, pair};
+    let (s3, src) = archive(|_| Ok(()))?;
+    let nas = indexed("nas", &s3)?;
+    let nas_daemon = nas.daemon_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
+    let laptop = Sd::init("laptop")?;
+    let mount = laptop.mount_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
+    pair(&laptop, &nas)?;
+    let volume = mount.mountpoint.join("archive");
+    wait_for(Duration::from_secs(30), || {
+        volume.join("readme.txt").is_file()
+    })
+    .with_context(|| format!("the volume never showed on the laptop:\n{}", mount.log()))?;
+
+    let out = laptop
+        .cmd([
+            "cloud",
+            "add",
+            "mine",
+            "s3",
+            "--bucket",
+            "archive",
+            "--endpoint",
+            &s3.endpoint(),
+        ])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .output()?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success() && said.contains("nas's volume archive"),
+        "sd cloud add on the laptop: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = laptop.json(["cloud", "list"])?;
+    let rows = listed.as_array().context("sd cloud list --json")?;
+    ensure!(
+        rows.len() == 1 && rows[0]["owner"] == "nas" && rows[0]["name"] == "archive",
+        "{listed}"
+    );
+    // No second volume: the laptop's top level has the nas's alone.
+    ensure!(!mount.mountpoint.join("mine").exists());
+
+    drop(nas_daemon);
+    for file in ["dir one/notes.txt", "photos/big.bin"] {
+        sh(&format!(
+            "cmp {} {}",
+            q(&volume.join(file)),
+            q(&src.path().join(file))
+        ))
+        .with_context(|| format!("{file} with the nas offline:\n{}", mount.log()))?;
+    }
+    let state = sh(&format!(
+        "getfattr --only-values -n user.sd.state {}",
+        q(&volume.join("photos/big.bin"))
+    ))?;
+    ensure!(state == "cached", "{state}");
+
+    // Keys forgotten: the volume stays listed, and with its owner offline
+    // a file not read before cannot be.
+    laptop.ok(["cloud", "rm", "archive", "--yes"])?;
+    ensure!(
+        laptop
+            .json(["cloud", "list"])?
+            .as_array()
+            .is_some_and(|a| a.is_empty())
+    );
+    ensure!(volume.join("readme.txt").is_file());
+    ensure!(
+        std::fs::read(volume.join("readme.txt")).is_err(),
+        "read an unread file with neither keys nor its owner"
+    );
+    drop(mount);
+    Ok(())
+}
+
 /// `sd pin` keeps a volume's folder on this device (readable with the
 /// server dead), and `sd free-up` makes it online-only again.
 #[test]

@@ -18,9 +18,10 @@ use sdfs_cas::{ContentReader, FileHash, Keep, Manifest};
 use super::backend::CloudBackend;
 use crate::content_store::ContentStore;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ids::ContentId;
+use crate::ids::{ContentId, DeviceId};
 use crate::model::entry::EntryRecord;
 use crate::namespace::Opened;
+use crate::sync::replica::ReplicaView;
 
 /// Bytes asked for by one ranged read of a whole fetch.
 const PART: u64 = 8 << 20;
@@ -29,17 +30,78 @@ const PARTS_IN_FLIGHT: usize = 8;
 /// Where fetches in progress live, inside the library.
 const INCOMING: &str = "cloud-incoming";
 
+/// Whose record of a content a fetched object is checked against.
+pub enum Recorded<'a> {
+    /// This device's index (its own volumes): the first fetch records the
+    /// full hash.
+    Own,
+    /// A paired device's volume read straight from its bucket: that
+    /// device's full hash once it has one, else the one remembered here
+    /// for the entry at its size and time (recorded by the first fetch).
+    Replica {
+        view: &'a ReplicaView,
+        device: DeviceId,
+        entry: u64,
+    },
+}
+
+impl Recorded<'_> {
+    /// The full BLAKE3 known for the object's content, if any.
+    fn known(&self, content: &ContentStore, record: &EntryRecord) -> Result<Option<[u8; 32]>> {
+        match self {
+            Recorded::Own => match record.content {
+                Some(id) => Ok(content.content_record(id)?.integrity),
+                None => Ok(None),
+            },
+            Recorded::Replica {
+                view,
+                device,
+                entry,
+            } => Ok(content
+                .remote_hash(view, *device, *entry, record)?
+                .map(|h| h.0)),
+        }
+    }
+
+    /// Records `hash` as the content's full hash unless one is known;
+    /// returns the one that counts.
+    fn settle(
+        &self,
+        content: &ContentStore,
+        id: ContentId,
+        record: &EntryRecord,
+        hash: [u8; 32],
+    ) -> Result<[u8; 32]> {
+        match self {
+            Recorded::Own => content.settle_integrity(id, hash),
+            Recorded::Replica { device, entry, .. } => match self.known(content, record)? {
+                Some(known) => Ok(known),
+                None => {
+                    content.remember_remote_manifest(
+                        *device,
+                        *entry,
+                        (record.size, record.mtime),
+                        FileHash(hash),
+                    )?;
+                    Ok(hash)
+                }
+            },
+        }
+    }
+}
+
 /// Opens cloud file `path` (its index record `record`) for reading.
 pub fn fetch_verified(
     content: &Arc<ContentStore>,
     backend: &dyn CloudBackend,
     path: &[u8],
     record: &EntryRecord,
+    recorded: &Recorded<'_>,
 ) -> Result<Opened> {
-    if let Some(stored) = stored(content, record)? {
+    if let Some(stored) = stored(content, record, recorded)? {
         return Ok(open_stored(content, stored));
     }
-    let fetched = fetch(content, backend, path, record)?;
+    let fetched = fetch(content, backend, path, record, recorded)?;
     let reader = fetched
         .incoming
         .file
@@ -68,10 +130,10 @@ pub fn stored_or_fetched(
     path: &[u8],
     record: &EntryRecord,
 ) -> Result<Manifest> {
-    if let Some(stored) = stored(content, record)? {
+    if let Some(stored) = stored(content, record, &Recorded::Own)? {
         return Ok(stored.manifest);
     }
-    let fetched = fetch(content, backend, path, record)?;
+    let fetched = fetch(content, backend, path, record, &Recorded::Own)?;
     let manifest = fetched.manifest.clone();
     keep(content, fetched)?;
     Ok(manifest)
@@ -87,7 +149,7 @@ pub fn file_state(
     if record.kind != crate::model::entry::EntryKind::File {
         return Ok(None);
     }
-    Ok(Some(match stored(content, record)? {
+    Ok(Some(match stored(content, record, &Recorded::Own)? {
         None => FileState::OnlineOnly,
         Some(Stored { manifest, .. })
             if content
@@ -133,17 +195,21 @@ struct Stored {
 }
 
 /// What the store has of the content, if it has all of it.
-fn stored(content: &ContentStore, record: &EntryRecord) -> Result<Option<Stored>> {
+fn stored(
+    content: &ContentStore,
+    record: &EntryRecord,
+    recorded: &Recorded<'_>,
+) -> Result<Option<Stored>> {
     if record.size == 0 {
         return Ok(Some(Stored {
             manifest: Manifest::of_bytes(b""),
             whole: None,
         }));
     }
-    let Some(id) = record.content else {
+    if record.content.is_none() {
         return Ok(None);
-    };
-    let Some(hash) = content.content_record(id)?.integrity else {
+    }
+    let Some(hash) = recorded.known(content, record)? else {
         return Ok(None);
     };
     let Some(manifest) = content.chunks().manifest(&FileHash(hash)).map_err(store)? else {
@@ -178,6 +244,7 @@ fn fetch(
     backend: &dyn CloudBackend,
     path: &[u8],
     record: &EntryRecord,
+    recorded: &Recorded<'_>,
 ) -> Result<Fetched> {
     let shown = || String::from_utf8_lossy(path).into_owned();
     let Some(id) = record.content else {
@@ -189,7 +256,15 @@ fn fetch(
     let size = record.size;
     let incoming = Incoming::create(content.library().dir(), size)?;
     let manifest = download_and_hash(backend, path, size, &incoming.file)?;
-    check(content, &incoming, id, &manifest, &shown())?;
+    check(
+        content,
+        &incoming,
+        record,
+        id,
+        &manifest,
+        &shown(),
+        recorded,
+    )?;
     Ok(Fetched { manifest, incoming })
 }
 
@@ -198,9 +273,11 @@ fn fetch(
 fn check(
     content: &ContentStore,
     incoming: &Incoming,
+    record: &EntryRecord,
     id: ContentId,
     manifest: &Manifest,
     shown: &str,
+    recorded: &Recorded<'_>,
 ) -> Result<()> {
     let mut buf = Vec::new();
     let sampled =
@@ -212,7 +289,7 @@ fn check(
             format!("{shown} changed in the bucket since it was indexed (run `sd index`)"),
         ));
     }
-    let settled = content.settle_integrity(id, manifest.hash().0)?;
+    let settled = recorded.settle(content, id, record, manifest.hash().0)?;
     if settled != manifest.hash().0 {
         return Err(Error::fs(
             ErrorKind::Corrupt,

@@ -12,6 +12,7 @@ pub mod backend;
 pub mod config;
 mod fetch;
 mod index;
+mod shared;
 mod upload;
 
 use std::collections::HashMap;
@@ -20,9 +21,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 pub use backend::{CloudBackend, CloudObject, Connector, Put, WriteIf};
 pub use config::{CloudConfig, Secrets, Service};
-pub use fetch::{clean_incoming, fetch_verified, file_state, stored_or_fetched};
+pub use fetch::{Recorded, clean_incoming, fetch_verified, file_state, stored_or_fetched};
 pub(crate) use index::entry_below;
 pub use index::{CloudIndexed, entry_at, index, refresh};
+pub use shared::{SharedVolume, disconnect, keyed, owner};
 pub use upload::{Uploaded, deliver};
 
 use crate::error::{Error, Result};
@@ -40,6 +42,9 @@ pub struct Added {
     pub config: CloudConfig,
     pub location: LocationRecord,
     pub secrets_file: PathBuf,
+    /// The paired device whose volume this is, when the service was one
+    /// of theirs: this device now reads it directly, with its own keys.
+    pub owner: Option<String>,
 }
 
 /// Adds a cloud volume named `name`: reaches the service first (a wrong
@@ -53,6 +58,11 @@ pub fn add(
     connector: &dyn Connector,
 ) -> Result<Added> {
     validate_location_name(name)?;
+    // The same bucket as a paired device's volume: read it directly, not
+    // index it a second time under another name.
+    if let Some(theirs) = shared::find(lib, &service)? {
+        return shared::connect(lib, theirs, service, secrets, connector);
+    }
     if crate::locations::list(lib.db())?
         .iter()
         .any(|l| l.name == name)
@@ -136,6 +146,7 @@ pub fn add(
         config,
         location,
         secrets_file,
+        owner: None,
     })
 }
 
@@ -178,6 +189,9 @@ pub struct Volumes {
     /// peer asks it for every chunk request, so it must cost no read of
     /// the database while nothing changed.
     roots: Mutex<Option<Vec<(LocationId, u64)>>>,
+    /// Paired devices' volumes this device has keys for (`shared.rs`),
+    /// read on first use: every read of another device's file asks.
+    keyed: Mutex<Option<Vec<LocationId>>>,
     /// Told which entries of a volume's index changed (the mount drops
     /// what the kernel caches of them).
     on_changed: OnceLock<Box<ChangedHook>>,
@@ -201,6 +215,7 @@ impl Volumes {
             connector,
             open: Mutex::new(HashMap::new()),
             roots: Mutex::new(None),
+            keyed: Mutex::new(None),
             on_changed: OnceLock::new(),
         }
     }
@@ -235,8 +250,21 @@ impl Volumes {
         Ok(read)
     }
 
+    /// Locations of paired devices' volumes this device has keys for, to
+    /// read their buckets directly.
+    pub fn keyed(&self) -> Result<Vec<LocationId>> {
+        let mut keyed = self.keyed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = keyed.as_ref() {
+            return Ok(known.clone());
+        }
+        let read = shared::keyed(&self.lib)?;
+        *keyed = Some(read.clone());
+        Ok(read)
+    }
+
     /// Reads the volumes again on next use (one was added or removed).
     pub fn reload(&self) {
+        *self.keyed.lock().unwrap_or_else(|e| e.into_inner()) = None;
         *self.roots.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 

@@ -9,7 +9,7 @@ use redb::ReadableDatabase;
 use super::node::{Kind, ino};
 use super::{Attr, DirEntry, Namespace, Node, Opened};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ids::LocationId;
+use crate::ids::{DeviceId, LocationId};
 use crate::library::schema;
 use crate::model::entry::EntryRecord;
 use crate::model::location::LocationRecord;
@@ -161,7 +161,53 @@ impl Namespace {
         })?;
         let path = self.cloud_path(location, entry)?;
         let backend = volumes.backend(location)?;
-        crate::cloud::fetch_verified(&self.content, &*backend, &path, &record)
+        crate::cloud::fetch_verified(
+            &self.content,
+            &*backend,
+            &path,
+            &record,
+            &crate::cloud::Recorded::Own,
+        )
+    }
+
+    /// A paired device's cloud file read straight from its bucket, when
+    /// this device has keys for that volume (`cloud/shared.rs`); `None`
+    /// leaves it to the owner. Checked against the owner's record as any
+    /// read of that device's files is.
+    pub(super) fn open_shared_cloud(&self, device: DeviceId, entry: u64) -> Result<Option<Opened>> {
+        let Some(volumes) = self.content.cloud() else {
+            return Ok(None);
+        };
+        let keyed = volumes.keyed()?;
+        if keyed.is_empty() {
+            return Ok(None);
+        }
+        let view = self.view(device)?;
+        let Some((location, path)) = view.path_of(entry)? else {
+            return Ok(None);
+        };
+        if !keyed.contains(&location.id) {
+            return Ok(None);
+        }
+        let record = view
+            .entry(entry)?
+            .ok_or_else(|| Error::fs(ErrorKind::NotFound, format!("entry {entry}")))?;
+        if record.kind != crate::model::entry::EntryKind::File {
+            return Err(Error::fs(ErrorKind::IsADirectory, "a directory"));
+        }
+        let backend = volumes.backend(location.id)?;
+        crate::cloud::fetch_verified(
+            &self.content,
+            &*backend,
+            &path,
+            &record,
+            &crate::cloud::Recorded::Replica {
+                view: &view,
+                device,
+                entry,
+            },
+        )
+        .map(Some)
     }
 
     /// `sd://cloud/<volume>/<path>` of a volume's entry.

@@ -443,6 +443,15 @@ impl ReplicaView {
             .transpose()
     }
 
+    pub fn volume(&self, id: crate::ids::VolumeId) -> Result<Option<VolumeRecord>> {
+        let table = self.txn.open_table(REPLICA)?;
+        let key = (self.d(), Resource::Volume.code(), id.0.as_u128());
+        table
+            .get(key)?
+            .map(|v| VolumeRecord::decode(v.value()))
+            .transpose()
+    }
+
     pub fn entry(&self, id: u64) -> Result<Option<EntryRecord>> {
         let table = self.txn.open_table(REPLICA_ENTRIES)?;
         table
