@@ -1,11 +1,12 @@
 //! Reading a cloud volume's file: the object is fetched whole, in parallel
-//! ranged reads, into the library, and hashed as its parts arrive (the
-//! manifest is ready when the last part is); checked against the sampled
-//! hash the index recorded and against the full BLAKE3 the content already
-//! has (or records the one it now has). Only then does a program read it,
-//! from that file, while it is made durable and kept as the store's whole
-//! copy behind the reader's back. The next open reads the store, not the
-//! bucket.
+//! ranged reads, into the library, and its full BLAKE3 computed as its
+//! parts arrive; checked against the sampled hash the index recorded and
+//! against the full BLAKE3 the content already has (or records the one it
+//! now has). Only then does a program read it, from that file, while its
+//! manifest is cut (FastCDC, chunk hashes: work the check does not need,
+//! so it stays off the reader's path) and the file is made durable and kept
+//! as the store's whole copy behind the reader's back. Opens meanwhile get
+//! the same checked file; the next ones read the store, not the bucket.
 
 use std::fs::File;
 use std::io::Read;
@@ -101,13 +102,24 @@ pub fn fetch_verified(
     if let Some(stored) = stored(content, record, recorded)? {
         return Ok(open_stored(content, stored));
     }
+    let volumes = content.cloud();
+    if let (Some(volumes), Some(hash)) = (volumes, recorded.known(content, record)?)
+        && let Some(file) = volumes.being_kept(&hash)
+    {
+        return Ok(Opened::Whole(file));
+    }
     let fetched = fetch(content, backend, path, record, recorded)?;
     let reader = fetched
         .incoming
         .file
         .try_clone()
         .map_err(|e| Error::io(&fetched.incoming.path, e))?;
-    // Made durable and kept while the program reads.
+    // Made durable and kept while the program reads; until it is, later
+    // opens get the same checked file rather than a second download.
+    let keeping = volumes.and_then(|v| {
+        let file = fetched.incoming.file.try_clone().ok()?;
+        Some(v.keeping(fetched.hash, file))
+    });
     let store = Arc::clone(content);
     let spawned = std::thread::Builder::new()
         .name("sd-cloud-keep".into())
@@ -115,6 +127,7 @@ pub fn fetch_verified(
             if let Err(e) = keep(&store, fetched) {
                 tracing::warn!("keeping a fetched cloud file: {e}");
             }
+            drop(keeping);
         });
     if let Err(e) = spawned {
         tracing::warn!("keeping a fetched cloud file: {e}");
@@ -134,9 +147,7 @@ pub fn stored_or_fetched(
         return Ok(stored.manifest);
     }
     let fetched = fetch(content, backend, path, record, &Recorded::Own)?;
-    let manifest = fetched.manifest.clone();
-    keep(content, fetched)?;
-    Ok(manifest)
+    keep(content, fetched)
 }
 
 /// Where a cloud file stands here: online-only, cached (whole and checked
@@ -234,7 +245,8 @@ fn stored(
 
 /// A file fetched whole and checked, not yet kept.
 struct Fetched {
-    manifest: Manifest,
+    /// Its full BLAKE3.
+    hash: FileHash,
     incoming: Incoming,
 }
 
@@ -255,17 +267,9 @@ fn fetch(
     };
     let size = record.size;
     let incoming = Incoming::create(content.library().dir(), size)?;
-    let manifest = download_and_hash(backend, path, size, &incoming.file)?;
-    check(
-        content,
-        &incoming,
-        record,
-        id,
-        &manifest,
-        &shown(),
-        recorded,
-    )?;
-    Ok(Fetched { manifest, incoming })
+    let hash = download_and_hash(backend, path, size, &incoming.file)?;
+    check(content, &incoming, record, id, hash, &shown(), recorded)?;
+    Ok(Fetched { hash, incoming })
 }
 
 /// The sampled hash must be the one the index recorded, and the full
@@ -275,22 +279,21 @@ fn check(
     incoming: &Incoming,
     record: &EntryRecord,
     id: ContentId,
-    manifest: &Manifest,
+    hash: FileHash,
     shown: &str,
     recorded: &Recorded<'_>,
 ) -> Result<()> {
     let mut buf = Vec::new();
-    let sampled =
-        crate::content_hash::content_hash_of_file(&incoming.file, manifest.size(), &mut buf)
-            .map_err(|e| Error::io(&incoming.path, e))?;
+    let sampled = crate::content_hash::content_hash_of_file(&incoming.file, record.size, &mut buf)
+        .map_err(|e| Error::io(&incoming.path, e))?;
     if sampled.hash.map(|h| h.content_id()) != Some(id) {
         return Err(Error::fs(
             ErrorKind::Corrupt,
             format!("{shown} changed in the bucket since it was indexed (run `sd index`)"),
         ));
     }
-    let settled = recorded.settle(content, id, record, manifest.hash().0)?;
-    if settled != manifest.hash().0 {
+    let settled = recorded.settle(content, id, record, hash.0)?;
+    if settled != hash.0 {
         return Err(Error::fs(
             ErrorKind::Corrupt,
             format!(
@@ -301,14 +304,29 @@ fn check(
     Ok(())
 }
 
-/// Keeps a checked file: its manifest, and the file itself as the store's
-/// whole copy (synced, then named; not written again), or its chunks in
-/// the packs when it is too small for that or over the budget.
-fn keep(content: &ContentStore, fetched: Fetched) -> Result<()> {
-    let Fetched { manifest, incoming } = fetched;
+/// Keeps a checked file: cuts its manifest (checked against the hash the
+/// file was checked by), then keeps the file itself as the store's whole
+/// copy (synced, then named; not written again), or its chunks in the
+/// packs when it is too small for that or over the budget.
+fn keep(content: &ContentStore, fetched: Fetched) -> Result<Manifest> {
+    let Fetched { hash, incoming } = fetched;
+    let manifest = sdfs_cas::build_from_reader(
+        File::open(&incoming.path).map_err(|e| Error::io(&incoming.path, e))?,
+        &sdfs_cas::Discard,
+    )
+    .map_err(|e| match e {
+        sdfs_cas::build::BuildError::Io(e) => Error::io(&incoming.path, e),
+        sdfs_cas::build::BuildError::Sink(never) => match never {},
+    })?;
+    if manifest.hash() != hash {
+        return Err(Error::fs(
+            ErrorKind::Corrupt,
+            "a fetched file changed on disk before it was kept",
+        ));
+    }
     content.chunks().put_manifest(&manifest).map_err(store)?;
     match content.chunks().adopt(&manifest, &incoming.path) {
-        Ok(sdfs_cas::store::Assembly::Written | sdfs_cas::store::Assembly::Present) => Ok(()),
+        Ok(sdfs_cas::store::Assembly::Written | sdfs_cas::store::Assembly::Present) => {}
         Ok(sdfs_cas::store::Assembly::Skipped) | Err(_) => {
             let ingest = content.chunks().ingest();
             for chunk in manifest.chunks() {
@@ -319,9 +337,10 @@ fn keep(content: &ContentStore, fetched: Fetched) -> Result<()> {
                     .map_err(|e| Error::io(&incoming.path, e))?;
                 ingest.add(&chunk.id, &bytes).map_err(store)?;
             }
-            ingest.commit().map_err(store).map(drop)
+            ingest.commit().map_err(store)?;
         }
     }
+    Ok(manifest)
 }
 
 fn store(e: sdfs_cas::store::StoreError) -> Error {
@@ -384,21 +403,22 @@ impl Read for Arriving<'_> {
     }
 }
 
-/// Downloads the object into `file`, parts side by side, while one thread
-/// builds its manifest from the parts in order as they arrive.
+/// Downloads the object into `file`, parts side by side, while this thread
+/// hashes the parts in order as they arrive (the whole-file BLAKE3: all the
+/// check needs).
 fn download_and_hash(
     backend: &dyn CloudBackend,
     path: &[u8],
     size: u64,
     file: &File,
-) -> Result<Manifest> {
+) -> Result<FileHash> {
     let parts = size.div_ceil(PART) as usize;
     let progress = Progress {
         state: Mutex::new((vec![false; parts], None)),
         changed: Condvar::new(),
     };
     let next = AtomicU64::new(0);
-    let built = std::thread::scope(|scope| {
+    let hashed = std::thread::scope(|scope| {
         for _ in 0..PARTS_IN_FLIGHT.min(parts) {
             scope.spawn(|| {
                 loop {
@@ -430,13 +450,24 @@ fn download_and_hash(
                 }
             });
         }
-        let reader = Arriving {
+        let mut reader = Arriving {
             file,
             progress: &progress,
             at: 0,
             size,
         };
-        sdfs_cas::build_from_reader(reader, &sdfs_cas::Discard)
+        let mut whole = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return Ok(FileHash(*whole.finalize().as_bytes())),
+                Ok(n) => {
+                    whole.update(&buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     });
     let failed = progress
         .state
@@ -446,10 +477,7 @@ fn download_and_hash(
     if let Some(e) = failed {
         return Err(e);
     }
-    built.map_err(|e| match e {
-        sdfs_cas::build::BuildError::Io(e) => Error::io("a cloud download", e),
-        sdfs_cas::build::BuildError::Sink(never) => match never {},
-    })
+    hashed.map_err(|e| Error::io("a cloud download", e))
 }
 
 /// A download in progress: removed when dropped, unless it was kept.

@@ -192,6 +192,9 @@ pub struct Volumes {
     /// Paired devices' volumes this device has keys for (`shared.rs`),
     /// read on first use: every read of another device's file asks.
     keyed: Mutex<Option<Vec<LocationId>>>,
+    /// Files fetched and checked, being kept, by full BLAKE3: an open
+    /// meanwhile reads the same file instead of downloading it again.
+    kept: Arc<Mutex<HashMap<[u8; 32], std::fs::File>>>,
     /// Told which entries of a volume's index changed (the mount drops
     /// what the kernel caches of them).
     on_changed: OnceLock<Box<ChangedHook>>,
@@ -216,6 +219,7 @@ impl Volumes {
             open: Mutex::new(HashMap::new()),
             roots: Mutex::new(None),
             keyed: Mutex::new(None),
+            kept: Arc::default(),
             on_changed: OnceLock::new(),
         }
     }
@@ -262,6 +266,25 @@ impl Volumes {
         Ok(read)
     }
 
+    /// The checked file of content `hash` while it is being kept.
+    pub fn being_kept(&self, hash: &[u8; 32]) -> Option<std::fs::File> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(hash).and_then(|f| f.try_clone().ok())
+    }
+
+    /// Offers `file`, checked to hold content `hash`, to other opens until
+    /// the guard is dropped (once it is kept in the store).
+    pub fn keeping(&self, hash: sdfs_cas::FileHash, file: std::fs::File) -> Keeping {
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash.0, file);
+        Keeping {
+            kept: Arc::clone(&self.kept),
+            hash: hash.0,
+        }
+    }
+
     /// Reads the volumes again on next use (one was added or removed).
     pub fn reload(&self) {
         *self.keyed.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -292,5 +315,20 @@ impl Volumes {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
         self.reload();
+    }
+}
+
+/// See [`Volumes::keeping`].
+pub struct Keeping {
+    kept: Arc<Mutex<HashMap<[u8; 32], std::fs::File>>>,
+    hash: [u8; 32],
+}
+
+impl Drop for Keeping {
+    fn drop(&mut self) {
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.hash);
     }
 }
