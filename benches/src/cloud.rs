@@ -390,7 +390,7 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
     t.push_str(&crate::machine());
     t.push_str(
         "\n\nOne SeaweedFS (`weed mini`) on loopback for every row. Cold reads start with nothing of the object on this machine; \
-sdfs fetches it whole (eight parallel 8 MiB ranged GETs, hashed as they arrive), checks it against its sampled hash and full BLAKE3, \
+sdfs fetches it whole (sixteen parallel 8 MiB ranged GETs, hashed as they arrive), checks it against its sampled hash and full BLAKE3, \
 serves it and keeps it in the store. `rclone mount` uses `--vfs-cache-mode full`. `find` and `grep -r` run twice through each \
 mount; the second run counts.\n\n",
     );

@@ -28,7 +28,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const COPY_DEADLINE: Duration = Duration::from_secs(600);
 /// Uploads go in parts of this size (S3's multipart), a few at once.
 const PART_SIZE: usize = 8 * 1024 * 1024;
-const PARTS_IN_FLIGHT: usize = 4;
+const PARTS_IN_FLIGHT: usize = 8;
 
 /// Opens volumes with OpenDAL.
 #[derive(Debug)]

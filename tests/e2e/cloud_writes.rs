@@ -284,7 +284,13 @@ fn a_paired_device_saves_into_the_owners_bucket() -> Result<()> {
     .with_context(|| format!("saving on the laptop:\n{}", mount.log()))?;
     // Seen at once on the laptop.
     ensure!(std::fs::read(volume.join("laptop.txt"))? == b"from the laptop\n");
-    ensure!(std::fs::read(volume.join("readme.txt"))? == b"the bucket's README\n");
+    let readme = std::fs::read(volume.join("readme.txt"))?;
+    ensure!(
+        readme == b"the bucket's README\n",
+        "readme.txt on the laptop: {:?}\n{}",
+        String::from_utf8_lossy(&readme),
+        mount.log()
+    );
     let logs = || format!("laptop:\n{}\nnas:\n{}", mount.log(), nas_mount.log());
     bucket_has(&s3, "laptop.txt", Some(b"from the laptop\n"), &logs())?;
     bucket_has(&s3, "readme.txt", Some(b"the bucket's README\n"), &logs())?;

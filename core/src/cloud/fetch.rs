@@ -27,7 +27,7 @@ use crate::sync::replica::ReplicaView;
 /// Bytes asked for by one ranged read of a whole fetch.
 const PART: u64 = 8 << 20;
 /// Ranged reads of one fetch in flight at once.
-const PARTS_IN_FLIGHT: usize = 8;
+const PARTS_IN_FLIGHT: usize = 16;
 /// Where fetches in progress live, inside the library.
 const INCOMING: &str = "cloud-incoming";
 

@@ -499,8 +499,7 @@ impl Courier {
         let lib = self.content.library();
         let cloud = target.device == lib.device_id();
         // A paired device's cloud volume: that device stages the change for
-        // its bucket, which then gives the object a time of its own, at or
-        // after the one delivered.
+        // its bucket, which then gives the object a time of its own.
         let mut bucket = false;
         let now = if cloud {
             // A cloud volume's: this device's own index.
@@ -514,6 +513,16 @@ impl Courier {
             view.entry_at(target.location, &target.path)?
         };
         let shown = match (&staged.change, now) {
+            // A paired device's bucket stamps the object with its own time,
+            // which cannot tell a same-sized older version from this one:
+            // the content identity can.
+            (Change::File { staged: id, .. }, Some((_, r))) if bucket => {
+                r.kind == EntryKind::File
+                    && r.size == version.size
+                    && (r.size == 0
+                        || r.content
+                            .is_some_and(|c| self.staged_content(*id) == Some(c)))
+            }
             (Change::Removed, None) => true,
             (Change::Directory { .. }, Some((_, r))) => r.kind == EntryKind::Directory,
             (Change::File { .. } | Change::Attrs { .. } | Change::Copied { .. }, Some((_, r))) => {
@@ -523,7 +532,8 @@ impl Courier {
                 let same_time = if cloud {
                     seconds(r.mtime) == seconds(version.mtime)
                 } else if bucket {
-                    seconds(r.mtime) >= seconds(version.mtime)
+                    // Attributes a bucket does not keep: what it has.
+                    true
                 } else {
                     r.mtime == version.mtime
                 };
@@ -539,6 +549,18 @@ impl Courier {
             self.content.outbox().settle(target, staged.seq)?;
         }
         Ok(())
+    }
+
+    /// The content id (sampled hash) of staging file `id`, as an owner's
+    /// index records it.
+    fn staged_content(&self, id: u64) -> Option<crate::ids::ContentId> {
+        let path = self.content.outbox().staged_path(id);
+        let file = std::fs::File::open(&path).ok()?;
+        let size = file.metadata().ok()?.len();
+        crate::content_hash::content_hash_of_file(&file, size, &mut Vec::new())
+            .ok()?
+            .hash
+            .map(|h| h.content_id())
     }
 
     fn sent_stamps(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (u64, i64)>> {
