@@ -226,8 +226,17 @@ impl CloudBackend for Bucket {
         let path = text(path)?.to_owned();
         let op = self.op.clone();
         self.run(async move {
-            let buffer = op.read_with(&path).range(range).await.map_err(convert)?;
-            Ok(buffer.to_vec())
+            match op.read_with(&path).range(range).await {
+                Ok(buffer) => Ok(buffer.to_vec()),
+                // Services answer a ranged read of an object (or bucket)
+                // that is gone in their own ways (a range error, say): the
+                // object's own HEAD tells a missing one apart.
+                Err(e) if e.kind() != opendal::ErrorKind::NotFound => match op.stat(&path).await {
+                    Err(gone) if gone.kind() == opendal::ErrorKind::NotFound => Err(convert(gone)),
+                    _ => Err(convert(e)),
+                },
+                Err(e) => Err(convert(e)),
+            }
         })
     }
 

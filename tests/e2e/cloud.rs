@@ -516,3 +516,26 @@ fn pin_keeps_a_volume_folder_here_and_free_up_lets_it_go() -> Result<()> {
     drop(mount);
     Ok(())
 }
+
+/// A bucket deleted behind the volume's back fails a read with ENOENT,
+/// at once; listings still answer from the index.
+#[test]
+fn a_deleted_bucket_fails_reads_with_enoent() -> Result<()> {
+    let (s3, _src) = archive(|_| Ok(()))?;
+    let sd = indexed("laptop", &s3)?;
+    let mount = sd.mount()?;
+    let volume = mount.mountpoint.join("archive");
+    ensure!(std::fs::read(volume.join("100% done.txt"))? == b"percent\n");
+    s3.rclone(&["purge", "sw:archive"])?;
+    let err = std::fs::read(volume.join("readme.txt")).expect_err("read from a deleted bucket");
+    ensure!(
+        err.raw_os_error() == Some(libc::ENOENT),
+        "deleted bucket: {err}\n{}",
+        mount.log()
+    );
+    ensure!(volume.join("dir one/notes.txt").is_file());
+    // What was read before is still here.
+    ensure!(std::fs::read(volume.join("100% done.txt"))? == b"percent\n");
+    drop(mount);
+    Ok(())
+}
