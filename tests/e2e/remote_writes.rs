@@ -423,7 +423,12 @@ fn a_location_that_takes_no_changes_refuses_them_at_once() -> Result<()> {
         items(&pair.laptop).is_ok_and(|n| n > before)
     })
     .context("the setting never reached the laptop")?;
-    std::fs::write(remote.join("new.txt"), b"now it may\n")?;
+    // Other records may have arrived first: the write goes through once
+    // the location's does (a refused one queued nothing meanwhile).
+    wait_for(Duration::from_secs(30), || {
+        std::fs::write(remote.join("new.txt"), b"now it may\n").is_ok()
+    })
+    .context("writes stayed refused after the setting was turned on")?;
     owner_has(&pair, "new.txt", b"now it may\n")?;
     Ok(())
 }
