@@ -216,6 +216,106 @@ fn walk(
             listed.extend(page);
             Ok(())
         })?;
+        let step = Step {
+            lib,
+            location,
+            backend,
+            ctx: &ctx,
+        };
+        step.merge_listing(dir, &path, listed, None, &mut out, &mut queue, descend)?;
+        out.millis = started.elapsed().as_millis() as u64;
+        progress(&out);
+    }
+    Ok(out)
+}
+
+/// Brings the index's record of the objects named `names` in directory
+/// `dir` up to date from a HEAD of each, after this device changed them:
+/// one request per name where listing the directory again would read all
+/// of it once per save into it. `None` when `dir` is not indexed (then
+/// [`refresh`] it). Objects that are directories are left to `refresh`.
+pub fn refresh_names(
+    lib: &Library,
+    location: &LocationRecord,
+    backend: &dyn CloudBackend,
+    dir: &[u8],
+    names: &[&[u8]],
+) -> Result<Option<CloudIndexed>> {
+    check_cloud(location)?;
+    let started = Instant::now();
+    let Some((id, record)) = entry_at(lib, location, dir)? else {
+        return Ok(None);
+    };
+    if record.kind != EntryKind::Directory {
+        return Ok(None);
+    }
+    let mut listed = Vec::new();
+    for name in names {
+        match backend.stat(&join(dir, name))? {
+            Some(object) if object.dir => return Ok(None),
+            Some(mut object) => {
+                object.name = name.to_vec();
+                listed.push(object);
+            }
+            None => {}
+        }
+    }
+    let ctx = ctx_of(location);
+    let step = Step {
+        lib,
+        location,
+        backend,
+        ctx: &ctx,
+    };
+    let mut out = CloudIndexed::default();
+    let mut queue = VecDeque::new();
+    step.merge_listing(
+        id,
+        dir,
+        listed,
+        Some(names),
+        &mut out,
+        &mut queue,
+        Descend::New,
+    )?;
+    let txn = lib.db().begin_write()?;
+    {
+        let mut tables = IndexTables::open(&txn)?;
+        tables.aggregate(id)?;
+        if id != location.root.0 {
+            tables.aggregate_upwards(&ctx, record.parent)?;
+        }
+    }
+    txn.commit()?;
+    out.millis = started.elapsed().as_millis() as u64;
+    Ok(Some(out))
+}
+
+/// What merging one directory's listing needs.
+struct Step<'a> {
+    lib: &'a Library,
+    location: &'a LocationRecord,
+    backend: &'a dyn CloudBackend,
+    ctx: &'a ApplyCtx<'a>,
+}
+
+impl Step<'_> {
+    /// Merges `listed` (directory `dir` at `path`, as the service lists it)
+    /// into the index in one transaction, then identifies what changed.
+    /// `only`: the listing covers these names alone (the rest of the
+    /// directory is left as it is).
+    #[allow(clippy::too_many_arguments)]
+    fn merge_listing(
+        &self,
+        dir: u64,
+        path: &[u8],
+        mut listed: Vec<CloudObject>,
+        only: Option<&[&[u8]]>,
+        out: &mut CloudIndexed,
+        queue: &mut VecDeque<(u64, Vec<u8>)>,
+        descend: Descend,
+    ) -> Result<()> {
+        let (lib, location, backend, ctx) = (self.lib, self.location, self.backend, self.ctx);
         listed.retain(|o| crate::sync::replica::is_plain_name(&o.name));
         listed.sort_by(|a, b| a.name.cmp(&b.name).then(b.dir.cmp(&a.dir)));
         // A key `a` and a prefix `a/` both listed: the directory wins (a
@@ -225,17 +325,20 @@ fn walk(
         let txn = lib.db().begin_write()?;
         {
             let mut tables = IndexTables::open(&txn)?;
-            let known = tables.children_of(dir)?;
+            let mut known = tables.children_of(dir)?;
+            if let Some(only) = only {
+                known.retain(|(name, _)| only.contains(&name.as_slice()));
+            }
             merge(
                 &mut tables,
-                &ctx,
+                ctx,
                 location,
                 dir,
-                &path,
+                path,
                 &listed,
                 &known,
-                &mut out,
-                &mut queue,
+                out,
+                queue,
                 &mut identify,
                 descend,
             )?;
@@ -265,15 +368,13 @@ fn walk(
                     continue;
                 }
                 let kind = crate::kind::classify(&file.name, &head).code();
-                tables.set_content(&ctx, file.id, &mut record, hash, kind)?;
+                tables.set_content(ctx, file.id, &mut record, hash, kind)?;
                 out.identified += 1;
             }
         }
         txn.commit()?;
-        out.millis = started.elapsed().as_millis() as u64;
-        progress(&out);
+        Ok(())
     }
-    Ok(out)
 }
 
 /// The index's record of a listed object.

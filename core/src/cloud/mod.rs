@@ -23,7 +23,7 @@ pub use backend::{CloudBackend, CloudObject, Connector, Put, WriteIf};
 pub use config::{CloudConfig, Secrets, Service};
 pub use fetch::{Recorded, clean_incoming, fetch_verified, file_state, stored_or_fetched};
 pub(crate) use index::entry_below;
-pub use index::{CloudIndexed, entry_at, index, refresh};
+pub use index::{CloudIndexed, entry_at, index, refresh, refresh_names};
 pub use shared::{SharedVolume, disconnect, keyed, owner};
 pub use upload::{Uploaded, deliver};
 

@@ -96,8 +96,28 @@ pub fn deliver(
         Change::Removed => bucket.remove()?,
         Change::Copied { from, .. } => bucket.copy_from(from, lib.device_name())?,
     };
-    let changed_dir = split(&target.path).0;
-    match super::index::refresh(lib, &location, &*backend, changed_dir) {
+    let (changed_dir, name) = split(&target.path);
+    // The names this change touched: the index reads each one's HEAD, or
+    // lists the directory again when that cannot do (a directory).
+    let mut names = vec![name];
+    if let DeliveryOutcome::Conflict(copy) = &outcome {
+        names.push(split(copy).1);
+    }
+    let by_name = match (&staged.change, &outcome) {
+        (Change::Directory { .. }, _) => false,
+        (_, DeliveryOutcome::Conflict(copy)) => split(copy).0 == changed_dir,
+        _ => true,
+    };
+    let refreshed = if by_name {
+        super::index::refresh_names(lib, &location, &*backend, changed_dir, &names)
+    } else {
+        Ok(None)
+    }
+    .and_then(|done| match done {
+        Some(done) => Ok(done),
+        None => super::index::refresh(lib, &location, &*backend, changed_dir),
+    });
+    match refreshed {
         Ok(indexed) => volumes.changed(location.id, &indexed.changed),
         // Delivered all the same: the index catches up at the next one.
         Err(e) => tracing::warn!("{}: listing after a change: {e}", location.name),
