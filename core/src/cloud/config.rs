@@ -173,6 +173,24 @@ pub fn save_secrets(library: &Path, id: LocationId, secrets: &Secrets) -> Result
     Ok(path)
 }
 
+/// Removes a volume's secrets file (gone already is fine).
+pub fn remove_secrets(library: &Path, id: LocationId) -> Result<()> {
+    let path = secrets_path(library, id);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Keeps how to reach a volume, in the local `cloud` table of `txn`.
+pub fn put(txn: &redb::WriteTransaction, config: &CloudConfig) -> Result<()> {
+    let json = serde_json::to_vec(config).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    txn.open_table(schema::CLOUD)?
+        .insert(config.location.0.as_u128(), json.as_slice())?;
+    Ok(())
+}
+
 /// A volume's secrets, from its file.
 pub fn load_secrets(library: &Path, id: LocationId) -> Result<Secrets> {
     let path = secrets_path(library, id);

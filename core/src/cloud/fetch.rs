@@ -99,11 +99,12 @@ pub fn fetch_verified(
     record: &EntryRecord,
     recorded: &Recorded<'_>,
 ) -> Result<Opened> {
-    if let Some(stored) = stored(content, record, recorded)? {
+    let known = recorded.known(content, record)?;
+    if let Some(stored) = stored(content, record, known)? {
         return Ok(open_stored(content, stored));
     }
     let volumes = content.cloud();
-    if let (Some(volumes), Some(hash)) = (volumes, recorded.known(content, record)?)
+    if let (Some(volumes), Some(hash)) = (volumes, known)
         && let Some(file) = volumes.being_kept(&hash)
     {
         return Ok(Opened::Whole(file));
@@ -143,7 +144,7 @@ pub fn stored_or_fetched(
     path: &[u8],
     record: &EntryRecord,
 ) -> Result<Manifest> {
-    if let Some(stored) = stored(content, record, &Recorded::Own)? {
+    if let Some(stored) = stored(content, record, Recorded::Own.known(content, record)?)? {
         return Ok(stored.manifest);
     }
     let fetched = fetch(content, backend, path, record, &Recorded::Own)?;
@@ -160,18 +161,20 @@ pub fn file_state(
     if record.kind != crate::model::entry::EntryKind::File {
         return Ok(None);
     }
-    Ok(Some(match stored(content, record, &Recorded::Own)? {
-        None => FileState::OnlineOnly,
-        Some(Stored { manifest, .. })
-            if content
-                .chunks()
-                .is_pinned(&manifest.hash())
-                .map_err(store)? =>
-        {
-            FileState::Pinned
-        }
-        Some(_) => FileState::Cached,
-    }))
+    Ok(Some(
+        match stored(content, record, Recorded::Own.known(content, record)?)? {
+            None => FileState::OnlineOnly,
+            Some(Stored { manifest, .. })
+                if content
+                    .chunks()
+                    .is_pinned(&manifest.hash())
+                    .map_err(store)? =>
+            {
+                FileState::Pinned
+            }
+            Some(_) => FileState::Cached,
+        },
+    ))
 }
 
 /// Removes what fetches cut short by a crash left (at a daemon's start;
@@ -205,11 +208,12 @@ struct Stored {
     whole: Option<File>,
 }
 
-/// What the store has of the content, if it has all of it.
+/// What the store has of the content (its full BLAKE3 `known`, if known),
+/// if it has all of it.
 fn stored(
     content: &ContentStore,
     record: &EntryRecord,
-    recorded: &Recorded<'_>,
+    known: Option<[u8; 32]>,
 ) -> Result<Option<Stored>> {
     if record.size == 0 {
         return Ok(Some(Stored {
@@ -220,7 +224,7 @@ fn stored(
     if record.content.is_none() {
         return Ok(None);
     }
-    let Some(hash) = recorded.known(content, record)? else {
+    let Some(hash) = known else {
         return Ok(None);
     };
     let Some(manifest) = content.chunks().manifest(&FileHash(hash)).map_err(store)? else {

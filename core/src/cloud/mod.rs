@@ -136,9 +136,7 @@ pub fn add(
         tables
             .data
             .put_volume(volume.id.0.as_u128(), volume.encode().as_slice())?;
-        let mut cloud = txn.open_table(schema::CLOUD)?;
-        let json = serde_json::to_vec(&config).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        cloud.insert(id.0.as_u128(), json.as_slice())?;
+        config::put(&txn, &config)?;
         location
     };
     txn.commit()?;
@@ -170,12 +168,7 @@ pub fn remove(lib: &Library, name: &str) -> Result<LocationRecord> {
         }
     }
     txn.commit()?;
-    let secrets = config::secrets_path(lib.dir(), location.id);
-    match std::fs::remove_file(&secrets) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(&secrets, e)),
-    }
+    config::remove_secrets(lib.dir(), location.id)?;
     Ok(removed)
 }
 

@@ -37,10 +37,14 @@ fn shared_volumes(lib: &Library) -> Result<Vec<(SharedVolume, String, String)>> 
         }
         let view = ReplicaView::new(lib.db(), device.id)?;
         for location in view.locations()?.into_iter().filter(|l| l.is_cloud()) {
-            let Some(volume) = location.volume.map(|v| view.volume(v)).transpose()? else {
+            let Some(volume) = location
+                .volume
+                .map(|v| view.volume(v))
+                .transpose()?
+                .flatten()
+            else {
                 continue;
             };
-            let Some(volume) = volume else { continue };
             out.push((
                 SharedVolume {
                     device: device.clone(),
@@ -89,10 +93,8 @@ pub(super) fn connect(
         Error::InvalidInput(format!("cannot reach {}: {e}", config.service.source()))
     })?;
     let secrets_file = config::save_secrets(lib.dir(), config.location, secrets)?;
-    let json = serde_json::to_vec(&config).map_err(|e| Error::InvalidInput(e.to_string()))?;
     let txn = lib.db().begin_write()?;
-    txn.open_table(schema::CLOUD)?
-        .insert(config.location.0.as_u128(), json.as_slice())?;
+    config::put(&txn, &config)?;
     txn.commit()?;
     Ok(Added {
         config,
@@ -106,9 +108,10 @@ pub(super) fn connect(
 /// keys; the id of its location, `None` when this device keeps no keys to
 /// a paired device's volume of that name. The volume itself is untouched.
 pub fn disconnect(lib: &Library, name: &str) -> Result<Option<LocationId>> {
+    let keyed = keyed(lib)?;
     let Some(config) = config::list(lib.db())?
         .into_iter()
-        .find(|c| c.name == name && keyed(lib).is_ok_and(|k| k.contains(&c.location)))
+        .find(|c| c.name == name && keyed.contains(&c.location))
     else {
         return Ok(None);
     };
@@ -116,12 +119,7 @@ pub fn disconnect(lib: &Library, name: &str) -> Result<Option<LocationId>> {
     txn.open_table(schema::CLOUD)?
         .remove(config.location.0.as_u128())?;
     txn.commit()?;
-    let secrets = config::secrets_path(lib.dir(), config.location);
-    match std::fs::remove_file(&secrets) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(&secrets, e)),
-    }
+    config::remove_secrets(lib.dir(), config.location)?;
     Ok(Some(config.location))
 }
 
