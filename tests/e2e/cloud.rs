@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use sdfs_tests::servers::{ACCESS_KEY, SECRET_KEY, SeaweedFs};
-use sdfs_tests::{Sd, noise, q, sh, wait_for, write_file};
+use sdfs_tests::{Mount, Sd, noise, q, sh, wait_for, write_file};
+
+use crate::file_states::state;
 
 /// Objects with the names that trip up gateways: spaces, unicode, percent
 /// signs, many slashes, an empty object, one of several chunks, and
@@ -63,6 +65,24 @@ pub(crate) fn archive(
     s3.rclone(&["mkdir", "sw:archive"])?;
     s3.upload(src.path(), "archive")?;
     Ok((s3, src))
+}
+
+/// How the devices of a pairing test listen: on loopback, syncing on
+/// announcement only.
+pub(crate) const LISTEN: &[&str] = &["--listen", crate::remote::LOOPBACK, "--sync-every", "3600"];
+
+/// A laptop paired with `nas` (running with [`LISTEN`]), mounted, once the
+/// nas's volume `archive` shows at its top level.
+pub(crate) fn paired_laptop(nas: &Sd) -> Result<(Sd, Mount)> {
+    let laptop = Sd::init("laptop")?;
+    let mount = laptop.mount_with(LISTEN)?;
+    crate::remote::pair(&laptop, nas)?;
+    let volume = mount.mountpoint.join("archive");
+    wait_for(Duration::from_secs(30), || {
+        volume.join("readme.txt").is_file()
+    })
+    .with_context(|| format!("the volume never showed on the laptop:\n{}", mount.log()))?;
+    Ok((laptop, mount))
 }
 
 /// A device named `device` with the bucket added and indexed.
@@ -126,12 +146,7 @@ fn a_bucket_is_a_directory_that_find_grep_and_diff_read_like_its_objects() -> Re
     objects.sort_unstable();
     assert_eq!(found.lines().collect::<Vec<_>>(), objects);
     // Nothing of the big file is here until it is read; then it is kept.
-    let state = |rel: &str| {
-        sh(&format!(
-            "getfattr --only-values -n user.sd.state {}",
-            q(&volume.join(rel))
-        ))
-    };
+    let state = |rel: &str| state(&volume.join(rel));
     assert_eq!(state("photos/big.bin")?, "online-only");
     // grep -r reads every file.
     let hits = sh(&format!(
@@ -360,18 +375,12 @@ fn a_reindex_follows_the_bucket_and_rm_forgets_the_volume() -> Result<()> {
 /// each chunk checked as for any of the nas's files.
 #[test]
 fn a_paired_device_reads_the_volume_through_its_owner() -> Result<()> {
-    use crate::remote::{LOOPBACK, pair};
     let (s3, src) = archive(|_| Ok(()))?;
     let nas = indexed("nas", &s3)?;
-    let _nas_daemon = nas.daemon_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
-    let laptop = Sd::init("laptop")?;
-    let mount = laptop.mount_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
-    pair(&laptop, &nas)?;
+    let _nas_daemon = nas.daemon_with(LISTEN)?;
+    let (laptop, mount) = paired_laptop(&nas)?;
     let there = mount.mountpoint.join("nas/archive");
-    wait_for(Duration::from_secs(30), || {
-        there.join("readme.txt").is_file()
-    })
-    .with_context(|| format!("the volume never showed on the laptop:\n{}", mount.log()))?;
+    ensure!(there.join("readme.txt").is_file(), "not under the nas too");
     sh(&format!("diff -r {} {}", q(src.path()), q(&there)))
         .with_context(|| format!("reading through the nas:\n{}", mount.log()))?;
     // Also at the top, beside the devices, as on the nas.
@@ -400,18 +409,11 @@ fn a_paired_device_reads_the_volume_through_its_owner() -> Result<()> {
 /// and leaves the volume the nas's.
 #[test]
 fn a_device_with_keys_reads_a_paired_devices_volume_directly() -> Result<()> {
-    use crate::remote::{LOOPBACK, pair};
     let (s3, src) = archive(|_| Ok(()))?;
     let nas = indexed("nas", &s3)?;
-    let nas_daemon = nas.daemon_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
-    let laptop = Sd::init("laptop")?;
-    let mount = laptop.mount_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
-    pair(&laptop, &nas)?;
+    let nas_daemon = nas.daemon_with(LISTEN)?;
+    let (laptop, mount) = paired_laptop(&nas)?;
     let volume = mount.mountpoint.join("archive");
-    wait_for(Duration::from_secs(30), || {
-        volume.join("readme.txt").is_file()
-    })
-    .with_context(|| format!("the volume never showed on the laptop:\n{}", mount.log()))?;
 
     let out = laptop
         .cmd([
@@ -452,15 +454,11 @@ fn a_device_with_keys_reads_a_paired_devices_volume_directly() -> Result<()> {
         .with_context(|| format!("{file} with the nas offline:\n{}", mount.log()))?;
     }
     // Kept in the store once its manifest is cut, behind the reader.
-    let state = || {
-        sh(&format!(
-            "getfattr --only-values -n user.sd.state {}",
-            q(&volume.join("photos/big.bin"))
-        ))
-        .unwrap_or_default()
-    };
-    wait_for(Duration::from_secs(10), || state() == "cached")
-        .with_context(|| format!("big.bin stayed {}", state()))?;
+    let big = volume.join("photos/big.bin");
+    wait_for(Duration::from_secs(10), || {
+        state(&big).is_ok_and(|s| s == "cached")
+    })
+    .with_context(|| format!("big.bin stayed {:?}", state(&big)))?;
 
     // Keys forgotten: the volume stays listed, and with its owner offline
     // a file not read before cannot be.
@@ -489,12 +487,7 @@ fn pin_keeps_a_volume_folder_here_and_free_up_lets_it_go() -> Result<()> {
     let mount = sd.mount()?;
     let photos = mount.mountpoint.join("archive/photos");
     let big = photos.join("big.bin");
-    let state = || {
-        sh(&format!(
-            "getfattr --only-values -n user.sd.state {}",
-            q(&big)
-        ))
-    };
+    let state = || state(&big);
     assert_eq!(state()?, "online-only");
     let pinned = sd.json(["pin", &photos.display().to_string()])?;
     ensure!(pinned.to_string().contains("big.bin"), "{pinned}");

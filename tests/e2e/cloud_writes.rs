@@ -11,7 +11,8 @@ use anyhow::{Context, Result, ensure};
 use sdfs_tests::servers::SeaweedFs;
 use sdfs_tests::{noise, q, sh, wait_for};
 
-use crate::cloud::{archive, indexed};
+use crate::cloud::{LISTEN, archive, indexed, paired_laptop};
+use crate::file_states::state;
 use crate::remote_writes::pending;
 
 /// How long an upload may take to reach the bucket in these tests.
@@ -128,12 +129,7 @@ fn programs_save_into_a_bucket_and_each_save_reaches_it_whole() -> Result<()> {
     // A rename is the service's own copy: the photo never came here. (Its
     // name shows the state once the change has settled into the index:
     // uploaded is not yet settled.)
-    let state = || {
-        sh(&format!(
-            "getfattr --only-values -n user.sd.state {}",
-            q(&volume.join("photos/renamed.bin"))
-        ))
-    };
+    let state = || state(&volume.join("photos/renamed.bin"));
     wait_for(Duration::from_secs(30), || state().is_ok())
         .context("the renamed photo never showed a state")?;
     assert_eq!(state()?, "online-only");
@@ -256,18 +252,11 @@ fn a_save_while_the_server_is_dead_survives_a_killed_daemon_and_arrives_whole() 
 /// uploaded yet is never overwritten by the laptop's (a conflict copy).
 #[test]
 fn a_paired_device_saves_into_the_owners_bucket() -> Result<()> {
-    use crate::remote::{LOOPBACK, pair};
     let (mut s3, _src) = archive(|_| Ok(()))?;
     let nas = indexed("nas", &s3)?;
-    let nas_mount = nas.mount_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
-    let laptop = sdfs_tests::Sd::init("laptop")?;
-    let mount = laptop.mount_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
-    pair(&laptop, &nas)?;
+    let nas_mount = nas.mount_with(LISTEN)?;
+    let (_laptop, mount) = paired_laptop(&nas)?;
     let volume = mount.mountpoint.join("archive");
-    wait_for(Duration::from_secs(30), || {
-        volume.join("readme.txt").is_file()
-    })
-    .with_context(|| format!("the volume never showed on the laptop:\n{}", mount.log()))?;
     let big = noise(2 * 1024 * 1024 + 9, 31);
     let big_file = tempfile::NamedTempFile::new()?;
     std::fs::write(big_file.path(), &big)?;

@@ -25,7 +25,7 @@ fn fill(root: &Path) -> Result<()> {
 }
 
 /// `user.sd.state` of a file in the mount, as any program reads it.
-fn state(path: &Path) -> Result<String> {
+pub(crate) fn state(path: &Path) -> Result<String> {
     sh(&format!(
         "getfattr --only-values -n user.sd.state {}",
         q(path)
