@@ -50,19 +50,25 @@ pub struct Delivery {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeliveredChange {
-    /// New content: its manifest, and the staging file its chunks come from.
+    /// New content: its manifest, and the staging file the owner fetches
+    /// the chunks it lacks from.
     File {
         #[serde(with = "serde_bytes")]
         manifest: Vec<u8>,
         staged: u64,
         mode: u32,
         mtime: i64,
-        /// The whole content when it is small (at most
-        /// [`INLINE_DELIVERY`]) or a new file of a few MiB: the owner
-        /// checks it against the manifest like any chunk, without asking
-        /// for it.
+    },
+    /// New content carried whole: a small file (at most
+    /// [`INLINE_DELIVERY`]) or a new one of a few MiB, which the owner has
+    /// no earlier version of to share chunks with. Its BLAKE3 is the check,
+    /// so neither side cuts it into chunks.
+    Whole {
+        hash: [u8; 32],
+        mode: u32,
+        mtime: i64,
         #[serde(with = "serde_bytes")]
-        inline: Vec<u8>,
+        bytes: Vec<u8>,
     },
     Attrs {
         mode: u32,

@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use sdfs_cas::{ChunkSource, Manifest};
 
-use super::{copy_verified, manifest_of, refused, senders};
+use super::incoming::Incoming;
+use super::{manifest_of, refused};
 use crate::content_store::ContentStore;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::entry::{EntryKind, EntryRecord};
@@ -45,21 +46,28 @@ pub(super) fn apply(
             manifest,
             mode,
             mtime,
-            inline,
             ..
         } => {
             let Ok(manifest) = Manifest::decode(manifest) else {
                 return Ok(refused("a malformed manifest"));
             };
-            name.put_file(
-                &here,
-                &manifest,
-                *mode,
-                *mtime,
-                delivery.base,
-                from_name,
-                senders(inline, sender),
-            )?
+            let incoming = Incoming::Chunks {
+                manifest,
+                sources: vec![sender],
+            };
+            name.put_file(&here, incoming, *mode, *mtime, delivery.base, from_name)?
+        }
+        DeliveredChange::Whole {
+            hash,
+            mode,
+            mtime,
+            bytes,
+        } => {
+            let incoming = Incoming::Whole {
+                hash: sdfs_cas::FileHash(*hash),
+                bytes,
+            };
+            name.put_file(&here, incoming, *mode, *mtime, delivery.base, from_name)?
         }
         // A bucket keeps neither modes nor times: what it has stays.
         DeliveredChange::Attrs { .. } => DeliveryOutcome::Applied(match &here.indexed {
@@ -155,16 +163,14 @@ impl Name<'_> {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn put_file(
         &self,
         here: &Here,
-        manifest: &Manifest,
+        incoming: Incoming<'_>,
         mode: u32,
         mtime: i64,
         base: Option<Version>,
         from_name: &str,
-        sources: Vec<Arc<dyn ChunkSource>>,
     ) -> Result<DeliveryOutcome> {
         let replaceable = match &here.pending {
             Some(staged) => self.pending_is(staged, base)?,
@@ -176,7 +182,13 @@ impl Name<'_> {
         } else {
             self.conflict_target(from_name)?
         };
-        let staging = self.write_staging(manifest, sources, mtime)?;
+        let version = Version {
+            hash: Some(incoming.hash().0),
+            size: incoming.size(),
+            mtime,
+            directory: false,
+        };
+        let staging = self.write_staging(incoming, mtime)?;
         let outbox = self.content.outbox();
         let staged = if target == self.target {
             let entry = here.indexed.as_ref().map(|(id, _)| *id);
@@ -207,12 +219,7 @@ impl Name<'_> {
         outbox.sync()?;
         self.shown(&target)?;
         Ok(if target == self.target {
-            DeliveryOutcome::Applied(Version {
-                hash: Some(manifest.hash().0),
-                size: manifest.size(),
-                mtime,
-                directory: false,
-            })
+            DeliveryOutcome::Applied(version)
         } else {
             tracing::info!(
                 "{}: changed here and on {from_name}; theirs is kept as {}",
@@ -225,18 +232,13 @@ impl Name<'_> {
 
     /// A new staging file holding the content, checked and flushed, with
     /// the sender's modification time.
-    fn write_staging(
-        &self,
-        manifest: &Manifest,
-        sources: Vec<Arc<dyn ChunkSource>>,
-        mtime: i64,
-    ) -> Result<u64> {
+    fn write_staging(&self, incoming: Incoming<'_>, mtime: i64) -> Result<u64> {
         let outbox = self.content.outbox();
         let (id, mut file) = outbox.new_staging_file()?;
         let path = outbox.staged_path(id);
         let io = |e| Error::io(&path, e);
         let written = (|| {
-            copy_verified(self.content, manifest, sources, &mut file, &io)?;
+            incoming.write_to(self.content, &mut file, &io)?;
             let at = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(mtime.max(0) as u64);
             file.set_modified(at).map_err(io)?;
             file.sync_all().map_err(io)

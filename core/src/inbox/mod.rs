@@ -17,13 +17,15 @@
 //! instead (`bucket.rs`).
 
 mod bucket;
+mod incoming;
 
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
-use sdfs_cas::{ChunkRef, ChunkSource, ContentReader, FileHash, Manifest};
+use sdfs_cas::{ChunkRef, ChunkSource, Manifest};
+
+use incoming::Incoming;
 
 use crate::content_store::ContentStore;
 use crate::error::{Error, ErrorKind, Result};
@@ -38,10 +40,6 @@ use crate::sys;
 /// starts: never listed to other devices (it is renamed into place or
 /// removed within the delivery).
 pub(crate) const INCOMING_PREFIX: &[u8] = b".sd-incoming-";
-
-/// Chunks fetched ahead while a delivered file is written (as a remote
-/// reader keeps them).
-const INCOMING_READAHEAD: usize = 128;
 
 /// Applies `delivery` from device `from` (named `from_name`, for conflict
 /// copies); `sender` serves the chunks of a new content. A refusal is an
@@ -86,21 +84,28 @@ pub fn apply(
             manifest,
             mode,
             mtime,
-            inline,
             ..
         } => {
             let Ok(manifest) = Manifest::decode(manifest) else {
                 return Ok(refused("a malformed manifest"));
             };
-            place.put_file(
-                content,
-                &manifest,
-                *mode,
-                *mtime,
-                delivery.base,
-                from_name,
-                senders(inline, sender),
-            )
+            let incoming = Incoming::Chunks {
+                manifest,
+                sources: vec![sender],
+            };
+            place.put_file(content, incoming, *mode, *mtime, delivery.base, from_name)
+        }
+        DeliveredChange::Whole {
+            hash,
+            mode,
+            mtime,
+            bytes,
+        } => {
+            let incoming = Incoming::Whole {
+                hash: sdfs_cas::FileHash(*hash),
+                bytes,
+            };
+            place.put_file(content, incoming, *mode, *mtime, delivery.base, from_name)
         }
         DeliveredChange::Attrs { mode, mtime } => place.set_attrs(*mode, *mtime, delivery.base),
         DeliveredChange::Directory { mode, .. } => place.make_dir(*mode),
@@ -110,64 +115,6 @@ pub fn apply(
 
 fn refused(why: &str) -> DeliveryOutcome {
     DeliveryOutcome::Refused(why.to_owned())
-}
-
-/// Where a delivered file's chunks come from: content that came with the
-/// delivery is one more source, checked chunk by chunk like the rest; what
-/// does not match is asked of the sender.
-fn senders(inline: &[u8], sender: Arc<dyn ChunkSource>) -> Vec<Arc<dyn ChunkSource>> {
-    let mut senders: Vec<Arc<dyn ChunkSource>> = Vec::with_capacity(2);
-    if !inline.is_empty() {
-        senders.push(Arc::new(Inline {
-            bytes: bytes::Bytes::copy_from_slice(inline),
-            sender: sender.describe(),
-        }));
-    }
-    senders.push(sender);
-    senders
-}
-
-/// Writes the content of `manifest` into `out`, each chunk checked as it
-/// is read from `sources` and the whole against the manifest's hash at the
-/// end (a sender's manifest is its word, not ours).
-fn copy_verified(
-    content: &ContentStore,
-    manifest: &Manifest,
-    sources: Vec<Arc<dyn ChunkSource>>,
-    out: &mut File,
-    what: &dyn Fn(std::io::Error) -> Error,
-) -> Result<()> {
-    let reader = ContentReader::new(
-        Arc::new(manifest.clone()),
-        sources,
-        content.hot().clone(),
-        Some(Arc::clone(content.chunks())),
-        sdfs_cas::Keep::No,
-    )
-    // The sender's chunks come in batches side by side, not one round
-    // trip each.
-    .with_readahead(INCOMING_READAHEAD);
-    let mut whole = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut offset = 0u64;
-    loop {
-        let n = reader
-            .read_at(offset, &mut buf)
-            .map_err(Error::Unreadable)?;
-        if n == 0 {
-            break;
-        }
-        whole.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(what)?;
-        offset += n as u64;
-    }
-    if FileHash(*whole.finalize().as_bytes()) != manifest.hash() {
-        return Err(Error::fs(
-            ErrorKind::InvalidInput,
-            "the content does not match its manifest",
-        ));
-    }
-    Ok(())
 }
 
 /// What is under the name now.
@@ -231,23 +178,20 @@ impl Place<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn put_file(
         &self,
         content: &ContentStore,
-        manifest: &Manifest,
+        mut incoming: Incoming<'_>,
         mode: u32,
         mtime: i64,
         base: Option<Version>,
         from_name: &str,
-        senders: Vec<Arc<dyn ChunkSource>>,
     ) -> Result<DeliveryOutcome> {
-        let mut sources: Vec<Arc<dyn ChunkSource>> = Vec::new();
         let target = match self.current()? {
             Current::Absent => self.path.to_vec(),
             Current::File(file, md) => {
                 let here = manifest_of(&file)?;
-                if here.hash() == manifest.hash() {
+                if here.hash() == incoming.hash() {
                     // The same bytes: nothing to write, and no conflict.
                     self.chmod_and_touch(mode, mtime)?;
                     return Ok(DeliveryOutcome::Applied(Version {
@@ -261,7 +205,7 @@ impl Place<'_> {
                     Some(base) => self.is_version(&file, &md, base)?,
                     None => false,
                 };
-                sources.push(Arc::new(ChunksOf::new(file, &here)));
+                incoming.prefer(Arc::new(ChunksOf::new(file, &here)));
                 if replaceable {
                     self.path.to_vec()
                 } else {
@@ -270,9 +214,8 @@ impl Place<'_> {
             }
             Current::Directory | Current::Other => self.conflict_name(from_name)?,
         };
-        sources.extend(senders);
         self.make_parents()?;
-        let written = self.write_beside(content, manifest, sources, mode, mtime, &target)?;
+        let written = self.write_beside(content, incoming, mode, mtime, &target)?;
         Ok(if target == self.path {
             DeliveryOutcome::Applied(written)
         } else {
@@ -290,16 +233,21 @@ impl Place<'_> {
     fn write_beside(
         &self,
         content: &ContentStore,
-        manifest: &Manifest,
-        sources: Vec<Arc<dyn ChunkSource>>,
+        incoming: Incoming<'_>,
         mode: u32,
         mtime: i64,
         target: &[u8],
     ) -> Result<Version> {
         let (parent, name) = split(target);
+        let version = Version {
+            hash: Some(incoming.hash().0),
+            size: incoming.size(),
+            mtime,
+            directory: false,
+        };
         let temp_name = [
             INCOMING_PREFIX,
-            &manifest.hash().to_string().as_bytes()[..16],
+            &incoming.hash().to_string().as_bytes()[..16],
             b"-",
             name,
         ]
@@ -311,7 +259,7 @@ impl Place<'_> {
         let mut file = sys::create_at(Caller::daemon(), self.root, &temp, flags, 0o600)
             .map_err(|e| self.io(e))?;
         let result = (|| {
-            copy_verified(content, manifest, sources, &mut file, &|e| self.io(e))?;
+            incoming.write_to(content, &mut file, &|e| self.io(e))?;
             file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777))
                 .map_err(|e| self.io(e))?;
             file.sync_all().map_err(|e| self.io(e))?;
@@ -329,12 +277,7 @@ impl Place<'_> {
             let _ = at.unlink();
         }
         result?;
-        Ok(Version {
-            hash: Some(manifest.hash().0),
-            size: manifest.size(),
-            mtime,
-            directory: false,
-        })
+        Ok(version)
     }
 
     /// A free name for the incoming version beside this one.
@@ -487,31 +430,6 @@ fn same_hash(file: &File, hash: [u8; 32]) -> bool {
 fn file_from_start(file: &File) -> Result<File> {
     let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(file));
     File::open(&path).map_err(|e| Error::io("a file being replaced", e))
-}
-
-/// The content a delivery carried. The reader verifies what it returns,
-/// as from any source.
-struct Inline {
-    bytes: bytes::Bytes,
-    /// Who sent it, for errors.
-    sender: String,
-}
-
-impl ChunkSource for Inline {
-    fn describe(&self) -> String {
-        format!("the delivery from {}", self.sender)
-    }
-
-    fn fetch(&self, chunk: &ChunkRef) -> std::io::Result<bytes::Bytes> {
-        let (start, end) = (chunk.offset as usize, chunk.end() as usize);
-        if end > self.bytes.len() || start > end {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "past the content the delivery carried",
-            ));
-        }
-        Ok(self.bytes.slice(start..end))
-    }
 }
 
 /// Chunks of a local file by id, wherever they sit in it: the file being

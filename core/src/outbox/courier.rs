@@ -35,8 +35,8 @@ const AFTER_REFUSAL: Duration = Duration::from_secs(300);
 /// them side by side, and each one's round trips and fsync overlap.
 const IN_FLIGHT: usize = 8;
 
-/// Files up to this size are read whole to build their manifest (and a
-/// new one sent inline).
+/// Files up to this size are read whole: a new one is sent whole, an edit
+/// has its manifest built from the bytes in hand.
 const WHOLE_READ: u64 = 8 * 1024 * 1024;
 
 /// What became of one change.
@@ -287,9 +287,6 @@ impl Courier {
                     Err(e) => return Err(Error::io(&path, e)),
                 };
                 let before = stamp_of(&file)?;
-                // Most files are read whole: the manifest is built from the
-                // bytes in hand, which then travel with the delivery when
-                // the file is new (below), without a second read.
                 let whole = if before.0 <= WHOLE_READ {
                     let mut bytes = Vec::with_capacity(before.0 as usize);
                     std::io::Read::read_to_end(&mut &file, &mut bytes)
@@ -298,43 +295,48 @@ impl Courier {
                 } else {
                     None
                 };
-                let built = match &whole {
-                    Some(bytes) => sdfs_cas::build_from_slice(bytes, &sdfs_cas::Discard),
-                    None => sdfs_cas::build_from_reader(&file, &sdfs_cas::Discard),
-                };
-                let manifest = built.map_err(|e| match e {
-                    sdfs_cas::build::BuildError::Io(e) => Error::io(&path, e),
-                    sdfs_cas::build::BuildError::Sink(never) => match never {},
-                })?;
-                // Small files go with their delivery, and so does a new
-                // file read whole: its owner has no earlier version to
-                // share chunks with, so asking for them would only add
-                // round trips. An edit of a larger file sends only its
-                // manifest, and the owner asks for what it lacks.
-                let inline = match whole {
+                let change = match whole {
+                    // A small file, or a new one read whole, travels whole:
+                    // its owner has no earlier version to share chunks
+                    // with, so neither side cuts it into chunks, and one
+                    // BLAKE3 on each side is the check.
                     Some(bytes)
                         if staged.base.is_none()
                             || bytes.len() as u64 <= crate::remote::INLINE_DELIVERY =>
                     {
-                        bytes
+                        DeliveredChange::Whole {
+                            hash: *blake3::hash(&bytes).as_bytes(),
+                            mode: *mode,
+                            mtime: before.1,
+                            bytes,
+                        }
                     }
-                    _ => Vec::new(),
+                    // An edit of a larger file sends only its manifest,
+                    // and the owner asks for the chunks it lacks.
+                    whole => {
+                        let built = match &whole {
+                            Some(bytes) => sdfs_cas::build_from_slice(bytes, &sdfs_cas::Discard),
+                            None => sdfs_cas::build_from_reader(&file, &sdfs_cas::Discard),
+                        };
+                        let manifest = built.map_err(|e| match e {
+                            sdfs_cas::build::BuildError::Io(e) => Error::io(&path, e),
+                            sdfs_cas::build::BuildError::Sink(never) => match never {},
+                        })?;
+                        DeliveredChange::File {
+                            manifest: manifest.encode(),
+                            staged: *id,
+                            mode: *mode,
+                            mtime: before.1,
+                        }
+                    }
                 };
                 if stamp_of(&file)? != before {
                     return Ok(Sent::NotYet);
                 }
                 let _offer = outbox.offer(*id, target.device);
-                let outcome = self.link.deliver(
-                    target.device,
-                    &delivery(DeliveredChange::File {
-                        manifest: manifest.encode(),
-                        staged: *id,
-                        mode: *mode,
-                        mtime: before.1,
-                        inline,
-                    }),
-                    self.timeout,
-                );
+                let outcome = self
+                    .link
+                    .deliver(target.device, &delivery(change), self.timeout);
                 // Written meanwhile: what the owner got is not the latest.
                 let after = stamp_of(&file).ok();
                 sent = Some((*id, before));
