@@ -181,6 +181,8 @@ mod tests {
             let _ = decode::<crate::protocol::ChunkRequest>(&bytes);
             let _ = decode::<crate::protocol::ChunkResponse>(&bytes);
             let _ = <crate::protocol::ChunkResponse as Message>::decode(bytes.clone().into());
+            let _ = <crate::protocol::DeliverRequest as Message>::decode(bytes.clone().into());
+            let _ = <crate::protocol::DeliverResponse as Message>::decode(bytes.clone().into());
             let _ = futures::executor::block_on(read_frame(&mut &bytes[..], 256));
         }
 
