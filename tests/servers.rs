@@ -11,8 +11,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::wait_for;
 
-/// The access key the tests use (SeaweedFS without an identity file takes
-/// any).
+/// The keys the server takes at first (its only identity, with every
+/// right), and the ones the tests give `sd`.
 pub const ACCESS_KEY: &str = "sdfs-test-key";
 pub const SECRET_KEY: &str = "sdfs-test-secret";
 
@@ -21,6 +21,8 @@ pub struct SeaweedFs {
     child: Option<Child>,
     dir: tempfile::TempDir,
     ports: Vec<u16>,
+    /// The one pair of keys it takes now.
+    keys: (String, String),
 }
 
 fn free_ports(n: usize) -> Result<Vec<u16>> {
@@ -43,6 +45,7 @@ impl SeaweedFs {
             child: None,
             dir,
             ports,
+            keys: (ACCESS_KEY.into(), SECRET_KEY.into()),
         };
         server.spawn()?;
         Ok(server)
@@ -55,10 +58,21 @@ impl SeaweedFs {
             .create(true)
             .append(true)
             .open(self.dir.path().join("weed.log"))?;
+        let identities = self.dir.path().join("s3.json");
+        std::fs::write(
+            &identities,
+            serde_json::json!({"identities": [{
+                "name": "sdfs-test",
+                "credentials": [{"accessKey": self.keys.0, "secretKey": self.keys.1}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+            }]})
+            .to_string(),
+        )?;
         let p = &self.ports;
         let child = Command::new("weed")
             .arg("mini")
             .arg(format!("-dir={}", data.display()))
+            .arg(format!("-s3.config={}", identities.display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
             .arg(format!("-master.port={}", p[0]))
             .arg(format!("-master.port.grpc={}", p[1]))
@@ -133,8 +147,8 @@ impl SeaweedFs {
             .env("RCLONE_CONFIG_SW_TYPE", "s3")
             .env("RCLONE_CONFIG_SW_PROVIDER", "Other")
             .env("RCLONE_CONFIG_SW_ENDPOINT", self.endpoint())
-            .env("RCLONE_CONFIG_SW_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("RCLONE_CONFIG_SW_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("RCLONE_CONFIG_SW_ACCESS_KEY_ID", &self.keys.0)
+            .env("RCLONE_CONFIG_SW_SECRET_ACCESS_KEY", &self.keys.1)
             .env("RCLONE_CONFIG", "/dev/null")
             // A CA bundle from the environment breaks rclone's plain HTTP.
             .env_remove("AWS_CA_BUNDLE")
@@ -166,6 +180,14 @@ impl SeaweedFs {
     pub fn restart(&mut self) -> Result<()> {
         self.kill()?;
         self.spawn()
+    }
+
+    /// Restarts it taking only `access`/`secret` (the keys were rotated):
+    /// the earlier ones are refused from now on. Its own client (`rclone`
+    /// here) uses the new ones.
+    pub fn rotate_keys(&mut self, access: &str, secret: &str) -> Result<()> {
+        self.keys = (access.into(), secret.into());
+        self.restart()
     }
 
     pub fn data_dir(&self) -> PathBuf {

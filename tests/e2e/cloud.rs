@@ -532,3 +532,55 @@ fn a_deleted_bucket_fails_reads_with_enoent() -> Result<()> {
     drop(mount);
     Ok(())
 }
+
+/// Keys the service no longer takes (rotated, revoked) fail a read with
+/// EACCES, not EIO or a hang; listings still answer from the index, and
+/// adding a bucket with such keys says why it failed.
+#[test]
+fn refused_keys_fail_reads_with_eacces() -> Result<()> {
+    let (mut s3, _src) = archive(|_| Ok(()))?;
+    let sd = indexed("laptop", &s3)?;
+    let mount = sd.mount()?;
+    let volume = mount.mountpoint.join("archive");
+    ensure!(std::fs::read(volume.join("100% done.txt"))? == b"percent\n");
+
+    s3.rotate_keys("rotated-key", "rotated-secret")?;
+    wait_for(Duration::from_secs(60), || {
+        s3.rclone(&["cat", "sw:archive/readme.txt"]).is_ok()
+    })
+    .with_context(|| format!("SeaweedFS never served the new keys:\n{}", s3.log()))?;
+
+    let err = std::fs::read(volume.join("readme.txt")).expect_err("read with refused keys");
+    ensure!(
+        err.raw_os_error() == Some(libc::EACCES),
+        "refused keys: {err}\n{}",
+        mount.log()
+    );
+    ensure!(volume.join("dir one/notes.txt").is_file());
+    // What was read before is still here.
+    ensure!(std::fs::read(volume.join("100% done.txt"))? == b"percent\n");
+
+    let other = Sd::init("desktop")?;
+    let out = other
+        .cmd([
+            "cloud",
+            "add",
+            "archive",
+            "s3",
+            "--bucket",
+            "archive",
+            "--endpoint",
+            &s3.endpoint(),
+        ])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "added a bucket with refused keys");
+    ensure!(
+        stderr.to_lowercase().contains("permission") || stderr.contains("denied"),
+        "sd cloud add with refused keys: {stderr}"
+    );
+    drop(mount);
+    Ok(())
+}
