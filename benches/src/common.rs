@@ -105,3 +105,26 @@ pub fn settle() {
 pub fn mibps(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / (1 << 20) as f64 / secs
 }
+
+/// CPU-seconds spent so far by the whole machine (every process, user,
+/// system and interrupts), from `/proc/stat`: work that two daemons, a
+/// kernel and a baseline's processes share is counted alike.
+pub fn machine_cpu_secs() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().unwrap_or_default();
+    let mut fields = line.split_ascii_whitespace();
+    anyhow::ensure!(fields.next() == Some("cpu"), "/proc/stat: {line}");
+    // user nice system idle iowait irq softirq steal: all but idle and
+    // iowait are work.
+    let ticks: Vec<u64> = fields.take(8).map(|f| f.parse().unwrap_or(0)).collect();
+    anyhow::ensure!(ticks.len() == 8, "/proc/stat: {line}");
+    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().map(|&i| ticks[i]).sum();
+    // SAFETY: sysconf(3) has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok(busy as f64 / hz)
+}
+
+/// The machine's cores, as the kernel schedules them.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

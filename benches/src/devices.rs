@@ -313,7 +313,7 @@ fn measure(opts: &Opts, work: &Path) -> Result<String> {
         delivered = delivered.min(t.secs);
         delivered_cpu = delivered_cpu.min(t.cpu_secs);
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = crate::common::cores();
     let bound = delivered_cpu / cores as f64;
     settle();
     let (cold_bytes, cold) = read_timed(&remote_big)?;

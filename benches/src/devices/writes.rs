@@ -13,7 +13,7 @@ use anyhow::{Context, Result, ensure};
 
 use super::ssh::Sshd;
 use super::{Device, du, wait};
-use crate::common::settle;
+use crate::common::{cores, machine_cpu_secs, settle};
 
 pub struct Rows {
     files: u64,
@@ -24,6 +24,10 @@ pub struct Rows {
     sdfs_delivered: f64,
     rsync: Option<f64>,
     sshfs: Option<f64>,
+    /// CPU-seconds the whole machine spent on the sdfs writes and on
+    /// rsync's.
+    sdfs_cpu: f64,
+    rsync_cpu: Option<f64>,
     visible: Vec<f64>,
     git_files: u64,
     git_local: f64,
@@ -98,6 +102,7 @@ pub fn measure(
     let bytes = du(&src);
 
     settle();
+    let cpu = machine_cpu_secs()?;
     let start = Instant::now();
     cp(&src, &remote.join("w-sdfs"))?;
     let sdfs_cp = start.elapsed().as_secs_f64();
@@ -107,15 +112,18 @@ pub fn measure(
     })
     .context("the writes never all reached the owner")?;
     let sdfs_delivered = start.elapsed().as_secs_f64();
+    let sdfs_cpu = machine_cpu_secs()? - cpu;
 
-    let (rsync, sshfs) = if Sshd::available() {
+    let (rsync, rsync_cpu, sshfs) = if Sshd::available() {
         let sshd = Sshd::start(&work.join("ssh"))?;
         settle();
         let dest = work.join("rsync-dest");
         std::fs::create_dir_all(&dest)?;
+        let cpu = machine_cpu_secs()?;
         let start = Instant::now();
         sshd.rsync(&src, &dest)?;
         let rsync = start.elapsed().as_secs_f64();
+        let rsync_cpu = machine_cpu_secs()? - cpu;
         ensure!(
             du(&dest) == bytes,
             "rsync copied {} of {bytes} bytes",
@@ -134,10 +142,10 @@ pub fn measure(
             "sshfs copied {} of {bytes} bytes",
             du(&dest)
         );
-        (Some(rsync), Some(sshfs))
+        (Some(rsync), Some(rsync_cpu), Some(sshfs))
     } else {
         eprintln!("sshd, ssh, sshfs or rsync missing: no baselines for writes");
-        (None, None)
+        (None, None, None)
     };
 
     // close → on the owner's disk, one small file at a time.
@@ -206,6 +214,8 @@ pub fn measure(
         sdfs_delivered,
         rsync,
         sshfs,
+        sdfs_cpu,
+        rsync_cpu,
         visible,
         git_files,
         git_local,
@@ -228,10 +238,21 @@ impl Rows {
         };
         let (rsync, r_rsync) = against(self.rsync, "`rsync -a` over ssh");
         let (sshfs, r_sshfs) = against(self.sshfs, "`cp -r` through sshfs");
+        let gib = self.bytes as f64 / (1u64 << 30) as f64;
+        // The work spread perfectly over every core: no schedule does better.
+        let cores = cores() as f64;
+        let (rsync_cpu, r_cpu) = match (self.rsync_cpu, self.rsync) {
+            (Some(cpu), Some(secs)) => (
+                format!("`rsync -a` over ssh {:.1} CPU-s per GiB", cpu / gib),
+                format!("at most {:.2}×", secs / (self.sdfs_cpu / cores)),
+            ),
+            _ => ("`rsync -a` over ssh: not installed".into(), "—".into()),
+        };
         let median = self.visible[self.visible.len() / 2] * 1000.0;
         let max = self.visible[self.visible.len() - 1] * 1000.0;
         format!(
             "| {files} files / {mib:.0} MiB written into the nas's folder through the mount, until all are on its disk | {d:.1} s ({dr:.0} MiB/s; `cp -r` returned after {c:.1} s) | {rsync} | {r_rsync} | ≥ 1× |\n\
+| the same writes, CPU-seconds of the whole machine (every process and the kernel) per GiB, and the ratio to rsync that this work allows on {cores:.0} cores | {cpu:.1} CPU-s per GiB (at best {floor:.1} s) | {rsync_cpu} | {r_cpu} | — |\n\
 | the same writes against sshfs | {d:.1} s | {sshfs} | {r_sshfs} | > 1× |\n\
 | `close` on the laptop → file on the nas's disk (10 runs) | median {median:.0} ms, max {max:.0} ms | — | — | ≤ 1 s |\n\
 | `git clone` of {g} files into the nas's folder through the mount | clone {gm:.1} s, all on the nas after {gd:.1} s | clone to the local disk {gl:.1} s | {rg:.2}× (clone) | — |\n",
@@ -239,6 +260,8 @@ impl Rows {
             d = self.sdfs_delivered,
             dr = rate(self.sdfs_delivered),
             c = self.sdfs_cp,
+            cpu = self.sdfs_cpu / gib,
+            floor = self.sdfs_cpu / cores,
             g = self.git_files,
             gm = self.git_mount,
             gd = self.git_delivered,
