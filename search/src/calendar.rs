@@ -114,6 +114,28 @@ pub fn date(year: i32, month: u32, day: u32) -> Date {
     Date { year, month, day }
 }
 
+/// Whether `year` has a 29 February (Gregorian).
+pub fn is_leap(year: i32) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+/// The days `month` of `year` has.
+pub fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// `year-month-day` when that day exists: no 30 February, no 29 February
+/// outside leap years.
+pub fn valid_date(year: i32, month: u32, day: u32) -> Option<Date> {
+    ((1..=12).contains(&month) && (1..=days_in_month(year, month)).contains(&day))
+        .then(|| date(year, month, day))
+}
+
 /// The first day of the month after `month` of `year`.
 pub fn next_month(year: i32, month: u32) -> Date {
     if month == 12 {
@@ -146,6 +168,20 @@ mod tests {
     }
 
     #[test]
+    fn month_lengths_and_leap_years() {
+        assert_eq!(days_in_month(2024, 2), 29);
+        assert_eq!(days_in_month(2023, 2), 28);
+        assert_eq!(days_in_month(2000, 2), 29);
+        assert_eq!(days_in_month(2100, 2), 28);
+        assert_eq!(days_in_month(2026, 4), 30);
+        assert_eq!(days_in_month(2026, 12), 31);
+        assert_eq!(valid_date(2024, 2, 29), Some(date(2024, 2, 29)));
+        assert_eq!(valid_date(2023, 2, 29), None);
+        assert_eq!(valid_date(2026, 4, 31), None);
+        assert_eq!(valid_date(2026, 13, 1), None);
+    }
+
+    #[test]
     fn weeks_start_on_monday_in_local_time() {
         // Wednesday 2026-12-09 12:00 UTC, in UTC+2.
         let clock = Clock {
@@ -160,7 +196,9 @@ mod tests {
     proptest! {
         #[test]
         fn civil_dates_round_trip(days in -1_000_000i64..1_000_000) {
-            prop_assert_eq!(days_from_civil(civil_from_days(days)), days);
+            let d = civil_from_days(days);
+            prop_assert_eq!(days_from_civil(d), days);
+            prop_assert_eq!(valid_date(d.year, d.month, d.day), Some(d));
         }
     }
 }

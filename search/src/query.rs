@@ -165,11 +165,10 @@ fn date_range(clock: &Clock, text: &str) -> Option<Range> {
     let Some(day) = parts.next() else {
         return Some(clock.month(year, month));
     };
-    let day: u32 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
-    parts
-        .next()
-        .is_none()
-        .then(|| clock.day(date(year, month, day)))
+    // A day the month does not have (`2023-02-29`) is no date, not the
+    // day after the month's end.
+    let day = calendar::valid_date(year, month, day.parse().ok()?)?;
+    parts.next().is_none().then(|| clock.day(day))
 }
 
 /// The season `name` of the year it starts in: its first day and the
@@ -302,7 +301,8 @@ fn span_back(clock: &Clock, n: i64, unit: &str) -> Option<Range> {
             let months = if unit == "month" { n } else { 12 * n };
             let today = clock.today();
             let (y, m) = add_months(today.year, today.month, -months);
-            let day = today.day.min(28);
+            // From 31 March, a month back is the last day of February.
+            let day = today.day.min(calendar::days_in_month(y, m));
             return Some(Range {
                 start: clock.start_of(date(y, m, day)),
                 end: clock.unix_secs,
