@@ -4,7 +4,10 @@
 //! size:>10M before:2024-01-01`) become one structured [`query::Query`],
 //! deterministically, with no model and no network. Times are read against
 //! an injected clock (`calendar`), so "last summer" means the same thing in
-//! a test as on the day it runs.
+//! a test as on the day it runs. The index (`index`, tantivy) finds the
+//! files a `Query` names among every device's and volume's, copies of one
+//! content grouped, each score split into its parts.
 
 pub mod calendar;
+pub mod index;
 pub mod query;

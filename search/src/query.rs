@@ -71,6 +71,59 @@ pub struct Query {
     pub folders: Vec<String>,
 }
 
+impl Query {
+    /// The parse, a line per part, as `sd search --explain` shows it.
+    pub fn describe(&self, clock: &Clock) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut list = |what: &str, items: Vec<String>| {
+            if !items.is_empty() {
+                lines.push(format!("{what}: {}", items.join(", ")));
+            }
+        };
+        list("text", self.text.clone());
+        list(
+            "kinds",
+            self.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+        );
+        list("extensions", self.extensions.clone());
+        list("devices", self.devices.clone());
+        list("volumes", self.volumes.clone());
+        list("tags", self.tags.clone());
+        list("folders", self.folders.clone());
+        let sizes = [
+            self.min_size.map(|b| format!("at least {b} bytes")),
+            self.max_size.map(|b| format!("at most {b} bytes")),
+        ];
+        list("size", sizes.into_iter().flatten().collect());
+        if let Some(t) = self.time {
+            let day = |secs: i64| {
+                let local = secs.saturating_add(i64::from(clock.utc_offset_secs));
+                let d = calendar::civil_from_days(local.div_euclid(86_400));
+                format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
+            };
+            let from = if t.range.start == i64::MIN {
+                "the beginning".to_owned()
+            } else {
+                day(t.range.start)
+            };
+            let to = if t.range.end == i64::MAX {
+                "now".to_owned()
+            } else {
+                day(t.range.end)
+            };
+            let field = match t.field {
+                TimeField::Any => "any time",
+                TimeField::Created => "created",
+                TimeField::Modified => "modified",
+                TimeField::Taken => "taken",
+            };
+            let how = if t.filter { "filters" } else { "ranks" };
+            lines.push(format!("time: {field} from {from} to before {to} ({how})"));
+        }
+        lines
+    }
+}
+
 /// Words that carry no meaning of their own here.
 const STOPWORDS: &[&str] = &[
     "a", "an", "the", "my", "me", "all", "any", "show", "find", "files", "file", "from", "of",

@@ -25,12 +25,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sdfs-cloud",
             "sdfs-vfs-fuse",
             "sdfs-vfs-projfs",
+            "sdfs-search",
         ],
     ),
 ];
 
 /// External crates `core` must never name: adapters' types stay in adapters.
-const FORBIDDEN_IN_CORE: &[&str] = &["fuser", "libp2p", "opendal", "windows", "tokio"];
+const FORBIDDEN_IN_CORE: &[&str] = &["fuser", "libp2p", "opendal", "windows", "tokio", "tantivy"];
 
 pub fn check() -> Result<()> {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

@@ -1,0 +1,640 @@
+//! The search index (tantivy): one document per file of every device and
+//! volume, with its name and path as text and its kind, extension, size,
+//! time, device, location and content as filters. A parsed [`Query`]
+//! becomes one boolean query over it; hits come back grouped by content,
+//! so a file kept in three places shows once, with its copies.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use serde::Serialize;
+use tantivy::collector::TopDocs;
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur,
+    Query as TantivyQuery, RangeQuery, TermQuery,
+};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value,
+};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
+
+use crate::query::{Query, TimeQuery};
+
+/// Heap for the writer: tantivy's floor is 15 MB per thread; a bit more
+/// makes fewer, larger segments at a million files.
+const WRITER_HEAP: usize = 64 << 20;
+
+/// Copies of one content listed with a hit (all are counted).
+const MAX_COPIES_LISTED: usize = 32;
+
+/// Hits fetched per hit shown, so that grouping copies still fills the page.
+const OVERFETCH: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+}
+
+pub type Result<T> = std::result::Result<T, SearchError>;
+
+/// A file as the index knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// `sd://device/location/path`: where it lives, exactly.
+    pub uri: String,
+    /// Its path under the mount (`device/location/...` or `volume/...`).
+    pub path: String,
+    pub name: String,
+    /// The device that holds it, or the volume's name for a bucket.
+    pub device: String,
+    /// The location (or volume) it is in.
+    pub space: String,
+    pub kind: &'static str,
+    pub size: u64,
+    /// Unix seconds.
+    pub modified: i64,
+    /// Content id, when the file has been identified.
+    pub content: Option<String>,
+}
+
+/// One result: the best-ranked file of a content, with its other copies.
+#[derive(Clone, Debug, Serialize)]
+pub struct Hit {
+    pub uri: String,
+    pub name: String,
+    pub path: String,
+    pub device: String,
+    pub kind: String,
+    pub size: u64,
+    /// Unix seconds.
+    pub modified: i64,
+    pub score: f32,
+    /// Places this content is kept, on every device (1 = only here).
+    pub copies: usize,
+    /// The other copies' URIs (the first few).
+    pub other_copies: Vec<String>,
+    pub content_id: Option<String>,
+    /// What the score is made of (`name`, `path`, `time`), when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_parts: Option<BTreeMap<&'static str, f32>>,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    uri: Field,
+    path: Field,
+    name: Field,
+    device: Field,
+    space: Field,
+    kind: Field,
+    ext: Field,
+    size: Field,
+    modified: Field,
+    content: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        uri: b.add_text_field("uri", STRING | STORED),
+        path: b.add_text_field("path", TEXT | STORED),
+        name: b.add_text_field("name", TEXT | STORED),
+        device: b.add_text_field("device", STRING | STORED | FAST),
+        space: b.add_text_field("space", STRING | STORED),
+        kind: b.add_text_field("kind", STRING | STORED | FAST),
+        ext: b.add_text_field("ext", STRING),
+        size: b.add_u64_field("size", INDEXED | STORED | FAST),
+        modified: b.add_i64_field("modified", INDEXED | STORED | FAST),
+        content: b.add_text_field("content", STRING | STORED),
+    };
+    (b.build(), fields)
+}
+
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+impl SearchIndex {
+    /// An empty index, in memory.
+    pub fn in_memory() -> Result<SearchIndex> {
+        let (schema, fields) = schema();
+        SearchIndex::with(Index::create_in_ram(schema), fields)
+    }
+
+    fn with(index: Index, fields: Fields) -> Result<SearchIndex> {
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+        })
+    }
+
+    /// Replaces everything in the index with `records`; returns how many.
+    pub fn rebuild(&self, records: impl IntoIterator<Item = Record>) -> Result<u64> {
+        let mut writer: IndexWriter = self.index.writer_with_num_threads(1, WRITER_HEAP)?;
+        writer.delete_all_documents()?;
+        let f = self.fields;
+        let mut n = 0u64;
+        for r in records {
+            let mut document = doc!(
+                f.uri => r.uri,
+                f.path => r.path,
+                f.name => r.name.as_str(),
+                f.device => r.device.to_lowercase(),
+                f.space => r.space.to_lowercase(),
+                f.kind => r.kind,
+                f.size => r.size,
+                f.modified => r.modified,
+            );
+            if let Some(ext) = extension(&r.name) {
+                document.add_text(f.ext, ext);
+            }
+            if let Some(content) = r.content {
+                document.add_text(f.content, content);
+            }
+            writer.add_document(document)?;
+            n += 1;
+        }
+        writer.commit()?;
+        self.reader.reload()?;
+        Ok(n)
+    }
+
+    /// Files in the index.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The best `limit` hits for `query`, copies of one content grouped;
+    /// with `explain`, each hit says how its score was made.
+    pub fn search(&self, query: &Query, limit: usize, explain: bool) -> Result<Vec<Hit>> {
+        let searcher = self.reader.searcher();
+        let compiled = self.compile(query);
+        let top = searcher.search(
+            &compiled,
+            &TopDocs::with_limit(limit.saturating_mul(OVERFETCH).max(1)),
+        )?;
+        let mut hits: Vec<Hit> = Vec::new();
+        let mut by_content: HashMap<String, usize> = HashMap::new();
+        for (score, address) in top {
+            let mut hit = self.hit(&searcher, address, score)?;
+            if explain {
+                hit.score_parts = Some(
+                    self.parts(query)
+                        .iter()
+                        .map(|(part, q)| {
+                            // A part the file does not match adds nothing.
+                            let value = q.explain(&searcher, address).map_or(0.0, |e| e.value());
+                            (*part, value)
+                        })
+                        .collect(),
+                );
+            }
+            match hit.content_id.as_ref().and_then(|c| by_content.get(c)) {
+                Some(&i) => {
+                    hits[i].copies += 1;
+                    hits[i].other_copies.push(hit.uri);
+                }
+                None => {
+                    if let Some(c) = &hit.content_id {
+                        by_content.insert(c.clone(), hits.len());
+                    }
+                    hits.push(hit);
+                }
+            }
+        }
+        hits.truncate(limit);
+        for hit in &mut hits {
+            self.count_copies(&searcher, hit)?;
+        }
+        Ok(hits)
+    }
+
+    fn hit(&self, searcher: &tantivy::Searcher, address: DocAddress, score: f32) -> Result<Hit> {
+        let d: TantivyDocument = searcher.doc(address)?;
+        let f = self.fields;
+        let text = |field| {
+            d.get_first(field)
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let content = text(f.content);
+        Ok(Hit {
+            uri: text(f.uri),
+            name: text(f.name),
+            path: text(f.path),
+            device: text(f.device),
+            kind: text(f.kind),
+            size: d.get_first(f.size).and_then(|v| v.as_u64()).unwrap_or(0),
+            modified: d
+                .get_first(f.modified)
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0),
+            score,
+            copies: 1,
+            other_copies: Vec::new(),
+            content_id: (!content.is_empty()).then_some(content),
+            score_parts: None,
+        })
+    }
+
+    /// Every place the hit's content is kept, found or not by the query.
+    fn count_copies(&self, searcher: &tantivy::Searcher, hit: &mut Hit) -> Result<()> {
+        let Some(content) = &hit.content_id else {
+            return Ok(());
+        };
+        let same = TermQuery::new(
+            Term::from_field_text(self.fields.content, content),
+            IndexRecordOption::Basic,
+        );
+        let (count, top) = searcher.search(
+            &same,
+            &(
+                tantivy::collector::Count,
+                TopDocs::with_limit(MAX_COPIES_LISTED),
+            ),
+        )?;
+        hit.copies = count.max(1);
+        hit.other_copies.clear();
+        for (_, address) in top {
+            let d: TantivyDocument = searcher.doc(address)?;
+            if let Some(uri) = d.get_first(self.fields.uri).and_then(|v| v.as_str())
+                && uri != hit.uri
+            {
+                hit.other_copies.push(uri.to_owned());
+            }
+        }
+        hit.other_copies.sort();
+        Ok(())
+    }
+
+    /// The query as tantivy runs it: every filter must hold, every word
+    /// must be found in the name or the path (the name counts more), and a
+    /// bare time phrase ranks files in its range first.
+    fn compile(&self, q: &Query) -> Box<dyn TantivyQuery> {
+        let f = self.fields;
+        let mut must: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
+        for token in q.text.iter().flat_map(|w| tokens(w)) {
+            let either = BooleanQuery::new(vec![
+                (Occur::Should, word_in(f.name, &token, NAME_BOOST)),
+                (Occur::Should, word_in(f.path, &token, 1.0)),
+            ]);
+            must.push((Occur::Must, Box::new(either)));
+        }
+        let mut filters: Vec<Box<dyn TantivyQuery>> = Vec::new();
+        let any_of = |field: Field, values: &[String]| -> Box<dyn TantivyQuery> {
+            Box::new(BooleanQuery::new(
+                values
+                    .iter()
+                    .map(|v| (Occur::Should, exact(field, &v.to_lowercase())))
+                    .collect(),
+            ))
+        };
+        if !q.kinds.is_empty() {
+            let kinds: Vec<String> = q.kinds.iter().map(|k| k.as_str().to_owned()).collect();
+            filters.push(any_of(f.kind, &kinds));
+        }
+        if !q.extensions.is_empty() {
+            filters.push(any_of(f.ext, &q.extensions));
+        }
+        // "on nas" names a device or a volume.
+        let places: Vec<String> = q.devices.iter().chain(&q.volumes).cloned().collect();
+        if !places.is_empty() {
+            filters.push(Box::new(BooleanQuery::new(vec![
+                (Occur::Should, any_of(f.device, &places)),
+                (Occur::Should, any_of(f.space, &places)),
+            ])));
+        }
+        for folder in &q.folders {
+            for token in tokens(folder) {
+                filters.push(exact(f.path, &token));
+            }
+        }
+        if q.min_size.is_some() || q.max_size.is_some() {
+            let lo = q.min_size.map_or(Bound::Unbounded, |b| {
+                Bound::Included(Term::from_field_u64(f.size, b))
+            });
+            let hi = q.max_size.map_or(Bound::Unbounded, |b| {
+                Bound::Included(Term::from_field_u64(f.size, b))
+            });
+            filters.push(Box::new(RangeQuery::new(lo, hi)));
+        }
+        if let Some(TimeQuery {
+            range,
+            filter: true,
+            ..
+        }) = q.time
+        {
+            filters.push(self.modified_in(range));
+        }
+        if must.is_empty() && filters.is_empty() {
+            filters.push(Box::new(AllQuery));
+        }
+        // Filters decide what is found, not how well: they add nothing to
+        // a score.
+        for filter in filters {
+            must.push((Occur::Must, Box::new(ConstScoreQuery::new(filter, 0.0))));
+        }
+        if let Some(rank) = self.time_rank(q) {
+            must.push((Occur::Should, rank));
+        }
+        Box::new(BooleanQuery::new(must))
+    }
+
+    fn modified_in(&self, range: crate::calendar::Range) -> Box<dyn TantivyQuery> {
+        let f = self.fields.modified;
+        Box::new(RangeQuery::new(
+            Bound::Included(Term::from_field_i64(f, range.start)),
+            Bound::Excluded(Term::from_field_i64(f, range.end)),
+        ))
+    }
+
+    /// A bare time phrase: files in its range rank first.
+    fn time_rank(&self, q: &Query) -> Option<Box<dyn TantivyQuery>> {
+        let time = q.time.filter(|t| !t.filter)?;
+        Some(Box::new(BoostQuery::new(
+            self.modified_in(time.range),
+            TIME_BOOST,
+        )))
+    }
+
+    /// The parts a score is the sum of, each as a query of its own.
+    fn parts(&self, q: &Query) -> Vec<(&'static str, Box<dyn TantivyQuery>)> {
+        let f = self.fields;
+        let words: Vec<String> = q.text.iter().flat_map(|w| tokens(w)).collect();
+        let all = |field, boost| -> Box<dyn TantivyQuery> {
+            Box::new(BooleanQuery::new(
+                words
+                    .iter()
+                    .map(|w| (Occur::Should, word_in(field, w, boost)))
+                    .collect(),
+            ))
+        };
+        let mut parts = vec![
+            ("name", all(f.name, NAME_BOOST)),
+            ("path", all(f.path, 1.0)),
+        ];
+        if let Some(rank) = self.time_rank(q) {
+            parts.push(("time", rank));
+        }
+        parts
+    }
+}
+
+/// A word in a file's name counts this much more than one in its path.
+const NAME_BOOST: f32 = 2.0;
+
+/// What a file in a bare time phrase's range gains.
+const TIME_BOOST: f32 = 2.0;
+
+/// `word` as a term of `field` or the start of one, scored `boost` times.
+fn word_in(field: Field, word: &str, boost: f32) -> Box<dyn TantivyQuery> {
+    let term = Term::from_field_text(field, word);
+    let either = BooleanQuery::new(vec![
+        (
+            Occur::Should,
+            Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+        ),
+        (
+            Occur::Should,
+            Box::new(FuzzyTermQuery::new_prefix(term, 0, true)),
+        ),
+    ]);
+    Box::new(BoostQuery::new(Box::new(either), boost))
+}
+
+fn exact(field: Field, value: &str) -> Box<dyn TantivyQuery> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
+}
+
+/// `text` cut as the index's default tokenizer cuts names and paths:
+/// lower-cased runs of letters and digits.
+fn tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn extension(name: &str) -> Option<String> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    (!stem.is_empty() && !ext.is_empty()).then(|| ext.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::{Clock, date, days_from_civil};
+    use crate::query::{Context, parse};
+
+    fn record(uri: &str, kind: &'static str, size: u64, modified: i64, content: &str) -> Record {
+        let rest = uri.trim_start_matches("sd://");
+        let mut parts = rest.splitn(3, '/');
+        let device = parts.next().unwrap_or_default().to_owned();
+        let space = parts.next().unwrap_or_default().to_owned();
+        Record {
+            uri: uri.to_owned(),
+            path: rest.to_owned(),
+            name: rest.rsplit('/').next().unwrap_or_default().to_owned(),
+            device,
+            space,
+            kind,
+            size,
+            modified,
+            content: (!content.is_empty()).then(|| content.to_owned()),
+        }
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> i64 {
+        days_from_civil(date(y, m, d)) * 86_400 + 12 * 3600
+    }
+
+    fn corpus() -> SearchIndex {
+        let index = SearchIndex::in_memory().expect("index");
+        let n = index
+            .rebuild([
+                record(
+                    "sd://laptop/Documents/tax/Tax Return 2025.pdf",
+                    "document",
+                    200_000,
+                    day(2025, 4, 2),
+                    "c1",
+                ),
+                record(
+                    "sd://nas/Backup/tax/Tax Return 2025.pdf",
+                    "document",
+                    200_000,
+                    day(2025, 4, 2),
+                    "c1",
+                ),
+                record(
+                    "sd://laptop/Documents/tax/receipts.xlsx",
+                    "document",
+                    30_000,
+                    day(2026, 2, 1),
+                    "c2",
+                ),
+                record(
+                    "sd://nas/Photos/2025/beach.jpg",
+                    "image",
+                    4_000_000,
+                    day(2025, 7, 14),
+                    "c3",
+                ),
+                record(
+                    "sd://nas/Photos/2024/taxi.jpg",
+                    "image",
+                    3_000_000,
+                    day(2024, 8, 1),
+                    "c4",
+                ),
+                record(
+                    "sd://laptop/Code/sdfs/main.rs",
+                    "code",
+                    2_000,
+                    day(2026, 12, 1),
+                    "",
+                ),
+                record(
+                    "sd://photos-bucket/raw/beach-raw.dng",
+                    "image",
+                    40_000_000,
+                    day(2025, 7, 14),
+                    "c5",
+                ),
+            ])
+            .expect("rebuild");
+        assert_eq!(n, 7);
+        index
+    }
+
+    fn find(index: &SearchIndex, q: &str) -> Vec<String> {
+        let ctx = Context {
+            clock: Clock {
+                unix_secs: day(2026, 12, 6),
+                utc_offset_secs: 0,
+            },
+            devices: &["laptop".into(), "nas".into()],
+            volumes: &["photos-bucket".into()],
+        };
+        index
+            .search(&parse(q, &ctx), 10, false)
+            .expect("search")
+            .into_iter()
+            .map(|h| h.uri)
+            .collect()
+    }
+
+    #[test]
+    fn words_match_names_and_paths_and_copies_show_once() {
+        let index = corpus();
+        let hits = index
+            .search(
+                &parse(
+                    "tax return",
+                    &Context {
+                        clock: Clock {
+                            unix_secs: 0,
+                            utc_offset_secs: 0,
+                        },
+                        devices: &[],
+                        volumes: &[],
+                    },
+                ),
+                10,
+                true,
+            )
+            .expect("search");
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        let parts = hits[0].score_parts.as_ref().expect("parts");
+        assert!(parts["name"] > 0.0 && parts["path"] > 0.0, "{parts:?}");
+        let sum: f32 = parts.values().sum();
+        assert!(
+            (sum - hits[0].score).abs() < 1e-3,
+            "{parts:?} against {}",
+            hits[0].score
+        );
+        assert_eq!(hits[0].copies, 2);
+        assert_eq!(hits[0].other_copies.len(), 1);
+        // A folder's name finds what is in it; a prefix finds the word.
+        let tax = find(&index, "tax");
+        assert!(tax.iter().any(|u| u.ends_with("receipts.xlsx")), "{tax:?}");
+        assert!(
+            find(&index, "recei")
+                .iter()
+                .any(|u| u.ends_with("receipts.xlsx"))
+        );
+        assert!(find(&index, "nothing-like-this").is_empty());
+    }
+
+    #[test]
+    fn filters_narrow_and_a_bare_time_ranks() {
+        let index = corpus();
+        let mut on_nas = find(&index, "photos on nas");
+        on_nas.sort();
+        assert_eq!(
+            on_nas,
+            [
+                "sd://nas/Photos/2024/taxi.jpg",
+                "sd://nas/Photos/2025/beach.jpg"
+            ]
+        );
+        let big = find(&index, "photos bigger than 10 MB");
+        assert_eq!(big, ["sd://photos-bucket/raw/beach-raw.dng"]);
+        let on_bucket = find(&index, "beach on photos-bucket");
+        assert_eq!(on_bucket, ["sd://photos-bucket/raw/beach-raw.dng"]);
+        assert_eq!(
+            find(&index, "ext:xlsx"),
+            ["sd://laptop/Documents/tax/receipts.xlsx"]
+        );
+        // Filtered: only what was modified in 2024.
+        assert_eq!(
+            find(&index, "modified in 2024"),
+            ["sd://nas/Photos/2024/taxi.jpg"]
+        );
+        // Ranked: 2025's photos first, 2024's still found.
+        let ranked = find(&index, "photos from 2025");
+        assert_eq!(ranked.len(), 3, "{ranked:?}");
+        assert_eq!(ranked[2], "sd://nas/Photos/2024/taxi.jpg", "{ranked:?}");
+        // Filters find, they do not score: a score is its parts' sum.
+        let ctx = Context {
+            clock: Clock {
+                unix_secs: day(2026, 12, 6),
+                utc_offset_secs: 0,
+            },
+            devices: &[],
+            volumes: &[],
+        };
+        let hits = index
+            .search(
+                &parse("beach photos bigger than 1 MB from 2025", &ctx),
+                10,
+                true,
+            )
+            .expect("search");
+        assert!(!hits.is_empty());
+        for hit in hits {
+            let parts = hit.score_parts.expect("parts");
+            let sum: f32 = parts.values().sum();
+            assert!(
+                (sum - hit.score).abs() < 1e-3,
+                "{parts:?} against {}",
+                hit.score
+            );
+        }
+    }
+}
