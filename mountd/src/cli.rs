@@ -59,6 +59,21 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Find files on every device and volume: words, typed operators
+    /// (`ext:pdf size:>10M before:2024-01-01 device:nas kind:image`) and
+    /// plain phrases ("tax documents from last year", "photos on nas
+    /// bigger than 1 GB").
+    Search {
+        /// The query (several words are one query).
+        #[arg(required = true, num_args = 1..)]
+        query: Vec<String>,
+        /// At most this many hits.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Show how the query was read and what each score is made of.
+        #[arg(long)]
+        explain: bool,
+    },
     /// Groups of identical content and the bytes they waste.
     Dupes {
         /// Ignore files smaller than this.

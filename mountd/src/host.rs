@@ -414,6 +414,17 @@ impl Host {
                 }))
             }
             Request::Dupes { min_size } => Done::of(&Dupes(query::dupes(lib, min_size)?)),
+            Request::Search {
+                query,
+                limit,
+                explain,
+            } => Done::of(&crate::search::run(
+                lib,
+                self.mountpoint.as_deref(),
+                &query,
+                limit,
+                explain,
+            )?),
             Request::JobsList => {
                 let running = self.running().keys().copied().collect::<Vec<_>>();
                 let mut rows = Vec::new();

@@ -13,6 +13,7 @@ mod outcome;
 mod progress;
 mod replies;
 mod request;
+mod search;
 mod signals;
 
 use std::io::Write;
@@ -155,6 +156,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Stat { uri } => Request::Stat { uri },
         Command::Dupes { min_size } => Request::Dupes { min_size },
+        Command::Search {
+            query,
+            limit,
+            explain,
+        } => Request::Search {
+            query: query.join(" "),
+            limit,
+            explain,
+        },
         Command::Jobs { action } => match action {
             None | Some(JobsCommand::List) => Request::JobsList,
             Some(JobsCommand::Pause { id }) => Request::JobsPause { id },

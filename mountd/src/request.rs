@@ -53,6 +53,11 @@ pub enum Request {
     Dupes {
         min_size: u64,
     },
+    Search {
+        query: String,
+        limit: usize,
+        explain: bool,
+    },
     JobsList,
     JobsPause {
         id: u64,

@@ -16,4 +16,5 @@ mod peer_security;
 mod remote;
 mod remote_writes;
 mod resume;
+mod search;
 mod watcher;

@@ -7,5 +7,6 @@ pub mod devices;
 pub mod jobs;
 pub mod locations;
 pub mod query;
+pub mod search;
 pub mod status;
 pub mod tags;

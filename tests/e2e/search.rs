@@ -1,0 +1,169 @@
+//! `sd search`: words, typed operators and plain phrases over every file
+//! the library knows, this device's and a paired device's (also while it
+//! is offline), with copies of one content shown once.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use sdfs_tests::{Sd, wait_for, write_file};
+use serde_json::Value;
+
+use crate::remote::setup;
+
+/// The hits' URIs, best first.
+fn uris(hits: &Value) -> Vec<String> {
+    hits.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h["uri"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Sets `path`'s modification time (`touch -d`).
+fn touch(path: &Path, when: &str) -> Result<()> {
+    let status = Command::new("touch")
+        .arg("-d")
+        .arg(when)
+        .arg(path)
+        .status()?;
+    ensure!(status.success(), "touch -d {when} {}", path.display());
+    Ok(())
+}
+
+fn this_year() -> Result<i32> {
+    let out = Command::new("date").arg("+%Y").output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+}
+
+#[test]
+fn finds_files_by_words_kinds_sizes_and_times_and_shows_copies_once() -> Result<()> {
+    let sd = Sd::init("laptop")?;
+    let docs = sd.path("docs");
+    let last_year = this_year()? - 1;
+    let tax = write_file(&docs, b"taxes/Tax Return.pdf", b"%PDF-1.7 a return")?;
+    touch(&tax, &format!("{last_year}-04-02 12:00"))?;
+    let copy = write_file(&docs, b"backup/Tax Return.pdf", b"%PDF-1.7 a return")?;
+    touch(&copy, &format!("{last_year}-04-02 12:00"))?;
+    let older = write_file(&docs, b"taxes/tax summary.pdf", b"%PDF-1.4 an old summary")?;
+    touch(&older, &format!("{}-01-10 12:00", last_year - 3))?;
+    write_file(&docs, b"taxes/receipts.xlsx", b"PK\x03\x04 sheet")?;
+    write_file(&docs, b"beach.png", b"\x89PNG\r\n\x1a\n and pixels")?;
+    write_file(&docs, b"big.bin", &vec![1u8; 2 << 20])?;
+    write_file(&docs, "caf\u{e9} menu.txt".as_bytes(), b"menu")?;
+    sd.add_location(&docs, "Docs")?;
+    sd.ok(["index"])?;
+
+    // The example: a word, a kind and a time phrase.
+    let hits = sd.json(["search", "tax", "documents", "from", "last", "year"])?;
+    let first = &hits[0];
+    assert_eq!(first["name"], "Tax Return.pdf", "{hits:#}");
+    assert_eq!(first["kind"], "document");
+    assert_eq!(first["device"], "laptop");
+    // Two copies, one hit.
+    assert_eq!(first["copies"], 2, "{hits:#}");
+    for key in [
+        "uri", "name", "path", "device", "kind", "size", "modified", "score", "copies",
+    ] {
+        ensure!(!first[key].is_null(), "no {key} in {first:#}");
+    }
+    ensure!(
+        first["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("laptop/Docs/")),
+        "{first:#}"
+    );
+    // A bare time ranks, it does not filter: the older document is found,
+    // after last year's.
+    let found = uris(&hits);
+    assert_eq!(found.len(), 2, "{hits:#}");
+    assert_eq!(found[1], "sd://laptop/Docs/taxes/tax summary.pdf");
+
+    // Named times filter.
+    let modified = uris(&sd.json(["search", "tax", "modified", "last", "year"])?);
+    assert_eq!(modified.len(), 1, "{modified:?}");
+
+    // Typed operators, kinds by content, sizes, names that are not ASCII.
+    assert_eq!(
+        uris(&sd.json(["search", "ext:xlsx"])?),
+        ["sd://laptop/Docs/taxes/receipts.xlsx"]
+    );
+    assert_eq!(
+        uris(&sd.json(["search", "photos"])?),
+        ["sd://laptop/Docs/beach.png"]
+    );
+    assert_eq!(
+        uris(&sd.json(["search", "bigger", "than", "1", "MB"])?),
+        ["sd://laptop/Docs/big.bin"]
+    );
+    assert_eq!(
+        sd.json(["search", "café"])?[0]["name"],
+        "caf\u{e9} menu.txt"
+    );
+    // A prefix finds the word; nothing found is an empty list.
+    assert_eq!(uris(&sd.json(["search", "recei"])?).len(), 1);
+    assert_eq!(sd.json(["search", "zebra"])?, serde_json::json!([]));
+    assert_eq!(uris(&sd.json(["search", "tax", "--limit", "1"])?).len(), 1);
+
+    // --explain shows the parse and what each score is made of.
+    let out = sd.ok([
+        "search",
+        "--explain",
+        "tax",
+        "documents",
+        "from",
+        "last",
+        "year",
+    ])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    for part in [
+        "text: tax",
+        "kinds: document",
+        "(ranks)",
+        "score",
+        "name",
+        "time",
+    ] {
+        ensure!(text.contains(part), "no {part:?} in:\n{text}");
+    }
+    Ok(())
+}
+
+#[test]
+fn finds_a_paired_device_s_files_while_it_is_offline() -> Result<()> {
+    let mut pair = setup(|photos| {
+        write_file(photos, b"2025/beach sunset.jpg", b"\xff\xd8\xff a photo")?;
+        write_file(photos, b"2025/notes.txt", b"words")?;
+        Ok(())
+    })?;
+    let remote = pair.remote();
+    wait_for(Duration::from_secs(30), || {
+        remote.join("2025/beach sunset.jpg").exists()
+    })
+    .context("the nas's files never reached the laptop's mount")?;
+    drop(pair.nas_daemon.take());
+
+    let hits = pair.laptop.json(["search", "sunset", "on", "nas"])?;
+    assert_eq!(
+        uris(&hits),
+        ["sd://nas/Photos/2025/beach sunset.jpg"],
+        "{hits:#}"
+    );
+    let hit = &hits[0];
+    assert_eq!(hit["device"], "nas");
+    assert_eq!(hit["kind"], "image");
+    // The daemon serves the mount: `path` is where a program opens it.
+    let path = Path::new(hit["path"].as_str().context("path")?);
+    let mountpoint = std::fs::canonicalize(&pair.mount.mountpoint)?;
+    assert_eq!(path, mountpoint.join("nas/Photos/2025/beach sunset.jpg"));
+    ensure!(std::fs::metadata(path)?.len() == 11);
+    // Devices the query does not name are not searched.
+    assert_eq!(
+        pair.laptop.json(["search", "sunset", "on", "laptop"])?,
+        serde_json::json!([])
+    );
+    Ok(())
+}
