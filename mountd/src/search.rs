@@ -27,14 +27,23 @@ pub fn run(
     devices.sort();
     let mut volumes = Vec::new();
     let index = SearchIndex::in_memory()?;
-    let mut records = Vec::new();
+    let mut rebuild = index.start_rebuild()?;
+    // Files go into the index as the walk meets them, never all in a list.
+    let mut failed = None;
     for_each_file(lib, |row| {
         if row.volume && !volumes.contains(&row.location) {
             volumes.push(row.location.clone());
         }
-        records.push(record(row));
+        if failed.is_none()
+            && let Err(e) = rebuild.add(record(row))
+        {
+            failed = Some(e);
+        }
     })?;
-    index.rebuild(records)?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    rebuild.finish()?;
     let clock = now();
     let query = parse(
         words,

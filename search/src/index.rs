@@ -58,6 +58,45 @@ pub struct Record {
     pub content: Option<String>,
 }
 
+/// A rebuild under way.
+pub struct Rebuild<'a> {
+    index: &'a SearchIndex,
+    writer: IndexWriter,
+    added: u64,
+}
+
+impl Rebuild<'_> {
+    pub fn add(&mut self, r: Record) -> Result<()> {
+        let f = self.index.fields;
+        let mut document = doc!(
+            f.uri => r.uri,
+            f.path => r.path,
+            f.name => r.name.as_str(),
+            f.device => r.device.to_lowercase(),
+            f.space => r.space.to_lowercase(),
+            f.kind => r.kind,
+            f.size => r.size,
+            f.modified => r.modified,
+        );
+        if let Some(ext) = extension(&r.name) {
+            document.add_text(f.ext, ext);
+        }
+        if let Some(content) = r.content {
+            document.add_text(f.content, content);
+        }
+        self.writer.add_document(document)?;
+        self.added += 1;
+        Ok(())
+    }
+
+    /// Commits what was added; returns how many.
+    pub fn finish(mut self) -> Result<u64> {
+        self.writer.commit()?;
+        self.index.reader.reload()?;
+        Ok(self.added)
+    }
+}
+
 /// One result: the best-ranked file of a content, with its other copies.
 #[derive(Clone, Debug, Serialize)]
 pub struct Hit {
@@ -138,33 +177,24 @@ impl SearchIndex {
 
     /// Replaces everything in the index with `records`; returns how many.
     pub fn rebuild(&self, records: impl IntoIterator<Item = Record>) -> Result<u64> {
-        let mut writer: IndexWriter = self.index.writer_with_num_threads(1, WRITER_HEAP)?;
-        writer.delete_all_documents()?;
-        let f = self.fields;
-        let mut n = 0u64;
-        for r in records {
-            let mut document = doc!(
-                f.uri => r.uri,
-                f.path => r.path,
-                f.name => r.name.as_str(),
-                f.device => r.device.to_lowercase(),
-                f.space => r.space.to_lowercase(),
-                f.kind => r.kind,
-                f.size => r.size,
-                f.modified => r.modified,
-            );
-            if let Some(ext) = extension(&r.name) {
-                document.add_text(f.ext, ext);
-            }
-            if let Some(content) = r.content {
-                document.add_text(f.content, content);
-            }
-            writer.add_document(document)?;
-            n += 1;
+        let mut rebuild = self.start_rebuild()?;
+        for record in records {
+            rebuild.add(record)?;
         }
-        writer.commit()?;
-        self.reader.reload()?;
-        Ok(n)
+        rebuild.finish()
+    }
+
+    /// Starts replacing everything in the index, for records that arrive
+    /// one at a time (a walk of the library); readers see the old content
+    /// until [`Rebuild::finish`].
+    pub fn start_rebuild(&self) -> Result<Rebuild<'_>> {
+        let writer: IndexWriter = self.index.writer_with_num_threads(1, WRITER_HEAP)?;
+        writer.delete_all_documents()?;
+        Ok(Rebuild {
+            index: self,
+            writer,
+            added: 0,
+        })
     }
 
     /// Files in the index.
