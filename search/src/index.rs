@@ -4,7 +4,7 @@
 //! becomes one boolean query over it; hits come back grouped by content,
 //! so a file kept in three places shows once, with its copies.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
 
 use serde::Serialize;
@@ -27,8 +27,12 @@ const WRITER_HEAP: usize = 64 << 20;
 /// Copies of one content listed with a hit (all are counted).
 const MAX_COPIES_LISTED: usize = 32;
 
-/// Hits fetched per hit shown, so that grouping copies still fills the page.
+/// Documents fetched per hit shown at first, so that grouping copies
+/// still fills the page.
 const OVERFETCH: usize = 4;
+
+/// The most documents one search reads to fill a page of distinct contents.
+const MAX_FETCH: usize = 16_384;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -211,17 +215,40 @@ impl SearchIndex {
     pub fn search(&self, query: &Query, limit: usize, explain: bool) -> Result<Vec<Hit>> {
         let searcher = self.reader.searcher();
         let compiled = self.compile(query);
-        let top = searcher.search(
-            &compiled,
-            &TopDocs::with_limit(limit.saturating_mul(OVERFETCH).max(1)),
-        )?;
-        let mut hits: Vec<Hit> = Vec::new();
-        let mut by_content: HashMap<String, usize> = HashMap::new();
-        for (score, address) in top {
-            let mut hit = self.hit(&searcher, address, score)?;
+        // Copies of one content fold into one hit, so a page may need more
+        // documents than hits: fetch more until it is full or all are seen.
+        let mut fetch = limit.saturating_mul(OVERFETCH).max(1);
+        let mut hits = loop {
+            let top = searcher.search(&compiled, &TopDocs::with_limit(fetch))?;
+            let seen_all = top.len() < fetch;
+            let mut hits: Vec<(Hit, DocAddress)> = Vec::new();
+            let mut contents: HashSet<String> = HashSet::new();
+            for (score, address) in top {
+                let hit = self.hit(&searcher, address, score)?;
+                if hit
+                    .content_id
+                    .as_ref()
+                    .is_none_or(|c| contents.insert(c.clone()))
+                {
+                    hits.push((hit, address));
+                }
+            }
+            if hits.len() >= limit || seen_all || fetch >= MAX_FETCH {
+                break hits;
+            }
+            fetch = fetch.saturating_mul(4).min(MAX_FETCH);
+        };
+        hits.truncate(limit);
+        let parts = if explain {
+            self.parts(query)
+        } else {
+            Vec::new()
+        };
+        let mut out = Vec::with_capacity(hits.len());
+        for (mut hit, address) in hits {
             if explain {
                 hit.score_parts = Some(
-                    self.parts(query)
+                    parts
                         .iter()
                         .map(|(part, q)| {
                             // A part the file does not match adds nothing.
@@ -231,20 +258,9 @@ impl SearchIndex {
                         .collect(),
                 );
             }
-            match hit.content_id.as_ref().and_then(|c| by_content.get(c)) {
-                Some(&i) => {
-                    hits[i].copies += 1;
-                    hits[i].other_copies.push(hit.uri);
-                }
-                None => {
-                    if let Some(c) = &hit.content_id {
-                        by_content.insert(c.clone(), hits.len());
-                    }
-                    hits.push(hit);
-                }
-            }
+            out.push(hit);
         }
-        hits.truncate(limit);
+        let mut hits = out;
         for hit in &mut hits {
             self.count_copies(&searcher, hit)?;
         }
@@ -609,6 +625,47 @@ mod tests {
                 .any(|u| u.ends_with("receipts.xlsx"))
         );
         assert!(find(&index, "nothing-like-this").is_empty());
+    }
+
+    #[test]
+    fn many_copies_of_one_content_do_not_crowd_out_a_page() {
+        let index = SearchIndex::in_memory().expect("index");
+        let mut records: Vec<Record> = (0..50)
+            .map(|i| {
+                record(
+                    &format!("sd://laptop/Copies/{i}/report report.txt"),
+                    "text",
+                    10,
+                    0,
+                    "same",
+                )
+            })
+            .collect();
+        for name in ["a", "b", "c"] {
+            records.push(record(
+                &format!("sd://nas/Other/report-{name}.txt"),
+                "text",
+                10,
+                0,
+                name,
+            ));
+        }
+        index.rebuild(records).expect("rebuild");
+        let ctx = Context {
+            clock: Clock {
+                unix_secs: 0,
+                utc_offset_secs: 0,
+            },
+            devices: &[],
+            volumes: &[],
+        };
+        let hits = index
+            .search(&parse("report", &ctx), 3, false)
+            .expect("search");
+        assert_eq!(hits.len(), 3, "{hits:?}");
+        assert_eq!(hits[0].copies, 50);
+        assert_eq!(hits[0].other_copies.len(), MAX_COPIES_LISTED - 1);
+        assert!(hits[1..].iter().all(|h| h.copies == 1), "{hits:?}");
     }
 
     #[test]
