@@ -8,6 +8,7 @@ mod devices;
 mod index;
 mod mount;
 mod noise;
+mod search;
 
 use anyhow::{Result, bail};
 
@@ -19,6 +20,7 @@ fn main() -> Result<()> {
         Some("cas") => cas::run(&args[1..]),
         Some("devices") => devices::run(&args[1..]),
         Some("cloud") => cloud::run(&args[1..]),
+        Some("search") => search::run(&args[1..]),
         Some("dbstats") => {
             let dir = args
                 .get(1)
@@ -31,7 +33,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: sdfs-bench index|mount|cas|devices|cloud --sd PATH --work DIR --out BENCHMARKS.md [suite options]"
+            "usage: sdfs-bench index|mount|cas|devices|cloud|search --sd PATH --work DIR --out BENCHMARKS.md [suite options]"
         ),
     }
 }

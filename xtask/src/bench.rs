@@ -7,10 +7,12 @@ use anyhow::{Result, bail};
 
 pub fn run(args: &[&str]) -> Result<()> {
     let Some((&suite, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench index|mount|cas|devices|cloud [options]")
+        bail!("usage: cargo xtask bench index|mount|cas|devices|cloud|search [options]")
     };
-    if !["index", "mount", "cas", "devices", "cloud"].contains(&suite) {
-        bail!("unknown benchmark suite {suite:?} (available: index, mount, cas, devices, cloud)");
+    if !["index", "mount", "cas", "devices", "cloud", "search"].contains(&suite) {
+        bail!(
+            "unknown benchmark suite {suite:?} (available: index, mount, cas, devices, cloud, search)"
+        );
     }
     let root = crate::workspace_root();
     crate::run(Command::new("cargo").args([
