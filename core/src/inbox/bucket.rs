@@ -15,7 +15,7 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
-use sdfs_cas::{ChunkSource, Manifest};
+use sdfs_cas::ChunkSource;
 
 use super::incoming::Incoming;
 use super::{manifest_of, refused};
@@ -42,30 +42,10 @@ pub(super) fn apply(
     };
     let here = name.here()?;
     let outcome = match &delivery.change {
-        DeliveredChange::File {
-            manifest,
-            mode,
-            mtime,
-            ..
-        } => {
-            let Ok(manifest) = Manifest::decode(manifest) else {
-                return Ok(refused("a malformed manifest"));
-            };
-            let incoming = Incoming::Chunks {
-                manifest,
-                sources: vec![sender],
-            };
-            name.put_file(&here, incoming, *mode, *mtime, delivery.base, from_name)?
-        }
-        DeliveredChange::Whole {
-            hash,
-            mode,
-            mtime,
-            bytes,
-        } => {
-            let incoming = Incoming::Whole {
-                hash: sdfs_cas::FileHash(*hash),
-                bytes,
+        DeliveredChange::File { mode, mtime, .. } | DeliveredChange::Whole { mode, mtime, .. } => {
+            let incoming = match Incoming::of(&delivery.change, sender) {
+                Ok(incoming) => incoming,
+                Err(why) => return Ok(refused(why)),
             };
             name.put_file(&here, incoming, *mode, *mtime, delivery.base, from_name)?
         }

@@ -9,6 +9,7 @@ use sdfs_cas::{ChunkSource, ContentReader, FileHash, Manifest};
 
 use crate::content_store::ContentStore;
 use crate::error::{Error, ErrorKind, Result};
+use crate::remote::DeliveredChange;
 
 /// Chunks fetched ahead while a delivered file is written (as a remote
 /// reader keeps them).
@@ -26,7 +27,29 @@ pub(super) enum Incoming<'a> {
     Whole { hash: FileHash, bytes: &'a [u8] },
 }
 
-impl Incoming<'_> {
+impl<'a> Incoming<'a> {
+    /// The content `change` carries, its chunks to come from `sender`;
+    /// `Err` says why it cannot be taken (the sender's refusal to hear).
+    pub(super) fn of(
+        change: &'a DeliveredChange,
+        sender: Arc<dyn ChunkSource>,
+    ) -> std::result::Result<Incoming<'a>, &'static str> {
+        match change {
+            DeliveredChange::File { manifest, .. } => match Manifest::decode(manifest) {
+                Ok(manifest) => Ok(Incoming::Chunks {
+                    manifest,
+                    sources: vec![sender],
+                }),
+                Err(_) => Err("a malformed manifest"),
+            },
+            DeliveredChange::Whole { hash, bytes, .. } => Ok(Incoming::Whole {
+                hash: FileHash(*hash),
+                bytes,
+            }),
+            _ => Err("a change that carries no content"),
+        }
+    }
+
     pub(super) fn hash(&self) -> FileHash {
         match self {
             Incoming::Chunks { manifest, .. } => manifest.hash(),

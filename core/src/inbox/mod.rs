@@ -80,30 +80,10 @@ pub fn apply(
         path,
     };
     match &delivery.change {
-        DeliveredChange::File {
-            manifest,
-            mode,
-            mtime,
-            ..
-        } => {
-            let Ok(manifest) = Manifest::decode(manifest) else {
-                return Ok(refused("a malformed manifest"));
-            };
-            let incoming = Incoming::Chunks {
-                manifest,
-                sources: vec![sender],
-            };
-            place.put_file(content, incoming, *mode, *mtime, delivery.base, from_name)
-        }
-        DeliveredChange::Whole {
-            hash,
-            mode,
-            mtime,
-            bytes,
-        } => {
-            let incoming = Incoming::Whole {
-                hash: sdfs_cas::FileHash(*hash),
-                bytes,
+        DeliveredChange::File { mode, mtime, .. } | DeliveredChange::Whole { mode, mtime, .. } => {
+            let incoming = match Incoming::of(&delivery.change, sender) {
+                Ok(incoming) => incoming,
+                Err(why) => return Ok(refused(why)),
             };
             place.put_file(content, incoming, *mode, *mtime, delivery.base, from_name)
         }
