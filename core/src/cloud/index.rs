@@ -22,6 +22,7 @@ use crate::library::{Library, schema::child_key};
 use crate::model::entry::{EntryKind, EntryRecord, StatFields};
 use crate::model::location::LocationRecord;
 use crate::namespace::mode;
+use crate::outbox::join;
 
 /// Ranged reads in flight at once while identifying (each is a round trip
 /// to the service).
@@ -398,14 +399,6 @@ fn stat_of(object: &CloudObject, location: &LocationRecord) -> StatFields {
         mode: type_bits | perm,
         uid: 0,
         gid: 0,
-    }
-}
-
-fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
-    if dir.is_empty() {
-        name.to_vec()
-    } else {
-        [dir, b"/", name].concat()
     }
 }
 

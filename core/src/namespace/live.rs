@@ -18,6 +18,7 @@ use super::{Attr, DirEntry, Namespace, Node, Opened};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::{DeviceId, LocationId};
 use crate::model::entry::EntryKind;
+use crate::outbox::join;
 use crate::remote::{FileRef, LiveEntry, PeerSource};
 
 /// How long a listing may take before the replica alone is shown.
@@ -34,14 +35,6 @@ type Listed = (Instant, Arc<Vec<LiveEntry>>);
 /// Recent live listings.
 #[derive(Default)]
 pub(super) struct LiveCache(std::sync::Mutex<HashMap<ListKey, Listed>>);
-
-fn join(rel: &[u8], name: &[u8]) -> Vec<u8> {
-    if rel.is_empty() {
-        name.to_vec()
-    } else {
-        [rel, b"/", name].concat()
-    }
-}
 
 /// The node of child `name` of live directory `rel`.
 fn live_node(device: DeviceId, location: LocationId, rel: &[u8], name: &[u8]) -> Node {

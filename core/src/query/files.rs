@@ -13,6 +13,7 @@ use crate::locations;
 use crate::model::content::ContentRecord;
 use crate::model::entry::{EntryKind, EntryRecord};
 use crate::model::location::LocationRecord;
+use crate::outbox::join;
 use crate::sync::replica::ReplicaView;
 use crate::uri::SdUri;
 
@@ -92,16 +93,6 @@ pub fn for_each_file(lib: &Library, mut f: impl FnMut(FileRow)) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut path = Vec::with_capacity(prefix.len() + 1 + name.len());
-    path.extend_from_slice(prefix);
-    if !path.is_empty() {
-        path.push(b'/');
-    }
-    path.extend_from_slice(name);
-    path
 }
 
 /// The kind its content was classed as when identified (from its bytes),
