@@ -14,7 +14,7 @@ use sdfs_search::calendar::Clock;
 use sdfs_search::index::{Record, SearchIndex};
 use sdfs_search::query::{Context, parse};
 
-use crate::replies::search::{SearchHit, SearchReply};
+use crate::replies::search::SearchReply;
 
 pub fn run(
     lib: &Library,
@@ -56,7 +56,10 @@ pub fn run(
     let hits = index
         .search(&query, limit, explain)?
         .into_iter()
-        .map(|hit| SearchHit::of(hit, mountpoint))
+        .map(|mut hit| {
+            hit.path = in_mount(mountpoint, &hit.path);
+            hit
+        })
         .collect();
     Ok(SearchReply {
         parse: explain.then(|| query.describe(&clock)),
@@ -102,7 +105,7 @@ fn now() -> Clock {
 }
 
 /// Where `path` (under the mount) is, when there is a mount.
-pub fn in_mount(mountpoint: Option<&Path>, path: &str) -> String {
+fn in_mount(mountpoint: Option<&Path>, path: &str) -> String {
     match mountpoint {
         Some(m) => {
             let mut bytes = m.as_os_str().as_bytes().to_vec();

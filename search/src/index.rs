@@ -106,11 +106,14 @@ impl Rebuild<'_> {
 pub struct Hit {
     pub uri: String,
     pub name: String,
+    /// Its path under the mount, from the mount's root.
     pub path: String,
     pub device: String,
     pub kind: String,
     pub size: u64,
-    /// Unix seconds.
+    /// Unix seconds (RFC 3339 in JSON, as `sd ls` and `sd stat` show
+    /// times).
+    #[serde(serialize_with = "rfc3339_secs")]
     pub modified: i64,
     pub score: f32,
     /// Places this content is kept, on every device (1 = only here).
@@ -121,6 +124,12 @@ pub struct Hit {
     /// What the score is made of (`name`, `path`, `time`), when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score_parts: Option<BTreeMap<&'static str, f32>>,
+}
+
+fn rfc3339_secs<S: serde::Serializer>(secs: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&sdfs_core::time::rfc3339(
+        secs.saturating_mul(1_000_000_000),
+    ))
 }
 
 #[derive(Clone, Copy)]
@@ -568,7 +577,9 @@ mod tests {
         index
     }
 
-    fn find(index: &SearchIndex, q: &str) -> Vec<String> {
+    /// `q` read on 6 December 2026 (UTC) by a user with a laptop, a nas
+    /// and a bucket, and run.
+    fn search(index: &SearchIndex, q: &str, limit: usize, explain: bool) -> Vec<Hit> {
         let ctx = Context {
             clock: Clock {
                 unix_secs: day(2026, 12, 6),
@@ -578,8 +589,12 @@ mod tests {
             volumes: &["photos-bucket".into()],
         };
         index
-            .search(&parse(q, &ctx), 10, false)
+            .search(&parse(q, &ctx), limit, explain)
             .expect("search")
+    }
+
+    fn find(index: &SearchIndex, q: &str) -> Vec<String> {
+        search(index, q, 10, false)
             .into_iter()
             .map(|h| h.uri)
             .collect()
@@ -588,23 +603,7 @@ mod tests {
     #[test]
     fn words_match_names_and_paths_and_copies_show_once() {
         let index = corpus();
-        let hits = index
-            .search(
-                &parse(
-                    "tax return",
-                    &Context {
-                        clock: Clock {
-                            unix_secs: 0,
-                            utc_offset_secs: 0,
-                        },
-                        devices: &[],
-                        volumes: &[],
-                    },
-                ),
-                10,
-                true,
-            )
-            .expect("search");
+        let hits = search(&index, "tax return", 10, true);
         assert_eq!(hits.len(), 1, "{hits:?}");
         let parts = hits[0].score_parts.as_ref().expect("parts");
         assert!(parts["name"] > 0.0 && parts["path"] > 0.0, "{parts:?}");
@@ -651,17 +650,7 @@ mod tests {
             ));
         }
         index.rebuild(records).expect("rebuild");
-        let ctx = Context {
-            clock: Clock {
-                unix_secs: 0,
-                utc_offset_secs: 0,
-            },
-            devices: &[],
-            volumes: &[],
-        };
-        let hits = index
-            .search(&parse("report", &ctx), 3, false)
-            .expect("search");
+        let hits = search(&index, "report", 3, false);
         assert_eq!(hits.len(), 3, "{hits:?}");
         assert_eq!(hits[0].copies, 50);
         assert_eq!(hits[0].other_copies.len(), MAX_COPIES_LISTED - 1);
@@ -698,21 +687,7 @@ mod tests {
         assert_eq!(ranked.len(), 3, "{ranked:?}");
         assert_eq!(ranked[2], "sd://nas/Photos/2024/taxi.jpg", "{ranked:?}");
         // Filters find, they do not score: a score is its parts' sum.
-        let ctx = Context {
-            clock: Clock {
-                unix_secs: day(2026, 12, 6),
-                utc_offset_secs: 0,
-            },
-            devices: &[],
-            volumes: &[],
-        };
-        let hits = index
-            .search(
-                &parse("beach photos bigger than 1 MB from 2025", &ctx),
-                10,
-                true,
-            )
-            .expect("search");
+        let hits = search(&index, "beach photos bigger than 1 MB from 2025", 10, true);
         assert!(!hits.is_empty());
         for hit in hits {
             let parts = hit.score_parts.expect("parts");

@@ -15,14 +15,19 @@ fn clock_at(day: Date, hour: i64, offset_hours: i64) -> Clock {
     }
 }
 
-/// Every phrase names `[from, to)` in the clock's local time.
-#[track_caller]
-fn golden(clock: Clock, cases: &[(&str, Date, Date)]) {
-    let ctx = Context {
+/// A user with no devices or volumes to name, at `clock`.
+fn at(clock: Clock) -> Context<'static> {
+    Context {
         clock,
         devices: &[],
         volumes: &[],
-    };
+    }
+}
+
+/// Every phrase names `[from, to)` in the clock's local time.
+#[track_caller]
+fn golden(clock: Clock, cases: &[(&str, Date, Date)]) {
+    let ctx = at(clock);
     for (phrase, from, to) in cases {
         let time = parse(phrase, &ctx)
             .time
@@ -38,11 +43,7 @@ fn golden(clock: Clock, cases: &[(&str, Date, Date)]) {
 /// "past N units": from local midnight of `from` up to now.
 #[track_caller]
 fn golden_since(clock: Clock, cases: &[(&str, Date)]) {
-    let ctx = Context {
-        clock,
-        devices: &[],
-        volumes: &[],
-    };
+    let ctx = at(clock);
     for (phrase, from) in cases {
         let range = parse(phrase, &ctx)
             .time
@@ -98,11 +99,7 @@ fn on_a_leap_day() {
         ],
     );
     // Days are counted back from now, hour for hour.
-    let ctx = Context {
-        clock,
-        devices: &[],
-        volumes: &[],
-    };
+    let ctx = at(clock);
     let days = parse("past 2 days", &ctx).time.expect("past 2 days").range;
     assert_eq!(
         (days.start, days.end),
@@ -215,11 +212,7 @@ fn at_new_year_in_local_time() {
 
 #[test]
 fn days_a_month_does_not_have_are_no_dates() {
-    let ctx = Context {
-        clock: clock_at(date(2026, 12, 6), 15, 0),
-        devices: &[],
-        volumes: &[],
-    };
+    let ctx = at(clock_at(date(2026, 12, 6), 15, 0));
     for typed in [
         "before:2023-02-29",
         "after:2026-04-31",
