@@ -30,8 +30,9 @@ fn fill(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn add_bucket(sd: &Sd, s3: &SeaweedFs, bucket: &str) -> Result<()> {
-    let out = sd
+/// `sd cloud add BUCKET s3 ...` with the tests' keys, as it ended.
+fn cloud_add_s3(sd: &Sd, s3: &SeaweedFs, bucket: &str) -> Result<std::process::Output> {
+    Ok(sd
         .cmd([
             "cloud",
             "add",
@@ -44,7 +45,11 @@ fn add_bucket(sd: &Sd, s3: &SeaweedFs, bucket: &str) -> Result<()> {
         ])
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .output()?;
+        .output()?)
+}
+
+fn add_bucket(sd: &Sd, s3: &SeaweedFs, bucket: &str) -> Result<()> {
+    let out = cloud_add_s3(sd, s3, bucket)?;
     ensure!(
         out.status.success(),
         "sd cloud add: {}",
@@ -560,21 +565,7 @@ fn refused_keys_fail_reads_with_eacces() -> Result<()> {
     // What was read before is still here.
     ensure!(std::fs::read(volume.join("100% done.txt"))? == b"percent\n");
 
-    let other = Sd::init("desktop")?;
-    let out = other
-        .cmd([
-            "cloud",
-            "add",
-            "archive",
-            "s3",
-            "--bucket",
-            "archive",
-            "--endpoint",
-            &s3.endpoint(),
-        ])
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .output()?;
+    let out = cloud_add_s3(&Sd::init("desktop")?, &s3, "archive")?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(!out.status.success(), "added a bucket with refused keys");
     ensure!(
