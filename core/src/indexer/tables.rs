@@ -141,7 +141,12 @@ impl<'txn> IndexTables<'txn> {
                     i += 1;
                 }
                 std::cmp::Ordering::Greater => {
-                    self.detach(ctx, dir, &known[j].0, known[j].1)?;
+                    // A child renamed to a name met earlier in this merge
+                    // has already moved there: it is not gone.
+                    let key = child_key(dir, &known[j].0);
+                    if self.children.get(key.as_slice())?.map(|v| v.value()) == Some(known[j].1) {
+                        self.detach(ctx, dir, &known[j].0, known[j].1)?;
+                    }
                     j += 1;
                 }
             }
@@ -533,5 +538,65 @@ impl<'txn> IndexTables<'txn> {
             }
             current = record.parent;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::query::files::for_each_file;
+
+    fn index(lib: &crate::Library, location: crate::ids::LocationId) {
+        let (job, _) = crate::indexer::prepare_job(lib, location, false).expect("job");
+        crate::indexer::run_job(lib, job.id, &crate::jobs::JobControl::new(), &mut |_| {})
+            .expect("index");
+    }
+
+    fn paths(lib: &crate::Library) -> Vec<String> {
+        let mut out = Vec::new();
+        for_each_file(lib, |row| {
+            out.push(String::from_utf8_lossy(&row.mount_path).into_owned())
+        })
+        .expect("files");
+        out.sort();
+        out
+    }
+
+    fn write(path: &Path) {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, b"x").expect("write");
+    }
+
+    /// A directory renamed to a name that sorts before its old one is met
+    /// first in the merge; its old name, met later, must not take it
+    /// (and all below it) out of the index.
+    #[test]
+    fn a_rename_to_an_earlier_name_keeps_what_is_below() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let docs = tmp.path().join("docs");
+        write(&docs.join("reports/alpha.txt"));
+        write(&docs.join("reports/deep/beta.md"));
+        write(&docs.join("gamma.csv"));
+        let lib = crate::Library::create(&tmp.path().join("lib"), "laptop").expect("library");
+        let location = crate::locations::add(
+            &lib,
+            &docs,
+            Some("Docs"),
+            Default::default(),
+            Default::default(),
+        )
+        .expect("location");
+        index(&lib, location.id);
+        std::fs::rename(docs.join("reports"), docs.join("archive")).expect("rename");
+        std::fs::remove_file(docs.join("gamma.csv")).expect("rm");
+        index(&lib, location.id);
+        assert_eq!(
+            paths(&lib),
+            [
+                "laptop/Docs/archive/alpha.txt",
+                "laptop/Docs/archive/deep/beta.md"
+            ]
+        );
     }
 }
