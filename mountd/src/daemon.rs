@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use sdfs_core::namespace::Namespace;
 use sdfs_core::watcher::LocationWatcher;
 use sdfs_core::{Library, locations};
+use sdfs_search::live::LiveIndex;
 use sdfs_vfs_fuse::Mounted;
 
 use crate::host::Host;
@@ -67,9 +68,14 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
     } = options;
     signals::install_termination_flag();
     let lib = Arc::new(lib);
+    // Opened before anything can change the library, so the index hears
+    // of every change sync applies.
+    let search = Arc::new(LiveIndex::open(Arc::clone(&lib)).context("opening the search index")?);
     let mounted: Arc<Mutex<Option<Mounted>>> = Arc::new(Mutex::new(None));
     let for_watcher = Arc::clone(&mounted);
+    let search_for_watcher = Arc::clone(&search);
     let watcher = LocationWatcher::start(Arc::clone(&lib), move |refreshed| {
+        search_for_watcher.nudge();
         // Changes underneath reach programs using the mount at once.
         if let Some(m) = for_watcher
             .lock()
@@ -92,6 +98,7 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
         }
     }
     let mut host = Host::new(Arc::clone(&lib), Some(watcher), true);
+    host.set_search(Arc::clone(&search));
     let strict = !listen.is_empty();
     let listen: Vec<String> = if listen.is_empty() {
         DEFAULT_LISTEN.iter().map(|s| s.to_string()).collect()
@@ -110,6 +117,7 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
     // through the content store.
     host.content()?.set_cloud(host.cloud()?);
     let for_sync = Arc::clone(&mounted);
+    let search_for_sync = Arc::clone(&search);
     // What sync brings may belong in a pinned folder: it wakes the keeper.
     let (wake_keeper, keeper_woken) = std::sync::mpsc::sync_channel::<()>(1);
     let node = sdfs_p2p::Node::start(
@@ -122,6 +130,7 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
             // What another device changed reaches programs using the mount
             // at once, not after the kernel's cache times out.
             on_applied: Some(Box::new(move |device, applied| {
+                search_for_sync.replica_changed(device, &applied.entries);
                 if let Some(m) = for_sync.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                     m.invalidate_remote(device, &applied.entries);
                     m.invalidate_remote(device, &applied.dirs);
@@ -206,6 +215,16 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
             }
         })?;
 
+    // The search index catches up whenever something changed.
+    let search_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let search_thread = {
+        let stop = Arc::clone(&search_stop);
+        let search = Arc::clone(&search);
+        std::thread::Builder::new()
+            .name("sd-search".into())
+            .spawn(move || search.run(&stop))?
+    };
+
     let idle = Arc::clone(&host);
     std::thread::Builder::new()
         .name("sd-integrity".into())
@@ -250,6 +269,9 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    search_stop.store(true, Ordering::Relaxed);
+    search.nudge();
+    let _ = search_thread.join();
     let _ = std::fs::remove_file(&socket);
     eprintln!("sd: stopped");
     Ok(())

@@ -51,6 +51,9 @@ pub struct Host {
     index_changed: AtomicBool,
     /// Connections to cloud volumes, made on first use.
     cloud: OnceLock<Arc<sdfs_core::cloud::Volumes>>,
+    /// The live search index: the daemon's, kept up to date in the
+    /// background, or opened on first use.
+    search: OnceLock<Arc<sdfs_search::live::LiveIndex>>,
 }
 
 impl Host {
@@ -69,7 +72,25 @@ impl Host {
             p2p: None,
             index_changed: AtomicBool::new(false),
             cloud: OnceLock::new(),
+            search: OnceLock::new(),
         }
+    }
+
+    /// Uses `index` (the daemon's) for searches.
+    pub fn set_search(&self, index: Arc<sdfs_search::live::LiveIndex>) {
+        let _ = self.search.set(index);
+    }
+
+    /// The library's live search index.
+    pub fn search(&self) -> Result<Arc<sdfs_search::live::LiveIndex>> {
+        if let Some(index) = self.search.get() {
+            return Ok(Arc::clone(index));
+        }
+        let index = Arc::new(
+            sdfs_search::live::LiveIndex::open(Arc::clone(&self.lib))
+                .context("opening the search index")?,
+        );
+        Ok(Arc::clone(self.search.get_or_init(|| index)))
     }
 
     /// This library's cloud volumes and their connections.
@@ -420,6 +441,7 @@ impl Host {
                 explain,
             } => Done::of(&crate::search::run(
                 lib,
+                &*self.search()?,
                 self.mountpoint.as_deref(),
                 &query,
                 limit,

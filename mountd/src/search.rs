@@ -1,23 +1,23 @@
 //! `sd search`: the query parsed against this library's devices and
-//! volumes and the user's clock, run over an index of every file the
-//! library knows (this device's, the paired devices' replicas, the
-//! volumes'), built for the query from the library itself, so what it
-//! finds is never older than the library.
+//! volumes and the user's clock, run over the library's live index of
+//! every file it knows (this device's, the paired devices' replicas, the
+//! volumes'), which catches up with the library first, so what it finds
+//! is never older than the library.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use anyhow::Result;
 use sdfs_core::Library;
-use sdfs_core::query::files::{FileRow, for_each_file};
 use sdfs_search::calendar::Clock;
-use sdfs_search::index::{Record, SearchIndex};
+use sdfs_search::live::LiveIndex;
 use sdfs_search::query::{Context, parse};
 
 use crate::replies::search::SearchReply;
 
 pub fn run(
     lib: &Library,
+    index: &LiveIndex,
     mountpoint: Option<&Path>,
     words: &str,
     limit: usize,
@@ -25,25 +25,11 @@ pub fn run(
 ) -> Result<SearchReply> {
     let mut devices: Vec<String> = lib.devices()?.into_iter().map(|d| d.name).collect();
     devices.sort();
-    let mut volumes = Vec::new();
-    let index = SearchIndex::in_memory()?;
-    let mut rebuild = index.start_rebuild()?;
-    // Files go into the index as the walk meets them, never all in a list.
-    let mut failed = None;
-    for_each_file(lib, |row| {
-        if row.volume && !volumes.contains(&row.location) {
-            volumes.push(row.location.clone());
-        }
-        if failed.is_none()
-            && let Err(e) = rebuild.add(record(row))
-        {
-            failed = Some(e);
-        }
-    })?;
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
-    rebuild.finish()?;
+    let volumes: Vec<String> = sdfs_core::locations::list(lib.db())?
+        .into_iter()
+        .filter(|l| l.is_cloud())
+        .map(|l| l.name)
+        .collect();
     let clock = now();
     let query = parse(
         words,
@@ -65,20 +51,6 @@ pub fn run(
         parse: explain.then(|| query.describe(&clock)),
         hits,
     })
-}
-
-fn record(row: FileRow) -> Record {
-    Record {
-        path: String::from_utf8_lossy(&row.mount_path).into_owned(),
-        name: String::from_utf8_lossy(&row.name).into_owned(),
-        uri: row.uri,
-        device: row.device,
-        space: row.location,
-        kind: row.kind.as_str(),
-        size: row.size,
-        modified: row.modified,
-        content: row.content.map(|c| c.to_string()),
-    }
 }
 
 /// Now, with the local time's offset from UTC (so "yesterday" means the

@@ -6,9 +6,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
+use std::path::Path;
 
 use serde::Serialize;
 use tantivy::collector::TopDocs;
+use tantivy::directory::MmapDirectory;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur,
     Query as TantivyQuery, RangeQuery, TermQuery,
@@ -38,6 +40,10 @@ const MAX_FETCH: usize = 16_384;
 pub enum SearchError {
     #[error("search index: {0}")]
     Index(#[from] tantivy::TantivyError),
+    #[error("search index at {0}: {1}")]
+    Io(std::path::PathBuf, std::io::Error),
+    #[error("search index: {0}")]
+    Open(#[from] tantivy::directory::error::OpenDirectoryError),
 }
 
 pub type Result<T> = std::result::Result<T, SearchError>;
@@ -60,19 +66,28 @@ pub struct Record {
     pub modified: i64,
     /// Content id, when the file has been identified.
     pub content: Option<String>,
+    /// The device whose index holds the file (its id), with `entry` and
+    /// `above`: what a change to the library is matched with.
+    pub owner: String,
+    /// Its entry id in the owner's index.
+    pub entry: u64,
+    /// The directories above it in the owner's index.
+    pub above: Vec<u64>,
 }
 
-/// A rebuild under way.
-pub struct Rebuild<'a> {
-    index: &'a SearchIndex,
+/// Changes to the index, seen by searches once committed.
+pub struct Writer {
     writer: IndexWriter,
-    added: u64,
+    reader: IndexReader,
+    fields: Fields,
 }
 
-impl Rebuild<'_> {
+impl Writer {
     pub fn add(&mut self, r: Record) -> Result<()> {
-        let f = self.index.fields;
+        let f = self.fields;
         let mut document = doc!(
+            f.owner => r.owner,
+            f.entry => r.entry,
             f.uri => r.uri,
             f.path => r.path,
             f.name => r.name.as_str(),
@@ -88,15 +103,70 @@ impl Rebuild<'_> {
         if let Some(content) = r.content {
             document.add_text(f.content, content);
         }
+        for dir in r.above {
+            document.add_u64(f.above, dir);
+        }
         self.writer.add_document(document)?;
+        Ok(())
+    }
+
+    /// Removes entry `entry` of `owner`'s index, and everything below it
+    /// if it is a directory (added before this call).
+    pub fn remove(&mut self, owner: &str, entry: u64) -> Result<()> {
+        let f = self.fields;
+        let at = BooleanQuery::new(vec![
+            (Occur::Should, exact_u64(f.entry, entry)),
+            (Occur::Should, exact_u64(f.above, entry)),
+        ]);
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, exact(f.owner, owner)),
+            (Occur::Must, Box::new(at)),
+        ]);
+        self.writer.delete_query(Box::new(query))?;
+        Ok(())
+    }
+
+    /// Removes every file of `owner`'s index.
+    pub fn remove_owner(&mut self, owner: &str) {
+        self.writer
+            .delete_term(Term::from_field_text(self.fields.owner, owner));
+    }
+
+    /// Removes everything.
+    pub fn clear(&mut self) -> Result<()> {
+        self.writer.delete_all_documents()?;
+        Ok(())
+    }
+
+    /// Makes what was changed visible to searches, durably, with
+    /// `payload` (what the index has caught up with) in the same commit.
+    pub fn commit(&mut self, payload: Option<&str>) -> Result<()> {
+        let mut prepared = self.writer.prepare_commit()?;
+        if let Some(payload) = payload {
+            prepared.set_payload(payload);
+        }
+        prepared.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+}
+
+/// A rebuild under way.
+pub struct Rebuild {
+    writer: Writer,
+    added: u64,
+}
+
+impl Rebuild {
+    pub fn add(&mut self, r: Record) -> Result<()> {
+        self.writer.add(r)?;
         self.added += 1;
         Ok(())
     }
 
     /// Commits what was added; returns how many.
     pub fn finish(mut self) -> Result<u64> {
-        self.writer.commit()?;
-        self.index.reader.reload()?;
+        self.writer.commit(None)?;
         Ok(self.added)
     }
 }
@@ -134,6 +204,9 @@ fn rfc3339_secs<S: serde::Serializer>(secs: &i64, s: S) -> std::result::Result<S
 
 #[derive(Clone, Copy)]
 struct Fields {
+    owner: Field,
+    entry: Field,
+    above: Field,
     uri: Field,
     path: Field,
     name: Field,
@@ -149,6 +222,9 @@ struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let fields = Fields {
+        owner: b.add_text_field("owner", STRING),
+        entry: b.add_u64_field("entry", INDEXED),
+        above: b.add_u64_field("above", INDEXED),
         uri: b.add_text_field("uri", STRING | STORED),
         path: b.add_text_field("path", TEXT | STORED),
         name: b.add_text_field("name", TEXT | STORED),
@@ -176,6 +252,61 @@ impl SearchIndex {
         SearchIndex::with(Index::create_in_ram(schema), fields)
     }
 
+    /// The index kept in `dir`, or a new empty one there if there is
+    /// none or it was written by a build with another schema.
+    pub fn open(dir: &Path) -> Result<SearchIndex> {
+        let (schema, fields) = schema();
+        std::fs::create_dir_all(dir).map_err(|e| SearchError::Io(dir.to_owned(), e))?;
+        let open = || -> Result<Index> {
+            let directory = MmapDirectory::open(dir)?;
+            Ok(Index::open_or_create(directory, schema.clone())?)
+        };
+        let index = match open() {
+            Ok(index) => index,
+            // Another schema: it is a cache of the library, so start again.
+            Err(SearchError::Index(tantivy::TantivyError::SchemaError(_))) => {
+                std::fs::remove_dir_all(dir).map_err(|e| SearchError::Io(dir.to_owned(), e))?;
+                std::fs::create_dir_all(dir).map_err(|e| SearchError::Io(dir.to_owned(), e))?;
+                open()?
+            }
+            Err(e) => return Err(e),
+        };
+        SearchIndex::with(index, fields)
+    }
+
+    /// What the last commit recorded with [`Writer::commit`].
+    pub fn payload(&self) -> Result<Option<String>> {
+        Ok(self.index.load_metas()?.payload)
+    }
+
+    /// The writer: one at a time per index.
+    pub fn writer(&self) -> Result<Writer> {
+        Ok(Writer {
+            writer: self.index.writer_with_num_threads(1, WRITER_HEAP)?,
+            reader: self.reader.clone(),
+            fields: self.fields,
+        })
+    }
+
+    /// The path of some file below directory `dir` of `owner`'s index, as
+    /// last committed: whether a directory's change moved what is below it.
+    pub fn path_below(&self, owner: &str, dir: u64) -> Result<Option<String>> {
+        let f = self.fields;
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, exact(f.owner, owner)),
+            (Occur::Must, exact_u64(f.above, dir)),
+        ]);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(1))?;
+        let Some((_, address)) = top.first() else {
+            return Ok(None);
+        };
+        let d: TantivyDocument = searcher.doc(*address)?;
+        Ok(d.get_first(f.path)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned))
+    }
+
     fn with(index: Index, fields: Fields) -> Result<SearchIndex> {
         let reader = index
             .reader_builder()
@@ -200,14 +331,10 @@ impl SearchIndex {
     /// Starts replacing everything in the index, for records that arrive
     /// one at a time (a walk of the library); readers see the old content
     /// until [`Rebuild::finish`].
-    pub fn start_rebuild(&self) -> Result<Rebuild<'_>> {
-        let writer: IndexWriter = self.index.writer_with_num_threads(1, WRITER_HEAP)?;
-        writer.delete_all_documents()?;
-        Ok(Rebuild {
-            index: self,
-            writer,
-            added: 0,
-        })
+    pub fn start_rebuild(&self) -> Result<Rebuild> {
+        let mut writer = self.writer()?;
+        writer.clear()?;
+        Ok(Rebuild { writer, added: 0 })
     }
 
     /// Files in the index.
@@ -476,6 +603,13 @@ fn exact(field: Field, value: &str) -> Box<dyn TantivyQuery> {
     ))
 }
 
+fn exact_u64(field: Field, value: u64) -> Box<dyn TantivyQuery> {
+    Box::new(TermQuery::new(
+        Term::from_field_u64(field, value),
+        IndexRecordOption::Basic,
+    ))
+}
+
 /// `text` cut as the index's default tokenizer cuts names and paths:
 /// lower-cased runs of letters and digits.
 fn tokens(text: &str) -> Vec<String> {
@@ -501,6 +635,7 @@ mod tests {
         let mut parts = rest.splitn(3, '/');
         let device = parts.next().unwrap_or_default().to_owned();
         let space = parts.next().unwrap_or_default().to_owned();
+        let owner = device.clone();
         Record {
             uri: uri.to_owned(),
             path: rest.to_owned(),
@@ -511,6 +646,9 @@ mod tests {
             size,
             modified,
             content: (!content.is_empty()).then(|| content.to_owned()),
+            owner,
+            entry: 0,
+            above: Vec::new(),
         }
     }
 

@@ -6,8 +6,11 @@
 //! an injected clock (`calendar`), so "last summer" means the same thing in
 //! a test as on the day it runs. The index (`index`, tantivy) finds the
 //! files a `Query` names among every device's and volume's, copies of one
-//! content grouped, each score split into its parts.
+//! content grouped, each score split into its parts. The live index
+//! (`live`) keeps it on disk in the library and up to date with every
+//! change the library records, this device's and its peers'.
 
 pub mod calendar;
 pub mod index;
+pub mod live;
 pub mod query;

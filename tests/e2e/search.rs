@@ -167,3 +167,94 @@ fn finds_a_paired_device_s_files_while_it_is_offline() -> Result<()> {
     );
     Ok(())
 }
+
+/// Paths (under the mount) of the hits for `words`.
+fn paths(sd: &Sd, words: &[&str]) -> Result<Vec<String>> {
+    let mut args = vec!["search", "--json"];
+    args.extend_from_slice(words);
+    let hits = sd.json(args)?;
+    Ok(hits
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h["path"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+#[test]
+fn the_daemons_index_follows_changes_on_disk_and_through_the_mount() -> Result<()> {
+    let sd = Sd::init("laptop")?;
+    let docs = sd.path("docs");
+    write_file(&docs, b"plans/garden plan.txt", b"roses")?;
+    sd.add_location(&docs, "Docs")?;
+    sd.ok(["index"])?;
+    let mount = sd.mount()?;
+    let root = std::fs::canonicalize(&mount.mountpoint)?;
+    let at = |rel: &str| root.join(rel).to_string_lossy().into_owned();
+    assert_eq!(
+        paths(&sd, &["garden"])?,
+        [at("laptop/Docs/plans/garden plan.txt")]
+    );
+
+    // Made on disk behind the daemon's back: the watcher brings it.
+    write_file(&docs, b"plans/kitchen plan.txt", b"tiles")?;
+    wait_for(Duration::from_secs(10), || {
+        paths(&sd, &["kitchen"]).is_ok_and(|p| p == [at("laptop/Docs/plans/kitchen plan.txt")])
+    })
+    .context("a file made on disk never became findable")?;
+
+    // Renamed through the mount, the folder above moved: the new paths
+    // are found and the old ones are not.
+    std::fs::rename(
+        mount.mountpoint.join("laptop/Docs/plans"),
+        mount.mountpoint.join("laptop/Docs/house plans"),
+    )?;
+    wait_for(Duration::from_secs(10), || {
+        paths(&sd, &["garden"]).is_ok_and(|p| p == [at("laptop/Docs/house plans/garden plan.txt")])
+    })
+    .context("a renamed folder's files kept their old paths")?;
+    assert_eq!(
+        paths(&sd, &["kitchen"])?,
+        [at("laptop/Docs/house plans/kitchen plan.txt")]
+    );
+
+    // Deleted through the mount: gone from the results.
+    std::fs::remove_file(
+        mount
+            .mountpoint
+            .join("laptop/Docs/house plans/kitchen plan.txt"),
+    )?;
+    wait_for(Duration::from_secs(10), || {
+        paths(&sd, &["kitchen"]).is_ok_and(|p| p.is_empty())
+    })
+    .context("a deleted file was still found")?;
+
+    // The index lives in the library, not beside the user's files, and
+    // a restarted daemon goes on from it.
+    ensure!(
+        sd.path("test.sdlibrary/search").is_dir(),
+        "no index in the library"
+    );
+    mount.stop()?;
+    write_file(&docs, b"house plans/attic plan.txt", b"beams")?;
+    let mount = sd.mount()?;
+    let root = std::fs::canonicalize(&mount.mountpoint)?;
+    wait_for(Duration::from_secs(10), || {
+        paths(&sd, &["attic"]).is_ok_and(|p| {
+            p == [root
+                .join("laptop/Docs/house plans/attic plan.txt")
+                .to_string_lossy()
+                .into_owned()]
+        })
+    })
+    .context("a file made while the daemon was down was never found")?;
+    assert_eq!(paths(&sd, &["plan"])?.len(), 2);
+    ensure!(
+        !docs.join("search").exists(),
+        "the index must not be written beside the user's files"
+    );
+    mount.stop()?;
+    Ok(())
+}

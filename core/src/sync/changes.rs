@@ -140,6 +140,55 @@ pub fn heads(db: &redb::Database) -> Result<[u64; Resource::ALL.len()]> {
     Ok(out)
 }
 
+/// Keys of `resource` changed (or deleted) after `after`, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changed {
+    /// At most the `limit` asked for.
+    pub keys: Vec<u128>,
+    /// The seq of the last key listed (`after` when none): where to go on
+    /// from.
+    pub next: u64,
+    /// More changes follow `next`.
+    pub more: bool,
+    /// `after` is below a pruned deletion: a follower there may have
+    /// missed one and must start again from the records themselves.
+    pub behind_floor: bool,
+}
+
+/// What changed in `resource` after seq `after`: for followers of this
+/// device's own changes (the search index) as replicas follow them.
+pub fn changed_since(
+    db: &redb::Database,
+    resource: Resource,
+    after: u64,
+    limit: usize,
+) -> Result<Changed> {
+    use redb::ReadableDatabase;
+    let txn = db.begin_read()?;
+    let floor = floors(&txn)?[resource.slot()].0;
+    let mut out = Changed {
+        next: after,
+        behind_floor: after < floor,
+        ..Changed::default()
+    };
+    let changes = match txn.open_table(CHANGES) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(out),
+        Err(e) => return Err(e.into()),
+    };
+    let r = resource.code();
+    for row in changes.range((r, after.saturating_add(1))..=(r, u64::MAX))? {
+        let (seq, key) = row?;
+        if out.keys.len() == limit {
+            out.more = true;
+            break;
+        }
+        out.next = seq.value().1;
+        out.keys.push(key.value());
+    }
+    Ok(out)
+}
+
 /// Creates the tables. A library indexed before sync existed gets every
 /// record it holds logged once, so replicas see all of it.
 pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {
@@ -169,4 +218,63 @@ pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {
         log.record(Resource::Entry, u128::from(row?.0.value()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::Library;
+    use crate::sync::DeviceData;
+
+    fn write(lib: &Library, f: impl FnOnce(&mut DeviceData<'_>)) {
+        let txn = lib.db().begin_write().expect("begin");
+        {
+            let mut data = DeviceData::open(&txn).expect("open");
+            f(&mut data);
+        }
+        txn.commit().expect("commit");
+    }
+
+    #[test]
+    fn changed_since_lists_each_key_once_in_order_and_pages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lib = Library::create(&dir.path().join("lib"), "here").expect("library");
+        let start = changed_since(lib.db(), Resource::Entry, 0, usize::MAX).expect("changes");
+        let after = start.next;
+        write(&lib, |d| {
+            for id in [1001u64, 1002, 1003] {
+                d.put_entry(id, b"x").expect("put");
+            }
+        });
+        // Changed again: it moves to the end instead of showing twice.
+        write(&lib, |d| {
+            d.put_entry(1001, b"y").expect("put");
+            d.remove_entry(1002).expect("remove");
+        });
+        let all = changed_since(lib.db(), Resource::Entry, after, 10).expect("changes");
+        assert_eq!(all.keys, vec![1003, 1001, 1002]);
+        assert!(!all.more && !all.behind_floor);
+        let first = changed_since(lib.db(), Resource::Entry, after, 2).expect("page");
+        assert_eq!(first.keys, vec![1003, 1001]);
+        assert!(first.more);
+        let rest = changed_since(lib.db(), Resource::Entry, first.next, 2).expect("page");
+        assert_eq!(rest.keys, vec![1002]);
+        assert_eq!(rest.next, all.next);
+        let none = changed_since(lib.db(), Resource::Entry, all.next, 2).expect("none");
+        assert!(none.keys.is_empty());
+        assert_eq!(none.next, all.next);
+        // Once the deletion is pruned, a follower from before it must
+        // start again; one past it need not.
+        prune_tombstones(lib.db(), i64::MAX).expect("prune");
+        assert!(
+            changed_since(lib.db(), Resource::Entry, after, 10)
+                .expect("changes")
+                .behind_floor
+        );
+        assert!(
+            !changed_since(lib.db(), Resource::Entry, all.next, 10)
+                .expect("changes")
+                .behind_floor
+        );
+    }
 }

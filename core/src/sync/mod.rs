@@ -51,6 +51,11 @@ impl Resource {
         self as u8
     }
 
+    /// Its place in [`Resource::ALL`] (and so in [`Watermarks`]).
+    pub fn slot(self) -> usize {
+        usize::from(self.code() - 1)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Resource::Volume => "volumes",

@@ -1,0 +1,391 @@
+//! The library's search index, kept on disk in the library (a sidecar,
+//! never beside user files) and kept up to date: this device's changes are
+//! followed in its change log, as paired devices follow them; other
+//! devices' changes arrive as sync applies them. What the index has caught
+//! up with is committed with it, so after a crash it goes on from there.
+//!
+//! A search first catches up with whatever changed (a read of the change
+//! log when nothing did), so it never answers from before a change the
+//! library already holds.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use sdfs_core::Library;
+use sdfs_core::ids::DeviceId;
+use sdfs_core::query::files::{FileRow, FileTree};
+use sdfs_core::sync::{Resource, changes, replica};
+use serde::{Deserialize, Serialize};
+
+use crate::index::{Hit, Record, SearchIndex, Writer};
+use crate::query::Query;
+
+/// Bumped when what the index holds for a file changes: an index written
+/// by another version is built again.
+const FORMAT: u32 = 1;
+
+/// Changed keys read from the change log at a time.
+const BATCH: usize = 20_000;
+
+/// How often the index looks for changes when nothing wakes it.
+const POLL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Index(#[from] crate::index::SearchError),
+    #[error(transparent)]
+    Library(#[from] sdfs_core::Error),
+}
+
+pub type Result<T> = std::result::Result<T, LiveError>;
+
+/// What the index has caught up with (its commit's payload).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Marks {
+    format: u32,
+    /// This device's change log, for entries.
+    local: u64,
+    /// Each paired device's replica watermark for entries, by device id.
+    devices: BTreeMap<String, u64>,
+}
+
+/// Entries of a paired device that sync changed, not indexed yet.
+#[derive(Default)]
+struct Pending {
+    entries: BTreeSet<u64>,
+    /// The replica's watermark once they were applied.
+    mark: u64,
+}
+
+struct Updater {
+    writer: Writer,
+    /// `None` until the first full build.
+    marks: Option<Marks>,
+    /// Replicas were compared with the marks since the index was opened
+    /// (sync may have applied changes the index never heard of before a
+    /// crash).
+    replicas_checked: bool,
+}
+
+/// Counts of what one catch-up did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaughtUp {
+    /// Changed entries looked at.
+    pub changes: u64,
+    /// Files (re)indexed.
+    pub indexed: u64,
+}
+
+pub struct LiveIndex {
+    lib: Arc<Library>,
+    index: SearchIndex,
+    updater: Mutex<Updater>,
+    pending: Mutex<HashMap<DeviceId, Pending>>,
+    woken: Mutex<bool>,
+    wake: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn owner(device: DeviceId) -> String {
+    device.0.simple().to_string()
+}
+
+fn record(row: FileRow) -> Record {
+    Record {
+        path: String::from_utf8_lossy(&row.mount_path).into_owned(),
+        name: String::from_utf8_lossy(&row.name).into_owned(),
+        uri: row.uri,
+        device: row.device,
+        space: row.location,
+        kind: row.kind.as_str(),
+        size: row.size,
+        modified: row.modified,
+        content: row.content.map(|c| c.to_string()),
+        owner: owner(row.owner),
+        entry: row.entry,
+        above: row.above,
+    }
+}
+
+impl LiveIndex {
+    /// The index kept in `lib`'s `search/` directory. Nothing is read
+    /// from the library yet: the first [`catch_up`](Self::catch_up) does
+    /// that.
+    pub fn open(lib: Arc<Library>) -> Result<LiveIndex> {
+        let index = SearchIndex::open(&lib.dir().join("search"))?;
+        let marks = index
+            .payload()?
+            .and_then(|p| serde_json::from_str::<Marks>(&p).ok())
+            .filter(|m| m.format == FORMAT);
+        let writer = index.writer()?;
+        Ok(LiveIndex {
+            lib,
+            index,
+            updater: Mutex::new(Updater {
+                writer,
+                marks,
+                replicas_checked: false,
+            }),
+            pending: Mutex::new(HashMap::new()),
+            woken: Mutex::new(false),
+            wake: Condvar::new(),
+        })
+    }
+
+    /// Sync changed `entries` of `device`'s replica (written or deleted).
+    /// Called as each page is applied, before the next one for the device
+    /// is, so the replica's watermark read here is the one they reached.
+    pub fn replica_changed(&self, device: DeviceId, entries: &[u64]) {
+        let mark = match replica::watermarks(self.lib.db(), device) {
+            Ok(marks) => marks[Resource::Entry.slot()].0,
+            Err(e) => {
+                tracing::warn!("search index: {e}");
+                return;
+            }
+        };
+        {
+            let mut pending = lock(&self.pending);
+            let p = pending.entry(device).or_default();
+            p.entries.extend(entries);
+            p.mark = p.mark.max(mark);
+        }
+        self.nudge();
+    }
+
+    /// Something changed: catch up now rather than at the next poll.
+    pub fn nudge(&self) {
+        *lock(&self.woken) = true;
+        self.wake.notify_one();
+    }
+
+    /// Catches up whenever nudged, or every [`POLL`], until `stop`.
+    pub fn run(&self, stop: &std::sync::atomic::AtomicBool) {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Err(e) = self.catch_up() {
+                tracing::warn!("search index: {e}");
+            }
+            let woken = lock(&self.woken);
+            let (mut woken, _) = self
+                .wake
+                .wait_timeout_while(woken, POLL, |w| !*w)
+                .unwrap_or_else(|e| e.into_inner());
+            *woken = false;
+        }
+    }
+
+    /// The best `limit` hits for `query` once the index has caught up
+    /// with the library.
+    pub fn search(&self, query: &Query, limit: usize, explain: bool) -> Result<Vec<Hit>> {
+        self.catch_up()?;
+        Ok(self.index.search(query, limit, explain)?)
+    }
+
+    /// Files in the index.
+    pub fn len(&self) -> u64 {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Brings the index up to date with the library: everything, the
+    /// first time (or after this device's log was pruned past it); then
+    /// only what changed.
+    pub fn catch_up(&self) -> Result<CaughtUp> {
+        let mut updater = lock(&self.updater);
+        let Updater {
+            writer,
+            marks,
+            replicas_checked,
+        } = &mut *updater;
+        let mut done = CaughtUp::default();
+        let marks = match marks {
+            Some(m) => m,
+            None => {
+                let built = self.build_all(writer, &mut done)?;
+                marks.insert(built)
+            }
+        };
+        let me = owner(self.lib.device_id());
+        loop {
+            let changed =
+                changes::changed_since(self.lib.db(), Resource::Entry, marks.local, BATCH)?;
+            if changed.behind_floor {
+                // A deletion we never saw was pruned: start this device
+                // again from its records.
+                writer.remove_owner(&me);
+                let head = changes::heads(self.lib.db())?[Resource::Entry.slot()];
+                let mut tree = FileTree::local(&self.lib)?;
+                tree.for_each(&mut |row| self.add(writer, row, &mut done))?;
+                marks.local = head;
+                self.commit(writer, marks)?;
+                continue;
+            }
+            if changed.keys.is_empty() {
+                break;
+            }
+            let mut tree = FileTree::local(&self.lib)?;
+            let keys = changed.keys.iter().map(|k| *k as u64);
+            self.apply(writer, &mut tree, &me, keys, &mut done)?;
+            marks.local = changed.next;
+            self.commit(writer, marks)?;
+            if !changed.more {
+                break;
+            }
+        }
+        self.catch_up_devices(
+            writer,
+            marks,
+            !std::mem::replace(replicas_checked, true),
+            &mut done,
+        )?;
+        Ok(done)
+    }
+
+    /// Paired devices: what sync changed, new pairings built whole,
+    /// forgotten devices removed; with `check`, a replica that moved on
+    /// while the index was not looking is built again.
+    fn catch_up_devices(
+        &self,
+        writer: &mut Writer,
+        marks: &mut Marks,
+        check: bool,
+        done: &mut CaughtUp,
+    ) -> Result<()> {
+        let pending = std::mem::take(&mut *lock(&self.pending));
+        let devices: Vec<_> = self
+            .lib
+            .devices()?
+            .into_iter()
+            .filter(|d| d.id != self.lib.device_id())
+            .collect();
+        let mut changed = false;
+        let paired: HashSet<String> = devices.iter().map(|d| owner(d.id)).collect();
+        let gone: Vec<String> = marks
+            .devices
+            .keys()
+            .filter(|d| !paired.contains(*d))
+            .cloned()
+            .collect();
+        for device in gone {
+            writer.remove_owner(&device);
+            marks.devices.remove(&device);
+            changed = true;
+        }
+        for device in &devices {
+            let id = owner(device.id);
+            let indexed = marks.devices.get(&id).copied();
+            let stale = check && {
+                let mark = replica::watermarks(self.lib.db(), device.id)?;
+                indexed != Some(mark[Resource::Entry.slot()].0)
+            };
+            if indexed.is_none() || stale {
+                // Read before the walk: changes applied during it come
+                // again as pending, and indexing twice is harmless.
+                let mark = replica::watermarks(self.lib.db(), device.id)?;
+                writer.remove_owner(&id);
+                let mut tree = FileTree::replica(&self.lib, device)?;
+                tree.for_each(&mut |row| self.add(writer, row, done))?;
+                marks.devices.insert(id, mark[Resource::Entry.slot()].0);
+                changed = true;
+            } else if let Some(p) = pending.get(&device.id) {
+                let mut tree = FileTree::replica(&self.lib, device)?;
+                self.apply(writer, &mut tree, &id, p.entries.iter().copied(), done)?;
+                marks.devices.insert(id, p.mark);
+                changed = true;
+            }
+        }
+        if changed {
+            self.commit(writer, marks)?;
+        }
+        Ok(())
+    }
+
+    /// Everything, from scratch.
+    fn build_all(&self, writer: &mut Writer, done: &mut CaughtUp) -> Result<Marks> {
+        writer.clear()?;
+        let marks = Marks {
+            format: FORMAT,
+            local: changes::heads(self.lib.db())?[Resource::Entry.slot()],
+            devices: BTreeMap::new(),
+        };
+        FileTree::local(&self.lib)?.for_each(&mut |row| self.add(writer, row, done))?;
+        // Paired devices are built by the catch-up that follows (none is
+        // in `marks` yet).
+        self.commit(writer, &marks)?;
+        Ok(marks)
+    }
+
+    /// Re-indexes changed entries `keys` of `tree`, owned by `owner`.
+    fn apply(
+        &self,
+        writer: &mut Writer,
+        tree: &mut FileTree,
+        owner: &str,
+        keys: impl Iterator<Item = u64>,
+        done: &mut CaughtUp,
+    ) -> Result<()> {
+        let mut files = Vec::new();
+        let mut added: HashSet<u64> = HashSet::new();
+        for key in keys {
+            done.changes += 1;
+            match tree.is_dir(key)? {
+                // Gone: it and whatever was below it.
+                None => writer.remove(owner, key)?,
+                Some(false) => files.push(key),
+                // A directory changes whenever what is below it does
+                // (sizes add up); only a move or rename changes the paths
+                // below it.
+                Some(true) => {
+                    if self.paths_below_hold(tree, owner, key)? {
+                        continue;
+                    }
+                    writer.remove(owner, key)?;
+                    tree.for_each_at(key, &mut |row| {
+                        added.insert(row.entry);
+                        self.add(writer, row, done);
+                    })?;
+                }
+            }
+        }
+        for key in files {
+            if added.contains(&key) {
+                continue;
+            }
+            writer.remove(owner, key)?;
+            tree.for_each_at(key, &mut |row| self.add(writer, row, done))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the files indexed below directory `dir` still have its
+    /// path (none indexed: they have to be looked at).
+    fn paths_below_hold(&self, tree: &FileTree, owner: &str, dir: u64) -> Result<bool> {
+        let (Some(indexed), Some(mut now)) =
+            (self.index.path_below(owner, dir)?, tree.mount_path(dir)?)
+        else {
+            return Ok(false);
+        };
+        now.push(b'/');
+        Ok(indexed.as_bytes().starts_with(&now))
+    }
+
+    fn add(&self, writer: &mut Writer, row: FileRow, done: &mut CaughtUp) {
+        done.indexed += 1;
+        if let Err(e) = writer.add(record(row)) {
+            tracing::warn!("search index: {e}");
+        }
+    }
+
+    fn commit(&self, writer: &mut Writer, marks: &Marks) -> Result<()> {
+        let payload = serde_json::to_string(marks).unwrap_or_default();
+        writer.commit(Some(&payload))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! The live index over a real library: it follows this device's index
+//! (new, renamed, moved and deleted files and directories), goes on from
+//! its last commit when opened again, and follows a paired device's
+//! replica as sync applies pages.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sdfs_core::Library;
+use sdfs_core::model::device::DeviceRecord;
+use sdfs_search::calendar::Clock;
+use sdfs_search::live::LiveIndex;
+use sdfs_search::query::{Context, parse};
+
+fn index(lib: &Arc<Library>, location: sdfs_core::ids::LocationId) {
+    let (job, _) = sdfs_core::indexer::prepare_job(lib, location, false).expect("job");
+    sdfs_core::indexer::run_job(
+        lib,
+        job.id,
+        &sdfs_core::jobs::JobControl::new(),
+        &mut |_| {},
+    )
+    .expect("index");
+}
+
+fn add_location(lib: &Arc<Library>, dir: &Path, name: &str) -> sdfs_core::ids::LocationId {
+    let location =
+        sdfs_core::locations::add(lib, dir, Some(name), Default::default(), Default::default())
+            .expect("location");
+    index(lib, location.id);
+    location.id
+}
+
+/// Paths under the mount of the hits for `words`, sorted.
+fn find(live: &LiveIndex, words: &str) -> Vec<String> {
+    let devices = ["laptop".to_owned(), "nas".to_owned()];
+    let query = parse(
+        words,
+        &Context {
+            clock: Clock {
+                unix_secs: 1_800_000_000,
+                utc_offset_secs: 0,
+            },
+            devices: &devices,
+            volumes: &[],
+        },
+    );
+    let mut paths: Vec<String> = live
+        .search(&query, 50, false)
+        .expect("search")
+        .into_iter()
+        .map(|h| h.path)
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
+/// Pulls every page of `owner`'s index into `replica`; returns the
+/// entries the pages changed.
+fn sync(owner: &Library, replica: &Library) -> Vec<u64> {
+    let device = owner.device_id();
+    let mut entries = Vec::new();
+    loop {
+        let (after, resync) =
+            sdfs_core::sync::replica::pull_state(replica.db(), device).expect("watermarks");
+        let pull = sdfs_core::sync::Pull {
+            after,
+            limit: 1000,
+            resync,
+        };
+        let page = sdfs_core::sync::owner::page(owner.db(), &pull).expect("page");
+        let applied = sdfs_core::sync::replica::apply(replica.db(), device, &page).expect("apply");
+        entries.extend(applied.entries);
+        if !page.more {
+            break;
+        }
+    }
+    entries
+}
+
+#[test]
+fn follows_this_devices_changes_and_goes_on_after_reopening() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let docs = tmp.path().join("docs");
+    write(&docs.join("reports/alpha report.txt"), "a");
+    write(&docs.join("reports/deep/beta notes.md"), "b");
+    write(&docs.join("gamma.csv"), "c");
+    let lib = Arc::new(Library::create(&tmp.path().join("lib"), "laptop").expect("library"));
+    let location = add_location(&lib, &docs, "Documents");
+
+    let live = LiveIndex::open(Arc::clone(&lib)).expect("open");
+    assert_eq!(
+        find(&live, "alpha"),
+        ["laptop/Documents/reports/alpha report.txt"]
+    );
+    assert_eq!(live.len(), 3);
+
+    // A directory renamed: everything below it has a new path, once.
+    std::fs::rename(docs.join("reports"), docs.join("archive")).expect("rename");
+    write(&docs.join("delta.txt"), "d");
+    std::fs::remove_file(docs.join("gamma.csv")).expect("rm");
+    index(&lib, location);
+    assert_eq!(
+        find(&live, "beta"),
+        ["laptop/Documents/archive/deep/beta notes.md"]
+    );
+    assert_eq!(
+        find(&live, "alpha"),
+        ["laptop/Documents/archive/alpha report.txt"]
+    );
+    assert_eq!(find(&live, "delta"), ["laptop/Documents/delta.txt"]);
+    assert!(find(&live, "gamma").is_empty());
+    assert_eq!(live.len(), 3);
+    drop(live);
+
+    // Opened again: it goes on from what it had committed.
+    write(&docs.join("archive/epsilon.txt"), "e");
+    index(&lib, location);
+    let live = LiveIndex::open(Arc::clone(&lib)).expect("reopen");
+    let caught = live.catch_up().expect("catch up");
+    assert!(
+        caught.indexed < 3,
+        "only what changed is indexed again: {caught:?}"
+    );
+    assert_eq!(
+        find(&live, "epsilon"),
+        ["laptop/Documents/archive/epsilon.txt"]
+    );
+    assert_eq!(live.len(), 4);
+}
+
+#[test]
+fn follows_a_paired_devices_replica() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let share = tmp.path().join("share");
+    write(&share.join("photos/holiday beach.jpg"), "jpeg");
+    write(&share.join("music/song.flac"), "flac");
+    let laptop = Arc::new(Library::create(&tmp.path().join("l1"), "laptop").expect("library"));
+    let nas = Arc::new(Library::create(&tmp.path().join("l2"), "nas").expect("library"));
+    laptop
+        .add_paired_device(&DeviceRecord::this_device(nas.device_id(), "nas"))
+        .expect("pair");
+    let location = add_location(&nas, &share, "Share");
+    sync(&nas, &laptop);
+
+    let live = LiveIndex::open(Arc::clone(&laptop)).expect("open");
+    assert_eq!(find(&live, "beach"), ["nas/Share/photos/holiday beach.jpg"]);
+
+    std::fs::rename(share.join("photos"), share.join("pictures")).expect("rename");
+    std::fs::remove_file(share.join("music/song.flac")).expect("rm");
+    index(&nas, location);
+    let changed = sync(&nas, &laptop);
+    live.replica_changed(nas.device_id(), &changed);
+    assert_eq!(
+        find(&live, "beach"),
+        ["nas/Share/pictures/holiday beach.jpg"]
+    );
+    assert!(find(&live, "song").is_empty());
+
+    // A change the index never heard of (a crash between sync and the
+    // index): opened again, it builds that device again.
+    write(&share.join("late arrival.txt"), "x");
+    index(&nas, location);
+    sync(&nas, &laptop);
+    drop(live);
+    let live = LiveIndex::open(Arc::clone(&laptop)).expect("reopen");
+    assert_eq!(find(&live, "late"), ["nas/Share/late arrival.txt"]);
+    assert_eq!(live.len(), 2);
+
+    // Unpaired: its files leave the index.
+    laptop.remove_device("nas").expect("unpair");
+    assert!(find(&live, "beach").is_empty());
+    assert_eq!(live.len(), 0);
+}
