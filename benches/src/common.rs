@@ -128,3 +128,41 @@ pub fn machine_cpu_secs() -> Result<f64> {
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+/// A daemon (or any child) this suite started: stopped with SIGTERM,
+/// killed if it does not stop, and its mount (if any) detached, when
+/// dropped.
+pub struct Daemon(pub std::process::Child, pub Option<PathBuf>);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while Instant::now() < deadline && !matches!(self.0.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        if let Some(mnt) = &self.1 {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(mnt)
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Waits until `check` holds; returns how long that took.
+pub fn wait(
+    limit: std::time::Duration,
+    mut check: impl FnMut() -> bool,
+) -> Result<std::time::Duration> {
+    let start = Instant::now();
+    while !check() {
+        anyhow::ensure!(start.elapsed() < limit, "gave up after {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    Ok(start.elapsed())
+}

@@ -5,13 +5,13 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
-use crate::common::{best_of, drain, mibps, random_file, settle};
+use crate::common::{Daemon, best_of, drain, mibps, random_file, settle, wait};
 use crate::noise::Receive;
 
 mod ssh;
@@ -111,37 +111,6 @@ impl Device {
             .as_u64()
             .unwrap_or(0))
     }
-}
-
-struct Daemon(Child, Option<PathBuf>);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && !matches!(self.0.try_wait(), Ok(Some(_))) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        if let Some(mnt) = &self.1 {
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(mnt)
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-fn wait(limit: Duration, mut check: impl FnMut() -> bool) -> Result<Duration> {
-    let start = Instant::now();
-    while !check() {
-        ensure!(start.elapsed() < limit, "gave up after {limit:?}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    Ok(start.elapsed())
 }
 
 fn pair(inviter: &Device, joiner: &Device) -> Result<()> {

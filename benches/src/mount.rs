@@ -4,12 +4,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
 
-use crate::common::{best_of, drain, timed};
+use crate::common::{Daemon, best_of, drain, timed};
 
 struct Opts {
     /// `--sd`, `--work`, `--out`.
@@ -234,26 +234,6 @@ fn measure(targets: &[Target], rel_files: &[PathBuf]) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-struct Spawned(Child, PathBuf);
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && !matches!(self.0.try_wait(), Ok(Some(_))) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(&self.1)
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 fn wait_dir(path: &Path) -> Result<()> {
     let start = Instant::now();
     while !path.join("big.bin").exists() {
@@ -304,11 +284,11 @@ pub fn run(args: &[String]) -> Result<()> {
         .stderr(Stdio::null())
         .status();
     std::fs::create_dir_all(&mnt)?;
-    let _sdfs = Spawned(
+    let _sdfs = Daemon(
         sd(&["mount", mnt.to_str().unwrap_or_default()])
             .stderr(Stdio::null())
             .spawn()?,
-        mnt.clone(),
+        Some(mnt.clone()),
     );
     let sdfs_dir = mnt.join("bench/native");
     wait_dir(&sdfs_dir)?;
@@ -333,14 +313,14 @@ pub fn run(args: &[String]) -> Result<()> {
             .stderr(Stdio::null())
             .status();
         std::fs::create_dir_all(&bind)?;
-        peers.push(Spawned(
+        peers.push(Daemon(
             Command::new("bindfs")
                 .arg("-f")
                 .arg(&native)
                 .arg(&bind)
                 .stderr(Stdio::null())
                 .spawn()?,
-            bind.clone(),
+            Some(bind.clone()),
         ));
         wait_dir(&bind)?;
         targets.push(Target {
@@ -354,7 +334,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .stderr(Stdio::null())
             .status();
         std::fs::create_dir_all(&rclone)?;
-        peers.push(Spawned(
+        peers.push(Daemon(
             Command::new("rclone")
                 .arg("mount")
                 .arg(&native)
@@ -363,7 +343,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 .arg(opts.common.work.join("rclone-cache"))
                 .stderr(Stdio::null())
                 .spawn()?,
-            rclone.clone(),
+            Some(rclone.clone()),
         ));
         wait_dir(&rclone)?;
         targets.push(Target {
