@@ -160,6 +160,10 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
         link: Arc::new(link.clone()),
         timeout: fetch_timeout,
     });
+    ns.set_search(Arc::new(crate::search::MountSearch {
+        lib: Arc::clone(&lib),
+        index: Arc::clone(&search),
+    }));
     host.namespace = Some(Arc::clone(&ns));
     {
         let ns = Arc::clone(&ns);

@@ -7,11 +7,14 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use anyhow::Result;
-use sdfs_core::Library;
+use sdfs_core::namespace::SearchFiles;
+use sdfs_core::{ErrorKind, Library};
 use sdfs_search::calendar::Clock;
 use sdfs_search::live::LiveIndex;
-use sdfs_search::query::{Context, parse};
+use sdfs_search::query::{Context, Query, parse};
 
 use crate::replies::search::SearchReply;
 
@@ -23,22 +26,8 @@ pub fn run(
     limit: usize,
     explain: bool,
 ) -> Result<SearchReply> {
-    let mut devices: Vec<String> = lib.devices()?.into_iter().map(|d| d.name).collect();
-    devices.sort();
-    let volumes: Vec<String> = sdfs_core::locations::list(lib.db())?
-        .into_iter()
-        .filter(|l| l.is_cloud())
-        .map(|l| l.name)
-        .collect();
     let clock = now();
-    let query = parse(
-        words,
-        &Context {
-            clock,
-            devices: &devices,
-            volumes: &volumes,
-        },
-    );
+    let query = parse_for(lib, words, clock)?;
     let hits = index
         .search(&query, limit, explain)?
         .into_iter()
@@ -51,6 +40,45 @@ pub fn run(
         parse: explain.then(|| query.describe(&clock)),
         hits,
     })
+}
+
+/// `words` parsed against the library's devices and volumes at `clock`.
+fn parse_for(lib: &Library, words: &str, clock: Clock) -> Result<Query> {
+    let mut devices: Vec<String> = lib.devices()?.into_iter().map(|d| d.name).collect();
+    devices.sort();
+    let volumes: Vec<String> = sdfs_core::locations::list(lib.db())?
+        .into_iter()
+        .filter(|l| l.is_cloud())
+        .map(|l| l.name)
+        .collect();
+    Ok(parse(
+        words,
+        &Context {
+            clock,
+            devices: &devices,
+            volumes: &volumes,
+        },
+    ))
+}
+
+/// The mount's `.search/<query>/` directories, answered by the live index.
+pub struct MountSearch {
+    pub lib: Arc<Library>,
+    pub index: Arc<LiveIndex>,
+}
+
+impl SearchFiles for MountSearch {
+    fn search(&self, words: &str, limit: usize) -> sdfs_core::Result<Vec<String>> {
+        let failed = |e: String| sdfs_core::Error::fs(ErrorKind::Io, format!("search: {e}"));
+        let query = parse_for(&self.lib, words, now()).map_err(|e| failed(format!("{e:#}")))?;
+        Ok(self
+            .index
+            .search(&query, limit, false)
+            .map_err(|e| failed(e.to_string()))?
+            .into_iter()
+            .map(|hit| hit.uri)
+            .collect())
+    }
 }
 
 /// Now, with the local time's offset from UTC (so "yesterday" means the

@@ -2,12 +2,13 @@
 //! the library knows, this device's and a paired device's (also while it
 //! is offline), with copies of one content shown once.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use sdfs_tests::{Sd, wait_for, write_file};
+use sdfs_tests::{Sd, no_dropped_replies, q, sh, wait_for, write_file};
 use serde_json::Value;
 
 use crate::remote::setup;
@@ -165,6 +166,11 @@ fn finds_a_paired_device_s_files_while_it_is_offline() -> Result<()> {
         pair.laptop.json(["search", "sunset", "on", "laptop"])?,
         serde_json::json!([])
     );
+    // The same search as a directory, with the nas still away.
+    let dir = pair.mount.mountpoint.join(".search/photos on nas");
+    let listed = sh(&format!("ls -1 {}", q(&dir)))?;
+    assert_eq!(listed.trim(), "beach sunset.jpg");
+    ensure!(std::fs::metadata(dir.join("beach sunset.jpg"))?.len() == 11);
     Ok(())
 }
 
@@ -257,4 +263,81 @@ fn the_daemons_index_follows_changes_on_disk_and_through_the_mount() -> Result<(
     );
     mount.stop()?;
     Ok(())
+}
+
+#[test]
+fn search_directories_list_open_and_grep_the_files_themselves() -> Result<()> {
+    let sd = Sd::init("laptop")?;
+    let docs = sd.path("docs");
+    write_file(&docs, b"taxes/Tax Return.pdf", b"%PDF-1.7 refund due")?;
+    write_file(&docs, b"old/taxes/Tax Return.pdf", b"%PDF-1.7 an older one")?;
+    write_file(&docs, b"taxes/tax notes.txt", b"ask about the refund")?;
+    write_file(&docs, b"garden.txt", b"roses")?;
+    write_file(&docs, b"caf\xe9 tax.txt", b"latin-1 name")?;
+    sd.add_location(&docs, "Docs")?;
+    sd.ok(["index"])?;
+    let mount = sd.mount()?;
+    let dir = mount.mountpoint.join(".search/tax");
+
+    // `ls`: the files' own names; the two returns share one, so each gets
+    // its URI's tag; the name that is not UTF-8 comes back as its bytes.
+    let out = sh(&format!("ls -1 {}", q(&dir)))?;
+    let mut names: Vec<&str> = out.lines().collect();
+    names.sort();
+    assert_eq!(names.len(), 4, "{out}");
+    assert!(names.contains(&"tax notes.txt"), "{out}");
+    assert!(!names.contains(&"garden.txt"), "{out}");
+    let tagged: Vec<&&str> = names
+        .iter()
+        .filter(|n| n.starts_with("Tax Return [") && n.ends_with("].pdf"))
+        .collect();
+    assert_eq!(tagged.len(), 2, "{out}");
+    let odd = std::ffi::OsStr::from_bytes(b"caf\xe9 tax.txt");
+    ensure!(dir.join(odd).is_file(), "the non-UTF-8 name does not open");
+
+    // `cat`, `grep -r` and `find` see the real files.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tax notes.txt"))?,
+        "ask about the refund"
+    );
+    let grep = sh(&format!("grep -rl refund {} | sort", q(&dir)))?;
+    assert_eq!(grep.lines().count(), 2, "{grep}");
+    let found = sh(&format!("find {} -type f | wc -l", q(&dir)))?;
+    assert_eq!(found.trim(), "4");
+
+    // Each is the file itself: where it lives, and writes reach it.
+    let uri = xattr(&dir.join("tax notes.txt"), "user.sd.uri")?;
+    assert_eq!(uri, "sd://laptop/Docs/taxes/tax notes.txt");
+    std::fs::write(dir.join("tax notes.txt"), "ask about the refund twice")?;
+    assert_eq!(
+        std::fs::read_to_string(docs.join("taxes/tax notes.txt"))?,
+        "ask about the refund twice"
+    );
+
+    // Nothing here deletes or moves a real file.
+    ensure!(std::fs::remove_file(dir.join("tax notes.txt")).is_err());
+    ensure!(std::fs::rename(dir.join("tax notes.txt"), dir.join("x.txt")).is_err());
+    ensure!(std::fs::write(dir.join("new.txt"), "x").is_err());
+    ensure!(docs.join("taxes/tax notes.txt").is_file());
+
+    // Live: a new file shows up when the directory is read again.
+    write_file(&docs, b"2026 tax plan.txt", b"plan")?;
+    wait_for(Duration::from_secs(10), || {
+        sh(&format!("ls -1 {}", q(&dir))).is_ok_and(|o| o.contains("2026 tax plan.txt"))
+    })
+    .context("a new file never showed in the search directory")?;
+    // Any words name a directory, natural language included.
+    let phrase = mount.mountpoint.join(".search/tax documents");
+    let out = sh(&format!("ls -1 {}", q(&phrase)))?;
+    ensure!(out.contains("].pdf"), "{out}");
+    ensure!(!out.contains("tax notes.txt"), "{out}");
+    no_dropped_replies(&mount)?;
+    mount.stop()?;
+    Ok(())
+}
+
+/// `name`'s extended attribute `attr`, as text.
+fn xattr(path: &Path, attr: &str) -> Result<String> {
+    let out = sh(&format!("getfattr --only-values -n {attr} {}", q(path)))?;
+    Ok(out)
 }

@@ -23,6 +23,20 @@ pub fn ttl(node: &sdfs_core::namespace::Node) -> &'static Duration {
     }
 }
 
+/// The TTL for the name of `node` in directory `parent`: a watched
+/// directory's names are told when they change; any other directory's
+/// (a replica's, a search's) are kept briefly, whatever they name.
+pub fn entry_ttl(
+    parent: &sdfs_core::namespace::Node,
+    node: &sdfs_core::namespace::Node,
+) -> &'static Duration {
+    if parent.is_watched() {
+        ttl(node)
+    } else {
+        &VIRTUAL_TTL
+    }
+}
+
 pub fn file_type(attr: &Attr) -> FileType {
     match attr.kind {
         EntryKind::File => FileType::RegularFile,

@@ -18,7 +18,7 @@ use fuser::{
 use sdfs_core::namespace::{Attr, Namespace, Node, OpenFile, SetAttr};
 use sdfs_core::{Error, ErrorKind};
 
-use crate::attr::{file_type, to_fuse, ttl};
+use crate::attr::{entry_ttl, file_type, to_fuse, ttl};
 use crate::errno::{errno, errno_of};
 use crate::handles::{Handle, Handles, IoMode};
 use crate::inodes::Inodes;
@@ -98,10 +98,15 @@ impl SdFs {
         self.handles.get(fh.0).ok_or(Errno::EBADF)
     }
 
-    /// Answers an entry for `node`, counting the kernel's lookup.
-    fn reply_entry(&self, (node, attr): (Node, Attr), reply: ReplyEntry) {
+    /// Answers an entry for `node`, named in `parent`, counting the
+    /// kernel's lookup.
+    fn reply_entry(&self, parent: &Node, (node, attr): (Node, Attr), reply: ReplyEntry) {
         let ino = self.inodes.intern(&node, &attr);
-        reply.entry(ttl(&node), &to_fuse(ino, &attr), Generation(0));
+        reply.entry(
+            entry_ttl(parent, &node),
+            &to_fuse(ino, &attr),
+            Generation(0),
+        );
     }
 
     /// Registers `file`, just opened on inode `ino`: its handle, the open
@@ -235,7 +240,7 @@ impl Filesystem for SdFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let parent = tri!(reply, self.node(parent));
         let found = tri!(reply, self.ns.lookup(&parent, name.as_bytes()));
-        self.reply_entry(found, reply);
+        self.reply_entry(&parent, found, reply);
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -310,7 +315,7 @@ impl Filesystem for SdFs {
             u64::from(rdev),
             translate::caller(req),
         );
-        self.reply_entry(tri!(reply, made), reply);
+        self.reply_entry(&parent, tri!(reply, made), reply);
     }
 
     fn mkdir(
@@ -326,7 +331,7 @@ impl Filesystem for SdFs {
         let made = self
             .ns
             .mkdir(&parent, name.as_bytes(), mode, translate::caller(req));
-        self.reply_entry(tri!(reply, made), reply);
+        self.reply_entry(&parent, tri!(reply, made), reply);
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -358,7 +363,7 @@ impl Filesystem for SdFs {
             target.as_os_str().as_bytes(),
             translate::caller(req),
         );
-        self.reply_entry(tri!(reply, made), reply);
+        self.reply_entry(&parent, tri!(reply, made), reply);
     }
 
     fn rename(
@@ -396,7 +401,7 @@ impl Filesystem for SdFs {
         let made = self
             .ns
             .link(&node, &parent, newname.as_bytes(), translate::caller(req));
-        self.reply_entry(tri!(reply, made), reply);
+        self.reply_entry(&parent, tri!(reply, made), reply);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -576,7 +581,7 @@ impl Filesystem for SdFs {
                 INodeNo(child),
                 next,
                 OsStr::from_bytes(&entry.name),
-                ttl(&entry.node),
+                entry_ttl(&node, &entry.node),
                 &to_fuse(child, &entry.attr),
                 Generation(0),
             );

@@ -1,5 +1,6 @@
 //! The namespace of the mount, and the filesystem API every kernel adapter
-//! calls: `/<device>/<location>/...` plus the hidden `/.content/<id>`.
+//! calls: `/<device>/<location>/...` plus the hidden `/.content/<id>` and
+//! `/.search/<query>/`.
 //!
 //! Every operation an adapter needs is a method here, taking opaque
 //! [`Node`]s and the [`Caller`], returning [`crate::Error`] whose kind says
@@ -9,7 +10,8 @@
 //! `local` (this device's files), `remote` (another device's replica),
 //! `live` (what an owner's rules skip), `outgoing` (changes to another
 //! device's files, staged here until its owner has them), `virtual_dirs`
-//! (the root, devices, content by id). Adapters own inode numbers for the kernel, handles,
+//! (the root, devices, content by id), `search` (a query's hits as a
+//! directory). Adapters own inode numbers for the kernel, handles,
 //! caching and their error codes, and decide nothing else.
 
 mod attr;
@@ -24,6 +26,7 @@ mod open;
 mod outgoing;
 mod owner;
 mod remote;
+mod search;
 mod tags;
 mod types;
 mod virtual_dirs;
@@ -38,6 +41,7 @@ pub use keep::FetchProgress;
 pub use node::{Node, NodeKey, Renamed, Unlinked};
 pub use open::{OpenFile, Opened};
 pub use remote::RemoteAccess;
+pub use search::{SEARCH_DIR, SEARCH_DIR_LIMIT, SearchFiles, unique_names};
 pub use tags::parse_tags;
 pub use types::{
     Caller, Fallocate, FsStats, OpenFlags, RenameFlags, SetAttr, SetTime, Whence, XattrSet, mode,
@@ -95,6 +99,10 @@ pub struct Namespace {
     live: live::LiveCache,
     /// Each location's root directory, held open for the calls beneath it.
     roots: RwLock<std::collections::HashMap<LocationId, Arc<local::LocationRoot>>>,
+    /// What answers `.search/`; `None` outside the daemon.
+    search: RwLock<Option<Arc<dyn SearchFiles>>>,
+    /// Queries' names, listed a moment ago.
+    search_names: search::SearchNames,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -123,6 +131,9 @@ fn read_only(node: &Node) -> Error {
         Kind::Cloud { .. } => "this operation is not supported on a cloud volume's files",
         Kind::Peer(_) => "a device's locations are its own to add",
         Kind::Content(_) | Kind::ContentDir => "content by id is read-only",
+        Kind::SearchRoot | Kind::Search(_) => {
+            "search results are the files themselves: change them where they live"
+        }
         Kind::Root | Kind::Device => "the mount's top directories are read-only",
         Kind::Local { .. } => "read-only",
     };
@@ -141,6 +152,8 @@ impl Namespace {
             remote: RwLock::new(None),
             live: live::LiveCache::default(),
             roots: RwLock::default(),
+            search: RwLock::new(None),
+            search_names: search::SearchNames::default(),
         })
     }
 
@@ -228,7 +241,8 @@ impl Namespace {
                 ErrorKind::NotFound,
                 String::from_utf8_lossy(name),
             )),
-            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) => {
+            Kind::Search(query) => self.lookup_search(query, name),
+            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) | Kind::SearchRoot => {
                 self.lookup_virtual(parent, name)
             }
         }
@@ -253,9 +267,13 @@ impl Namespace {
             } => self.getattr_live(*device, *location, path),
             // Answered by `getattr_outgoing` above.
             Kind::Staged { .. } => Err(Error::fs(ErrorKind::NotFound, "gone")),
-            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) | Kind::Peer(_) => {
-                self.getattr_virtual(node)
-            }
+            Kind::Root
+            | Kind::Device
+            | Kind::ContentDir
+            | Kind::Content(_)
+            | Kind::Peer(_)
+            | Kind::SearchRoot
+            | Kind::Search(_) => self.getattr_virtual(node),
         }
     }
 
@@ -285,7 +303,8 @@ impl Namespace {
                 Ok(entries)
             }
             Kind::Staged { .. } => self.readdir_staged(node),
-            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) => {
+            Kind::Search(query) => self.readdir_search(query),
+            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) | Kind::SearchRoot => {
                 self.readdir_virtual(node)
             }
         }
@@ -371,9 +390,12 @@ impl Namespace {
                 self.open(&now, flags)
             }
             Kind::Content(id) => read_only(self.content.open_content(*id).map(Opened::Chunks)),
-            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Peer(_) => {
-                Err(Error::fs(ErrorKind::IsADirectory, "a directory"))
-            }
+            Kind::Root
+            | Kind::Device
+            | Kind::ContentDir
+            | Kind::Peer(_)
+            | Kind::SearchRoot
+            | Kind::Search(_) => Err(Error::fs(ErrorKind::IsADirectory, "a directory")),
         }
     }
 

@@ -26,6 +26,10 @@ pub(crate) enum Kind {
     ContentDir,
     /// `/.content/<id>`: served from a verified local instance.
     Content(ContentId),
+    /// `/.search`: a directory for every query, named by it.
+    SearchRoot,
+    /// `/.search/<query>`: the files the query finds.
+    Search(Vec<u8>),
     /// A file or directory in a location of this device: its current path
     /// and its backing (dev, ino), which is its identity.
     Local {
@@ -77,6 +81,8 @@ enum KeyRepr {
     Device,
     ContentDir,
     Content(ContentId),
+    SearchRoot,
+    Search(Vec<u8>),
     File {
         dev: u64,
         ino: u64,
@@ -113,6 +119,8 @@ impl Node {
             Kind::Device => KeyRepr::Device,
             Kind::ContentDir => KeyRepr::ContentDir,
             Kind::Content(id) => KeyRepr::Content(*id),
+            Kind::SearchRoot => KeyRepr::SearchRoot,
+            Kind::Search(query) => KeyRepr::Search(query.clone()),
             Kind::Local { dev, ino, .. } => KeyRepr::File {
                 dev: *dev,
                 ino: *ino,
@@ -240,6 +248,8 @@ impl NodeKey {
             KeyRepr::Device => ino::DEVICE,
             KeyRepr::ContentDir => ino::CONTENT_DIR,
             KeyRepr::Content(id) => ino::content(*id),
+            KeyRepr::SearchRoot => ino::SEARCH_DIR,
+            KeyRepr::Search(query) => ino::search(query),
             KeyRepr::File { dev, ino } => ino::local(*dev, *ino),
             KeyRepr::Peer(d) => ino::peer(*d),
             KeyRepr::Remote { device, entry } => ino::remote(*device, *entry),
@@ -403,6 +413,7 @@ pub(crate) mod ino {
     pub const ROOT: u64 = 1;
     pub const DEVICE: u64 = 2;
     pub const CONTENT_DIR: u64 = 3;
+    pub const SEARCH_DIR: u64 = 4;
     /// Numbers below this are the fixed ones above.
     const FIRST_MIXED: u64 = 16;
 
@@ -413,6 +424,7 @@ pub(crate) mod ino {
     const PEER: u64 = 0x7065_6572_0000_0005;
     const STAGED: u64 = 0x7374_6167_6564_0006;
     const CLOUD: u64 = 0x636c_6f75_6400_0007;
+    const SEARCH: u64 = 0x7365_6172_6368_0008;
 
     /// MurmurHash3's 64-bit finaliser: every input bit moves every output bit.
     fn fmix(mut h: u64) -> u64 {
@@ -464,16 +476,22 @@ pub(crate) mod ino {
         mix(CONTENT, &[a, b])
     }
 
+    /// FNV-1a over `bytes`.
+    fn fnv(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, byte| {
+            (h ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+
     pub fn live(device: DeviceId, location: LocationId, path: &std::path::Path) -> u64 {
         let [a, b] = uuid(device.0);
         let [c, d] = uuid(location.0);
-        // FNV-1a over the path bytes, then mixed with the rest.
-        let p = crate::fsutil::path_bytes(path)
-            .iter()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, byte| {
-                (h ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-            });
+        let p = fnv(crate::fsutil::path_bytes(path));
         mix(LIVE, &[a, b, c, d, p])
+    }
+
+    pub fn search(query: &[u8]) -> u64 {
+        mix(SEARCH, &[fnv(query)])
     }
 }
 

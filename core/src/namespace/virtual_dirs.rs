@@ -1,10 +1,11 @@
 //! The directories the mount makes up: the root (one directory per
 //! device), this device (one per location), `.content` and the files in it
-//! (content by id, never listed: there may be millions).
+//! (content by id, never listed: there may be millions), and `.search`
+//! (a directory per query, named by it; see `search`).
 
 use super::node::{Kind, ino};
 use super::types::mode;
-use super::{Attr, CONTENT_DIR, DirEntry, Namespace, Node};
+use super::{Attr, CONTENT_DIR, DirEntry, Namespace, Node, SEARCH_DIR};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::ContentId;
 use crate::model::entry::EntryKind;
@@ -17,6 +18,9 @@ impl Namespace {
     pub(super) fn lookup_virtual(&self, parent: &Node, name: &[u8]) -> Result<(Node, Attr)> {
         let node = match &parent.0 {
             Kind::Root if name == CONTENT_DIR.as_bytes() => Node(Kind::ContentDir),
+            Kind::Root if name == SEARCH_DIR.as_bytes() => Node(Kind::SearchRoot),
+            // Every name is a query.
+            Kind::SearchRoot => Node(Kind::Search(name.to_vec())),
             Kind::Root if name == self.lib.device_name().as_bytes() => Node(Kind::Device),
             Kind::Root if let Some(volume) = self.cloud_volume_named(name) => {
                 let attr = self.getattr(&volume)?;
@@ -118,7 +122,8 @@ impl Namespace {
                 }
                 Ok(out)
             }
-            Kind::ContentDir => Ok(Vec::new()),
+            // Content ids and queries are named, never listed.
+            Kind::ContentDir | Kind::SearchRoot => Ok(Vec::new()),
             _ => Err(Error::fs(ErrorKind::NotADirectory, "content")),
         }
     }

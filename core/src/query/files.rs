@@ -69,13 +69,15 @@ pub fn for_each_file(lib: &Library, mut f: impl FnMut(FileRow)) -> Result<()> {
 /// Where a device's index is read from.
 enum Source {
     /// This device's own tables.
-    Local {
-        entries: ReadOnlyTable<u64, &'static [u8]>,
-        children: ReadOnlyTable<&'static [u8], u64>,
-        content: ReadOnlyTable<u128, &'static [u8]>,
-    },
+    Local(Box<LocalTables>),
     /// A paired device's replica.
     Replica(ReplicaView),
+}
+
+struct LocalTables {
+    entries: ReadOnlyTable<u64, &'static [u8]>,
+    children: ReadOnlyTable<&'static [u8], u64>,
+    content: ReadOnlyTable<u128, &'static [u8]>,
 }
 
 /// The files of one device's index, as of one read transaction.
@@ -103,11 +105,11 @@ impl FileTree {
     pub fn local(lib: &Library) -> Result<FileTree> {
         let txn = lib.db().begin_read()?;
         Ok(FileTree {
-            source: Source::Local {
+            source: Source::Local(Box::new(LocalTables {
                 entries: schema::ENTRIES.read(&txn)?,
                 children: txn.open_table(schema::CHILDREN)?,
                 content: schema::CONTENT.read(&txn)?,
-            },
+            })),
             owner: lib.device_id(),
             device: lib.device_name().to_owned(),
             mine: true,
@@ -176,7 +178,8 @@ impl FileTree {
 
     fn entry(&self, id: u64) -> Result<Option<EntryRecord>> {
         match &self.source {
-            Source::Local { entries, .. } => entries
+            Source::Local(t) => t
+                .entries
                 .get(id)?
                 .map(|v| EntryRecord::decode(v.value()))
                 .transpose(),
@@ -186,14 +189,12 @@ impl FileTree {
 
     fn children(&self, dir: u64) -> Result<Vec<(u64, EntryRecord)>> {
         match &self.source {
-            Source::Local {
-                entries, children, ..
-            } => {
+            Source::Local(t) => {
                 let (lo, hi) = schema::children_range(dir);
                 let mut out = Vec::new();
-                for row in children.range(lo.as_slice()..hi.as_slice())? {
+                for row in t.children.range(lo.as_slice()..hi.as_slice())? {
                     let id = row?.1.value();
-                    if let Some(value) = entries.get(id)? {
+                    if let Some(value) = t.entries.get(id)? {
                         out.push((id, EntryRecord::decode(value.value())?));
                     }
                 }
@@ -205,7 +206,8 @@ impl FileTree {
 
     fn content(&self, id: ContentId) -> Result<Option<ContentRecord>> {
         match &self.source {
-            Source::Local { content, .. } => content
+            Source::Local(t) => t
+                .content
                 .get(id.0.as_u128())?
                 .map(|v| ContentRecord::decode(v.value()))
                 .transpose(),
