@@ -182,6 +182,11 @@ pub enum TagCommand {
     },
     /// A file's tags, or every tagged file.
     Ls { target: Option<std::ffi::OsString> },
+    /// Make tag CHILD a kind of PARENT: files tagged CHILD are found
+    /// under PARENT too (in search and in `.tags/PARENT/`).
+    Parent { child: String, parent: String },
+    /// Make tag CHILD no longer a kind of PARENT.
+    Unparent { child: String, parent: String },
 }
 
 #[derive(Debug, Subcommand)]

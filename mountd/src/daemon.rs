@@ -185,8 +185,9 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
         let m = sdfs_vfs_fuse::mount(Arc::clone(&ns), mountpoint, FUSE_THREADS)
             .with_context(|| format!("mounting {}", mountpoint.display()))?;
         *mounted.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
-        host.mountpoint =
-            Some(std::fs::canonicalize(mountpoint).unwrap_or_else(|_| mountpoint.clone()));
+        let canonical = std::fs::canonicalize(mountpoint).unwrap_or_else(|_| mountpoint.clone());
+        ns.set_mountpoint(&canonical);
+        host.mountpoint = Some(canonical);
     }
     let host = Arc::new(host);
     let socket = lib.socket_path();

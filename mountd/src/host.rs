@@ -18,7 +18,7 @@ use crate::replies::jobs::{Indexed, JobAction, JobRow, Jobs, JobsAndDeliveries};
 use crate::replies::locations::{Added, LocationRow, Locations, Removed, Updated};
 use crate::replies::query::{Dupes, Listing, Stat};
 use crate::replies::status::{DaemonInfo, DeviceBrief, Status, Stopping};
-use crate::replies::tags::Tags;
+use crate::replies::tags::{TagParents, Tags};
 use crate::request::{Reply, Request};
 use anyhow::{Context, Result, bail};
 use sdfs_core::content_store::{ContentStore, PinTarget, ValidateOptions};
@@ -601,6 +601,11 @@ impl Host {
                 &add,
                 &remove,
             )?),
+            Request::TagParent {
+                child,
+                parent,
+                remove,
+            } => Done::of(&TagParents::run(lib, &child, &parent, remove)?),
             Request::PairInvite => Done::of(&Invite(self.node()?.invite()?)),
             Request::PairJoin { code, addr } => {
                 let addr = addr

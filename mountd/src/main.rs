@@ -210,6 +210,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             add: Vec::new(),
             remove: Vec::new(),
         },
+        Command::Tag(cli::TagCommand::Parent { child, parent }) => Request::TagParent {
+            child,
+            parent,
+            remove: false,
+        },
+        Command::Tag(cli::TagCommand::Unparent { child, parent }) => Request::TagParent {
+            child,
+            parent,
+            remove: true,
+        },
         Command::Device(DeviceCommand::Rm { name }) => Request::DeviceRm { name },
         Command::Validate { rate, reverify } => Request::Validate {
             rate: rate.map(|mib| mib.saturating_mul(1024 * 1024)),

@@ -104,6 +104,12 @@ pub enum Request {
         add: Vec<String>,
         remove: Vec<String>,
     },
+    /// Makes tag `child` a kind of `parent`, or (`remove`) no longer.
+    TagParent {
+        child: String,
+        parent: String,
+        remove: bool,
+    },
 }
 
 /// One line of a reply.

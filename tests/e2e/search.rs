@@ -341,3 +341,92 @@ fn xattr(path: &Path, attr: &str) -> Result<String> {
     let out = sh(&format!("getfattr --only-values -n {attr} {}", q(path)))?;
     Ok(out)
 }
+
+#[test]
+fn tags_are_a_hierarchy_and_directories_that_tag_and_untag() -> Result<()> {
+    let sd = Sd::init("laptop")?;
+    let docs = sd.path("docs");
+    write_file(&docs, b"trips/sand.jpg", b"\xff\xd8\xff sand")?;
+    write_file(&docs, b"trips/snow.jpg", b"\xff\xd8\xff snow")?;
+    write_file(&docs, b"trips/notes.txt", b"packing list: towel")?;
+    write_file(&docs, b"other/notes.txt", b"other notes")?;
+    sd.add_location(&docs, "Docs")?;
+    sd.ok(["index"])?;
+    let mount = sd.mount()?;
+    let mnt = &mount.mountpoint;
+    let trips = mnt.join("laptop/Docs/trips");
+
+    // `sd tag parent`: beach is a kind of holiday; a cycle is refused.
+    let edge = sd.json(["tag", "parent", "beach", "holiday"])?;
+    assert_eq!(edge["parents"], serde_json::json!(["holiday"]));
+    sd.ok(["tag", "parent", "holiday", "travel"])?;
+    let refused = sd.fails(["tag", "parent", "travel", "beach"])?;
+    ensure!(refused.contains("loop"), "{refused}");
+
+    // `ln -s` (absolute, and relative to the tag's directory) and `mv`
+    // into a tag's directory tag the file, which stays where it is.
+    sh(&format!(
+        "ln -s {} {}",
+        q(&trips.join("sand.jpg")),
+        q(&mnt.join(".tags/beach/"))
+    ))?;
+    sh(&format!(
+        "cd {} && ln -s ../../laptop/Docs/trips/snow.jpg .",
+        q(&mnt.join(".tags/holiday"))
+    ))?;
+    sh(&format!(
+        "mv {} {}",
+        q(&trips.join("notes.txt")),
+        q(&mnt.join(".tags/travel/"))
+    ))?;
+    ensure!(docs.join("trips/notes.txt").is_file(), "mv moved the file");
+    ensure!(trips.join("notes.txt").is_file());
+    let tags = sd.json(["tag", "ls", &trips.join("sand.jpg").to_string_lossy()])?;
+    assert_eq!(tags["tags"], serde_json::json!(["beach"]));
+
+    // A child tag's files are under every ancestor; `ls`, `find`, `cat`
+    // and `grep -r` see the files themselves.
+    let ls = |tag: &str| -> Result<Vec<String>> {
+        let out = sh(&format!("ls -1 {}", q(&mnt.join(".tags").join(tag))))?;
+        let mut names: Vec<String> = out.lines().map(str::to_owned).collect();
+        names.sort();
+        Ok(names)
+    };
+    wait_for(Duration::from_secs(5), || {
+        ls("beach").is_ok_and(|n| n == ["sand.jpg"])
+    })
+    .context("beach")?;
+    assert_eq!(ls("holiday")?, ["sand.jpg", "snow.jpg"]);
+    assert_eq!(ls("travel")?, ["notes.txt", "sand.jpg", "snow.jpg"]);
+    let roots = sh(&format!("ls -1 {}", q(&mnt.join(".tags"))))?;
+    for tag in ["beach", "holiday", "travel"] {
+        ensure!(roots.lines().any(|l| l == tag), "{tag} not in {roots}");
+    }
+    let grep = sh(&format!("grep -r towel {}", q(&mnt.join(".tags/travel"))))?;
+    ensure!(grep.contains("notes.txt"), "{grep}");
+    let found = sh(&format!(
+        "find {} -type f | wc -l",
+        q(&mnt.join(".tags/travel"))
+    ))?;
+    assert_eq!(found.trim(), "3");
+    assert_eq!(
+        std::fs::read(mnt.join(".tags/holiday/snow.jpg"))?,
+        b"\xff\xd8\xff snow"
+    );
+
+    // `rm` there takes the tag off (and the child tag that put it there),
+    // never the file.
+    std::fs::remove_file(mnt.join(".tags/holiday/sand.jpg"))?;
+    ensure!(docs.join("trips/sand.jpg").is_file(), "rm deleted the file");
+    assert_eq!(ls("holiday")?, ["snow.jpg"]);
+    assert!(ls("beach")?.is_empty());
+    let tags = sd.json(["tag", "ls", &trips.join("sand.jpg").to_string_lossy()])?;
+    assert_eq!(tags["tags"], serde_json::json!([]));
+
+    // Unparented: holiday's files are no longer travel's.
+    sd.ok(["tag", "unparent", "holiday", "travel"])?;
+    assert_eq!(ls("travel")?, ["notes.txt"]);
+    no_dropped_replies(&mount)?;
+    mount.stop()?;
+    Ok(())
+}

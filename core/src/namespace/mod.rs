@@ -1,6 +1,6 @@
 //! The namespace of the mount, and the filesystem API every kernel adapter
 //! calls: `/<device>/<location>/...` plus the hidden `/.content/<id>` and
-//! `/.search/<query>/`.
+//! `/.search/<query>/` and `/.tags/<tag>/`.
 //!
 //! Every operation an adapter needs is a method here, taking opaque
 //! [`Node`]s and the [`Caller`], returning [`crate::Error`] whose kind says
@@ -11,7 +11,7 @@
 //! `live` (what an owner's rules skip), `outgoing` (changes to another
 //! device's files, staged here until its owner has them), `virtual_dirs`
 //! (the root, devices, content by id), `search` (a query's hits as a
-//! directory). Adapters own inode numbers for the kernel, handles,
+//! directory), `tag_dirs` (tags as directories). Adapters own inode numbers for the kernel, handles,
 //! caching and their error codes, and decide nothing else.
 
 mod attr;
@@ -27,6 +27,7 @@ mod outgoing;
 mod owner;
 mod remote;
 mod search;
+mod tag_dirs;
 mod tags;
 mod types;
 mod virtual_dirs;
@@ -42,6 +43,7 @@ pub use node::{Node, NodeKey, Renamed, Unlinked};
 pub use open::{OpenFile, Opened};
 pub use remote::RemoteAccess;
 pub use search::{SEARCH_DIR, SEARCH_DIR_LIMIT, SearchFiles, unique_names};
+pub use tag_dirs::TAGS_DIR;
 pub use tags::parse_tags;
 pub use types::{
     Caller, Fallocate, FsStats, OpenFlags, RenameFlags, SetAttr, SetTime, Whence, XattrSet, mode,
@@ -101,8 +103,10 @@ pub struct Namespace {
     roots: RwLock<std::collections::HashMap<LocationId, Arc<local::LocationRoot>>>,
     /// What answers `.search/`; `None` outside the daemon.
     search: RwLock<Option<Arc<dyn SearchFiles>>>,
-    /// Queries' names, listed a moment ago.
+    /// Queries' and tags' names, listed a moment ago.
     search_names: search::SearchNames,
+    /// Where the mount is, once mounted (links made in it name its paths).
+    mountpoint: RwLock<Option<std::path::PathBuf>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -134,6 +138,8 @@ fn read_only(node: &Node) -> Error {
         Kind::SearchRoot | Kind::Search(_) => {
             "search results are the files themselves: change them where they live"
         }
+        Kind::TagsRoot | Kind::TagLink(_) => "tags are made by tagging files",
+        Kind::Tag(_) => "tag a file here with `ln -s FILE` or `mv FILE`; `rm` untags it",
         Kind::Root | Kind::Device => "the mount's top directories are read-only",
         Kind::Local { .. } => "read-only",
     };
@@ -154,7 +160,20 @@ impl Namespace {
             roots: RwLock::default(),
             search: RwLock::new(None),
             search_names: search::SearchNames::default(),
+            mountpoint: RwLock::new(None),
         })
+    }
+
+    /// Where the namespace is mounted.
+    pub fn set_mountpoint(&self, path: &Path) {
+        *self.mountpoint.write().unwrap_or_else(|e| e.into_inner()) = Some(path.to_owned());
+    }
+
+    fn mountpoint(&self) -> Option<std::path::PathBuf> {
+        self.mountpoint
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn library(&self) -> &Arc<Library> {
@@ -242,9 +261,14 @@ impl Namespace {
                 String::from_utf8_lossy(name),
             )),
             Kind::Search(query) => self.lookup_search(query, name),
-            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) | Kind::SearchRoot => {
-                self.lookup_virtual(parent, name)
-            }
+            Kind::Tag(tag) => self.lookup_tag(tag, name),
+            Kind::Root
+            | Kind::Device
+            | Kind::ContentDir
+            | Kind::Content(_)
+            | Kind::SearchRoot
+            | Kind::TagsRoot
+            | Kind::TagLink(_) => self.lookup_virtual(parent, name),
         }
     }
 
@@ -273,7 +297,10 @@ impl Namespace {
             | Kind::Content(_)
             | Kind::Peer(_)
             | Kind::SearchRoot
-            | Kind::Search(_) => self.getattr_virtual(node),
+            | Kind::Search(_)
+            | Kind::TagsRoot
+            | Kind::Tag(_) => self.getattr_virtual(node),
+            Kind::TagLink(target) => Ok(self.getattr_tag_link(node, target)),
         }
     }
 
@@ -304,9 +331,14 @@ impl Namespace {
             }
             Kind::Staged { .. } => self.readdir_staged(node),
             Kind::Search(query) => self.readdir_search(query),
-            Kind::Root | Kind::Device | Kind::ContentDir | Kind::Content(_) | Kind::SearchRoot => {
-                self.readdir_virtual(node)
-            }
+            Kind::Tag(tag) => self.readdir_tag(tag),
+            Kind::Root
+            | Kind::Device
+            | Kind::ContentDir
+            | Kind::Content(_)
+            | Kind::SearchRoot
+            | Kind::TagsRoot
+            | Kind::TagLink(_) => self.readdir_virtual(node),
         }
     }
 
@@ -328,6 +360,7 @@ impl Namespace {
                 location,
                 path,
             } => self.readlink_live(*device, *location, path),
+            Kind::TagLink(target) => Ok(target.clone()),
             _ => Err(Error::fs(ErrorKind::InvalidInput, "not a symlink")),
         }
     }
@@ -395,7 +428,10 @@ impl Namespace {
             | Kind::ContentDir
             | Kind::Peer(_)
             | Kind::SearchRoot
-            | Kind::Search(_) => Err(Error::fs(ErrorKind::IsADirectory, "a directory")),
+            | Kind::Search(_)
+            | Kind::TagsRoot
+            | Kind::Tag(_) => Err(Error::fs(ErrorKind::IsADirectory, "a directory")),
+            Kind::TagLink(_) => Err(Error::fs(ErrorKind::SymlinkLoop, "a link")),
         }
     }
 
@@ -523,6 +559,9 @@ impl Namespace {
         target: &[u8],
         caller: Caller,
     ) -> Result<(Node, Attr)> {
+        if let Kind::Tag(tag) = &parent.0 {
+            return self.symlink_tag(tag, target);
+        }
         let root = self.root_of(parent)?;
         local::symlink(self.new_name(&root, parent, name)?, target, caller)
     }
@@ -549,6 +588,9 @@ impl Namespace {
     }
 
     pub fn unlink(&self, parent: &Node, name: &[u8]) -> Result<Unlinked> {
+        if let Kind::Tag(tag) = &parent.0 {
+            return self.unlink_tag(tag, name);
+        }
         if is_other_device(parent) {
             return self.unlink_outgoing(parent, name, false);
         }
@@ -577,6 +619,11 @@ impl Namespace {
         new_name: &[u8],
         flags: RenameFlags,
     ) -> Result<Renamed> {
+        if let Kind::Tag(tag) = &new_parent.0
+            && !matches!(parent.0, Kind::Tag(_) | Kind::Search(_))
+        {
+            return self.rename_into_tag(parent, name, tag);
+        }
         match (is_other_device(parent), is_other_device(new_parent)) {
             (true, true) => {
                 return self.rename_outgoing(parent, name, new_parent, new_name, flags);

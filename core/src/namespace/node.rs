@@ -30,6 +30,13 @@ pub(crate) enum Kind {
     SearchRoot,
     /// `/.search/<query>`: the files the query finds.
     Search(Vec<u8>),
+    /// `/.tags`: a directory per tag.
+    TagsRoot,
+    /// `/.tags/<tag>`: the files tagged with it or a tag below it.
+    Tag(String),
+    /// A link just made in a tag's directory to tag its target: shown as
+    /// the link until the name is looked up again (then as the file).
+    TagLink(Vec<u8>),
     /// A file or directory in a location of this device: its current path
     /// and its backing (dev, ino), which is its identity.
     Local {
@@ -83,6 +90,9 @@ enum KeyRepr {
     Content(ContentId),
     SearchRoot,
     Search(Vec<u8>),
+    TagsRoot,
+    Tag(String),
+    TagLink(Vec<u8>),
     File {
         dev: u64,
         ino: u64,
@@ -121,6 +131,9 @@ impl Node {
             Kind::Content(id) => KeyRepr::Content(*id),
             Kind::SearchRoot => KeyRepr::SearchRoot,
             Kind::Search(query) => KeyRepr::Search(query.clone()),
+            Kind::TagsRoot => KeyRepr::TagsRoot,
+            Kind::Tag(tag) => KeyRepr::Tag(tag.clone()),
+            Kind::TagLink(target) => KeyRepr::TagLink(target.clone()),
             Kind::Local { dev, ino, .. } => KeyRepr::File {
                 dev: *dev,
                 ino: *ino,
@@ -250,6 +263,9 @@ impl NodeKey {
             KeyRepr::Content(id) => ino::content(*id),
             KeyRepr::SearchRoot => ino::SEARCH_DIR,
             KeyRepr::Search(query) => ino::search(query),
+            KeyRepr::TagsRoot => ino::TAGS_DIR,
+            KeyRepr::Tag(tag) => ino::tag(tag),
+            KeyRepr::TagLink(target) => ino::tag_link(target),
             KeyRepr::File { dev, ino } => ino::local(*dev, *ino),
             KeyRepr::Peer(d) => ino::peer(*d),
             KeyRepr::Remote { device, entry } => ino::remote(*device, *entry),
@@ -414,6 +430,7 @@ pub(crate) mod ino {
     pub const DEVICE: u64 = 2;
     pub const CONTENT_DIR: u64 = 3;
     pub const SEARCH_DIR: u64 = 4;
+    pub const TAGS_DIR: u64 = 5;
     /// Numbers below this are the fixed ones above.
     const FIRST_MIXED: u64 = 16;
 
@@ -425,6 +442,8 @@ pub(crate) mod ino {
     const STAGED: u64 = 0x7374_6167_6564_0006;
     const CLOUD: u64 = 0x636c_6f75_6400_0007;
     const SEARCH: u64 = 0x7365_6172_6368_0008;
+    const TAG: u64 = 0x7461_6700_0000_0009;
+    const TAG_LINK: u64 = 0x7461_676c_6e6b_000a;
 
     /// MurmurHash3's 64-bit finaliser: every input bit moves every output bit.
     fn fmix(mut h: u64) -> u64 {
@@ -492,6 +511,14 @@ pub(crate) mod ino {
 
     pub fn search(query: &[u8]) -> u64 {
         mix(SEARCH, &[fnv(query)])
+    }
+
+    pub fn tag(tag: &str) -> u64 {
+        mix(TAG, &[fnv(tag.as_bytes())])
+    }
+
+    pub fn tag_link(target: &[u8]) -> u64 {
+        mix(TAG_LINK, &[fnv(target)])
     }
 }
 

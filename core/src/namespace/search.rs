@@ -37,15 +37,22 @@ pub trait SearchFiles: Send + Sync {
     fn search(&self, query: &str, limit: usize) -> Result<Vec<String>>;
 }
 
-/// A query's hits: the name each is shown under, and its URI.
-type Names = Arc<Vec<(Vec<u8>, String)>>;
+/// Files shown in a directory: the name each is shown under, and its URI.
+pub(super) type Names = Arc<Vec<(Vec<u8>, String)>>;
+
+/// Which kind of directory listed names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum ListedBy {
+    Search,
+    Tag,
+}
 
 /// A query's names, and when they were found.
 type Named = (Instant, Names);
 
-/// Recently listed queries' names.
+/// Recently listed queries' and tags' names.
 #[derive(Default)]
-pub(super) struct SearchNames(Mutex<HashMap<Vec<u8>, Named>>);
+pub(super) struct SearchNames(Mutex<HashMap<(ListedBy, Vec<u8>), Named>>);
 
 /// The names hits `uris` are shown under, in order: each file's own,
 /// made unique where two share one.
@@ -120,7 +127,17 @@ impl Namespace {
         let uris = self
             .searcher()?
             .search(&String::from_utf8_lossy(query), SEARCH_DIR_LIMIT)?;
-        let names = Arc::new(unique_names(&uris));
+        Ok(self.keep_names(ListedBy::Search, query, unique_names(&uris)))
+    }
+
+    /// Keeps `names`, listed now, for the lookups that follow.
+    pub(super) fn keep_names(
+        &self,
+        by: ListedBy,
+        key: &[u8],
+        names: Vec<(Vec<u8>, String)>,
+    ) -> Names {
+        let names = Arc::new(names);
         let mut kept = self
             .search_names
             .0
@@ -130,28 +147,24 @@ impl Namespace {
             kept.retain(|_, (at, _)| at.elapsed() < NAMES_FRESH);
         }
         if kept.len() < NAMES_KEPT {
-            kept.insert(query.to_vec(), (Instant::now(), Arc::clone(&names)));
+            kept.insert((by, key.to_vec()), (Instant::now(), Arc::clone(&names)));
         }
-        Ok(names)
+        names
     }
 
-    /// `query`'s names as listed a moment ago, else searched now.
-    fn recent_names(&self, query: &[u8]) -> Result<Names> {
-        if let Some((at, names)) = self
+    /// Names listed a moment ago, if they were.
+    pub(super) fn recent_names(&self, by: ListedBy, key: &[u8]) -> Option<Names> {
+        let kept = self
             .search_names
             .0
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(query)
-            && at.elapsed() < NAMES_FRESH
-        {
-            return Ok(Arc::clone(names));
-        }
-        self.search_names(query)
+            .unwrap_or_else(|e| e.into_inner());
+        let (at, names) = kept.get(&(by, key.to_vec()))?;
+        (at.elapsed() < NAMES_FRESH).then(|| Arc::clone(names))
     }
 
-    pub(super) fn lookup_search(&self, query: &[u8], name: &[u8]) -> Result<(Node, Attr)> {
-        let names = self.recent_names(query)?;
+    /// The node shown as `name` among `names`.
+    pub(super) fn named_in(&self, names: &Names, name: &[u8]) -> Result<(Node, Attr)> {
         let uri = names
             .iter()
             .find(|(n, _)| n == name)
@@ -160,12 +173,24 @@ impl Namespace {
         self.node_at_uri(uri)
     }
 
+    pub(super) fn lookup_search(&self, query: &[u8], name: &[u8]) -> Result<(Node, Attr)> {
+        let names = match self.recent_names(ListedBy::Search, query) {
+            Some(names) => names,
+            None => self.search_names(query)?,
+        };
+        self.named_in(&names, name)
+    }
+
     pub(super) fn readdir_search(&self, query: &[u8]) -> Result<Vec<DirEntry>> {
         let names = self.search_names(query)?;
+        Ok(self.entries_of(&names))
+    }
+
+    /// Directory entries for `names`. A file the list names but the mount
+    /// cannot reach right now (deleted a moment ago) is left out.
+    pub(super) fn entries_of(&self, names: &Names) -> Vec<DirEntry> {
         let mut out = Vec::with_capacity(names.len());
         for (name, uri) in names.iter() {
-            // A hit the index knows but the mount cannot reach right now
-            // (a file deleted a moment ago) is left out.
             if let Ok((node, attr)) = self.node_at_uri(uri) {
                 out.push(DirEntry {
                     name: name.clone(),
@@ -174,7 +199,7 @@ impl Namespace {
                 });
             }
         }
-        Ok(out)
+        out
     }
 
     /// The node `uri` names, found as a program would: from the mount's

@@ -1,11 +1,12 @@
 //! The directories the mount makes up: the root (one directory per
 //! device), this device (one per location), `.content` and the files in it
 //! (content by id, never listed: there may be millions), and `.search`
-//! (a directory per query, named by it; see `search`).
+//! (a directory per query, named by it; see `search`) and `.tags` (a
+//! directory per tag; see `tag_dirs`).
 
 use super::node::{Kind, ino};
 use super::types::mode;
-use super::{Attr, CONTENT_DIR, DirEntry, Namespace, Node, SEARCH_DIR};
+use super::{Attr, CONTENT_DIR, DirEntry, Namespace, Node, SEARCH_DIR, TAGS_DIR};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::ContentId;
 use crate::model::entry::EntryKind;
@@ -19,6 +20,15 @@ impl Namespace {
         let node = match &parent.0 {
             Kind::Root if name == CONTENT_DIR.as_bytes() => Node(Kind::ContentDir),
             Kind::Root if name == SEARCH_DIR.as_bytes() => Node(Kind::SearchRoot),
+            Kind::Root if name == TAGS_DIR.as_bytes() => Node(Kind::TagsRoot),
+            // Any tag names a directory (an unused one is empty).
+            Kind::TagsRoot => {
+                let tag = std::str::from_utf8(name)
+                    .ok()
+                    .filter(|t| super::tag_dirs::nameable(t))
+                    .ok_or_else(|| Self::not_found(name))?;
+                Node(Kind::Tag(tag.to_owned()))
+            }
             // Every name is a query.
             Kind::SearchRoot => Node(Kind::Search(name.to_vec())),
             Kind::Root if name == self.lib.device_name().as_bytes() => Node(Kind::Device),
@@ -124,6 +134,7 @@ impl Namespace {
             }
             // Content ids and queries are named, never listed.
             Kind::ContentDir | Kind::SearchRoot => Ok(Vec::new()),
+            Kind::TagsRoot => self.readdir_tags_root(),
             _ => Err(Error::fs(ErrorKind::NotADirectory, "content")),
         }
     }

@@ -1,5 +1,5 @@
-//! Shared data (SPEC §4): what any device may change — tag assignments for
-//! now. Each device appends HLC-stamped operations to its own log; logs are
+//! Shared data (SPEC §4): what any device may change — tag assignments and
+//! the tag hierarchy for now. Each device appends HLC-stamped operations to its own log; logs are
 //! exchanged by version vector (per origin device, the latest stamp held),
 //! so any device can relay any other's operations. Tag assignments merge as
 //! an observed-remove set: concurrent adds are a union, and a remove takes
@@ -12,6 +12,7 @@
 
 pub mod hlc;
 pub mod store;
+pub mod tag_tree;
 pub mod tags;
 pub mod target;
 
@@ -39,6 +40,16 @@ pub enum Op {
     TagRemove {
         target: Target,
         tag: String,
+        adds: Vec<Hlc>,
+    },
+    /// `child` is a kind of `parent`: a file tagged `child` is found under
+    /// `parent` too. The edges form a set like tag assignments do.
+    TagParent { child: String, parent: String },
+    /// Takes away the edge's adds with these stamps, which the remover had
+    /// seen.
+    TagUnparent {
+        child: String,
+        parent: String,
         adds: Vec<Hlc>,
     },
 }

@@ -24,7 +24,11 @@ pub(crate) type TagAddKey = (u128, u64, &'static str, u64, u32, u128);
 /// [`TagAddKey`] → (): every add of a tag.
 pub const TAG_ADDS: TableDefinition<'_, (u128, u64, &str, u64, u32, u128), ()> =
     TableDefinition::new("tag_adds");
-/// Add stamps that a remove took away.
+/// `(child, parent, add stamp (wall, counter, device))` → (): every
+/// "CHILD is a kind of PARENT" edge of the tag hierarchy.
+pub const TAG_PARENTS: TableDefinition<'_, (&str, &str, u64, u32, u128), ()> =
+    TableDefinition::new("tag_parents");
+/// Add stamps (of tags and of tag edges) that a remove took away.
 pub const TAG_REMOVED: TableDefinition<'_, (u64, u32, u128), ()> =
     TableDefinition::new("tag_removed");
 
@@ -34,6 +38,7 @@ pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(SHARED_ACKS)?;
     txn.open_table(TAG_ADDS)?;
     txn.open_table(TAG_REMOVED)?;
+    txn.open_table(TAG_PARENTS)?;
     Ok(())
 }
 
@@ -46,6 +51,7 @@ pub(crate) struct SharedTables<'txn> {
     vv: Table<'txn, u128, (u64, u32)>,
     pub(crate) adds: Table<'txn, TagAddKey, ()>,
     pub(crate) removed: Table<'txn, (u64, u32, u128), ()>,
+    pub(crate) parents: Table<'txn, (&'static str, &'static str, u64, u32, u128), ()>,
 }
 
 impl<'txn> SharedTables<'txn> {
@@ -55,6 +61,7 @@ impl<'txn> SharedTables<'txn> {
             vv: txn.open_table(SHARED_VV)?,
             adds: txn.open_table(TAG_ADDS)?,
             removed: txn.open_table(TAG_REMOVED)?,
+            parents: txn.open_table(TAG_PARENTS)?,
         })
     }
 
@@ -93,7 +100,19 @@ impl<'txn> SharedTables<'txn> {
                     (),
                 )?;
             }
-            Op::TagRemove { adds, .. } => {
+            Op::TagParent { child, parent } => {
+                self.parents.insert(
+                    (
+                        child.as_str(),
+                        parent.as_str(),
+                        op.hlc.wall_ms,
+                        op.hlc.counter,
+                        op.hlc.device,
+                    ),
+                    (),
+                )?;
+            }
+            Op::TagRemove { adds, .. } | Op::TagUnparent { adds, .. } => {
                 for add in adds {
                     self.removed.insert(key_removed(*add), ())?;
                 }
@@ -165,9 +184,14 @@ pub fn receive(db: &Database, me: DeviceId, ops: &[SharedOp]) -> Result<usize> {
         return Ok(0);
     }
     for op in ops {
-        let (Op::TagAdd { tag, .. } | Op::TagRemove { tag, .. }) = &op.op;
-        validate_tag(tag)?;
-        if let Op::TagRemove { adds, .. } = &op.op
+        match &op.op {
+            Op::TagAdd { tag, .. } | Op::TagRemove { tag, .. } => validate_tag(tag)?,
+            Op::TagParent { child, parent } | Op::TagUnparent { child, parent, .. } => {
+                validate_tag(child)?;
+                validate_tag(parent)?;
+            }
+        }
+        if let Op::TagRemove { adds, .. } | Op::TagUnparent { adds, .. } = &op.op
             && adds.len() > 100_000
         {
             return Err(Error::InvalidInput("a remove of too many adds".into()));
@@ -321,8 +345,10 @@ pub fn acknowledge(
             // A remove's work is done once everyone has it; an add, once
             // everyone has it and it was removed.
             let settled = match op.op {
-                Op::TagRemove { .. } => true,
-                Op::TagAdd { .. } => removed.get(key_removed(hlc))?.is_some(),
+                Op::TagRemove { .. } | Op::TagUnparent { .. } => true,
+                Op::TagAdd { .. } | Op::TagParent { .. } => {
+                    removed.get(key_removed(hlc))?.is_some()
+                }
             };
             if settled && acked_by_all(hlc)? {
                 dead.push(k.value());

@@ -1,5 +1,6 @@
-//! `sd tag add|rm|ls`: tags are shared data (HLC-stamped, merged as an
-//! observed-remove set), so they can be set on any device's files.
+//! `sd tag add|rm|ls|parent|unparent`: tags and their hierarchy are shared
+//! data (HLC-stamped, merged as observed-remove sets), so they can be set
+//! on any device's files, from any device.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::path::Path;
 use anyhow::Result;
 use sdfs_core::Library;
 use sdfs_core::ids::DeviceId;
-use sdfs_core::shared::{tags, target};
+use sdfs_core::shared::{tag_tree, tags, target};
 use serde::Serialize;
 
 use crate::outcome::{Render, or_dash};
@@ -89,6 +90,53 @@ impl Render for Tags {
                 Ok(())
             }
             Tags::One(file) => writeln!(out, "{}  {}", file.uri, file.tags.join(", ")),
+        }
+    }
+}
+
+/// A tag's place in the hierarchy after a change.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagParents {
+    pub tag: String,
+    /// Its parents.
+    pub parents: Vec<String>,
+    /// Every tag above it.
+    pub ancestors: Vec<String>,
+}
+
+impl TagParents {
+    pub fn run(lib: &Library, child: &str, parent: &str, remove: bool) -> Result<TagParents> {
+        if remove {
+            tag_tree::remove_parent(lib.db(), lib.device_id(), child, parent)?;
+        } else {
+            tag_tree::add_parent(lib.db(), lib.device_id(), child, parent)?;
+        }
+        let all = tag_tree::parents(lib.db())?;
+        let mut ancestors = tag_tree::ancestors(&all, child);
+        ancestors.remove(child);
+        Ok(TagParents {
+            tag: child.to_owned(),
+            parents: all
+                .get(child)
+                .map(|p| p.iter().cloned().collect())
+                .unwrap_or_default(),
+            ancestors: ancestors.into_iter().collect(),
+        })
+    }
+}
+
+impl Render for TagParents {
+    fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.parents.is_empty() {
+            writeln!(out, "{}: no parent tags", self.tag)
+        } else {
+            writeln!(
+                out,
+                "{} is a kind of {} (found under {})",
+                self.tag,
+                self.parents.join(", "),
+                self.ancestors.join(", ")
+            )
         }
     }
 }
