@@ -33,6 +33,9 @@ const MAX_COPIES_LISTED: usize = 32;
 /// still fills the page.
 const OVERFETCH: usize = 4;
 
+/// Tagged files read back at most (when the index reopens).
+const MAX_TAGGED: usize = 1_000_000;
+
 /// The most documents one search reads to fill a page of distinct contents.
 const MAX_FETCH: usize = 16_384;
 
@@ -73,6 +76,9 @@ pub struct Record {
     pub entry: u64,
     /// The directories above it in the owner's index.
     pub above: Vec<u64>,
+    /// Its tags and every tag above them in the hierarchy, so a search
+    /// for a tag finds what is tagged with a tag below it.
+    pub tags: Vec<String>,
 }
 
 /// Changes to the index, seen by searches once committed.
@@ -105,6 +111,12 @@ impl Writer {
         }
         for dir in r.above {
             document.add_u64(f.above, dir);
+        }
+        if !r.tags.is_empty() {
+            document.add_text(f.tagged, "1");
+        }
+        for tag in r.tags {
+            document.add_text(f.tags, tag.to_lowercase());
         }
         self.writer.add_document(document)?;
         Ok(())
@@ -207,6 +219,8 @@ struct Fields {
     owner: Field,
     entry: Field,
     above: Field,
+    tags: Field,
+    tagged: Field,
     uri: Field,
     path: Field,
     name: Field,
@@ -222,9 +236,11 @@ struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let fields = Fields {
-        owner: b.add_text_field("owner", STRING),
-        entry: b.add_u64_field("entry", INDEXED),
+        owner: b.add_text_field("owner", STRING | STORED),
+        entry: b.add_u64_field("entry", INDEXED | STORED),
         above: b.add_u64_field("above", INDEXED),
+        tags: b.add_text_field("tags", STRING),
+        tagged: b.add_text_field("tagged", STRING),
         uri: b.add_text_field("uri", STRING | STORED),
         path: b.add_text_field("path", TEXT | STORED),
         name: b.add_text_field("name", TEXT | STORED),
@@ -305,6 +321,26 @@ impl SearchIndex {
         Ok(d.get_first(f.path)
             .and_then(|v| v.as_str())
             .map(str::to_owned))
+    }
+
+    /// (owner, entry) of every file indexed with tags, as last committed.
+    pub fn tagged(&self) -> Result<Vec<(String, u64)>> {
+        let f = self.fields;
+        let searcher = self.reader.searcher();
+        let query = TermQuery::new(
+            Term::from_field_text(f.tagged, "1"),
+            IndexRecordOption::Basic,
+        );
+        let mut out = Vec::new();
+        for (_, address) in searcher.search(&query, &TopDocs::with_limit(MAX_TAGGED))? {
+            let d: TantivyDocument = searcher.doc(address)?;
+            let owner = d.get_first(f.owner).and_then(|v| v.as_str());
+            let entry = d.get_first(f.entry).and_then(|v| v.as_u64());
+            if let (Some(owner), Some(entry)) = (owner, entry) {
+                out.push((owner.to_owned(), entry));
+            }
+        }
+        Ok(out)
     }
 
     fn with(index: Index, fields: Fields) -> Result<SearchIndex> {
@@ -503,6 +539,9 @@ impl SearchIndex {
                 filters.push(exact(f.path, &token));
             }
         }
+        for tag in &q.tags {
+            filters.push(exact(f.tags, &tag.to_lowercase()));
+        }
         if q.min_size.is_some() || q.max_size.is_some() {
             let lo = q.min_size.map_or(Bound::Unbounded, |b| {
                 Bound::Included(Term::from_field_u64(f.size, b))
@@ -649,6 +688,7 @@ mod tests {
             owner,
             entry: 0,
             above: Vec::new(),
+            tags: Vec::new(),
         }
     }
 

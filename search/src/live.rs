@@ -15,6 +15,7 @@ use std::time::Duration;
 use sdfs_core::Library;
 use sdfs_core::ids::DeviceId;
 use sdfs_core::query::files::{FileRow, FileTree};
+use sdfs_core::shared::{Target, VersionVector, store, tag_tree};
 use sdfs_core::sync::{Resource, changes, replica};
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +24,7 @@ use crate::query::Query;
 
 /// Bumped when what the index holds for a file changes: an index written
 /// by another version is built again.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Changed keys read from the change log at a time.
 const BATCH: usize = 20_000;
@@ -59,8 +60,17 @@ struct Pending {
     mark: u64,
 }
 
+/// Each tagged file's tags with every tag above them, and the shared
+/// data's version vector they were read at.
+#[derive(Default)]
+struct Tags {
+    seen: Option<VersionVector>,
+    of: HashMap<Target, Vec<String>>,
+}
+
 struct Updater {
     writer: Writer,
+    tags: Tags,
     /// `None` until the first full build.
     marks: Option<Marks>,
     /// Replicas were compared with the marks since the index was opened
@@ -87,6 +97,13 @@ pub struct LiveIndex {
     wake: Condvar,
 }
 
+fn add(writer: &mut Writer, tags: &Tags, row: FileRow, done: &mut CaughtUp) {
+    done.indexed += 1;
+    if let Err(e) = writer.add(record(row, tags)) {
+        tracing::warn!("search index: {e}");
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -95,8 +112,13 @@ fn owner(device: DeviceId) -> String {
     device.0.simple().to_string()
 }
 
-fn record(row: FileRow) -> Record {
+fn record(row: FileRow, tags: &Tags) -> Record {
+    let target = Target {
+        device: row.owner,
+        entry: row.entry,
+    };
     Record {
+        tags: tags.of.get(&target).cloned().unwrap_or_default(),
         path: String::from_utf8_lossy(&row.mount_path).into_owned(),
         name: String::from_utf8_lossy(&row.name).into_owned(),
         uri: row.uri,
@@ -128,6 +150,7 @@ impl LiveIndex {
             index,
             updater: Mutex::new(Updater {
                 writer,
+                tags: Tags::default(),
                 marks,
                 replicas_checked: false,
             }),
@@ -201,17 +224,24 @@ impl LiveIndex {
         let mut updater = lock(&self.updater);
         let Updater {
             writer,
+            tags,
             marks,
             replicas_checked,
         } = &mut *updater;
         let mut done = CaughtUp::default();
+        let retag = self.refresh_tags(tags)?;
         let marks = match marks {
             Some(m) => m,
             None => {
-                let built = self.build_all(writer, &mut done)?;
+                let built = self.build_all(writer, tags, &mut done)?;
                 marks.insert(built)
             }
         };
+        let tags = &*tags;
+        if !retag.is_empty() {
+            self.retag(writer, tags, &retag, &mut done)?;
+            self.commit(writer, marks)?;
+        }
         let me = owner(self.lib.device_id());
         loop {
             let changed =
@@ -222,7 +252,7 @@ impl LiveIndex {
                 writer.remove_owner(&me);
                 let head = changes::heads(self.lib.db())?[Resource::Entry.slot()];
                 let mut tree = FileTree::local(&self.lib)?;
-                tree.for_each(&mut |row| self.add(writer, row, &mut done))?;
+                tree.for_each(&mut |row| add(writer, tags, row, &mut done))?;
                 marks.local = head;
                 self.commit(writer, marks)?;
                 continue;
@@ -232,7 +262,7 @@ impl LiveIndex {
             }
             let mut tree = FileTree::local(&self.lib)?;
             let keys = changed.keys.iter().map(|k| *k as u64);
-            self.apply(writer, &mut tree, &me, keys, &mut done)?;
+            self.apply(writer, tags, &mut tree, &me, keys, &mut done)?;
             marks.local = changed.next;
             self.commit(writer, marks)?;
             if !changed.more {
@@ -241,6 +271,7 @@ impl LiveIndex {
         }
         self.catch_up_devices(
             writer,
+            tags,
             marks,
             !std::mem::replace(replicas_checked, true),
             &mut done,
@@ -254,6 +285,7 @@ impl LiveIndex {
     fn catch_up_devices(
         &self,
         writer: &mut Writer,
+        tags: &Tags,
         marks: &mut Marks,
         check: bool,
         done: &mut CaughtUp,
@@ -291,12 +323,19 @@ impl LiveIndex {
                 let mark = replica::watermarks(self.lib.db(), device.id)?;
                 writer.remove_owner(&id);
                 let mut tree = FileTree::replica(&self.lib, device)?;
-                tree.for_each(&mut |row| self.add(writer, row, done))?;
+                tree.for_each(&mut |row| add(writer, tags, row, done))?;
                 marks.devices.insert(id, mark[Resource::Entry.slot()].0);
                 changed = true;
             } else if let Some(p) = pending.get(&device.id) {
                 let mut tree = FileTree::replica(&self.lib, device)?;
-                self.apply(writer, &mut tree, &id, p.entries.iter().copied(), done)?;
+                self.apply(
+                    writer,
+                    tags,
+                    &mut tree,
+                    &id,
+                    p.entries.iter().copied(),
+                    done,
+                )?;
                 marks.devices.insert(id, p.mark);
                 changed = true;
             }
@@ -308,14 +347,14 @@ impl LiveIndex {
     }
 
     /// Everything, from scratch.
-    fn build_all(&self, writer: &mut Writer, done: &mut CaughtUp) -> Result<Marks> {
+    fn build_all(&self, writer: &mut Writer, tags: &Tags, done: &mut CaughtUp) -> Result<Marks> {
         writer.clear()?;
         let marks = Marks {
             format: FORMAT,
             local: changes::heads(self.lib.db())?[Resource::Entry.slot()],
             devices: BTreeMap::new(),
         };
-        FileTree::local(&self.lib)?.for_each(&mut |row| self.add(writer, row, done))?;
+        FileTree::local(&self.lib)?.for_each(&mut |row| add(writer, tags, row, done))?;
         // Paired devices are built by the catch-up that follows (none is
         // in `marks` yet).
         self.commit(writer, &marks)?;
@@ -326,6 +365,7 @@ impl LiveIndex {
     fn apply(
         &self,
         writer: &mut Writer,
+        tags: &Tags,
         tree: &mut FileTree,
         owner: &str,
         keys: impl Iterator<Item = u64>,
@@ -349,7 +389,7 @@ impl LiveIndex {
                     writer.remove(owner, key)?;
                     tree.for_each_at(key, &mut |row| {
                         added.insert(row.entry);
-                        self.add(writer, row, done);
+                        add(writer, tags, row, done);
                     })?;
                 }
             }
@@ -359,7 +399,7 @@ impl LiveIndex {
                 continue;
             }
             writer.remove(owner, key)?;
-            tree.for_each_at(key, &mut |row| self.add(writer, row, done))?;
+            tree.for_each_at(key, &mut |row| add(writer, tags, row, done))?;
         }
         Ok(())
     }
@@ -376,11 +416,78 @@ impl LiveIndex {
         Ok(indexed.as_bytes().starts_with(&now))
     }
 
-    fn add(&self, writer: &mut Writer, row: FileRow, done: &mut CaughtUp) {
-        done.indexed += 1;
-        if let Err(e) = writer.add(record(row)) {
-            tracing::warn!("search index: {e}");
+    /// Reads the tags again if shared data changed since; returns the
+    /// files whose tags (or the tags above them) changed. The first time,
+    /// every file tagged now or when the index was last committed.
+    fn refresh_tags(&self, tags: &mut Tags) -> Result<BTreeSet<Target>> {
+        let db = self.lib.db();
+        let vv = store::version_vector(db)?;
+        if tags.seen.as_ref() == Some(&vv) {
+            return Ok(BTreeSet::new());
         }
+        let hierarchy = tag_tree::parents(db)?;
+        let mut of = HashMap::new();
+        for (target, direct) in sdfs_core::shared::tags::all(db)? {
+            let mut all = BTreeSet::new();
+            for tag in &direct {
+                all.extend(tag_tree::ancestors(&hierarchy, tag));
+            }
+            of.insert(target, all.into_iter().collect::<Vec<_>>());
+        }
+        let mut changed: BTreeSet<Target> = BTreeSet::new();
+        for (target, now) in &of {
+            if tags.of.get(target) != Some(now) {
+                changed.insert(*target);
+            }
+        }
+        changed.extend(tags.of.keys().filter(|t| !of.contains_key(t)));
+        if tags.seen.is_none() {
+            // Tags taken off while the index was closed.
+            for (owner, entry) in self.index.tagged()? {
+                if let Ok(id) = owner.parse::<uuid::Uuid>() {
+                    changed.insert(Target {
+                        device: DeviceId(id),
+                        entry,
+                    });
+                }
+            }
+        }
+        tags.of = of;
+        tags.seen = Some(vv);
+        Ok(changed)
+    }
+
+    /// Indexes `targets` again, with their tags now.
+    fn retag(
+        &self,
+        writer: &mut Writer,
+        tags: &Tags,
+        targets: &BTreeSet<Target>,
+        done: &mut CaughtUp,
+    ) -> Result<()> {
+        let devices = self.lib.devices()?;
+        let mut by_owner: BTreeMap<DeviceId, Vec<u64>> = BTreeMap::new();
+        for t in targets {
+            by_owner.entry(t.device).or_default().push(t.entry);
+        }
+        for (device, entries) in by_owner {
+            let mut tree = if device == self.lib.device_id() {
+                FileTree::local(&self.lib)?
+            } else if let Some(record) = devices.iter().find(|d| d.id == device) {
+                FileTree::replica(&self.lib, record)?
+            } else {
+                continue;
+            };
+            let id = owner(device);
+            for entry in entries {
+                let file = matches!(tree.is_dir(entry)?, Some(false));
+                if file {
+                    writer.remove(&id, entry)?;
+                    tree.for_each_at(entry, &mut |row| add(writer, tags, row, done))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn commit(&self, writer: &mut Writer, marks: &Marks) -> Result<()> {

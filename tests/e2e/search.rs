@@ -398,6 +398,24 @@ fn tags_are_a_hierarchy_and_directories_that_tag_and_untag() -> Result<()> {
     .context("beach")?;
     assert_eq!(ls("holiday")?, ["sand.jpg", "snow.jpg"]);
     assert_eq!(ls("travel")?, ["notes.txt", "sand.jpg", "snow.jpg"]);
+    // Search knows the hierarchy too, in words and as an operator.
+    let names = |words: &[&str]| -> Result<Vec<String>> {
+        let mut names: Vec<String> = paths(&sd, words)?
+            .iter()
+            .filter_map(|p| p.rsplit('/').next().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    };
+    assert_eq!(
+        names(&["tagged", "travel"])?,
+        ["notes.txt", "sand.jpg", "snow.jpg"]
+    );
+    assert_eq!(names(&["tag:beach"])?, ["sand.jpg"]);
+    assert_eq!(
+        names(&["photos", "tagged", "holiday"])?,
+        ["sand.jpg", "snow.jpg"]
+    );
     let roots = sh(&format!("ls -1 {}", q(&mnt.join(".tags"))))?;
     for tag in ["beach", "holiday", "travel"] {
         ensure!(roots.lines().any(|l| l == tag), "{tag} not in {roots}");
@@ -423,9 +441,12 @@ fn tags_are_a_hierarchy_and_directories_that_tag_and_untag() -> Result<()> {
     let tags = sd.json(["tag", "ls", &trips.join("sand.jpg").to_string_lossy()])?;
     assert_eq!(tags["tags"], serde_json::json!([]));
 
+    assert_eq!(names(&["tagged", "holiday"])?, ["snow.jpg"]);
+
     // Unparented: holiday's files are no longer travel's.
     sd.ok(["tag", "unparent", "holiday", "travel"])?;
     assert_eq!(ls("travel")?, ["notes.txt"]);
+    assert_eq!(names(&["tagged", "travel"])?, ["notes.txt"]);
     no_dropped_replies(&mount)?;
     mount.stop()?;
     Ok(())
