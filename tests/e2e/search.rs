@@ -380,6 +380,34 @@ fn tags_are_a_hierarchy_and_directories_that_tag_and_untag() -> Result<()> {
         q(&mnt.join(".tags/travel/"))
     ))?;
     ensure!(docs.join("trips/notes.txt").is_file(), "mv moved the file");
+    // `cp` tags the file it copies (found by name and bytes); a copy of
+    // something the library does not hold fails and tags nothing.
+    sh(&format!(
+        "cp {} {}",
+        q(&mnt.join("laptop/Docs/other/notes.txt")),
+        q(&mnt.join(".tags/winter/"))
+    ))?;
+    let tags = sd.json([
+        "tag",
+        "ls",
+        &mnt.join("laptop/Docs/other/notes.txt").to_string_lossy(),
+    ])?;
+    assert_eq!(tags["tags"], serde_json::json!(["winter"]));
+    let stranger = sd.path("stranger.txt");
+    std::fs::write(&stranger, "not in the library")?;
+    ensure!(
+        sh(&format!(
+            "cp {} {}",
+            q(&stranger),
+            q(&mnt.join(".tags/winter/"))
+        ))
+        .is_err(),
+        "a copy of an unknown file was taken"
+    );
+    assert_eq!(
+        sh(&format!("ls -1 {}", q(&mnt.join(".tags/winter"))))?.trim(),
+        "notes.txt"
+    );
     ensure!(trips.join("notes.txt").is_file());
     let tags = sd.json(["tag", "ls", &trips.join("sand.jpg").to_string_lossy()])?;
     assert_eq!(tags["tags"], serde_json::json!(["beach"]));

@@ -136,6 +136,8 @@ impl SdFs {
         let (fopen, backing) = match &mode {
             IoMode::Passthrough(backing) => (WRITABLE_OPEN, Some(Arc::clone(backing))),
             IoMode::Cached { .. } if file.immutable() => (FopenFlags::FOPEN_KEEP_CACHE, None),
+            // close(2) waits for what core does when the writer is done.
+            IoMode::Cached { .. } if file.acts_on_close() => (FopenFlags::empty(), None),
             IoMode::Cached { .. } => (WRITABLE_OPEN, None),
         };
         let fh = FileHandle(self.handles.insert(Handle::File { file, _io: mode }));
@@ -462,10 +464,15 @@ impl Filesystem for SdFs {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        if let Ok(handle) = self.handle(fh)
+            && let Handle::File { file, .. } = &*handle
+        {
+            tri!(reply, file.flush());
+        }
         reply.ok();
     }
 

@@ -138,7 +138,7 @@ fn read_only(node: &Node) -> Error {
         Kind::SearchRoot | Kind::Search(_) => {
             "search results are the files themselves: change them where they live"
         }
-        Kind::TagsRoot | Kind::TagLink(_) => "tags are made by tagging files",
+        Kind::TagsRoot | Kind::TagLink(_) | Kind::TagCopy(_) => "tags are made by tagging files",
         Kind::Tag(_) => "tag a file here with `ln -s FILE` or `mv FILE`; `rm` untags it",
         Kind::Root | Kind::Device => "the mount's top directories are read-only",
         Kind::Local { .. } => "read-only",
@@ -268,7 +268,8 @@ impl Namespace {
             | Kind::Content(_)
             | Kind::SearchRoot
             | Kind::TagsRoot
-            | Kind::TagLink(_) => self.lookup_virtual(parent, name),
+            | Kind::TagLink(_)
+            | Kind::TagCopy(_) => self.lookup_virtual(parent, name),
         }
     }
 
@@ -301,6 +302,7 @@ impl Namespace {
             | Kind::TagsRoot
             | Kind::Tag(_) => self.getattr_virtual(node),
             Kind::TagLink(target) => Ok(self.getattr_tag_link(node, target)),
+            Kind::TagCopy(_) => Ok(self.getattr_tag_copy(node)),
         }
     }
 
@@ -338,7 +340,8 @@ impl Namespace {
             | Kind::Content(_)
             | Kind::SearchRoot
             | Kind::TagsRoot
-            | Kind::TagLink(_) => self.readdir_virtual(node),
+            | Kind::TagLink(_)
+            | Kind::TagCopy(_) => self.readdir_virtual(node),
         }
     }
 
@@ -432,6 +435,8 @@ impl Namespace {
             | Kind::TagsRoot
             | Kind::Tag(_) => Err(Error::fs(ErrorKind::IsADirectory, "a directory")),
             Kind::TagLink(_) => Err(Error::fs(ErrorKind::SymlinkLoop, "a link")),
+            // Matched and gone once its writer closed it.
+            Kind::TagCopy(_) => Err(Error::fs(ErrorKind::NotFound, "a finished copy")),
         }
     }
 
@@ -500,6 +505,9 @@ impl Namespace {
         flags: OpenFlags,
         caller: Caller,
     ) -> Result<(Node, Attr, OpenFile)> {
+        if let Kind::Tag(tag) = &parent.0 {
+            return self.create_in_tag(tag, name);
+        }
         if is_other_device(parent) {
             return self.create_outgoing(parent, name, mode, flags);
         }

@@ -37,6 +37,8 @@ pub(crate) enum Kind {
     /// A link just made in a tag's directory to tag its target: shown as
     /// the link until the name is looked up again (then as the file).
     TagLink(Vec<u8>),
+    /// A copy being written into a tag's directory (see `tag_dirs`).
+    TagCopy(Vec<u8>),
     /// A file or directory in a location of this device: its current path
     /// and its backing (dev, ino), which is its identity.
     Local {
@@ -93,6 +95,7 @@ enum KeyRepr {
     TagsRoot,
     Tag(String),
     TagLink(Vec<u8>),
+    TagCopy(Vec<u8>),
     File {
         dev: u64,
         ino: u64,
@@ -134,6 +137,7 @@ impl Node {
             Kind::TagsRoot => KeyRepr::TagsRoot,
             Kind::Tag(tag) => KeyRepr::Tag(tag.clone()),
             Kind::TagLink(target) => KeyRepr::TagLink(target.clone()),
+            Kind::TagCopy(name) => KeyRepr::TagCopy(name.clone()),
             Kind::Local { dev, ino, .. } => KeyRepr::File {
                 dev: *dev,
                 ino: *ino,
@@ -266,6 +270,7 @@ impl NodeKey {
             KeyRepr::TagsRoot => ino::TAGS_DIR,
             KeyRepr::Tag(tag) => ino::tag(tag),
             KeyRepr::TagLink(target) => ino::tag_link(target),
+            KeyRepr::TagCopy(name) => ino::tag_copy(name),
             KeyRepr::File { dev, ino } => ino::local(*dev, *ino),
             KeyRepr::Peer(d) => ino::peer(*d),
             KeyRepr::Remote { device, entry } => ino::remote(*device, *entry),
@@ -444,6 +449,7 @@ pub(crate) mod ino {
     const SEARCH: u64 = 0x7365_6172_6368_0008;
     const TAG: u64 = 0x7461_6700_0000_0009;
     const TAG_LINK: u64 = 0x7461_676c_6e6b_000a;
+    const TAG_COPY: u64 = 0x7461_6763_7079_000b;
 
     /// MurmurHash3's 64-bit finaliser: every input bit moves every output bit.
     fn fmix(mut h: u64) -> u64 {
@@ -519,6 +525,10 @@ pub(crate) mod ino {
 
     pub fn tag_link(target: &[u8]) -> u64 {
         mix(TAG_LINK, &[fnv(target)])
+    }
+
+    pub fn tag_copy(name: &[u8]) -> u64 {
+        mix(TAG_COPY, &[fnv(name)])
     }
 }
 

@@ -14,6 +14,8 @@ use crate::error::{Error, ErrorKind, Result};
 pub struct OpenFile {
     key: NodeKey,
     inner: Inner,
+    /// A copy into a tag's directory: tags the file it copies once closed.
+    tag_copy: Option<Box<super::tag_dirs::TagCopy>>,
 }
 
 #[derive(Debug)]
@@ -69,6 +71,7 @@ impl OpenFile {
                 writable,
                 regular,
             },
+            tag_copy: None,
         }
     }
 
@@ -85,6 +88,7 @@ impl OpenFile {
         OpenFile {
             key,
             inner: Inner::Staged { file, ticket, attr },
+            tag_copy: None,
         }
     }
 
@@ -93,7 +97,44 @@ impl OpenFile {
             Opened::Whole(file) => Inner::Whole(file),
             Opened::Chunks(reader) => Inner::Chunks(std::sync::Arc::new(reader)),
         };
-        OpenFile { key, inner }
+        OpenFile {
+            key,
+            inner,
+            tag_copy: None,
+        }
+    }
+
+    /// A scratch file written by a copy into a tag's directory.
+    pub(crate) fn tag_copy(
+        key: NodeKey,
+        scratch: File,
+        copy: super::tag_dirs::TagCopy,
+    ) -> OpenFile {
+        OpenFile {
+            key,
+            inner: Inner::Local {
+                file: scratch,
+                writable: true,
+                // Every write comes here: the copy is matched on close.
+                regular: false,
+            },
+            tag_copy: Some(Box::new(copy)),
+        }
+    }
+
+    /// Whether closing it does something that must be waited for (see
+    /// [`OpenFile::flush`]).
+    pub fn acts_on_close(&self) -> bool {
+        self.tag_copy.is_some()
+    }
+
+    /// The writer closes its descriptor (`close(2)` waits for this): a
+    /// copy into a tag's directory tags the file it copies now, or fails.
+    pub fn flush(&self) -> Result<()> {
+        match (&self.tag_copy, &self.inner) {
+            (Some(copy), Inner::Local { file, .. }) => copy.finish(file),
+            _ => Ok(()),
+        }
     }
 
     /// The node this was opened from.
@@ -216,7 +257,13 @@ impl OpenFile {
         match &self.inner {
             Inner::Local { file, .. } => file
                 .metadata()
-                .map(|md| Attr::from_metadata(&md))
+                .map(|md| {
+                    let mut attr = Attr::from_metadata(&md);
+                    if self.tag_copy.is_some() {
+                        attr.ino = self.key.ino();
+                    }
+                    attr
+                })
                 .map_err(|e| Error::io("fstat", e)),
             Inner::Staged { file, attr, .. } => {
                 let md = file.metadata().map_err(|e| Error::io("fstat", e))?;

@@ -166,6 +166,126 @@ fn normalise(path: &Path) -> PathBuf {
     out
 }
 
+/// A copy into `.tags/<tag>/NAME`: its bytes go to a scratch file; when
+/// the writer closes it, the file of the library with that name and those
+/// bytes is tagged. Nothing is kept of the copy itself.
+pub(crate) struct TagCopy {
+    lib: std::sync::Arc<crate::Library>,
+    search: Option<std::sync::Arc<dyn super::SearchFiles>>,
+    tag: String,
+    name: Vec<u8>,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for TagCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TagCopy")
+            .field("tag", &self.tag)
+            .field("name", &String::from_utf8_lossy(&self.name))
+            .finish_non_exhaustive()
+    }
+}
+
+impl TagCopy {
+    /// Tags the file this copies (once).
+    pub(crate) fn finish(&self, scratch: &std::fs::File) -> Result<()> {
+        if self.done.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return Ok(());
+        }
+        let size = scratch.metadata().map_err(|e| Error::io("fstat", e))?.len();
+        let hashed = crate::content_hash::content_hash_of_file(scratch, size, &mut Vec::new())
+            .map_err(|e| Error::io("reading the copy", e))?;
+        let content = hashed.hash.map(|h| h.content_id());
+        let name = String::from_utf8_lossy(&self.name).into_owned();
+        let search = self.search.as_ref().ok_or_else(|| {
+            Error::fs(
+                ErrorKind::Unavailable,
+                "copies are matched by the daemon's search",
+            )
+        })?;
+        for uri in search.search(&name, super::SEARCH_DIR_LIMIT)? {
+            let Ok(parsed) = uri.parse::<crate::uri::SdUri>() else {
+                continue;
+            };
+            if parsed.rel_path().rsplit(|b| *b == b'/').next() != Some(self.name.as_slice()) {
+                continue;
+            }
+            let Ok(t) = target::resolve(&self.lib, &parsed) else {
+                continue;
+            };
+            let Some(record) = target::entry_of(&self.lib, t)? else {
+                continue;
+            };
+            let same = match (record.content, content) {
+                (Some(a), Some(b)) => a == b,
+                // Not identified yet (or empty): the size decides.
+                _ => record.size == size,
+            };
+            if same && record.size == size {
+                tags::add(self.lib.db(), self.lib.device_id(), t, &[self.tag.clone()])?;
+                return Ok(());
+            }
+        }
+        Err(Error::fs(
+            ErrorKind::InvalidInput,
+            format!(
+                "no file named {name:?} with these bytes is known: a copy into a tag's directory tags a file of the library"
+            ),
+        ))
+    }
+}
+
+impl Namespace {
+    /// `cp FILE .tags/<tag>/`: a scratch file the copy is written to.
+    pub(super) fn create_in_tag(
+        &self,
+        tag: &str,
+        name: &[u8],
+    ) -> Result<(Node, Attr, super::OpenFile)> {
+        let dir = self.lib.dir().join("tmp");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let scratch = tempfile_in(&dir)?;
+        let node = Node(Kind::TagCopy(name.to_vec()));
+        let attr = self.getattr_tag_copy(&node);
+        let copy = TagCopy {
+            lib: std::sync::Arc::clone(&self.lib),
+            search: self
+                .search
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            tag: tag.to_owned(),
+            name: name.to_vec(),
+            done: std::sync::atomic::AtomicBool::new(false),
+        };
+        Ok((
+            node.clone(),
+            attr,
+            super::OpenFile::tag_copy(node.key(), scratch, copy),
+        ))
+    }
+
+    pub(super) fn getattr_tag_copy(&self, node: &Node) -> Attr {
+        let mut attr = Attr::virtual_dir(crate::time::unix_now_nanos(), node.key().ino());
+        attr.kind = EntryKind::File;
+        attr.mode = mode::FILE | 0o644;
+        attr.nlink = 1;
+        attr
+    }
+}
+
+/// A file in `dir` with no name: gone when closed, whatever happens.
+fn tempfile_in(dir: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o600)
+        .open(dir)
+        .map_err(|e| Error::io(dir, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

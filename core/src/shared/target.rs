@@ -112,3 +112,18 @@ pub fn uri_of_target(lib: &Library, target: Target) -> Result<Option<SdUri>> {
         .path_of(target.entry)?
         .map(|(location, rel)| SdUri::device(&device.name, location.name.as_bytes(), &rel)))
 }
+
+/// `target`'s entry as its device's index (or our replica of it) holds
+/// it now.
+pub fn entry_of(lib: &Library, target: Target) -> Result<Option<crate::model::entry::EntryRecord>> {
+    use redb::ReadableDatabase;
+    if target.device == lib.device_id() {
+        let txn = lib.db().begin_read()?;
+        let entries = crate::library::schema::ENTRIES.read(&txn)?;
+        return entries
+            .get(target.entry)?
+            .map(|v| crate::model::entry::EntryRecord::decode(v.value()))
+            .transpose();
+    }
+    crate::sync::replica::ReplicaView::new(lib.db(), target.device)?.entry(target.entry)
+}
