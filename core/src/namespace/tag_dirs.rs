@@ -222,7 +222,12 @@ impl TagCopy {
                 _ => record.size == size,
             };
             if same && record.size == size {
-                tags::add(self.lib.db(), self.lib.device_id(), t, &[self.tag.clone()])?;
+                tags::add(
+                    self.lib.db(),
+                    self.lib.device_id(),
+                    t,
+                    std::slice::from_ref(&self.tag),
+                )?;
                 return Ok(());
             }
         }
@@ -244,7 +249,7 @@ impl Namespace {
     ) -> Result<(Node, Attr, super::OpenFile)> {
         let dir = self.lib.dir().join("tmp");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let scratch = tempfile_in(&dir)?;
+        let scratch = crate::sys::nameless_file_in(&dir).map_err(|e| Error::io(&dir, e))?;
         let node = Node(Kind::TagCopy(name.to_vec()));
         let attr = self.getattr_tag_copy(&node);
         let copy = TagCopy {
@@ -272,18 +277,6 @@ impl Namespace {
         attr.nlink = 1;
         attr
     }
-}
-
-/// A file in `dir` with no name: gone when closed, whatever happens.
-fn tempfile_in(dir: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_TMPFILE)
-        .mode(0o600)
-        .open(dir)
-        .map_err(|e| Error::io(dir, e))
 }
 
 #[cfg(test)]

@@ -129,6 +129,18 @@ pub fn open_beneath_by_walk(root: &File, rel: &[u8]) -> io::Result<File> {
     dir.ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
+/// A file in directory `dir` with no name (`O_TMPFILE`): it is gone when
+/// closed, whatever happens to the process.
+pub fn nameless_file_in(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o600)
+        .open(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
