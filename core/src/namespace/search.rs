@@ -190,8 +190,9 @@ impl Namespace {
     /// cannot reach right now (deleted a moment ago) is left out.
     pub(super) fn entries_of(&self, names: &Names) -> Vec<DirEntry> {
         let mut out = Vec::with_capacity(names.len());
+        let mut dirs = HashMap::new();
         for (name, uri) in names.iter() {
-            if let Ok((node, attr)) = self.node_at_uri(uri) {
+            if let Ok((node, attr)) = self.node_at_uri_via(uri, &mut dirs) {
                 out.push(DirEntry {
                     name: name.clone(),
                     node,
@@ -205,6 +206,17 @@ impl Namespace {
     /// The node `uri` names, found as a program would: from the mount's
     /// root, name by name.
     pub fn node_at_uri(&self, uri: &str) -> Result<(Node, Attr)> {
+        self.node_at_uri_via(uri, &mut HashMap::new())
+    }
+
+    /// [`Self::node_at_uri`], reusing (and adding to) `dirs`, the
+    /// directories already walked to, by their path under the mount: a
+    /// listing's hits share most of theirs.
+    fn node_at_uri_via(
+        &self,
+        uri: &str,
+        dirs: &mut HashMap<Vec<u8>, Node>,
+    ) -> Result<(Node, Attr)> {
         let bad = || {
             Error::fs(
                 ErrorKind::InvalidInput,
@@ -235,11 +247,22 @@ impl Namespace {
                 .split(|b| *b == b'/')
                 .filter(|p| !p.is_empty()),
         );
-        let mut at = (Node::root(), self.getattr(&Node::root())?);
-        for part in parts {
-            at = self.lookup(&at.0, part)?;
-        }
-        Ok(at)
+        let Some((name, above)) = parts.split_last() else {
+            return Err(bad());
+        };
+        let key = above.join(&b'/');
+        let dir = match dirs.get(&key) {
+            Some(dir) => dir.clone(),
+            None => {
+                let mut dir = Node::root();
+                for part in above {
+                    dir = self.lookup(&dir, part)?.0;
+                }
+                dirs.insert(key, dir.clone());
+                dir
+            }
+        };
+        self.lookup(&dir, name)
     }
 }
 
