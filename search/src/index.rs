@@ -95,7 +95,10 @@ impl Writer {
             f.owner => r.owner,
             f.entry => r.entry,
             f.uri => r.uri,
-            f.path => r.path,
+            // Words are looked for in the folders above the file; its own
+            // name has a field of its own.
+            f.folder => r.path.rsplit_once('/').map_or("", |(folder, _)| folder),
+            f.path => r.path.as_str(),
             f.name => r.name.as_str(),
             f.device => r.device.to_lowercase(),
             f.space => r.space.to_lowercase(),
@@ -223,6 +226,7 @@ struct Fields {
     tagged: Field,
     uri: Field,
     path: Field,
+    folder: Field,
     name: Field,
     device: Field,
     space: Field,
@@ -242,7 +246,8 @@ fn schema() -> (Schema, Fields) {
         tags: b.add_text_field("tags", STRING),
         tagged: b.add_text_field("tagged", STRING),
         uri: b.add_text_field("uri", STRING | STORED),
-        path: b.add_text_field("path", TEXT | STORED),
+        path: b.add_text_field("path", STORED),
+        folder: b.add_text_field("folder", TEXT),
         name: b.add_text_field("name", TEXT | STORED),
         device: b.add_text_field("device", STRING | STORED | FAST),
         space: b.add_text_field("space", STRING | STORED),
@@ -386,7 +391,7 @@ impl SearchIndex {
     /// with `explain`, each hit says how its score was made.
     pub fn search(&self, query: &Query, limit: usize, explain: bool) -> Result<Vec<Hit>> {
         let searcher = self.reader.searcher();
-        let compiled = self.compile(query);
+        let compiled = self.compile(&searcher, query);
         // Copies of one content fold into one hit, so a page may need more
         // documents than hits: fetch more until it is full or all are seen.
         let mut fetch = limit.saturating_mul(OVERFETCH).max(1);
@@ -412,23 +417,18 @@ impl SearchIndex {
         };
         hits.truncate(limit);
         let parts = if explain {
-            self.parts(query)
+            self.parts(&searcher, query)
         } else {
             Vec::new()
         };
         let mut out = Vec::with_capacity(hits.len());
-        for (mut hit, address) in hits {
+        for (mut hit, _) in hits {
             if explain {
-                hit.score_parts = Some(
-                    parts
-                        .iter()
-                        .map(|(part, q)| {
-                            // A part the file does not match adds nothing.
-                            let value = q.explain(&searcher, address).map_or(0.0, |e| e.value());
-                            (*part, value)
-                        })
-                        .collect(),
-                );
+                let mut scores = BTreeMap::new();
+                for (part, q) in &parts {
+                    scores.insert(*part, self.part_score(&searcher, &hit.uri, q.box_clone())?);
+                }
+                hit.score_parts = Some(scores);
             }
             out.push(hit);
         }
@@ -467,6 +467,25 @@ impl SearchIndex {
         })
     }
 
+    /// What `part` adds to the score of the file at `uri` (0 when it does
+    /// not match): the part scored alone, on that file alone.
+    fn part_score(
+        &self,
+        searcher: &tantivy::Searcher,
+        uri: &str,
+        part: Box<dyn TantivyQuery>,
+    ) -> Result<f32> {
+        let only = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(exact(self.fields.uri, uri), 0.0)),
+            ),
+            (Occur::Should, part),
+        ]);
+        let top = searcher.search(&only, &TopDocs::with_limit(1))?;
+        Ok(top.first().map_or(0.0, |(score, _)| *score))
+    }
+
     /// Every place the hit's content is kept, found or not by the query.
     fn count_copies(&self, searcher: &tantivy::Searcher, hit: &mut Hit) -> Result<()> {
         let Some(content) = &hit.content_id else {
@@ -500,13 +519,13 @@ impl SearchIndex {
     /// The query as tantivy runs it: every filter must hold, every word
     /// must be found in the name or the path (the name counts more), and a
     /// bare time phrase ranks files in its range first.
-    fn compile(&self, q: &Query) -> Box<dyn TantivyQuery> {
+    fn compile(&self, searcher: &tantivy::Searcher, q: &Query) -> Box<dyn TantivyQuery> {
         let f = self.fields;
         let mut must: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
         for token in q.text.iter().flat_map(|w| tokens(w)) {
             let either = BooleanQuery::new(vec![
-                (Occur::Should, word_in(f.name, &token, NAME_BOOST)),
-                (Occur::Should, word_in(f.path, &token, 1.0)),
+                (Occur::Should, word_in(searcher, f.name, &token, NAME_BOOST)),
+                (Occur::Should, word_in(searcher, f.folder, &token, 1.0)),
             ]);
             must.push((Occur::Must, Box::new(either)));
         }
@@ -536,7 +555,7 @@ impl SearchIndex {
         }
         for folder in &q.folders {
             for token in tokens(folder) {
-                filters.push(exact(f.path, &token));
+                filters.push(exact(f.folder, &token));
             }
         }
         for tag in &q.tags {
@@ -591,20 +610,24 @@ impl SearchIndex {
     }
 
     /// The parts a score is the sum of, each as a query of its own.
-    fn parts(&self, q: &Query) -> Vec<(&'static str, Box<dyn TantivyQuery>)> {
+    fn parts(
+        &self,
+        searcher: &tantivy::Searcher,
+        q: &Query,
+    ) -> Vec<(&'static str, Box<dyn TantivyQuery>)> {
         let f = self.fields;
         let words: Vec<String> = q.text.iter().flat_map(|w| tokens(w)).collect();
         let all = |field, boost| -> Box<dyn TantivyQuery> {
             Box::new(BooleanQuery::new(
                 words
                     .iter()
-                    .map(|w| (Occur::Should, word_in(field, w, boost)))
+                    .map(|w| (Occur::Should, word_in(searcher, field, w, boost)))
                     .collect(),
             ))
         };
         let mut parts = vec![
             ("name", all(f.name, NAME_BOOST)),
-            ("path", all(f.path, 1.0)),
+            ("path", all(f.folder, 1.0)),
         ];
         if let Some(rank) = self.time_rank(q) {
             parts.push(("time", rank));
@@ -620,19 +643,79 @@ const NAME_BOOST: f32 = 2.0;
 const TIME_BOOST: f32 = 2.0;
 
 /// `word` as a term of `field` or the start of one, scored `boost` times.
-fn word_in(field: Field, word: &str, boost: f32) -> Box<dyn TantivyQuery> {
+/// The terms it starts are read from the index, so the query is a union
+/// of plain terms (each scored by BM25); a short start that many terms
+/// share is matched as a prefix instead.
+fn word_in(
+    searcher: &tantivy::Searcher,
+    field: Field,
+    word: &str,
+    boost: f32,
+) -> Box<dyn TantivyQuery> {
     let term = Term::from_field_text(field, word);
-    let either = BooleanQuery::new(vec![
-        (
-            Occur::Should,
-            Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
-        ),
-        (
-            Occur::Should,
-            Box::new(FuzzyTermQuery::new_prefix(term, 0, true)),
-        ),
-    ]);
-    Box::new(BoostQuery::new(Box::new(either), boost))
+    let terms = prefixed_terms(searcher, field, word);
+    let either: Box<dyn TantivyQuery> = match terms {
+        Some(terms) if terms.len() == 1 => Box::new(TermQuery::new(
+            Term::from_field_text(field, &terms[0]),
+            IndexRecordOption::WithFreqs,
+        )),
+        Some(terms) => Box::new(BooleanQuery::new(
+            terms
+                .iter()
+                .map(|t| {
+                    let q: Box<dyn TantivyQuery> = Box::new(TermQuery::new(
+                        Term::from_field_text(field, t),
+                        IndexRecordOption::WithFreqs,
+                    ));
+                    (Occur::Should, q)
+                })
+                .collect(),
+        )),
+        None => Box::new(BooleanQuery::new(vec![
+            (
+                Occur::Should,
+                Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+            ),
+            (
+                Occur::Should,
+                Box::new(FuzzyTermQuery::new_prefix(term, 0, true)),
+            ),
+        ])),
+    };
+    Box::new(BoostQuery::new(either, boost))
+}
+
+/// Terms a word's start expands to, at most this many (else it is matched
+/// as a prefix).
+const MAX_EXPANSION: usize = 32;
+
+/// The distinct terms of `field` that start with `word`, in every segment;
+/// `None` when there are more than [`MAX_EXPANSION`].
+fn prefixed_terms(searcher: &tantivy::Searcher, field: Field, word: &str) -> Option<Vec<String>> {
+    let mut found: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut end = word.as_bytes().to_vec();
+    end.push(0xff);
+    for segment in searcher.segment_readers() {
+        let index = segment.inverted_index(field).ok()?;
+        let mut stream = index
+            .terms()
+            .range()
+            .ge(word.as_bytes())
+            .lt(&end)
+            .into_stream()
+            .ok()?;
+        while stream.advance() {
+            found.insert(String::from_utf8_lossy(stream.key()).into_owned());
+            if found.len() > MAX_EXPANSION {
+                return None;
+            }
+        }
+    }
+    // Nothing starts with it: the plain term (which finds nothing).
+    if found.is_empty() {
+        found.insert(word.to_owned());
+    }
+    Some(found.into_iter().collect())
 }
 
 fn exact(field: Field, value: &str) -> Box<dyn TantivyQuery> {
