@@ -1,5 +1,5 @@
 //! The search index (tantivy): one document per file of every device and
-//! volume, with its name and path as text and its kind, extension, size,
+//! volume, with its name, folders and text as words and its kind, extension, size,
 //! time, device, location and content as filters. A parsed [`Query`]
 //! becomes one boolean query over it; hits come back grouped by content,
 //! so a file kept in three places shows once, with its copies.
@@ -79,6 +79,8 @@ pub struct Record {
     /// Its tags and every tag above them in the hierarchy, so a search
     /// for a tag finds what is tagged with a tag below it.
     pub tags: Vec<String>,
+    /// Text its words are found by besides its name (see `extract`).
+    pub text: Option<String>,
 }
 
 /// Changes to the index, seen by searches once committed.
@@ -120,6 +122,9 @@ impl Writer {
         }
         for tag in r.tags {
             document.add_text(f.tags, tag.to_lowercase());
+        }
+        if let Some(text) = r.text {
+            document.add_text(f.text, text);
         }
         self.writer.add_document(document)?;
         Ok(())
@@ -206,7 +211,8 @@ pub struct Hit {
     /// The other copies' URIs (the first few).
     pub other_copies: Vec<String>,
     pub content_id: Option<String>,
-    /// What the score is made of (`name`, `path`, `time`), when asked.
+    /// What the score is made of (`name`, `path`, `text`, `time`), when
+    /// asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score_parts: Option<BTreeMap<&'static str, f32>>,
 }
@@ -227,6 +233,7 @@ struct Fields {
     uri: Field,
     path: Field,
     folder: Field,
+    text: Field,
     name: Field,
     device: Field,
     space: Field,
@@ -248,6 +255,7 @@ fn schema() -> (Schema, Fields) {
         uri: b.add_text_field("uri", STRING | STORED),
         path: b.add_text_field("path", STORED),
         folder: b.add_text_field("folder", TEXT),
+        text: b.add_text_field("text", TEXT),
         name: b.add_text_field("name", TEXT | STORED),
         device: b.add_text_field("device", STRING | STORED | FAST),
         space: b.add_text_field("space", STRING | STORED),
@@ -526,6 +534,7 @@ impl SearchIndex {
             let either = BooleanQuery::new(vec![
                 (Occur::Should, word_in(searcher, f.name, &token, NAME_BOOST)),
                 (Occur::Should, word_in(searcher, f.folder, &token, 1.0)),
+                (Occur::Should, word_in(searcher, f.text, &token, TEXT_BOOST)),
             ]);
             must.push((Occur::Must, Box::new(either)));
         }
@@ -628,6 +637,7 @@ impl SearchIndex {
         let mut parts = vec![
             ("name", all(f.name, NAME_BOOST)),
             ("path", all(f.folder, 1.0)),
+            ("text", all(f.text, TEXT_BOOST)),
         ];
         if let Some(rank) = self.time_rank(q) {
             parts.push(("time", rank));
@@ -638,6 +648,9 @@ impl SearchIndex {
 
 /// A word in a file's name counts this much more than one in its path.
 const NAME_BOOST: f32 = 2.0;
+
+/// A word in a file's text counts this much of one in its path.
+const TEXT_BOOST: f32 = 0.5;
 
 /// What a file in a bare time phrase's range gains.
 const TIME_BOOST: f32 = 2.0;
@@ -772,6 +785,7 @@ mod tests {
             entry: 0,
             above: Vec::new(),
             tags: Vec::new(),
+            text: None,
         }
     }
 

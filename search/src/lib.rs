@@ -11,6 +11,7 @@
 //! change the library records, this device's and its peers'.
 
 pub mod calendar;
+pub mod extract;
 pub mod index;
 pub mod live;
 pub mod query;

@@ -132,6 +132,19 @@ fn follows_this_devices_changes_and_goes_on_after_reopening() {
         ["laptop/Documents/archive/epsilon.txt"]
     );
     assert_eq!(live.len(), 4);
+
+    // Words in a text file find it; an edit changes which.
+    write(&docs.join("minutes.md"), "quarterly budget review");
+    index(&lib, location);
+    assert_eq!(
+        find(&live, "quarterly budget"),
+        ["laptop/Documents/minutes.md"]
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write(&docs.join("minutes.md"), "annual plan, revised");
+    index(&lib, location);
+    assert!(find(&live, "quarterly").is_empty());
+    assert_eq!(find(&live, "annual"), ["laptop/Documents/minutes.md"]);
 }
 
 #[test]

@@ -295,6 +295,15 @@ fn search_directories_list_open_and_grep_the_files_themselves() -> Result<()> {
     let odd = std::ffi::OsStr::from_bytes(b"caf\xe9 tax.txt");
     ensure!(dir.join(odd).is_file(), "the non-UTF-8 name does not open");
 
+    // A text file is found by its words, not only its name.
+    let by_text = sd.json(["search", "refund"])?;
+    assert_eq!(
+        uris(&by_text),
+        ["sd://laptop/Docs/taxes/tax notes.txt"],
+        "{by_text:#}"
+    );
+    ensure!(dir.join("tax notes.txt").is_file());
+
     // `cat`, `grep -r` and `find` see the real files.
     assert_eq!(
         std::fs::read_to_string(dir.join("tax notes.txt"))?,

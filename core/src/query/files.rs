@@ -52,6 +52,8 @@ pub struct FileRow {
     pub modified: i64,
     pub kind: FileKind,
     pub content: Option<ContentId>,
+    /// Where it is on this device's disk (this device's locations only).
+    pub disk_path: Option<std::path::PathBuf>,
 }
 
 /// Calls `f` with every file of this device's locations and volumes, then
@@ -333,7 +335,12 @@ impl FileTree {
     ) -> Result<FileRow> {
         let kind = self.kind_of(&record)?;
         let l = &self.locations[location];
+        let disk_path = match l.root_path() {
+            Some(root) if self.mine => Some(root.join(crate::sys::os_str(&rel))),
+            _ => None,
+        };
         Ok(FileRow {
+            disk_path,
             owner: self.owner,
             entry,
             above,
