@@ -290,17 +290,18 @@ impl SearchIndex {
             let directory = MmapDirectory::open(dir)?;
             Ok(Index::open_or_create(directory, schema.clone())?)
         };
-        let index = match open() {
-            Ok(index) => index,
-            // Another schema: it is a cache of the library, so start again.
-            Err(SearchError::Index(tantivy::TantivyError::SchemaError(_))) => {
+        // Another schema, or files that do not read: it is a cache of the
+        // library, so it starts again (and is built from the library).
+        let opened = open().and_then(|index| SearchIndex::with(index, fields));
+        match opened {
+            Ok(index) => Ok(index),
+            Err(e) => {
+                tracing::warn!("search index at {}: {e}; building it again", dir.display());
                 std::fs::remove_dir_all(dir).map_err(|e| SearchError::Io(dir.to_owned(), e))?;
                 std::fs::create_dir_all(dir).map_err(|e| SearchError::Io(dir.to_owned(), e))?;
-                open()?
+                SearchIndex::with(open()?, fields)
             }
-            Err(e) => return Err(e),
-        };
-        SearchIndex::with(index, fields)
+        }
     }
 
     /// What the last commit recorded with [`Writer::commit`].

@@ -190,3 +190,24 @@ fn follows_a_paired_devices_replica() {
     assert!(find(&live, "beach").is_empty());
     assert_eq!(live.len(), 0);
 }
+
+#[test]
+fn an_index_that_does_not_read_is_built_again() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let docs = tmp.path().join("docs");
+    write(&docs.join("kept.txt"), "k");
+    let lib = Arc::new(Library::create(&tmp.path().join("lib"), "laptop").expect("library"));
+    add_location(&lib, &docs, "Documents");
+    let live = LiveIndex::open(Arc::clone(&lib)).expect("open");
+    assert_eq!(find(&live, "kept"), ["laptop/Documents/kept.txt"]);
+    drop(live);
+    // Torn by a failing disk: the index's own files are garbage.
+    for entry in std::fs::read_dir(lib.dir().join("search")).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            std::fs::write(&path, b"\xff garbage").expect("scribble");
+        }
+    }
+    let live = LiveIndex::open(Arc::clone(&lib)).expect("reopen");
+    assert_eq!(find(&live, "kept"), ["laptop/Documents/kept.txt"]);
+}
