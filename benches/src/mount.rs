@@ -292,6 +292,9 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     let sdfs_dir = mnt.join("bench/native");
     wait_dir(&sdfs_dir)?;
+    // Steady state: a search waits until the daemon's search index has
+    // caught up with the library (built once, on a library's first mount).
+    run_quiet(&mut sd(&["search", "--limit", "1", "bench"]))?;
     std::thread::sleep(Duration::from_secs(2));
 
     let mut targets = vec![
