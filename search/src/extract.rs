@@ -1,7 +1,7 @@
-//! Text a file's words can be found by, besides its name: for now the
-//! start of plain text, Markdown, source code and configuration files on
-//! this device. It goes into the index (in the library), never beside the
-//! file. PDF, office documents and photos' EXIF come next.
+//! What a file's own bytes say about it, for the index (in the library,
+//! never beside the file): the start of plain text, Markdown, source code
+//! and configuration files on this device, and when and with what camera a
+//! photo was taken (EXIF). PDF and office documents come next.
 
 use std::io::Read;
 use std::path::Path;
@@ -29,9 +29,96 @@ pub fn text_of(path: &Path, kind: FileKind, size: u64) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// What a photo's EXIF says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Photo {
+    /// When it was taken, unix seconds: the camera's clock, read as UTC
+    /// unless the photo records its offset from UTC.
+    pub taken: Option<i64>,
+    /// Make and model, as the camera names itself.
+    pub camera: Option<String>,
+}
+
+/// The EXIF of the image at `path`, if it has any.
+pub fn photo_of(path: &Path, kind: FileKind) -> Option<Photo> {
+    if kind != FileKind::Image {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    let exif = exif::Reader::new()
+        .read_from_container(&mut std::io::BufReader::new(file))
+        .ok()?;
+    let text = |tag| {
+        let field = exif.get_field(tag, exif::In::PRIMARY)?;
+        match &field.value {
+            exif::Value::Ascii(parts) => parts
+                .first()
+                .map(|p| String::from_utf8_lossy(p).trim().to_owned())
+                .filter(|t| !t.is_empty()),
+            _ => None,
+        }
+    };
+    let offset = text(exif::Tag::OffsetTimeOriginal).and_then(|o| parse_offset(&o));
+    let taken = text(exif::Tag::DateTimeOriginal)
+        .or_else(|| text(exif::Tag::DateTime))
+        .and_then(|t| parse_exif_time(&t))
+        .map(|naive| naive - offset.unwrap_or(0));
+    let camera = match (text(exif::Tag::Make), text(exif::Tag::Model)) {
+        // Models often repeat the make ("Canon" / "Canon EOS R5").
+        (Some(make), Some(model)) if model.starts_with(&make) => Some(model),
+        (Some(make), Some(model)) => Some(format!("{make} {model}")),
+        (make, model) => make.or(model),
+    };
+    let photo = Photo { taken, camera };
+    (photo != Photo::default()).then_some(photo)
+}
+
+/// `YYYY:MM:DD HH:MM:SS` as seconds since the epoch, read as UTC.
+fn parse_exif_time(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let date = crate::calendar::valid_date(
+        i32::try_from(y).ok()?,
+        u32::try_from(mo).ok()?,
+        u32::try_from(d).ok()?,
+    )?;
+    if h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(crate::calendar::days_from_civil(date) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// `+02:00` as seconds east of UTC.
+fn parse_offset(text: &str) -> Option<i64> {
+    let sign = match text.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let h: i64 = text.get(1..3)?.parse().ok()?;
+    let m: i64 = text.get(4..6)?.parse().ok()?;
+    Some(sign * (h * 3600 + m * 60))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exif_times_and_offsets_parse_and_nonsense_does_not() {
+        assert_eq!(parse_exif_time("1970:01:02 00:00:01"), Some(86_401));
+        assert_eq!(parse_exif_time("2023:02:29 10:00:00"), None);
+        assert_eq!(parse_exif_time("0000:00:00 00:00:00"), None);
+        assert_eq!(parse_exif_time("garbage"), None);
+        assert_eq!(parse_offset("+02:00"), Some(7200));
+        assert_eq!(parse_offset("-05:30"), Some(-19_800));
+        assert_eq!(parse_offset("02:00"), None);
+    }
 
     #[test]
     fn text_is_read_and_binary_is_not() {

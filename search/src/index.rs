@@ -20,7 +20,7 @@ use tantivy::schema::{
 };
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
 
-use crate::query::{Query, TimeQuery};
+use crate::query::{Query, TimeField, TimeQuery};
 
 /// Heap for the writer: tantivy's floor is 15 MB per thread; a bit more
 /// makes fewer, larger segments at a million files.
@@ -81,6 +81,10 @@ pub struct Record {
     pub tags: Vec<String>,
     /// Text its words are found by besides its name (see `extract`).
     pub text: Option<String>,
+    /// When a photo was taken (unix seconds), from its EXIF.
+    pub taken: Option<i64>,
+    /// The camera that took it, from its EXIF.
+    pub camera: Option<String>,
 }
 
 /// Changes to the index, seen by searches once committed.
@@ -125,6 +129,12 @@ impl Writer {
         }
         if let Some(text) = r.text {
             document.add_text(f.text, text);
+        }
+        if let Some(taken) = r.taken {
+            document.add_i64(f.taken, taken);
+        }
+        if let Some(camera) = r.camera {
+            document.add_text(f.camera, camera);
         }
         self.writer.add_document(document)?;
         Ok(())
@@ -234,6 +244,8 @@ struct Fields {
     path: Field,
     folder: Field,
     text: Field,
+    taken: Field,
+    camera: Field,
     name: Field,
     device: Field,
     space: Field,
@@ -256,6 +268,8 @@ fn schema() -> (Schema, Fields) {
         path: b.add_text_field("path", STORED),
         folder: b.add_text_field("folder", TEXT),
         text: b.add_text_field("text", TEXT),
+        taken: b.add_i64_field("taken", INDEXED),
+        camera: b.add_text_field("camera", TEXT),
         name: b.add_text_field("name", TEXT | STORED),
         device: b.add_text_field("device", STRING | STORED | FAST),
         space: b.add_text_field("space", STRING | STORED),
@@ -536,6 +550,7 @@ impl SearchIndex {
                 (Occur::Should, word_in(searcher, f.name, &token, NAME_BOOST)),
                 (Occur::Should, word_in(searcher, f.folder, &token, 1.0)),
                 (Occur::Should, word_in(searcher, f.text, &token, TEXT_BOOST)),
+                (Occur::Should, word_in(searcher, f.camera, &token, 1.0)),
             ]);
             must.push((Occur::Must, Box::new(either)));
         }
@@ -583,10 +598,13 @@ impl SearchIndex {
         if let Some(TimeQuery {
             range,
             filter: true,
-            ..
+            field,
         }) = q.time
         {
-            filters.push(self.modified_in(range));
+            filters.push(match field {
+                TimeField::Taken => self.taken_in(range),
+                _ => self.modified_in(range),
+            });
         }
         if must.is_empty() && filters.is_empty() {
             filters.push(Box::new(AllQuery));
@@ -610,11 +628,25 @@ impl SearchIndex {
         ))
     }
 
-    /// A bare time phrase: files in its range rank first.
+    /// When photos were taken (those whose EXIF says).
+    fn taken_in(&self, range: crate::calendar::Range) -> Box<dyn TantivyQuery> {
+        let f = self.fields.taken;
+        Box::new(RangeQuery::new(
+            Bound::Included(Term::from_field_i64(f, range.start)),
+            Bound::Excluded(Term::from_field_i64(f, range.end)),
+        ))
+    }
+
+    /// A bare time phrase: files in its range (changed then, or taken then
+    /// for a photo) rank first.
     fn time_rank(&self, q: &Query) -> Option<Box<dyn TantivyQuery>> {
         let time = q.time.filter(|t| !t.filter)?;
+        let either = BooleanQuery::new(vec![
+            (Occur::Should, self.modified_in(time.range)),
+            (Occur::Should, self.taken_in(time.range)),
+        ]);
         Some(Box::new(BoostQuery::new(
-            self.modified_in(time.range),
+            Box::new(ConstScoreQuery::new(Box::new(either), 1.0)),
             TIME_BOOST,
         )))
     }
@@ -787,6 +819,8 @@ mod tests {
             above: Vec::new(),
             tags: Vec::new(),
             text: None,
+            taken: None,
+            camera: None,
         }
     }
 

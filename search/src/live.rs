@@ -24,7 +24,7 @@ use crate::query::Query;
 
 /// Bumped when what the index holds for a file changes: an index written
 /// by another version is built again.
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 
 /// Changed keys read from the change log at a time.
 const BATCH: usize = 20_000;
@@ -121,8 +121,15 @@ fn record(row: FileRow, tags: &Tags) -> Record {
         .disk_path
         .as_deref()
         .and_then(|path| crate::extract::text_of(path, row.kind, row.size));
+    let photo = row
+        .disk_path
+        .as_deref()
+        .and_then(|path| crate::extract::photo_of(path, row.kind))
+        .unwrap_or_default();
     Record {
         text,
+        taken: photo.taken,
+        camera: photo.camera,
         tags: tags.of.get(&target).cloned().unwrap_or_default(),
         path: String::from_utf8_lossy(&row.mount_path).into_owned(),
         name: String::from_utf8_lossy(&row.name).into_owned(),

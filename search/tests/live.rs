@@ -211,3 +211,71 @@ fn an_index_that_does_not_read_is_built_again() {
     let live = LiveIndex::open(Arc::clone(&lib)).expect("reopen");
     assert_eq!(find(&live, "kept"), ["laptop/Documents/kept.txt"]);
 }
+
+/// A JPEG with nothing but EXIF: `model` and `taken`
+/// (`YYYY:MM:DD HH:MM:SS`), little-endian TIFF.
+fn jpeg_with_exif(model: &str, taken: &str) -> Vec<u8> {
+    let mut model = model.as_bytes().to_vec();
+    model.push(0);
+    let mut taken = taken.as_bytes().to_vec();
+    taken.push(0);
+    let ifd0 = 8u32;
+    let exif_ifd = ifd0 + 2 + 2 * 12 + 4;
+    let model_at = exif_ifd + 2 + 12 + 4;
+    let taken_at = model_at + model.len() as u32;
+    let mut tiff = b"II\x2a\x00".to_vec();
+    tiff.extend(ifd0.to_le_bytes());
+    let entry = |tiff: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
+        tiff.extend(tag.to_le_bytes());
+        tiff.extend(kind.to_le_bytes());
+        tiff.extend(count.to_le_bytes());
+        tiff.extend(value.to_le_bytes());
+    };
+    tiff.extend(2u16.to_le_bytes());
+    entry(&mut tiff, 0x0110, 2, model.len() as u32, model_at);
+    entry(&mut tiff, 0x8769, 4, 1, exif_ifd);
+    tiff.extend(0u32.to_le_bytes());
+    tiff.extend(1u16.to_le_bytes());
+    entry(&mut tiff, 0x9003, 2, taken.len() as u32, taken_at);
+    tiff.extend(0u32.to_le_bytes());
+    tiff.extend(&model);
+    tiff.extend(&taken);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(&tiff);
+    let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe1];
+    jpeg.extend(((app1.len() + 2) as u16).to_be_bytes());
+    jpeg.extend(&app1);
+    jpeg.extend([0xff, 0xd9]);
+    jpeg
+}
+
+#[test]
+fn photos_are_found_by_when_they_were_taken_and_their_camera() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).expect("mkdir");
+    std::fs::write(
+        photos.join("IMG_0001.jpg"),
+        jpeg_with_exif("Pixel 7", "2023:07:14 10:00:00"),
+    )
+    .expect("write");
+    std::fs::write(
+        photos.join("IMG_0002.jpg"),
+        jpeg_with_exif("Pixel 7", "2024:12:24 18:30:00"),
+    )
+    .expect("write");
+    let lib = Arc::new(Library::create(&tmp.path().join("lib"), "laptop").expect("library"));
+    add_location(&lib, &photos, "Photos");
+    let live = LiveIndex::open(Arc::clone(&lib)).expect("open");
+    // Both files were written today: only EXIF says 2023.
+    assert_eq!(
+        find(&live, "photos taken in 2023"),
+        ["laptop/Photos/IMG_0001.jpg"]
+    );
+    assert_eq!(
+        find(&live, "photos taken in december 2024"),
+        ["laptop/Photos/IMG_0002.jpg"]
+    );
+    assert_eq!(find(&live, "pixel").len(), 2);
+    assert!(find(&live, "photos taken in 2025").is_empty());
+}
