@@ -1,7 +1,8 @@
 //! What a file's own bytes say about it, for the index (in the library,
 //! never beside the file): the start of plain text, Markdown, source code
-//! and configuration files on this device, and when and with what camera a
-//! photo was taken (EXIF). PDF and office documents come next.
+//! and configuration files on this device, the text of office documents
+//! (docx, odt, xlsx, ods, pptx, odp), and when and with what camera a photo
+//! was taken (EXIF). PDF comes next.
 
 use std::io::Read;
 use std::path::Path;
@@ -27,6 +28,83 @@ pub fn text_of(path: &Path, kind: FileKind, size: u64) -> Option<String> {
         return None;
     }
     Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// XML parts of an office document that hold its text, by extension.
+fn text_parts(ext: &str) -> Option<&'static [&'static str]> {
+    Some(match ext {
+        "docx" => &["word/document.xml"],
+        "xlsx" => &["xl/sharedStrings.xml"],
+        "pptx" => &["ppt/slides/slide"],
+        "odt" | "ods" | "odp" => &["content.xml"],
+        _ => return None,
+    })
+}
+
+/// The text of an office document (a zip of XML parts), at most
+/// [`MAX_TEXT`] bytes of it.
+pub fn office_text_of(path: &Path, name: &[u8]) -> Option<String> {
+    let ext = std::str::from_utf8(name.rsplit(|b| *b == b'.').next()?)
+        .ok()?
+        .to_ascii_lowercase();
+    let parts = text_parts(&ext)?;
+    let file = std::fs::File::open(path).ok()?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).ok()?;
+    let mut names: Vec<String> = archive
+        .file_names()
+        .filter(|n| parts.iter().any(|p| n.starts_with(p)) && n.ends_with(".xml"))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    let mut out = String::new();
+    for name in names {
+        let mut xml = Vec::new();
+        let part = archive.by_name(&name).ok()?;
+        // A part that inflates past what we keep is cut, not read whole.
+        part.take(4 * MAX_TEXT).read_to_end(&mut xml).ok()?;
+        xml_text(&String::from_utf8_lossy(&xml), &mut out);
+        if out.len() as u64 >= MAX_TEXT {
+            break;
+        }
+    }
+    let cut = (0..=out.len().min(MAX_TEXT as usize))
+        .rev()
+        .find(|i| out.is_char_boundary(*i))
+        .unwrap_or(0);
+    out.truncate(cut);
+    (!out.trim().is_empty()).then_some(out)
+}
+
+/// The character data of `xml`, with a space where an element ends (so
+/// paragraphs and cells do not run together), entities decoded.
+fn xml_text(xml: &str, out: &mut String) {
+    let mut rest = xml;
+    while let Some(open) = rest.find('<') {
+        push_decoded(&rest[..open], out);
+        let Some(close) = rest[open..].find('>') else {
+            return;
+        };
+        if rest[open..].starts_with("</") && !out.ends_with(' ') {
+            out.push(' ');
+        }
+        rest = &rest[open + close + 1..];
+    }
+    push_decoded(rest, out);
+}
+
+fn push_decoded(text: &str, out: &mut String) {
+    if !text.contains('&') {
+        out.push_str(text);
+        return;
+    }
+    out.push_str(
+        &text
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    );
 }
 
 /// What a photo's EXIF says.
@@ -108,6 +186,49 @@ fn parse_offset(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A zip holding `part` with `xml`, as an office document is.
+    fn office(path: &Path, part: &str, xml: &str) {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("create"));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file(part, options).expect("part");
+        zip.write_all(xml.as_bytes()).expect("xml");
+        zip.finish().expect("finish");
+    }
+
+    #[test]
+    fn office_documents_give_their_text() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let docx = dir.path().join("Letter.docx");
+        office(
+            &docx,
+            "word/document.xml",
+            "<w:document><w:body><w:p><w:r><w:t>Dear landlord</w:t></w:r></w:p>\
+             <w:p><w:r><w:t>rent &amp; deposit</w:t></w:r></w:p></w:body></w:document>",
+        );
+        let text = office_text_of(&docx, b"Letter.docx").expect("text");
+        assert!(text.contains("Dear landlord rent & deposit"), "{text:?}");
+        let ods = dir.path().join("budget.ods");
+        office(
+            &ods,
+            "content.xml",
+            "<office:document-content><table:table-cell><text:p>groceries</text:p>\
+             </table:table-cell><table:table-cell><text:p>120</text:p></table:table-cell>\
+             </office:document-content>",
+        );
+        assert!(
+            office_text_of(&ods, b"budget.ods")
+                .expect("text")
+                .contains("groceries 120")
+        );
+        // Not a zip, or not an office document: nothing.
+        let fake = dir.path().join("fake.docx");
+        std::fs::write(&fake, "plain").expect("write");
+        assert_eq!(office_text_of(&fake, b"fake.docx"), None);
+        assert_eq!(office_text_of(&docx, b"Letter.zip"), None);
+    }
 
     #[test]
     fn exif_times_and_offsets_parse_and_nonsense_does_not() {

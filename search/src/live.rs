@@ -24,7 +24,7 @@ use crate::query::Query;
 
 /// Bumped when what the index holds for a file changes: an index written
 /// by another version is built again.
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 
 /// Changed keys read from the change log at a time.
 const BATCH: usize = 20_000;
@@ -117,10 +117,10 @@ fn record(row: FileRow, tags: &Tags) -> Record {
         device: row.owner,
         entry: row.entry,
     };
-    let text = row
-        .disk_path
-        .as_deref()
-        .and_then(|path| crate::extract::text_of(path, row.kind, row.size));
+    let text = row.disk_path.as_deref().and_then(|path| {
+        crate::extract::text_of(path, row.kind, row.size)
+            .or_else(|| crate::extract::office_text_of(path, &row.name))
+    });
     let photo = row
         .disk_path
         .as_deref()
