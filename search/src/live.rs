@@ -117,13 +117,13 @@ fn record(row: FileRow, tags: &Tags) -> Record {
         device: row.owner,
         entry: row.entry,
     };
-    let text = row.disk_path.as_deref().and_then(|path| {
+    // An empty file says nothing: not even opened.
+    let disk_path = row.disk_path.as_deref().filter(|_| row.size > 0);
+    let text = disk_path.and_then(|path| {
         crate::extract::text_of(path, row.kind, row.size)
             .or_else(|| crate::extract::office_text_of(path, &row.name))
     });
-    let photo = row
-        .disk_path
-        .as_deref()
+    let photo = disk_path
         .and_then(|path| crate::extract::photo_of(path, row.kind))
         .unwrap_or_default();
     Record {
