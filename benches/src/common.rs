@@ -145,11 +145,7 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
         if let Some(mnt) = &self.1 {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(mnt)
-                .stderr(std::process::Stdio::null())
-                .status();
+            lazy_unmount(mnt);
         }
     }
 }
@@ -165,4 +161,21 @@ pub fn wait(
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     Ok(start.elapsed())
+}
+
+/// Detaches whatever is mounted at `path` (nothing if nothing is).
+pub fn lazy_unmount(path: &Path) {
+    let _ = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(path)
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// `path`, an empty directory to mount on: a mount a killed run left there
+/// is detached first.
+pub fn fresh_mountpoint(path: &Path) -> Result<()> {
+    lazy_unmount(path);
+    std::fs::create_dir_all(path)?;
+    Ok(())
 }

@@ -278,12 +278,7 @@ pub fn run(args: &[String]) -> Result<()> {
     ]))?;
     run_quiet(&mut sd(&["index"]))?;
     let mnt = opts.common.work.join("mnt-sdfs");
-    let _ = Command::new("umount")
-        .arg("-l")
-        .arg(&mnt)
-        .stderr(Stdio::null())
-        .status();
-    std::fs::create_dir_all(&mnt)?;
+    crate::common::fresh_mountpoint(&mnt)?;
     let _sdfs = Daemon(
         sd(&["mount", mnt.to_str().unwrap_or_default()])
             .stderr(Stdio::null())
@@ -310,12 +305,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut peers = Vec::new();
     if opts.peers {
         let bind = opts.common.work.join("mnt-bindfs");
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(&bind)
-            .stderr(Stdio::null())
-            .status();
-        std::fs::create_dir_all(&bind)?;
+        crate::common::fresh_mountpoint(&bind)?;
         peers.push(Daemon(
             Command::new("bindfs")
                 .arg("-f")
@@ -331,12 +321,7 @@ pub fn run(args: &[String]) -> Result<()> {
             dir: bind,
         });
         let rclone = opts.common.work.join("mnt-rclone");
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(&rclone)
-            .stderr(Stdio::null())
-            .status();
-        std::fs::create_dir_all(&rclone)?;
+        crate::common::fresh_mountpoint(&rclone)?;
         peers.push(Daemon(
             Command::new("rclone")
                 .arg("mount")

@@ -169,12 +169,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let socket = lib.join("sd.sock");
     let mnt = common.work.join("search-mnt");
-    let _ = Command::new("umount")
-        .arg("-l")
-        .arg(&mnt)
-        .stderr(Stdio::null())
-        .status();
-    std::fs::create_dir_all(&mnt)?;
+    crate::common::fresh_mountpoint(&mnt)?;
     let mnt_arg = mnt.to_string_lossy().into_owned();
     let _daemon = Daemon(
         sd(&[

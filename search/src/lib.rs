@@ -8,7 +8,8 @@
 //! files a `Query` names among every device's and volume's, copies of one
 //! content grouped, each score split into its parts. The live index
 //! (`live`) keeps it on disk in the library and up to date with every
-//! change the library records, this device's and its peers'.
+//! change the library records, this device's and its peers'; `extract`
+//! reads the words and photo facts a file's own bytes hold.
 
 pub mod calendar;
 pub mod extract;

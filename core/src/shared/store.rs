@@ -122,6 +122,26 @@ impl<'txn> SharedTables<'txn> {
     }
 }
 
+/// The add stamps `(wall, counter, device)` among `stamps` that no remove
+/// took away: what a remove made now must name.
+pub(crate) fn live_stamps(
+    removed: &Table<'_, (u64, u32, u128), ()>,
+    stamps: impl Iterator<Item = Result<(u64, u32, u128)>>,
+) -> Result<Vec<Hlc>> {
+    let mut out = Vec::new();
+    for stamp in stamps {
+        let (wall_ms, counter, device) = stamp?;
+        if removed.get((wall_ms, counter, device))?.is_none() {
+            out.push(Hlc {
+                wall_ms,
+                counter,
+                device,
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn key_removed(h: Hlc) -> (u64, u32, u128) {
     (h.wall_ms, h.counter, h.device)
 }

@@ -109,21 +109,13 @@ pub fn remove_parent(
 }
 
 fn live_edges(tables: &SharedTables<'_>, child: &str, parent: &str) -> Result<Vec<Hlc>> {
-    let mut out = Vec::new();
     let lo = (child, parent, 0u64, 0u32, 0u128);
     let hi = (child, parent, u64::MAX, u32::MAX, u128::MAX);
-    for row in tables.parents.range(lo..=hi)? {
-        let key = row?.0;
-        let (_, _, wall_ms, counter, device) = key.value();
-        if tables.removed.get((wall_ms, counter, device))?.is_none() {
-            out.push(Hlc {
-                wall_ms,
-                counter,
-                device,
-            });
-        }
-    }
-    Ok(out)
+    let stamps = tables.parents.range(lo..=hi)?.map(|row| {
+        let (_, _, wall_ms, counter, device) = row?.0.value();
+        Ok((wall_ms, counter, device))
+    });
+    store::live_stamps(&tables.removed, stamps)
 }
 
 #[cfg(test)]

@@ -54,20 +54,13 @@ pub fn all(db: &Database) -> Result<BTreeMap<Target, Vec<String>>> {
 /// The live adds of `tag` on `target` (what a remove must name).
 fn live_adds(tables: &SharedTables<'_>, target: Target, tag: &str) -> Result<Vec<Hlc>> {
     let d = target.device.0.as_u128();
-    let mut out = Vec::new();
     let lo = (d, target.entry, tag, 0u64, 0u32, 0u128);
     let hi = (d, target.entry, tag, u64::MAX, u32::MAX, u128::MAX);
-    for row in tables.adds.range(lo..=hi)? {
+    let stamps = tables.adds.range(lo..=hi)?.map(|row| {
         let (_, _, _, wall_ms, counter, device) = row?.0.value();
-        if tables.removed.get((wall_ms, counter, device))?.is_none() {
-            out.push(Hlc {
-                wall_ms,
-                counter,
-                device,
-            });
-        }
-    }
-    Ok(out)
+        Ok((wall_ms, counter, device))
+    });
+    store::live_stamps(&tables.removed, stamps)
 }
 
 /// Makes `target`'s tags exactly `wanted`: adds what is missing, removes
