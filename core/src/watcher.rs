@@ -179,8 +179,7 @@ fn debounce_loop(
 }
 
 fn run_stale_scan(lib: &Library, location: &LocationRecord) -> Result<()> {
-    let (job, _) = crate::indexer::prepare_job(lib, location.id, true)?;
-    crate::indexer::run_job(lib, job.id, &crate::jobs::JobControl::new(), &mut |_| {})?;
+    crate::indexer::index_to_end(lib, location.id, true)?;
     Ok(())
 }
 

@@ -97,6 +97,19 @@ pub struct LiveIndex {
     wake: Condvar,
 }
 
+/// Replaces everything `owner` has in the index with every file of `tree`.
+fn index_whole(
+    writer: &mut Writer,
+    tags: &Tags,
+    mut tree: FileTree,
+    owner: &str,
+    done: &mut CaughtUp,
+) -> Result<()> {
+    writer.remove_owner(owner);
+    tree.for_each(&mut |row| add(writer, tags, row, done))?;
+    Ok(())
+}
+
 fn add(writer: &mut Writer, tags: &Tags, row: FileRow, done: &mut CaughtUp) {
     done.indexed += 1;
     if let Err(e) = writer.add(record(row, tags)) {
@@ -242,15 +255,16 @@ impl LiveIndex {
         } = &mut *updater;
         let mut done = CaughtUp::default();
         let retag = self.refresh_tags(tags)?;
-        let marks = match marks {
-            Some(m) => m,
+        let (marks, built) = match marks {
+            Some(m) => (m, false),
             None => {
                 let built = self.build_all(writer, tags, &mut done)?;
-                marks.insert(built)
+                (marks.insert(built), true)
             }
         };
         let tags = &*tags;
-        if !retag.is_empty() {
+        // A build just indexed every file with its tags now.
+        if !built && !retag.is_empty() {
             self.retag(writer, tags, &retag, &mut done)?;
             self.commit(writer, marks)?;
         }
@@ -261,10 +275,8 @@ impl LiveIndex {
             if changed.behind_floor {
                 // A deletion we never saw was pruned: start this device
                 // again from its records.
-                writer.remove_owner(&me);
                 let head = changes::heads(self.lib.db())?[Resource::Entry.slot()];
-                let mut tree = FileTree::local(&self.lib)?;
-                tree.for_each(&mut |row| add(writer, tags, row, &mut done))?;
+                index_whole(writer, tags, FileTree::local(&self.lib)?, &me, &mut done)?;
                 marks.local = head;
                 self.commit(writer, marks)?;
                 continue;
@@ -333,9 +345,13 @@ impl LiveIndex {
                 // Read before the walk: changes applied during it come
                 // again as pending, and indexing twice is harmless.
                 let mark = replica::watermarks(self.lib.db(), device.id)?;
-                writer.remove_owner(&id);
-                let mut tree = FileTree::replica(&self.lib, device)?;
-                tree.for_each(&mut |row| add(writer, tags, row, done))?;
+                index_whole(
+                    writer,
+                    tags,
+                    FileTree::replica(&self.lib, device)?,
+                    &id,
+                    done,
+                )?;
                 marks.devices.insert(id, mark[Resource::Entry.slot()].0);
                 changed = true;
             } else if let Some(p) = pending.get(&device.id) {
@@ -366,7 +382,8 @@ impl LiveIndex {
             local: changes::heads(self.lib.db())?[Resource::Entry.slot()],
             devices: BTreeMap::new(),
         };
-        FileTree::local(&self.lib)?.for_each(&mut |row| add(writer, tags, row, done))?;
+        let me = owner(self.lib.device_id());
+        index_whole(writer, tags, FileTree::local(&self.lib)?, &me, done)?;
         // Paired devices are built by the catch-up that follows (none is
         // in `marks` yet).
         self.commit(writer, &marks)?;

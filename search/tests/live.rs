@@ -13,14 +13,7 @@ use sdfs_search::live::LiveIndex;
 use sdfs_search::query::{Context, parse};
 
 fn index(lib: &Arc<Library>, location: sdfs_core::ids::LocationId) {
-    let (job, _) = sdfs_core::indexer::prepare_job(lib, location, false).expect("job");
-    sdfs_core::indexer::run_job(
-        lib,
-        job.id,
-        &sdfs_core::jobs::JobControl::new(),
-        &mut |_| {},
-    )
-    .expect("index");
+    sdfs_core::indexer::index_to_end(lib, location, false).expect("index");
 }
 
 fn add_location(lib: &Arc<Library>, dir: &Path, name: &str) -> sdfs_core::ids::LocationId {

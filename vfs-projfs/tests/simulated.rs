@@ -38,14 +38,7 @@ fn index(lib: &Arc<Library>, dir: &Path, name: &str) {
     let location =
         sdfs_core::locations::add(lib, dir, Some(name), Default::default(), Default::default())
             .expect("location");
-    let (job, _) = sdfs_core::indexer::prepare_job(lib, location.id, false).expect("job");
-    sdfs_core::indexer::run_job(
-        lib,
-        job.id,
-        &sdfs_core::jobs::JobControl::new(),
-        &mut |_| {},
-    )
-    .expect("index");
+    sdfs_core::indexer::index_to_end(lib, location.id, false).expect("index");
 }
 
 /// The nas, reached in process: its serving code answers directly.

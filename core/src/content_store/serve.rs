@@ -374,9 +374,7 @@ mod tests {
             Default::default(),
         )
         .expect("location");
-        let (job, _) = crate::indexer::prepare_job(&lib, location.id, false).expect("job");
-        crate::indexer::run_job(&lib, job.id, &crate::jobs::JobControl::new(), &mut |_| {})
-            .expect("index");
+        crate::indexer::index_to_end(&lib, location.id, false).expect("index");
         let entry = {
             let txn = lib.db().begin_read().expect("txn");
             let children = txn.open_table(schema::CHILDREN).expect("children");

@@ -41,6 +41,13 @@ const IDENTIFY_BATCH: usize = 1024;
 /// Warnings kept on the job record.
 const MAX_WARNINGS: usize = 20;
 
+/// Indexes `location` to the end on this thread, with no progress and no
+/// pausing (the watcher's catch-up scan; tests).
+pub fn index_to_end(lib: &Library, location: LocationId, stale_scan: bool) -> Result<JobRecord> {
+    let (job, _) = prepare_job(lib, location, stale_scan)?;
+    run_job(lib, job.id, &JobControl::new(), &mut |_| {})
+}
+
 /// Finds the unfinished index job of `location` or creates one. Returns it and
 /// whether it is a resumption.
 pub fn prepare_job(

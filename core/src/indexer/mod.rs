@@ -10,4 +10,4 @@ pub mod rules;
 pub mod tables;
 pub mod walk;
 
-pub use job::{prepare_job, run_job};
+pub use job::{index_to_end, prepare_job, run_job};

@@ -548,9 +548,7 @@ mod tests {
     use crate::query::files::for_each_file;
 
     fn index(lib: &crate::Library, location: crate::ids::LocationId) {
-        let (job, _) = crate::indexer::prepare_job(lib, location, false).expect("job");
-        crate::indexer::run_job(lib, job.id, &crate::jobs::JobControl::new(), &mut |_| {})
-            .expect("index");
+        crate::indexer::index_to_end(lib, location, false).expect("index");
     }
 
     fn paths(lib: &crate::Library) -> Vec<String> {

@@ -126,9 +126,7 @@ fn index(lib: &Arc<crate::Library>, dir: &Path, name: &str) -> LocationRecord {
     let location =
         crate::locations::add(lib, dir, Some(name), Default::default(), Default::default())
             .expect("location");
-    let (job, _) = crate::indexer::prepare_job(lib, location.id, false).expect("job");
-    crate::indexer::run_job(lib, job.id, &crate::jobs::JobControl::new(), &mut |_| {})
-        .expect("index");
+    crate::indexer::index_to_end(lib, location.id, false).expect("index");
     location
 }
 

@@ -104,7 +104,7 @@ pub struct Namespace {
     /// What answers `.search/`; `None` outside the daemon.
     search: RwLock<Option<Arc<dyn SearchFiles>>>,
     /// Queries' and tags' names, listed a moment ago.
-    search_names: search::SearchNames,
+    listed: search::ListedNames,
     /// Where the mount is, once mounted (links made in it name its paths).
     mountpoint: RwLock<Option<std::path::PathBuf>>,
 }
@@ -159,7 +159,7 @@ impl Namespace {
             live: live::LiveCache::default(),
             roots: RwLock::default(),
             search: RwLock::new(None),
-            search_names: search::SearchNames::default(),
+            listed: search::ListedNames::default(),
             mountpoint: RwLock::new(None),
         })
     }

@@ -52,7 +52,7 @@ type Named = (Instant, Names);
 
 /// Recently listed queries' and tags' names.
 #[derive(Default)]
-pub(super) struct SearchNames(Mutex<HashMap<(ListedBy, Vec<u8>), Named>>);
+pub(super) struct ListedNames(Mutex<HashMap<(ListedBy, Vec<u8>), Named>>);
 
 /// The names hits `uris` are shown under, in order: each file's own,
 /// made unique where two share one.
@@ -138,11 +138,7 @@ impl Namespace {
         names: Vec<(Vec<u8>, String)>,
     ) -> Names {
         let names = Arc::new(names);
-        let mut kept = self
-            .search_names
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.listed.0.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() >= NAMES_KEPT {
             kept.retain(|_, (at, _)| at.elapsed() < NAMES_FRESH);
         }
@@ -154,11 +150,7 @@ impl Namespace {
 
     /// Names listed a moment ago, if they were.
     pub(super) fn recent_names(&self, by: ListedBy, key: &[u8]) -> Option<Names> {
-        let kept = self
-            .search_names
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let kept = self.listed.0.lock().unwrap_or_else(|e| e.into_inner());
         let (at, names) = kept.get(&(by, key.to_vec()))?;
         (at.elapsed() < NAMES_FRESH).then(|| Arc::clone(names))
     }
