@@ -676,3 +676,49 @@ fn locks_holes_mmap_and_statfs_behave_like_the_disk() -> Result<()> {
     assert_eq!(std::fs::read(data.join("t"))?, b"short");
     no_dropped_replies(&mount)
 }
+
+/// A program running from the mount keeps its file: open(O_RDONLY |
+/// O_TRUNC) of it fails with ETXTBSY as on the disk, and the bytes under it
+/// are untouched (the kernel checks only after the daemon has opened it).
+/// Once the program exits, the same open truncates.
+#[test]
+fn a_running_program_s_file_is_not_truncated_under_it() -> Result<()> {
+    let (_sd, data, mount) = mounted()?;
+    let docs = mount.location("Docs").display().to_string();
+    let under = data.join("prog").display().to_string();
+    let script = format!(
+        r#"
+import os, shutil, subprocess, time
+prog, under = {docs:?} + "/prog", {under:?}
+shutil.copy("/usr/bin/sleep", prog); os.chmod(prog, 0o755)
+size = os.stat(under).st_size
+run = subprocess.Popen([prog, "30"])
+try:
+    os.close(os.open(prog, os.O_RDONLY | os.O_TRUNC)); print("open ok")
+except OSError as e:
+    print("open", os.strerror(e.errno))
+print("kept", os.stat(under).st_size == size)
+time.sleep(0.2)
+print("running", run.poll() is None)
+run.kill(); run.wait()
+for _ in range(100):
+    try:
+        os.close(os.open(prog, os.O_RDONLY | os.O_TRUNC)); break
+    except OSError:
+        time.sleep(0.05)
+print("after exit", os.stat(under).st_size)
+"#
+    );
+    let out = python(&script)?;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "open Text file busy",
+            "kept True",
+            "running True",
+            "after exit 0"
+        ],
+        "{out}"
+    );
+    no_dropped_replies(&mount)
+}

@@ -118,6 +118,7 @@ impl SdFs {
         &self,
         ino: u64,
         file: OpenFile,
+        exec: bool,
         open_backing: impl FnOnce(&std::fs::File) -> std::io::Result<fuser::BackingId>,
     ) -> (FileHandle, FopenFlags, Option<Arc<fuser::BackingId>>) {
         let mut mode = None;
@@ -140,7 +141,12 @@ impl SdFs {
             IoMode::Cached { .. } if file.acts_on_close() => (FopenFlags::empty(), None),
             IoMode::Cached { .. } => (WRITABLE_OPEN, None),
         };
-        let fh = FileHandle(self.handles.insert(Handle::File { file, _io: mode }));
+        let running = exec.then(|| self.handles.running(ino));
+        let fh = FileHandle(self.handles.insert(Handle::File {
+            file,
+            _io: mode,
+            _running: running,
+        }));
         (fh, fopen, backing)
     }
 
@@ -408,8 +414,17 @@ impl Filesystem for SdFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let node = tri!(reply, self.node(ino));
+        // The kernel refuses a writer of a running program's file before it
+        // asks us, but open(O_RDONLY | O_TRUNC) arrives here first (atomic
+        // O_TRUNC) and its ETXTBSY check comes after: core would already
+        // have truncated the program under its process.
+        if flags.0 & libc::O_TRUNC != 0 && self.handles.is_running(ino.0) {
+            return reply.error(Errno::ETXTBSY);
+        }
+        let exec = flags.0 & translate::FMODE_EXEC != 0;
         let file = tri!(reply, self.ns.open(&node, translate::open_flags(flags.0)));
-        let (fh, fopen, passthrough) = self.open_handle(ino.0, file, |f| reply.open_backing(f));
+        let (fh, fopen, passthrough) =
+            self.open_handle(ino.0, file, exec, |f| reply.open_backing(f));
         match passthrough {
             Some(backing) => reply.opened_passthrough(fh, fopen, &backing),
             None => reply.opened(fh, fopen),
@@ -689,7 +704,8 @@ impl Filesystem for SdFs {
             )
         );
         let ino = self.inodes.intern(&node, &attr);
-        let (fh, fopen, passthrough) = self.open_handle(ino, file, |f| reply.open_backing(f));
+        let (fh, fopen, passthrough) =
+            self.open_handle(ino, file, false, |f| reply.open_backing(f));
         let entry_ttl = ttl(&node);
         let attr = to_fuse(ino, &attr);
         match passthrough {

@@ -11,8 +11,13 @@ use sdfs_core::namespace::{Attr, Listing, NodeKey, OpenFile};
 #[derive(Debug)]
 pub enum Handle {
     /// An open file; `_io` keeps its inode's I/O mode (and passthrough
-    /// backing id) alive while it is open.
-    File { file: OpenFile, _io: IoMode },
+    /// backing id) alive while it is open, `_running` marks its inode as a
+    /// running program's while an exec holds it.
+    File {
+        file: OpenFile,
+        _io: IoMode,
+        _running: Option<Arc<Running>>,
+    },
     /// A directory: its own attributes (for `.` and `..`) and its entries,
     /// listed on the first readdir (the kernel may answer from its own
     /// cache and never ask).
@@ -34,6 +39,11 @@ pub enum IoMode {
 #[derive(Debug)]
 pub struct CachedIo;
 
+/// A token held by each open that an `execve` made: the program runs from
+/// the inode until its process exits and the kernel releases the open.
+#[derive(Debug)]
+pub struct Running;
+
 #[derive(Debug, Default)]
 pub struct Handles {
     next: AtomicU64,
@@ -48,6 +58,7 @@ struct Modes {
     /// One backing id per inode while any of its handles is open.
     backings: HashMap<u64, Weak<BackingId>>,
     cached: HashMap<u64, Weak<CachedIo>>,
+    running: HashMap<u64, Weak<Running>>,
 }
 
 impl Handles {
@@ -113,6 +124,27 @@ impl Handles {
             keep_while_held(&mut modes.cached, ino, &token);
             IoMode::Cached { _token: token }
         })
+    }
+}
+
+impl Handles {
+    /// Marks `ino` as a running program's for as long as the token is held.
+    pub fn running(&self, ino: u64) -> Arc<Running> {
+        let mut modes = self.lock_modes();
+        if let Some(token) = modes.running.get(&ino).and_then(Weak::upgrade) {
+            return token;
+        }
+        let token = Arc::new(Running);
+        keep_while_held(&mut modes.running, ino, &token);
+        token
+    }
+
+    /// Whether a program runs from `ino` (an exec's open of it is held).
+    pub fn is_running(&self, ino: u64) -> bool {
+        self.lock_modes()
+            .running
+            .get(&ino)
+            .is_some_and(|w| w.strong_count() > 0)
     }
 }
 

@@ -29,6 +29,10 @@ pub fn caller(req: &Request) -> Caller {
     }
 }
 
+/// The open flag the kernel sets on the open an `execve` makes of the
+/// program's file (`__FMODE_EXEC` in include/linux/fs.h; not in libc).
+pub const FMODE_EXEC: i32 = 0x20;
+
 /// open(2) flags (the kernel has already handled `O_CREAT`, `O_NOCTTY`
 /// and friends; bits core does not act on are dropped).
 pub fn open_flags(raw: i32) -> OpenFlags {
