@@ -85,10 +85,25 @@ impl FileKind {
 /// Classifies a file from its name and its first bytes (`head`, may be empty).
 pub fn classify(name: &[u8], head: &[u8]) -> FileKind {
     if let Some(kind) = by_magic(head) {
+        // Office documents are zips: the zip says container, the name
+        // says which.
+        if kind == FileKind::Archive && head.starts_with(b"PK\x03\x04") {
+            let ext = extension(name);
+            if ext.as_deref().and_then(by_extension) == Some(FileKind::Document) {
+                return FileKind::Document;
+            }
+        }
         return kind;
     }
-    if let Some(kind) = extension(name).and_then(|ext| by_extension(&ext)) {
-        return kind;
+    if let Some(ext) = extension(name) {
+        // `.ts` is TypeScript as often as an MPEG transport stream; a
+        // stream is binary (it would have matched no magic but its own).
+        if ext == "ts" && !head.is_empty() && looks_like_text(head) {
+            return FileKind::Code;
+        }
+        if let Some(kind) = by_extension(&ext) {
+            return kind;
+        }
     }
     if !head.is_empty() && looks_like_text(head) {
         return FileKind::Text;
@@ -276,6 +291,31 @@ mod tests {
         assert_eq!(classify(b"book.epub", b""), FileKind::Book);
         assert_eq!(classify(b"model.stl", b"solid x"), FileKind::Mesh);
         assert_eq!(classify(b"id.pem", b""), FileKind::Key);
+    }
+
+    #[test]
+    fn office_documents_are_documents_though_they_are_zips() {
+        for name in ["report.docx", "sheet.XLSX", "talk.pptx", "letter.odt"] {
+            assert_eq!(
+                classify(name.as_bytes(), b"PK\x03\x04\x14\0\0\0"),
+                FileKind::Document,
+                "{name}"
+            );
+        }
+        assert_eq!(classify(b"photos.zip", b"PK\x03\x04"), FileKind::Archive);
+        assert_eq!(classify(b"notes.txt", b"PK\x03\x04"), FileKind::Archive);
+    }
+
+    #[test]
+    fn typescript_is_code_and_a_transport_stream_video() {
+        assert_eq!(
+            classify(b"app.ts", b"export function main() {}\n"),
+            FileKind::Code
+        );
+        let mut stream = vec![0x47, 0x40, 0x00, 0x10];
+        stream.extend([0xffu8; 184]);
+        stream.push(0x47);
+        assert_eq!(classify(b"clip.ts", &stream), FileKind::Video);
     }
 
     #[test]

@@ -73,6 +73,11 @@ pub enum Command {
         /// Show how the query was read and what each score is made of.
         #[arg(long)]
         explain: bool,
+        /// Read "yesterday", "last year"... as if it were this time
+        /// (`YYYY-MM-DD[THH:MM[:SS]]`, local time): the same query then
+        /// finds the same files whenever it runs.
+        #[arg(long, value_name = "TIME", value_parser = crate::search::parse_now)]
+        now: Option<i64>,
     },
     /// Groups of identical content and the bytes they waste.
     Dupes {

@@ -439,6 +439,7 @@ impl Host {
                 query,
                 limit,
                 explain,
+                now,
             } => Done::of(&crate::search::run(
                 lib,
                 &*self.search()?,
@@ -446,6 +447,7 @@ impl Host {
                 &query,
                 limit,
                 explain,
+                now,
             )?),
             Request::JobsList => {
                 let running = self.running().keys().copied().collect::<Vec<_>>();

@@ -160,10 +160,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             query,
             limit,
             explain,
+            now,
         } => Request::Search {
             query: query.join(" "),
             limit,
             explain,
+            now,
         },
         Command::Jobs { action } => match action {
             None | Some(JobsCommand::List) => Request::JobsList,

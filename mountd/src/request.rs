@@ -57,6 +57,9 @@ pub enum Request {
         query: String,
         limit: usize,
         explain: bool,
+        /// Read time phrases as if it were this time (unix seconds).
+        #[serde(default)]
+        now: Option<i64>,
     },
     JobsList,
     JobsPause {

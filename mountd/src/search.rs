@@ -25,8 +25,9 @@ pub fn run(
     words: &str,
     limit: usize,
     explain: bool,
+    at: Option<i64>,
 ) -> Result<SearchReply> {
-    let clock = now();
+    let clock = at.map_or_else(now, clock_at);
     let query = parse_for(lib, words, clock)?;
     let hits = index
         .search(&query, limit, explain)?
@@ -84,9 +85,19 @@ impl SearchFiles for MountSearch {
 /// Now, with the local time's offset from UTC (so "yesterday" means the
 /// user's yesterday).
 fn now() -> Clock {
-    let unix_secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    clock_at(sdfs_core::time::unix_now_secs())
+}
+
+/// The user's clock showing `unix_secs`.
+fn clock_at(unix_secs: i64) -> Clock {
+    Clock {
+        unix_secs,
+        utc_offset_secs: utc_offset_at(unix_secs),
+    }
+}
+
+/// The local time's offset from UTC at `unix_secs`.
+fn utc_offset_at(unix_secs: i64) -> i32 {
     // SAFETY: localtime_r(3) fills the zeroed struct it is given from a
     // valid time_t.
     let offset = unsafe {
@@ -98,10 +109,31 @@ fn now() -> Clock {
             tm.tm_gmtoff
         }
     };
-    Clock {
-        unix_secs,
-        utc_offset_secs: offset as i32,
-    }
+    offset as i32
+}
+
+/// `--now`: `YYYY-MM-DD[THH:MM[:SS]]` in local time, as unix seconds.
+pub fn parse_now(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?} is not a time (YYYY-MM-DD[THH:MM[:SS]])");
+    let (day, time) = text.split_once(['T', ' ']).unwrap_or((text, "00:00"));
+    let mut d = day.splitn(3, '-').map(|p| p.parse::<u32>().ok());
+    let (Some(Some(y)), Some(Some(m)), Some(Some(dd))) = (d.next(), d.next(), d.next()) else {
+        return Err(bad());
+    };
+    let date = sdfs_search::calendar::valid_date(y as i32, m, dd).ok_or_else(bad)?;
+    let mut t = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next().flatten(), t.next().flatten(), t.next());
+    let (Some(h @ 0..=23), Some(min @ 0..=59)) = (h, min) else {
+        return Err(bad());
+    };
+    let s = match s {
+        None => 0,
+        Some(Some(s @ 0..=59)) => s,
+        Some(_) => return Err(bad()),
+    };
+    let wall = sdfs_search::calendar::days_from_civil(date) * 86_400 + h * 3600 + min * 60 + s;
+    // The offset in force at that wall time (near enough across a DST change).
+    Ok(wall - i64::from(utc_offset_at(wall)))
 }
 
 /// Where `path` (under the mount) is, when there is a mount.

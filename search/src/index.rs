@@ -111,6 +111,7 @@ impl Writer {
             f.kind => r.kind,
             f.size => r.size,
             f.modified => r.modified,
+            f.order => order_of(&r.uri),
         );
         if let Some(ext) = extension(&r.name) {
             document.add_text(f.ext, ext);
@@ -253,6 +254,7 @@ struct Fields {
     ext: Field,
     size: Field,
     modified: Field,
+    order: Field,
     content: Field,
 }
 
@@ -277,6 +279,7 @@ fn schema() -> (Schema, Fields) {
         ext: b.add_text_field("ext", STRING),
         size: b.add_u64_field("size", INDEXED | STORED | FAST),
         modified: b.add_i64_field("modified", INDEXED | STORED | FAST),
+        order: b.add_u64_field("order", FAST),
         content: b.add_text_field("content", STRING | STORED),
     };
     (b.build(), fields)
@@ -419,11 +422,11 @@ impl SearchIndex {
         // documents than hits: fetch more until it is full or all are seen.
         let mut fetch = limit.saturating_mul(OVERFETCH).max(1);
         let mut hits = loop {
-            let top = searcher.search(&compiled, &TopDocs::with_limit(fetch))?;
+            let top = searcher.search(&compiled, &ranked(fetch))?;
             let seen_all = top.len() < fetch;
             let mut hits: Vec<(Hit, DocAddress)> = Vec::new();
             let mut contents: HashSet<String> = HashSet::new();
-            for (score, address) in top {
+            for ((score, _, _), address) in top {
                 let hit = self.hit(&searcher, address, score)?;
                 if hit
                     .content_id
@@ -688,6 +691,36 @@ const TEXT_BOOST: f32 = 0.5;
 /// What a file in a bare time phrase's range gains.
 const TIME_BOOST: f32 = 2.0;
 
+/// The best `limit` documents: by score, then the most recently changed,
+/// then by a fixed order of their URIs, so equal scores (a query of
+/// filters only) list the same files in the same order on every run and
+/// every device, newest first.
+fn ranked(
+    limit: usize,
+) -> impl tantivy::collector::Collector<Fruit = Vec<((f32, i64, u64), DocAddress)>> {
+    TopDocs::with_limit(limit).tweak_score(|segment: &tantivy::SegmentReader| {
+        let modified = segment.fast_fields().i64("modified").ok();
+        let order = segment.fast_fields().u64("order").ok();
+        move |doc: tantivy::DocId, score: tantivy::Score| {
+            (
+                score,
+                modified
+                    .as_ref()
+                    .and_then(|c| c.first(doc))
+                    .unwrap_or(i64::MIN),
+                order.as_ref().and_then(|c| c.first(doc)).unwrap_or(0),
+            )
+        }
+    })
+}
+
+/// A fixed number per URI (FNV-1a): the last tie-break between hits.
+fn order_of(uri: &str) -> u64 {
+    uri.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// `word` as a term of `field` or the start of one, scored `boost` times.
 /// The terms it starts are read from the index, so the query is a union
 /// of plain terms (each scored by BM25); a short start that many terms
@@ -698,6 +731,45 @@ fn word_in(
     word: &str,
     boost: f32,
 ) -> Box<dyn TantivyQuery> {
+    let mut forms: Vec<(Occur, Box<dyn TantivyQuery>)> = word_forms(word)
+        .iter()
+        .map(|form| (Occur::Should, form_in(searcher, field, form)))
+        .collect();
+    let either = match forms.len() {
+        1 => forms.remove(0).1,
+        _ => Box::new(BooleanQuery::new(forms)),
+    };
+    Box::new(BoostQuery::new(either, boost))
+}
+
+/// `word` and, for an English plural, its singular: "screenshots" finds
+/// "Screenshot 2025-03-01.png" (a singular's start already finds plurals).
+fn word_forms(word: &str) -> Vec<String> {
+    let mut forms = vec![word.to_owned()];
+    let plural = word.len() >= 4
+        && word.ends_with('s')
+        && !["ss", "us", "is"].iter().any(|end| word.ends_with(end));
+    if plural {
+        let singular = if let Some(stem) = word.strip_suffix("ies") {
+            format!("{stem}y")
+        } else if let Some(stem) = word.strip_suffix("es").filter(|stem| {
+            ["s", "x", "z", "ch", "sh"]
+                .iter()
+                .any(|e| stem.ends_with(e))
+        }) {
+            stem.to_owned()
+        } else {
+            word[..word.len() - 1].to_owned()
+        };
+        if singular.len() >= 3 {
+            forms.push(singular);
+        }
+    }
+    forms
+}
+
+/// One form of a word as a term of `field` or the start of one.
+fn form_in(searcher: &tantivy::Searcher, field: Field, word: &str) -> Box<dyn TantivyQuery> {
     let term = Term::from_field_text(field, word);
     let terms = prefixed_terms(searcher, field, word);
     let either: Box<dyn TantivyQuery> = match terms {
@@ -728,7 +800,7 @@ fn word_in(
             ),
         ])),
     };
-    Box::new(BoostQuery::new(either, boost))
+    either
 }
 
 /// Terms a word's start expands to, at most this many (else it is matched

@@ -24,7 +24,7 @@ use crate::query::Query;
 
 /// Bumped when what the index holds for a file changes: an index written
 /// by another version is built again.
-const FORMAT: u32 = 6;
+const FORMAT: u32 = 7;
 
 /// Changed keys read from the change log at a time.
 const BATCH: usize = 20_000;

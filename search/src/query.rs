@@ -106,7 +106,7 @@ impl Query {
             } else {
                 day(t.range.start)
             };
-            let to = if t.range.end == i64::MAX {
+            let to = if t.range.end == i64::MAX || t.range.end == clock.unix_secs {
                 "now".to_owned()
             } else {
                 day(t.range.end)
@@ -126,8 +126,35 @@ impl Query {
 
 /// Words that carry no meaning of their own here.
 const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "my", "me", "all", "any", "show", "find", "files", "file", "from", "of",
-    "with", "for", "that", "which", "were", "was", "are", "is", "and", "or",
+    "a",
+    "an",
+    "the",
+    "my",
+    "me",
+    "all",
+    "any",
+    "show",
+    "find",
+    "files",
+    "file",
+    "from",
+    "of",
+    "with",
+    "for",
+    "that",
+    "which",
+    "were",
+    "was",
+    "are",
+    "is",
+    "and",
+    "or",
+    "by",
+    "about",
+    "called",
+    "named",
+    "mentioning",
+    "containing",
 ];
 
 const MONTHS: [&str; 12] = [
@@ -157,10 +184,37 @@ fn year_of(word: &str) -> Option<i32> {
     (word.len() == 4 && (1900..=2199).contains(&y)).then_some(y)
 }
 
+/// Words that name file formats rather than kinds: "spreadsheets", and a
+/// language before "code", "files" or "scripts" ("python code").
+fn extensions_of(word: &str, next: &str) -> Option<&'static [&'static str]> {
+    let formats: &'static [&'static str] = match word {
+        "spreadsheet" | "spreadsheets" => &["xlsx", "xls", "ods", "csv"],
+        "presentation" | "presentations" | "slides" => &["pptx", "ppt", "odp", "key"],
+        "pdf" | "pdfs" => &["pdf"],
+        _ => {
+            if !matches!(
+                next,
+                "code" | "files" | "scripts" | "script" | "source" | "sources"
+            ) {
+                return None;
+            }
+            match word {
+                "python" => &["py"],
+                "rust" => &["rs"],
+                "typescript" => &["ts", "tsx"],
+                "javascript" => &["js", "mjs", "jsx"],
+                "shell" | "bash" => &["sh", "bash"],
+                _ => return None,
+            }
+        }
+    };
+    Some(formats)
+}
+
 fn kind_of(word: &str) -> Option<FileKind> {
     use FileKind::*;
     Some(match word {
-        "document" | "documents" | "docs" | "pdfs" | "spreadsheets" | "presentations" => Document,
+        "document" | "documents" | "docs" => Document,
         "photo" | "photos" | "image" | "images" | "picture" | "pictures" | "pics" => Image,
         "video" | "videos" | "movie" | "movies" | "clips" => Video,
         "music" | "song" | "songs" | "audio" | "podcasts" => Audio,
@@ -501,7 +555,13 @@ pub fn parse(input: &str, ctx: &Context<'_>) -> Query {
                 continue;
             }
             word => {
-                if let Some(kind) = kind_of(word) {
+                if let Some(exts) = extensions_of(word, next) {
+                    for ext in exts {
+                        if !q.extensions.iter().any(|e| e == ext) {
+                            q.extensions.push((*ext).to_owned());
+                        }
+                    }
+                } else if let Some(kind) = kind_of(word) {
                     if !q.kinds.contains(&kind) {
                         q.kinds.push(kind);
                     }
@@ -561,6 +621,8 @@ fn typed(
                 Some(b'>' | b'<') => value.split_at(1),
                 _ => ("", value),
             };
+            // `>` and `<` are strict, `>=` and `<=` are not.
+            let strict = !op.is_empty() && !amount.starts_with('=');
             let amount = amount.trim_start_matches('=');
             if let Some((lo, hi)) = amount.split_once("..") {
                 let (Some((lo, _)), Some((hi, _))) =
@@ -574,8 +636,10 @@ fn typed(
                 let Some((bytes, _)) = size_of(&[amount.to_owned()]) else {
                     return false;
                 };
-                match op {
-                    "<" => q.max_size = Some(bytes),
+                match (op, strict) {
+                    ("<", true) => q.max_size = Some(bytes.saturating_sub(1)),
+                    ("<", false) => q.max_size = Some(bytes),
+                    (_, true) => q.min_size = Some(bytes.saturating_add(1)),
                     _ => q.min_size = Some(bytes),
                 }
             }
@@ -789,7 +853,11 @@ mod tests {
         );
         assert_eq!(q.text, ["invoice"]);
         assert_eq!(q.extensions, ["pdf"]);
-        assert_eq!(q.min_size, Some(10 << 20));
+        // `>` is strict, `>=` and `<=` are not.
+        assert_eq!(q.min_size, Some((10 << 20) + 1));
+        assert_eq!(parse("size:>=10M", &ctx()).min_size, Some(10 << 20));
+        assert_eq!(parse("size:<1K", &ctx()).max_size, Some(1023));
+        assert_eq!(parse("size:<=1K", &ctx()).max_size, Some(1024));
         assert_eq!(q.devices, ["nas"]);
         assert_eq!(q.tags, ["tax"]);
         assert_eq!(q.kinds, [FileKind::Image]);
@@ -800,6 +868,25 @@ mod tests {
         assert_eq!((q.min_size, q.max_size), (Some(1 << 20), Some(1 << 30)));
         let t = q.time.expect("created");
         assert_eq!(t.field, TimeField::Created);
+        // Formats and languages are extensions.
+        assert_eq!(
+            parse("spreadsheets", &ctx()).extensions,
+            ["xlsx", "xls", "ods", "csv"]
+        );
+        let q = parse("python code by ana", &ctx());
+        assert_eq!(
+            (
+                q.extensions.as_slice(),
+                q.kinds.as_slice(),
+                q.text.as_slice()
+            ),
+            (
+                &["py".to_owned()][..],
+                &[FileKind::Code][..],
+                &["ana".to_owned()][..]
+            )
+        );
+        assert_eq!(parse("python", &ctx()).text, ["python"]);
         // An operator it does not know is text.
         assert_eq!(parse("http://example", &ctx()).text, ["http://example"]);
     }
