@@ -522,3 +522,40 @@ pub fn filetime_of(md: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
     format!("{}.{:09}", md.mtime(), md.mtime_nsec())
 }
+
+/// A JPEG with nothing but EXIF: `model` and `taken`
+/// (`YYYY:MM:DD HH:MM:SS`), little-endian TIFF.
+pub fn jpeg_with_exif(model: &str, taken: &str) -> Vec<u8> {
+    let mut model = model.as_bytes().to_vec();
+    model.push(0);
+    let mut taken = taken.as_bytes().to_vec();
+    taken.push(0);
+    let ifd0 = 8u32;
+    let exif_ifd = ifd0 + 2 + 2 * 12 + 4;
+    let model_at = exif_ifd + 2 + 12 + 4;
+    let taken_at = model_at + model.len() as u32;
+    let mut tiff = b"II\x2a\x00".to_vec();
+    tiff.extend(ifd0.to_le_bytes());
+    let entry = |tiff: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
+        tiff.extend(tag.to_le_bytes());
+        tiff.extend(kind.to_le_bytes());
+        tiff.extend(count.to_le_bytes());
+        tiff.extend(value.to_le_bytes());
+    };
+    tiff.extend(2u16.to_le_bytes());
+    entry(&mut tiff, 0x0110, 2, model.len() as u32, model_at);
+    entry(&mut tiff, 0x8769, 4, 1, exif_ifd);
+    tiff.extend(0u32.to_le_bytes());
+    tiff.extend(1u16.to_le_bytes());
+    entry(&mut tiff, 0x9003, 2, taken.len() as u32, taken_at);
+    tiff.extend(0u32.to_le_bytes());
+    tiff.extend(&model);
+    tiff.extend(&taken);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(&tiff);
+    let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe1];
+    jpeg.extend(((app1.len() + 2) as u16).to_be_bytes());
+    jpeg.extend(&app1);
+    jpeg.extend([0xff, 0xd9]);
+    jpeg
+}

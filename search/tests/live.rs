@@ -11,6 +11,7 @@ use sdfs_core::model::device::DeviceRecord;
 use sdfs_search::calendar::Clock;
 use sdfs_search::live::LiveIndex;
 use sdfs_search::query::{Context, parse};
+use sdfs_tests::jpeg_with_exif;
 
 fn index(lib: &Arc<Library>, location: sdfs_core::ids::LocationId) {
     sdfs_core::indexer::index_to_end(lib, location, false).expect("index");
@@ -203,43 +204,6 @@ fn an_index_that_does_not_read_is_built_again() {
     }
     let live = LiveIndex::open(Arc::clone(&lib)).expect("reopen");
     assert_eq!(find(&live, "kept"), ["laptop/Documents/kept.txt"]);
-}
-
-/// A JPEG with nothing but EXIF: `model` and `taken`
-/// (`YYYY:MM:DD HH:MM:SS`), little-endian TIFF.
-fn jpeg_with_exif(model: &str, taken: &str) -> Vec<u8> {
-    let mut model = model.as_bytes().to_vec();
-    model.push(0);
-    let mut taken = taken.as_bytes().to_vec();
-    taken.push(0);
-    let ifd0 = 8u32;
-    let exif_ifd = ifd0 + 2 + 2 * 12 + 4;
-    let model_at = exif_ifd + 2 + 12 + 4;
-    let taken_at = model_at + model.len() as u32;
-    let mut tiff = b"II\x2a\x00".to_vec();
-    tiff.extend(ifd0.to_le_bytes());
-    let entry = |tiff: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
-        tiff.extend(tag.to_le_bytes());
-        tiff.extend(kind.to_le_bytes());
-        tiff.extend(count.to_le_bytes());
-        tiff.extend(value.to_le_bytes());
-    };
-    tiff.extend(2u16.to_le_bytes());
-    entry(&mut tiff, 0x0110, 2, model.len() as u32, model_at);
-    entry(&mut tiff, 0x8769, 4, 1, exif_ifd);
-    tiff.extend(0u32.to_le_bytes());
-    tiff.extend(1u16.to_le_bytes());
-    entry(&mut tiff, 0x9003, 2, taken.len() as u32, taken_at);
-    tiff.extend(0u32.to_le_bytes());
-    tiff.extend(&model);
-    tiff.extend(&taken);
-    let mut app1 = b"Exif\0\0".to_vec();
-    app1.extend(&tiff);
-    let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe1];
-    jpeg.extend(((app1.len() + 2) as u16).to_be_bytes());
-    jpeg.extend(&app1);
-    jpeg.extend([0xff, 0xd9]);
-    jpeg
 }
 
 #[test]

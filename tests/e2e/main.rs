@@ -17,4 +17,5 @@ mod remote;
 mod remote_writes;
 mod resume;
 mod search;
+mod search_quality;
 mod watcher;

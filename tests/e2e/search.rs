@@ -78,10 +78,12 @@ fn finds_files_by_words_kinds_sizes_and_times_and_shows_copies_once() -> Result<
         "{first:#}"
     );
     // A bare time ranks, it does not filter: the older document is found,
-    // after last year's.
+    // after last year's, and the spreadsheet in the taxes folder (a
+    // document, though a zip) after the names that say tax.
     let found = uris(&hits);
-    assert_eq!(found.len(), 2, "{hits:#}");
+    assert_eq!(found.len(), 3, "{hits:#}");
     assert_eq!(found[1], "sd://laptop/Docs/taxes/tax summary.pdf");
+    assert_eq!(found[2], "sd://laptop/Docs/taxes/receipts.xlsx");
 
     // Named times filter.
     let modified = uris(&sd.json(["search", "tax", "modified", "last", "year"])?);
