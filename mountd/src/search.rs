@@ -18,19 +18,34 @@ use sdfs_search::query::{Context, Query, parse};
 
 use crate::replies::search::SearchReply;
 
+/// What `sd search` asks.
+pub struct Asked<'a> {
+    pub words: &'a str,
+    pub limit: usize,
+    pub explain: bool,
+    /// Read time phrases at this time (unix seconds) instead of now.
+    pub at: Option<i64>,
+    /// Rank by words alone.
+    pub lexical: bool,
+}
+
 pub fn run(
     lib: &Library,
     index: &LiveIndex,
     mountpoint: Option<&Path>,
-    words: &str,
-    limit: usize,
-    explain: bool,
-    at: Option<i64>,
+    asked: Asked<'_>,
 ) -> Result<SearchReply> {
+    let Asked {
+        words,
+        limit,
+        explain,
+        at,
+        lexical,
+    } = asked;
     let clock = at.map_or_else(now, clock_at);
     let query = parse_for(lib, words, clock)?;
     let hits = index
-        .search(&query, limit, explain)?
+        .search(&query, limit, explain, !lexical)?
         .into_iter()
         .map(|mut hit| {
             hit.path = in_mount(mountpoint, &hit.path);
@@ -40,6 +55,7 @@ pub fn run(
     Ok(SearchReply {
         parse: explain.then(|| query.describe(&clock)),
         hits,
+        notice: index.take_notice(),
     })
 }
 
@@ -74,7 +90,7 @@ impl SearchFiles for MountSearch {
         let query = parse_for(&self.lib, words, now()).map_err(|e| failed(format!("{e:#}")))?;
         Ok(self
             .index
-            .search(&query, limit, false)
+            .search(&query, limit, false, true)
             .map_err(|e| failed(e.to_string()))?
             .into_iter()
             .map(|hit| hit.uri)

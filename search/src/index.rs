@@ -416,8 +416,25 @@ impl SearchIndex {
     /// The best `limit` hits for `query`, copies of one content grouped;
     /// with `explain`, each hit says how its score was made.
     pub fn search(&self, query: &Query, limit: usize, explain: bool) -> Result<Vec<Hit>> {
+        self.search_with(query, limit, explain, Occur::Must)
+    }
+
+    /// As [`SearchIndex::search`], but a file needs only one of the words
+    /// (each one it has still counts): the candidates for ranking by
+    /// meaning when no file has them all.
+    pub fn search_any_word(&self, query: &Query, limit: usize, explain: bool) -> Result<Vec<Hit>> {
+        self.search_with(query, limit, explain, Occur::Should)
+    }
+
+    fn search_with(
+        &self,
+        query: &Query,
+        limit: usize,
+        explain: bool,
+        words: Occur,
+    ) -> Result<Vec<Hit>> {
         let searcher = self.reader.searcher();
-        let compiled = self.compile(&searcher, query);
+        let compiled = self.compile(&searcher, query, words);
         // Copies of one content fold into one hit, so a page may need more
         // documents than hits: fetch more until it is full or all are seen.
         let mut fetch = limit.saturating_mul(OVERFETCH).max(1);
@@ -545,7 +562,14 @@ impl SearchIndex {
     /// The query as tantivy runs it: every filter must hold, every word
     /// must be found in the name or the path (the name counts more), and a
     /// bare time phrase ranks files in its range first.
-    fn compile(&self, searcher: &tantivy::Searcher, q: &Query) -> Box<dyn TantivyQuery> {
+    /// `q` as one query; each word must be there, or (`Occur::Should`)
+    /// only counts where it is.
+    fn compile(
+        &self,
+        searcher: &tantivy::Searcher,
+        q: &Query,
+        words: Occur,
+    ) -> Box<dyn TantivyQuery> {
         let f = self.fields;
         let mut must: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
         for token in q.text.iter().flat_map(|w| tokens(w)) {
@@ -555,7 +579,7 @@ impl SearchIndex {
                 (Occur::Should, word_in(searcher, f.text, &token, TEXT_BOOST)),
                 (Occur::Should, word_in(searcher, f.camera, &token, 1.0)),
             ]);
-            must.push((Occur::Must, Box::new(either)));
+            must.push((words, Box::new(either)));
         }
         let mut filters: Vec<Box<dyn TantivyQuery>> = Vec::new();
         let any_of = |field: Field, values: &[String]| -> Box<dyn TantivyQuery> {

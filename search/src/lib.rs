@@ -9,10 +9,15 @@
 //! content grouped, each score split into its parts. The live index
 //! (`live`) keeps it on disk in the library and up to date with every
 //! change the library records, this device's and its peers'; `extract`
-//! reads the words and photo facts a file's own bytes hold.
+//! reads the words and photo facts a file's own bytes hold. With
+//! all-MiniLM-L6-v2 installed (`embed`, run by candle), `semantic`
+//! re-ranks hits by what they mean and finds files by meaning when no word
+//! matches; without it, search is by words and says so once.
 
 pub mod calendar;
+pub mod embed;
 pub mod extract;
 pub mod index;
 pub mod live;
 pub mod query;
+pub mod semantic;

@@ -21,10 +21,40 @@ use serde::{Deserialize, Serialize};
 
 use crate::index::{Hit, Record, SearchIndex, Writer};
 use crate::query::Query;
+use crate::semantic::Semantic;
 
 /// Bumped when what the index holds for a file changes: an index written
 /// by another version is built again.
 const FORMAT: u32 = 7;
+
+/// What a query means, in words: its free text and the kinds it names
+/// ("family celebration videos").
+fn meaning_of(query: &Query) -> String {
+    use sdfs_core::kind::FileKind;
+    let mut words = query.text.clone();
+    for kind in &query.kinds {
+        words.push(
+            match kind {
+                FileKind::Image => "photos",
+                FileKind::Video => "videos",
+                FileKind::Audio => "music",
+                FileKind::Document => "documents",
+                FileKind::Text => "notes",
+                FileKind::Archive => "archives",
+                FileKind::Book => "books",
+                other => other.as_str(),
+            }
+            .to_owned(),
+        );
+    }
+    words.join(" ")
+}
+
+/// Lexical hits re-ranked by meaning (the page asked for, if longer).
+const RERANKED: usize = 50;
+
+/// Files weighed by meaning alone when no file has the query's words.
+const BY_MEANING: usize = 500;
 
 /// Changed keys read from the change log at a time.
 const BATCH: usize = 20_000;
@@ -91,6 +121,11 @@ pub struct CaughtUp {
 pub struct LiveIndex {
     lib: Arc<Library>,
     index: SearchIndex,
+    /// The model, loaded at the first query with words (`None`: not
+    /// installed or not the pinned one; search is lexical).
+    semantic: std::sync::OnceLock<Option<Semantic>>,
+    /// Why search is lexical, until someone has been told.
+    notice: Mutex<Option<String>>,
     updater: Mutex<Updater>,
     pending: Mutex<HashMap<DeviceId, Pending>>,
     woken: Mutex<bool>,
@@ -182,7 +217,31 @@ impl LiveIndex {
             pending: Mutex::new(HashMap::new()),
             woken: Mutex::new(false),
             wake: Condvar::new(),
+            semantic: std::sync::OnceLock::new(),
+            notice: Mutex::new(None),
         })
+    }
+
+    /// The semantic ranker, loaded once.
+    fn semantic(&self) -> Option<&Semantic> {
+        self.semantic
+            .get_or_init(|| {
+                match Semantic::open(&self.lib.dir().join("search"), &crate::embed::model_dir()) {
+                    Ok(semantic) => Some(semantic),
+                    Err(e) => {
+                        let why = format!("semantic ranking is off ({e}); search is by words");
+                        tracing::warn!("{why}");
+                        *lock(&self.notice) = Some(why);
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// Why search is lexical, the first time it is asked (once per daemon).
+    pub fn take_notice(&self) -> Option<String> {
+        lock(&self.notice).take()
     }
 
     /// Sync changed `entries` of `device`'s replica (written or deleted).
@@ -228,9 +287,55 @@ impl LiveIndex {
 
     /// The best `limit` hits for `query` once the index has caught up
     /// with the library.
-    pub fn search(&self, query: &Query, limit: usize, explain: bool) -> Result<Vec<Hit>> {
+    /// The best `limit` hits for `query`; `by_meaning`: re-ranked by what
+    /// they mean when the model is installed and the query has words.
+    pub fn search(
+        &self,
+        query: &Query,
+        limit: usize,
+        explain: bool,
+        by_meaning: bool,
+    ) -> Result<Vec<Hit>> {
         self.catch_up()?;
-        Ok(self.index.search(query, limit, explain)?)
+        let semantic = match query.text.is_empty() || !by_meaning {
+            true => None,
+            false => self.semantic(),
+        };
+        let Some(semantic) = semantic else {
+            return Ok(self.index.search(query, limit, explain)?);
+        };
+        let mut hits = self.index.search(query, limit.max(RERANKED), explain)?;
+        let meant = semantic.embed_query(&meaning_of(query)).and_then(|meant| {
+            if hits.is_empty() {
+                // No file has all the words: those with some of them,
+                // else the newest the filters allow, by what they mean.
+                let failed =
+                    |e: crate::index::SearchError| crate::embed::EmbedError::Model(e.to_string());
+                let mut candidates = self
+                    .index
+                    .search_any_word(query, BY_MEANING, explain)
+                    .map_err(failed)?;
+                if candidates.is_empty() {
+                    let filters = Query {
+                        text: Vec::new(),
+                        ..query.clone()
+                    };
+                    candidates = self
+                        .index
+                        .search(&filters, BY_MEANING, explain)
+                        .map_err(failed)?;
+                }
+                hits = semantic.by_meaning(&meant, candidates, explain)?;
+                Ok(())
+            } else {
+                semantic.rerank(&meant, &mut hits, sdfs_core::time::unix_now_secs(), explain)
+            }
+        });
+        if let Err(e) = meant {
+            tracing::warn!("semantic ranking failed ({e}); ranked by words");
+        }
+        hits.truncate(limit);
+        Ok(hits)
     }
 
     /// Files in the index.

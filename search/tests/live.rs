@@ -40,7 +40,7 @@ fn find(live: &LiveIndex, words: &str) -> Vec<String> {
         },
     );
     let mut paths: Vec<String> = live
-        .search(&query, 50, false)
+        .search(&query, 50, false, false)
         .expect("search")
         .into_iter()
         .map(|h| h.path)

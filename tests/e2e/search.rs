@@ -490,3 +490,33 @@ fn tags_are_a_hierarchy_and_directories_that_tag_and_untag() -> Result<()> {
     mount.stop()?;
     Ok(())
 }
+
+#[test]
+fn without_the_model_search_is_by_words_and_says_so_once() -> Result<()> {
+    let sd = Sd::init("laptop")?;
+    let docs = sd.path("docs");
+    write_file(&docs, b"Tax Return.pdf", b"%PDF-1.7 a return")?;
+    sd.add_location(&docs, "Docs")?;
+    sd.ok(["index"])?;
+    let nowhere = sd.path("no-models");
+    let mut cmd = sd.cmd(["daemon"]);
+    cmd.env("SD_MODELS", &nowhere);
+    let daemon = sd.spawn_daemon(cmd)?;
+    let say = |words: &str| -> Result<String> {
+        let out = sd.ok(["search", words])?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let first = say("tax")?;
+    ensure!(first.contains("Tax Return.pdf"), "{first}");
+    ensure!(
+        first.contains("note: semantic ranking is off") && first.contains("sd model install"),
+        "{first}"
+    );
+    let second = say("return")?;
+    ensure!(
+        second.contains("Tax Return.pdf") && !second.contains("note:"),
+        "{second}"
+    );
+    drop(daemon);
+    Ok(())
+}

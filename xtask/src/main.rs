@@ -2,6 +2,7 @@
 
 mod bench;
 mod compliance;
+mod model;
 mod tidy;
 
 use std::process::Command;
@@ -112,6 +113,9 @@ fn ci() -> Result<()> {
     tidy::check()?;
     // The end-to-end tests drive the built binary.
     run(cargo().args(["build", "-p", "sdfs-mountd", "--bin", "sd"]))?;
+    // Tests run the real embedding model, installed here for them alone.
+    let models = target_dir().join("models");
+    model::install(&target_dir().join("debug/sd"), Some(&models))?;
     let nextest = Command::new("cargo-nextest")
         .arg("--version")
         .output()
@@ -122,9 +126,13 @@ fn ci() -> Result<()> {
         // nextest does not run doctests; they go first so the run ends on
         // nextest's summary of every test.
         run(cargo().args(["test", "--workspace", "--doc"]))?;
-        run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))
+        run(cargo()
+            .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+            .env("SD_MODELS", &models))
     } else {
-        run(cargo().args(["test", "--workspace", "--no-fail-fast"]))
+        run(cargo()
+            .args(["test", "--workspace", "--no-fail-fast"])
+            .env("SD_MODELS", &models))
     }
 }
 
@@ -141,6 +149,10 @@ fn up(args: &[&str]) -> Result<()> {
         None => home,
     };
     run(Command::new(&sd).arg("init"))?;
+    // Semantic search; without the model, search is by words.
+    if let Err(e) = model::install(&sd, None) {
+        eprintln!("semantic search stays off: {e:#}");
+    }
     let listed = Command::new(&sd)
         .args(["--json", "location", "list"])
         .output()?;

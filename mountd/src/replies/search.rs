@@ -16,6 +16,9 @@ pub struct SearchReply {
     pub parse: Option<Vec<String>>,
     /// `path` is absolute when this daemon serves a mount.
     pub hits: Vec<Hit>,
+    /// Why search is by words only (said once per daemon).
+    #[serde(skip)]
+    pub notice: Option<String>,
 }
 
 impl Render for SearchReply {
@@ -49,6 +52,9 @@ impl Render for SearchReply {
         }
         if self.hits.is_empty() {
             writeln!(out, "no files found")?;
+        }
+        if let Some(notice) = &self.notice {
+            writeln!(out, "note: {notice}")?;
         }
         Ok(())
     }

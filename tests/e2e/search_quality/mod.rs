@@ -98,6 +98,8 @@ fn two_devices(entries: &mut [Entry]) -> Result<(Sd, sdfs_tests::Daemon)> {
             std::fs::create_dir_all(&dir)?;
             sd.add_location(&dir, location)?;
         }
+        // Indexed before the daemons start, so tagging finds every file.
+        sd.ok(["index"])?;
     }
     let nas_daemon = nas.daemon_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;
     let laptop_daemon = laptop.daemon_with(&["--listen", LOOPBACK, "--sync-every", "3600"])?;

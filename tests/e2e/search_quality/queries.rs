@@ -763,6 +763,46 @@ pub fn all() -> Vec<Case> {
             ["text: service, agreement, globex"],
             |e| e.is("contract", "Globex")
         ),
+        // Meaning: no file has these words; the model knows what they mean.
+        case!(
+            "vacation pictures",
+            ["text: vacation", "kinds: image"],
+            |e| e.kind == Image
+                && ["Italy", "Paris", "Beach", "Ski trip", "Hiking"].contains(&e.subject.as_str())
+        ),
+        case!("bills from acme", ["text: bills, acme"], |e| e
+            .is("invoice", "Acme")),
+        case!(
+            "agreements with globex",
+            ["text: agreements, globex"],
+            |e| e.is("contract", "Globex")
+        ),
+        case!(
+            "family celebration videos",
+            ["text: family, celebration", "kinds: video"],
+            |e| e.kind == Video
+                && [
+                    "Wedding",
+                    "Birthday 2024",
+                    "Christmas 2023",
+                    "Christmas 2024"
+                ]
+                .contains(&e.subject.as_str())
+        ),
+        case!(
+            "mountain walk photos",
+            ["text: mountain, walk", "kinds: image"],
+            |e| e.kind == Image && e.about("Hiking")
+        ),
+        case!("seaside photos", ["text: seaside", "kinds: image"], |e| e
+            .kind
+            == Image
+            && e.about("Beach")),
+        case!(
+            "snow holiday photos",
+            ["text: snow, holiday", "kinds: image"],
+            |e| e.kind == Image && e.about("Ski trip")
+        ),
         // Cameras (EXIF).
         case!("canon", ["text: canon"], |e| e.camera
             == Some("Canon EOS R6")),

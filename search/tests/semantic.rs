@@ -1,0 +1,124 @@
+//! Semantic ranking with the real all-MiniLM-L6-v2 weights (installed by
+//! `cargo xtask ci` into `$SD_MODELS`, or by `sd model install`): words
+//! that mean the same thing find each other, a file that is not the pinned
+//! one is refused, and the live index finds by meaning what no word
+//! matches.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sdfs_core::Library;
+use sdfs_search::calendar::Clock;
+use sdfs_search::embed::{self, EmbedError, Embedder, cosine};
+use sdfs_search::live::LiveIndex;
+use sdfs_search::query::{Context, parse};
+
+fn model() -> Embedder {
+    let dir = embed::model_dir();
+    Embedder::load(&dir).unwrap_or_else(|e| {
+        panic!("{e}: install it with `cargo xtask ci` or `sd model install DIR`")
+    })
+}
+
+#[test]
+fn meanings_are_near_and_unrelated_words_far() {
+    let model = model();
+    let v = model
+        .embed(&["holiday photos", "vacation pictures", "tax return"])
+        .expect("embed");
+    assert_eq!(v[0].len(), embed::DIMS);
+    let norm: f32 = v[0].iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+    let near = cosine(&v[0], &v[1]);
+    let far = cosine(&v[0], &v[2]);
+    assert!(near > 0.5 && far < 0.3 && near > far + 0.3, "{near} {far}");
+}
+
+#[test]
+fn a_model_file_that_is_not_the_pinned_one_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("model");
+    embed::install(&embed::model_dir(), &dir).expect("install a copy");
+    assert!(Embedder::load(&dir).is_ok());
+    let config = dir.join("config.json");
+    let mut bytes = std::fs::read(&config).expect("read");
+    bytes.push(b' ');
+    std::fs::write(&config, bytes).expect("write");
+    assert!(matches!(
+        Embedder::load(&dir),
+        Err(EmbedError::Mismatch(path, _)) if path == config
+    ));
+    // Nor is a copy made from it.
+    let again = embed::install(&dir, &tmp.path().join("again"));
+    assert!(matches!(again, Err(EmbedError::Mismatch(..))));
+    assert!(matches!(
+        Embedder::load(&tmp.path().join("none")),
+        Err(EmbedError::Missing(_))
+    ));
+}
+
+fn write(path: &Path) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, path.to_string_lossy().as_bytes()).expect("write");
+}
+
+fn names(live: &LiveIndex, words: &str) -> Vec<String> {
+    let query = parse(
+        words,
+        &Context {
+            clock: Clock {
+                unix_secs: 1_800_000_000,
+                utc_offset_secs: 0,
+            },
+            devices: &["laptop".to_owned()],
+            volumes: &[],
+        },
+    );
+    live.search(&query, 3, true, true)
+        .expect("search")
+        .into_iter()
+        .map(|h| h.name)
+        .collect()
+}
+
+#[test]
+fn the_live_index_finds_by_meaning_what_no_word_matches() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let docs = tmp.path().join("docs");
+    for name in [
+        "Summer holiday at the seaside/IMG_0001.jpg",
+        "Tax Return 2024.pdf",
+        "Quarterly invoice Acme.pdf",
+        "kitchen renovation quote.pdf",
+        "birthday party.mp4",
+    ] {
+        write(&docs.join(name));
+    }
+    let lib = Arc::new(Library::create(&tmp.path().join("lib"), "laptop").expect("library"));
+    let location = sdfs_core::locations::add(
+        &lib,
+        &docs,
+        Some("Docs"),
+        Default::default(),
+        Default::default(),
+    )
+    .expect("location");
+    sdfs_core::indexer::index_to_end(&lib, location.id, false).expect("index");
+    let live = LiveIndex::open(Arc::clone(&lib)).expect("open");
+    // No file says "vacation" or "beach": the one about a seaside holiday
+    // is what they mean.
+    assert_eq!(names(&live, "vacation at the beach")[0], "IMG_0001.jpg");
+    assert_eq!(names(&live, "taxes")[0], "Tax Return 2024.pdf");
+    assert_eq!(
+        names(&live, "bill from acme")[0],
+        "Quarterly invoice Acme.pdf"
+    );
+    // Nothing near in meaning is nothing found.
+    assert!(
+        names(&live, "zebra").is_empty(),
+        "{:?}",
+        names(&live, "zebra")
+    );
+    // With the model there, nothing needs saying.
+    assert_eq!(live.take_notice(), None);
+}
