@@ -162,7 +162,7 @@ pub fn run(args: &[String]) -> Result<()> {
     // The first search builds the index from the library (no daemon yet).
     let start = Instant::now();
     ensure!(
-        sd(&["search", "--limit", "1", "nothing-matches-this"])
+        sd(&["search", "--lexical", "--limit", "1", "nothing-matches-this"])
             .stdout(Stdio::null())
             .status()?
             .success()
@@ -271,7 +271,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let start = Instant::now();
         std::fs::write(some_dir.join(format!("{word}.txt")), b"new")?;
         wait(Duration::from_secs(30), || {
-            sd(&["search", "--json", &word])
+            sd(&["search", "--lexical", "--json", &word])
                 .output()
                 .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"[{"))
         })

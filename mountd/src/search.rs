@@ -88,13 +88,19 @@ impl SearchFiles for MountSearch {
     fn search(&self, words: &str, limit: usize) -> sdfs_core::Result<Vec<String>> {
         let failed = |e: String| sdfs_core::Error::fs(ErrorKind::Io, format!("search: {e}"));
         let query = parse_for(&self.lib, words, now()).map_err(|e| failed(format!("{e:#}")))?;
-        Ok(self
-            .index
-            .search(&query, limit, false, true)
-            .map_err(|e| failed(e.to_string()))?
-            .into_iter()
-            .map(|hit| hit.uri)
-            .collect())
+        // A listing has no order (`ls` sorts by name): re-ranking would
+        // cost and change nothing. Only a query no file's words match is
+        // answered by meaning.
+        let search = |by_meaning| {
+            self.index
+                .search(&query, limit, false, by_meaning)
+                .map_err(|e| failed(e.to_string()))
+        };
+        let mut hits = search(false)?;
+        if hits.is_empty() {
+            hits = search(true)?;
+        }
+        Ok(hits.into_iter().map(|hit| hit.uri).collect())
     }
 }
 
