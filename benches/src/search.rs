@@ -162,10 +162,16 @@ pub fn run(args: &[String]) -> Result<()> {
     // The first search builds the index from the library (no daemon yet).
     let start = Instant::now();
     ensure!(
-        sd(&["search", "--lexical", "--limit", "1", "nothing-matches-this"])
-            .stdout(Stdio::null())
-            .status()?
-            .success()
+        sd(&[
+            "search",
+            "--lexical",
+            "--limit",
+            "1",
+            "nothing-matches-this"
+        ])
+        .stdout(Stdio::null())
+        .status()?
+        .success()
     );
     let build = start.elapsed().as_secs_f64();
     let index_bytes = du(&lib.join("search"))?;
