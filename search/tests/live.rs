@@ -3,14 +3,14 @@
 //! its last commit when opened again, and follows a paired device's
 //! replica as sync applies pages.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
 use sdfs_core::Library;
 use sdfs_core::model::device::DeviceRecord;
-use sdfs_search::calendar::Clock;
 use sdfs_search::live::LiveIndex;
-use sdfs_search::query::{Context, parse};
 use sdfs_tests::jpeg_with_exif;
 
 fn index(lib: &Arc<Library>, location: sdfs_core::ids::LocationId) {
@@ -27,18 +27,7 @@ fn add_location(lib: &Arc<Library>, dir: &Path, name: &str) -> sdfs_core::ids::L
 
 /// Paths under the mount of the hits for `words`, sorted.
 fn find(live: &LiveIndex, words: &str) -> Vec<String> {
-    let devices = ["laptop".to_owned(), "nas".to_owned()];
-    let query = parse(
-        words,
-        &Context {
-            clock: Clock {
-                unix_secs: 1_800_000_000,
-                utc_offset_secs: 0,
-            },
-            devices: &devices,
-            volumes: &[],
-        },
-    );
+    let query = common::query(words);
     let mut paths: Vec<String> = live
         .search(&query, 50, false, false)
         .expect("search")

@@ -4,14 +4,14 @@
 //! one is refused, and the live index finds by meaning what no word
 //! matches.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
 use sdfs_core::Library;
-use sdfs_search::calendar::Clock;
 use sdfs_search::embed::{self, EmbedError, Embedder, cosine};
 use sdfs_search::live::LiveIndex;
-use sdfs_search::query::{Context, parse};
 
 fn model() -> Embedder {
     let dir = embed::model_dir();
@@ -63,17 +63,7 @@ fn write(path: &Path) {
 }
 
 fn names(live: &LiveIndex, words: &str) -> Vec<String> {
-    let query = parse(
-        words,
-        &Context {
-            clock: Clock {
-                unix_secs: 1_800_000_000,
-                utc_offset_secs: 0,
-            },
-            devices: &["laptop".to_owned()],
-            volumes: &[],
-        },
-    );
+    let query = common::query(words);
     live.search(&query, 3, true, true)
         .expect("search")
         .into_iter()
