@@ -32,6 +32,10 @@ struct State {
     ready: BTreeMap<usize, Bytes>,
     /// Chunks some caller is fetching.
     in_flight: BTreeSet<usize>,
+    /// Chunks before this one every reader has passed: a read-ahead batch
+    /// that starts late (its thread scheduled after the reader overtook
+    /// it) does not fetch them again.
+    passed: usize,
 }
 
 /// Chunks one caller fetches; released (and waiters woken) when dropped,
@@ -72,12 +76,18 @@ impl Staging {
         state.ready.contains_key(&index) || state.in_flight.contains(&index)
     }
 
-    /// Claims those of `wanted` that are neither staged nor in flight.
+    /// Claims those of `wanted` that are neither staged nor in flight nor
+    /// passed.
     pub fn claim(&self, wanted: Vec<(usize, ChunkRef)>) -> Claim<'_> {
         let mut state = self.lock();
+        let passed = state.passed;
         let chunks = wanted
             .into_iter()
-            .filter(|(index, _)| !state.ready.contains_key(index) && state.in_flight.insert(*index))
+            .filter(|(index, _)| {
+                *index >= passed
+                    && !state.ready.contains_key(index)
+                    && state.in_flight.insert(*index)
+            })
             .collect();
         Claim {
             staging: self,
@@ -104,9 +114,11 @@ impl Staging {
         state.ready.get(&index).cloned()
     }
 
-    /// Drops what every reader has passed.
+    /// Drops what every reader has passed (a read that still wants one
+    /// fetches it itself, chunk by chunk).
     pub fn drop_before(&self, index: usize) {
         let mut state = self.lock();
+        state.passed = state.passed.max(index);
         while state
             .ready
             .first_key_value()
@@ -131,6 +143,17 @@ mod tests {
             length: 10,
         };
         (i, r)
+    }
+
+    #[test]
+    fn a_late_batch_does_not_claim_what_the_reader_passed() {
+        let staging = Staging::default();
+        staging.stage(0, Bytes::from_static(b"zero"));
+        staging.drop_before(2);
+        let late = staging.claim(vec![chunk(0), chunk(1), chunk(2)]);
+        let claimed: Vec<usize> = late.chunks().iter().map(|(i, _)| *i).collect();
+        assert_eq!(claimed, vec![2]);
+        assert!(!staging.has(0), "what the reader passed is dropped");
     }
 
     #[test]
