@@ -439,12 +439,34 @@ impl SearchIndex {
         // documents than hits: fetch more until it is full or all are seen.
         let mut fetch = limit.saturating_mul(OVERFETCH).max(1);
         let mut hits = loop {
-            let top = searcher.search(&compiled, &ranked(fetch))?;
+            // Without words every file found scores alike: the newest come
+            // first, whichever segment holds them. With words, tantivy's
+            // own top-k skips what cannot make the page (a collector that
+            // reads more per file would have to score them all); equal
+            // scores within the page are ordered alike below.
+            let top: Vec<(f32, DocAddress)> = if query.text.is_empty() {
+                searcher
+                    .search(&compiled, &ranked(fetch))?
+                    .into_iter()
+                    .map(|((score, _, _), address)| (score, address))
+                    .collect()
+            } else {
+                searcher.search(&compiled, &TopDocs::with_limit(fetch))?
+            };
             let seen_all = top.len() < fetch;
+            let mut page = Vec::with_capacity(top.len());
+            for (score, address) in top {
+                page.push((self.hit(&searcher, address, score)?, address));
+            }
+            page.sort_by(|(a, _), (b, _)| {
+                b.score
+                    .total_cmp(&a.score)
+                    .then(b.modified.cmp(&a.modified))
+                    .then(order_of(&b.uri).cmp(&order_of(&a.uri)))
+            });
             let mut hits: Vec<(Hit, DocAddress)> = Vec::new();
             let mut contents: HashSet<String> = HashSet::new();
-            for ((score, _, _), address) in top {
-                let hit = self.hit(&searcher, address, score)?;
+            for (hit, address) in page {
                 if hit
                     .content_id
                     .as_ref()
@@ -718,7 +740,8 @@ const TIME_BOOST: f32 = 2.0;
 /// The best `limit` documents: by score, then the most recently changed,
 /// then by a fixed order of their URIs, so equal scores (a query of
 /// filters only) list the same files in the same order on every run and
-/// every device, newest first.
+/// every device, newest first. It reads two fast fields per file found, so
+/// it is kept for queries without words.
 fn ranked(
     limit: usize,
 ) -> impl tantivy::collector::Collector<Fruit = Vec<((f32, i64, u64), DocAddress)>> {
