@@ -666,6 +666,9 @@ impl SearchIndex {
         if let Some(rank) = self.time_rank(q) {
             must.push((Occur::Should, rank));
         }
+        if let Some(rank) = self.year_rank(searcher, q) {
+            must.push((Occur::Should, rank));
+        }
         Box::new(BooleanQuery::new(must))
     }
 
@@ -700,6 +703,21 @@ impl SearchIndex {
         )))
     }
 
+    /// Years the query's time phrase named, in names and folders: ranks,
+    /// never filters.
+    fn year_rank(&self, searcher: &tantivy::Searcher, q: &Query) -> Option<Box<dyn TantivyQuery>> {
+        if q.years.is_empty() {
+            return None;
+        }
+        let f = self.fields;
+        let mut says = Vec::new();
+        for year in &q.years {
+            says.push((Occur::Should, word_in(searcher, f.name, year, 1.0)));
+            says.push((Occur::Should, word_in(searcher, f.folder, year, 1.0)));
+        }
+        Some(Box::new(BooleanQuery::new(says)))
+    }
+
     /// The parts a score is the sum of, each as a query of its own.
     fn parts(
         &self,
@@ -723,6 +741,9 @@ impl SearchIndex {
         ];
         if let Some(rank) = self.time_rank(q) {
             parts.push(("time", rank));
+        }
+        if let Some(rank) = self.year_rank(searcher, q) {
+            parts.push(("year", rank));
         }
         parts
     }

@@ -69,6 +69,9 @@ pub struct Query {
     pub tags: Vec<String>,
     /// Folder names, as typed.
     pub folders: Vec<String>,
+    /// Years a time phrase named ("tax 2023"): people file by year, so a
+    /// name or folder that says the year ranks first too (never filters).
+    pub years: Vec<String>,
 }
 
 impl Query {
@@ -487,6 +490,11 @@ pub fn parse(input: &str, ctx: &Context<'_>) -> Query {
             continue;
         }
         if let Some((range, used)) = time_phrase(ctx, rest) {
+            for word in &rest[..used] {
+                if year_of(word).is_some() && !q.years.contains(word) {
+                    q.years.push(word.clone());
+                }
+            }
             q.time.get_or_insert(TimeQuery {
                 range,
                 field: TimeField::Any,
@@ -868,6 +876,10 @@ mod tests {
         assert_eq!((q.min_size, q.max_size), (Some(1 << 20), Some(1 << 30)));
         let t = q.time.expect("created");
         assert_eq!(t.field, TimeField::Created);
+        // A year a time phrase names also ranks names and folders that say it.
+        assert_eq!(parse("tax 2023", &ctx()).years, ["2023"]);
+        assert_eq!(parse("photos in march 2024", &ctx()).years, ["2024"]);
+        assert!(parse("photos from last year", &ctx()).years.is_empty());
         // Formats and languages are extensions.
         assert_eq!(
             parse("spreadsheets", &ctx()).extensions,
