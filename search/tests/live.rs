@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use sdfs_core::Library;
@@ -13,17 +12,7 @@ use sdfs_core::model::device::DeviceRecord;
 use sdfs_search::live::LiveIndex;
 use sdfs_tests::jpeg_with_exif;
 
-fn index(lib: &Arc<Library>, location: sdfs_core::ids::LocationId) {
-    sdfs_core::indexer::index_to_end(lib, location, false).expect("index");
-}
-
-fn add_location(lib: &Arc<Library>, dir: &Path, name: &str) -> sdfs_core::ids::LocationId {
-    let location =
-        sdfs_core::locations::add(lib, dir, Some(name), Default::default(), Default::default())
-            .expect("location");
-    index(lib, location.id);
-    location.id
-}
+use common::{add_location, index, write};
 
 /// Paths under the mount of the hits for `words`, sorted.
 fn find(live: &LiveIndex, words: &str) -> Vec<String> {
@@ -36,11 +25,6 @@ fn find(live: &LiveIndex, words: &str) -> Vec<String> {
         .collect();
     paths.sort();
     paths
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(path, text).expect("write");
 }
 
 /// Pulls every page of `owner`'s index into `replica`; returns the

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use sdfs_core::Library;
@@ -57,11 +56,6 @@ fn a_model_file_that_is_not_the_pinned_one_is_refused() {
     ));
 }
 
-fn write(path: &Path) {
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(path, path.to_string_lossy().as_bytes()).expect("write");
-}
-
 fn names(live: &LiveIndex, words: &str) -> Vec<String> {
     let query = common::query(words);
     live.search(&query, 3, true, true)
@@ -82,18 +76,11 @@ fn the_live_index_finds_by_meaning_what_no_word_matches() {
         "kitchen renovation quote.pdf",
         "birthday party.mp4",
     ] {
-        write(&docs.join(name));
+        let path = docs.join(name);
+        common::write(&path, &path.to_string_lossy());
     }
     let lib = Arc::new(Library::create(&tmp.path().join("lib"), "laptop").expect("library"));
-    let location = sdfs_core::locations::add(
-        &lib,
-        &docs,
-        Some("Docs"),
-        Default::default(),
-        Default::default(),
-    )
-    .expect("location");
-    sdfs_core::indexer::index_to_end(&lib, location.id, false).expect("index");
+    common::add_location(&lib, &docs, "Docs");
     let live = LiveIndex::open(Arc::clone(&lib)).expect("open");
     // No file says "vacation" or "beach": the one about a seaside holiday
     // is what they mean.
