@@ -1,4 +1,4 @@
-//! The messages of `/sdfs/sync/1`, `/sdfs/chunks/1` and `/sdfs/deliver/1`.
+//! The messages of `/sdfs/sync/2`, `/sdfs/chunks/1` and `/sdfs/deliver/1`.
 //! Only paired devices get answers; anyone else is refused before any
 //! lookup.
 
@@ -11,7 +11,7 @@ use sdfs_core::shared::{SharedOp, VersionVector};
 use sdfs_core::sync::{MAX_SYNC_MESSAGE, Page, Pull};
 use serde::{Deserialize, Serialize};
 
-pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/sync/1");
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/sync/2");
 pub const CHUNKS_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/chunks/1");
 pub const DELIVER_PROTOCOL: StreamProtocol = StreamProtocol::new("/sdfs/deliver/1");
 

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::Path;
 
 use sdfs_core::kind::FileKind;
+use sdfs_core::model::extract::ExtractRecord;
 
 /// Bytes of a file read for its text at most.
 pub const MAX_TEXT: u64 = 64 * 1024;
@@ -28,6 +29,23 @@ pub fn text_of(path: &Path, kind: FileKind, size: u64) -> Option<String> {
         return None;
     }
     Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Everything the file at `path` says about itself: its text (plain or
+/// office) and, for a photo, when and with what camera it was taken.
+pub fn what_it_says(path: &Path, kind: FileKind, name: &[u8], size: u64) -> ExtractRecord {
+    if size == 0 {
+        // An empty file says nothing: not even opened.
+        return ExtractRecord::default();
+    }
+    let text = text_of(path, kind, size).or_else(|| office_text_of(path, name));
+    let photo = photo_of(path, kind).unwrap_or_default();
+    ExtractRecord {
+        text,
+        taken: photo.taken,
+        camera: photo.camera,
+    }
+    .bounded()
 }
 
 /// XML parts of an office document that hold its text, by extension.

@@ -20,4 +20,5 @@ pub mod extract;
 pub mod index;
 pub mod live;
 pub mod query;
+mod said;
 pub mod semantic;

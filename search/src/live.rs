@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::index::{Hit, Record, SearchIndex, Writer};
 use crate::query::Query;
+use crate::said::Said;
 use crate::semantic::Semantic;
 
 /// Bumped when what the index holds for a file changes: an index written
@@ -132,22 +133,29 @@ pub struct LiveIndex {
     wake: Condvar,
 }
 
+/// What indexing a file needs besides the file: the tags, and what files
+/// say.
+struct Known<'a> {
+    tags: &'a Tags,
+    said: &'a Said,
+}
+
 /// Replaces everything `owner` has in the index with every file of `tree`.
 fn index_whole(
     writer: &mut Writer,
-    tags: &Tags,
+    known: &Known<'_>,
     mut tree: FileTree,
     owner: &str,
     done: &mut CaughtUp,
 ) -> Result<()> {
     writer.remove_owner(owner);
-    tree.for_each(&mut |row| add(writer, tags, row, done))?;
+    tree.for_each(&mut |row| add(writer, known, row, done))?;
     Ok(())
 }
 
-fn add(writer: &mut Writer, tags: &Tags, row: FileRow, done: &mut CaughtUp) {
+fn add(writer: &mut Writer, known: &Known<'_>, row: FileRow, done: &mut CaughtUp) {
     done.indexed += 1;
-    if let Err(e) = writer.add(record(row, tags)) {
+    if let Err(e) = writer.add(record(row, known)) {
         tracing::warn!("search index: {e}");
     }
 }
@@ -160,25 +168,17 @@ fn owner(device: DeviceId) -> String {
     device.0.simple().to_string()
 }
 
-fn record(row: FileRow, tags: &Tags) -> Record {
+fn record(row: FileRow, known: &Known<'_>) -> Record {
     let target = Target {
         device: row.owner,
         entry: row.entry,
     };
-    // An empty file says nothing: not even opened.
-    let disk_path = row.disk_path.as_deref().filter(|_| row.size > 0);
-    let text = disk_path.and_then(|path| {
-        crate::extract::text_of(path, row.kind, row.size)
-            .or_else(|| crate::extract::office_text_of(path, &row.name))
-    });
-    let photo = disk_path
-        .and_then(|path| crate::extract::photo_of(path, row.kind))
-        .unwrap_or_default();
+    let said = known.said.of(&row);
     Record {
-        text,
-        taken: photo.taken,
-        camera: photo.camera,
-        tags: tags.of.get(&target).cloned().unwrap_or_default(),
+        text: said.text,
+        taken: said.taken,
+        camera: said.camera,
+        tags: known.tags.of.get(&target).cloned().unwrap_or_default(),
         path: String::from_utf8_lossy(&row.mount_path).into_owned(),
         name: String::from_utf8_lossy(&row.name).into_owned(),
         uri: row.uri,
@@ -360,18 +360,22 @@ impl LiveIndex {
         } = &mut *updater;
         let mut done = CaughtUp::default();
         let retag = self.refresh_tags(tags)?;
+        let said = Said::open(&self.lib);
+        let known = &Known {
+            tags: &*tags,
+            said: &said,
+        };
         let (marks, built) = match marks {
             Some(m) => (m, false),
             None => {
-                let built = self.build_all(writer, tags, &mut done)?;
+                let built = self.build_all(writer, known, &mut done)?;
                 (marks.insert(built), true)
             }
         };
-        let tags = &*tags;
         // A build just indexed every file with its tags now.
         if !built && !retag.is_empty() {
-            self.retag(writer, tags, &retag, &mut done)?;
-            self.commit(writer, marks)?;
+            self.retag(writer, known, &retag, &mut done)?;
+            self.commit(writer, known, marks)?;
         }
         let me = owner(self.lib.device_id());
         loop {
@@ -381,9 +385,9 @@ impl LiveIndex {
                 // A deletion we never saw was pruned: start this device
                 // again from its records.
                 let head = changes::heads(self.lib.db())?[Resource::Entry.slot()];
-                index_whole(writer, tags, FileTree::local(&self.lib)?, &me, &mut done)?;
+                index_whole(writer, known, FileTree::local(&self.lib)?, &me, &mut done)?;
                 marks.local = head;
-                self.commit(writer, marks)?;
+                self.commit(writer, known, marks)?;
                 continue;
             }
             if changed.keys.is_empty() {
@@ -391,16 +395,16 @@ impl LiveIndex {
             }
             let mut tree = FileTree::local(&self.lib)?;
             let keys = changed.keys.iter().map(|k| *k as u64);
-            self.apply(writer, tags, &mut tree, &me, keys, &mut done)?;
+            self.apply(writer, known, &mut tree, &me, keys, &mut done)?;
             marks.local = changed.next;
-            self.commit(writer, marks)?;
+            self.commit(writer, known, marks)?;
             if !changed.more {
                 break;
             }
         }
         self.catch_up_devices(
             writer,
-            tags,
+            known,
             marks,
             !std::mem::replace(replicas_checked, true),
             &mut done,
@@ -414,7 +418,7 @@ impl LiveIndex {
     fn catch_up_devices(
         &self,
         writer: &mut Writer,
-        tags: &Tags,
+        known: &Known<'_>,
         marks: &mut Marks,
         check: bool,
         done: &mut CaughtUp,
@@ -452,7 +456,7 @@ impl LiveIndex {
                 let mark = replica::watermarks(self.lib.db(), device.id)?;
                 index_whole(
                     writer,
-                    tags,
+                    known,
                     FileTree::replica(&self.lib, device)?,
                     &id,
                     done,
@@ -463,7 +467,7 @@ impl LiveIndex {
                 let mut tree = FileTree::replica(&self.lib, device)?;
                 self.apply(
                     writer,
-                    tags,
+                    known,
                     &mut tree,
                     &id,
                     p.entries.iter().copied(),
@@ -474,13 +478,18 @@ impl LiveIndex {
             }
         }
         if changed {
-            self.commit(writer, marks)?;
+            self.commit(writer, known, marks)?;
         }
         Ok(())
     }
 
     /// Everything, from scratch.
-    fn build_all(&self, writer: &mut Writer, tags: &Tags, done: &mut CaughtUp) -> Result<Marks> {
+    fn build_all(
+        &self,
+        writer: &mut Writer,
+        known: &Known<'_>,
+        done: &mut CaughtUp,
+    ) -> Result<Marks> {
         writer.clear()?;
         let marks = Marks {
             format: FORMAT,
@@ -488,10 +497,10 @@ impl LiveIndex {
             devices: BTreeMap::new(),
         };
         let me = owner(self.lib.device_id());
-        index_whole(writer, tags, FileTree::local(&self.lib)?, &me, done)?;
+        index_whole(writer, known, FileTree::local(&self.lib)?, &me, done)?;
         // Paired devices are built by the catch-up that follows (none is
         // in `marks` yet).
-        self.commit(writer, &marks)?;
+        self.commit(writer, known, &marks)?;
         Ok(marks)
     }
 
@@ -499,7 +508,7 @@ impl LiveIndex {
     fn apply(
         &self,
         writer: &mut Writer,
-        tags: &Tags,
+        known: &Known<'_>,
         tree: &mut FileTree,
         owner: &str,
         keys: impl Iterator<Item = u64>,
@@ -523,7 +532,7 @@ impl LiveIndex {
                     writer.remove(owner, key)?;
                     tree.for_each_at(key, &mut |row| {
                         added.insert(row.entry);
-                        add(writer, tags, row, done);
+                        add(writer, known, row, done);
                     })?;
                 }
             }
@@ -533,7 +542,7 @@ impl LiveIndex {
                 continue;
             }
             writer.remove(owner, key)?;
-            tree.for_each_at(key, &mut |row| add(writer, tags, row, done))?;
+            tree.for_each_at(key, &mut |row| add(writer, known, row, done))?;
         }
         Ok(())
     }
@@ -595,7 +604,7 @@ impl LiveIndex {
     fn retag(
         &self,
         writer: &mut Writer,
-        tags: &Tags,
+        known: &Known<'_>,
         targets: &BTreeSet<Target>,
         done: &mut CaughtUp,
     ) -> Result<()> {
@@ -617,14 +626,19 @@ impl LiveIndex {
                 let file = matches!(tree.is_dir(entry)?, Some(false));
                 if file {
                     writer.remove(&id, entry)?;
-                    tree.for_each_at(entry, &mut |row| add(writer, tags, row, done))?;
+                    tree.for_each_at(entry, &mut |row| add(writer, known, row, done))?;
                 }
             }
         }
         Ok(())
     }
 
-    fn commit(&self, writer: &mut Writer, marks: &Marks) -> Result<()> {
+    /// Keeps what files said in the library, then commits the index: an
+    /// index never names extracts the library lost in a crash.
+    fn commit(&self, writer: &mut Writer, known: &Known<'_>, marks: &Marks) -> Result<()> {
+        if let Err(e) = known.said.keep(&self.lib) {
+            tracing::warn!("search: keeping what files say: {e}");
+        }
         let payload = serde_json::to_string(marks).unwrap_or_default();
         writer.commit(Some(&payload))?;
         Ok(())

@@ -209,3 +209,53 @@ fn photos_are_found_by_when_they_were_taken_and_their_camera() {
     assert_eq!(find(&live, "pixel").len(), 2);
     assert!(find(&live, "photos taken in 2025").is_empty());
 }
+
+#[test]
+fn another_devices_files_are_found_by_what_they_say_while_it_is_away() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let share = tmp.path().join("share");
+    write(&share.join("notes/minutes.md"), "the zebra crossing budget");
+    std::fs::create_dir_all(share.join("photos")).expect("mkdir");
+    std::fs::write(
+        share.join("photos/IMG_0001.jpg"),
+        jpeg_with_exif("Pixel 7", "2023:07:14 10:00:00"),
+    )
+    .expect("write");
+    let laptop = Arc::new(Library::create(&tmp.path().join("l1"), "laptop").expect("library"));
+    let nas = Arc::new(Library::create(&tmp.path().join("l2"), "nas").expect("library"));
+    laptop
+        .add_paired_device(&DeviceRecord::this_device(nas.device_id(), "nas"))
+        .expect("pair");
+    add_location(&nas, &share, "Share");
+    let nas_id = nas.device_id();
+    sync(&nas, &laptop);
+    let on_laptop = LiveIndex::open(Arc::clone(&laptop)).expect("open");
+    // The nas's files are known by name, but no one has read them yet.
+    assert_eq!(find(&on_laptop, "minutes"), ["nas/Share/notes/minutes.md"]);
+    assert!(find(&on_laptop, "zebra").is_empty());
+
+    // The nas's own index reads them and keeps what they say; sync brings
+    // it, and the laptop finds the files by it with the nas gone (only its
+    // replica is read from here on).
+    let on_nas = LiveIndex::open(Arc::clone(&nas)).expect("open");
+    on_nas.catch_up().expect("nas catches up");
+    let changed = sync(&nas, &laptop);
+    assert_eq!(changed.len(), 2, "both files said something: {changed:?}");
+    drop(on_nas);
+    drop(nas);
+    std::fs::remove_dir_all(&share).expect("the nas is away");
+    on_laptop.replica_changed(nas_id, &changed);
+    assert_eq!(find(&on_laptop, "zebra"), ["nas/Share/notes/minutes.md"]);
+    assert_eq!(
+        find(&on_laptop, "photos taken in 2023"),
+        ["nas/Share/photos/IMG_0001.jpg"]
+    );
+    assert_eq!(find(&on_laptop, "pixel"), ["nas/Share/photos/IMG_0001.jpg"]);
+
+    // Built again from scratch (a new index format), it reads them from the
+    // replica alone.
+    drop(on_laptop);
+    std::fs::remove_dir_all(laptop.dir().join("search")).expect("drop the index");
+    let on_laptop = LiveIndex::open(Arc::clone(&laptop)).expect("reopen");
+    assert_eq!(find(&on_laptop, "zebra"), ["nas/Share/notes/minutes.md"]);
+}

@@ -51,6 +51,9 @@ pub const CHILDREN: TableDefinition<'_, &[u8], u64> = TableDefinition::new("chil
 pub const INODES: TableDefinition<'_, u64, u64> = TableDefinition::new("inodes");
 /// Content id → [`ContentRecord`](crate::model::content::ContentRecord).
 pub const CONTENT: Synced<u128> = Synced::new("content");
+/// Content id → [`ExtractRecord`](crate::model::extract::ExtractRecord):
+/// what this device's copies of a content say (text, EXIF).
+pub const EXTRACTS: Synced<u128> = Synced::new("extracts");
 /// (content id, entry id) → (): the instances of each content.
 pub const INSTANCES: TableDefinition<'_, (u128, u64), ()> = TableDefinition::new("instances");
 /// (location root entry id, entry id) → (): files whose content is not identified yet.
@@ -92,6 +95,7 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(CHILDREN)?;
     txn.open_table(INODES)?;
     txn.open_table(CONTENT.0)?;
+    txn.open_table(EXTRACTS.0)?;
     txn.open_table(INSTANCES)?;
     txn.open_table(UNIDENTIFIED)?;
     txn.open_table(MANIFESTS)?;

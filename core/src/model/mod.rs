@@ -3,6 +3,7 @@
 pub mod content;
 pub mod device;
 pub mod entry;
+pub mod extract;
 pub mod location;
 pub mod volume;
 

@@ -16,6 +16,7 @@ use crate::model::location::LocationRecord;
 use crate::time::rfc3339;
 use crate::uri::SdUri;
 
+pub mod extracts;
 pub mod files;
 pub mod remote;
 

@@ -213,6 +213,9 @@ pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {
     for key in keys(&schema::CONTENT)? {
         log.record(Resource::Content, key)?;
     }
+    for key in keys(&schema::EXTRACTS)? {
+        log.record(Resource::Extract, key)?;
+    }
     let entries = txn.open_table(schema::ENTRIES.raw_definition())?;
     for row in entries.iter()? {
         log.record(Resource::Entry, u128::from(row?.0.value()))?;

@@ -1,11 +1,11 @@
-//! The device-owned tables (volumes, locations, entries, content) opened
+//! The device-owned tables (volumes, locations, entries, content, extracts) opened
 //! for writing: the only way to change them, and every change is recorded
 //! in the change log in the same transaction, so no write can leave
 //! replicas behind. Reads go through [`DeviceData`]'s table accessors here,
 //! or through [`Synced::read`](crate::library::schema::Synced::read) in a
 //! read transaction.
 
-use redb::{Table, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::Resource;
 use super::changes::ChangeLog;
@@ -18,6 +18,7 @@ pub struct DeviceData<'txn> {
     locations: Table<'txn, u128, &'static [u8]>,
     entries: Table<'txn, u64, &'static [u8]>,
     content: Table<'txn, u128, &'static [u8]>,
+    extracts: Table<'txn, u128, &'static [u8]>,
     log: ChangeLog<'txn>,
 }
 
@@ -62,6 +63,7 @@ impl<'txn> DeviceData<'txn> {
             locations: txn.open_table(schema::LOCATIONS.raw_definition())?,
             entries: txn.open_table(schema::ENTRIES.raw_definition())?,
             content: txn.open_table(schema::CONTENT.raw_definition())?,
+            extracts: txn.open_table(schema::EXTRACTS.raw_definition())?,
             log: ChangeLog::open(txn)?,
         })
     }
@@ -117,13 +119,37 @@ impl<'txn> DeviceData<'txn> {
         )
     }
 
+    /// Removes content `key` and what it said.
     pub fn remove_content(&mut self, key: u128) -> Result<bool> {
+        remove(
+            &mut self.extracts,
+            &mut self.log,
+            Resource::Extract,
+            key,
+            key,
+        )?;
         remove(
             &mut self.content,
             &mut self.log,
             Resource::Content,
             key,
             key,
+        )
+    }
+
+    /// Writes what content `key` says; only content this device holds
+    /// has one.
+    pub fn put_extract(&mut self, key: u128, bytes: &[u8]) -> Result<bool> {
+        if self.content.get(key)?.is_none() {
+            return Ok(false);
+        }
+        put(
+            &mut self.extracts,
+            &mut self.log,
+            Resource::Extract,
+            key,
+            key,
+            bytes,
         )
     }
 
@@ -170,8 +196,40 @@ mod tests {
     use crate::library::schema;
     use redb::ReadableDatabase;
 
-    fn heads(lib: &crate::Library) -> [u64; 4] {
+    fn heads(lib: &crate::Library) -> [u64; Resource::ALL.len()] {
         crate::sync::changes::heads(lib.db()).expect("heads")
+    }
+
+    #[test]
+    fn an_extract_lives_and_goes_with_its_content() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let lib = crate::Library::create(&tmp.path().join("l"), "laptop").expect("lib");
+        let extract = Resource::Extract.slot();
+        let txn = lib.db().begin_write().expect("txn");
+        {
+            let mut data = DeviceData::open(&txn).expect("open");
+            assert!(!data.put_extract(9, b"said").expect("no such content"));
+            data.put_content(9, b"c").expect("content");
+            assert!(data.put_extract(9, b"said").expect("extract"));
+        }
+        txn.commit().expect("commit");
+        let kept = heads(&lib)[extract];
+        assert!(kept > 0);
+        let txn = lib.db().begin_write().expect("txn");
+        DeviceData::open(&txn)
+            .expect("open")
+            .remove_content(9)
+            .expect("remove");
+        txn.commit().expect("commit");
+        // Its removal is logged, so replicas forget it too.
+        assert!(heads(&lib)[extract] > kept);
+        let read = lib.db().begin_read().expect("read");
+        let extracts = schema::EXTRACTS.read(&read).expect("extracts");
+        assert!(
+            redb::ReadableTable::get(&extracts, 9)
+                .expect("get")
+                .is_none()
+        );
     }
 
     #[test]

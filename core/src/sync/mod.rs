@@ -1,5 +1,6 @@
 //! Library sync, device-owned half (SPEC §4): each device is the only writer
-//! of its volumes, locations, content identities and entries; the others
+//! of its volumes, locations, content identities, entries and what its
+//! content says (extracts); the others
 //! keep a read-only replica, pulled by watermark.
 //!
 //! - [`changes`]: the owner's change log, written in the same transaction
@@ -29,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 /// The device-owned resource types, in the order a page carries them
 /// (a location's volume before the location, content before the entries
-/// that name it).
+/// that name it, entries before what their content says).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum Resource {
@@ -37,14 +38,16 @@ pub enum Resource {
     Location = 2,
     Content = 3,
     Entry = 4,
+    Extract = 5,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 4] = [
+    pub const ALL: [Resource; 5] = [
         Resource::Volume,
         Resource::Location,
         Resource::Content,
         Resource::Entry,
+        Resource::Extract,
     ];
 
     pub fn code(self) -> u8 {
@@ -62,6 +65,7 @@ impl Resource {
             Resource::Location => "locations",
             Resource::Content => "content",
             Resource::Entry => "entries",
+            Resource::Extract => "extracts",
         }
     }
 }
@@ -72,7 +76,7 @@ impl Resource {
 pub struct Watermark(pub u64);
 
 /// Watermarks of all resources, in [`Resource::ALL`] order.
-pub type Watermarks = [Watermark; 4];
+pub type Watermarks = [Watermark; Resource::ALL.len()];
 
 /// "Send me what changed after these watermarks."
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -69,6 +69,7 @@ struct Records {
     volumes: ReadOnlyTable<u128, &'static [u8]>,
     locations: ReadOnlyTable<u128, &'static [u8]>,
     content: ReadOnlyTable<u128, &'static [u8]>,
+    extracts: ReadOnlyTable<u128, &'static [u8]>,
     entries: ReadOnlyTable<u64, &'static [u8]>,
 }
 
@@ -78,6 +79,7 @@ impl Records {
             volumes: schema::VOLUMES.read(txn)?,
             locations: schema::LOCATIONS.read(txn)?,
             content: schema::CONTENT.read(txn)?,
+            extracts: schema::EXTRACTS.read(txn)?,
             entries: schema::ENTRIES.read(txn)?,
         })
     }
@@ -88,6 +90,7 @@ impl Records {
             Resource::Volume => self.volumes.get(key)?,
             Resource::Location => self.locations.get(key)?,
             Resource::Content => self.content.get(key)?,
+            Resource::Extract => self.extracts.get(key)?,
             Resource::Entry => match u64::try_from(key) {
                 Ok(id) => self.entries.get(id)?,
                 Err(_) => None,

@@ -130,7 +130,7 @@ mod tests {
     use super::*;
     use crate::sync::Watermark;
 
-    const MARKS: Watermarks = [Watermark(0); 4];
+    const MARKS: Watermarks = [Watermark(0); super::super::Resource::ALL.len()];
 
     #[test]
     fn pulls_at_once_then_on_schedule() {

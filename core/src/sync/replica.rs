@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::ids::{ContentId, DeviceId, LocationId};
 use crate::model::content::ContentRecord;
 use crate::model::entry::{EntryKind, EntryRecord};
+use crate::model::extract::ExtractRecord;
 use crate::model::location::LocationRecord;
 use crate::model::volume::VolumeRecord;
 
@@ -29,8 +30,8 @@ pub const REPLICA_INSTANCES: TableDefinition<'_, (u128, u128, u64), ()> =
 /// `(device, resource)` → watermark.
 pub const WATERMARKS: TableDefinition<'_, (u128, u8), u64> =
     TableDefinition::new("replica_watermarks");
-/// Device → the owner's floors a full resync of it began with (4 × u64
-/// LE), while one runs.
+/// Device → the owner's floors a full resync of it began with (a u64 LE
+/// per resource), while one runs.
 pub const RESYNC: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("replica_resync");
 /// `(device, resource, key)` → (): what a running full resync has
 /// received; whatever else the replica holds of the device is swept when
@@ -49,16 +50,18 @@ pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {
     Ok(())
 }
 
-fn encode_floors(floors: &Watermarks) -> [u8; 32] {
-    let mut out = [0u8; 32];
+fn encode_floors(floors: &Watermarks) -> [u8; 8 * Resource::ALL.len()] {
+    let mut out = [0u8; 8 * Resource::ALL.len()];
     for (slot, mark) in out.chunks_exact_mut(8).zip(floors) {
         slot.copy_from_slice(&mark.0.to_le_bytes());
     }
     out
 }
 
+/// Floors written before a resource was added have fewer of them: the
+/// new ones start at 0.
 fn decode_floors(bytes: &[u8]) -> Option<Watermarks> {
-    if bytes.len() != 32 {
+    if !bytes.len().is_multiple_of(8) || bytes.len() > 8 * Resource::ALL.len() {
         return None;
     }
     let mut out = Watermarks::default();
@@ -106,7 +109,7 @@ pub struct Applied {
 pub fn watermarks(db: &Database, device: DeviceId) -> Result<Watermarks> {
     let txn = db.begin_read()?;
     let table = txn.open_table(WATERMARKS)?;
-    let mut out = [Watermark(0); 4];
+    let mut out = [Watermark(0); Resource::ALL.len()];
     for (slot, resource) in out.iter_mut().zip(Resource::ALL) {
         if let Some(v) = table.get((device.0.as_u128(), resource.code()))? {
             *slot = Watermark(v.value());
@@ -270,6 +273,15 @@ impl<'txn> Tables<'txn> {
                         self.records.remove((d, batch.resource.code(), item.key))?;
                     }
                 }
+                if batch.resource == Resource::Extract {
+                    // What the files holding it say changed.
+                    for row in self
+                        .instances
+                        .range((d, item.key, 0)..=(d, item.key, u64::MAX))?
+                    {
+                        applied.entries.push(row?.0.value().2);
+                    }
+                }
                 continue;
             }
             let id = u64::try_from(item.key)
@@ -341,6 +353,7 @@ fn check_record(resource: Resource, bytes: &[u8]) -> Result<()> {
         }
         Resource::Content => ContentRecord::decode(bytes).map(drop),
         Resource::Entry => EntryRecord::decode(bytes).map(drop),
+        Resource::Extract => ExtractRecord::decode(bytes).map(drop),
     }
 }
 
@@ -466,6 +479,16 @@ impl ReplicaView {
         table
             .get(key)?
             .map(|v| ContentRecord::decode(v.value()))
+            .transpose()
+    }
+
+    /// What `content` says, as this device extracted it.
+    pub fn extract(&self, id: ContentId) -> Result<Option<ExtractRecord>> {
+        let table = self.txn.open_table(REPLICA)?;
+        let key = (self.d(), Resource::Extract.code(), id.0.as_u128());
+        table
+            .get(key)?
+            .map(|v| ExtractRecord::decode(v.value()))
             .transpose()
     }
 
@@ -624,6 +647,18 @@ mod tests {
     }
 
     #[test]
+    fn floors_from_before_a_resource_was_added_still_read() {
+        let mut marks = Watermarks::default();
+        marks[0] = Watermark(7);
+        marks[Resource::Entry.slot()] = Watermark(9);
+        let old = &encode_floors(&marks)[..32];
+        let read = decode_floors(old).expect("four floors");
+        assert_eq!(read, marks);
+        assert_eq!(decode_floors(&encode_floors(&marks)), Some(marks));
+        assert_eq!(decode_floors(&[0; 12]), None);
+    }
+
+    #[test]
     fn names_that_would_escape_or_break_the_tree_refuse_the_page() {
         let tmp = tempfile::tempdir().expect("tmp");
         let lib = crate::Library::create(&tmp.path().join("l.sdlibrary"), "me").expect("lib");
@@ -651,7 +686,10 @@ mod tests {
             // Nothing of a refused page stays, not even its good items.
             let view = ReplicaView::new(lib.db(), peer).expect("view");
             assert!(view.entry(1).expect("read").is_none());
-            assert_eq!(watermarks(lib.db(), peer).expect("marks")[3], Watermark(0));
+            assert_eq!(
+                watermarks(lib.db(), peer).expect("marks")[Resource::Entry.slot()],
+                Watermark(0)
+            );
         }
     }
 
@@ -661,7 +699,7 @@ mod tests {
         #[test]
         fn arbitrary_pages_never_panic(
             items in proptest::collection::vec((0u128..8, proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64))), 0..16),
-            resource in 0usize..4,
+            resource in 0usize..Resource::ALL.len(),
         ) {
             let tmp = tempfile::tempdir().expect("tmp");
             let lib = crate::Library::create(&tmp.path().join("l.sdlibrary"), "me").expect("lib");

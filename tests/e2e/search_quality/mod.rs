@@ -145,6 +145,20 @@ fn two_devices(entries: &mut [Entry]) -> Result<(Sd, sdfs_tests::Daemon)> {
             && count("device:nas tag:italy") + count("device:nas tag:beach") >= nas_tagged
     })
     .context("the nas's files and tags never all reached the laptop")?;
+    // And what they say (read by the nas, synced by content): each
+    // camera's photos are found by its make.
+    let mut by_make: HashMap<&str, usize> = HashMap::new();
+    for e in entries.iter().filter(|e| e.device == "nas") {
+        if let Some(make) = e.camera.and_then(|c| c.split(' ').next()) {
+            *by_make.entry(make).or_default() += 1;
+        }
+    }
+    wait_for(Duration::from_secs(120), || {
+        by_make
+            .iter()
+            .all(|(make, n)| count(&format!("device:nas kind:image {make}")) >= *n)
+    })
+    .context("what the nas's photos say never reached the laptop")?;
     drop(nas_daemon);
     Ok((laptop, laptop_daemon))
 }
