@@ -56,7 +56,9 @@ fn stale(bin: &Path) -> bool {
     let workspace = manifest_dir
         .parent()
         .expect("the workspace holds the tests");
-    let crates = ["core", "cas", "p2p", "vfs-fuse", "mountd"];
+    let crates = [
+        "core", "cas", "p2p", "cloud", "search", "vfs-fuse", "mountd",
+    ];
     ["Cargo.toml", "Cargo.lock"]
         .iter()
         .map(|file| workspace.join(file))
@@ -564,4 +566,53 @@ pub fn jpeg_with_exif(model: &str, taken: &str) -> Vec<u8> {
     jpeg.extend(&app1);
     jpeg.extend([0xff, 0xd9]);
     jpeg
+}
+
+/// A one-page PDF whose page shows `lines` of text (Helvetica, one line
+/// each), with a correct cross-reference table, as a PDF writer makes it.
+pub fn pdf_with_text(lines: &[&str]) -> Vec<u8> {
+    let escape = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('(', "\\(")
+            .replace(')', "\\)")
+    };
+    let mut content = String::from("BT /F1 12 Tf 72 720 Td 14 TL\n");
+    for line in lines {
+        content.push_str(&format!("({}) '\n", escape(line)));
+    }
+    content.push_str("ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_owned(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
 }

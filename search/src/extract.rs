@@ -1,8 +1,8 @@
 //! What a file's own bytes say about it, for the index (in the library,
 //! never beside the file): the start of plain text, Markdown, source code
 //! and configuration files on this device, the text of office documents
-//! (docx, odt, xlsx, ods, pptx, odp), and when and with what camera a photo
-//! was taken (EXIF). PDF comes next.
+//! (docx, odt, xlsx, ods, pptx, odp), the text of PDFs, and when and with
+//! what camera a photo was taken (EXIF).
 
 use std::io::Read;
 use std::path::Path;
@@ -38,7 +38,9 @@ pub fn what_it_says(path: &Path, kind: FileKind, name: &[u8], size: u64) -> Extr
         // An empty file says nothing: not even opened.
         return ExtractRecord::default();
     }
-    let text = text_of(path, kind, size).or_else(|| office_text_of(path, name));
+    let text = text_of(path, kind, size)
+        .or_else(|| office_text_of(path, name))
+        .or_else(|| pdf_text_of(path, name, size));
     let photo = photo_of(path, kind).unwrap_or_default();
     ExtractRecord {
         text,
@@ -46,6 +48,31 @@ pub fn what_it_says(path: &Path, kind: FileKind, name: &[u8], size: u64) -> Extr
         camera: photo.camera,
     }
     .bounded()
+}
+
+/// A PDF larger than this is not parsed (it is loaded whole).
+pub const MAX_PDF: u64 = 32 * 1024 * 1024;
+/// Pages of a PDF read for its text at most.
+const PDF_PAGES: usize = 20;
+
+/// The text of a PDF's first pages, its whitespace collapsed. A PDF the
+/// parser cannot read, or panics on, says nothing.
+pub fn pdf_text_of(path: &Path, name: &[u8], size: u64) -> Option<String> {
+    let ext = name.rsplit(|b| *b == b'.').next()?;
+    if !ext.eq_ignore_ascii_case(b"pdf") || size > MAX_PDF {
+        return None;
+    }
+    let parse = || -> Option<String> {
+        let doc = lopdf::Document::load(path).ok()?;
+        let pages: Vec<u32> = doc.get_pages().into_keys().take(PDF_PAGES).collect();
+        doc.extract_text(&pages).ok()
+    };
+    // A parser of untrusted bytes may panic: the file says nothing, and
+    // indexing goes on.
+    let text = std::panic::catch_unwind(parse).ok()??;
+    // Bounded with the rest of what the file says.
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!words.is_empty()).then_some(words)
 }
 
 /// XML parts of an office document that hold its text, by extension.
@@ -214,6 +241,31 @@ mod tests {
         zip.start_file(part, options).expect("part");
         zip.write_all(xml.as_bytes()).expect("xml");
         zip.finish().expect("finish");
+    }
+
+    #[test]
+    fn pdfs_give_their_text_and_a_broken_one_nothing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let pdf = dir.path().join("Manual.PDF");
+        let mut bytes = sdfs_tests::pdf_with_text(&["Descaling the kettle", "(every 3 months)"]);
+        // Bytes after the end (a scanner's stamp) change nothing.
+        bytes.extend_from_slice(b"% scanned 2024\n");
+        std::fs::write(&pdf, &bytes).expect("write");
+        let size = bytes.len() as u64;
+        let text = pdf_text_of(&pdf, b"Manual.PDF", size).expect("text");
+        assert_eq!(text, "Descaling the kettle (every 3 months)");
+        let said = what_it_says(&pdf, FileKind::Document, b"Manual.PDF", size);
+        assert_eq!(said.text.as_deref(), Some(text.as_str()));
+        // Not a PDF by name: not parsed.
+        assert!(pdf_text_of(&pdf, b"Manual.txt", size).is_none());
+        // Cut short, or garbage: nothing, and no panic.
+        for broken in [
+            &bytes[..bytes.len() / 2],
+            b"%PDF-1.7\n% nothing else".as_slice(),
+        ] {
+            std::fs::write(&pdf, broken).expect("write");
+            assert!(pdf_text_of(&pdf, b"Manual.PDF", broken.len() as u64).is_none());
+        }
     }
 
     #[test]

@@ -222,6 +222,15 @@ pub struct Hit {
     /// The other copies' URIs (the first few).
     pub other_copies: Vec<String>,
     pub content_id: Option<String>,
+    /// Its tags, with every tag above them (lowercase).
+    pub tags: Vec<String>,
+    /// When a photo was taken (unix seconds), from its EXIF.
+    #[serde(skip)]
+    pub taken: Option<i64>,
+    /// What the query's time phrase gave it (in its range, or its name or
+    /// folders say the year): part of `score`, a tier above the words.
+    #[serde(skip)]
+    pub time_part: f32,
     /// What the score is made of (`name`, `path`, `text`, `time`), when
     /// asked.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -264,13 +273,13 @@ fn schema() -> (Schema, Fields) {
         owner: b.add_text_field("owner", STRING | STORED),
         entry: b.add_u64_field("entry", INDEXED | STORED),
         above: b.add_u64_field("above", INDEXED),
-        tags: b.add_text_field("tags", STRING),
+        tags: b.add_text_field("tags", STRING | STORED),
         tagged: b.add_text_field("tagged", STRING),
         uri: b.add_text_field("uri", STRING | STORED),
         path: b.add_text_field("path", STORED),
         folder: b.add_text_field("folder", TEXT),
         text: b.add_text_field("text", TEXT),
-        taken: b.add_i64_field("taken", INDEXED),
+        taken: b.add_i64_field("taken", INDEXED | STORED),
         camera: b.add_text_field("camera", TEXT),
         name: b.add_text_field("name", TEXT | STORED),
         device: b.add_text_field("device", STRING | STORED | FAST),
@@ -404,6 +413,30 @@ impl SearchIndex {
         Ok(Rebuild { writer, added: 0 })
     }
 
+    /// The words folders are named with, as indexed, sorted (at most
+    /// `max`): what files are filed under, to find them by meaning. Numbers
+    /// and single letters say nothing and are left out.
+    pub fn folder_words(&self, max: usize) -> Result<Vec<String>> {
+        let searcher = self.reader.searcher();
+        let mut words = std::collections::BTreeSet::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(self.fields.folder)?;
+            let mut terms = inverted
+                .terms()
+                .stream()
+                .map_err(tantivy::TantivyError::from)?;
+            while terms.advance() && words.len() < max {
+                let Ok(word) = std::str::from_utf8(terms.key()) else {
+                    continue;
+                };
+                if word.chars().count() > 1 && !word.chars().all(|c| c.is_ascii_digit()) {
+                    words.insert(word.to_owned());
+                }
+            }
+        }
+        Ok(words.into_iter().collect())
+    }
+
     /// Files in the index.
     pub fn len(&self) -> u64 {
         self.reader.searcher().num_docs()
@@ -456,7 +489,10 @@ impl SearchIndex {
             let seen_all = top.len() < fetch;
             let mut page = Vec::with_capacity(top.len());
             for (score, address) in top {
-                page.push((self.hit(&searcher, address, score)?, address));
+                let mut hit = self.hit(&searcher, address, score)?;
+                hit.time_part =
+                    Self::time_part(query, hit.modified, hit.taken, &hit.name, &hit.path);
+                page.push((hit, address));
             }
             page.sort_by(|(a, _), (b, _)| {
                 b.score
@@ -504,6 +540,30 @@ impl SearchIndex {
         Ok(hits)
     }
 
+    /// What `query`'s ranking time phrase gives a file of these times,
+    /// name and path, as [`SearchIndex::time_rank`] and
+    /// [`SearchIndex::year_rank`] score it.
+    fn time_part(query: &Query, modified: i64, taken: Option<i64>, name: &str, path: &str) -> f32 {
+        let mut part = 0.0;
+        if let Some(time) = query.time.filter(|t| !t.filter) {
+            let within = |t: i64| t >= time.range.start && t < time.range.end;
+            if within(modified) || taken.is_some_and(within) {
+                part += TIME_BOOST;
+            }
+        }
+        if !query.years.is_empty() {
+            let folders = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            let says = tokens(name)
+                .into_iter()
+                .chain(tokens(folders))
+                .any(|t| query.years.contains(&t));
+            if says {
+                part += TIME_BOOST;
+            }
+        }
+        part
+    }
+
     fn hit(&self, searcher: &tantivy::Searcher, address: DocAddress, score: f32) -> Result<Hit> {
         let d: TantivyDocument = searcher.doc(address)?;
         let f = self.fields;
@@ -528,6 +588,12 @@ impl SearchIndex {
             copies: 1,
             other_copies: Vec::new(),
             content_id: (!content.is_empty()).then_some(content),
+            taken: d.get_first(f.taken).and_then(|v| v.as_i64()),
+            time_part: 0.0,
+            tags: d
+                .get_all(f.tags)
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
             score_parts: None,
         })
     }
@@ -715,7 +781,10 @@ impl SearchIndex {
             says.push((Occur::Should, word_in(searcher, f.name, year, 1.0)));
             says.push((Occur::Should, word_in(searcher, f.folder, year, 1.0)));
         }
-        Some(Box::new(BooleanQuery::new(says)))
+        Some(Box::new(BoostQuery::new(
+            Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(says)), 1.0)),
+            TIME_BOOST,
+        )))
     }
 
     /// The parts a score is the sum of, each as a query of its own.
@@ -755,8 +824,12 @@ const NAME_BOOST: f32 = 2.0;
 /// A word in a file's text counts this much of one in its path.
 const TEXT_BOOST: f32 = 0.5;
 
-/// What a file in a bare time phrase's range gains.
-const TIME_BOOST: f32 = 2.0;
+/// What a file in a bare time phrase's range (or whose name or folders
+/// say its year) gains: more than any one word's score, so that among the
+/// files with the query's words those of the time asked for come first
+/// ("tax documents from last year" is last year's tax documents, then the
+/// others).
+const TIME_BOOST: f32 = 12.0;
 
 /// The best `limit` documents: by score, then the most recently changed,
 /// then by a fixed order of their URIs, so equal scores (a query of

@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 use crate::index::{Hit, Record, SearchIndex, Writer};
 use crate::query::Query;
 use crate::said::Said;
-use crate::semantic::Semantic;
+use crate::semantic::{RERANKED, Semantic};
 
 /// Bumped when what the index holds for a file changes: an index written
 /// by another version is built again.
-const FORMAT: u32 = 7;
+const FORMAT: u32 = 8;
 
 /// What a query means, in words: its free text and the kinds it names
 /// ("family celebration videos").
@@ -51,11 +51,17 @@ fn meaning_of(query: &Query) -> String {
     words.join(" ")
 }
 
-/// Lexical hits re-ranked by meaning (the page asked for, if longer).
-const RERANKED: usize = 50;
-
 /// Files weighed by meaning alone when no file has the query's words.
 const BY_MEANING: usize = 500;
+
+/// Words of folder names weighed by meaning, at most.
+const FOLDER_WORDS: usize = 100_000;
+
+/// Folder words near a query that bring their files in as candidates.
+const NEAR_WORDS: usize = 8;
+
+/// Folder words embedded at a time in the background.
+const WARM_BATCH: usize = 64;
 
 /// Changed keys read from the change log at a time.
 const BATCH: usize = 20_000;
@@ -270,11 +276,31 @@ impl LiveIndex {
         self.wake.notify_one();
     }
 
-    /// Catches up whenever nudged, or every [`POLL`], until `stop`.
+    /// Catches up whenever nudged, or every [`POLL`], until `stop`; in
+    /// between, once the model is loaded, embeds the words of new folder
+    /// names a few at a time, so queries by meaning need not.
     pub fn run(&self, stop: &std::sync::atomic::AtomicBool) {
+        let mut cold = true;
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            if let Err(e) = self.catch_up() {
-                tracing::warn!("search index: {e}");
+            match self.catch_up() {
+                Ok(done) => cold |= done.indexed > 0,
+                Err(e) => tracing::warn!("search index: {e}"),
+            }
+            if cold && let Some(Some(semantic)) = self.semantic.get() {
+                let warmed = self
+                    .index
+                    .folder_words(FOLDER_WORDS)
+                    .map_err(|e| crate::embed::EmbedError::Model(e.to_string()))
+                    .and_then(|words| semantic.warm(&words, WARM_BATCH));
+                match warmed {
+                    // More to do: after the next catch-up, without waiting.
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => cold = false,
+                    Err(e) => {
+                        tracing::warn!("embedding folder names: {e}");
+                        cold = false;
+                    }
+                }
             }
             let woken = lock(&self.woken);
             let (mut woken, _) = self
@@ -285,10 +311,9 @@ impl LiveIndex {
         }
     }
 
-    /// The best `limit` hits for `query` once the index has caught up
-    /// with the library.
-    /// The best `limit` hits for `query`; `by_meaning`: re-ranked by what
-    /// they mean when the model is installed and the query has words.
+    /// The best `limit` hits for `query`, once the index has caught up
+    /// with the library; `by_meaning`: re-ranked by what they mean when the
+    /// model is installed and the query has words.
     pub fn search(
         &self,
         query: &Query,
@@ -315,6 +340,22 @@ impl LiveIndex {
                     .index
                     .search_any_word(query, BY_MEANING, explain)
                     .map_err(failed)?;
+                // And files filed under folders named for what the query
+                // means ("Ski trip" for "snow holiday").
+                let words = self.index.folder_words(FOLDER_WORDS).map_err(failed)?;
+                let near = semantic.near_words(&meant, &words, NEAR_WORDS)?;
+                if !near.is_empty() {
+                    let nearby = Query {
+                        text: near,
+                        ..query.clone()
+                    };
+                    let seen: HashSet<String> = candidates.iter().map(|h| h.uri.clone()).collect();
+                    let more = self
+                        .index
+                        .search_any_word(&nearby, BY_MEANING, explain)
+                        .map_err(failed)?;
+                    candidates.extend(more.into_iter().filter(|h| !seen.contains(&h.uri)));
+                }
                 if candidates.is_empty() {
                     let filters = Query {
                         text: Vec::new(),
@@ -424,6 +465,13 @@ impl LiveIndex {
         done: &mut CaughtUp,
     ) -> Result<()> {
         let pending = std::mem::take(&mut *lock(&self.pending));
+        // What files say is read after the pending changes were taken: an
+        // extract that arrived with them is in this read.
+        let said = Said::open(&self.lib);
+        let known = &Known {
+            tags: known.tags,
+            said: &said,
+        };
         let devices: Vec<_> = self
             .lib
             .devices()?

@@ -17,13 +17,27 @@ use crate::index::Hit;
 const VECTORS: TableDefinition<'static, u128, &'static [u8]> = TableDefinition::new("vectors");
 
 /// How much each signal weighs in a re-ranked score (lexical is scaled to
-/// the best hit's, so each is in 0..=1).
+/// the best hit's, so each is in 0..=1). `TAGGED`: the user's own word
+/// that a file matters.
 const LEXICAL: f32 = 0.6;
-const MEANING: f32 = 0.35;
+const MEANING: f32 = 0.3;
 const RECENCY: f32 = 0.05;
+const TAGGED: f32 = 0.05;
+
+/// Lexical hits re-ranked by meaning.
+pub const RERANKED: usize = 50;
 
 /// Below this cosine a file found by meaning alone is not shown.
 const MEANT: f32 = 0.35;
+
+/// How near a folder's word must be to a query to bring that folder's
+/// files in as candidates: a loose bar, as a single word is embedded with
+/// little context ("ski" is 0.43 from "snow holiday photos"); the files
+/// must still be [`MEANT`] as a whole.
+const WORD_MEANT: f32 = 0.3;
+
+/// Folder words embedded while a query waits, at most.
+const WORDS_PER_QUERY: usize = 2_000;
 
 pub struct Semantic {
     embedder: Embedder,
@@ -111,8 +125,22 @@ impl Semantic {
     /// Each hit's vector: kept, or embedded now and kept.
     fn vectors(&self, hits: &[Hit]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let texts: Vec<String> = hits.iter().map(text_of).collect();
+        Ok(self
+            .vectors_of(&texts, usize::MAX)?
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect())
+    }
+
+    /// Each text's vector: kept, or embedded now and kept, at most
+    /// `budget` of them (the others are `None` this time).
+    fn vectors_of(
+        &self,
+        texts: &[String],
+        budget: usize,
+    ) -> Result<Vec<Option<Vec<f32>>>, EmbedError> {
         let keys: Vec<u128> = texts.iter().map(|t| key_of(t)).collect();
-        let mut out: Vec<Option<Vec<f32>>> = Vec::with_capacity(hits.len());
+        let mut out: Vec<Option<Vec<f32>>> = Vec::with_capacity(texts.len());
         {
             let read = self.vectors.begin_read().map_err(store_err)?;
             match read.open_table(VECTORS) {
@@ -129,7 +157,10 @@ impl Semantic {
                 Err(e) => return Err(store_err(e)),
             }
         }
-        let missing: Vec<usize> = (0..hits.len()).filter(|i| out[*i].is_none()).collect();
+        let missing: Vec<usize> = (0..texts.len())
+            .filter(|i| out[*i].is_none())
+            .take(budget)
+            .collect();
         if !missing.is_empty() {
             let write = self.vectors.begin_write().map_err(store_err)?;
             {
@@ -146,11 +177,51 @@ impl Semantic {
             }
             write.commit().map_err(store_err)?;
         }
-        Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+        Ok(out)
     }
 
-    /// Re-ranks `hits` for `query` (its free text): lexical score, meaning
-    /// and recency blended, best first. `now` is unix seconds.
+    /// Of `words` (what folders are named with), the `n` nearest in meaning
+    /// to `query`, best first, each at least [`WORD_MEANT`] near. Words never
+    /// embedded are embedded now, [`WORDS_PER_QUERY`] at most; the rest
+    /// are left to [`Semantic::warm`].
+    pub fn near_words(
+        &self,
+        query: &[f32],
+        words: &[String],
+        n: usize,
+    ) -> Result<Vec<String>, EmbedError> {
+        let vectors = self.vectors_of(words, WORDS_PER_QUERY)?;
+        let mut near: Vec<(f32, &String)> = words
+            .iter()
+            .zip(&vectors)
+            .filter_map(|(w, v)| Some((cosine(query, v.as_ref()?), w)))
+            .filter(|(c, _)| *c >= WORD_MEANT)
+            .collect();
+        near.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(near.into_iter().take(n).map(|(_, w)| w.clone()).collect())
+    }
+
+    /// Embeds up to `budget` of `words` never embedded; returns how many
+    /// were (0: all of them are kept).
+    pub fn warm(&self, words: &[String], budget: usize) -> Result<usize, EmbedError> {
+        let before = self.vectors_of(words, 0)?;
+        let missing: Vec<String> = words
+            .iter()
+            .zip(before)
+            .filter(|(_, v)| v.is_none())
+            .take(budget)
+            .map(|(w, _)| w.clone())
+            .collect();
+        self.vectors_of(&missing, budget)?;
+        Ok(missing.len())
+    }
+
+    /// Re-ranks the best [`RERANKED`] of `hits` (best first, by words) for
+    /// `query` (its free text): by the query's time phrase first (a tier,
+    /// as the words ranked them), then lexical score, meaning, recency and
+    /// whether the user tagged it blended. Hits below those keep their
+    /// order after them, scored by words alone on the same scale (a long
+    /// page costs no more than a short one). `now` is unix seconds.
     pub fn rerank(
         &self,
         query: &[f32],
@@ -158,21 +229,29 @@ impl Semantic {
         now: i64,
         explain: bool,
     ) -> Result<(), EmbedError> {
-        let vectors = self.vectors(hits)?;
-        let best = hits.iter().map(|h| h.score).fold(f32::EPSILON, f32::max);
-        for (hit, v) in hits.iter_mut().zip(&vectors) {
+        let words = |h: &Hit| h.score - h.time_part;
+        let best = hits.iter().map(words).fold(f32::EPSILON, f32::max);
+        let (head, tail) = hits.split_at_mut(hits.len().min(RERANKED));
+        let vectors = self.vectors(head)?;
+        for (hit, v) in head.iter_mut().zip(&vectors) {
             let meaning = cosine(query, v).max(0.0);
             let age_days = (now - hit.modified).max(0) as f32 / 86_400.0;
             let recency = (-age_days / 365.0).exp();
-            let lexical = hit.score / best;
-            hit.score = LEXICAL * lexical + MEANING * meaning + RECENCY * recency;
+            let lexical = words(hit) / best;
+            let tagged = if hit.tags.is_empty() { 0.0 } else { TAGGED };
+            let blended = LEXICAL * lexical + MEANING * meaning + RECENCY * recency + tagged;
+            hit.score = hit.time_part + blended;
             if explain {
                 let parts = hit.score_parts.get_or_insert_with(Default::default);
                 parts.insert("meaning", MEANING * meaning);
                 parts.insert("recency", RECENCY * recency);
+                parts.insert("tagged", tagged);
             }
         }
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        for hit in tail {
+            hit.score = hit.time_part + LEXICAL * words(hit) / best;
+        }
+        head.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(())
     }
 

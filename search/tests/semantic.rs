@@ -99,3 +99,37 @@ fn the_live_index_finds_by_meaning_what_no_word_matches() {
     // With the model there, nothing needs saying.
     assert_eq!(live.take_notice(), None);
 }
+
+#[test]
+fn files_filed_under_a_folder_that_means_the_query_are_found() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let docs = tmp.path().join("docs");
+    // Photos say nothing by name, and no word of the query is anywhere;
+    // only a folder's name says what the photos in it are. Many newer
+    // files are not what is meant.
+    for i in 0..700 {
+        common::write(
+            &docs.join(format!("2025/Invoices/scan_{i:04}.jpg")),
+            &format!("invoice {i}"),
+        );
+    }
+    let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    for i in 0..3 {
+        let path = docs.join(format!("2020/Ski trip/IMG_{i:04}.jpg"));
+        common::write(&path, &format!("jpeg {i}"));
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.set_modified(long_ago).expect("mtime");
+    }
+    let lib = Arc::new(Library::create(&tmp.path().join("lib"), "laptop").expect("library"));
+    common::add_location(&lib, &docs, "Docs");
+    let live = LiveIndex::open(Arc::clone(&lib)).expect("open");
+    let hits = live
+        .search(&common::query("snow holiday photos"), 10, false, true)
+        .expect("search");
+    let paths: Vec<&str> = hits.iter().map(|h| h.path.as_str()).collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(paths.iter().all(|p| p.contains("/Ski trip/")), "{paths:?}");
+}

@@ -190,10 +190,28 @@ fn a_device_that_stops_answering_fails_reads_at_the_configured_deadline() -> Res
 
 #[test]
 fn an_offline_device_still_lists_serves_cached_bytes_and_fails_the_rest_fast() -> Result<()> {
-    let mut pair = setup(fill_photos)?;
+    // Enough files that a catch-up's fixed cost (a pull per resource, a
+    // page for the entry and one for what it says) is small beside them.
+    const NOTES: usize = 200;
+    let mut pair = setup(|photos| {
+        fill_photos(photos)?;
+        for i in 0..NOTES {
+            let name = format!("notes/note {i}.txt");
+            write_file(
+                photos,
+                name.as_bytes(),
+                format!("zanzibar {i}\n").as_bytes(),
+            )?;
+        }
+        Ok(())
+    })?;
     let remote = pair.remote();
     wait_for(Duration::from_secs(30), || {
         remote.join("video/small.bin").exists()
+            && pair
+                .laptop
+                .json(["search", "--lexical", "--limit", "1000", "zanzibar"])
+                .is_ok_and(|hits| hits.as_array().map_or(0, Vec::len) == NOTES)
     })
     .context("sync")?;
     let big = b3(&remote.join("video/big.bin"))?;

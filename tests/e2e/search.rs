@@ -140,6 +140,10 @@ fn finds_a_paired_device_s_files_while_it_is_offline() -> Result<()> {
     let mut pair = setup(|photos| {
         write_file(photos, b"2025/beach sunset.jpg", b"\xff\xd8\xff a photo")?;
         write_file(photos, b"2025/notes.txt", b"words")?;
+        let exif = sdfs_tests::jpeg_with_exif("Pixel 7", "2023:07:14 10:00:00");
+        write_file(photos, b"2023/IMG_0001.jpg", &exif)?;
+        let pdf = sdfs_tests::pdf_with_text(&["Descaling: every three months."]);
+        write_file(photos, b"kettle manual.pdf", &pdf)?;
         Ok(())
     })?;
     let remote = pair.remote();
@@ -147,7 +151,22 @@ fn finds_a_paired_device_s_files_while_it_is_offline() -> Result<()> {
         remote.join("2025/beach sunset.jpg").exists()
     })
     .context("the nas's files never reached the laptop's mount")?;
+    // What its files say (read on the nas, synced by content) too.
+    let found = |words: &[&str]| -> Vec<String> {
+        let mut args = vec!["search", "--lexical"];
+        args.extend_from_slice(words);
+        pair.laptop.json(args).map(|h| uris(&h)).unwrap_or_default()
+    };
+    wait_for(Duration::from_secs(30), || {
+        !found(&["descaling"]).is_empty() && !found(&["pixel"]).is_empty()
+    })
+    .context("what the nas's files say never reached the laptop")?;
     drop(pair.nas_daemon.take());
+    assert_eq!(found(&["descaling"]), ["sd://nas/Photos/kettle manual.pdf"]);
+    assert_eq!(
+        found(&["photos", "taken", "in", "2023", "on", "nas"]),
+        ["sd://nas/Photos/2023/IMG_0001.jpg"]
+    );
 
     let hits = pair.laptop.json(["search", "sunset", "on", "nas"])?;
     assert_eq!(
@@ -171,7 +190,7 @@ fn finds_a_paired_device_s_files_while_it_is_offline() -> Result<()> {
     // The same search as a directory, with the nas still away.
     let dir = pair.mount.mountpoint.join(".search/photos on nas");
     let listed = sh(&format!("ls -1 {}", q(&dir)))?;
-    assert_eq!(listed.trim(), "beach sunset.jpg");
+    assert_eq!(listed.trim(), "IMG_0001.jpg\nbeach sunset.jpg");
     ensure!(std::fs::metadata(dir.join("beach sunset.jpg"))?.len() == 11);
     Ok(())
 }

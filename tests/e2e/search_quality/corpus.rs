@@ -316,7 +316,7 @@ fn laptop_documents(rng: &mut Rng, out: &mut Vec<Entry>) {
             "tax",
             "return",
             (year + 1, 4, 10),
-            String::new(),
+            format!("Form 1040 U.S. Individual Income Tax Return {year}"),
         );
         e.tags.clone_from(&tagged);
         out.push(e);
@@ -325,7 +325,7 @@ fn laptop_documents(rng: &mut Rng, out: &mut Vec<Entry>) {
             "tax",
             "w-2",
             (year + 1, 2, 3),
-            String::new(),
+            format!("Form W-2 Wage and Tax Statement {year}, employer Initech"),
         );
         e.tags.clone_from(&tagged);
         out.push(e);
@@ -703,6 +703,17 @@ fn nas_photos_and_videos(rng: &mut Rng, out: &mut Vec<Entry>) {
     }
 }
 
+/// The text a scanned letter's pages hold (the OCR layer a scanner adds).
+fn scan_body(what: &str) -> &'static str {
+    match what {
+        "insurance" => "Your policy renewal and the premium for the coming year.",
+        "bank statement" => "Account balance, deposits and withdrawals this month.",
+        "medical" => "Prescription and follow-up appointment with the clinic.",
+        "tax letter" => "Notice of assessment from the tax office.",
+        _ => "Guarantee certificate, keep with proof of purchase.",
+    }
+}
+
 fn nas_documents(rng: &mut Rng, out: &mut Vec<Entry>) {
     for n in 0..150u32 {
         let what = SCANS[n as usize % SCANS.len()];
@@ -715,7 +726,7 @@ fn nas_documents(rng: &mut Rng, out: &mut Vec<Entry>) {
             "scan",
             what,
             noon(y, m, d),
-            String::new(),
+            scan_body(what).to_owned(),
         ));
     }
     for (i, device) in [
@@ -751,9 +762,22 @@ fn nas_documents(rng: &mut Rng, out: &mut Vec<Entry>) {
             "manual",
             device,
             noon(2018 + (i % 8) as i32, 1 + (i % 12) as u32, 2),
-            String::new(),
+            manual_body(device),
         ));
     }
+}
+
+/// What a manual's pages say: the same safety words in every one, and
+/// the care its device needs.
+fn manual_body(device: &str) -> String {
+    let care = match device {
+        "kettle" => "Descaling: every three months, boil vinegar and water.",
+        "printer" => "Replacing the toner cartridge and clearing paper jams.",
+        "bike" => "Adjusting the derailleur and brake pads.",
+        "router" => "Updating the firmware and resetting the admin password.",
+        _ => "Cleaning and storage.",
+    };
+    format!("Owner's manual. Read the safety instructions before first use. {care} Warranty terms.")
 }
 
 fn nas_backups(_rng: &mut Rng, out: &mut Vec<Entry>) {
@@ -821,7 +845,13 @@ pub fn write(
 fn bytes_of(e: &Entry, serial: u64) -> Result<Vec<u8>> {
     let tail = format!("\n{} #{serial}\n", e.body);
     Ok(match (e.kind, e.ext()) {
-        (_, "pdf") => format!("%PDF-1.7\n% {}{tail}", e.name()).into_bytes(),
+        (_, "pdf") => {
+            // Its pages say the body; a comment after the end makes each
+            // file's bytes its own.
+            let mut b = sdfs_tests::pdf_with_text(&[&e.body]);
+            b.extend_from_slice(format!("% {} #{serial}\n", e.name()).as_bytes());
+            b
+        }
         (_, "docx") => office("word/document.xml", &e.body, serial)?,
         (_, "xlsx") => office("xl/sharedStrings.xml", &e.body, serial)?,
         (Kind::Book, _) => {

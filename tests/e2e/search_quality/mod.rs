@@ -131,7 +131,7 @@ fn two_devices(entries: &mut [Entry]) -> Result<(Sd, sdfs_tests::Daemon)> {
         .count();
     let count = |query: &str| -> usize {
         laptop
-            .json(["search", "--limit", "100000", query])
+            .json(["search", "--lexical", "--limit", "100000", query])
             .ok()
             .and_then(|v| v.as_array().map(Vec::len))
             .unwrap_or(0)
@@ -153,12 +153,17 @@ fn two_devices(entries: &mut [Entry]) -> Result<(Sd, sdfs_tests::Daemon)> {
             *by_make.entry(make).or_default() += 1;
         }
     }
+    let by_camera = |make: &str| count(&format!("device:nas kind:image {make}"));
     wait_for(Duration::from_secs(120), || {
-        by_make
-            .iter()
-            .all(|(make, n)| count(&format!("device:nas kind:image {make}")) >= *n)
+        by_make.iter().all(|(make, n)| by_camera(make) >= *n)
     })
-    .context("what the nas's photos say never reached the laptop")?;
+    .with_context(|| {
+        let found: Vec<String> = by_make
+            .iter()
+            .map(|(make, n)| format!("{make}: {} of {n}", by_camera(make)))
+            .collect();
+        format!("what the nas's photos say never reached the laptop ({found:?})")
+    })?;
     drop(nas_daemon);
     Ok((laptop, laptop_daemon))
 }

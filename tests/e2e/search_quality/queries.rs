@@ -43,6 +43,11 @@ impl Entry {
         self.subject == subject
     }
 
+    /// About taxes: what is filed under Taxes/, and scanned tax letters.
+    fn is_tax(&self) -> bool {
+        self.path_lower().starts_with("taxes/") || self.is("scan", "tax letter")
+    }
+
     fn tagged(&self, tag: &str) -> bool {
         let below: &[&str] = match tag {
             "tax" => &["tax", "receipts"],
@@ -168,7 +173,7 @@ pub fn all() -> Vec<Case> {
                 "kinds: document",
                 "time: any time from 2025-01-01 to before 2026-01-01 (ranks)"
             ],
-            |e| e.kind == Document && e.path_lower().starts_with("taxes/") && e.year(2025)
+            |e| e.kind == Document && e.is_tax() && e.year(2025)
         ),
         case!(
             "invoices from 2024",
@@ -449,7 +454,7 @@ pub fn all() -> Vec<Case> {
                 "text: tax",
                 "time: any time from 2023-01-01 to before 2024-01-01 (ranks)"
             ],
-            |e| e.rel.starts_with("Taxes/2023/")
+            |e| e.rel.starts_with("Taxes/2023/") || (e.is("scan", "tax letter") && e.year(2023))
         ),
         case!(
             "videos from 2 years ago",
@@ -762,6 +767,33 @@ pub fn all() -> Vec<Case> {
             "service agreement globex",
             ["text: service, agreement, globex"],
             |e| e.is("contract", "Globex")
+        ),
+        // Contents of PDFs: their pages' text.
+        case!("descaling", ["text: descaling"], |e| e
+            .is("manual", "kettle")),
+        case!("toner cartridge", ["text: toner, cartridge"], |e| e
+            .is("manual", "printer")),
+        case!("derailleur", ["text: derailleur"], |e| e
+            .is("manual", "bike")),
+        case!(
+            "warranty terms manual",
+            ["text: warranty, terms, manual"],
+            |e| e.topic == "manual"
+        ),
+        case!("prescription", ["text: prescription"], |e| e
+            .is("scan", "medical")),
+        case!("account balance", ["text: account, balance"], |e| e
+            .is("scan", "bank statement")),
+        case!("notice of assessment", ["text: notice, assessment"], |e| e
+            .is("scan", "tax letter")),
+        case!("form 1040", ["text: form, 1040"], |e| e.is("tax", "return")),
+        case!(
+            "wage statement 2024",
+            [
+                "text: wage, statement",
+                "time: any time from 2024-01-01 to before 2025-01-01 (ranks)"
+            ],
+            |e| e.is("tax", "w-2") && e.rel.contains("2024")
         ),
         // Meaning: no file has these words; the model knows what they mean.
         case!(
