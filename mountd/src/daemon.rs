@@ -116,7 +116,22 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
     // Cloud volumes are read, uploaded to and served to paired devices
     // through the content store.
     host.content()?.set_cloud(host.cloud()?);
+    // The kernel is told of what sync changed on a thread of its own: an
+    // invalidation waits for reads in flight on the file, and a read of
+    // another device's file may be waiting for this very sync loop.
+    let (invalidate, to_invalidate) =
+        std::sync::mpsc::channel::<(sdfs_core::ids::DeviceId, Vec<u64>, Vec<u64>)>();
     let for_sync = Arc::clone(&mounted);
+    std::thread::Builder::new()
+        .name("sd-invalidate".into())
+        .spawn(move || {
+            for (device, entries, dirs) in to_invalidate {
+                if let Some(m) = for_sync.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    m.invalidate_remote(device, &entries);
+                    m.invalidate_remote(device, &dirs);
+                }
+            }
+        })?;
     let search_for_sync = Arc::clone(&search);
     // What sync brings may belong in a pinned folder: it wakes the keeper.
     let (wake_keeper, keeper_woken) = std::sync::mpsc::sync_channel::<()>(1);
@@ -131,9 +146,10 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
             // at once, not after the kernel's cache times out.
             on_applied: Some(Box::new(move |device, applied| {
                 search_for_sync.replica_changed(device, &applied.entries);
-                if let Some(m) = for_sync.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                    m.invalidate_remote(device, &applied.entries);
-                    m.invalidate_remote(device, &applied.dirs);
+                search_for_sync.replica_changed(device, &applied.said);
+                if !applied.entries.is_empty() || !applied.dirs.is_empty() {
+                    let _ =
+                        invalidate.send((device, applied.entries.clone(), applied.dirs.clone()));
                 }
                 let _ = wake_keeper.try_send(());
             })),

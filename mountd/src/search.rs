@@ -13,7 +13,7 @@ use anyhow::Result;
 use sdfs_core::namespace::SearchFiles;
 use sdfs_core::{ErrorKind, Library};
 use sdfs_search::calendar::Clock;
-use sdfs_search::live::LiveIndex;
+use sdfs_search::live::{LiveIndex, Ranking};
 use sdfs_search::query::{Context, Query, parse};
 
 use crate::replies::search::SearchReply;
@@ -43,9 +43,13 @@ pub fn run(
         lexical,
     } = asked;
     let clock = at.map_or_else(now, clock_at);
+    let ranking = match lexical {
+        true => Ranking::Words,
+        false => Ranking::Blended,
+    };
     let query = parse_for(lib, words, clock)?;
     let hits = index
-        .search(&query, limit, explain, !lexical)?
+        .search(&query, limit, explain, ranking)?
         .into_iter()
         .map(|mut hit| {
             hit.path = in_mount(mountpoint, &hit.path);
@@ -88,18 +92,10 @@ impl SearchFiles for MountSearch {
     fn search(&self, words: &str, limit: usize) -> sdfs_core::Result<Vec<String>> {
         let failed = |e: String| sdfs_core::Error::fs(ErrorKind::Io, format!("search: {e}"));
         let query = parse_for(&self.lib, words, now()).map_err(|e| failed(format!("{e:#}")))?;
-        // A listing has no order (`ls` sorts by name): re-ranking would
-        // cost and change nothing. Only a query no file's words match is
-        // answered by meaning.
-        let search = |by_meaning| {
-            self.index
-                .search(&query, limit, false, by_meaning)
-                .map_err(|e| failed(e.to_string()))
-        };
-        let mut hits = search(false)?;
-        if hits.is_empty() {
-            hits = search(true)?;
-        }
+        let hits = self
+            .index
+            .search(&query, limit, false, Ranking::WordsElseMeaning)
+            .map_err(|e| failed(e.to_string()))?;
         Ok(hits.into_iter().map(|hit| hit.uri).collect())
     }
 }

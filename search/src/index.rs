@@ -227,6 +227,12 @@ pub struct Hit {
     /// When a photo was taken (unix seconds), from its EXIF.
     #[serde(skip)]
     pub taken: Option<i64>,
+    /// The device whose index holds it (its id).
+    #[serde(skip)]
+    pub owner: String,
+    /// The start of what it says (its text), when meaning is weighed.
+    #[serde(skip)]
+    pub excerpt: Option<String>,
     /// What the query's time phrase gave it (in its range, or its name or
     /// folders say the year): part of `score`, a tier above the words.
     #[serde(skip)]
@@ -589,6 +595,8 @@ impl SearchIndex {
             other_copies: Vec::new(),
             content_id: (!content.is_empty()).then_some(content),
             taken: d.get_first(f.taken).and_then(|v| v.as_i64()),
+            owner: text(f.owner),
+            excerpt: None,
             time_part: 0.0,
             tags: d
                 .get_all(f.tags)

@@ -54,6 +54,19 @@ fn meaning_of(query: &Query) -> String {
 /// Files weighed by meaning alone when no file has the query's words.
 const BY_MEANING: usize = 500;
 
+/// How [`LiveIndex::search`] orders what it finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ranking {
+    /// By words alone.
+    Words,
+    /// By words; by meaning only when no file has them (a listing, which
+    /// has no order: re-ranking would cost and change nothing).
+    WordsElseMeaning,
+    /// The best by words re-ranked with meaning, recency and tags; by
+    /// meaning when no file has the words.
+    Blended,
+}
+
 /// Words of folder names weighed by meaning, at most.
 const FOLDER_WORDS: usize = 100_000;
 
@@ -312,24 +325,34 @@ impl LiveIndex {
     }
 
     /// The best `limit` hits for `query`, once the index has caught up
-    /// with the library; `by_meaning`: re-ranked by what they mean when the
-    /// model is installed and the query has words.
+    /// with the library, ranked as `ranking` says (meaning needs the model
+    /// and words in the query).
     pub fn search(
         &self,
         query: &Query,
         limit: usize,
         explain: bool,
-        by_meaning: bool,
+        ranking: Ranking,
     ) -> Result<Vec<Hit>> {
         self.catch_up()?;
-        let semantic = match query.text.is_empty() || !by_meaning {
-            true => None,
-            false => self.semantic(),
+        let words = !query.text.is_empty();
+        let semantic = match ranking {
+            Ranking::Blended if words => self.semantic(),
+            _ => None,
+        };
+        let fetch = match semantic {
+            Some(_) => limit.max(RERANKED),
+            None => limit,
+        };
+        let mut hits = self.index.search(query, fetch, explain)?;
+        // Loaded only when it is needed.
+        let semantic = match ranking {
+            Ranking::WordsElseMeaning if words && hits.is_empty() => self.semantic(),
+            _ => semantic,
         };
         let Some(semantic) = semantic else {
-            return Ok(self.index.search(query, limit, explain)?);
+            return Ok(hits);
         };
-        let mut hits = self.index.search(query, limit.max(RERANKED), explain)?;
         let meant = semantic.embed_query(&meaning_of(query)).and_then(|meant| {
             if hits.is_empty() {
                 // No file has all the words: those with some of them,
@@ -366,9 +389,12 @@ impl LiveIndex {
                         .search(&filters, BY_MEANING, explain)
                         .map_err(failed)?;
                 }
+                crate::said::add_excerpts(&self.lib, &mut candidates);
                 hits = semantic.by_meaning(&meant, candidates, explain)?;
                 Ok(())
             } else {
+                let head = hits.len().min(RERANKED);
+                crate::said::add_excerpts(&self.lib, &mut hits[..head]);
                 semantic.rerank(&meant, &mut hits, sdfs_core::time::unix_now_secs(), explain)
             }
         });

@@ -68,3 +68,31 @@ impl Said {
         Ok(())
     }
 }
+
+/// Words of a file's text embedded with its name, at most.
+const EXCERPT_WORDS: usize = 40;
+
+/// Gives each of `hits` the start of its text, as kept in the library.
+pub fn add_excerpts(lib: &Library, hits: &mut [crate::index::Hit]) {
+    let Ok(kept) = Extracts::open(lib) else {
+        return;
+    };
+    for hit in hits {
+        let (Some(content), Ok(owner)) = (
+            hit.content_id
+                .as_deref()
+                .and_then(|c| c.parse::<ContentId>().ok()),
+            hit.owner.parse::<sdfs_core::ids::DeviceId>(),
+        ) else {
+            continue;
+        };
+        if let Ok(Some(said)) = kept.get(owner, content) {
+            hit.excerpt = said.text.map(|t| {
+                t.split_whitespace()
+                    .take(EXCERPT_WORDS)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
+        }
+    }
+}

@@ -56,7 +56,8 @@ fn store_err(e: impl std::fmt::Display) -> EmbedError {
 
 /// What a hit is embedded from: its name's words, then the folders it is
 /// in below its location (a device's and a location's names say nothing
-/// of what a file is about, and would make every file alike).
+/// of what a file is about, and would make every file alike), then the
+/// start of its text.
 fn text_of(hit: &Hit) -> String {
     // Numbers (serials, dates) mean nothing to the model.
     let words = |s: &str| {
@@ -79,10 +80,15 @@ fn text_of(hit: &Hit) -> String {
     let folders = below
         .split_last()
         .map_or(String::new(), |(_, f)| f.join(" "));
-    match folders.is_empty() {
+    let mut text = match folders.is_empty() {
         true => words(stem),
         false => format!("{} in {}", words(stem), words(&folders)),
+    };
+    if let Some(excerpt) = hit.excerpt.as_deref().map(words).filter(|e| !e.is_empty()) {
+        text.push_str(": ");
+        text.push_str(&excerpt);
     }
+    text
 }
 
 fn key_of(text: &str) -> u128 {

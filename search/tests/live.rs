@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use sdfs_core::Library;
 use sdfs_core::model::device::DeviceRecord;
-use sdfs_search::live::LiveIndex;
+use sdfs_search::live::{LiveIndex, Ranking};
 use sdfs_tests::jpeg_with_exif;
 
 use common::{add_location, index, write};
@@ -18,7 +18,7 @@ use common::{add_location, index, write};
 fn find(live: &LiveIndex, words: &str) -> Vec<String> {
     let query = common::query(words);
     let mut paths: Vec<String> = live
-        .search(&query, 50, false, false)
+        .search(&query, 50, false, Ranking::Words)
         .expect("search")
         .into_iter()
         .map(|h| h.path)
@@ -43,6 +43,7 @@ fn sync(owner: &Library, replica: &Library) -> Vec<u64> {
         let page = sdfs_core::sync::owner::page(owner.db(), &pull).expect("page");
         let applied = sdfs_core::sync::replica::apply(replica.db(), device, &page).expect("apply");
         entries.extend(applied.entries);
+        entries.extend(applied.said);
         if !page.more {
             break;
         }

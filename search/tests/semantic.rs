@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use sdfs_core::Library;
 use sdfs_search::embed::{self, EmbedError, Embedder, cosine};
-use sdfs_search::live::LiveIndex;
+use sdfs_search::live::{LiveIndex, Ranking};
 
 fn model() -> Embedder {
     let dir = embed::model_dir();
@@ -58,7 +58,7 @@ fn a_model_file_that_is_not_the_pinned_one_is_refused() {
 
 fn names(live: &LiveIndex, words: &str) -> Vec<String> {
     let query = common::query(words);
-    live.search(&query, 3, true, true)
+    live.search(&query, 3, true, Ranking::Blended)
         .expect("search")
         .into_iter()
         .map(|h| h.name)
@@ -127,9 +127,37 @@ fn files_filed_under_a_folder_that_means_the_query_are_found() {
     common::add_location(&lib, &docs, "Docs");
     let live = LiveIndex::open(Arc::clone(&lib)).expect("open");
     let hits = live
-        .search(&common::query("snow holiday photos"), 10, false, true)
+        .search(
+            &common::query("snow holiday photos"),
+            10,
+            false,
+            Ranking::Blended,
+        )
         .expect("search");
     let paths: Vec<&str> = hits.iter().map(|h| h.path.as_str()).collect();
     assert_eq!(paths.len(), 3, "{paths:?}");
     assert!(paths.iter().all(|p| p.contains("/Ski trip/")), "{paths:?}");
+}
+
+#[test]
+fn what_a_file_says_is_part_of_what_it_means() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let docs = tmp.path().join("docs");
+    // Names that say nothing; only the text says what each is.
+    for (name, text) in [
+        (
+            "note 1.txt",
+            "Prescription and follow-up appointment with the clinic.",
+        ),
+        ("note 2.txt", "Invoice for consulting services, total due."),
+        ("note 3.txt", "Recipe: garlic, basil and tomatoes."),
+    ] {
+        common::write(&docs.join(name), text);
+    }
+    let lib = Arc::new(Library::create(&tmp.path().join("lib"), "laptop").expect("library"));
+    common::add_location(&lib, &docs, "Docs");
+    let live = LiveIndex::open(Arc::clone(&lib)).expect("open");
+    assert_eq!(names(&live, "doctor visit"), ["note 1.txt"]);
+    assert_eq!(names(&live, "italian cooking"), ["note 3.txt"]);
+    assert_eq!(names(&live, "payment request"), ["note 2.txt"]);
 }

@@ -118,12 +118,17 @@ fn another_device_lists_searches_and_reads_in_the_mount() -> Result<()> {
     // `grep -r` over the other device's files equals grep on the device.
     let grep = |dir: &Path| {
         sh(&format!(
-            "cd {} && grep -r sunset . | LC_ALL=C sort",
+            "cd {} && grep -r sunset . 2>&1 | LC_ALL=C sort",
             q(dir)
         ))
     };
     let here = grep(&remote)?;
-    assert_eq!(here, grep(&pair.photos)?);
+    assert_eq!(
+        here,
+        grep(&pair.photos)?,
+        "grep over the mount differs; mount log:\n{}",
+        pair.mount.log()
+    );
     ensure!(here.lines().count() == 5, "{here}");
     // Bytes: a multi-chunk file, a non-UTF-8 name, a symlink's target.
     assert_eq!(

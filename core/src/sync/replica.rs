@@ -103,6 +103,9 @@ pub struct Applied {
     pub dirs: Vec<u64>,
     /// Entries written or deleted.
     pub entries: Vec<u64>,
+    /// Entries whose content's extract (what it says) changed: the
+    /// entries themselves did not.
+    pub said: Vec<u64>,
 }
 
 /// The watermarks this replica holds for `device`.
@@ -279,7 +282,7 @@ impl<'txn> Tables<'txn> {
                         .instances
                         .range((d, item.key, 0)..=(d, item.key, u64::MAX))?
                     {
-                        applied.entries.push(row?.0.value().2);
+                        applied.said.push(row?.0.value().2);
                     }
                 }
                 continue;
