@@ -545,6 +545,7 @@ impl Host {
                     locations: Locations::of(lib)?,
                     jobs: Jobs(active),
                     deliveries: self.deliveries()?,
+                    integrity: self.content()?.issues()?,
                 })
             }
             Request::Pin { target } => {

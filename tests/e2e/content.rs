@@ -344,6 +344,18 @@ fn the_integrity_job_reports_collisions_and_corruption() -> Result<()> {
     // Recorded until the file is dealt with: a second pass says it again.
     let report = sd.json(["validate", "--reverify"])?;
     assert_eq!(issues(&report, "corruption").len(), 1, "{report}");
+    // And `sd status` shows it, as data and to a person.
+    let status = sd.json(["status"])?;
+    let found = issues(
+        &serde_json::json!({ "issues": status["integrity"] }),
+        "corruption",
+    );
+    assert_eq!(found, corrupt, "{status:#}");
+    let shown = String::from_utf8(sd.ok(["status"])?.stdout)?;
+    ensure!(
+        shown.contains("corrupted:") && shown.contains("c.bin"),
+        "{shown}"
+    );
     Ok(())
 }
 

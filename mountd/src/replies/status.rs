@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use sdfs_core::content_store::{IntegrityIssue, IssueKind};
 use sdfs_core::ids::{DeviceId, LibraryId};
 use serde::Serialize;
 
@@ -35,6 +36,10 @@ pub struct Status {
     pub locations: Locations,
     pub jobs: Jobs,
     pub deliveries: Deliveries,
+    /// What the integrity job found wrong with this device's files (kept
+    /// until the file is re-indexed): silent corruption, and sampled-hash
+    /// collisions.
+    pub integrity: Vec<IntegrityIssue>,
 }
 
 impl Render for Status {
@@ -66,7 +71,26 @@ impl Render for Status {
         self.locations.render(out)?;
         writeln!(out, "active jobs:")?;
         self.jobs.render(out)?;
-        self.deliveries.render(out)
+        self.deliveries.render(out)?;
+        if !self.integrity.is_empty() {
+            writeln!(
+                out,
+                "integrity: {} file(s) need attention:",
+                self.integrity.len()
+            )?;
+            for issue in &self.integrity {
+                let kind = match issue.kind {
+                    IssueKind::Corruption => "corrupted",
+                    IssueKind::Collision => "sampled-hash collision",
+                };
+                writeln!(
+                    out,
+                    "  {kind}: {} (should hash to {}, reads as {})",
+                    issue.path, issue.expected, issue.actual
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 
