@@ -533,3 +533,47 @@ fn a_remote_file_read_to_the_end_rereads_from_its_whole_verified_copy() -> Resul
     assert_eq!(b3(&big)?, native, "served from verified chunks instead");
     Ok(())
 }
+
+#[test]
+fn copies_are_counted_on_every_device() -> Result<()> {
+    let mut pair = setup(fill_photos)?;
+    // The laptop keeps a copy of one of the nas's photos, under its own name.
+    let docs = pair.laptop.path("docs");
+    write_file(&docs, b"kept/sunset copy.txt", b"photo 0: sunset\n")?;
+    pair.laptop.add_location(&docs, "Docs")?;
+    pair.laptop.ok(["index"])?;
+    let remote = pair.remote();
+    let copies = |uri: &str| -> Option<u64> {
+        pair.laptop
+            .json(["stat", uri])
+            .ok()
+            .and_then(|s| s["copies"].as_u64())
+    };
+    let theirs = "sd://nas/Photos/2024/trip-0/img-0.txt";
+    let mine = "sd://laptop/Docs/kept/sunset copy.txt";
+    wait_for(Duration::from_secs(30), || copies(theirs) == Some(2)).with_context(|| {
+        format!(
+            "{theirs}: {:?} copies; {:?}; {:?}",
+            copies(theirs),
+            pair.laptop.json(["stat", mine]).ok(),
+            pair.laptop.json(["stat", theirs]).ok()
+        )
+    })?;
+    // Both ways, and with the nas away: its replica says what it holds.
+    drop(pair.nas_daemon.take());
+    assert_eq!(copies(mine), Some(2));
+    assert_eq!(copies(theirs), Some(2));
+    // A file only one device holds is one copy.
+    assert_eq!(copies("sd://nas/Photos/2024/trip-1/img-1.txt"), Some(1));
+    // Programs see it too.
+    let xattr = |path: &Path| {
+        sh(&format!(
+            "getfattr --only-values -n user.sd.copies {}",
+            q(path)
+        ))
+    };
+    assert_eq!(xattr(&remote.join("2024/trip-0/img-0.txt"))?, "2");
+    let docs_in_mount = pair.mount.location("Docs");
+    assert_eq!(xattr(&docs_in_mount.join("kept/sunset copy.txt"))?, "2");
+    Ok(())
+}

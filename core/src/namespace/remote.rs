@@ -158,6 +158,16 @@ impl Namespace {
         self.content.remote_state(&view, device, entry, &record)
     }
 
+    /// Copies of another device's file on every device (none for a file
+    /// not identified yet).
+    pub(super) fn remote_copies(&self, device: DeviceId, entry: u64) -> Result<Option<u32>> {
+        let Some(content) = self.remote_entry(device, entry)?.content else {
+            return Ok(None);
+        };
+        let txn = redb::ReadableDatabase::begin_read(&**self.lib.db())?;
+        crate::query::copies_everywhere(&self.lib, &txn, content).map(Some)
+    }
+
     /// The target of another device's symlink, as recorded there.
     pub(super) fn readlink_remote(&self, device: DeviceId, entry: u64) -> Result<Vec<u8>> {
         self.remote_entry(device, entry)?

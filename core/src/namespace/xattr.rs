@@ -148,9 +148,13 @@ impl Namespace {
                     _ => None,
                 }
             }
-            Kind::Remote { device, entry } if name == b"user.sd.state" => self
-                .remote_state(*device, *entry)?
-                .map(|state| state.as_str().to_owned()),
+            Kind::Remote { device, entry } => match name {
+                b"user.sd.state" => self
+                    .remote_state(*device, *entry)?
+                    .map(|state| state.as_str().to_owned()),
+                b"user.sd.copies" => self.remote_copies(*device, *entry)?.map(|c| c.to_string()),
+                _ => None,
+            },
             Kind::Cloud { location, entry } => match name {
                 b"user.sd.uri" => Some(self.cloud_uri(*location, *entry)?.to_string()),
                 b"user.sd.content_id" => self.cloud_content(*entry)?.map(|c| c.to_string()),

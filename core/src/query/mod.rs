@@ -79,6 +79,34 @@ struct Resolved {
     entry: Option<(u64, EntryRecord)>,
 }
 
+/// Copies of `content` on every device: this device's files and each
+/// paired device's, as its replica says (offline devices included).
+pub(crate) fn copies_everywhere(
+    lib: &Library,
+    txn: &ReadTransaction,
+    content: ContentId,
+) -> Result<u32> {
+    let c = content.0.as_u128();
+    let mut copies = 0u32;
+    let local = txn.open_table(schema::INSTANCES)?;
+    for row in local.range((c, 0)..=(c, u64::MAX))? {
+        row?;
+        copies = copies.saturating_add(1);
+    }
+    let replicated = txn.open_table(crate::sync::replica::REPLICA_INSTANCES)?;
+    for device in lib.devices()? {
+        if device.id == lib.device_id() {
+            continue;
+        }
+        let d = device.id.0.as_u128();
+        for row in replicated.range((d, c, 0)..=(d, c, u64::MAX))? {
+            row?;
+            copies = copies.saturating_add(1);
+        }
+    }
+    Ok(copies)
+}
+
 fn check_device(lib: &Library, device: &str) -> Result<()> {
     if device == lib.device_name() || device == lib.device_id().to_string() {
         return Ok(());
@@ -293,7 +321,10 @@ pub fn stat(lib: &Library, uri: &SdUri) -> Result<StatInfo> {
         content_id: record.content,
         content_hash: content.as_ref().map(|c| c.hash.to_string()),
         file_kind: content.as_ref().map(|c| c.kind().as_str()),
-        copies: content.as_ref().map(|c| c.instances),
+        copies: match (&content, record.content) {
+            (Some(_), Some(id)) => Some(copies_everywhere(lib, &txn, id)?),
+            _ => None,
+        },
         files: is_dir.then_some(record.agg_files),
         link_target: record
             .link_target
@@ -329,7 +360,7 @@ fn stat_content(
         content_id: Some(id),
         content_hash: Some(content.hash.to_string()),
         file_kind: Some(content.kind().as_str()),
-        copies: Some(content.instances),
+        copies: Some(copies_everywhere(lib, txn, id)?),
         files: None,
         link_target: None,
         state: None,

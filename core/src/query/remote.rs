@@ -177,7 +177,14 @@ pub fn stat(content: &ContentStore, device: &DeviceRecord, uri: &SdUri) -> Resul
         content_id: record.content,
         content_hash: replicated.as_ref().map(|c| c.hash.to_string()),
         file_kind: replicated.as_ref().map(|c| c.kind().as_str()),
-        copies: replicated.as_ref().map(|c| c.instances),
+        copies: match (&replicated, record.content) {
+            (Some(_), Some(c)) => {
+                let lib = content.library();
+                let txn = redb::ReadableDatabase::begin_read(&**lib.db())?;
+                Some(super::copies_everywhere(lib, &txn, c)?)
+            }
+            _ => None,
+        },
         files: is_dir.then_some(record.agg_files),
         link_target: record
             .link_target
