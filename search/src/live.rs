@@ -294,24 +294,37 @@ impl LiveIndex {
     /// names a few at a time, so queries by meaning need not.
     pub fn run(&self, stop: &std::sync::atomic::AtomicBool) {
         let mut cold = true;
+        // Folder words still to embed, found once per cold spell.
+        let mut unwarmed: Vec<String> = Vec::new();
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             match self.catch_up() {
                 Ok(done) => cold |= done.indexed > 0,
                 Err(e) => tracing::warn!("search index: {e}"),
             }
-            if cold && let Some(Some(semantic)) = self.semantic.get() {
-                let warmed = self
-                    .index
-                    .folder_words(FOLDER_WORDS)
-                    .map_err(|e| crate::embed::EmbedError::Model(e.to_string()))
-                    .and_then(|words| semantic.warm(&words, WARM_BATCH));
-                match warmed {
-                    // More to do: after the next catch-up, without waiting.
-                    Ok(n) if n > 0 => continue,
-                    Ok(_) => cold = false,
-                    Err(e) => {
+            if let Some(Some(semantic)) = self.semantic.get()
+                && (cold || !unwarmed.is_empty())
+            {
+                if unwarmed.is_empty() {
+                    cold = false;
+                    match self
+                        .index
+                        .folder_words(FOLDER_WORDS)
+                        .map_err(|e| crate::embed::EmbedError::Model(e.to_string()))
+                        .and_then(|words| semantic.unembedded(&words))
+                    {
+                        Ok(words) => unwarmed = words,
+                        Err(e) => tracing::warn!("embedding folder names: {e}"),
+                    }
+                }
+                let batch: Vec<String> = unwarmed.drain(..unwarmed.len().min(WARM_BATCH)).collect();
+                if !batch.is_empty() {
+                    if let Err(e) = semantic.warm(&batch) {
                         tracing::warn!("embedding folder names: {e}");
-                        cold = false;
+                        unwarmed.clear();
+                    }
+                    // More to do: after the next catch-up, without waiting.
+                    if !unwarmed.is_empty() {
+                        continue;
                     }
                 }
             }

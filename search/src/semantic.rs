@@ -207,19 +207,26 @@ impl Semantic {
         Ok(near.into_iter().take(n).map(|(_, w)| w.clone()).collect())
     }
 
-    /// Embeds up to `budget` of `words` never embedded; returns how many
-    /// were (0: all of them are kept).
-    pub fn warm(&self, words: &[String], budget: usize) -> Result<usize, EmbedError> {
-        let before = self.vectors_of(words, 0)?;
-        let missing: Vec<String> = words
-            .iter()
-            .zip(before)
-            .filter(|(_, v)| v.is_none())
-            .take(budget)
-            .map(|(w, _)| w.clone())
-            .collect();
-        self.vectors_of(&missing, budget)?;
-        Ok(missing.len())
+    /// Those of `texts` never embedded (their vectors are not kept).
+    pub fn unembedded(&self, texts: &[String]) -> Result<Vec<String>, EmbedError> {
+        let read = self.vectors.begin_read().map_err(store_err)?;
+        let table = match read.open_table(VECTORS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(texts.to_vec()),
+            Err(e) => return Err(store_err(e)),
+        };
+        let mut out = Vec::new();
+        for text in texts {
+            if table.get(key_of(text)).map_err(store_err)?.is_none() {
+                out.push(text.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Embeds `texts` and keeps their vectors.
+    pub fn warm(&self, texts: &[String]) -> Result<(), EmbedError> {
+        self.vectors_of(texts, usize::MAX).map(drop)
     }
 
     /// Re-ranks the best [`RERANKED`] of `hits` (best first, by words) for
