@@ -12,6 +12,7 @@ pub mod content_hash;
 pub mod content_store;
 pub mod error;
 pub mod fsutil;
+pub mod guardian;
 pub mod ids;
 pub mod inbox;
 pub mod indexer;

@@ -89,6 +89,17 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         min_size: u64,
     },
+    /// The Data Guardian: how many copies each file has across every
+    /// device and bucket, what one lost disk would take, and where a copy
+    /// would keep it.
+    Guardian {
+        /// A location, folder or file (a path, in the mount or a location,
+        /// or an sd:// URI); the whole library by default.
+        path: Option<std::ffi::OsString>,
+        /// List at most this many items at risk (folders count once).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// List, pause, resume or cancel jobs.
     Jobs {
         #[command(subcommand)]

@@ -14,6 +14,7 @@ use crate::replies::cloud::{
 use crate::replies::content::{CacheStats, Collected, FreedUp, Pinned, Validated, Verified};
 use crate::replies::deliveries::{Conflicts, Deliveries};
 use crate::replies::devices::{DeviceRow, Devices, Invite, Joined, Unpaired};
+use crate::replies::guardian::Guardian;
 use crate::replies::jobs::{Indexed, JobAction, JobRow, Jobs, JobsAndDeliveries};
 use crate::replies::locations::{Added, LocationRow, Locations, Removed, Updated};
 use crate::replies::query::{Dupes, Listing, Stat};
@@ -435,6 +436,16 @@ impl Host {
                 }))
             }
             Request::Dupes { min_size } => Done::of(&Dupes(query::dupes(lib, min_size)?)),
+            Request::Guardian { target, limit } => {
+                let scope = target
+                    .map(|t| query::target::uri_of(lib, &t, self.mountpoint.as_deref()))
+                    .transpose()?;
+                Done::of(&Guardian(sdfs_core::guardian::report(
+                    lib,
+                    scope.as_ref(),
+                    limit,
+                )?))
+            }
             Request::Search {
                 query,
                 limit,

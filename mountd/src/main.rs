@@ -156,6 +156,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Stat { uri } => Request::Stat { uri },
         Command::Dupes { min_size } => Request::Dupes { min_size },
+        Command::Guardian { path, limit } => Request::Guardian {
+            target: path.as_deref().map(target_bytes).transpose()?,
+            limit,
+        },
         Command::Search {
             query,
             limit,

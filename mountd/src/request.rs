@@ -53,6 +53,10 @@ pub enum Request {
     Dupes {
         min_size: u64,
     },
+    Guardian {
+        target: Option<Vec<u8>>,
+        limit: usize,
+    },
     Search {
         query: String,
         limit: usize,

@@ -7,6 +7,7 @@ mod cloud_writes;
 mod content;
 mod devices;
 mod file_states;
+mod guardian;
 mod identity;
 mod index;
 mod mount;

@@ -11,7 +11,7 @@ mod open;
 mod pin;
 mod remote;
 mod serve;
-mod validate;
+pub(crate) mod validate;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -194,17 +194,21 @@ impl ContentStore {
 
     /// Every recorded issue.
     pub fn issues(&self) -> Result<Vec<IntegrityIssue>> {
-        let txn = self.lib.db().begin_read()?;
-        let table = txn.open_table(schema::INTEGRITY_ISSUES)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            let (_, value) = row?;
-            if let Ok(issue) = serde_json::from_slice(value.value()) {
-                out.push(issue);
-            }
-        }
-        Ok(out)
+        read_issues(&self.lib.db().begin_read()?)
     }
+}
+
+/// Every issue recorded in the library, as `txn` sees it.
+pub(crate) fn read_issues(txn: &redb::ReadTransaction) -> Result<Vec<IntegrityIssue>> {
+    let table = txn.open_table(schema::INTEGRITY_ISSUES)?;
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (_, value) = row?;
+        if let Ok(issue) = serde_json::from_slice(value.value()) {
+            out.push(issue);
+        }
+    }
+    Ok(out)
 }
 
 /// Sleeps as long as it takes for `done` bytes since `started` to stay

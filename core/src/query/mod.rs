@@ -19,6 +19,7 @@ use crate::uri::SdUri;
 pub mod extracts;
 pub mod files;
 pub mod remote;
+pub mod target;
 
 /// One row of `sd ls`.
 #[derive(Clone, Debug, Serialize)]

@@ -83,7 +83,7 @@ pub fn pull_state(db: &Database, device: DeviceId) -> Result<(Watermarks, Option
     Ok((marks, resync))
 }
 
-fn child_key(device: DeviceId, parent: u64, name: &[u8]) -> Vec<u8> {
+pub(crate) fn child_key(device: DeviceId, parent: u64, name: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(24 + name.len());
     key.extend_from_slice(&device.0.as_u128().to_be_bytes());
     key.extend_from_slice(&parent.to_be_bytes());

@@ -4,6 +4,7 @@ pub mod cloud;
 pub mod content;
 pub mod deliveries;
 pub mod devices;
+pub mod guardian;
 pub mod jobs;
 pub mod locations;
 pub mod query;

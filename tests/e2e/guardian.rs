@@ -1,0 +1,113 @@
+//! The Data Guardian across two real daemons: what exists only once, on
+//! either device, and how doing what it suggests (a copy through the mount)
+//! clears it.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use sdfs_tests::{q, sh, wait_for, write_file};
+use serde_json::Value;
+
+use crate::remote::setup;
+
+fn fill(root: &std::path::Path) -> Result<()> {
+    write_file(root, b"2024/beach.jpg", b"a beach, only on the nas\n")?;
+    write_file(root, b"2024/sunset.jpg", b"a sunset, on both\n")?;
+    Ok(())
+}
+
+fn item<'a>(report: &'a Value, uri: &str) -> Option<&'a Value> {
+    report["at_risk"]
+        .as_array()?
+        .iter()
+        .find(|i| i["uri"] == uri)
+}
+
+#[test]
+fn single_copies_on_every_device_are_flagged_and_cleared_by_the_suggested_copy() -> Result<()> {
+    let mut pair = setup(fill)?;
+    let docs = pair.laptop.path("docs");
+    write_file(&docs, b"Tax/2024.pdf", b"tax return 2024\n")?;
+    write_file(&docs, b"Tax/receipts/r1.txt", b"receipt\n")?;
+    write_file(&docs, b"sunset copy.jpg", b"a sunset, on both\n")?;
+    pair.laptop.add_location(&docs, "Docs")?;
+    pair.laptop.ok(["index"])?;
+    let guardian = |args: &[&str]| -> Result<Value> {
+        let mut all = vec!["guardian", "--limit", "1000"];
+        all.extend_from_slice(args);
+        pair.laptop.json(all)
+    };
+    // The nas's index reaches the laptop's replica.
+    wait_for(Duration::from_secs(30), || {
+        guardian(&[]).is_ok_and(|r| item(&r, "sd://nas/Photos/2024/beach.jpg").is_some())
+    })
+    .with_context(|| format!("{:?}", guardian(&[])))?;
+    let report = guardian(&[])?;
+    let tax = item(&report, "sd://laptop/Docs/Tax").context("Tax/ at risk")?;
+    assert_eq!(tax["risk"], "single_copy");
+    assert_eq!(
+        (tax["files"].as_u64(), tax["copies"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(tax["bytes"].as_u64(), Some(16 + 8));
+    assert_eq!(tax["suggestion"]["to"], "sd://nas/Photos/Tax");
+    let beach = item(&report, "sd://nas/Photos/2024/beach.jpg").context("nas's file")?;
+    assert_eq!(
+        (beach["risk"].as_str(), beach["on"][0].as_str()),
+        (Some("single_copy"), Some("nas"))
+    );
+    // Kept on both devices: no item says it exists once.
+    for both in [
+        "sd://laptop/Docs/sunset copy.jpg",
+        "sd://nas/Photos/2024/sunset.jpg",
+    ] {
+        ensure!(
+            item(&report, both).is_none_or(|i| i["risk"] == "one_class"),
+            "{both}: {:?}",
+            item(&report, both)
+        );
+    }
+
+    // Do what it suggests, as a person would: copy the folder to the nas
+    // through the mount.
+    let mnt = &pair.mount.mountpoint;
+    sh(&format!(
+        "cp -r {} {}",
+        q(&mnt.join("laptop/Docs/Tax")),
+        q(&mnt.join("nas/Photos/"))
+    ))?;
+    let single = |r: &Value| r["by_risk"][0]["files"].as_u64();
+    wait_for(Duration::from_secs(60), || {
+        guardian(&["sd://laptop/Docs/Tax"]).is_ok_and(|r| single(&r) == Some(0))
+    })
+    .with_context(|| format!("{:?}", guardian(&["sd://laptop/Docs/Tax"])))?;
+    // The nas's copy is the nas's own file now, in its index.
+    let copies = guardian(&["sd://laptop/Docs/Tax/2024.pdf"])?;
+    let mut uris: Vec<&str> = copies["copies"]
+        .as_array()
+        .context("copies")?
+        .iter()
+        .filter_map(|c| c["uri"].as_str())
+        .collect();
+    uris.sort();
+    assert_eq!(
+        uris,
+        [
+            "sd://laptop/Docs/Tax/2024.pdf",
+            "sd://nas/Photos/Tax/2024.pdf"
+        ]
+    );
+
+    // With the nas away, the laptop still knows what the nas holds, and a
+    // path in the mount names the same folder as its URI.
+    drop(pair.nas_daemon.take());
+    let offline = guardian(&[&mnt.join("nas/Photos/2024").display().to_string()])?;
+    assert_eq!(offline["scope"], "sd://nas/Photos/2024");
+    assert_eq!(offline["files"].as_u64(), Some(2));
+    assert_eq!(single(&offline), Some(1), "{offline}");
+    // People read it too.
+    let text = String::from_utf8(pair.laptop.ok(["guardian"])?.stdout)?;
+    ensure!(text.contains("one copy only"), "{text}");
+    ensure!(text.contains("sd://nas/Photos/2024/beach.jpg"), "{text}");
+    Ok(())
+}
