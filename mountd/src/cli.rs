@@ -83,7 +83,8 @@ pub enum Command {
         #[arg(long)]
         lexical: bool,
     },
-    /// Groups of identical content and the bytes they waste.
+    /// Groups of identical content on every device and bucket, and the
+    /// bytes the extra copies on one device waste.
     Dupes {
         /// Ignore files smaller than this.
         #[arg(long, default_value_t = 1)]

@@ -347,9 +347,11 @@ fn integrity_when_idle(host: &Host) {
             rate: Some(IDLE_INTEGRITY_RATE),
             reverify: false,
         };
-        let report = host
-            .content()
-            .and_then(|c| Ok(c.validate(&options, &host.idle_stop)?));
+        let report = host.content().and_then(|c| {
+            let mut report = c.validate(&options, &host.idle_stop)?;
+            host.repair(&mut report);
+            Ok(report)
+        });
         match report {
             Ok(r) if r.files_hashed > 0 || !r.issues.is_empty() => {
                 tracing::info!(

@@ -140,6 +140,24 @@ impl Host {
     /// The namespace and `(device, entry)` of a target naming another
     /// device's file or folder (an `sd://` URI or a path in the mount);
     /// `None` for this device's own.
+    /// Puts back what `report` found corrupt, from a good copy here or on
+    /// a paired device (the namespace reads those). What cannot be
+    /// repaired now stays recorded, and is said at warning level.
+    pub fn repair(&self, report: &mut sdfs_core::content_store::ValidateReport) {
+        let Some(ns) = self.namespace.as_deref() else {
+            return;
+        };
+        for issue in &report.issues {
+            if issue.kind != sdfs_core::content_store::IssueKind::Corruption {
+                continue;
+            }
+            match ns.repair(issue) {
+                Ok(()) => report.repaired.push(issue.path.clone()),
+                Err(e) => tracing::warn!("integrity: {} stays corrupt: {e}", issue.path),
+            }
+        }
+    }
+
     fn remote_target(&self, target: &[u8]) -> Result<Option<(&Namespace, DeviceId, u64)>> {
         let uri: SdUri = if target.starts_with(b"sd://") {
             std::str::from_utf8(target)
@@ -606,7 +624,9 @@ impl Host {
             Request::Validate { rate, reverify } => {
                 let options = ValidateOptions { rate, reverify };
                 let stop = AtomicBool::new(false);
-                Done::of(&Validated(self.content()?.validate(&options, &stop)?))
+                let mut report = self.content()?.validate(&options, &stop)?;
+                self.repair(&mut report);
+                Done::of(&Validated(report))
             }
             Request::Tag {
                 target,

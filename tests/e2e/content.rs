@@ -32,7 +32,7 @@ fn b3sum(path: &Path) -> Result<String> {
 
 /// Flips a byte silently: same size, mtime put back, so nothing but a
 /// content check can tell.
-fn corrupt_silently(path: &Path, offset: usize) -> Result<()> {
+pub(crate) fn corrupt_silently(path: &Path, offset: usize) -> Result<()> {
     let md = std::fs::metadata(path)?;
     let mut bytes = std::fs::read(path)?;
     bytes[offset] ^= 0x5a;

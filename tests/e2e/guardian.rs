@@ -105,9 +105,85 @@ fn single_copies_on_every_device_are_flagged_and_cleared_by_the_suggested_copy()
     assert_eq!(offline["scope"], "sd://nas/Photos/2024");
     assert_eq!(offline["files"].as_u64(), Some(2));
     assert_eq!(single(&offline), Some(1), "{offline}");
+    // `sd dupes` sees the same copies: across devices, a backup, no waste.
+    let dupes = pair.laptop.json(["dupes"])?;
+    let tax = dupes
+        .as_array()
+        .context("groups")?
+        .iter()
+        .find(|g| g["uris"][0] == "sd://laptop/Docs/Tax/2024.pdf")
+        .with_context(|| format!("{dupes}"))?;
+    assert_eq!(tax["uris"][1], "sd://nas/Photos/Tax/2024.pdf");
+    assert_eq!(
+        (tax["devices"][1].as_str(), tax["wasted"].as_u64()),
+        (Some("nas"), Some(0))
+    );
     // People read it too.
     let text = String::from_utf8(pair.laptop.ok(["guardian"])?.stdout)?;
     ensure!(text.contains("one copy only"), "{text}");
     ensure!(text.contains("sd://nas/Photos/2024/beach.jpg"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn a_corrupted_copy_is_reported_and_repaired_from_the_other_device() -> Result<()> {
+    let bytes = sdfs_tests::noise(300_000, 9);
+    let kept = bytes.clone();
+    let mut pair = setup(move |root| {
+        write_file(root, b"archive/scan.bin", &kept)?;
+        Ok(())
+    })?;
+    let docs = pair.laptop.path("docs");
+    let file = write_file(&docs, b"scan.bin", &bytes)?;
+    let solo_bytes = sdfs_tests::noise(200_000, 10);
+    let solo = write_file(&docs, b"solo.bin", &solo_bytes)?;
+    pair.laptop.add_location(&docs, "Docs")?;
+    pair.laptop.ok(["index"])?;
+    // The laptop hashes its files once; the nas's copy reaches its replica.
+    pair.laptop.ok(["validate"])?;
+    let copies = || -> Option<u64> {
+        pair.laptop
+            .json(["stat", "sd://laptop/Docs/scan.bin"])
+            .ok()?["copies"]
+            .as_u64()
+    };
+    wait_for(Duration::from_secs(30), || copies() == Some(2)).context("the nas's copy")?;
+
+    crate::content::corrupt_silently(&file, 123_456)?;
+    ensure!(std::fs::read(&file)? != bytes);
+    let report = pair.laptop.json(["validate", "--reverify"])?;
+    let issues = report["issues"].as_array().context("issues")?;
+    assert_eq!(issues.len(), 1, "{report}");
+    assert_eq!(issues[0]["kind"], "corruption");
+    assert_eq!(
+        report["repaired"].as_array().map(Vec::len),
+        Some(1),
+        "{report}\n{}",
+        pair.mount.log()
+    );
+    // The bytes are back, read from the nas and checked.
+    ensure!(std::fs::read(&file)? == bytes, "not repaired");
+    let guardian = pair.laptop.json(["guardian", "sd://laptop/Docs"])?;
+    assert_eq!(guardian["corrupt"], serde_json::json!([]), "{guardian}");
+    let again = pair.laptop.json(["validate", "--reverify"])?;
+    assert_eq!(again["issues"], serde_json::json!([]), "{again}");
+
+    // With no good copy anywhere, damage is reported, never "repaired"
+    // with other bytes.
+    drop(pair.nas_daemon.take());
+    crate::content::corrupt_silently(&solo, 7)?;
+    let report = pair.laptop.json(["validate", "--reverify"])?;
+    assert_eq!(
+        report["issues"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert_eq!(report["repaired"], serde_json::json!([]), "{report}");
+    ensure!(std::fs::read(&solo)? != solo_bytes);
+    let guardian = pair.laptop.json(["guardian", "sd://laptop/Docs"])?;
+    let corrupt = guardian["corrupt"].as_array().context("corrupt")?;
+    assert_eq!(corrupt.len(), 1, "{guardian}");
+    assert_eq!(corrupt[0]["uri"], "sd://laptop/Docs/solo.bin");
+    assert_eq!(corrupt[0]["good_copies"].as_u64(), Some(0), "{guardian}");
     Ok(())
 }

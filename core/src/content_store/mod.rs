@@ -125,7 +125,7 @@ impl ContentStore {
     }
 
     /// The entries holding content `id` and their paths on disk now.
-    fn instances(&self, id: ContentId) -> Result<Vec<(u64, PathBuf)>> {
+    pub(crate) fn instances(&self, id: ContentId) -> Result<Vec<(u64, PathBuf)>> {
         let locations = crate::locations::list(self.lib.db())?;
         let txn = self.lib.db().begin_read()?;
         let instances = txn.open_table(schema::INSTANCES)?;

@@ -19,7 +19,12 @@ impl ContentStore {
         let mut target = record.integrity.map(FileHash);
         let mut manifest: Option<Manifest> = None;
         let mut sources: Vec<Arc<dyn ChunkSource>> = Vec::new();
+        let damaged: Vec<u64> = self.issues()?.iter().map(|i| i.entry).collect();
         for (entry, path) in self.instances(id)? {
+            // Found damaged (or another file's bytes): never a source.
+            if damaged.contains(&entry) {
+                continue;
+            }
             let local = match self.local_manifest(Some(entry), &path) {
                 Ok(local) => local,
                 Err(e) => {

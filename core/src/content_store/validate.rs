@@ -69,6 +69,9 @@ pub struct ValidateReport {
     /// Contents still without one (stopped early, or no readable instance).
     pub remaining: u64,
     pub issues: Vec<IntegrityIssue>,
+    /// Corrupt files put back from a good copy (by whoever can read one:
+    /// the daemon, through its namespace), by path.
+    pub repaired: Vec<String>,
     pub stopped: bool,
 }
 
@@ -185,7 +188,7 @@ impl ContentStore {
         Ok(())
     }
 
-    fn clear_issue(&self, entry: u64) -> Result<()> {
+    pub(crate) fn clear_issue(&self, entry: u64) -> Result<()> {
         let txn = self.lib.db().begin_write()?;
         txn.open_table(schema::INTEGRITY_ISSUES)?.remove(entry)?;
         txn.commit()?;

@@ -19,9 +19,13 @@ use crate::model::location::LocationRecord;
 use crate::model::volume::{PhysicalClass, VolumeRecord};
 use crate::sync::Resource;
 use crate::sync::replica::{REPLICA, REPLICA_ENTRIES};
+use crate::uri::SdUri;
 
 /// No node, no file.
 pub(crate) const NONE: u32 = u32::MAX;
+
+/// Walking up a peer's tree is bounded: its replica is its word.
+pub(crate) const MAX_DEPTH: usize = 4096;
 
 pub(crate) struct Device {
     pub id: DeviceId,
@@ -280,6 +284,67 @@ impl Census {
         }
         self.trees.push(tree);
         Ok(())
+    }
+}
+
+impl Census {
+    /// The record of `node` (for its name), read again: names are not kept.
+    pub fn record(
+        &self,
+        txn: &ReadTransaction,
+        device: u16,
+        node: u32,
+    ) -> Result<Option<EntryRecord>> {
+        let d = &self.devices[device as usize];
+        let id = self.trees[device as usize].ids[node as usize];
+        let raw = if d.local {
+            schema::ENTRIES
+                .read(txn)?
+                .get(id)?
+                .map(|v| v.value().to_vec())
+        } else {
+            txn.open_table(REPLICA_ENTRIES)?
+                .get((d.id.0.as_u128(), id))?
+                .map(|v| v.value().to_vec())
+        };
+        raw.map(|r| EntryRecord::decode(&r)).transpose()
+    }
+
+    /// The URI of `node`, below the root of `place`.
+    pub fn uri(&self, txn: &ReadTransaction, place: usize, node: u32) -> Result<SdUri> {
+        let p = &self.places[place];
+        let tree = &self.trees[p.device as usize];
+        let mut names = Vec::new();
+        let mut at = node;
+        for _ in 0..MAX_DEPTH {
+            if at == p.root || at == NONE {
+                break;
+            }
+            if let Some(record) = self.record(txn, p.device, at)? {
+                names.push(record.name);
+            }
+            at = tree.parent[at as usize];
+        }
+        names.reverse();
+        Ok(self.uri_in(p, &names.join(&b'/')))
+    }
+
+    /// The URI of `rel` below a place: `sd://cloud/<volume>/...` for this
+    /// device's buckets, `sd://<device>/<location>/...` otherwise.
+    pub fn uri_in(&self, place: &Place, rel: &[u8]) -> SdUri {
+        let device = &self.devices[place.device as usize];
+        if device.local && place.class == PhysicalClass::Cloud {
+            let mut path = Vec::with_capacity(rel.len() + 1);
+            if !rel.is_empty() {
+                path.push(b'/');
+                path.extend_from_slice(rel);
+            }
+            return SdUri::Cloud {
+                volume: place.location.name.clone(),
+                path,
+            };
+        }
+        SdUri::device(&device.name, place.location.name.as_bytes(), rel)
     }
 }
 

@@ -7,6 +7,7 @@
 //! offline, and touches no file.
 
 mod census;
+mod dupes;
 mod risk;
 mod rollup;
 #[cfg(test)]
@@ -20,10 +21,11 @@ use crate::error::{Error, Result};
 use crate::library::{Library, schema};
 use crate::model::entry::EntryRecord;
 use crate::model::volume::PhysicalClass;
-use crate::sync::replica::{REPLICA_CHILDREN, REPLICA_ENTRIES, child_key};
+use crate::sync::replica::{REPLICA_CHILDREN, child_key};
 use crate::uri::SdUri;
 
-use census::{Census, NONE, Place};
+use census::{Census, MAX_DEPTH, NONE, Place};
+pub use dupes::dupes;
 pub use risk::Risk;
 use rollup::{Found, Rollup, Sums};
 
@@ -222,9 +224,6 @@ struct Guard<'a> {
     verdicts: &'a [risk::Verdict],
 }
 
-/// Walking up a peer's tree is bounded: its replica is its word.
-const MAX_DEPTH: usize = 4096;
-
 impl Guard<'_> {
     /// The place (location) whose root is `node` or above it.
     fn place_of(&self, device: u16, node: u32) -> Option<usize> {
@@ -248,39 +247,11 @@ impl Guard<'_> {
     }
 
     fn record(&self, device: u16, node: u32) -> Result<Option<EntryRecord>> {
-        let d = &self.census.devices[device as usize];
-        let id = self.census.trees[device as usize].ids[node as usize];
-        let raw = if d.local {
-            schema::ENTRIES
-                .read(self.txn)?
-                .get(id)?
-                .map(|v| v.value().to_vec())
-        } else {
-            self.txn
-                .open_table(REPLICA_ENTRIES)?
-                .get((d.id.0.as_u128(), id))?
-                .map(|v| v.value().to_vec())
-        };
-        raw.map(|r| EntryRecord::decode(&r)).transpose()
+        self.census.record(self.txn, device, node)
     }
 
-    /// The URI of `node`, below the root of `place`.
     fn uri(&self, place: usize, node: u32) -> Result<String> {
-        let p = &self.census.places[place];
-        let tree = &self.census.trees[p.device as usize];
-        let mut names = Vec::new();
-        let mut at = node;
-        for _ in 0..MAX_DEPTH {
-            if at == p.root || at == NONE {
-                break;
-            }
-            if let Some(record) = self.record(p.device, at)? {
-                names.push(record.name);
-            }
-            at = tree.parent[at as usize];
-        }
-        names.reverse();
-        Ok(uri_in(self.census, p, &names.join(&b'/')).to_string())
+        Ok(self.census.uri(self.txn, place, node)?.to_string())
     }
 
     /// The device and node a URI names.
@@ -419,7 +390,7 @@ impl Guard<'_> {
         Ok(Some(Suggestion {
             action: "copy",
             from: uri.to_owned(),
-            to: uri_in(census, p, &name).to_string(),
+            to: census.uri_in(p, &name).to_string(),
             device: census.devices[p.device as usize].name.clone(),
             class: p.class,
             free: free(p),
@@ -506,22 +477,4 @@ impl Guard<'_> {
         }
         false
     }
-}
-
-/// The URI of `rel` below a place: `sd://cloud/<volume>/...` for this
-/// device's buckets, `sd://<device>/<location>/...` otherwise.
-fn uri_in(census: &Census, place: &Place, rel: &[u8]) -> SdUri {
-    let device = &census.devices[place.device as usize];
-    if device.local && place.class == PhysicalClass::Cloud {
-        let mut path = Vec::with_capacity(rel.len() + 1);
-        if !rel.is_empty() {
-            path.push(b'/');
-            path.extend_from_slice(rel);
-        }
-        return SdUri::Cloud {
-            volume: place.location.name.clone(),
-            path,
-        };
-    }
-    SdUri::device(&device.name, place.location.name.as_bytes(), rel)
 }

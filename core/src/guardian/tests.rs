@@ -213,3 +213,38 @@ fn the_limit_keeps_the_worst_and_counts_the_rest() {
     assert_eq!(report.at_risk[0].uri, "sd://laptop/Docs/Tax");
     assert!(report.more_at_risk >= 3);
 }
+
+#[test]
+fn dupes_cover_every_device_and_a_backup_is_no_waste() {
+    let p = pair();
+    let groups = dupes(&p.laptop, 1).expect("dupes");
+    let shared = groups
+        .iter()
+        .find(|g| {
+            g.uris
+                .contains(&"sd://nas/share/shared-copy.txt".to_owned())
+        })
+        .expect("the shared file's group");
+    assert_eq!(
+        shared.uris,
+        [
+            "sd://laptop/Docs/shared.txt",
+            "sd://nas/share/shared-copy.txt"
+        ]
+    );
+    assert_eq!((shared.copies, shared.wasted), (2, 0));
+    assert_eq!(shared.devices, ["laptop", "nas"]);
+    let twice = &groups[0];
+    assert_eq!(
+        twice.uris,
+        ["sd://laptop/Docs/dup1.bin", "sd://laptop/Docs/dup2.bin"]
+    );
+    assert_eq!((twice.copies, twice.wasted), (2, 17));
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    assert!(
+        dupes(&p.laptop, 17)
+            .expect("dupes")
+            .iter()
+            .all(|g| g.size >= 17)
+    );
+}

@@ -798,6 +798,46 @@ fn an_offline_device_shows_its_replica_and_its_reads_fail_as_unavailable() {
     );
 }
 
+/// The content of the nas's file at `path` of its `share`, as replicated.
+fn nas_content(w: &World, path: &[u8]) -> crate::ids::ContentId {
+    let lib = w.ns.content_store().library();
+    let view = crate::sync::replica::ReplicaView::new(lib.db(), w.nas.library().device_id())
+        .expect("view");
+    let share = view
+        .locations()
+        .expect("locations")
+        .into_iter()
+        .find(|l| l.name == "share")
+        .expect("share");
+    let (_, entry) = view
+        .entry_at(share.id, path)
+        .expect("read")
+        .expect("indexed");
+    entry.content.expect("identified")
+}
+
+#[test]
+fn content_by_id_reads_what_only_another_device_holds() {
+    let w = world();
+    let id = nas_content(&w, b"report.txt");
+    let (content, attr) = walk(&w.ns, &format!(".content/{id}")).expect("content");
+    assert_eq!(attr.size, 18);
+    let open = w.ns.open(&content, OpenFlags::read_only()).expect("open");
+    assert_eq!(read_all(&open), b"quarterly numbers\n");
+    // With the device away and nothing kept here, the read fails at once.
+    let id = nas_content(&w, b"photos/beach.jpg");
+    w.ns.set_remote_access(RemoteAccess {
+        link: Arc::new(Offline),
+        timeout: Duration::from_secs(3),
+    });
+    let (content, attr) = walk(&w.ns, &format!(".content/{id}")).expect("listed offline");
+    assert_eq!(attr.size, 300_000);
+    assert_eq!(
+        kind_of(w.ns.open(&content, OpenFlags::read_only())),
+        ErrorKind::Unavailable
+    );
+}
+
 /// A device that does not answer.
 struct Offline;
 

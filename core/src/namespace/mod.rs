@@ -26,6 +26,7 @@ mod open;
 mod outgoing;
 mod owner;
 mod remote;
+mod repair;
 mod search;
 mod tag_dirs;
 mod tags;
@@ -425,7 +426,7 @@ impl Namespace {
                 }
                 self.open(&now, flags)
             }
-            Kind::Content(id) => read_only(self.content.open_content(*id).map(Opened::Chunks)),
+            Kind::Content(id) => read_only(self.open_content_anywhere(*id)),
             Kind::Root
             | Kind::Device
             | Kind::ContentDir

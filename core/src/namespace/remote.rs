@@ -14,7 +14,8 @@ use super::types::mode;
 use super::{Attr, DirEntry, Namespace, Node, Opened};
 use crate::content_store::FileState;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ids::DeviceId;
+use crate::ids::{ContentId, DeviceId};
+use crate::model::content::ContentRecord;
 use crate::model::device::DeviceRecord;
 use crate::model::entry::{EntryKind, EntryRecord};
 use crate::remote::{FileRef, PeerLink, PeerSource};
@@ -166,6 +167,49 @@ impl Namespace {
         };
         let txn = redb::ReadableDatabase::begin_read(&**self.lib.db())?;
         crate::query::copies_everywhere(&self.lib, &txn, content).map(Some)
+    }
+
+    /// Paired devices' files holding content `id`, with each device's
+    /// record of it: where `.content/<id>` reads what this device lacks.
+    pub(super) fn content_elsewhere(
+        &self,
+        id: ContentId,
+    ) -> Result<Vec<(DeviceId, u64, ContentRecord)>> {
+        let me = self.lib.device_id();
+        let mut out = Vec::new();
+        for device in self.lib.devices()? {
+            if device.id == me {
+                continue;
+            }
+            let view = ReplicaView::new(self.lib.db(), device.id)?;
+            let Some(record) = view.content(id)? else {
+                continue;
+            };
+            if let Some(&entry) = view.instances(id)?.first() {
+                out.push((device.id, entry, record));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Content `id` from this device (its files or the store), else from
+    /// the first paired device that can serve it, verified as any read of
+    /// that device's file is.
+    pub(super) fn open_content_anywhere(&self, id: ContentId) -> Result<Opened> {
+        let here = match self.content.open_content(id) {
+            Ok(reader) => return Ok(Opened::Chunks(reader)),
+            Err(e) => e,
+        };
+        let mut last = here;
+        for (device, entry, _) in self.content_elsewhere(id)? {
+            match self.open_remote(device, entry) {
+                Ok(opened) => return Ok(opened),
+                // Bytes that fail the check are never served.
+                Err(e) if e.kind() == ErrorKind::Corrupt => return Err(e),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     /// The target of another device's symlink, as recorded there.

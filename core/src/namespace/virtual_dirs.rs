@@ -71,10 +71,16 @@ impl Namespace {
     pub(super) fn getattr_virtual(&self, node: &Node) -> Result<Attr> {
         match &node.0 {
             Kind::Content(id) => {
-                let record = self
-                    .content
-                    .content_record(*id)
-                    .map_err(|_| Error::fs(ErrorKind::NotFound, id.to_string()))?;
+                // This device's record, else a paired device's.
+                let record = match self.content.content_record(*id) {
+                    Ok(record) => record,
+                    Err(_) => self
+                        .content_elsewhere(*id)?
+                        .into_iter()
+                        .next()
+                        .map(|(_, _, record)| record)
+                        .ok_or_else(|| Error::fs(ErrorKind::NotFound, id.to_string()))?,
+                };
                 let mut attr = Attr::virtual_dir(
                     record.first_seen.saturating_mul(1_000_000_000),
                     ino::content(*id),

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::{ReadTransaction, ReadableDatabase};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -68,8 +68,11 @@ pub struct DupeGroup {
     pub content_id: ContentId,
     pub size: u64,
     pub copies: u32,
-    /// Bytes that all but one copy take.
+    /// Bytes the extra copies on each device take (all but one per
+    /// device: a copy on another device is a backup).
     pub wasted: u64,
+    /// Devices holding a copy.
+    pub devices: Vec<String>,
     pub uris: Vec<String>,
 }
 
@@ -408,36 +411,8 @@ fn instance_uris(
     Ok(out)
 }
 
-/// Groups of identical content of at least `min_size` bytes, most waste first.
+/// Groups of identical content of at least `min_size` bytes on every
+/// device and bucket, most waste first (see [`crate::guardian::dupes`]).
 pub fn dupes(lib: &Library, min_size: u64) -> Result<Vec<DupeGroup>> {
-    let txn = lib.db().begin_read()?;
-    let content = schema::CONTENT.read(&txn)?;
-    let roots = location_roots(lib)?;
-    let mut groups = Vec::new();
-    for row in content.iter()? {
-        let (key, value) = row?;
-        let record = ContentRecord::decode(value.value())?;
-        if record.instances < 2 || record.size < min_size {
-            continue;
-        }
-        let id = ContentId(uuid::Uuid::from_u128(key.value()));
-        let mut uris: Vec<String> = instance_uris(lib, &txn, &roots, id)?
-            .into_iter()
-            .map(|(u, _)| u)
-            .collect();
-        uris.sort();
-        groups.push(DupeGroup {
-            content_id: id,
-            size: record.size,
-            copies: record.instances,
-            wasted: record.size * u64::from(record.instances - 1),
-            uris,
-        });
-    }
-    groups.sort_by(|a, b| {
-        b.wasted
-            .cmp(&a.wasted)
-            .then(a.content_id.cmp(&b.content_id))
-    });
-    Ok(groups)
+    crate::guardian::dupes(lib, min_size)
 }

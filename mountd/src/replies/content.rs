@@ -283,6 +283,9 @@ impl Render for Validated {
                 issue.path, issue.expected, issue.actual
             )?;
         }
+        for path in &r.repaired {
+            writeln!(out, "repaired from a good copy: {path}")?;
+        }
         Ok(())
     }
 }

@@ -88,10 +88,11 @@ impl Render for Dupes {
         for group in &self.0 {
             writeln!(
                 out,
-                "{} copies of {} ({}), wasting {}:",
+                "{} copies of {} ({}) on {}, wasting {}:",
                 group.copies,
                 group.content_id,
                 human_bytes(group.size),
+                group.devices.join(", "),
                 human_bytes(group.wasted)
             )?;
             for uri in &group.uris {
