@@ -6,6 +6,7 @@
 //! watcher and the read-side queries. It knows nothing of FUSE, ProjFS, libp2p
 //! or any cloud SDK: adapters depend on it, never the reverse.
 
+pub mod actions;
 pub mod cloud;
 pub mod conflicts;
 pub mod content_hash;

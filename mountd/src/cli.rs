@@ -101,6 +101,15 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Copy files and folders of any device or bucket: previewed from the
+    /// index first (on a terminal: shown, then asked), then run, every
+    /// copy verified by BLAKE3 where it lands.
+    Cp(ActionArgs),
+    /// Move files and folders of any device or bucket: a copy, verified,
+    /// then the sources removed (a rename within one location).
+    Mv(ActionArgs),
+    /// The audit log: every action, with its status and results.
+    Log,
     /// List, pause, resume or cancel jobs.
     Jobs {
         #[command(subcommand)]
@@ -188,6 +197,23 @@ pub enum Command {
         #[arg(long)]
         reverify: bool,
     },
+}
+
+/// Sources and destination of `sd cp` / `sd mv`.
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// SRC... DST: paths (in the mount or a location) or sd:// URIs.
+    #[arg(required = true, num_args = 2..)]
+    pub paths: Vec<std::ffi::OsString>,
+    /// Show what it would do and stop (what runs without a terminal).
+    #[arg(long, conflicts_with = "yes")]
+    pub preview: bool,
+    /// Do it without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Transfer at most this many bytes per second (`10M`, `512K`).
+    #[arg(long, value_name = "RATE")]
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

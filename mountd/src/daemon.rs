@@ -234,6 +234,9 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
                     Err(e) => tracing::warn!("catch-up of {}: {e:#}", location.name),
                 }
             }
+            // Actions a crash cut short are planned again from the index
+            // now that it is current: what arrived is skipped.
+            catch_up.resume_actions();
         })?;
 
     // The search index catches up whenever something changed.

@@ -454,6 +454,16 @@ impl Host {
                 }))
             }
             Request::Dupes { min_size } => Done::of(&Dupes(query::dupes(lib, min_size)?)),
+            Request::Action {
+                kind,
+                sources,
+                destination,
+                commit,
+                limit,
+            } => self.action(kind, &sources, &destination, commit, limit),
+            Request::Log => Done::of(&crate::replies::actions::Log(
+                sdfs_core::actions::Actions::new(lib.db().clone()).list()?,
+            )),
             Request::Guardian { target, limit } => {
                 let scope = target
                     .map(|t| query::target::uri_of(lib, &t, self.mountpoint.as_deref()))

@@ -3,6 +3,7 @@
 //! While a daemon holds the library, commands go through its control socket;
 //! otherwise they open the library themselves (and hold its lock meanwhile).
 
+mod actions;
 mod cache;
 mod cli;
 mod cloud;
@@ -30,6 +31,7 @@ use sdfs_core::library::default_library_dir;
 
 use cli::{CacheCommand, Cli, Command, DeviceCommand, JobsCommand, LocationCommand, PairCommand};
 use host::Host;
+use outcome::Done;
 use progress::ProgressView;
 use request::{Reply, Request};
 
@@ -156,6 +158,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Stat { uri } => Request::Stat { uri },
         Command::Dupes { min_size } => Request::Dupes { min_size },
+        Command::Cp(args) => {
+            return actions::command(&dir, sdfs_core::actions::ActionKind::Copy, args, json);
+        }
+        Command::Mv(args) => {
+            return actions::command(&dir, sdfs_core::actions::ActionKind::Move, args, json);
+        }
+        Command::Log => Request::Log,
         Command::Guardian { path, limit } => Request::Guardian {
             target: path.as_deref().map(target_bytes).transpose()?,
             limit,
@@ -239,6 +248,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if let Request::Ls { uri, .. } | Request::Stat { uri } = &request {
         uri.parse::<sdfs_core::uri::SdUri>()?;
     }
+    match send(&dir, request, json)? {
+        Ok(done) => done.print(json)?,
+        Err(code) => return Ok(code),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends `request` to the daemon holding the library, or runs it here when
+/// none does. `Err(code)`: interrupted, with the exit code to end with.
+pub(crate) fn send(dir: &Path, request: Request, json: bool) -> Result<Result<Done, ExitCode>> {
     let mut view = ProgressView::new(json);
     let mut on_reply = |reply: Reply| match reply {
         Reply::Event(event) => view.event(&event),
@@ -248,7 +267,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let done = match control::connect(&dir.join(sdfs_core::library::SOCKET_FILE)) {
         Some(stream) => control::call(stream, &request, &mut on_reply)?,
         None => {
-            let lib = Arc::new(Library::open(&dir)?);
+            let lib = Arc::new(Library::open(dir)?);
             let host = Arc::new(Host::new(Arc::clone(&lib), None, false));
             let interrupted = watch_interrupts(&host);
             let done = host.execute(request, &mut on_reply)?;
@@ -266,18 +285,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!(
                     "sd: interrupted; the job is paused at its last checkpoint (run the command again to resume)"
                 );
-                return Ok(ExitCode::from(130));
+                return Ok(Err(ExitCode::from(130)));
             }
             done
         }
     };
-    done.print(json)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Ok(done))
 }
 
 /// A pin target as the daemon needs it: URIs as given, paths made absolute
 /// here (the daemon has another working directory).
-fn target_bytes(target: &std::ffi::OsStr) -> Result<Vec<u8>> {
+pub(crate) fn target_bytes(target: &std::ffi::OsStr) -> Result<Vec<u8>> {
     if target.as_bytes().starts_with(b"sd://") {
         return Ok(target.as_bytes().to_vec());
     }

@@ -57,6 +57,15 @@ pub enum Request {
         target: Option<Vec<u8>>,
         limit: usize,
     },
+    /// `sd cp` / `sd mv`: previewed, and run with `commit`.
+    Action {
+        kind: sdfs_core::actions::ActionKind,
+        sources: Vec<Vec<u8>>,
+        destination: Vec<u8>,
+        commit: bool,
+        limit: Option<u64>,
+    },
+    Log,
     Search {
         query: String,
         limit: usize,

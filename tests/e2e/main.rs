@@ -1,5 +1,6 @@
 //! End-to-end tests: the built `sd` binary on real trees, real daemons.
 
+mod actions;
 mod cli;
 mod clock;
 mod cloud;

@@ -100,6 +100,8 @@ pub struct Suggestion {
     pub class: PhysicalClass,
     /// Free bytes there, as its device last said.
     pub free: u64,
+    /// The action that does it (previewed first, as every action).
+    pub command: String,
 }
 
 /// A damaged file of this device, and whether a good copy exists.
@@ -387,10 +389,12 @@ impl Guard<'_> {
                 .map(|r| r.name)
                 .unwrap_or_default()
         };
+        let to = census.uri_in(p, &name).to_string();
         Ok(Some(Suggestion {
             action: "copy",
+            command: format!("sd cp {} {}", shell_quoted(uri), shell_quoted(&to)),
             from: uri.to_owned(),
-            to: census.uri_in(p, &name).to_string(),
+            to,
             device: census.devices[p.device as usize].name.clone(),
             class: p.class,
             free: free(p),
@@ -477,4 +481,9 @@ impl Guard<'_> {
         }
         false
     }
+}
+
+/// `text` as one word of a POSIX shell.
+fn shell_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }

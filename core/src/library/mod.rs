@@ -322,6 +322,7 @@ fn initialise_tables(db: &redb::Database) -> Result<()> {
     crate::sync::replica::initialise(&txn)?;
     crate::shared::store::initialise(&txn)?;
     crate::sync::changes::initialise(&txn)?;
+    crate::actions::initialise(&txn)?;
     txn.commit()?;
     Ok(())
 }

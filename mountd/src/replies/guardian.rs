@@ -70,7 +70,7 @@ impl Render for Guardian {
                     item.on.join(", ")
                 )?;
                 if let Some(s) = &item.suggestion {
-                    writeln!(out, "              → copy to {} ({})", s.to, s.device)?;
+                    writeln!(out, "              → copy to {}: {}", s.device, s.command)?;
                 }
             }
             if r.more_at_risk > 0 {

@@ -1,5 +1,6 @@
 //! One reply type per command, each with its rendering.
 
+pub mod actions;
 pub mod cloud;
 pub mod content;
 pub mod deliveries;

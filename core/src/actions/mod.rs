@@ -1,0 +1,128 @@
+//! Actions (SPEC §4): a change a user asks for across devices — copy or
+//! move files and folders of any device or bucket — previewed from the
+//! index alone, then committed as a durable, verified run recorded in the
+//! audit log.
+//!
+//! - `preview.rs` plans from this device's index and the replicas: what
+//!   moves, what the destination already holds (skipped), the space it
+//!   needs against what the target volume has free, conflicts and
+//!   warnings, and an estimate from the throughput measured on that link.
+//!   It reads no file.
+//! - `run.rs` carries a plan out through the namespace (the one
+//!   filesystem API: another device's destination is written as the mount
+//!   writes it, staged and delivered to its owner, who checks every byte).
+//!   Every copy is verified by BLAKE3 where it lands; a move removes a
+//!   source only after its copy is verified.
+//! - `log.rs` is the audit log: each action's request, status (previewed,
+//!   committed, running, done, failed), timing, results and errors. A run
+//!   cut short (a crash, a device away) is planned again from the index,
+//!   where what already arrived shows as skipped: it resumes.
+//! - `side.rs` reads one device's index (own or replicated).
+
+mod log;
+mod preview;
+mod run;
+mod side;
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) use log::initialise;
+pub use log::{ActionRecord, ActionStatus, Actions, LinkSpeeds};
+pub use preview::{Links, preview};
+pub use run::{RunOptions, RunReport, run};
+
+use crate::ids::{ContentId, DeviceId};
+use crate::uri::SdUri;
+
+/// What an action does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Copy,
+    Move,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Copy => "copy",
+            ActionKind::Move => "move",
+        }
+    }
+}
+
+/// What the user asked: the action, its sources and its destination.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRequest {
+    #[serde(rename = "type")]
+    pub kind: ActionKind,
+    pub sources: Vec<String>,
+    pub destination: String,
+}
+
+/// What an action would do, from the index alone.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Preview {
+    #[serde(flatten)]
+    pub request: ActionRequest,
+    /// Files to transfer, and their bytes.
+    pub files: u64,
+    pub bytes: u64,
+    /// Files the destination already holds with the same content.
+    pub skipped: u64,
+    pub skipped_bytes: u64,
+    /// Folders to create.
+    pub dirs: u64,
+    /// Bytes the destination volume must take.
+    pub space_needed: u64,
+    /// What the destination volume had free when its device last said.
+    pub space_free: Option<u64>,
+    /// Why parts of it cannot be done; those parts are left out.
+    pub conflicts: Vec<Conflict>,
+    pub warnings: Vec<String>,
+    /// Seconds, from throughput measured on this link (`null` until one
+    /// has been measured).
+    pub estimate_s: Option<f64>,
+    #[serde(skip)]
+    pub plan: Plan,
+}
+
+/// A part of an action that cannot be done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub uri: String,
+    pub reason: String,
+}
+
+/// The steps a preview promises, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub from_device: Vec<DeviceId>,
+    pub to_device: Option<DeviceId>,
+    /// Folders to create at the destination, parents first.
+    pub dirs: Vec<SdUri>,
+    pub items: Vec<Item>,
+    /// A move's sources to remove once their copies are verified:
+    /// whole trees, by their top.
+    pub removals: Vec<SdUri>,
+    /// Source files the destination holds already (a move removes them).
+    pub present: Vec<SdUri>,
+    /// A move within one location: renamed, no byte copied.
+    pub renames: Vec<(SdUri, SdUri)>,
+}
+
+/// One file to transfer.
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub from: SdUri,
+    pub to: SdUri,
+    pub size: u64,
+    pub mode: u32,
+    pub content: Option<ContentId>,
+    /// The content's full BLAKE3, where the source's owner knows it.
+    pub full: Option<[u8; 32]>,
+    /// A symbolic link: its target (copied as a link).
+    pub link: Option<Vec<u8>>,
+}

@@ -1,0 +1,343 @@
+//! Planning an action from the index alone: no file is read or stat'ed.
+
+use std::collections::HashMap;
+
+use super::side::{Side, Spot};
+use super::{ActionKind, ActionRequest, Conflict, Item, Plan, Preview};
+use crate::error::{Error, Result};
+use crate::ids::DeviceId;
+use crate::library::Library;
+use crate::model::entry::{EntryKind, EntryRecord};
+use crate::uri::SdUri;
+
+/// What a preview knows of the links between devices.
+pub trait Links {
+    /// Whether `device` can be reached now (this device always can).
+    fn online(&self, device: DeviceId) -> bool;
+    /// Bytes per second measured from `from` to `to`, if ever.
+    fn speed(&self, from: DeviceId, to: DeviceId) -> Option<f64>;
+}
+
+/// Plans `kind` of `sources` to `destination`: into it when it is a
+/// folder, else to that name (a single source only).
+pub fn preview(
+    lib: &Library,
+    kind: ActionKind,
+    sources: &[SdUri],
+    destination: &SdUri,
+    links: &dyn Links,
+) -> Result<Preview> {
+    if sources.is_empty() {
+        return Err(Error::InvalidInput("name at least one source".into()));
+    }
+    let dest = Side::of(lib, destination)?;
+    let dspot = dest.spot(destination)?;
+    let into = matches!(&dspot.entry, Some((_, r)) if r.kind == EntryKind::Directory);
+    if !into {
+        if sources.len() > 1 {
+            return Err(Error::InvalidInput(format!(
+                "{destination}: several sources go into an existing folder"
+            )));
+        }
+        let parent = parent_of(destination)
+            .filter(|p| p.location().is_some() || matches!(p, SdUri::Cloud { .. }));
+        let parent_is_dir = match &parent {
+            Some(p) => {
+                matches!(dest.spot(p)?.entry, Some((_, r)) if r.kind == EntryKind::Directory)
+            }
+            None => false,
+        };
+        if !parent_is_dir {
+            return Err(Error::NotFound(format!(
+                "{destination}: its folder is not in {}'s index",
+                dest.device_name
+            )));
+        }
+    }
+    let mut planner = Planner {
+        dest: &dest,
+        preview: Preview {
+            request: ActionRequest {
+                kind,
+                sources: sources.iter().map(ToString::to_string).collect(),
+                destination: destination.to_string(),
+            },
+            files: 0,
+            bytes: 0,
+            skipped: 0,
+            skipped_bytes: 0,
+            dirs: 0,
+            space_needed: 0,
+            space_free: dest.volume(&dspot.location)?.map(|v| v.free),
+            conflicts: Vec::new(),
+            warnings: Vec::new(),
+            estimate_s: None,
+            plan: Plan {
+                to_device: Some(dest.device),
+                ..Plan::default()
+            },
+        },
+    };
+    if !dest.local && !dspot.location.remote_writes {
+        planner.conflict(
+            destination,
+            format!(
+                "{} takes no changes from other devices here",
+                dspot.location.name
+            ),
+        );
+        return Ok(planner.finish(links));
+    }
+    let mut sides: HashMap<String, Side> = HashMap::new();
+    for source in sources {
+        let key = match source {
+            SdUri::Device { device, .. } => device.clone(),
+            _ => lib.device_name().to_owned(),
+        };
+        if !sides.contains_key(&key) {
+            sides.insert(key.clone(), Side::of(lib, source)?);
+        }
+        let side = &sides[&key];
+        let spot = side.spot(source)?;
+        let Some((id, record)) = spot.entry.clone() else {
+            return Err(Error::NotFound(format!(
+                "{source}: not in {}'s index",
+                side.device_name
+            )));
+        };
+        let name = if spot.rel.is_empty() {
+            spot.location.name.as_bytes().to_vec()
+        } else {
+            spot.rel
+                .rsplit(|&b| b == b'/')
+                .next()
+                .unwrap_or_default()
+                .to_vec()
+        };
+        let (target, target_entry) = if into {
+            let dir = dspot.entry.as_ref().map(|(id, _)| *id).unwrap_or_default();
+            (destination.join(&name), dest.child(dir, &name)?)
+        } else {
+            (destination.clone(), dspot.entry.clone())
+        };
+        if side.device == dest.device && is_within(&spot, &dspot) {
+            planner.conflict(source, format!("{destination} is {source} or inside it"));
+            continue;
+        }
+        // A move within one location is a rename: nothing is copied.
+        if kind == ActionKind::Move
+            && side.device == dest.device
+            && spot.location.id == dspot.location.id
+        {
+            match target_entry {
+                Some(_) => planner.conflict(&target, "exists".into()),
+                None => {
+                    let (files, bytes) = match record.kind {
+                        EntryKind::Directory => (record.agg_files, record.agg_size),
+                        _ => (1, record.size),
+                    };
+                    planner.preview.files += files;
+                    planner.preview.bytes += bytes;
+                    planner.preview.plan.renames.push((source.clone(), target));
+                }
+            }
+            if !planner.preview.plan.from_device.contains(&side.device) {
+                planner.preview.plan.from_device.push(side.device);
+            }
+            continue;
+        }
+        if !side.local && !links.online(side.device) {
+            planner.conflict(source, format!("{} is offline", side.device_name));
+            continue;
+        }
+        if !planner.preview.plan.from_device.contains(&side.device) {
+            planner.preview.plan.from_device.push(side.device);
+        }
+        planner.walk(side, source, id, &record, &target, target_entry)?;
+        if kind == ActionKind::Move {
+            planner.preview.plan.removals.push(source.clone());
+        }
+    }
+    if !dest.local && !links.online(dest.device) {
+        planner.preview.warnings.push(format!(
+            "{} is offline: the copy is kept here and delivered when it is back",
+            dest.device_name
+        ));
+    }
+    Ok(planner.finish(links))
+}
+
+struct Planner<'a> {
+    dest: &'a Side,
+    preview: Preview,
+}
+
+impl Planner<'_> {
+    fn conflict(&mut self, uri: &SdUri, reason: String) {
+        self.preview.conflicts.push(Conflict {
+            uri: uri.to_string(),
+            reason,
+        });
+    }
+
+    /// Plans `record` (entry `id` of `side` at `from`) to `to`, where the
+    /// destination index has `existing`.
+    fn walk(
+        &mut self,
+        side: &Side,
+        from: &SdUri,
+        id: u64,
+        record: &EntryRecord,
+        to: &SdUri,
+        existing: Option<(u64, EntryRecord)>,
+    ) -> Result<()> {
+        // Depth first, with an explicit stack: a deep tree is no recursion.
+        let mut stack = vec![(from.clone(), id, record.clone(), to.clone(), existing)];
+        while let Some((from, id, record, to, existing)) = stack.pop() {
+            match record.kind {
+                EntryKind::Directory => {
+                    let there = match &existing {
+                        Some((_, r)) if r.kind != EntryKind::Directory => {
+                            self.conflict(&to, "a file has that name".into());
+                            continue;
+                        }
+                        Some((dir, _)) => Some(*dir),
+                        None => {
+                            self.preview.dirs += 1;
+                            self.preview.plan.dirs.push(to.clone());
+                            None
+                        }
+                    };
+                    let mut children = side.children(id)?;
+                    children.sort_by(|a, b| b.1.name.cmp(&a.1.name));
+                    for (child, child_record) in children {
+                        let existing = match there {
+                            Some(dir) => self.dest.child(dir, &child_record.name)?,
+                            None => None,
+                        };
+                        let name = child_record.name.clone();
+                        stack.push((
+                            from.join(&name),
+                            child,
+                            child_record,
+                            to.join(&name),
+                            existing,
+                        ));
+                    }
+                }
+                EntryKind::File | EntryKind::Symlink => {
+                    self.file(side, from, &record, to, existing)?
+                }
+                EntryKind::Special => self.preview.warnings.push(format!(
+                    "{from}: a special file (fifo, socket, device) is not copied"
+                )),
+            }
+        }
+        Ok(())
+    }
+
+    fn file(
+        &mut self,
+        side: &Side,
+        from: SdUri,
+        record: &EntryRecord,
+        to: SdUri,
+        existing: Option<(u64, EntryRecord)>,
+    ) -> Result<()> {
+        if let Some((_, there)) = existing {
+            let same = there.kind == record.kind
+                && there.size == record.size
+                && there.content.is_some()
+                && there.content == record.content
+                && there.link_target == record.link_target;
+            if same {
+                self.preview.skipped += 1;
+                self.preview.skipped_bytes += record.size;
+                self.preview.plan.present.push(from);
+            } else {
+                self.conflict(&to, "exists with other content".into());
+            }
+            return Ok(());
+        }
+        let full = match record.content {
+            Some(c) => side.content(c)?.and_then(|r| r.integrity),
+            None => None,
+        };
+        self.preview.files += 1;
+        self.preview.bytes += record.size;
+        self.preview.plan.items.push(Item {
+            from,
+            to,
+            size: record.size,
+            mode: record.mode,
+            content: record.content,
+            full,
+            link: record.link_target.clone(),
+        });
+        Ok(())
+    }
+
+    fn finish(mut self, links: &dyn Links) -> Preview {
+        let p = &mut self.preview;
+        // Renamed bytes take no new space, nor time.
+        let renamed: u64 = p.bytes - p.plan.items.iter().map(|i| i.size).sum::<u64>();
+        p.space_needed = p.bytes - renamed;
+        if let Some(free) = p.space_free
+            && p.space_needed > free
+        {
+            p.conflicts.push(Conflict {
+                uri: p.request.destination.clone(),
+                reason: format!("needs {} bytes, {free} free", p.space_needed),
+            });
+        }
+        let to = p.plan.to_device;
+        let speed = p
+            .plan
+            .from_device
+            .iter()
+            .filter_map(|&from| links.speed(from, to?))
+            .reduce(f64::min);
+        match speed {
+            Some(bps) if bps > 0.0 => p.estimate_s = Some(p.space_needed as f64 / bps),
+            _ if p.space_needed == 0 => p.estimate_s = Some(0.0),
+            _ => p
+                .warnings
+                .push("no transfer measured on this link yet: no time estimate".into()),
+        }
+        self.preview
+    }
+}
+
+/// The URI one level up (`None` at a location's root).
+pub(crate) fn parent_of(uri: &SdUri) -> Option<SdUri> {
+    let rel = uri.rel_path();
+    if rel.is_empty() {
+        return None;
+    }
+    let up = match rel.iter().rposition(|&b| b == b'/') {
+        Some(i) => &rel[..i],
+        None => &[][..],
+    };
+    Some(match uri {
+        SdUri::Device { device, .. } => SdUri::device(device, uri.location()?, up),
+        SdUri::Cloud { volume, .. } => SdUri::Cloud {
+            volume: volume.clone(),
+            path: if up.is_empty() {
+                Vec::new()
+            } else {
+                [b"/".as_slice(), up].concat()
+            },
+        },
+        SdUri::Content { .. } => return None,
+    })
+}
+
+/// Whether `dest` (a spot in the same device's index) is `source` or
+/// inside it.
+fn is_within(source: &Spot, dest: &Spot) -> bool {
+    if source.location.id != dest.location.id {
+        return false;
+    }
+    let (s, d) = (&source.rel, &dest.rel);
+    s.is_empty() || d == s || (d.starts_with(s) && d.get(s.len()) == Some(&b'/'))
+}

@@ -1,0 +1,412 @@
+//! Carrying out a previewed action through the namespace, verifying each
+//! copy where it lands, and recording progress in the audit log.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::log::{ActionRecord, ActionStatus, Actions, LinkSpeeds};
+use super::preview::parent_of;
+use super::side::Side;
+use super::{ActionKind, Item, Preview};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::entry::EntryKind;
+use crate::namespace::{Caller, Namespace, Node, OpenFile, OpenFlags, RenameFlags};
+use crate::uri::SdUri;
+
+/// What a run did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunReport {
+    pub files: u64,
+    pub bytes: u64,
+    pub dirs: u64,
+    /// Copies read back at their destination with the source's BLAKE3.
+    pub verified: u64,
+    /// A move's sources removed after their copies were verified.
+    pub removed: u64,
+    /// Found at the destination with the source's bytes when the run got
+    /// there (an earlier run's work the index had not shown yet).
+    pub already_there: u64,
+    /// Whether every copy has reached the destination device (another
+    /// device's copies are delivered by its owner, who checks them too).
+    pub delivered: bool,
+    pub errors: Vec<String>,
+    pub secs: f64,
+}
+
+/// How a run goes.
+pub struct RunOptions<'a> {
+    /// Bytes per second at most (`None`: as fast as it goes).
+    pub limit: Option<u64>,
+    /// How long a move waits for another device to take its copies
+    /// before leaving the sources for a later run.
+    pub delivery_wait: Duration,
+    pub stop: &'a AtomicBool,
+}
+
+/// Runs `preview`'s plan, recording it in `record`.
+pub fn run(
+    ns: &Namespace,
+    preview: &Preview,
+    record: &mut ActionRecord,
+    options: &RunOptions<'_>,
+) -> Result<RunReport> {
+    let lib = ns.library();
+    let log = Actions::new(lib.db().clone());
+    let started = Instant::now();
+    record.status = ActionStatus::Running;
+    record
+        .started_at
+        .get_or_insert_with(crate::time::unix_now_secs);
+    record.runs += 1;
+    log.update(record)?;
+    let mut runner = Runner {
+        ns,
+        parents: HashMap::new(),
+        report: RunReport::default(),
+        started,
+        limit: options.limit,
+    };
+    let mut last_save = Instant::now();
+    for dir in &preview.plan.dirs {
+        match runner.ensure_dir(dir) {
+            Ok(()) => runner.report.dirs += 1,
+            Err(e) => runner.report.errors.push(format!("{dir}: {e}")),
+        }
+    }
+    for (from, to) in &preview.plan.renames {
+        match runner.rename(from, to) {
+            Ok(()) => {}
+            Err(e) => runner.report.errors.push(format!("{from}: {e}")),
+        }
+    }
+    let mut verified: HashSet<String> = HashSet::new();
+    for item in &preview.plan.items {
+        if options.stop.load(Ordering::Relaxed) {
+            runner.report.errors.push("stopped".into());
+            break;
+        }
+        match runner.transfer(item) {
+            Ok(Landed::Copied) => {
+                runner.report.files += 1;
+                runner.report.bytes += item.size;
+                runner.report.verified += 1;
+                verified.insert(item.from.to_string());
+            }
+            Ok(Landed::AlreadyThere) => {
+                runner.report.already_there += 1;
+                runner.report.verified += 1;
+                verified.insert(item.from.to_string());
+            }
+            Err(e) => runner.report.errors.push(format!("{}: {e}", item.to)),
+        }
+        if last_save.elapsed() > Duration::from_secs(1) {
+            save(&log, record, &runner.report)?;
+            last_save = Instant::now();
+        }
+    }
+    let to_device = preview.plan.to_device;
+    let remote_dest = to_device.is_some_and(|d| d != lib.device_id());
+    runner.report.delivered = !remote_dest
+        || (preview.request.kind == ActionKind::Move
+            && wait_delivered(ns, &preview.plan.items, options.delivery_wait)?);
+    if preview.request.kind == ActionKind::Move {
+        if runner.report.delivered {
+            // What the destination held already is as good as verified.
+            verified.extend(preview.plan.present.iter().map(ToString::to_string));
+            for top in &preview.plan.removals {
+                runner.remove_tree(top, &verified);
+            }
+        } else {
+            runner.report.errors.push(
+                "the destination device has not taken every copy yet: sources kept for a later run"
+                    .into(),
+            );
+        }
+    }
+    runner.report.secs = started.elapsed().as_secs_f64();
+    if let (Some(to), [from, ..]) = (to_device, preview.plan.from_device.as_slice()) {
+        LinkSpeeds::new(lib.db().clone()).record(
+            *from,
+            to,
+            runner.report.bytes,
+            runner.report.secs,
+        )?;
+    }
+    let unfinished = preview.request.kind == ActionKind::Move && !runner.report.delivered;
+    save(&log, record, &runner.report)?;
+    record.status = if unfinished {
+        ActionStatus::Running
+    } else if runner.report.errors.is_empty() {
+        ActionStatus::Done
+    } else {
+        ActionStatus::Failed
+    };
+    if !unfinished {
+        record.finished_at = Some(crate::time::unix_now_secs());
+    }
+    log.update(record)?;
+    Ok(runner.report)
+}
+
+fn save(log: &Actions, record: &mut ActionRecord, report: &RunReport) -> Result<()> {
+    record.done_files = report.files;
+    record.done_bytes = report.bytes;
+    record.verified = report.verified;
+    record.removed = report.removed;
+    record.errors = report.errors.iter().take(20).cloned().collect();
+    log.update(record)
+}
+
+/// How a file reached its destination.
+enum Landed {
+    Copied,
+    AlreadyThere,
+}
+
+struct Runner<'a> {
+    ns: &'a Namespace,
+    /// Destination folders walked to, by URI.
+    parents: HashMap<String, Node>,
+    report: RunReport,
+    started: Instant,
+    limit: Option<u64>,
+}
+
+impl Runner<'_> {
+    fn node(&mut self, uri: &SdUri) -> Result<Node> {
+        let key = uri.to_string();
+        if let Some(node) = self.parents.get(&key) {
+            return Ok(node.clone());
+        }
+        let (node, _) = self.ns.node_at_uri(&key)?;
+        self.parents.insert(key, node.clone());
+        Ok(node)
+    }
+
+    fn parent_and_name(&mut self, uri: &SdUri) -> Result<(Node, Vec<u8>)> {
+        let parent = parent_of(uri)
+            .ok_or_else(|| Error::InvalidInput(format!("{uri}: a location's root")))?;
+        let name = uri
+            .rel_path()
+            .rsplit(|&b| b == b'/')
+            .next()
+            .unwrap_or_default()
+            .to_vec();
+        Ok((self.node(&parent)?, name))
+    }
+
+    /// A move within one location: the same bytes under a new name.
+    fn rename(&mut self, from: &SdUri, to: &SdUri) -> Result<()> {
+        let (parent, name) = self.parent_and_name(from)?;
+        let (new_parent, new_name) = self.parent_and_name(to)?;
+        let flags = RenameFlags {
+            noreplace: true,
+            ..RenameFlags::default()
+        };
+        self.ns
+            .rename(&parent, &name, &new_parent, &new_name, flags)?;
+        self.parents.remove(&from.to_string());
+        Ok(())
+    }
+
+    fn ensure_dir(&mut self, uri: &SdUri) -> Result<()> {
+        let (parent, name) = self.parent_and_name(uri)?;
+        match self.ns.lookup(&parent, &name) {
+            Ok((node, attr)) if attr.kind == EntryKind::Directory => {
+                self.parents.insert(uri.to_string(), node);
+                Ok(())
+            }
+            Ok(_) => Err(Error::fs(ErrorKind::AlreadyExists, "a file has that name")),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let (node, _) = self.ns.mkdir(&parent, &name, 0o755, Caller::daemon())?;
+                self.parents.insert(uri.to_string(), node);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Copies one file, then reads the copy back: its BLAKE3 must be the
+    /// source's (and the content's, where its owner recorded one).
+    fn transfer(&mut self, item: &Item) -> Result<Landed> {
+        let (parent, name) = self.parent_and_name(&item.to)?;
+        if let Some(target) = &item.link {
+            self.ns.symlink(&parent, &name, target, Caller::daemon())?;
+            return Ok(Landed::Copied);
+        }
+        let (source, _) = self.ns.node_at_uri(&item.from.to_string())?;
+        let reader = self.ns.open(&source, OpenFlags::read_only())?;
+        let flags = OpenFlags {
+            read: true,
+            write: true,
+            exclusive: true,
+            ..OpenFlags::default()
+        };
+        let created = self
+            .ns
+            .create(&parent, &name, item.mode & 0o7777, flags, Caller::daemon());
+        let (node, _, writer) = match created {
+            Ok(created) => created,
+            // Never overwritten: the same bytes count as done, others are
+            // a conflict the index had not shown.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let (there, _) = self.ns.lookup(&parent, &name)?;
+                let there = self.ns.open(&there, OpenFlags::read_only())?;
+                if hash_all(&there)? == hash_all(&reader)? {
+                    return Ok(Landed::AlreadyThere);
+                }
+                return Err(Error::fs(
+                    ErrorKind::AlreadyExists,
+                    "exists with other content",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        let written = self.copy(&reader, &writer);
+        let written = written.and_then(|hash| {
+            writer.fsync(false)?;
+            writer.flush()?;
+            Ok(hash)
+        });
+        drop(writer);
+        let result = written.and_then(|hash| {
+            if let Some(full) = item.full
+                && full != hash
+            {
+                return Err(Error::fs(
+                    ErrorKind::Corrupt,
+                    "the bytes read do not hash to the content's BLAKE3",
+                ));
+            }
+            let back = self.ns.open(&node, OpenFlags::read_only())?;
+            if hash_all(&back)? != hash {
+                return Err(Error::fs(
+                    ErrorKind::Corrupt,
+                    "the copy does not read back with the source's BLAKE3",
+                ));
+            }
+            Ok(Landed::Copied)
+        });
+        if result.is_err() {
+            // Never leave a copy that did not verify.
+            let _ = self.ns.unlink(&parent, &name);
+        }
+        result
+    }
+
+    /// Streams `from` into `to`; returns the BLAKE3 of what was written.
+    fn copy(&mut self, from: &OpenFile, to: &OpenFile) -> Result<[u8; 32]> {
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut offset = 0u64;
+        loop {
+            let n = from.read_at(offset, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            let mut done = 0;
+            while done < n {
+                done += to.write_at(offset + done as u64, &buf[done..n])?;
+            }
+            offset += n as u64;
+            self.throttle(n as u64);
+        }
+        Ok(*hasher.finalize().as_bytes())
+    }
+
+    fn throttle(&mut self, more: u64) {
+        let Some(rate) = self.limit.filter(|&r| r > 0) else {
+            return;
+        };
+        self.report.bytes += more;
+        let due = Duration::from_secs_f64(self.report.bytes as f64 / rate as f64);
+        self.report.bytes -= more;
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// Removes what of the tree at `top` was verified at the destination,
+    /// and the folders that leaves empty.
+    fn remove_tree(&mut self, top: &SdUri, verified: &HashSet<String>) {
+        let Ok((parent, name)) = self.parent_and_name(top) else {
+            return;
+        };
+        let Ok((node, attr)) = self.ns.lookup(&parent, &name) else {
+            return;
+        };
+        if attr.kind != EntryKind::Directory {
+            if verified.contains(&top.to_string()) {
+                match self.ns.unlink(&parent, &name) {
+                    Ok(_) => self.report.removed += 1,
+                    Err(e) => self.report.errors.push(format!("{top}: {e}")),
+                }
+            }
+            return;
+        }
+        self.parents.insert(top.to_string(), node.clone());
+        let children = match self.ns.readdir(&node) {
+            Ok(children) => children,
+            Err(e) => {
+                self.report.errors.push(format!("{top}: {e}"));
+                return;
+            }
+        };
+        for child in children {
+            if child.name == b"." || child.name == b".." {
+                continue;
+            }
+            self.remove_tree(&top.join(&child.name), verified);
+        }
+        // Kept if anything in it was not moved.
+        let _ = self.ns.rmdir(&parent, &name);
+    }
+}
+
+fn hash_all(file: &OpenFile) -> Result<[u8; 32]> {
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
+    loop {
+        let n = file.read_at(offset, &mut buf)?;
+        if n == 0 {
+            return Ok(*hasher.finalize().as_bytes());
+        }
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+    }
+}
+
+/// Waits until the destination device's index (as replicated here) shows
+/// every item with its content: its owner has applied and checked it.
+fn wait_delivered(ns: &Namespace, items: &[Item], wait: Duration) -> Result<bool> {
+    let lib = ns.library();
+    let deadline = Instant::now() + wait;
+    loop {
+        let mut all = true;
+        if let Some(first) = items.first() {
+            let side = Side::of(lib, &first.to)?;
+            for item in items {
+                let spot = side.spot(&item.to)?;
+                let arrived = spot.entry.is_some_and(|(_, r)| {
+                    r.size == item.size && (item.content.is_none() || r.content == item.content)
+                });
+                if !arrived {
+                    all = false;
+                    break;
+                }
+            }
+        }
+        if all {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,249 @@
+//! Preview equals outcome: over generated trees, what a preview promises
+//! (files, bytes, skipped, conflicts) is exactly what the run does.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::Library;
+use crate::content_store::ContentStore;
+use crate::ids::DeviceId;
+use crate::namespace::Namespace;
+
+struct AllOnline;
+
+impl Links for AllOnline {
+    fn online(&self, _: DeviceId) -> bool {
+        true
+    }
+    fn speed(&self, _: DeviceId, _: DeviceId) -> Option<f64> {
+        Some(100e6)
+    }
+}
+
+/// A tree: relative path → content (which of a few byte strings).
+type Tree = BTreeMap<String, u8>;
+
+fn bytes_of(content: u8) -> Vec<u8> {
+    format!("content {content}\n")
+        .repeat(usize::from(content) + 1)
+        .into_bytes()
+}
+
+fn write_tree(root: &Path, tree: &Tree) {
+    for (rel, content) in tree {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, bytes_of(*content)).expect("write");
+    }
+}
+
+fn read_tree(root: &Path) -> Tree {
+    let mut out = Tree::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("read");
+                let content = (0..8u8).find(|c| bytes_of(*c) == bytes).unwrap_or(255);
+                let rel = path
+                    .strip_prefix(root)
+                    .expect("below")
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, content);
+            }
+        }
+    }
+    out
+}
+
+fn tree() -> impl Strategy<Value = Tree> {
+    let name = prop::sample::select(vec!["a", "b", "c", "d"]);
+    let path = prop::collection::vec(name, 1..4).prop_map(|parts| {
+        let mut p = parts.join("/");
+        p.push_str(".txt");
+        p
+    });
+    prop::collection::btree_map(path, 0..6u8, 1..12)
+}
+
+struct World {
+    _tmp: tempfile::TempDir,
+    ns: Namespace,
+    src: std::path::PathBuf,
+    dst: std::path::PathBuf,
+}
+
+fn world(src_tree: &Tree, dst_tree: &Tree) -> World {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    let dst = tmp.path().join("dst");
+    write_tree(&src.join("top"), src_tree);
+    std::fs::create_dir_all(&dst).expect("dst");
+    write_tree(&dst.join("top"), dst_tree);
+    let lib = Arc::new(Library::create(&tmp.path().join("lib"), "laptop").expect("lib"));
+    for (dir, name) in [(&src, "Src"), (&dst, "Dst")] {
+        let l = crate::locations::add(
+            &lib,
+            dir,
+            Some(name),
+            Default::default(),
+            Default::default(),
+        )
+        .expect("location");
+        crate::indexer::index_to_end(&lib, l.id, false).expect("index");
+    }
+    let ns = Namespace::new(Arc::new(ContentStore::open(lib).expect("store"))).expect("ns");
+    World {
+        _tmp: tmp,
+        ns,
+        src,
+        dst,
+    }
+}
+
+fn act(w: &World, kind: ActionKind) -> (Preview, RunReport, ActionRecord) {
+    let lib = w.ns.library();
+    let from: crate::uri::SdUri = "sd://laptop/Src/top".parse().expect("uri");
+    let to: crate::uri::SdUri = "sd://laptop/Dst".parse().expect("uri");
+    let preview = preview(lib, kind, &[from], &to, &AllOnline).expect("preview");
+    let mut record = ActionRecord::new(&preview, lib.device_name());
+    Actions::new(lib.db().clone())
+        .append(&mut record)
+        .expect("log");
+    let stop = AtomicBool::new(false);
+    let options = RunOptions {
+        limit: None,
+        delivery_wait: Duration::from_secs(1),
+        stop: &stop,
+    };
+    let report = run(&w.ns, &preview, &mut record, &options).expect("run");
+    (preview, report, record)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn a_copy_does_what_its_preview_promised(src in tree(), dst in tree()) {
+        let w = world(&src, &dst);
+        let (preview, report, record) = act(&w, ActionKind::Copy);
+        // Files whose path is taken at the destination: the same content
+        // is skipped, other content (or a folder/file clash) is a conflict.
+        prop_assert_eq!(report.files, preview.files);
+        prop_assert_eq!(report.bytes, preview.bytes);
+        prop_assert_eq!(report.verified, preview.files);
+        prop_assert!(report.errors.is_empty(), "{:?}", report.errors);
+        prop_assert_eq!(preview.space_needed, preview.bytes);
+        let after = read_tree(&w.dst.join("top"));
+        let mut promised = 0;
+        for (rel, content) in &src {
+            let had = dst.get(rel);
+            match had {
+                // Untouched: skipped (same) or a conflict (other).
+                Some(before) => prop_assert_eq!(after.get(rel), Some(before)),
+                None if after.get(rel) == Some(content) => promised += 1,
+                // Blocked by a file where a folder goes, or a folder where
+                // a file goes: a conflict, reported.
+                None => prop_assert!(!preview.conflicts.is_empty()),
+            }
+        }
+        prop_assert_eq!(promised, preview.files);
+        let same = src.iter().filter(|(r, c)| dst.get(*r) == Some(*c)).count() as u64;
+        prop_assert_eq!(preview.skipped, same);
+        // The destination's own files are all still there.
+        for (rel, content) in &dst {
+            prop_assert_eq!(after.get(rel), Some(content));
+        }
+        // The source is untouched by a copy.
+        prop_assert_eq!(read_tree(&w.src.join("top")), src);
+        prop_assert_eq!(record.status, ActionStatus::Done);
+        prop_assert_eq!(record.done_files, preview.files);
+    }
+
+    #[test]
+    fn a_move_removes_only_sources_whose_copies_are_verified(src in tree(), dst in tree()) {
+        let w = world(&src, &dst);
+        let (preview, report, _) = act(&w, ActionKind::Move);
+        prop_assert_eq!(report.files, preview.files);
+        let after = read_tree(&w.dst.join("top"));
+        let left = if w.src.join("top").exists() { read_tree(&w.src.join("top")) } else { Tree::new() };
+        for (rel, content) in &src {
+            // Every source file is either at the destination with its
+            // bytes (and gone from the source) or still at the source.
+            let moved = after.get(rel) == Some(content) && !left.contains_key(rel);
+            let kept = left.get(rel) == Some(content);
+            prop_assert!(moved || kept, "{rel}: moved {moved}, kept {kept}");
+            // Kept only where the destination holds something else there.
+            if kept {
+                prop_assert!(dst.contains_key(rel) || !preview.conflicts.is_empty());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_folder_into_itself_is_a_conflict_a_rerun_overwrites_nothing_and_the_log_keeps_every_action() {
+    let mut src = Tree::new();
+    src.insert("x/y.txt".into(), 1);
+    let w = world(&src, &Tree::new());
+    let lib = w.ns.library();
+    let top: crate::uri::SdUri = "sd://laptop/Src/top".parse().expect("uri");
+    let inside: crate::uri::SdUri = "sd://laptop/Src/top/x".parse().expect("uri");
+    let p = preview(
+        lib,
+        ActionKind::Copy,
+        std::slice::from_ref(&top),
+        &inside,
+        &AllOnline,
+    )
+    .expect("preview");
+    assert_eq!(p.files, 0);
+    assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+    // Several sources need a folder to go into.
+    let file: crate::uri::SdUri = "sd://laptop/Dst/new.txt".parse().expect("uri");
+    assert!(
+        preview(
+            lib,
+            ActionKind::Copy,
+            &[top.clone(), inside.clone()],
+            &file,
+            &AllOnline
+        )
+        .is_err()
+    );
+    // A single file to a new name is fine.
+    let one: crate::uri::SdUri = "sd://laptop/Src/top/x/y.txt".parse().expect("uri");
+    let p = preview(lib, ActionKind::Copy, &[one], &file, &AllOnline).expect("to a name");
+    assert_eq!((p.files, p.bytes), (1, bytes_of(1).len() as u64));
+    assert_eq!(p.plan.items[0].to.to_string(), "sd://laptop/Dst/new.txt");
+    assert!(p.estimate_s.is_some());
+    let (_, _, first) = act(&w, ActionKind::Copy);
+    // Run again before the index has seen the copies: the same bytes are
+    // found where they go, and nothing is overwritten.
+    let (p, again, _) = act(&w, ActionKind::Copy);
+    assert_eq!((p.files, again.files, again.already_there), (1, 0, 1));
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    // Once indexed (the watcher's work in a daemon), the preview knows.
+    let dst = crate::locations::get_by_name(lib.db(), "Dst").expect("Dst");
+    crate::indexer::index_to_end(lib, dst.id, false).expect("index");
+    let (_, _, second) = act(&w, ActionKind::Copy);
+    let log = Actions::new(lib.db().clone()).list().expect("log");
+    assert_eq!(log.len(), 3);
+    assert_eq!((log[0].id, log[2].id), (first.id, second.id));
+    assert_eq!(
+        log[2].skipped, 1,
+        "the third copy finds the first's work done"
+    );
+    assert_eq!(log[2].files, 0);
+    assert!(log.iter().all(|r| r.status == ActionStatus::Done));
+}

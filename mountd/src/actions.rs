@@ -1,0 +1,257 @@
+//! `sd cp` and `sd mv` on the command line (preview, ask, commit), and
+//! the daemon's side: links as the p2p node sees them, running an action,
+//! and resuming those a crash or an absent device left unfinished.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use sdfs_core::actions::{
+    self, ActionKind, ActionRecord, ActionStatus, Actions, LinkSpeeds, Links, Preview, RunOptions,
+};
+use sdfs_core::ids::DeviceId;
+use sdfs_core::namespace::Namespace;
+use sdfs_core::uri::SdUri;
+
+use crate::cli::ActionArgs;
+use crate::host::Host;
+use crate::replies::actions::{Committed, Previewed};
+use crate::request::Request;
+
+/// How long a move waits for another device to take its copies before
+/// keeping the sources for a later run.
+const DELIVERY_WAIT: Duration = Duration::from_secs(120);
+
+/// `sd cp` / `sd mv`: the preview, then (with `--yes`, or a "y" on a
+/// terminal) the run.
+pub fn command(dir: &Path, kind: ActionKind, args: ActionArgs, json: bool) -> Result<ExitCode> {
+    let mut paths = args
+        .paths
+        .iter()
+        .map(|p| crate::target_bytes(p))
+        .collect::<Result<Vec<_>>>()?;
+    let destination = paths.pop().context("a destination")?;
+    let limit = args
+        .limit
+        .as_deref()
+        .map(crate::cache::parse_size)
+        .transpose()?;
+    let request = |commit| Request::Action {
+        kind,
+        sources: paths.clone(),
+        destination: destination.clone(),
+        commit,
+        limit,
+    };
+    let ask = !args.yes
+        && !args.preview
+        && !json
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal();
+    if !args.yes {
+        let done = match crate::send(dir, request(false), json)? {
+            Ok(done) => done,
+            Err(code) => return Ok(code),
+        };
+        done.print(json)?;
+        let conflicts = done.json["conflicts"].as_array().map_or(0, Vec::len);
+        if !ask || !confirm(conflicts)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    match crate::send(dir, request(true), json)? {
+        Ok(done) => {
+            done.print(json)?;
+            let failed = done.json["status"] == "failed";
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Err(code) => Ok(code),
+    }
+}
+
+fn confirm(conflicts: usize) -> Result<bool> {
+    let mut out = std::io::stdout().lock();
+    if conflicts > 0 {
+        write!(
+            out,
+            "Go ahead without the {conflicts} conflicting item(s)? [y/N] "
+        )?;
+    } else {
+        write!(out, "Go ahead? [y/N] ")?;
+    }
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Links as this daemon knows them: paired devices it is connected to,
+/// and the throughput the last transfers measured.
+struct DaemonLinks<'a> {
+    host: &'a Host,
+    connected: Vec<String>,
+    speeds: LinkSpeeds,
+}
+
+impl Links for DaemonLinks<'_> {
+    fn online(&self, device: DeviceId) -> bool {
+        if device == self.host.lib.device_id() {
+            return true;
+        }
+        self.host.lib.devices().ok().is_some_and(|all| {
+            all.iter().any(|d| {
+                d.id == device
+                    && d.peer_id
+                        .as_ref()
+                        .is_some_and(|p| self.connected.contains(p))
+            })
+        })
+    }
+
+    fn speed(&self, from: DeviceId, to: DeviceId) -> Option<f64> {
+        self.speeds.get(from, to).ok().flatten()
+    }
+}
+
+impl Host {
+    fn links(&self) -> DaemonLinks<'_> {
+        DaemonLinks {
+            host: self,
+            connected: self
+                .p2p
+                .as_ref()
+                .and_then(|n| n.status().ok())
+                .map(|s| s.connected)
+                .unwrap_or_default(),
+            speeds: LinkSpeeds::new(self.lib.db().clone()),
+        }
+    }
+
+    /// The namespace actions run through: the daemon's, else one over this
+    /// device alone (another device's files then need the daemon).
+    fn action_namespace(&self) -> Result<Arc<Namespace>> {
+        if let Some(ns) = &self.namespace {
+            return Ok(Arc::clone(ns));
+        }
+        Ok(Arc::new(Namespace::new(self.content()?)?))
+    }
+
+    fn plan(&self, kind: ActionKind, sources: &[SdUri], destination: &SdUri) -> Result<Preview> {
+        Ok(actions::preview(
+            &self.lib,
+            kind,
+            sources,
+            destination,
+            &self.links(),
+        )?)
+    }
+
+    /// Previews an action, and with `commit` runs it; either way it is in
+    /// the audit log.
+    pub fn action(
+        &self,
+        kind: ActionKind,
+        sources: &[Vec<u8>],
+        destination: &[u8],
+        commit: bool,
+        limit: Option<u64>,
+    ) -> Result<crate::outcome::Done> {
+        let mount = self.mountpoint.as_deref();
+        let uri = |arg: &[u8]| sdfs_core::query::target::uri_of(&self.lib, arg, mount);
+        let sources = sources
+            .iter()
+            .map(|s| uri(s))
+            .collect::<sdfs_core::Result<Vec<_>>>()?;
+        let destination = uri(destination)?;
+        let preview = self.plan(kind, &sources, &destination)?;
+        let log = Actions::new(self.lib.db().clone());
+        let mut record = ActionRecord::new(&preview, self.lib.device_name());
+        if !commit {
+            log.append(&mut record)?;
+            return crate::outcome::Done::of(&Previewed {
+                id: record.id,
+                preview,
+            });
+        }
+        record.status = ActionStatus::Committed;
+        log.append(&mut record)?;
+        let report = self.run_action(&preview, &mut record, limit)?;
+        crate::outcome::Done::of(&Committed {
+            record,
+            result: report,
+            preview,
+        })
+    }
+
+    fn run_action(
+        &self,
+        preview: &Preview,
+        record: &mut ActionRecord,
+        limit: Option<u64>,
+    ) -> Result<actions::RunReport> {
+        let ns = self.action_namespace()?;
+        let stop = AtomicBool::new(false);
+        let options = RunOptions {
+            limit,
+            delivery_wait: DELIVERY_WAIT,
+            stop: &stop,
+        };
+        Ok(actions::run(&ns, preview, record, &options)?)
+    }
+
+    /// Runs again every action a crash or an absent device left
+    /// unfinished, planned afresh: what already arrived is skipped.
+    pub fn resume_actions(&self) {
+        let log = Actions::new(self.lib.db().clone());
+        let Ok(all) = log.list() else {
+            return;
+        };
+        for mut record in all.into_iter().filter(|r| r.status.is_unfinished()) {
+            let parsed: Result<Vec<SdUri>> = record
+                .request
+                .sources
+                .iter()
+                .map(|s| Ok(s.parse::<SdUri>()?))
+                .collect();
+            let destination = record.request.destination.parse::<SdUri>();
+            let outcome = parsed.and_then(|sources| {
+                let preview = self.plan(record.request.kind, &sources, &destination?)?;
+                self.run_action(&preview, &mut record, None)
+            });
+            match outcome {
+                Ok(report) => tracing::info!(
+                    "action {} resumed: {} files, {} verified, {} errors",
+                    record.id,
+                    report.files,
+                    report.verified,
+                    report.errors.len()
+                ),
+                Err(e) => {
+                    // A move whose sources are all gone already went
+                    // through; anything else is reported.
+                    let gone = e
+                        .downcast_ref::<sdfs_core::Error>()
+                        .is_some_and(|e| matches!(e, sdfs_core::Error::NotFound(_)));
+                    record.status = if gone && record.request.kind == ActionKind::Move {
+                        ActionStatus::Done
+                    } else {
+                        ActionStatus::Failed
+                    };
+                    record.errors.push(format!("resuming: {e:#}"));
+                    record.finished_at = Some(sdfs_core::time::unix_now_secs());
+                    if let Err(e) = log.update(&record) {
+                        tracing::warn!("action {}: {e}", record.id);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Actions across two real daemons: `sd cp` and `sd mv` previewed from the
+//! index, committed, verified where they land, and in the audit log.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use sdfs_tests::{sh, wait_for, write_file};
+use serde_json::Value;
+
+use crate::remote::setup;
+
+fn fill(root: &std::path::Path) -> Result<()> {
+    write_file(root, b"2024/beach.jpg", b"a beach\n")?;
+    Ok(())
+}
+
+#[test]
+fn copies_and_moves_between_devices_are_previewed_verified_and_logged() -> Result<()> {
+    let pair = setup(fill)?;
+    let docs = pair.laptop.path("docs");
+    let big = sdfs_tests::noise(3 * 1024 * 1024 + 17, 3);
+    write_file(&docs, b"Tax/2024.pdf", b"tax return 2024\n")?;
+    write_file(&docs, b"Tax/scans/big.bin", &big)?;
+    write_file(&docs, b"Old/letter.txt", b"an old letter\n")?;
+    write_file(&docs, b"note.txt", b"a note\n")?;
+    pair.laptop.add_location(&docs, "Docs")?;
+    pair.laptop.ok(["index"])?;
+    let sd = |args: &[&str]| pair.laptop.json(args.iter().copied());
+    // The nas's index is here: its locations are destinations.
+    wait_for(Duration::from_secs(30), || {
+        sd(&["ls", "sd://nas/Photos"]).is_ok_and(|l| l.as_array().is_some_and(|a| !a.is_empty()))
+    })?;
+
+    // The preview: from the index alone, as data.
+    let preview = sd(&["cp", "sd://laptop/Docs/Tax", "sd://nas/Photos", "--preview"])?;
+    for key in [
+        "files",
+        "bytes",
+        "skipped",
+        "space_needed",
+        "space_free",
+        "conflicts",
+        "warnings",
+        "estimate_s",
+    ] {
+        ensure!(preview.get(key).is_some(), "no {key}: {preview}");
+    }
+    let bytes = 16 + big.len() as u64;
+    assert_eq!(
+        (preview["files"].as_u64(), preview["bytes"].as_u64()),
+        (Some(2), Some(bytes))
+    );
+    assert_eq!(preview["skipped"].as_u64(), Some(0));
+    assert_eq!(preview["space_needed"].as_u64(), Some(bytes));
+    ensure!(
+        preview["space_free"].as_u64().is_some_and(|f| f > bytes),
+        "{preview}"
+    );
+    assert_eq!(preview["conflicts"], serde_json::json!([]));
+    // Nothing measured on this link yet: no estimate, and it says so.
+    assert_eq!(preview["estimate_s"], Value::Null);
+    // Without a terminal and without --yes, a preview is all that happens.
+    let shown = pair
+        .laptop
+        .ok(["cp", "sd://laptop/Docs/Tax", "sd://nas/Photos"])?;
+    ensure!(String::from_utf8(shown.stdout)?.contains("2 files"));
+    ensure!(!pair.photos.join("Tax").exists(), "a preview copied");
+
+    // Committed: verified where it lands, and on the nas's disk.
+    let done = sd(&["cp", "sd://laptop/Docs/Tax", "sd://nas/Photos", "--yes"])?;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["result"]["verified"].as_u64(), Some(2), "{done}");
+    assert_eq!(done["result"]["bytes"].as_u64(), Some(bytes));
+    wait_for(Duration::from_secs(60), || {
+        std::fs::read(pair.photos.join("Tax/scans/big.bin")).is_ok_and(|b| b == big)
+    })
+    .context("the nas never got the copy")?;
+    assert_eq!(
+        std::fs::read(pair.photos.join("Tax/2024.pdf"))?,
+        b"tax return 2024\n"
+    );
+    // Once the nas's index says so, the same copy has nothing left to do,
+    // and the link has a measured speed for the estimate.
+    wait_for(Duration::from_secs(30), || {
+        sd(&["cp", "sd://laptop/Docs/Tax", "sd://nas/Photos", "--preview"])
+            .is_ok_and(|p| p["skipped"].as_u64() == Some(2) && p["files"].as_u64() == Some(0))
+    })?;
+    let again = sd(&["cp", "sd://laptop/Docs/Tax", "sd://nas/Photos", "--preview"])?;
+    assert_eq!(again["estimate_s"].as_f64(), Some(0.0), "{again}");
+    // New bytes on a link with a measured speed get an estimate.
+    let one = sd(&[
+        "cp",
+        "sd://laptop/Docs/Tax/2024.pdf",
+        "sd://nas/Photos/2024",
+        "--preview",
+    ])?;
+    ensure!(one["estimate_s"].as_f64().is_some_and(|s| s > 0.0), "{one}");
+
+    // A move: the source goes only once the nas holds the copy.
+    let moved = sd(&["mv", "sd://laptop/Docs/Old", "sd://nas/Photos", "--yes"])?;
+    assert_eq!(moved["status"], "done", "{moved}");
+    assert_eq!(moved["result"]["removed"].as_u64(), Some(1), "{moved}");
+    assert_eq!(
+        std::fs::read(pair.photos.join("Old/letter.txt"))?,
+        b"an old letter\n"
+    );
+    ensure!(!docs.join("Old/letter.txt").exists(), "the source stayed");
+    // A move within one location is a rename.
+    let renamed = sd(&[
+        "mv",
+        "sd://laptop/Docs/note.txt",
+        "sd://laptop/Docs/Tax",
+        "--yes",
+    ])?;
+    assert_eq!(renamed["status"], "done", "{renamed}");
+    ensure!(docs.join("Tax/note.txt").exists() && !docs.join("note.txt").exists());
+    // A folder into itself is refused, by name.
+    let inside = sd(&[
+        "cp",
+        "sd://laptop/Docs/Tax",
+        "sd://laptop/Docs/Tax/scans",
+        "--preview",
+    ])?;
+    assert_eq!(
+        inside["conflicts"].as_array().map(Vec::len),
+        Some(1),
+        "{inside}"
+    );
+
+    // The audit log has every one, oldest first.
+    let log = sd(&["log"])?;
+    let log = log.as_array().context("a list")?;
+    let seen: Vec<(&str, &str)> = log
+        .iter()
+        .map(|a| {
+            (
+                a["type"].as_str().unwrap_or(""),
+                a["status"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    ensure!(seen.contains(&("copy", "previewed")), "{seen:?}");
+    ensure!(seen.contains(&("copy", "done")), "{seen:?}");
+    ensure!(seen.contains(&("move", "done")), "{seen:?}");
+    ensure!(log.iter().all(|a| a["id"].as_u64().is_some()));
+    let text = String::from_utf8(pair.laptop.ok(["log"])?.stdout)?;
+    ensure!(text.contains("move") && text.contains("done"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn the_guardian_s_suggestion_is_an_action_that_clears_the_risk() -> Result<()> {
+    let pair = setup(fill)?;
+    let docs = pair.laptop.path("docs");
+    write_file(&docs, b"Tax/2024.pdf", b"tax return 2024\n")?;
+    pair.laptop.add_location(&docs, "Docs")?;
+    pair.laptop.ok(["index"])?;
+    let guardian = || pair.laptop.json(["guardian", "sd://laptop/Docs/Tax"]);
+    wait_for(Duration::from_secs(30), || {
+        guardian().is_ok_and(|g| g["at_risk"][0]["suggestion"]["command"].is_string())
+    })?;
+    let command = guardian()?["at_risk"][0]["suggestion"]["command"]
+        .as_str()
+        .context("command")?
+        .to_owned();
+    ensure!(command.starts_with("sd cp "), "{command}");
+    // Run as printed, committing.
+    sh(&format!(
+        "SD_LIBRARY={} {} --yes",
+        sdfs_tests::q(&pair.laptop.lib),
+        command.replacen(
+            "sd ",
+            &format!("{} ", sdfs_tests::q(sdfs_tests::sd_bin())),
+            1
+        )
+    ))?;
+    wait_for(Duration::from_secs(60), || {
+        guardian().is_ok_and(|g| g["by_risk"][0]["files"].as_u64() == Some(0))
+    })
+    .with_context(|| format!("{:?}", guardian()))?;
+    Ok(())
+}
