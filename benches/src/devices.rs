@@ -14,8 +14,8 @@ use serde_json::Value;
 use crate::common::{Daemon, best_of, drain, mibps, random_file, settle, wait};
 use crate::noise::Receive;
 
-mod ssh;
-mod writes;
+pub(crate) mod ssh;
+pub(crate) mod writes;
 
 struct Opts {
     /// `--sd`, `--work`, `--out`.
@@ -51,13 +51,13 @@ fn parse(args: &[String]) -> Result<Opts> {
 const LOOPBACK: &str = "/ip4/127.0.0.1/tcp/0";
 
 /// One library, driven through `sd`.
-struct Device {
+pub(crate) struct Device {
     sd: PathBuf,
     lib: PathBuf,
 }
 
 impl Device {
-    fn new(sd: &Path, work: &Path, name: &str) -> Result<Device> {
+    pub(crate) fn new(sd: &Path, work: &Path, name: &str) -> Result<Device> {
         let lib = work.join(format!("{name}.sdlibrary"));
         let _ = std::fs::remove_dir_all(&lib);
         let d = Device {
@@ -68,19 +68,19 @@ impl Device {
         Ok(d)
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.sd);
         c.arg("--library").arg(&self.lib).args(args);
         c
     }
 
-    fn run(&self, args: &[&str]) -> Result<()> {
+    pub(crate) fn run(&self, args: &[&str]) -> Result<()> {
         let status = self.cmd(args).stdout(Stdio::null()).status()?;
         ensure!(status.success(), "sd {args:?} failed");
         Ok(())
     }
 
-    fn json(&self, args: &[&str]) -> Result<Value> {
+    pub(crate) fn json(&self, args: &[&str]) -> Result<Value> {
         let out = self.cmd(args).arg("--json").output()?;
         ensure!(
             out.status.success(),
@@ -90,7 +90,7 @@ impl Device {
         Ok(serde_json::from_slice(&out.stdout)?)
     }
 
-    fn daemon(&self, extra: &[&str]) -> Result<Daemon> {
+    pub(crate) fn daemon(&self, extra: &[&str]) -> Result<Daemon> {
         let mut args = vec!["daemon", "--listen", LOOPBACK];
         args.extend_from_slice(extra);
         let child = self
@@ -113,7 +113,7 @@ impl Device {
     }
 }
 
-fn pair(inviter: &Device, joiner: &Device) -> Result<()> {
+pub(crate) fn pair(inviter: &Device, joiner: &Device) -> Result<()> {
     let invite = inviter.json(&["pair", "invite"])?;
     let code = invite["code"].as_str().context("code")?;
     let addr = invite["addrs"][0].as_str().context("addr")?;
@@ -165,7 +165,7 @@ fn quiesce(device: &Device) -> Result<()> {
 }
 
 /// Bytes of the files below `dir`.
-fn du(dir: &Path) -> u64 {
+pub(crate) fn du(dir: &Path) -> u64 {
     let Ok(items) = std::fs::read_dir(dir) else {
         return 0;
     };

@@ -1,6 +1,7 @@
 //! `sdfs-bench`: system benchmarks run by `cargo xtask bench`. Each figure is
 //! written beside a baseline measured in the same run.
 
+mod actions;
 mod cas;
 mod cloud;
 mod common;
@@ -16,6 +17,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("index") => index::run(&args[1..]),
+        Some("actions") => actions::run(&args[1..]),
         Some("mount") => mount::run(&args[1..]),
         Some("cas") => cas::run(&args[1..]),
         Some("devices") => devices::run(&args[1..]),
@@ -33,7 +35,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: sdfs-bench index|mount|cas|devices|cloud|search --sd PATH --work DIR --out BENCHMARKS.md [suite options]"
+            "usage: sdfs-bench index|mount|cas|devices|cloud|search|actions --sd PATH --work DIR --out BENCHMARKS.md [suite options]"
         ),
     }
 }

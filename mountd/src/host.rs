@@ -502,7 +502,16 @@ impl Host {
                     }
                     rows.push(JobRow::of(lib, job));
                 }
-                Done::of(&JobsAndDeliveries(Jobs(rows), self.deliveries()?))
+                let unfinished = sdfs_core::actions::Actions::new(lib.db().clone())
+                    .list()?
+                    .into_iter()
+                    .filter(|a| a.status.is_unfinished())
+                    .collect();
+                Done::of(&JobsAndDeliveries(
+                    Jobs(rows),
+                    self.deliveries()?,
+                    crate::replies::actions::Log(unfinished),
+                ))
             }
             Request::JobsPause { id } => {
                 let id = JobId(id);

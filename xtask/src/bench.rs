@@ -7,11 +7,15 @@ use anyhow::{Result, bail};
 
 pub fn run(args: &[&str]) -> Result<()> {
     let Some((&suite, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench index|mount|cas|devices|cloud|search [options]")
+        bail!("usage: cargo xtask bench index|mount|cas|devices|cloud|search|actions [options]")
     };
-    if !["index", "mount", "cas", "devices", "cloud", "search"].contains(&suite) {
+    if ![
+        "index", "mount", "cas", "devices", "cloud", "search", "actions",
+    ]
+    .contains(&suite)
+    {
         bail!(
-            "unknown benchmark suite {suite:?} (available: index, mount, cas, devices, cloud, search)"
+            "unknown benchmark suite {suite:?} (available: index, mount, cas, devices, cloud, search, actions)"
         );
     }
     let root = crate::workspace_root();

@@ -23,7 +23,7 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  up [PATH]          build sd, create the default library, add PATH (default ~/Documents or ~), index it, mount ~/Spacedrive
   ci                 fmt check, clippy -D warnings, tidy, every test\n  tidy               dependency direction and file hygiene
-  compliance [--full] pjdfstest, fsx and fio against a fresh mount\n  bench index [--files N] [--dirs N] [--max-size B] | bench mount [--no-peers] | bench cas [--mib N] | bench devices [--mib N] [--entries N] | bench cloud [--mib N] [--objects N] [--small N] | bench search [--files N] [--dirs N]   benchmarks into BENCHMARKS.md
+  compliance [--full] pjdfstest, fsx and fio against a fresh mount\n  bench index [--files N] [--dirs N] [--max-size B] | bench mount [--no-peers] | bench cas [--mib N] | bench devices [--mib N] [--entries N] | bench cloud [--mib N] [--objects N] [--small N] | bench search [--files N] [--dirs N] | bench actions [--files N] [--copy-files N] [--copy-mib M] [--no-copy]   benchmarks into BENCHMARKS.md
   fuzz TARGET [SECONDS]  a fuzz target of fuzz/ (nightly + cargo-fuzz): manifest, pair_messages, sync_messages, chunk_messages, deliver_messages, replica_apply"
             );
             bail!("unknown or missing command")

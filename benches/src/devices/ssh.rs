@@ -105,6 +105,24 @@ impl Sshd {
         Ok(())
     }
 
+    /// `rsync -a --stats SRC/ DEST/` over ssh; returns the bytes rsync
+    /// says it sent.
+    pub fn rsync_sent(&self, src: &Path, dest: &Path) -> Result<u64> {
+        let ssh = format!("ssh {}", self.options().join(" "));
+        let out = Command::new("rsync")
+            .args(["-a", "--stats", "-e", &ssh])
+            .arg(format!("{}/", src.display()))
+            .arg(format!("root@127.0.0.1:{}/", dest.display()))
+            .output()?;
+        ensure!(out.status.success(), "rsync over ssh failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix("Total bytes sent: "))
+            .map(|n| n.replace(',', "").trim().parse::<u64>())
+            .context("rsync --stats said no bytes sent")?
+            .context("rsync's byte count")
+    }
+
     /// Mounts `remote` of this server at `at` with sshfs.
     pub fn sshfs(&self, remote: &Path, at: &Path) -> Result<SshfsMount> {
         std::fs::create_dir_all(at)?;

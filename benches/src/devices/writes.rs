@@ -36,7 +36,7 @@ pub struct Rows {
 }
 
 /// Changes not yet applied at their owners, as `sd status` counts them.
-fn pending(laptop: &Device) -> Result<u64> {
+pub(crate) fn pending(laptop: &Device) -> Result<u64> {
     Ok(laptop.json(&["status"])?["deliveries"]["outgoing"]
         .as_array()
         .context("deliveries")?
@@ -57,7 +57,7 @@ fn cp(src: &Path, dest: &Path) -> Result<()> {
 }
 
 /// Files and bytes below `dir`.
-fn count(dir: &Path) -> u64 {
+pub(crate) fn count(dir: &Path) -> u64 {
     let Ok(items) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -73,7 +73,7 @@ fn count(dir: &Path) -> u64 {
 
 /// `bytes` of incompressible noise, different for every `seed` (equal files
 /// would let a deduplicating copy skip work the baselines do).
-fn distinct_file(path: &Path, bytes: u64, seed: u64) -> Result<()> {
+pub(crate) fn distinct_file(path: &Path, bytes: u64, seed: u64) -> Result<()> {
     let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ seed.wrapping_mul(0xd6e8_feb8_6659_fd93) | 1;
     let mut block = vec![0u8; bytes as usize];
     crate::common::noise_into(&mut block, &mut x);

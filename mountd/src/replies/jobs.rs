@@ -50,15 +50,25 @@ impl Render for JobRow {
 pub struct Jobs(pub Vec<JobRow>);
 
 /// `sd jobs` in full: the jobs (all its JSON holds, a list of them), and
-/// deliveries to and from other devices after them in text.
+/// deliveries to and from other devices and unfinished actions (`sd log`
+/// has them as data) after them in text.
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
-pub struct JobsAndDeliveries(pub Jobs, #[serde(skip)] pub super::deliveries::Deliveries);
+pub struct JobsAndDeliveries(
+    pub Jobs,
+    #[serde(skip)] pub super::deliveries::Deliveries,
+    #[serde(skip)] pub super::actions::Log,
+);
 
 impl Render for JobsAndDeliveries {
     fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
         self.0.render(out)?;
-        self.1.render(out)
+        self.1.render(out)?;
+        if !self.2.0.is_empty() {
+            writeln!(out, "actions not finished:")?;
+            self.2.render(out)?;
+        }
+        Ok(())
     }
 }
 
