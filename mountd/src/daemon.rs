@@ -239,6 +239,27 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
             catch_up.resume_actions();
         })?;
 
+    // The trash keeps what was deleted into it for its retention, then
+    // lets it go (checked hourly).
+    {
+        let dir = lib.dir().to_owned();
+        std::thread::Builder::new()
+            .name("sd-trash".into())
+            .spawn(move || {
+                loop {
+                    match sdfs_core::namespace::purge_expired(
+                        &dir,
+                        sdfs_core::time::unix_now_secs(),
+                    ) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!("trash: {n} items past their retention removed"),
+                        Err(e) => tracing::warn!("trash: {e}"),
+                    }
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            })?;
+    }
+
     // The search index catches up whenever something changed.
     let search_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let search_thread = {

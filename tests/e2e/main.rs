@@ -20,4 +20,5 @@ mod remote_writes;
 mod resume;
 mod search;
 mod search_quality;
+mod trash;
 mod watcher;

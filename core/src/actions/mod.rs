@@ -121,7 +121,9 @@ pub struct Item {
     pub size: u64,
     pub mode: u32,
     pub content: Option<ContentId>,
-    /// The content's full BLAKE3, where the source's owner knows it.
+    /// The content's full BLAKE3, where the source's owner knows it
+    /// (looked up when the item runs: a preview reads one record per file
+    /// less).
     pub full: Option<[u8; 32]>,
     /// A symbolic link: its target (copied as a link).
     pub link: Option<Vec<u8>>,

@@ -225,9 +225,7 @@ impl Planner<'_> {
                         ));
                     }
                 }
-                EntryKind::File | EntryKind::Symlink => {
-                    self.file(side, from, &record, to, existing)?
-                }
+                EntryKind::File | EntryKind::Symlink => self.file(from, &record, to, existing)?,
                 EntryKind::Special => self.preview.warnings.push(format!(
                     "{from}: a special file (fifo, socket, device) is not copied"
                 )),
@@ -238,7 +236,6 @@ impl Planner<'_> {
 
     fn file(
         &mut self,
-        side: &Side,
         from: SdUri,
         record: &EntryRecord,
         to: SdUri,
@@ -259,10 +256,6 @@ impl Planner<'_> {
             }
             return Ok(());
         }
-        let full = match record.content {
-            Some(c) => side.content(c)?.and_then(|r| r.integrity),
-            None => None,
-        };
         self.preview.files += 1;
         self.preview.bytes += record.size;
         self.preview.plan.items.push(Item {
@@ -271,7 +264,7 @@ impl Planner<'_> {
             size: record.size,
             mode: record.mode,
             content: record.content,
-            full,
+            full: None,
             link: record.link_target.clone(),
         });
         Ok(())

@@ -218,7 +218,11 @@ pub(super) fn rename(from: NewName<'_>, to: NewName<'_>, flags: RenameFlags) -> 
     source
         .rename(&target, flags)
         .map_err(|e| Error::io(&from_path, e))?;
-    Ok(Renamed::local(from_path, to_path, flags.exchange))
+    Ok(Renamed::local(
+        (from.location, from_path),
+        (to.location, to_path),
+        flags.exchange,
+    ))
 }
 
 pub(super) fn setattr(

@@ -30,6 +30,7 @@ mod repair;
 mod search;
 mod tag_dirs;
 mod tags;
+mod trash;
 mod types;
 mod virtual_dirs;
 mod xattr;
@@ -46,6 +47,7 @@ pub use remote::RemoteAccess;
 pub use search::{SEARCH_DIR, SEARCH_DIR_LIMIT, SearchFiles, unique_names};
 pub use tag_dirs::TAGS_DIR;
 pub use tags::parse_tags;
+pub use trash::{RETENTION_SECS, TRASH_PREFIX, purge_expired, trash_root};
 pub use types::{
     Caller, Fallocate, FsStats, OpenFlags, RenameFlags, SetAttr, SetTime, Whence, XattrSet, mode,
 };
@@ -108,6 +110,8 @@ pub struct Namespace {
     listed: search::ListedNames,
     /// Where the mount is, once mounted (links made in it name its paths).
     mountpoint: RwLock<Option<std::path::PathBuf>>,
+    /// Each uid's trash directory (`.Trash-<uid>`), held as a location.
+    trash: RwLock<Vec<LocationRecord>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -162,6 +166,7 @@ impl Namespace {
             search: RwLock::new(None),
             listed: search::ListedNames::default(),
             mountpoint: RwLock::new(None),
+            trash: RwLock::default(),
         })
     }
 
@@ -221,12 +226,9 @@ impl Namespace {
     }
 
     fn location(&self, id: LocationId) -> Option<LocationRecord> {
-        self.locations
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|l| l.id == id)
-            .cloned()
+        let find = |all: &[LocationRecord]| all.iter().find(|l| l.id == id).cloned();
+        find(&self.locations.read().unwrap_or_else(|e| e.into_inner()))
+            .or_else(|| find(&self.trash.read().unwrap_or_else(|e| e.into_inner())))
     }
 
     /// The location holding `path`, if any (for the watcher's invalidations).
@@ -523,6 +525,13 @@ impl Namespace {
         mode: u32,
         caller: Caller,
     ) -> Result<(Node, Attr)> {
+        // The trash is always there (what `gio trash` makes first).
+        if matches!(parent.0, Kind::Root)
+            && let Some(uid) = trash::trash_uid(name)
+        {
+            self.trash_dir(uid)?;
+            return Err(Error::fs(ErrorKind::AlreadyExists, "the trash"));
+        }
         if is_other_device(parent) {
             return self.mkdir_outgoing(parent, name, mode);
         }

@@ -295,6 +295,10 @@ enum Moved {
     Local {
         from: PathBuf,
         to: PathBuf,
+        /// The locations of each side: a name moved into another location
+        /// (or into the trash) is that location's from then on.
+        from_location: LocationId,
+        to_location: LocationId,
         exchange: bool,
     },
     /// A file of another device's tree: every node that named it at
@@ -310,8 +314,18 @@ enum Moved {
 }
 
 impl Renamed {
-    pub(crate) fn local(from: PathBuf, to: PathBuf, exchange: bool) -> Renamed {
-        Renamed(Moved::Local { from, to, exchange })
+    pub(crate) fn local(
+        (from_location, from): (LocationId, PathBuf),
+        (to_location, to): (LocationId, PathBuf),
+        exchange: bool,
+    ) -> Renamed {
+        Renamed(Moved::Local {
+            from,
+            to,
+            from_location,
+            to_location,
+            exchange,
+        })
     }
 
     pub(crate) fn outgoing(
@@ -339,7 +353,13 @@ impl Renamed {
     /// (it was the source, the target of an exchange, or below either).
     pub fn apply(&self, name: &Node) -> Option<Node> {
         match &self.0 {
-            Moved::Local { from, to, exchange } => {
+            Moved::Local {
+                from,
+                to,
+                from_location,
+                to_location,
+                exchange,
+            } => {
                 let Kind::Local {
                     location,
                     path,
@@ -349,10 +369,15 @@ impl Renamed {
                 else {
                     return None;
                 };
-                let moved = rebase(path, from, to)
-                    .or_else(|| exchange.then(|| rebase(path, to, from))?)?;
+                let (moved, now_in) = match rebase(path, from, to) {
+                    Some(moved) if location == from_location => (moved, *to_location),
+                    _ if *exchange && location == to_location => {
+                        (rebase(path, to, from)?, *from_location)
+                    }
+                    _ => return None,
+                };
                 Some(Node(Kind::Local {
-                    location: *location,
+                    location: now_in,
                     path: moved,
                     dev: *dev,
                     ino: *ino,
@@ -564,13 +589,19 @@ mod tests {
                 ino: 2,
             })
         };
-        let r = Renamed::local("/l/a".into(), "/l/b".into(), false);
+        let r = Renamed::local((loc, "/l/a".into()), (loc, "/l/b".into()), false);
         assert_eq!(r.apply(&node("/l/a/x")), Some(node("/l/b/x")));
         assert_eq!(r.apply(&node("/l/a")), Some(node("/l/b")));
         assert_eq!(r.apply(&node("/l/ab")), None);
         assert!(r.replaced(&node("/l/b")));
-        let x = Renamed::local("/l/a".into(), "/l/b".into(), true);
+        let x = Renamed::local((loc, "/l/a".into()), (loc, "/l/b".into()), true);
         assert_eq!(x.apply(&node("/l/b/y")), Some(node("/l/a/y")));
         assert!(!x.replaced(&node("/l/b")));
+        // Into another location (the trash): the name is that location's.
+        let trash = LocationId(uuid::Uuid::from_u128(2));
+        let t = Renamed::local((loc, "/l/a".into()), (trash, "/t/files/a".into()), false);
+        let moved = t.apply(&node("/l/a/x")).expect("moved");
+        assert!(matches!(moved.0, Kind::Local { location, .. } if location == trash));
+        assert_eq!(moved.local_path(), Some(Path::new("/t/files/a/x")));
     }
 }

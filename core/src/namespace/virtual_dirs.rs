@@ -32,6 +32,9 @@ impl Namespace {
             // Every name is a query.
             Kind::SearchRoot => Node(Kind::Search(name.to_vec())),
             Kind::Root if name == self.lib.device_name().as_bytes() => Node(Kind::Device),
+            Kind::Root if let Some(uid) = super::trash::trash_uid(name) => {
+                return self.trash_dir(uid);
+            }
             Kind::Root if let Some(volume) = self.cloud_volume_named(name) => {
                 let attr = self.getattr(&volume)?;
                 return Ok((volume, attr));
