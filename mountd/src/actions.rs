@@ -47,12 +47,34 @@ pub fn command(dir: &Path, kind: ActionKind, args: ActionArgs, json: bool) -> Re
         commit,
         limit,
     };
-    let ask = !args.yes
-        && !args.preview
+    previewed_then_run(dir, &request, args.preview, args.yes, json)
+}
+
+/// `sd undo ID`: previewed and run as any action.
+pub fn undo(dir: &Path, id: u64, preview: bool, yes: bool, json: bool) -> Result<ExitCode> {
+    previewed_then_run(
+        dir,
+        &|commit| Request::Undo { id, commit },
+        preview,
+        yes,
+        json,
+    )
+}
+
+/// The preview, then (with `yes`, or a "y" on a terminal) the run.
+fn previewed_then_run(
+    dir: &Path,
+    request: &dyn Fn(bool) -> Request,
+    preview: bool,
+    yes: bool,
+    json: bool,
+) -> Result<ExitCode> {
+    let ask = !yes
+        && !preview
         && !json
         && std::io::stdin().is_terminal()
         && std::io::stdout().is_terminal();
-    if !args.yes {
+    if !yes {
         let done = match crate::send(dir, request(false), json)? {
             Ok(done) => done,
             Err(code) => return Ok(code),
@@ -205,6 +227,33 @@ impl Host {
             stop: &stop,
         };
         Ok(actions::run(&ns, preview, record, &options)?)
+    }
+
+    /// Previews undoing action `id`, and with `commit` runs it; the undo is
+    /// an action of its own in the log, and the undone one says by which.
+    pub fn undo(&self, id: u64, commit: bool) -> Result<crate::outcome::Done> {
+        let log = Actions::new(self.lib.db().clone());
+        let mut undone = log.get(id)?;
+        let preview = actions::plan_undo(&self.lib, &undone, &self.links())?;
+        let mut record = ActionRecord::new(&preview, self.lib.device_name());
+        record.undoes = Some(id);
+        if !commit {
+            log.append(&mut record)?;
+            return crate::outcome::Done::of(&Previewed {
+                id: record.id,
+                preview,
+            });
+        }
+        record.status = ActionStatus::Committed;
+        log.append(&mut record)?;
+        undone.undone_by = Some(record.id);
+        log.update(&undone)?;
+        let report = self.run_action(&preview, &mut record, None)?;
+        crate::outcome::Done::of(&Committed {
+            record,
+            result: report,
+            preview,
+        })
     }
 
     /// Runs again every action a crash or an absent device left

@@ -110,6 +110,17 @@ pub enum Command {
     Mv(ActionArgs),
     /// The audit log: every action, with its status and results.
     Log,
+    /// Undo an action of the audit log: a move goes back where it came
+    /// from (previewed, then asked, like any action).
+    Undo {
+        id: u64,
+        /// Show what it would do and stop.
+        #[arg(long, conflicts_with = "yes")]
+        preview: bool,
+        /// Do it without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// List, pause, resume or cancel jobs.
     Jobs {
         #[command(subcommand)]

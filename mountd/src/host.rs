@@ -461,6 +461,7 @@ impl Host {
                 commit,
                 limit,
             } => self.action(kind, &sources, &destination, commit, limit),
+            Request::Undo { id, commit } => self.undo(id, commit),
             Request::Log => Done::of(&crate::replies::actions::Log(
                 sdfs_core::actions::Actions::new(lib.db().clone()).list()?,
             )),

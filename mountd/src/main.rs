@@ -165,6 +165,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return actions::command(&dir, sdfs_core::actions::ActionKind::Move, args, json);
         }
         Command::Log => Request::Log,
+        Command::Undo { id, preview, yes } => {
+            return actions::undo(&dir, id, preview, yes, json);
+        }
         Command::Guardian { path, limit } => Request::Guardian {
             target: path.as_deref().map(target_bytes).transpose()?,
             limit,

@@ -66,6 +66,11 @@ pub enum Request {
         limit: Option<u64>,
     },
     Log,
+    /// `sd undo`: previewed, and run with `commit`.
+    Undo {
+        id: u64,
+        commit: bool,
+    },
     Search {
         query: String,
         limit: usize,

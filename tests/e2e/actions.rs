@@ -105,6 +105,39 @@ fn copies_and_moves_between_devices_are_previewed_verified_and_logged() -> Resul
         b"an old letter\n"
     );
     ensure!(!docs.join("Old/letter.txt").exists(), "the source stayed");
+    ensure!(
+        !docs.join("Old").exists(),
+        "its folder stayed: {:?}",
+        std::fs::read_dir(docs.join("Old"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+    // Undone: the move back is previewed, then run; the log links both.
+    let id = moved["id"].as_u64().context("id")?.to_string();
+    // (Previews read the index: once it has seen the source go.)
+    pair.laptop.ok(["index"])?;
+    let back = sd(&["undo", &id, "--preview"])?;
+    assert_eq!(back["sources"][0], "sd://nas/Photos/Old", "{back}");
+    assert_eq!(back["destination"], "sd://laptop/Docs");
+    assert_eq!(back["files"].as_u64(), Some(1));
+    ensure!(
+        pair.photos.join("Old/letter.txt").exists(),
+        "a preview moved"
+    );
+    let undone = sd(&["undo", &id, "--yes"])?;
+    assert_eq!(undone["status"], "done", "{undone}");
+    assert_eq!(undone["undoes"].as_u64(), moved["id"].as_u64());
+    assert_eq!(
+        std::fs::read(docs.join("Old/letter.txt"))?,
+        b"an old letter\n"
+    );
+    wait_for(Duration::from_secs(30), || {
+        !pair.photos.join("Old/letter.txt").exists()
+    })
+    .context("the nas kept its copy")?;
+    ensure!(
+        pair.laptop.json(["undo", &id, "--preview"]).is_err(),
+        "undone twice"
+    );
     // A move within one location is a rename.
     let renamed = sd(&[
         "mv",

@@ -78,6 +78,12 @@ pub struct ActionRecord {
     /// Runs, counting resumptions.
     pub runs: u32,
     pub errors: Vec<String>,
+    /// The action this one undoes.
+    #[serde(default)]
+    pub undoes: Option<u64>,
+    /// The action that undid this one.
+    #[serde(default)]
+    pub undone_by: Option<u64>,
 }
 
 impl ActionRecord {
@@ -99,6 +105,8 @@ impl ActionRecord {
             removed: 0,
             runs: 0,
             errors: Vec::new(),
+            undoes: None,
+            undone_by: None,
         }
     }
 }

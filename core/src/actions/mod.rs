@@ -25,6 +25,7 @@ mod run;
 mod side;
 #[cfg(test)]
 mod tests;
+mod undo;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,7 @@ pub(crate) use log::initialise;
 pub use log::{ActionRecord, ActionStatus, Actions, LinkSpeeds};
 pub use preview::{Links, preview};
 pub use run::{RunOptions, RunReport, run};
+pub use undo::plan_undo;
 
 use crate::ids::{ContentId, DeviceId};
 use crate::uri::SdUri;
@@ -107,8 +109,10 @@ pub struct Plan {
     /// A move's sources to remove once their copies are verified:
     /// whole trees, by their top.
     pub removals: Vec<SdUri>,
-    /// Source files the destination holds already (a move removes them).
-    pub present: Vec<SdUri>,
+    /// Files the destination's index says it holds already: a copy skips
+    /// them; a move checks each on disk (or copies it after all) before
+    /// its source goes, since an index can lag behind its disk.
+    pub present: Vec<Item>,
     /// A move within one location: renamed, no byte copied.
     pub renames: Vec<(SdUri, SdUri)>,
 }

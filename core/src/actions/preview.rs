@@ -250,7 +250,15 @@ impl Planner<'_> {
             if same {
                 self.preview.skipped += 1;
                 self.preview.skipped_bytes += record.size;
-                self.preview.plan.present.push(from);
+                self.preview.plan.present.push(Item {
+                    from,
+                    to,
+                    size: record.size,
+                    mode: record.mode,
+                    content: record.content,
+                    full: None,
+                    link: record.link_target.clone(),
+                });
             } else {
                 self.conflict(&to, "exists with other content".into());
             }

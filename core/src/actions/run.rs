@@ -66,6 +66,7 @@ pub fn run(
         ns,
         parents: HashMap::new(),
         sides: HashMap::new(),
+        durable: preview.request.kind == ActionKind::Move,
         report: RunReport::default(),
         started,
         limit: options.limit,
@@ -84,7 +85,11 @@ pub fn run(
         }
     }
     let mut verified: HashSet<String> = HashSet::new();
-    for item in &preview.plan.items {
+    let present: &[Item] = match preview.request.kind {
+        ActionKind::Move => &preview.plan.present,
+        ActionKind::Copy => &[],
+    };
+    for item in preview.plan.items.iter().chain(present) {
         if options.stop.load(Ordering::Relaxed) {
             runner.report.errors.push("stopped".into());
             break;
@@ -112,11 +117,13 @@ pub fn run(
     let remote_dest = to_device.is_some_and(|d| d != lib.device_id());
     runner.report.delivered = !remote_dest
         || (preview.request.kind == ActionKind::Move
-            && wait_delivered(ns, &preview.plan.items, options.delivery_wait)?);
+            && wait_delivered(
+                ns,
+                preview.plan.items.iter().chain(present),
+                options.delivery_wait,
+            )?);
     if preview.request.kind == ActionKind::Move {
         if runner.report.delivered {
-            // What the destination held already is as good as verified.
-            verified.extend(preview.plan.present.iter().map(ToString::to_string));
             for top in &preview.plan.removals {
                 runner.remove_tree(top, &verified);
             }
@@ -126,6 +133,28 @@ pub fn run(
                     .into(),
             );
         }
+    }
+    // This device's index sees what the run did at once (the watcher
+    // would, a moment later): the next preview reads it.
+    let touched = preview
+        .plan
+        .items
+        .iter()
+        .map(|i| &i.to)
+        .chain(&preview.plan.dirs)
+        .cloned()
+        .chain(
+            preview
+                .plan
+                .renames
+                .iter()
+                .flat_map(|(a, b)| [a, b])
+                .chain(&preview.plan.removals)
+                // What went is re-read from the folder that held it.
+                .filter_map(parent_of),
+        );
+    if let Err(e) = refresh_local(lib, touched) {
+        tracing::warn!("action {}: refreshing the index: {e}", record.id);
     }
     runner.report.secs = started.elapsed().as_secs_f64();
     if let (Some(to), [from, ..]) = (to_device, preview.plan.from_device.as_slice()) {
@@ -173,6 +202,8 @@ struct Runner<'a> {
     parents: HashMap<String, Node>,
     /// Source devices' indexes, by device name.
     sides: HashMap<String, Side>,
+    /// Flush each copy to disk before going on (a move).
+    durable: bool,
     report: RunReport,
     started: Instant,
     limit: Option<u64>,
@@ -270,7 +301,11 @@ impl Runner<'_> {
         };
         let written = self.copy(&reader, &writer);
         let written = written.and_then(|hash| {
-            writer.fsync(false)?;
+            // A move's copy must outlive a crash before its source goes; a
+            // copy cut short by one is made again by the next run.
+            if self.durable {
+                writer.fsync(false)?;
+            }
             writer.flush()?;
             Ok(hash)
         });
@@ -385,8 +420,46 @@ impl Runner<'_> {
             self.remove_tree(&top.join(&child.name), verified);
         }
         // Kept if anything in it was not moved.
-        let _ = self.ns.rmdir(&parent, &name);
+        match self.ns.rmdir(&parent, &name) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => {}
+            Err(e) => self.report.errors.push(format!("{top}: {e}")),
+        }
     }
+}
+
+/// Re-reads, in this device's index, the folders holding what `uris`
+/// name (those of this device's locations).
+fn refresh_local(lib: &crate::Library, uris: impl Iterator<Item = SdUri>) -> Result<()> {
+    let locations = crate::locations::list(lib.db())?;
+    let mut by_location: HashMap<crate::ids::LocationId, Vec<std::path::PathBuf>> = HashMap::new();
+    for uri in uris {
+        let SdUri::Device { device, .. } = &uri else {
+            continue;
+        };
+        if device != lib.device_name() {
+            continue;
+        }
+        let Some(location) = locations
+            .iter()
+            .find(|l| Some(l.name.as_bytes()) == uri.location())
+        else {
+            continue;
+        };
+        let Some(root) = location.root_path() else {
+            continue;
+        };
+        by_location
+            .entry(location.id)
+            .or_default()
+            .push(crate::fsutil::join_bytes(&root, uri.rel_path()));
+    }
+    for (id, paths) in by_location {
+        if let Some(location) = locations.iter().find(|l| l.id == id) {
+            crate::indexer::live::refresh(lib, location, &paths)?;
+        }
+    }
+    Ok(())
 }
 
 fn hash_all(file: &OpenFile) -> Result<[u8; 32]> {
@@ -405,14 +478,18 @@ fn hash_all(file: &OpenFile) -> Result<[u8; 32]> {
 
 /// Waits until the destination device's index (as replicated here) shows
 /// every item with its content: its owner has applied and checked it.
-fn wait_delivered(ns: &Namespace, items: &[Item], wait: Duration) -> Result<bool> {
+fn wait_delivered<'i>(
+    ns: &Namespace,
+    items: impl Iterator<Item = &'i Item> + Clone,
+    wait: Duration,
+) -> Result<bool> {
     let lib = ns.library();
     let deadline = Instant::now() + wait;
     loop {
         let mut all = true;
-        if let Some(first) = items.first() {
+        if let Some(first) = items.clone().next() {
             let side = Side::of(lib, &first.to)?;
-            for item in items {
+            for item in items.clone() {
                 let spot = side.spot(&item.to)?;
                 let arrived = spot.entry.is_some_and(|(_, r)| {
                     r.size == item.size && (item.content.is_none() || r.content == item.content)

@@ -228,22 +228,81 @@ fn a_folder_into_itself_is_a_conflict_a_rerun_overwrites_nothing_and_the_log_kee
     assert_eq!(p.plan.items[0].to.to_string(), "sd://laptop/Dst/new.txt");
     assert!(p.estimate_s.is_some());
     let (_, _, first) = act(&w, ActionKind::Copy);
-    // Run again before the index has seen the copies: the same bytes are
-    // found where they go, and nothing is overwritten.
+    // A file the destination's index has not seen yet, with the same
+    // bytes, is found where it goes, and nothing is overwritten.
+    std::fs::write(w.src.join("top/x/new.txt"), bytes_of(4)).expect("write");
+    let src = crate::locations::get_by_name(lib.db(), "Src").expect("Src");
+    crate::indexer::index_to_end(lib, src.id, false).expect("index");
+    std::fs::write(w.dst.join("top/x/new.txt"), bytes_of(4)).expect("write");
     let (p, again, _) = act(&w, ActionKind::Copy);
     assert_eq!((p.files, again.files, again.already_there), (1, 0, 1));
     assert!(again.errors.is_empty(), "{:?}", again.errors);
-    // Once indexed (the watcher's work in a daemon), the preview knows.
-    let dst = crate::locations::get_by_name(lib.db(), "Dst").expect("Dst");
-    crate::indexer::index_to_end(lib, dst.id, false).expect("index");
+    // The run refreshed the index: the next preview knows.
     let (_, _, second) = act(&w, ActionKind::Copy);
     let log = Actions::new(lib.db().clone()).list().expect("log");
     assert_eq!(log.len(), 3);
     assert_eq!((log[0].id, log[2].id), (first.id, second.id));
-    assert_eq!(
-        log[2].skipped, 1,
-        "the third copy finds the first's work done"
-    );
+    assert_eq!(log[2].skipped, 2, "the third copy finds the work done");
     assert_eq!(log[2].files, 0);
     assert!(log.iter().all(|r| r.status == ActionStatus::Done));
+}
+
+#[test]
+fn a_move_is_undone_by_the_move_back_and_only_once() {
+    let mut src = Tree::new();
+    src.insert("x/y.txt".into(), 1);
+    src.insert("z.txt".into(), 2);
+    let w = world(&src, &Tree::new());
+    let lib = w.ns.library();
+    let log = Actions::new(lib.db().clone());
+    let (_, report, mut moved) = act(&w, ActionKind::Move);
+    assert_eq!(report.removed, 2, "{report:?}");
+    assert!(!w.src.join("top").exists());
+    // The watcher's work in a daemon.
+    for name in ["Src", "Dst"] {
+        let l = crate::locations::get_by_name(lib.db(), name).expect("location");
+        crate::indexer::index_to_end(lib, l.id, false).expect("index");
+    }
+    let back = plan_undo(lib, &moved, &AllOnline).expect("undo plan");
+    assert_eq!(back.request.sources, ["sd://laptop/Dst/top"]);
+    assert_eq!(back.request.destination, "sd://laptop/Src");
+    assert_eq!((back.files, back.conflicts.len()), (2, 0));
+    let mut undo = ActionRecord::new(&back, lib.device_name());
+    undo.undoes = Some(moved.id);
+    log.append(&mut undo).expect("log");
+    let stop = AtomicBool::new(false);
+    let options = RunOptions {
+        limit: None,
+        delivery_wait: Duration::from_secs(1),
+        stop: &stop,
+    };
+    run(&w.ns, &back, &mut undo, &options).expect("run");
+    assert_eq!(read_tree(&w.src.join("top")), src);
+    assert!(!w.dst.join("top").exists());
+    moved.undone_by = Some(undo.id);
+    log.update(&moved).expect("log");
+    assert!(plan_undo(lib, &moved, &AllOnline).is_err(), "undone twice");
+    // A copy removed nothing: nothing to undo.
+    for name in ["Src", "Dst"] {
+        let l = crate::locations::get_by_name(lib.db(), name).expect("location");
+        crate::indexer::index_to_end(lib, l.id, false).expect("index");
+    }
+    let (_, _, copied) = act(&w, ActionKind::Copy);
+    assert!(plan_undo(lib, &copied, &AllOnline).is_err());
+}
+
+#[test]
+fn a_move_never_trusts_a_stale_index_for_what_the_destination_holds() {
+    let mut src = Tree::new();
+    src.insert("x.txt".into(), 3);
+    // The destination's index says it holds the same file...
+    let w = world(&src, &src);
+    // ...but it is gone from its disk since.
+    std::fs::remove_file(w.dst.join("top/x.txt")).expect("rm");
+    let (preview, report, _) = act(&w, ActionKind::Move);
+    assert_eq!((preview.files, preview.skipped), (0, 1));
+    // Copied after all, then the source removed: nothing lost.
+    assert_eq!(report.files, 1, "{report:?}");
+    assert_eq!(read_tree(&w.dst.join("top")), src);
+    assert!(!w.src.join("top/x.txt").exists());
 }
