@@ -194,8 +194,21 @@ impl Host {
             .collect::<sdfs_core::Result<Vec<_>>>()?;
         let destination = uri(destination)?;
         let preview = self.plan(kind, &sources, &destination)?;
+        self.logged(preview, commit, limit, None)
+    }
+
+    /// Logs `preview`, and with `commit` runs it (`undoes`: the action it
+    /// undoes, which then says by which).
+    fn logged(
+        &self,
+        preview: Preview,
+        commit: bool,
+        limit: Option<u64>,
+        undoes: Option<ActionRecord>,
+    ) -> Result<crate::outcome::Done> {
         let log = Actions::new(self.lib.db().clone());
         let mut record = ActionRecord::new(&preview, self.lib.device_name());
+        record.undoes = undoes.as_ref().map(|u| u.id);
         if !commit {
             log.append(&mut record)?;
             return crate::outcome::Done::of(&Previewed {
@@ -205,6 +218,10 @@ impl Host {
         }
         record.status = ActionStatus::Committed;
         log.append(&mut record)?;
+        if let Some(mut undone) = undoes {
+            undone.undone_by = Some(record.id);
+            log.update(&undone)?;
+        }
         let report = self.run_action(&preview, &mut record, limit)?;
         crate::outcome::Done::of(&Committed {
             record,
@@ -232,28 +249,9 @@ impl Host {
     /// Previews undoing action `id`, and with `commit` runs it; the undo is
     /// an action of its own in the log, and the undone one says by which.
     pub fn undo(&self, id: u64, commit: bool) -> Result<crate::outcome::Done> {
-        let log = Actions::new(self.lib.db().clone());
-        let mut undone = log.get(id)?;
+        let undone = Actions::new(self.lib.db().clone()).get(id)?;
         let preview = actions::plan_undo(&self.lib, &undone, &self.links())?;
-        let mut record = ActionRecord::new(&preview, self.lib.device_name());
-        record.undoes = Some(id);
-        if !commit {
-            log.append(&mut record)?;
-            return crate::outcome::Done::of(&Previewed {
-                id: record.id,
-                preview,
-            });
-        }
-        record.status = ActionStatus::Committed;
-        log.append(&mut record)?;
-        undone.undone_by = Some(record.id);
-        log.update(&undone)?;
-        let report = self.run_action(&preview, &mut record, None)?;
-        crate::outcome::Done::of(&Committed {
-            record,
-            result: report,
-            preview,
-        })
+        self.logged(preview, commit, None, Some(undone))
     }
 
     /// Runs again every action a crash or an absent device left

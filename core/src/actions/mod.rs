@@ -117,6 +117,21 @@ pub struct Plan {
     pub renames: Vec<(SdUri, SdUri)>,
 }
 
+impl Item {
+    /// The file `record` at `from`, to go to `to`.
+    fn of(from: SdUri, to: SdUri, record: &crate::model::entry::EntryRecord) -> Item {
+        Item {
+            from,
+            to,
+            size: record.size,
+            mode: record.mode,
+            content: record.content,
+            full: None,
+            link: record.link_target.clone(),
+        }
+    }
+}
+
 /// One file to transfer.
 #[derive(Clone, Debug)]
 pub struct Item {

@@ -250,15 +250,7 @@ impl Planner<'_> {
             if same {
                 self.preview.skipped += 1;
                 self.preview.skipped_bytes += record.size;
-                self.preview.plan.present.push(Item {
-                    from,
-                    to,
-                    size: record.size,
-                    mode: record.mode,
-                    content: record.content,
-                    full: None,
-                    link: record.link_target.clone(),
-                });
+                self.preview.plan.present.push(Item::of(from, to, record));
             } else {
                 self.conflict(&to, "exists with other content".into());
             }
@@ -266,15 +258,7 @@ impl Planner<'_> {
         }
         self.preview.files += 1;
         self.preview.bytes += record.size;
-        self.preview.plan.items.push(Item {
-            from,
-            to,
-            size: record.size,
-            mode: record.mode,
-            content: record.content,
-            full: None,
-            link: record.link_target.clone(),
-        });
+        self.preview.plan.items.push(Item::of(from, to, record));
         Ok(())
     }
 

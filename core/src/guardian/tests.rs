@@ -28,23 +28,6 @@ fn index(lib: &Library, name: &str) {
     crate::indexer::index_to_end(lib, location.id, false).expect("index");
 }
 
-fn sync(owner: &Library, replica: &Library) {
-    let device = owner.device_id();
-    loop {
-        let (after, resync) = crate::sync::replica::pull_state(replica.db(), device).expect("wm");
-        let pull = crate::sync::Pull {
-            after,
-            limit: 1000,
-            resync,
-        };
-        let page = crate::sync::owner::page(owner.db(), &pull).expect("page");
-        crate::sync::replica::apply(replica.db(), device, &page).expect("apply");
-        if !page.more {
-            break;
-        }
-    }
-}
-
 fn pair() -> Pair {
     let tmp = tempfile::tempdir().expect("tmp");
     let docs = tmp.path().join("docs");
@@ -79,7 +62,7 @@ fn pair() -> Pair {
     laptop
         .add_paired_device(&DeviceRecord::this_device(nas.device_id(), "nas"))
         .expect("pair");
-    sync(&nas, &laptop);
+    crate::sync::pull_all(&nas, &laptop);
     Pair {
         _tmp: tmp,
         laptop,
@@ -162,7 +145,7 @@ fn a_suggested_copy_clears_the_risk_and_a_scope_narrows_the_report() {
         ],
     );
     index(&p.nas, "share");
-    sync(&p.nas, &p.laptop);
+    crate::sync::pull_all(&p.nas, &p.laptop);
     let tax = report(
         &p.laptop,
         Some(&"sd://laptop/Docs/Tax".parse().expect("uri")),

@@ -130,25 +130,6 @@ fn index(lib: &Arc<crate::Library>, dir: &Path, name: &str) -> LocationRecord {
     location
 }
 
-/// Pulls every page of `owner`'s index into `replica`.
-fn sync(owner: &crate::Library, replica: &crate::Library) {
-    let device = owner.device_id();
-    loop {
-        let (after, resync) =
-            crate::sync::replica::pull_state(replica.db(), device).expect("watermarks");
-        let pull = crate::sync::Pull {
-            after,
-            limit: 1000,
-            resync,
-        };
-        let page = crate::sync::owner::page(owner.db(), &pull).expect("page");
-        crate::sync::replica::apply(replica.db(), device, &page).expect("apply");
-        if !page.more {
-            break;
-        }
-    }
-}
-
 fn world() -> World {
     let tmp = tempfile::tempdir().expect("tmp");
     let docs = tmp.path().join("docs");
@@ -184,7 +165,7 @@ fn world() -> World {
     laptop
         .add_paired_device(&DeviceRecord::this_device(nas_lib.device_id(), "nas"))
         .expect("pair");
-    sync(&nas_lib, &laptop);
+    crate::sync::pull_all(&nas_lib, &laptop);
     let nas = Arc::new(ContentStore::open(nas_lib).expect("nas store"));
     let store = Arc::new(ContentStore::open(laptop).expect("store"));
     let ns = Namespace::new(Arc::clone(&store)).expect("ns");
@@ -676,7 +657,7 @@ fn another_device_lists_and_stats_from_its_replica() {
 fn another_device_s_files_are_read_verified_and_unchanged_where_it_refuses() {
     let w = world();
     crate::locations::set_remote_writes(w.nas.library(), "share", false).expect("off");
-    sync(w.nas.library(), w.ns.library());
+    crate::sync::pull_all(w.nas.library(), w.ns.library());
     let (share, _) = walk(&w.ns, "nas/share").expect("share");
     let (photo_dir, _) = w.ns.lookup(&share, b"photos").expect("photos");
     let (photo, _) = w.ns.lookup(&photo_dir, b"beach.jpg").expect("photo");

@@ -145,7 +145,8 @@ impl Namespace {
             mount.join(TAGS_DIR).join(tag).join(target)
         };
         let full = normalise(&full);
-        let uri = target::uri_of(&self.lib, full.as_os_str().as_bytes(), mount.as_deref())?;
+        let uri =
+            crate::query::target::uri_of(&self.lib, full.as_os_str().as_bytes(), mount.as_deref())?;
         Ok(self.node_at_uri(&uri.to_string())?.0)
     }
 }

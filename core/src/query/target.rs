@@ -9,8 +9,10 @@ use crate::error::{Error, Result};
 use crate::library::Library;
 use crate::uri::SdUri;
 
-/// The URI `arg` names. Paths must be absolute (the caller's working
-/// directory is not the daemon's).
+/// The URI `arg` names: itself if it is one, else the file at that path
+/// inside the mount at `mountpoint` or inside a location. A relative path
+/// is taken from this process's working directory (a daemon's is not the
+/// caller's: the command line makes paths absolute first).
 pub fn uri_of(lib: &Library, arg: &[u8], mountpoint: Option<&Path>) -> Result<SdUri> {
     if arg.starts_with(b"sd://") {
         let text = std::str::from_utf8(arg)
@@ -19,7 +21,9 @@ pub fn uri_of(lib: &Library, arg: &[u8], mountpoint: Option<&Path>) -> Result<Sd
             .parse()
             .map_err(|e: crate::uri::UriError| Error::InvalidInput(e.to_string()));
     }
-    let path = Path::new(OsStr::from_bytes(arg));
+    let given = Path::new(OsStr::from_bytes(arg));
+    let absolute = std::path::absolute(given).map_err(|e| Error::io(given, e))?;
+    let path = absolute.as_path();
     if let Some(uri) = mountpoint.and_then(|mount| SdUri::in_mount(mount, path)) {
         return Ok(uri);
     }
@@ -42,7 +46,7 @@ pub fn uri_of(lib: &Library, arg: &[u8], mountpoint: Option<&Path>) -> Result<Sd
         }
     }
     Err(Error::InvalidInput(format!(
-        "{} is neither an sd:// URI, nor in the mount, nor in a location of this library",
+        "{} is not in a location of this library nor in its mount",
         path.display()
     )))
 }

@@ -1,46 +1,11 @@
-//! Naming the file that shared data is about: a path (real, or inside the
-//! mount) or an `sd://` URI, resolved to a device's entry. Other devices'
+//! Naming the file that shared data is about: a URI (from a path by
+//! `query::target::uri_of`) resolved to a device's entry. Other devices'
 //! files resolve through the local replica of their index.
-
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use super::Target;
 use crate::error::{Error, Result};
 use crate::library::Library;
 use crate::uri::SdUri;
-
-/// The `sd://` URI that `arg` names: itself if it is one, else the file at
-/// that path inside the mount at `mountpoint` or inside a location.
-pub fn uri_of(lib: &Library, arg: &[u8], mountpoint: Option<&Path>) -> Result<SdUri> {
-    if arg.starts_with(b"sd://") {
-        let text = std::str::from_utf8(arg)
-            .map_err(|_| Error::InvalidInput("a URI is UTF-8 text".into()))?;
-        return text
-            .parse()
-            .map_err(|e: crate::uri::UriError| Error::InvalidInput(e.to_string()));
-    }
-    let given = Path::new(std::ffi::OsStr::from_bytes(arg));
-    let path = std::path::absolute(given).map_err(|e| Error::io(given, e))?;
-    if let Some(uri) = mountpoint.and_then(|mount| SdUri::in_mount(mount, &path)) {
-        return Ok(uri);
-    }
-    for location in crate::locations::list(lib.db())? {
-        if let Some(root) = location.root_path()
-            && let Ok(rel) = path.strip_prefix(root)
-        {
-            return Ok(SdUri::device(
-                lib.device_name(),
-                location.name.as_bytes(),
-                rel.as_os_str().as_bytes(),
-            ));
-        }
-    }
-    Err(Error::InvalidInput(format!(
-        "{} is not in a location of this library nor in its mount",
-        path.display()
-    )))
-}
 
 /// The entry `uri` names, on this device or (through its replica) on a
 /// paired one.

@@ -131,3 +131,23 @@ pub const PAGE_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_SYNC_MESSAGE: usize = 4 * 1024 * 1024;
 /// Items per page unless the puller asks for fewer.
 pub const PAGE_ITEMS: u32 = 20_000;
+
+/// Pulls every page of `owner`'s log into `replica` (tests: two libraries
+/// in one process, no network).
+#[cfg(test)]
+pub(crate) fn pull_all(owner: &crate::Library, replica: &crate::Library) {
+    let device = owner.device_id();
+    loop {
+        let (after, resync) = replica::pull_state(replica.db(), device).expect("watermarks");
+        let pull = Pull {
+            after,
+            limit: 1000,
+            resync,
+        };
+        let page = owner::page(owner.db(), &pull).expect("page");
+        replica::apply(replica.db(), device, &page).expect("apply");
+        if !page.more {
+            break;
+        }
+    }
+}

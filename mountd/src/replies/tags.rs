@@ -60,7 +60,7 @@ impl Tags {
             }
             return Ok(Tags::All(rows));
         };
-        let uri = target::uri_of(lib, &arg, mountpoint)?;
+        let uri = sdfs_core::query::target::uri_of(lib, &arg, mountpoint)?;
         let t = target::resolve(lib, &uri)?;
         if !add.is_empty() {
             tags::add(lib.db(), lib.device_id(), t, add)?;
