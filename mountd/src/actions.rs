@@ -166,14 +166,21 @@ impl Host {
         Ok(Arc::new(Namespace::new(self.content()?)?))
     }
 
-    fn plan(&self, kind: ActionKind, sources: &[SdUri], destination: &SdUri) -> Result<Preview> {
-        Ok(actions::preview(
-            &self.lib,
-            kind,
-            sources,
-            destination,
-            &self.links(),
-        )?)
+    /// The plan of an action; with `steps`, every step (to run it), else
+    /// its figures alone (to show them).
+    fn plan(
+        &self,
+        kind: ActionKind,
+        sources: &[SdUri],
+        destination: &SdUri,
+        steps: bool,
+    ) -> Result<Preview> {
+        let plan = if steps {
+            actions::preview
+        } else {
+            actions::preview_counts
+        };
+        Ok(plan(&self.lib, kind, sources, destination, &self.links())?)
     }
 
     /// Previews an action, and with `commit` runs it; either way it is in
@@ -193,7 +200,7 @@ impl Host {
             .map(|s| uri(s))
             .collect::<sdfs_core::Result<Vec<_>>>()?;
         let destination = uri(destination)?;
-        let preview = self.plan(kind, &sources, &destination)?;
+        let preview = self.plan(kind, &sources, &destination, commit)?;
         self.logged(preview, commit, limit, None)
     }
 
@@ -270,7 +277,7 @@ impl Host {
                 .collect();
             let destination = record.request.destination.parse::<SdUri>();
             let outcome = parsed.and_then(|sources| {
-                let preview = self.plan(record.request.kind, &sources, &destination?)?;
+                let preview = self.plan(record.request.kind, &sources, &destination?, true)?;
                 self.run_action(&preview, &mut record, None)
             });
             match outcome {

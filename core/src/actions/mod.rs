@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use log::initialise;
 pub use log::{ActionRecord, ActionStatus, Actions, LinkSpeeds};
-pub use preview::{Links, preview};
+pub use preview::{Links, preview, preview_counts};
 pub use run::{RunOptions, RunReport, run};
 pub use undo::plan_undo;
 

@@ -27,6 +27,30 @@ pub fn preview(
     destination: &SdUri,
     links: &dyn Links,
 ) -> Result<Preview> {
+    plan(lib, kind, sources, destination, links, true)
+}
+
+/// [`preview`] without the steps: the same figures, conflicts and
+/// warnings, for showing (a preview that will not run builds no list of
+/// its files).
+pub fn preview_counts(
+    lib: &Library,
+    kind: ActionKind,
+    sources: &[SdUri],
+    destination: &SdUri,
+    links: &dyn Links,
+) -> Result<Preview> {
+    plan(lib, kind, sources, destination, links, false)
+}
+
+fn plan(
+    lib: &Library,
+    kind: ActionKind,
+    sources: &[SdUri],
+    destination: &SdUri,
+    links: &dyn Links,
+    detail: bool,
+) -> Result<Preview> {
     if sources.is_empty() {
         return Err(Error::InvalidInput("name at least one source".into()));
     }
@@ -56,6 +80,8 @@ pub fn preview(
     }
     let mut planner = Planner {
         dest: &dest,
+        detail,
+        renamed_bytes: 0,
         preview: Preview {
             request: ActionRequest {
                 kind,
@@ -138,6 +164,7 @@ pub fn preview(
                     };
                     planner.preview.files += files;
                     planner.preview.bytes += bytes;
+                    planner.renamed_bytes += bytes;
                     planner.preview.plan.renames.push((source.clone(), target));
                 }
             }
@@ -169,6 +196,10 @@ pub fn preview(
 
 struct Planner<'a> {
     dest: &'a Side,
+    /// Keep each step (else only count).
+    detail: bool,
+    /// Bytes a move renames in place: no new space, nor time.
+    renamed_bytes: u64,
     preview: Preview,
 }
 
@@ -215,32 +246,65 @@ impl Planner<'_> {
                             Some(dir) => self.dest.child(dir, &child_record.name)?,
                             None => None,
                         };
-                        let name = child_record.name.clone();
-                        stack.push((
-                            from.join(&name),
-                            child,
-                            child_record,
-                            to.join(&name),
-                            existing,
-                        ));
+                        // Files are planned here; a file's URIs are made
+                        // only when a step or a conflict names it.
+                        if child_record.kind == EntryKind::Directory {
+                            let name = &child_record.name;
+                            let (from, to) = (from.join(name), to.join(name));
+                            stack.push((from, child, child_record, to, existing));
+                        } else {
+                            self.file(&from, &child_record, &to, existing)?;
+                        }
                     }
                 }
-                EntryKind::File | EntryKind::Symlink => self.file(from, &record, to, existing)?,
-                EntryKind::Special => self.preview.warnings.push(format!(
-                    "{from}: a special file (fifo, socket, device) is not copied"
-                )),
+                _ => {
+                    // The source itself is a file: it goes to `to` itself.
+                    let (Some(parent_from), Some(parent_to)) = (parent_of(&from), parent_of(&to))
+                    else {
+                        return Err(Error::InvalidInput(format!(
+                            "{from}: not a file of a location"
+                        )));
+                    };
+                    let named = Named { from, to };
+                    self.file_named(&parent_from, &record, &parent_to, existing, Some(named))?;
+                }
             }
         }
         Ok(())
     }
 
+    /// Plans the file `record` in folder `from` to folder `to`.
     fn file(
         &mut self,
-        from: SdUri,
+        from: &SdUri,
         record: &EntryRecord,
-        to: SdUri,
+        to: &SdUri,
         existing: Option<(u64, EntryRecord)>,
     ) -> Result<()> {
+        self.file_named(from, record, to, existing, None)
+    }
+
+    /// [`Self::file`], with the file's own URIs when they are not its
+    /// folders' joined with its name (a single file copied to a new name).
+    fn file_named(
+        &mut self,
+        from_dir: &SdUri,
+        record: &EntryRecord,
+        to_dir: &SdUri,
+        existing: Option<(u64, EntryRecord)>,
+        named: Option<Named>,
+    ) -> Result<()> {
+        let uris = || match &named {
+            Some(n) => (n.from.clone(), n.to.clone()),
+            None => (from_dir.join(&record.name), to_dir.join(&record.name)),
+        };
+        if record.kind == EntryKind::Special {
+            let (from, _) = uris();
+            self.preview.warnings.push(format!(
+                "{from}: a special file (fifo, socket, device) is not copied"
+            ));
+            return Ok(());
+        }
         if let Some((_, there)) = existing {
             let same = there.kind == record.kind
                 && there.size == record.size
@@ -250,23 +314,28 @@ impl Planner<'_> {
             if same {
                 self.preview.skipped += 1;
                 self.preview.skipped_bytes += record.size;
-                self.preview.plan.present.push(Item::of(from, to, record));
+                if self.detail {
+                    let (from, to) = uris();
+                    self.preview.plan.present.push(Item::of(from, to, record));
+                }
             } else {
+                let (_, to) = uris();
                 self.conflict(&to, "exists with other content".into());
             }
             return Ok(());
         }
         self.preview.files += 1;
         self.preview.bytes += record.size;
-        self.preview.plan.items.push(Item::of(from, to, record));
+        if self.detail {
+            let (from, to) = uris();
+            self.preview.plan.items.push(Item::of(from, to, record));
+        }
         Ok(())
     }
 
     fn finish(mut self, links: &dyn Links) -> Preview {
         let p = &mut self.preview;
-        // Renamed bytes take no new space, nor time.
-        let renamed: u64 = p.bytes - p.plan.items.iter().map(|i| i.size).sum::<u64>();
-        p.space_needed = p.bytes - renamed;
+        p.space_needed = p.bytes - self.renamed_bytes;
         if let Some(free) = p.space_free
             && p.space_needed > free
         {
@@ -291,6 +360,12 @@ impl Planner<'_> {
         }
         self.preview
     }
+}
+
+/// A file's own URIs.
+struct Named {
+    from: SdUri,
+    to: SdUri,
 }
 
 /// The URI one level up (`None` at a location's root).

@@ -171,6 +171,26 @@ proptest! {
     }
 
     #[test]
+    fn a_preview_to_show_says_what_the_plan_to_run_says(src in tree(), dst in tree()) {
+        let w = world(&src, &dst);
+        let lib = w.ns.library();
+        let from: crate::uri::SdUri = "sd://laptop/Src/top".parse().expect("uri");
+        let to: crate::uri::SdUri = "sd://laptop/Dst".parse().expect("uri");
+        for kind in [ActionKind::Copy, ActionKind::Move] {
+            let full = preview(lib, kind, std::slice::from_ref(&from), &to, &AllOnline).expect("plan");
+            let shown = preview_counts(lib, kind, std::slice::from_ref(&from), &to, &AllOnline).expect("counts");
+            prop_assert_eq!(
+                (full.files, full.bytes, full.skipped, full.skipped_bytes, full.dirs, full.space_needed),
+                (shown.files, shown.bytes, shown.skipped, shown.skipped_bytes, shown.dirs, shown.space_needed)
+            );
+            prop_assert_eq!(&full.conflicts, &shown.conflicts);
+            prop_assert_eq!(&full.warnings, &shown.warnings);
+            prop_assert_eq!(full.plan.items.len() as u64, full.files);
+            prop_assert!(shown.plan.items.is_empty());
+        }
+    }
+
+    #[test]
     fn a_move_removes_only_sources_whose_copies_are_verified(src in tree(), dst in tree()) {
         let w = world(&src, &dst);
         let (preview, report, _) = act(&w, ActionKind::Move);
