@@ -70,6 +70,7 @@ pub fn run(
         report: RunReport::default(),
         started,
         limit: options.limit,
+        streamed: 0,
     };
     let mut last_save = Instant::now();
     for dir in &preview.plan.dirs {
@@ -207,6 +208,8 @@ struct Runner<'a> {
     report: RunReport,
     started: Instant,
     limit: Option<u64>,
+    /// Bytes streamed so far, for the limit.
+    streamed: u64,
 }
 
 impl Runner<'_> {
@@ -356,32 +359,24 @@ impl Runner<'_> {
 
     /// Streams `from` into `to`; returns the BLAKE3 of what was written.
     fn copy(&mut self, from: &OpenFile, to: &OpenFile) -> Result<[u8; 32]> {
-        let mut hasher = blake3::Hasher::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut offset = 0u64;
-        loop {
-            let n = from.read_at(offset, &mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
+        from.read_each(|offset, block| {
             let mut done = 0;
-            while done < n {
-                done += to.write_at(offset + done as u64, &buf[done..n])?;
+            while done < block.len() {
+                done += to.write_at(offset + done as u64, &block[done..])?;
             }
-            offset += n as u64;
-            self.throttle(n as u64);
-        }
-        Ok(*hasher.finalize().as_bytes())
+            self.throttle(block.len() as u64);
+            Ok(())
+        })
     }
 
+    /// Sleeps as long as it takes to keep what this run streamed under its
+    /// limit (bytes per second since the run started).
     fn throttle(&mut self, more: u64) {
+        self.streamed += more;
         let Some(rate) = self.limit.filter(|&r| r > 0) else {
             return;
         };
-        self.report.bytes += more;
-        let due = Duration::from_secs_f64(self.report.bytes as f64 / rate as f64);
-        self.report.bytes -= more;
+        let due = Duration::from_secs_f64(self.streamed as f64 / rate as f64);
         if let Some(wait) = due.checked_sub(self.started.elapsed()) {
             std::thread::sleep(wait);
         }
@@ -463,17 +458,7 @@ fn refresh_local(lib: &crate::Library, uris: impl Iterator<Item = SdUri>) -> Res
 }
 
 fn hash_all(file: &OpenFile) -> Result<[u8; 32]> {
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut offset = 0u64;
-    loop {
-        let n = file.read_at(offset, &mut buf)?;
-        if n == 0 {
-            return Ok(*hasher.finalize().as_bytes());
-        }
-        hasher.update(&buf[..n]);
-        offset += n as u64;
-    }
+    file.read_each(|_, _| Ok(()))
 }
 
 /// Waits until the destination device's index (as replicated here) shows

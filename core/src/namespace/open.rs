@@ -178,6 +178,23 @@ impl OpenFile {
         }
     }
 
+    /// Reads the whole file from the start, 1 MiB at a time, handing each
+    /// block and its offset to `sink`; returns the BLAKE3 of all of it.
+    pub fn read_each(&self, mut sink: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<[u8; 32]> {
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut offset = 0u64;
+        loop {
+            let n = self.read_at(offset, &mut buf)?;
+            if n == 0 {
+                return Ok(*hasher.finalize().as_bytes());
+            }
+            hasher.update(&buf[..n]);
+            sink(offset, &buf[..n])?;
+            offset += n as u64;
+        }
+    }
+
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize> {
         let file = self.writable()?;
         file.write_all_at(data, offset)

@@ -66,19 +66,8 @@ impl Namespace {
 fn write_verified(source: &OpenFile, to: &Path, expected: &str) -> Result<File> {
     let _ = std::fs::remove_file(to);
     let mut file = File::create_new(to).map_err(|e| Error::io(to, e))?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut offset = 0u64;
-    loop {
-        let n = source.read_at(offset, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).map_err(|e| Error::io(to, e))?;
-        offset += n as u64;
-    }
-    let got = hasher.finalize().to_hex();
+    let got = source.read_each(|_, block| file.write_all(block).map_err(|e| Error::io(to, e)))?;
+    let got = blake3::Hash::from_bytes(got).to_hex();
     if got.as_str() != expected {
         return Err(Error::fs(
             ErrorKind::Corrupt,
