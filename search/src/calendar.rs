@@ -29,29 +29,19 @@ pub struct Range {
 
 const DAY: i64 = 86_400;
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+/// Days since 1970-01-01 of a civil date.
 pub fn days_from_civil(d: Date) -> i64 {
-    let y = i64::from(d.year) - i64::from(d.month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(d.month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d.day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    sdfs_core::time::days_from_civil(i64::from(d.year), d.month, d.day)
 }
 
 /// The civil date of a day count since 1970-01-01.
 pub fn civil_from_days(days: i64) -> Date {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-    Date { year, month, day }
+    let (year, month, day) = sdfs_core::time::civil_from_days(days);
+    Date {
+        year: year as i32,
+        month,
+        day,
+    }
 }
 
 impl Clock {

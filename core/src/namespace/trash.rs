@@ -159,18 +159,9 @@ fn deletion_date(text: &str) -> Option<i64> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
     }
-    Some(days_from_civil(y, m, day) * 86400 + hh * 3600 + mm * 60 + ss)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let day = u32::try_from(day).ok()?;
+    let m = u32::try_from(m).ok()?;
+    Some(crate::time::days_from_civil(y, m, day) * 86400 + hh * 3600 + mm * 60 + ss)
 }
 
 #[cfg(test)]
@@ -216,7 +207,7 @@ mod tests {
         )
         .expect("write");
         // 2024-02-01: the old one is 31 days gone, the new one 2.
-        let now = days_from_civil(2024, 2, 1) * 86400;
+        let now = crate::time::days_from_civil(2024, 2, 1) * 86400;
         assert_eq!(purge_expired(tmp.path(), now).expect("purge"), 1);
         assert!(!trash.join("files/old-dir").exists());
         assert!(!trash.join("info/old-dir.trashinfo").exists());
