@@ -6,7 +6,7 @@
 //! trees are parallel arrays indexed by node, because the Guardian runs
 //! over a whole library (1M entries) within a second.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use redb::{ReadTransaction, ReadableTable};
 
@@ -106,7 +106,7 @@ pub(crate) struct Census {
 
 impl Census {
     /// Reads every device in one read transaction.
-    pub fn take(lib: &Library, txn: &ReadTransaction, bad: &[u64]) -> Result<Census> {
+    pub fn take(lib: &Library, txn: &ReadTransaction, bad: &HashSet<u64>) -> Result<Census> {
         let mut census = Census {
             devices: Vec::new(),
             places: Vec::new(),
@@ -132,7 +132,7 @@ impl Census {
         Ok(census)
     }
 
-    fn take_local(&mut self, txn: &ReadTransaction, device: u16, bad: &[u64]) -> Result<()> {
+    fn take_local(&mut self, txn: &ReadTransaction, device: u16, bad: &HashSet<u64>) -> Result<()> {
         let volumes = schema::VOLUMES.read(txn)?;
         let mut locations = Vec::new();
         for row in schema::LOCATIONS.read(txn)?.iter()? {
@@ -191,7 +191,7 @@ impl Census {
             let (key, value) = row?;
             Ok((key.value().1, EntryRecord::decode(value.value())?))
         });
-        self.add_tree(device, locations, rows, &full, &[])
+        self.add_tree(device, locations, rows, &full, &HashSet::new())
     }
 
     /// Builds one device's tree from its entries (any order), then walks
@@ -204,7 +204,7 @@ impl Census {
         locations: Vec<(LocationRecord, Option<VolumeRecord>)>,
         rows: impl Iterator<Item = Result<(u64, EntryRecord)>>,
         full: &HashMap<u128, u64>,
-        bad: &[u64],
+        bad: &HashSet<u64>,
     ) -> Result<()> {
         let mut tree = Tree::default();
         let mut parents = Vec::new();

@@ -15,7 +15,7 @@ use crate::query::DupeGroup;
 /// a copy on another device is a backup, not waste.
 pub fn dupes(lib: &Library, min_size: u64) -> Result<Vec<DupeGroup>> {
     let txn = lib.db().begin_read()?;
-    let bad: Vec<u64> = read_issues(&txn)?.iter().map(|i| i.entry).collect();
+    let bad: std::collections::HashSet<u64> = read_issues(&txn)?.iter().map(|i| i.entry).collect();
     let census = Census::take(lib, &txn, &bad)?;
     let files = &census.files;
     let mut order: Vec<u32> = (0..files.len() as u32)

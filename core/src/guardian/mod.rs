@@ -134,7 +134,7 @@ pub struct CopyOf {
 pub fn report(lib: &Library, scope: Option<&SdUri>, limit: usize) -> Result<GuardianReport> {
     let txn = lib.db().begin_read()?;
     let issues = read_issues(&txn)?;
-    let bad: Vec<u64> = issues.iter().map(|i| i.entry).collect();
+    let bad: std::collections::HashSet<u64> = issues.iter().map(|i| i.entry).collect();
     let census = Census::take(lib, &txn, &bad)?;
     let verdicts = risk::judge(&census);
     let rollups: Vec<Rollup> = census
