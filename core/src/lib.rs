@@ -31,6 +31,7 @@ pub mod shared;
 pub mod sync;
 pub mod sys;
 pub mod time;
+pub mod trash;
 pub mod uri;
 pub mod watcher;
 

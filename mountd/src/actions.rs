@@ -17,7 +17,7 @@ use sdfs_core::ids::DeviceId;
 use sdfs_core::namespace::Namespace;
 use sdfs_core::uri::SdUri;
 
-use crate::cli::ActionArgs;
+use crate::cli::{ActionArgs, RmArgs};
 use crate::host::Host;
 use crate::replies::actions::{Committed, Previewed};
 use crate::request::Request;
@@ -46,6 +46,24 @@ pub fn command(dir: &Path, kind: ActionKind, args: ActionArgs, json: bool) -> Re
         destination: destination.clone(),
         commit,
         limit,
+    };
+    previewed_then_run(dir, &request, args.preview, args.yes, json)
+}
+
+/// `sd rm`: the preview, then (with `--yes`, or a "y" on a terminal)
+/// the move to the trash.
+pub fn remove(dir: &Path, args: RmArgs, json: bool) -> Result<ExitCode> {
+    let paths = args
+        .paths
+        .iter()
+        .map(|p| crate::target_bytes(p))
+        .collect::<Result<Vec<_>>>()?;
+    let request = |commit| Request::Action {
+        kind: ActionKind::Delete,
+        sources: paths.clone(),
+        destination: Vec::new(),
+        commit,
+        limit: None,
     };
     previewed_then_run(dir, &request, args.preview, args.yes, json)
 }
@@ -172,14 +190,18 @@ impl Host {
         &self,
         kind: ActionKind,
         sources: &[SdUri],
-        destination: &SdUri,
+        destination: Option<&SdUri>,
         steps: bool,
     ) -> Result<Preview> {
+        if kind == ActionKind::Delete {
+            return Ok(actions::preview_delete(&self.lib, sources, &self.links())?);
+        }
         let plan = if steps {
             actions::preview
         } else {
             actions::preview_counts
         };
+        let destination = destination.context("a destination")?;
         Ok(plan(&self.lib, kind, sources, destination, &self.links())?)
     }
 
@@ -199,8 +221,11 @@ impl Host {
             .iter()
             .map(|s| uri(s))
             .collect::<sdfs_core::Result<Vec<_>>>()?;
-        let destination = uri(destination)?;
-        let preview = self.plan(kind, &sources, &destination, commit)?;
+        let destination = match kind {
+            ActionKind::Delete => None,
+            _ => Some(uri(destination)?),
+        };
+        let preview = self.plan(kind, &sources, destination.as_ref(), commit)?;
         self.logged(preview, commit, limit, None)
     }
 
@@ -261,6 +286,23 @@ impl Host {
         self.logged(preview, commit, None, Some(undone))
     }
 
+    /// The plan of an unfinished action, made afresh.
+    fn replan(&self, record: &ActionRecord, sources: &[SdUri]) -> Result<Preview> {
+        match record.request.kind {
+            ActionKind::Copy | ActionKind::Move => {
+                let destination = record.request.destination.parse::<SdUri>()?;
+                self.plan(record.request.kind, sources, Some(&destination), true)
+            }
+            ActionKind::Delete => self.plan(ActionKind::Delete, sources, None, true),
+            // What is still in the trash of what the undone delete trashed.
+            ActionKind::Restore => {
+                let undone = record.undoes.context("a restore undoes a delete")?;
+                let undone = Actions::new(self.lib.db().clone()).get(undone)?;
+                Ok(actions::preview_restore(&self.lib, &undone.trashed)?)
+            }
+        }
+    }
+
     /// Runs again every action a crash or an absent device left
     /// unfinished, planned afresh: what already arrived is skipped.
     pub fn resume_actions(&self) {
@@ -275,9 +317,8 @@ impl Host {
                 .iter()
                 .map(|s| Ok(s.parse::<SdUri>()?))
                 .collect();
-            let destination = record.request.destination.parse::<SdUri>();
             let outcome = parsed.and_then(|sources| {
-                let preview = self.plan(record.request.kind, &sources, &destination?, true)?;
+                let preview = self.replan(&record, &sources)?;
                 self.run_action(&preview, &mut record, None)
             });
             match outcome {
@@ -294,7 +335,9 @@ impl Host {
                     let gone = e
                         .downcast_ref::<sdfs_core::Error>()
                         .is_some_and(|e| matches!(e, sdfs_core::Error::NotFound(_)));
-                    record.status = if gone && record.request.kind == ActionKind::Move {
+                    let removes =
+                        matches!(record.request.kind, ActionKind::Move | ActionKind::Delete);
+                    record.status = if gone && removes {
                         ActionStatus::Done
                     } else {
                         ActionStatus::Failed

@@ -108,10 +108,16 @@ pub enum Command {
     /// Move files and folders of any device or bucket: a copy, verified,
     /// then the sources removed (a rename within one location).
     Mv(ActionArgs),
+    /// Move files and folders of any device to the trash: this device's
+    /// to its library trash (the mount's `.Trash-<uid>`, kept 30 days,
+    /// `sd undo` restores), another device's to that device's trash.
+    /// Previewed first, like any action.
+    Rm(RmArgs),
     /// The audit log: every action, with its status and results.
     Log,
     /// Undo an action of the audit log: a move goes back where it came
-    /// from (previewed, then asked, like any action).
+    /// from, a delete's files come back from the trash (previewed, then
+    /// asked, like any action).
     Undo {
         id: u64,
         /// Show what it would do and stop.
@@ -225,6 +231,20 @@ pub struct ActionArgs {
     /// Transfer at most this many bytes per second (`10M`, `512K`).
     #[arg(long, value_name = "RATE")]
     pub limit: Option<String>,
+}
+
+/// What `sd rm` deletes.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Paths (in the mount or a location) or sd:// URIs.
+    #[arg(required = true)]
+    pub paths: Vec<std::ffi::OsString>,
+    /// Show what it would do and stop (what runs without a terminal).
+    #[arg(long, conflicts_with = "yes")]
+    pub preview: bool,
+    /// Do it without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Subcommand)]

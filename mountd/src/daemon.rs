@@ -247,10 +247,7 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
             .name("sd-trash".into())
             .spawn(move || {
                 loop {
-                    match sdfs_core::namespace::purge_expired(
-                        &dir,
-                        sdfs_core::time::unix_now_secs(),
-                    ) {
+                    match sdfs_core::trash::purge_expired(&dir, sdfs_core::time::unix_now_secs()) {
                         Ok(0) => {}
                         Ok(n) => tracing::info!("trash: {n} items past their retention removed"),
                         Err(e) => tracing::warn!("trash: {e}"),

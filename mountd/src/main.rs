@@ -164,6 +164,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mv(args) => {
             return actions::command(&dir, sdfs_core::actions::ActionKind::Move, args, json);
         }
+        Command::Rm(args) => return actions::remove(&dir, args, json),
         Command::Log => Request::Log,
         Command::Undo { id, preview, yes } => {
             return actions::undo(&dir, id, preview, yes, json);

@@ -84,6 +84,9 @@ pub struct ActionRecord {
     /// The action that undid this one.
     #[serde(default)]
     pub undone_by: Option<u64>,
+    /// A delete: what went to a trash, and where.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trashed: Vec<super::Trashed>,
 }
 
 impl ActionRecord {
@@ -107,6 +110,7 @@ impl ActionRecord {
             errors: Vec::new(),
             undoes: None,
             undone_by: None,
+            trashed: Vec::new(),
         }
     }
 }

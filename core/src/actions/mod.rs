@@ -17,8 +17,11 @@
 //!   committed, running, done, failed), timing, results and errors. A run
 //!   cut short (a crash, a device away) is planned again from the index,
 //!   where what already arrived shows as skipped: it resumes.
+//! - `delete.rs` plans `sd rm` (to a trash, never unlinked) and the
+//!   restore that undoes it.
 //! - `side.rs` reads one device's index (own or replicated).
 
+mod delete;
 mod log;
 mod preview;
 mod run;
@@ -29,6 +32,7 @@ mod undo;
 
 use serde::{Deserialize, Serialize};
 
+pub use delete::{Restore, TRASH, Trashed, preview_delete, preview_restore};
 pub(crate) use log::initialise;
 pub use log::{ActionRecord, ActionStatus, Actions, LinkSpeeds};
 pub use preview::{Links, preview, preview_counts};
@@ -44,6 +48,10 @@ use crate::uri::SdUri;
 pub enum ActionKind {
     Copy,
     Move,
+    /// To the trash (`sd rm`).
+    Delete,
+    /// Back from the trash (undoing a delete).
+    Restore,
 }
 
 impl ActionKind {
@@ -51,6 +59,8 @@ impl ActionKind {
         match self {
             ActionKind::Copy => "copy",
             ActionKind::Move => "move",
+            ActionKind::Delete => "delete",
+            ActionKind::Restore => "restore",
         }
     }
 }
@@ -115,6 +125,8 @@ pub struct Plan {
     pub present: Vec<Item>,
     /// A move within one location: renamed, no byte copied.
     pub renames: Vec<(SdUri, SdUri)>,
+    /// A restore: items of this device's trash going back.
+    pub restores: Vec<Restore>,
 }
 
 impl Item {

@@ -32,6 +32,9 @@ pub struct RunReport {
     /// Whether every copy has reached the destination device (another
     /// device's copies are delivered by its owner, who checks them too).
     pub delivered: bool,
+    /// A delete: what went to a trash (what its undo puts back).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trashed: Vec<super::Trashed>,
     pub errors: Vec<String>,
     pub secs: f64,
 }
@@ -72,68 +75,12 @@ pub fn run(
         limit: options.limit,
         streamed: 0,
     };
-    let mut last_save = Instant::now();
-    for dir in &preview.plan.dirs {
-        match runner.ensure_dir(dir) {
-            Ok(()) => runner.report.dirs += 1,
-            Err(e) => runner.report.errors.push(format!("{dir}: {e}")),
+    match preview.request.kind {
+        ActionKind::Copy | ActionKind::Move => {
+            runner.copy_or_move(preview, options, &log, record)?;
         }
-    }
-    for (from, to) in &preview.plan.renames {
-        match runner.rename(from, to) {
-            Ok(()) => {}
-            Err(e) => runner.report.errors.push(format!("{from}: {e}")),
-        }
-    }
-    let mut verified: HashSet<String> = HashSet::new();
-    let present: &[Item] = match preview.request.kind {
-        ActionKind::Move => &preview.plan.present,
-        ActionKind::Copy => &[],
-    };
-    for item in preview.plan.items.iter().chain(present) {
-        if options.stop.load(Ordering::Relaxed) {
-            runner.report.errors.push("stopped".into());
-            break;
-        }
-        match runner.transfer(item) {
-            Ok(Landed::Copied) => {
-                runner.report.files += 1;
-                runner.report.bytes += item.size;
-                runner.report.verified += 1;
-                verified.insert(item.from.to_string());
-            }
-            Ok(Landed::AlreadyThere) => {
-                runner.report.already_there += 1;
-                runner.report.verified += 1;
-                verified.insert(item.from.to_string());
-            }
-            Err(e) => runner.report.errors.push(format!("{}: {e}", item.to)),
-        }
-        if last_save.elapsed() > Duration::from_secs(1) {
-            save(&log, record, &runner.report)?;
-            last_save = Instant::now();
-        }
-    }
-    let to_device = preview.plan.to_device;
-    let remote_dest = to_device.is_some_and(|d| d != lib.device_id());
-    runner.report.delivered = !remote_dest
-        || (preview.request.kind == ActionKind::Move
-            && wait_delivered(
-                ns,
-                preview.plan.items.iter().chain(present),
-                options.delivery_wait,
-            )?);
-    if preview.request.kind == ActionKind::Move {
-        if runner.report.delivered {
-            for top in &preview.plan.removals {
-                runner.remove_tree(top, &verified);
-            }
-        } else {
-            runner.report.errors.push(
-                "the destination device has not taken every copy yet: sources kept for a later run"
-                    .into(),
-            );
-        }
+        ActionKind::Delete => runner.trash_all(&preview.plan.removals),
+        ActionKind::Restore => runner.restore_all(&preview.plan.restores),
     }
     // This device's index sees what the run did at once (the watcher
     // would, a moment later): the next preview reads it.
@@ -153,12 +100,18 @@ pub fn run(
                 .chain(&preview.plan.removals)
                 // What went is re-read from the folder that held it.
                 .filter_map(parent_of),
-        );
+        )
+        .chain(preview.plan.restores.iter().map(|r| r.to.clone()));
     if let Err(e) = refresh_local(lib, touched) {
         tracing::warn!("action {}: refreshing the index: {e}", record.id);
     }
     runner.report.secs = started.elapsed().as_secs_f64();
-    if let (Some(to), [from, ..]) = (to_device, preview.plan.from_device.as_slice()) {
+    let transferred = matches!(preview.request.kind, ActionKind::Copy | ActionKind::Move);
+    if let (true, Some(to), [from, ..]) = (
+        transferred,
+        preview.plan.to_device,
+        preview.plan.from_device.as_slice(),
+    ) {
         LinkSpeeds::new(lib.db().clone()).record(
             *from,
             to,
@@ -182,11 +135,91 @@ pub fn run(
     Ok(runner.report)
 }
 
+impl Runner<'_> {
+    /// Copies (and for a move, removes the verified sources of) what
+    /// `preview` plans.
+    fn copy_or_move(
+        &mut self,
+        preview: &Preview,
+        options: &RunOptions<'_>,
+        log: &Actions,
+        record: &mut ActionRecord,
+    ) -> Result<()> {
+        let lib = self.ns.library();
+        let mut last_save = Instant::now();
+        for dir in &preview.plan.dirs {
+            match self.ensure_dir(dir) {
+                Ok(()) => self.report.dirs += 1,
+                Err(e) => self.report.errors.push(format!("{dir}: {e}")),
+            }
+        }
+        for (from, to) in &preview.plan.renames {
+            match self.rename(from, to) {
+                Ok(()) => {}
+                Err(e) => self.report.errors.push(format!("{from}: {e}")),
+            }
+        }
+        let mut verified: HashSet<String> = HashSet::new();
+        let present: &[Item] = if preview.request.kind == ActionKind::Move {
+            &preview.plan.present
+        } else {
+            &[]
+        };
+        for item in preview.plan.items.iter().chain(present) {
+            if options.stop.load(Ordering::Relaxed) {
+                self.report.errors.push("stopped".into());
+                break;
+            }
+            match self.transfer(item) {
+                Ok(Landed::Copied) => {
+                    self.report.files += 1;
+                    self.report.bytes += item.size;
+                    self.report.verified += 1;
+                    verified.insert(item.from.to_string());
+                }
+                Ok(Landed::AlreadyThere) => {
+                    self.report.already_there += 1;
+                    self.report.verified += 1;
+                    verified.insert(item.from.to_string());
+                }
+                Err(e) => self.report.errors.push(format!("{}: {e}", item.to)),
+            }
+            if last_save.elapsed() > Duration::from_secs(1) {
+                save(log, record, &self.report)?;
+                last_save = Instant::now();
+            }
+        }
+        let to_device = preview.plan.to_device;
+        let remote_dest = to_device.is_some_and(|d| d != lib.device_id());
+        self.report.delivered = !remote_dest
+            || (preview.request.kind == ActionKind::Move
+                && wait_delivered(
+                    self.ns,
+                    preview.plan.items.iter().chain(present),
+                    options.delivery_wait,
+                )?);
+        if preview.request.kind == ActionKind::Move {
+            if self.report.delivered {
+                for top in &preview.plan.removals {
+                    self.remove_tree(top, Some(&verified));
+                }
+            } else {
+                self.report.errors.push(
+                    "the destination device has not taken every copy yet: sources kept for a later run"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 fn save(log: &Actions, record: &mut ActionRecord, report: &RunReport) -> Result<()> {
     record.done_files = report.files;
     record.done_bytes = report.bytes;
     record.verified = report.verified;
     record.removed = report.removed;
+    record.trashed.clone_from(&report.trashed);
     record.errors = report.errors.iter().take(20).cloned().collect();
     log.update(record)
 }
@@ -197,15 +230,15 @@ enum Landed {
     AlreadyThere,
 }
 
-struct Runner<'a> {
-    ns: &'a Namespace,
+pub(super) struct Runner<'a> {
+    pub(super) ns: &'a Namespace,
     /// Destination folders walked to, by URI.
     parents: HashMap<String, Node>,
     /// Source devices' indexes, by device name.
     sides: HashMap<String, Side>,
     /// Flush each copy to disk before going on (a move).
     durable: bool,
-    report: RunReport,
+    pub(super) report: RunReport,
     started: Instant,
     limit: Option<u64>,
     /// Bytes streamed so far, for the limit.
@@ -382,9 +415,9 @@ impl Runner<'_> {
         }
     }
 
-    /// Removes what of the tree at `top` was verified at the destination,
-    /// and the folders that leaves empty.
-    fn remove_tree(&mut self, top: &SdUri, verified: &HashSet<String>) {
+    /// Removes what of the tree at `top` was verified at the destination
+    /// (`None`: all of it), and the folders that leaves empty.
+    pub(super) fn remove_tree(&mut self, top: &SdUri, verified: Option<&HashSet<String>>) {
         let Ok((parent, name)) = self.parent_and_name(top) else {
             return;
         };
@@ -392,7 +425,7 @@ impl Runner<'_> {
             return;
         };
         if attr.kind != EntryKind::Directory {
-            if verified.contains(&top.to_string()) {
+            if verified.is_none_or(|v| v.contains(&top.to_string())) {
                 match self.ns.unlink(&parent, &name) {
                     Ok(_) => self.report.removed += 1,
                     Err(e) => self.report.errors.push(format!("{top}: {e}")),

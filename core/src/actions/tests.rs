@@ -326,3 +326,93 @@ fn a_move_never_trusts_a_stale_index_for_what_the_destination_holds() {
     assert_eq!(read_tree(&w.dst.join("top")), src);
     assert!(!w.src.join("top/x.txt").exists());
 }
+
+/// Runs `preview` as a logged action (undoing `undoes`).
+fn commit(w: &World, preview: &Preview, undoes: Option<&mut ActionRecord>) -> ActionRecord {
+    let lib = w.ns.library();
+    let log = Actions::new(lib.db().clone());
+    let mut record = ActionRecord::new(preview, lib.device_name());
+    record.undoes = undoes.as_ref().map(|u| u.id);
+    log.append(&mut record).expect("log");
+    if let Some(undone) = undoes {
+        undone.undone_by = Some(record.id);
+        log.update(undone).expect("log");
+    }
+    let stop = AtomicBool::new(false);
+    let options = RunOptions {
+        limit: None,
+        delivery_wait: Duration::from_secs(1),
+        stop: &stop,
+    };
+    run(&w.ns, preview, &mut record, &options).expect("run");
+    record
+}
+
+#[test]
+fn a_delete_goes_to_the_trash_and_its_undo_puts_back_only_what_nothing_replaced() {
+    let mut src = Tree::new();
+    src.insert("x/y.txt".into(), 1);
+    src.insert("x/w.txt".into(), 3);
+    src.insert("z.txt".into(), 2);
+    let w = world(&src, &Tree::new());
+    let lib = w.ns.library();
+    let uri = |s: &str| s.parse::<crate::uri::SdUri>().expect("uri");
+    let sources = [
+        uri("sd://laptop/Src/top/x"),
+        uri("sd://laptop/Src/top/z.txt"),
+    ];
+    let preview = preview_delete(lib, &sources, &AllOnline).expect("preview");
+    assert_eq!((preview.files, preview.conflicts.len()), (3, 0));
+    let size = |c| bytes_of(c).len() as u64;
+    assert_eq!(preview.bytes, size(1) + size(3) + size(2));
+    // A whole location is not deleted by `sd rm`.
+    let root = preview_delete(lib, &[uri("sd://laptop/Src")], &AllOnline).expect("preview");
+    assert_eq!((root.files, root.conflicts.len()), (0, 1));
+
+    let mut deleted = commit(&w, &preview, None);
+    assert_eq!(deleted.status, ActionStatus::Done, "{:?}", deleted.errors);
+    assert_eq!(deleted.trashed.len(), 2);
+    assert!(!w.src.join("top/x").exists() && !w.src.join("top/z.txt").exists());
+    // In the library trash, as a file manager lists it.
+    let trash = crate::trash::trash_root(lib.dir()).join(crate::sys::process_ids().0.to_string());
+    assert_eq!(
+        std::fs::read(trash.join("files/x/y.txt")).expect("trashed"),
+        bytes_of(1)
+    );
+    let info = std::fs::read_to_string(trash.join("info/z.txt.trashinfo")).expect("info");
+    assert!(info.contains("Path=laptop/Src/top/z.txt\n"), "{info}");
+    // The index saw it go.
+    let gone = preview_delete(lib, &sources[1..], &AllOnline);
+    assert!(gone.is_err(), "z.txt is still in the index");
+
+    // Something new takes z.txt's name: the undo leaves that alone.
+    std::fs::write(w.src.join("top/z.txt"), b"new").expect("write");
+    let l = crate::locations::get_by_name(lib.db(), "Src").expect("location");
+    crate::indexer::index_to_end(lib, l.id, false).expect("index");
+    let back = plan_undo(lib, &deleted, &AllOnline).expect("undo plan");
+    assert_eq!(back.request.kind, ActionKind::Restore);
+    assert_eq!((back.files, back.conflicts.len()), (2, 1), "{back:?}");
+    let restored = commit(&w, &back, Some(&mut deleted));
+    assert_eq!(restored.status, ActionStatus::Done, "{:?}", restored.errors);
+    assert_eq!(
+        std::fs::read(w.src.join("top/x/w.txt")).expect("back"),
+        bytes_of(3)
+    );
+    assert_eq!(
+        std::fs::read(w.src.join("top/z.txt")).expect("kept"),
+        b"new"
+    );
+    assert!(
+        trash.join("files/z.txt").exists(),
+        "the replaced one stays in the trash"
+    );
+    assert!(!trash.join("files/x").exists());
+    assert!(
+        plan_undo(lib, &deleted, &AllOnline).is_err(),
+        "undone twice"
+    );
+    assert!(
+        plan_undo(lib, &restored, &AllOnline).is_err(),
+        "a restore is not undone"
+    );
+}

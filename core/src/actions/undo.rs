@@ -1,5 +1,6 @@
 //! Undoing an action: a move (or rename) goes back where it came from, as
-//! a new move, previewed like any other. A copy made nothing that was not
+//! a new move, previewed like any other; a delete's items come back from
+//! this device's trash (a restore). A copy made nothing that was not
 //! already somewhere: there is nothing to undo (its copies can be moved to
 //! the trash like any file).
 
@@ -21,6 +22,29 @@ pub fn plan_undo(lib: &Library, record: &ActionRecord, links: &dyn Links) -> Res
     }
     match (record.request.kind, record.status) {
         (ActionKind::Move, ActionStatus::Done) => {}
+        // What a delete trashed comes back, even of one that failed part way.
+        (ActionKind::Delete, ActionStatus::Done | ActionStatus::Failed) => {
+            if record.trashed.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "action {} put nothing in the trash",
+                    record.id
+                )));
+            }
+            return super::preview_restore(lib, &record.trashed);
+        }
+        (ActionKind::Delete, status) => {
+            return Err(Error::InvalidInput(format!(
+                "action {} is {}: wait for it to finish",
+                record.id,
+                status.as_str()
+            )));
+        }
+        (ActionKind::Restore, _) => {
+            return Err(Error::InvalidInput(format!(
+                "action {} is a restore: delete those files again with `sd rm`",
+                record.id
+            )));
+        }
         (ActionKind::Move, status) => {
             return Err(Error::InvalidInput(format!(
                 "action {} is {}: only a finished move can be undone",

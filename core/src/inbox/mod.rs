@@ -11,7 +11,9 @@
 //!   based on, this device's version keeps the name and the incoming one
 //!   is saved beside it as `name.sync-conflict-<YYYYMMDD-HHMMSS>-<device>.ext`;
 //!   identical content is no conflict;
-//! - a removal of a file changed here since keeps the file.
+//! - a removal of a file changed here since keeps the file; any other
+//!   removal moves the file into this device's library trash, where it is
+//!   kept for the trash's retention (`crate::trash`).
 //!
 //! A change to one of this device's cloud volumes is staged for the bucket
 //! instead (`bucket.rs`).
@@ -78,6 +80,9 @@ pub fn apply(
         root: &root,
         root_path: &root_path,
         path,
+        lib_dir: lib.dir(),
+        device: lib.device_name(),
+        location: &location.name,
     };
     match &delivery.change {
         DeliveredChange::File { mode, mtime, .. } | DeliveredChange::Whole { mode, mtime, .. } => {
@@ -111,6 +116,10 @@ struct Place<'a> {
     root: &'a File,
     root_path: &'a std::path::Path,
     path: &'a [u8],
+    /// The library, whose trash keeps files other devices delete.
+    lib_dir: &'a std::path::Path,
+    device: &'a str,
+    location: &'a str,
 }
 
 impl Place<'_> {
@@ -373,7 +382,7 @@ impl Place<'_> {
                 if !unchanged {
                     return Ok(DeliveryOutcome::KeptEdit);
                 }
-                at()?.unlink().map_err(|e| self.io(e))?;
+                self.trash(&at()?, &file)?;
             }
             Current::Directory => match at()?.rmdir() {
                 Ok(()) => {}
@@ -387,6 +396,44 @@ impl Place<'_> {
         }
         self.sync_dir(split(self.path).0)?;
         Ok(DeliveryOutcome::Applied(gone))
+    }
+}
+
+impl Place<'_> {
+    /// Moves the file another device deleted into this device's trash
+    /// (the daemon user's): kept for the trash's retention, restorable
+    /// from `<mount>/.Trash-<uid>` like anything deleted here.
+    fn trash(&self, at: &sys::At, file: &File) -> Result<()> {
+        let (_, name) = split(self.path);
+        // Where it was, from the mount's top, as the trash lists it.
+        let shown = [self.device.as_bytes(), self.location.as_bytes(), self.path].join(&b'/');
+        let uid = sys::process_ids().0;
+        let now = crate::time::unix_now_secs();
+        crate::trash::put(self.lib_dir, uid, name, &shown, now, |files, free| {
+            let into = sys::open_root(files)?;
+            let to = sys::At::new(&into, free)?;
+            let keep = RenameFlags {
+                noreplace: true,
+                ..RenameFlags::default()
+            };
+            match at.rename(&to, keep) {
+                // The library on another filesystem: copied, on disk, then
+                // unlinked here.
+                Err(e) if sys::error_kind(&e) == ErrorKind::CrossDevice => {
+                    let mut copy = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(files.join(sys::os_str(free)))?;
+                    let mut from = file_from_start(file).map_err(std::io::Error::other)?;
+                    std::io::copy(&mut from, &mut copy)?;
+                    copy.set_permissions(file.metadata()?.permissions())?;
+                    copy.sync_all()?;
+                    at.unlink()
+                }
+                other => other,
+            }
+        })?;
+        Ok(())
     }
 }
 

@@ -47,7 +47,7 @@ pub use remote::RemoteAccess;
 pub use search::{SEARCH_DIR, SEARCH_DIR_LIMIT, SearchFiles, unique_names};
 pub use tag_dirs::TAGS_DIR;
 pub use tags::parse_tags;
-pub use trash::{RETENTION_SECS, TRASH_PREFIX, purge_expired, trash_root};
+pub use trash::TRASH_PREFIX;
 pub use types::{
     Caller, Fallocate, FsStats, OpenFlags, RenameFlags, SetAttr, SetTime, Whence, XattrSet, mode,
 };

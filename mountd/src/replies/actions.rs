@@ -1,8 +1,8 @@
-//! `sd cp`, `sd mv` and `sd log`: previews, runs and the audit log.
+//! `sd cp`, `sd mv`, `sd rm` and `sd log`: previews, runs and the audit log.
 
 use std::io::Write;
 
-use sdfs_core::actions::{ActionRecord, Preview, RunReport};
+use sdfs_core::actions::{ActionKind, ActionRecord, Preview, RunReport};
 use serde::Serialize;
 
 use crate::outcome::{Render, human_bytes};
@@ -16,10 +16,12 @@ pub struct Previewed {
 }
 
 fn render_preview(p: &Preview, out: &mut dyn Write) -> std::io::Result<()> {
-    let verb = match p.request.kind {
-        sdfs_core::actions::ActionKind::Copy => "copy",
-        sdfs_core::actions::ActionKind::Move => "move",
-    };
+    let verb = p.request.kind.as_str();
+    if let Some(way) = trash_way(p.request.kind) {
+        writeln!(out, "{verb} {}", p.request.sources.join(" "))?;
+        writeln!(out, "  {} files, {} {way}", p.files, human_bytes(p.bytes))?;
+        return render_issues(p, out);
+    }
     writeln!(
         out,
         "{verb} {} → {}",
@@ -53,6 +55,19 @@ fn render_preview(p: &Preview, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(secs) = p.estimate_s {
         writeln!(out, "  estimate: {secs:.1} s")?;
     }
+    render_issues(p, out)
+}
+
+/// Which way a delete or a restore goes (`None`: a transfer).
+fn trash_way(kind: ActionKind) -> Option<&'static str> {
+    match kind {
+        ActionKind::Delete => Some("to the trash"),
+        ActionKind::Restore => Some("back from the trash"),
+        ActionKind::Copy | ActionKind::Move => None,
+    }
+}
+
+fn render_issues(p: &Preview, out: &mut dyn Write) -> std::io::Result<()> {
     for c in &p.conflicts {
         writeln!(out, "  conflict: {}: {}", c.uri, c.reason)?;
     }
@@ -80,6 +95,18 @@ pub struct Committed {
 impl Render for Committed {
     fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let r = &self.result;
+        if let Some(way) = trash_way(self.record.request.kind) {
+            writeln!(
+                out,
+                "action {}: {} — {} files ({}) {way}, {:.1} s",
+                self.record.id,
+                self.record.status.as_str(),
+                r.files,
+                human_bytes(r.bytes),
+                r.secs
+            )?;
+            return self.render_problems(out);
+        }
         writeln!(
             out,
             "action {}: {} — {} files ({}) transferred, {} verified{}{}, {:.1} s",
@@ -100,10 +127,16 @@ impl Render for Committed {
             },
             r.secs
         )?;
+        self.render_problems(out)
+    }
+}
+
+impl Committed {
+    fn render_problems(&self, out: &mut dyn Write) -> std::io::Result<()> {
         for c in &self.preview.conflicts {
             writeln!(out, "  left out: {}: {}", c.uri, c.reason)?;
         }
-        for e in &r.errors {
+        for e in &self.result.errors {
             writeln!(out, "  error: {e}")?;
         }
         Ok(())
@@ -120,7 +153,7 @@ impl Render for Log {
         for r in &self.0 {
             writeln!(
                 out,
-                "{:>5}  {}  {:<5} {:<9}  {} → {}  ({} files, {}; {} done)",
+                "{:>5}  {}  {:<7} {:<9}  {} → {}  ({} files, {}; {} done)",
                 r.id,
                 sdfs_core::time::rfc3339(r.created_at.saturating_mul(1_000_000_000)),
                 r.request.kind.as_str(),
