@@ -2,8 +2,8 @@
 //! Delete) moves a file or folder of this device into `<mount>/.Trash-<uid>`,
 //! and restoring it (a rename back to the path its info names) brings it
 //! back, bytes and all. `sd rm` is the same trash as an action (previewed,
-//! logged, undone by `sd undo`), and a file another device deletes is kept
-//! in its owner's trash.
+//! logged, undone by `sd undo`). Another device's file trashed here comes
+//! here whole and is kept in its owner's trash too.
 
 use anyhow::{Context, Result, ensure};
 use sdfs_tests::{Sd, q, sh, write_file};
@@ -78,25 +78,78 @@ fn gio_trash_puts_files_and_folders_in_the_mount_s_trash_and_they_come_back() ->
 }
 
 #[test]
-fn another_device_s_file_is_not_trashed_here_and_stays_whole() -> Result<()> {
-    let pair = crate::remote::setup(|root| {
+fn another_device_s_file_is_trashed_here_kept_by_its_owner_and_restored() -> Result<()> {
+    let mut pair = crate::remote::setup(|root| {
         write_file(root, b"2024/beach.jpg", b"a beach\n")?;
+        write_file(root, b"2024/Album/dunes.jpg", b"some dunes\n")?;
+        write_file(root, b"2024/sunset.jpg", b"a sunset\n")?;
         Ok(())
     })?;
     let remote = pair.remote().join("2024/beach.jpg");
     sdfs_tests::wait_for(std::time::Duration::from_secs(30), || remote.exists())?;
-    // Its trash is the nas's to keep: here it is another filesystem, and
-    // gio says so rather than deleting it.
-    let out = std::process::Command::new("gio")
-        .arg("trash")
-        .arg(&remote)
-        .output()?;
-    ensure!(!out.status.success(), "trashed across devices");
+    let uid = sh("id -u")?.trim().to_owned();
+    let trash = pair.mount.mountpoint.join(format!(".Trash-{uid}"));
+
+    // A file manager's Delete: the bytes come here (verified as any read),
+    // then the nas removes its file and keeps it in its own trash.
+    sh(&format!("gio trash {}", q(&remote)))?;
+    assert_eq!(std::fs::read(trash.join("files/beach.jpg"))?, b"a beach\n");
+    let info = std::fs::read_to_string(trash.join("info/beach.jpg.trashinfo"))?;
+    ensure!(info.contains("Path=nas/Photos/2024/beach.jpg"), "{info}");
+    ensure!(!remote.exists(), "still in the mount");
+    sdfs_tests::wait_for(std::time::Duration::from_secs(30), || {
+        !pair.photos.join("2024/beach.jpg").exists()
+    })?;
+    let nas_trash = pair.nas.lib.join("trash").join(&uid);
     assert_eq!(
-        std::fs::read(pair.photos.join("2024/beach.jpg"))?,
+        std::fs::read(nas_trash.join("files/beach.jpg"))?,
         b"a beach\n"
     );
-    assert_eq!(std::fs::read(&remote)?, b"a beach\n");
+
+    // Restored as a file manager does: moved back to its Path (a copy
+    // across devices), and the nas has it again.
+    sh(&format!(
+        "mv {0} {1} && rm {2}",
+        q(&trash.join("files/beach.jpg")),
+        q(&pair.mount.mountpoint.join("nas/Photos/2024/beach.jpg")),
+        q(&trash.join("info/beach.jpg.trashinfo"))
+    ))?;
+    // (The copy is a new file, not the trashed one's inode under a new
+    // name: were it, mv's O_TRUNC would empty what it reads.)
+    sdfs_tests::wait_for(std::time::Duration::from_secs(30), || {
+        std::fs::read(pair.photos.join("2024/beach.jpg")).is_ok_and(|b| b == b"a beach\n")
+    })?;
+
+    // A folder of another device is not carried across the network by a
+    // rename: gio says so, and nothing is lost.
+    let album = pair.remote().join("2024/Album");
+    let out = std::process::Command::new("gio")
+        .arg("trash")
+        .arg(&album)
+        .output()?;
+    ensure!(!out.status.success(), "a remote folder trashed by rename");
+    assert_eq!(
+        std::fs::read(pair.photos.join("2024/Album/dunes.jpg"))?,
+        b"some dunes\n"
+    );
+
+    // With the nas gone, a file whose bytes are not here cannot be trashed
+    // here: the Delete fails at once, and the file stays listed.
+    if let Some(nas) = pair.nas_daemon.take() {
+        sdfs_tests::kill(nas)?;
+    }
+    let sunset = pair.remote().join("2024/sunset.jpg");
+    let out = std::process::Command::new("timeout")
+        .args(["60", "gio", "trash"])
+        .arg(&sunset)
+        .output()?;
+    ensure!(!out.status.success(), "trashed with its bytes away");
+    ensure!(!trash.join("files/sunset.jpg").exists(), "half-trashed");
+    ensure!(sunset.exists(), "gone from the mount");
+    assert_eq!(
+        std::fs::read(pair.photos.join("2024/sunset.jpg"))?,
+        b"a sunset\n"
+    );
     Ok(())
 }
 

@@ -137,17 +137,36 @@ impl Inodes {
         }
     }
 
-    /// Names moved by a rename, and the one it replaced.
+    /// Names moved by a rename, and the one it replaced. A node a rename
+    /// turned into another kind (another device's file into this device's
+    /// trash, a staged copy) is found by its new key from then on, and its
+    /// old key is free: a new file at the old name is another inode.
     pub fn renamed(&self, rename: &Renamed) {
-        for slot in self.lock().by_ino.values_mut() {
+        let mut inner = self.lock();
+        let mut rekeyed = Vec::new();
+        for (&ino, slot) in inner.by_ino.iter_mut() {
             if slot.names.len() > 1 {
                 slot.names.retain(|n| !rename.replaced(n));
             }
+            let mut moved = false;
             for name in slot.names.iter_mut() {
-                if let Some(moved) = rename.apply(name) {
-                    *name = moved;
+                if let Some(now) = rename.apply(name) {
+                    *name = now;
+                    moved = true;
                 }
             }
+            if let Some(last) = slot.names.last().filter(|_| moved) {
+                let key = last.key();
+                if key != slot.key {
+                    rekeyed.push((std::mem::replace(&mut slot.key, key.clone()), key, ino));
+                }
+            }
+        }
+        for (old, new, ino) in rekeyed {
+            if inner.by_key.get(&old) == Some(&ino) {
+                inner.by_key.remove(&old);
+            }
+            inner.by_key.insert(new, ino);
         }
     }
 

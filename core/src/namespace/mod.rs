@@ -646,6 +646,9 @@ impl Namespace {
             (true, true) => {
                 return self.rename_outgoing(parent, name, new_parent, new_name, flags);
             }
+            (true, false) if self.in_trash(new_parent) => {
+                return self.trash_from_other_device(parent, name, new_parent, new_name, flags);
+            }
             (true, false) | (false, true)
                 if matches!(parent.0, Kind::Local { .. })
                     || matches!(new_parent.0, Kind::Local { .. }) =>

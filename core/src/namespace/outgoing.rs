@@ -357,7 +357,7 @@ impl Namespace {
     }
 
     /// The directory `parent` as a place for new names.
-    fn dir_target(&self, parent: &Node) -> Result<Target> {
+    pub(super) fn dir_target(&self, parent: &Node) -> Result<Target> {
         let dir = self
             .outgoing_target(parent)?
             .ok_or_else(|| super::read_only(parent))?;

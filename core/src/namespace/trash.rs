@@ -8,9 +8,11 @@
 //! filesystem, keeping their inode, bytes and times. The trash itself
 //! (claiming names, restoring, the retention) is `crate::trash`.
 
-use super::{Attr, Namespace, Node};
-use crate::error::{Error, Result};
+use super::node::Kind;
+use super::{Attr, Caller, Namespace, Node, OpenFlags, RenameFlags, Renamed, SetAttr, SetTime};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ids::{EntryId, LocationId};
+use crate::model::entry::EntryKind;
 use crate::model::location::{IndexMode, LocationRecord};
 
 /// How a mount's top-level trash directory is named, before the uid.
@@ -57,6 +59,94 @@ impl Namespace {
         }
         let md = std::fs::symlink_metadata(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok((Node::local(id, dir, &md), Attr::from_metadata(&md)))
+    }
+}
+
+impl Namespace {
+    /// Whether `node` is in one of this device's trash directories.
+    pub(super) fn in_trash(&self, node: &Node) -> bool {
+        let Kind::Local { location, .. } = &node.0 else {
+            return false;
+        };
+        self.trash
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|l| l.id == *location)
+    }
+
+    /// A file manager's Delete of another device's file: a rename into
+    /// `.Trash-<uid>/files/`. The bytes are read (verified, as every read
+    /// of that device's files) into this device's trash and flushed to
+    /// disk; only then is the file removed from its device, as the mount
+    /// removes it (its owner keeps its copy in its own trash too). So the
+    /// Trash lists it and Restore copies it back. A folder is refused as
+    /// another filesystem: a rename must not carry a whole tree across
+    /// the network.
+    pub(super) fn trash_from_other_device(
+        &self,
+        parent: &Node,
+        name: &[u8],
+        trash_dir: &Node,
+        new_name: &[u8],
+        flags: RenameFlags,
+    ) -> Result<Renamed> {
+        let (node, attr) = self.lookup(parent, name)?;
+        if attr.kind != EntryKind::File || flags.exchange || flags.whiteout {
+            return Err(Error::fs(ErrorKind::CrossDevice, "another device"));
+        }
+        let reader = self.open(&node, OpenFlags::read_only())?;
+        let exclusive = OpenFlags {
+            read: true,
+            write: true,
+            exclusive: true,
+            ..OpenFlags::default()
+        };
+        let mode = attr.mode & 0o7777;
+        let created = match self.create(trash_dir, new_name, mode, exclusive, Caller::daemon()) {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && !flags.noreplace => {
+                self.unlink(trash_dir, new_name)?;
+                self.create(trash_dir, new_name, mode, exclusive, Caller::daemon())
+            }
+            other => other,
+        };
+        let (copy, _, writer) = created?;
+        let copied = reader
+            .read_each(|offset, block| {
+                let mut done = 0;
+                while done < block.len() {
+                    done += writer.write_at(offset + done as u64, &block[done..])?;
+                }
+                Ok(())
+            })
+            .and_then(|_| writer.fsync(false))
+            .and_then(|()| {
+                let mtime = SetAttr {
+                    mtime: SetTime::At(attr.mtime),
+                    ..SetAttr::default()
+                };
+                self.setattr(&copy, &mtime, Some(&writer), Caller::daemon())
+            });
+        drop(writer);
+        if let Err(e) = copied {
+            // A device gone mid-read leaves nothing half-trashed.
+            let _ = self.unlink(trash_dir, new_name);
+            return Err(e);
+        }
+        let from = self.dir_target(parent)?.child(name);
+        self.unlink(parent, name)?;
+        let from_entry = match node.0 {
+            Kind::Remote { entry, .. } | Kind::Cloud { entry, .. } => Some(entry),
+            Kind::Staged { entry, .. } => entry,
+            _ => None,
+        };
+        Ok(Renamed::outgoing(
+            from.device,
+            from.location,
+            from.path,
+            from_entry,
+            copy,
+        ))
     }
 }
 
