@@ -255,8 +255,11 @@ impl Sd {
     pub fn mount_with(&self, args: &[&str]) -> Result<Mount> {
         let mountpoint = self.path("mnt");
         match std::fs::create_dir_all(&mountpoint) {
-            // A stale mount from a killed daemon: `sd mount` must clean it.
-            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
+            // A stale mount from a killed daemon (`stat` says ENOTCONN, so
+            // mkdir is tried and says EEXIST): `sd mount` must clean it.
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOTCONN)
+                    || e.kind() == std::io::ErrorKind::AlreadyExists => {}
             other => other?,
         }
         let log_path = self.path("mount.log");

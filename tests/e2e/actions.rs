@@ -213,3 +213,114 @@ fn the_guardian_s_suggestion_is_an_action_that_clears_the_risk() -> Result<()> {
     .with_context(|| format!("{:?}", guardian()))?;
     Ok(())
 }
+
+/// Names below `dir`, with BLAKE3 of each file's bytes, sorted.
+fn hashes(dir: &std::path::Path) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path())?;
+        out.push((name, blake3::hash(&bytes).to_hex().to_string()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `kill -9` of the daemon running a copy, mid-transfer, and of the
+/// device receiving it: restarted, the sender resumes the action from its
+/// log and the receiver takes the rest; every file lands once, whole.
+#[test]
+fn a_copy_killed_mid_transfer_on_either_side_resumes_and_lands_every_file_once() -> Result<()> {
+    let crate::remote::Pair {
+        laptop,
+        mount,
+        nas,
+        nas_daemon,
+        photos,
+    } = setup(fill)?;
+    let docs = laptop.path("docs");
+    const FILES: usize = 24;
+    for i in 0..FILES {
+        let bytes = sdfs_tests::noise(1024 * 1024 + i * 4099, i as u64 + 10);
+        write_file(&docs, format!("Big/part-{i:02}.bin").as_bytes(), &bytes)?;
+    }
+    laptop.add_location(&docs, "Docs")?;
+    laptop.ok(["index"])?;
+    wait_for(Duration::from_secs(30), || {
+        laptop
+            .json(["ls", "sd://nas/Photos"])
+            .is_ok_and(|l| l.as_array().is_some_and(|a| !a.is_empty()))
+    })?;
+    let landed = || std::fs::read_dir(photos.join("Big")).map_or(0, |d| d.count());
+
+    // Throttled so the kill lands mid-way: some files on the nas, not all.
+    let mut cp = laptop
+        .cmd([
+            "--json",
+            "cp",
+            "--yes",
+            "--limit",
+            "2M",
+            "sd://laptop/Docs/Big",
+            "sd://nas/Photos",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    wait_for(Duration::from_secs(60), || landed() >= 3).context("nothing landed")?;
+    let stale = mount.kill()?;
+    cp.wait()?;
+    ensure!(landed() < FILES, "the copy finished before the kill");
+
+    // The receiver dies too while the sender comes back and resumes.
+    sdfs_tests::kill(nas_daemon.context("nas daemon")?)?;
+    let mount =
+        laptop.mount_with(&["--listen", crate::remote::LOOPBACK, "--sync-every", "3600"])?;
+    drop(stale);
+    let addr = laptop.json(["status"])?["p2p"]["listen_addrs"][0]
+        .as_str()
+        .context("laptop address")?
+        .to_owned();
+    let _nas = nas.daemon_with(&[
+        "--listen",
+        crate::remote::LOOPBACK,
+        "--sync-every",
+        "3600",
+        "--peer",
+        &addr,
+    ])?;
+    let copy_done = || {
+        laptop.json(["log"]).is_ok_and(|log| {
+            log.as_array().is_some_and(|l| {
+                l.iter().any(|a| {
+                    a["type"] == "copy" && a["status"] == "done" && a["runs"].as_u64() > Some(1)
+                })
+            })
+        })
+    };
+    wait_for(Duration::from_secs(120), copy_done).with_context(|| {
+        format!(
+            "never resumed: {}\n{}",
+            laptop.json(["log"]).unwrap_or_default(),
+            mount.log()
+        )
+    })?;
+    let want = hashes(&docs.join("Big"))?;
+    wait_for(Duration::from_secs(120), || {
+        hashes(&photos.join("Big")).is_ok_and(|h| h == want)
+    })
+    .with_context(|| {
+        format!(
+            "the nas holds {:?}",
+            hashes(&photos.join("Big")).unwrap_or_default()
+        )
+    })?;
+    // Nothing twice: no conflict copies, no half-written leftovers.
+    let all = sh(&format!("find {} -mindepth 1", sdfs_tests::q(&photos)))?;
+    ensure!(
+        !all.contains("sync-conflict") && !all.contains(".sd-incoming"),
+        "{all}"
+    );
+    Ok(())
+}

@@ -318,24 +318,35 @@ impl Runner<'_> {
         let created = self
             .ns
             .create(&parent, &name, item.mode & 0o7777, flags, Caller::daemon());
-        let (node, _, writer) = match created {
-            Ok(created) => created,
-            // Never overwritten: the same bytes count as done, others are
-            // a conflict the index had not shown.
+        let (node, writer, skip) = match created {
+            Ok((node, _, writer)) => (node, writer, 0),
+            // Never overwritten: the same bytes count as done, the start of
+            // them is an earlier run cut short here (a crash mid-file) and
+            // goes on where it stopped; other bytes are a conflict the index
+            // had not shown.
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                let (there, _) = self.ns.lookup(&parent, &name)?;
-                let there = self.ns.open(&there, OpenFlags::read_only())?;
-                if hash_all(&there)? == hash_all(&reader)? {
+                let (there, attr) = self.ns.lookup(&parent, &name)?;
+                let held = hash_all(&self.ns.open(&there, OpenFlags::read_only())?)?;
+                if attr.size > item.size || hash_prefix(&reader, attr.size)? != held {
+                    return Err(Error::fs(
+                        ErrorKind::AlreadyExists,
+                        "exists with other content",
+                    ));
+                }
+                if attr.size == item.size {
                     return Ok(Landed::AlreadyThere);
                 }
-                return Err(Error::fs(
-                    ErrorKind::AlreadyExists,
-                    "exists with other content",
-                ));
+                let flags = OpenFlags {
+                    read: true,
+                    write: true,
+                    ..OpenFlags::default()
+                };
+                let writer = self.ns.open(&there, flags)?;
+                (there, writer, attr.size)
             }
             Err(e) => return Err(e),
         };
-        let written = self.copy(&reader, &writer);
+        let written = self.copy(&reader, &writer, skip);
         let written = written.and_then(|hash| {
             // A move's copy must outlive a crash before its source goes; a
             // copy cut short by one is made again by the next run.
@@ -390,16 +401,27 @@ impl Runner<'_> {
         Ok(self.sides[&key].content(content)?.and_then(|r| r.integrity))
     }
 
-    /// Streams `from` into `to`; returns the BLAKE3 of what was written.
-    fn copy(&mut self, from: &OpenFile, to: &OpenFile) -> Result<[u8; 32]> {
+    /// Streams `from` into `to` from byte `skip` on (`to` holds the bytes
+    /// before it); returns the BLAKE3 of all of `from`.
+    fn copy(&mut self, from: &OpenFile, to: &OpenFile, skip: u64) -> Result<[u8; 32]> {
         from.read_each(|offset, block| {
-            let mut done = 0;
-            while done < block.len() {
-                done += to.write_at(offset + done as u64, &block[done..])?;
+            let Some(block_skip) = skip.checked_sub(offset) else {
+                return self.write_block(to, offset, block);
+            };
+            match usize::try_from(block_skip) {
+                Ok(n) if n < block.len() => self.write_block(to, skip, &block[n..]),
+                _ => Ok(()),
             }
-            self.throttle(block.len() as u64);
-            Ok(())
         })
+    }
+
+    fn write_block(&mut self, to: &OpenFile, offset: u64, block: &[u8]) -> Result<()> {
+        let mut done = 0;
+        while done < block.len() {
+            done += to.write_at(offset + done as u64, &block[done..])?;
+        }
+        self.throttle(block.len() as u64);
+        Ok(())
     }
 
     /// Sleeps as long as it takes to keep what this run streamed under its
@@ -492,6 +514,23 @@ fn refresh_local(lib: &crate::Library, uris: impl Iterator<Item = SdUri>) -> Res
 
 fn hash_all(file: &OpenFile) -> Result<[u8; 32]> {
     file.read_each(|_, _| Ok(()))
+}
+
+/// The BLAKE3 of `file`'s first `len` bytes (fewer if it is shorter).
+fn hash_prefix(file: &OpenFile, len: u64) -> Result<[u8; 32]> {
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; (1 << 20).min(usize::try_from(len).unwrap_or(usize::MAX))];
+    let mut offset = 0;
+    while offset < len {
+        let want = usize::try_from(len - offset).map_or(buf.len(), |l| l.min(buf.len()));
+        let n = file.read_at(offset, &mut buf[..want])?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+    }
+    Ok(*hasher.finalize().as_bytes())
 }
 
 /// Waits until the destination device's index (as replicated here) shows

@@ -416,3 +416,43 @@ fn a_delete_goes_to_the_trash_and_its_undo_puts_back_only_what_nothing_replaced(
         "a restore is not undone"
     );
 }
+
+#[test]
+fn a_run_goes_on_from_a_copy_an_earlier_run_left_half_written() {
+    let mut src = Tree::new();
+    src.insert("half.txt".into(), 5);
+    src.insert("other.txt".into(), 4);
+    let w = world(&src, &Tree::new());
+    let lib = w.ns.library();
+    let from: crate::uri::SdUri = "sd://laptop/Src/top".parse().expect("uri");
+    let to: crate::uri::SdUri = "sd://laptop/Dst".parse().expect("uri");
+    let plan = preview(lib, ActionKind::Copy, &[from], &to, &AllOnline).expect("preview");
+    // What a crash mid-file leaves: the start of one copy; and a file of
+    // other bytes that took the other's name since the preview.
+    let full = bytes_of(5);
+    std::fs::create_dir_all(w.dst.join("top")).expect("mkdir");
+    std::fs::write(w.dst.join("top/half.txt"), &full[..full.len() / 2]).expect("write");
+    std::fs::write(w.dst.join("top/other.txt"), b"not a copy").expect("write");
+    let mut record = ActionRecord::new(&plan, lib.device_name());
+    Actions::new(lib.db().clone())
+        .append(&mut record)
+        .expect("log");
+    let stop = AtomicBool::new(false);
+    let options = RunOptions {
+        limit: None,
+        delivery_wait: Duration::from_secs(1),
+        stop: &stop,
+    };
+    let report = run(&w.ns, &plan, &mut record, &options).expect("run");
+    assert_eq!(
+        std::fs::read(w.dst.join("top/half.txt")).expect("read"),
+        full
+    );
+    assert_eq!((report.files, report.verified), (1, 1), "{report:?}");
+    assert_eq!(
+        std::fs::read(w.dst.join("top/other.txt")).expect("read"),
+        b"not a copy",
+        "overwritten"
+    );
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+}
