@@ -294,6 +294,8 @@ impl Host {
                 self.plan(record.request.kind, sources, Some(&destination), true)
             }
             ActionKind::Delete => self.plan(ActionKind::Delete, sources, None, true),
+            // Done as it is asked: never left unfinished.
+            ActionKind::Tag => anyhow::bail!("a tag action has nothing to resume"),
             // What is still in the trash of what the undone delete trashed.
             ActionKind::Restore => {
                 let undone = record.undoes.context("a restore undoes a delete")?;

@@ -324,3 +324,54 @@ fn a_copy_killed_mid_transfer_on_either_side_resumes_and_lands_every_file_once()
     );
     Ok(())
 }
+
+/// `sd tag` is an action: logged with what it changed, undone by `sd undo`.
+#[test]
+fn a_tag_change_is_logged_and_undone() -> Result<()> {
+    let sd = sdfs_tests::Sd::init("laptop")?;
+    let docs = sd.path("docs");
+    write_file(&docs, b"2024.pdf", b"tax return\n")?;
+    sd.add_location(&docs, "Docs")?;
+    sd.ok(["index"])?;
+    let file = "sd://laptop/Docs/2024.pdf";
+    sd.ok(["tag", "add", file, "tax"])?;
+    // Adds one new tag (tax it had already): only that is the change.
+    let tagged = sd.json(["tag", "add", file, "tax", "2024"])?;
+    assert_eq!(tagged["tags"], serde_json::json!(["2024", "tax"]));
+    let action = tagged["action"].as_u64().context("action id")?;
+    let id = action.to_string();
+    let log = sd.json(["log"])?;
+    let entry = log
+        .as_array()
+        .and_then(|l| l.iter().find(|a| a["id"].as_u64() == Some(action)))
+        .context("in the log")?;
+    assert_eq!(entry["type"], "tag");
+    assert_eq!(
+        entry["tags"]["added"],
+        serde_json::json!(["2024"]),
+        "{entry}"
+    );
+
+    let back = sd.json(["undo", &id, "--preview"])?;
+    assert_eq!(
+        back["tags"]["removed"],
+        serde_json::json!(["2024"]),
+        "{back}"
+    );
+    let undone = sd.json(["undo", &id, "--yes"])?;
+    assert_eq!(undone["status"], "done", "{undone}");
+    assert_eq!(
+        sd.json(["tag", "ls", file])?["tags"],
+        serde_json::json!(["tax"])
+    );
+
+    // A removal comes back the same way.
+    let removed = sd.json(["tag", "rm", file, "tax"])?;
+    let id = removed["action"].as_u64().context("action id")?.to_string();
+    sd.ok(["undo", &id, "--yes"])?;
+    assert_eq!(
+        sd.json(["tag", "ls", file])?["tags"],
+        serde_json::json!(["tax"])
+    );
+    Ok(())
+}

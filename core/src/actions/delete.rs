@@ -160,6 +160,7 @@ fn empty(kind: ActionKind, sources: &[SdUri]) -> Preview {
         conflicts: Vec::new(),
         warnings: Vec::new(),
         estimate_s: Some(0.0),
+        tags: None,
         plan: Plan::default(),
     }
 }

@@ -87,6 +87,9 @@ pub struct ActionRecord {
     /// A delete: what went to a trash, and where.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trashed: Vec<super::Trashed>,
+    /// A tag action: the tags the file gained and lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<super::TagChange>,
 }
 
 impl ActionRecord {
@@ -111,6 +114,7 @@ impl ActionRecord {
             undoes: None,
             undone_by: None,
             trashed: Vec::new(),
+            tags: None,
         }
     }
 }

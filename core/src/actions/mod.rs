@@ -19,6 +19,8 @@
 //!   where what already arrived shows as skipped: it resumes.
 //! - `delete.rs` plans `sd rm` (to a trash, never unlinked) and the
 //!   restore that undoes it.
+//! - `tag.rs` is `sd tag add|rm` as an action: logged with what changed,
+//!   undone by the inverse change.
 //! - `side.rs` reads one device's index (own or replicated).
 
 mod delete;
@@ -26,6 +28,7 @@ mod log;
 mod preview;
 mod run;
 mod side;
+mod tag;
 #[cfg(test)]
 mod tests;
 mod undo;
@@ -37,6 +40,7 @@ pub(crate) use log::initialise;
 pub use log::{ActionRecord, ActionStatus, Actions, LinkSpeeds};
 pub use preview::{Links, preview, preview_counts};
 pub use run::{RunOptions, RunReport, run};
+pub use tag::{TAGS, TagChange, tag};
 pub use undo::plan_undo;
 
 use crate::ids::{ContentId, DeviceId};
@@ -52,6 +56,8 @@ pub enum ActionKind {
     Delete,
     /// Back from the trash (undoing a delete).
     Restore,
+    /// Tags added to or removed from a file (`sd tag`).
+    Tag,
 }
 
 impl ActionKind {
@@ -61,6 +67,7 @@ impl ActionKind {
             ActionKind::Move => "move",
             ActionKind::Delete => "delete",
             ActionKind::Restore => "restore",
+            ActionKind::Tag => "tag",
         }
     }
 }
@@ -97,6 +104,9 @@ pub struct Preview {
     /// Seconds, from throughput measured on this link (`null` until one
     /// has been measured).
     pub estimate_s: Option<f64>,
+    /// A tag action: the tags it adds and removes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<TagChange>,
     #[serde(skip)]
     pub plan: Plan,
 }

@@ -98,6 +98,7 @@ fn plan(
             conflicts: Vec::new(),
             warnings: Vec::new(),
             estimate_s: None,
+            tags: None,
             plan: Plan {
                 to_device: Some(dest.device),
                 ..Plan::default()

@@ -35,6 +35,9 @@ pub struct RunReport {
     /// A delete: what went to a trash (what its undo puts back).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trashed: Vec<super::Trashed>,
+    /// A tag action: what the file's tags changed by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<super::TagChange>,
     pub errors: Vec<String>,
     pub secs: f64,
 }
@@ -81,6 +84,7 @@ pub fn run(
         }
         ActionKind::Delete => runner.trash_all(&preview.plan.removals),
         ActionKind::Restore => runner.restore_all(&preview.plan.restores),
+        ActionKind::Tag => runner.retag(preview),
     }
     // This device's index sees what the run did at once (the watcher
     // would, a moment later): the next preview reads it.
@@ -220,6 +224,9 @@ fn save(log: &Actions, record: &mut ActionRecord, report: &RunReport) -> Result<
     record.verified = report.verified;
     record.removed = report.removed;
     record.trashed.clone_from(&report.trashed);
+    if report.tags.is_some() {
+        record.tags.clone_from(&report.tags);
+    }
     record.errors = report.errors.iter().take(20).cloned().collect();
     log.update(record)
 }

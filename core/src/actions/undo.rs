@@ -1,6 +1,7 @@
 //! Undoing an action: a move (or rename) goes back where it came from, as
 //! a new move, previewed like any other; a delete's items come back from
-//! this device's trash (a restore). A copy made nothing that was not
+//! this device's trash (a restore); a tag action's inverse puts the tags
+//! back. A copy made nothing that was not
 //! already somewhere: there is nothing to undo (its copies can be moved to
 //! the trash like any file).
 
@@ -35,6 +36,14 @@ pub fn plan_undo(lib: &Library, record: &ActionRecord, links: &dyn Links) -> Res
         (ActionKind::Delete, status) => {
             return Err(Error::InvalidInput(format!(
                 "action {} is {}: wait for it to finish",
+                record.id,
+                status.as_str()
+            )));
+        }
+        (ActionKind::Tag, ActionStatus::Done) => return super::tag::preview_untag(lib, record),
+        (ActionKind::Tag, status) => {
+            return Err(Error::InvalidInput(format!(
+                "action {} is {}: it changed no tags",
                 record.id,
                 status.as_str()
             )));

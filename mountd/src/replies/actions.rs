@@ -17,6 +17,15 @@ pub struct Previewed {
 
 fn render_preview(p: &Preview, out: &mut dyn Write) -> std::io::Result<()> {
     let verb = p.request.kind.as_str();
+    if let Some(change) = &p.tags {
+        writeln!(
+            out,
+            "{verb} {}: {}",
+            p.request.sources.join(" "),
+            tag_change(change)
+        )?;
+        return render_issues(p, out);
+    }
     if let Some(way) = trash_way(p.request.kind) {
         writeln!(out, "{verb} {}", p.request.sources.join(" "))?;
         writeln!(out, "  {} files, {} {way}", p.files, human_bytes(p.bytes))?;
@@ -63,7 +72,19 @@ fn trash_way(kind: ActionKind) -> Option<&'static str> {
     match kind {
         ActionKind::Delete => Some("to the trash"),
         ActionKind::Restore => Some("back from the trash"),
-        ActionKind::Copy | ActionKind::Move => None,
+        ActionKind::Copy | ActionKind::Move | ActionKind::Tag => None,
+    }
+}
+
+/// A tag action's change: `+added -removed`.
+fn tag_change(change: &sdfs_core::actions::TagChange) -> String {
+    let added = change.added.iter().map(|t| format!("+{t}"));
+    let removed = change.removed.iter().map(|t| format!("-{t}"));
+    let all: Vec<String> = added.chain(removed).collect();
+    if all.is_empty() {
+        "no change".to_owned()
+    } else {
+        all.join(" ")
     }
 }
 
@@ -95,6 +116,16 @@ pub struct Committed {
 impl Render for Committed {
     fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let r = &self.result;
+        if let Some(change) = &r.tags {
+            writeln!(
+                out,
+                "action {}: {} — {}",
+                self.record.id,
+                self.record.status.as_str(),
+                tag_change(change)
+            )?;
+            return self.render_problems(out);
+        }
         if let Some(way) = trash_way(self.record.request.kind) {
             writeln!(
                 out,

@@ -27,6 +27,9 @@ pub struct TagRow {
 pub struct FileTags {
     pub uri: String,
     pub tags: Vec<String>,
+    /// The change's action in the audit log (`sd undo` takes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,15 +65,15 @@ impl Tags {
         };
         let uri = sdfs_core::query::target::uri_of(lib, &arg, mountpoint)?;
         let t = target::resolve(lib, &uri)?;
-        if !add.is_empty() {
-            tags::add(lib.db(), lib.device_id(), t, add)?;
-        }
-        if !remove.is_empty() {
-            tags::remove(lib.db(), lib.device_id(), t, remove)?;
-        }
+        let action = if add.is_empty() && remove.is_empty() {
+            None
+        } else {
+            Some(sdfs_core::actions::tag(lib, &uri, add, remove)?.id)
+        };
         Ok(Tags::One(FileTags {
             uri: uri.to_string(),
             tags: tags::tags_of(lib.db(), t)?,
+            action,
         }))
     }
 }
