@@ -80,7 +80,7 @@ pub fn undo(dir: &Path, id: u64, preview: bool, yes: bool, json: bool) -> Result
 }
 
 /// The preview, then (with `yes`, or a "y" on a terminal) the run.
-fn previewed_then_run(
+pub(crate) fn previewed_then_run(
     dir: &Path,
     request: &dyn Fn(bool) -> Request,
     preview: bool,
@@ -135,7 +135,7 @@ fn confirm(conflicts: usize) -> Result<bool> {
 
 /// Links as this daemon knows them: paired devices it is connected to,
 /// and the throughput the last transfers measured.
-struct DaemonLinks<'a> {
+pub(crate) struct DaemonLinks<'a> {
     host: &'a Host,
     connected: Vec<String>,
     speeds: LinkSpeeds,
@@ -162,7 +162,7 @@ impl Links for DaemonLinks<'_> {
 }
 
 impl Host {
-    fn links(&self) -> DaemonLinks<'_> {
+    pub(crate) fn links(&self) -> DaemonLinks<'_> {
         DaemonLinks {
             host: self,
             connected: self
@@ -231,7 +231,7 @@ impl Host {
 
     /// Logs `preview`, and with `commit` runs it (`undoes`: the action it
     /// undoes, which then says by which).
-    fn logged(
+    pub(crate) fn logged(
         &self,
         preview: Preview,
         commit: bool,
@@ -296,6 +296,8 @@ impl Host {
             ActionKind::Delete => self.plan(ActionKind::Delete, sources, None, true),
             // Done as it is asked: never left unfinished.
             ActionKind::Tag => anyhow::bail!("a tag action has nothing to resume"),
+            // Its conduit plans the next run afresh.
+            ActionKind::Sync => anyhow::bail!("a conduit's run is planned again by its conduit"),
             // What is still in the trash of what the undone delete trashed.
             ActionKind::Restore => {
                 let undone = record.undoes.context("a restore undoes a delete")?;

@@ -127,6 +127,12 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Standing syncs between folders of any devices: mirror, archive or
+    /// selective, run whenever the source changes.
+    Conduit {
+        #[command(subcommand)]
+        action: ConduitCommand,
+    },
     /// List, pause, resume or cancel jobs.
     Jobs {
         #[command(subcommand)]
@@ -231,6 +237,43 @@ pub struct ActionArgs {
     /// Transfer at most this many bytes per second (`10M`, `512K`).
     #[arg(long, value_name = "RATE")]
     pub limit: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConduitCommand {
+    /// Keep DST in step with SRC (paths in the mount or a location, or
+    /// sd:// URIs). Its first run is previewed (on a terminal: shown, then
+    /// asked); with --yes it is kept and run whenever SRC changes.
+    Add {
+        source: std::ffi::OsString,
+        destination: std::ffi::OsString,
+        #[arg(long, value_enum)]
+        mode: ConduitModeArg,
+        /// A selective conduit's files: a name or path pattern (`*`, `?`).
+        #[arg(long = "include", value_name = "PATTERN")]
+        include: Vec<String>,
+        /// Show what its first run would do and stop.
+        #[arg(long, conflicts_with = "yes")]
+        preview: bool,
+        /// Keep it and run it without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// The conduits, with what each would do next.
+    Ls,
+    /// Stop keeping one in step (nothing is removed).
+    Rm { id: u64 },
+}
+
+/// How a conduit treats its destination.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ConduitModeArg {
+    /// New and changed files copied; what the source lost, trashed there.
+    Mirror,
+    /// New and changed files copied; nothing removed.
+    Archive,
+    /// A mirror of the files matching --include.
+    Selective,
 }
 
 /// What `sd rm` deletes.

@@ -237,6 +237,19 @@ pub fn run(lib: Library, options: Options) -> Result<()> {
             // Actions a crash cut short are planned again from the index
             // now that it is current: what arrived is skipped.
             catch_up.resume_actions();
+            // Then conduits run whenever their plans have work.
+            let spawned = std::thread::Builder::new()
+                .name("sd-conduits".into())
+                .spawn(move || {
+                    let mut recent = std::collections::HashMap::new();
+                    loop {
+                        catch_up.run_conduits(&mut recent);
+                        std::thread::sleep(crate::conduits::CONDUIT_EVERY);
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("conduits: {e}");
+            }
         })?;
 
     // The trash keeps what was deleted into it for its retention, then

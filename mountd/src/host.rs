@@ -55,6 +55,9 @@ pub struct Host {
     /// The live search index: the daemon's, kept up to date in the
     /// background, or opened on first use.
     search: OnceLock<Arc<sdfs_search::live::LiveIndex>>,
+    /// Held while a conduit runs: one run at a time, from the daemon's
+    /// loop or a command.
+    pub(crate) conduit_runs: Mutex<()>,
 }
 
 impl Host {
@@ -74,6 +77,7 @@ impl Host {
             index_changed: AtomicBool::new(false),
             cloud: OnceLock::new(),
             search: OnceLock::new(),
+            conduit_runs: Mutex::new(()),
         }
     }
 
@@ -462,6 +466,17 @@ impl Host {
                 limit,
             } => self.action(kind, &sources, &destination, commit, limit),
             Request::Undo { id, commit } => self.undo(id, commit),
+            Request::ConduitAdd {
+                source,
+                destination,
+                mode,
+                include,
+                commit,
+            } => self.conduit_add(&source, &destination, mode, include, commit),
+            Request::Conduits => self.conduits(),
+            Request::ConduitRm { id } => Done::of(&crate::replies::conduits::Removed(
+                sdfs_core::actions::Conduits::new(lib.db().clone()).remove(id)?,
+            )),
             Request::Log => Done::of(&crate::replies::actions::Log(
                 sdfs_core::actions::Actions::new(lib.db().clone()).list()?,
             )),

@@ -7,6 +7,7 @@ mod actions;
 mod cache;
 mod cli;
 mod cloud;
+mod conduits;
 mod control;
 mod daemon;
 mod host;
@@ -166,6 +167,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Rm(args) => return actions::remove(&dir, args, json),
         Command::Log => Request::Log,
+        Command::Conduit { action } => return conduits::command(&dir, action, json),
         Command::Undo { id, preview, yes } => {
             return actions::undo(&dir, id, preview, yes, json);
         }

@@ -66,6 +66,19 @@ pub enum Request {
         limit: Option<u64>,
     },
     Log,
+    /// `sd conduit add`: its first run previewed, and with `commit` kept
+    /// and run.
+    ConduitAdd {
+        source: Vec<u8>,
+        destination: Vec<u8>,
+        mode: sdfs_core::actions::ConduitMode,
+        include: Vec<String>,
+        commit: bool,
+    },
+    Conduits,
+    ConduitRm {
+        id: u64,
+    },
     /// `sd undo`: previewed, and run with `commit`.
     Undo {
         id: u64,

@@ -375,3 +375,87 @@ fn a_tag_change_is_logged_and_undone() -> Result<()> {
     );
     Ok(())
 }
+
+/// A mirror conduit from the laptop to the nas: its first run is
+/// previewed and committed; afterwards every change at the source (an
+/// edit, a new file, a deletion) reaches the nas by itself.
+#[test]
+fn a_mirror_conduit_keeps_another_device_s_folder_in_step() -> Result<()> {
+    let pair = setup(fill)?;
+    let docs = pair.laptop.path("docs");
+    let song = sdfs_tests::noise(2 * 1024 * 1024 + 5, 21);
+    write_file(&docs, b"Music/song.flac", &song)?;
+    write_file(&docs, b"Music/notes.txt", b"setlist\n")?;
+    write_file(&docs, b"Music/old.txt", b"to be deleted\n")?;
+    pair.laptop.add_location(&docs, "Docs")?;
+    pair.laptop.ok(["index"])?;
+    let sd = |args: &[&str]| pair.laptop.json(args.iter().copied());
+    wait_for(Duration::from_secs(30), || {
+        sd(&["ls", "sd://nas/Photos"]).is_ok_and(|l| l.as_array().is_some_and(|a| !a.is_empty()))
+    })?;
+    let (from, to) = ("sd://laptop/Docs/Music", "sd://nas/Photos/Music");
+
+    let preview = sd(&["conduit", "add", from, to, "--mode", "mirror", "--preview"])?;
+    assert_eq!(preview["type"], "sync");
+    assert_eq!(preview["files"].as_u64(), Some(3), "{preview}");
+    ensure!(
+        sd(&["conduit", "ls"])?
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "kept by a preview"
+    );
+    let added = sd(&["conduit", "add", from, to, "--mode", "mirror", "--yes"])?;
+    assert_eq!(added["status"], "done", "{added}");
+    let id = added["conduit"]["id"].as_u64().context("conduit id")?;
+    let nas = pair.photos.join("Music");
+    wait_for(Duration::from_secs(60), || {
+        std::fs::read(nas.join("song.flac")).is_ok_and(|b| b == song)
+    })
+    .context("the first run never reached the nas")?;
+
+    // Changes at the source travel by themselves.
+    let mut edited = song.clone();
+    edited[1_000_000..1_000_010].copy_from_slice(b"0123456789");
+    std::fs::write(docs.join("Music/song.flac"), &edited)?;
+    std::fs::remove_file(docs.join("Music/old.txt"))?;
+    write_file(&docs, b"Music/new.txt", b"a new song\n")?;
+    wait_for(Duration::from_secs(90), || {
+        std::fs::read(nas.join("song.flac")).is_ok_and(|b| b == edited)
+            && std::fs::read(nas.join("new.txt")).is_ok_and(|b| b == b"a new song\n")
+            && !nas.join("old.txt").exists()
+    })
+    .with_context(|| {
+        format!(
+            "the nas never caught up: {}\n{}",
+            sh(&format!("ls -la {}", sdfs_tests::q(&nas))).unwrap_or_default(),
+            pair.mount.log()
+        )
+    })?;
+    // What the mirror trimmed is in the nas's trash, not gone.
+    let trashed = pair
+        .nas
+        .lib
+        .join("trash")
+        .join(sh("id -u")?.trim())
+        .join("files/old.txt");
+    assert_eq!(std::fs::read(trashed)?, b"to be deleted\n");
+    assert_eq!(std::fs::read(nas.join("notes.txt"))?, b"setlist\n");
+    let listed = sd(&["conduit", "ls"])?;
+    assert_eq!(listed[0]["mode"], "mirror", "{listed}");
+    let log = sd(&["log"])?;
+    ensure!(
+        log.as_array().is_some_and(|l| l
+            .iter()
+            .filter(|a| a["type"] == "sync" && a["status"] == "done")
+            .count()
+            >= 2),
+        "{log}"
+    );
+    pair.laptop.ok(["conduit", "rm", &id.to_string()])?;
+    ensure!(
+        sd(&["conduit", "ls"])?
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+    Ok(())
+}

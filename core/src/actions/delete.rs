@@ -155,6 +155,7 @@ fn empty(kind: ActionKind, sources: &[SdUri]) -> Preview {
         skipped: 0,
         skipped_bytes: 0,
         dirs: 0,
+        to_trash: 0,
         space_needed: 0,
         space_free: None,
         conflicts: Vec::new(),
@@ -180,8 +181,6 @@ impl Runner<'_> {
             let errors = self.report.errors.len();
             match self.trash_one(top) {
                 Ok(trashed) if self.report.errors.len() == errors => {
-                    self.report.files += trashed.files;
-                    self.report.bytes += trashed.bytes;
                     self.report.removed += 1;
                     self.report.trashed.push(trashed);
                 }

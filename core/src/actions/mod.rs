@@ -17,12 +17,15 @@
 //!   committed, running, done, failed), timing, results and errors. A run
 //!   cut short (a crash, a device away) is planned again from the index,
 //!   where what already arrived shows as skipped: it resumes.
+//! - `conduits.rs` keeps standing syncs (`sd conduit`): each run is a
+//!   `sync` action planned by `preview.rs` with its mode's rules.
 //! - `delete.rs` plans `sd rm` (to a trash, never unlinked) and the
 //!   restore that undoes it.
 //! - `tag.rs` is `sd tag add|rm` as an action: logged with what changed,
 //!   undone by the inverse change.
 //! - `side.rs` reads one device's index (own or replicated).
 
+mod conduits;
 mod delete;
 mod log;
 mod preview;
@@ -35,10 +38,10 @@ mod undo;
 
 use serde::{Deserialize, Serialize};
 
+pub use conduits::{Conduit, ConduitMode, Conduits};
 pub use delete::{Restore, TRASH, Trashed, preview_delete, preview_restore};
-pub(crate) use log::initialise;
 pub use log::{ActionRecord, ActionStatus, Actions, LinkSpeeds};
-pub use preview::{Links, preview, preview_counts};
+pub use preview::{Links, SyncRules, preview, preview_counts, preview_sync};
 pub use run::{RunOptions, RunReport, run};
 pub use tag::{TAGS, TagChange, tag};
 pub use undo::plan_undo;
@@ -58,6 +61,9 @@ pub enum ActionKind {
     Restore,
     /// Tags added to or removed from a file (`sd tag`).
     Tag,
+    /// A conduit's run: new and changed files copied, and for a mirror
+    /// what the source no longer has trashed at the destination.
+    Sync,
 }
 
 impl ActionKind {
@@ -68,6 +74,7 @@ impl ActionKind {
             ActionKind::Delete => "delete",
             ActionKind::Restore => "restore",
             ActionKind::Tag => "tag",
+            ActionKind::Sync => "sync",
         }
     }
 }
@@ -94,6 +101,9 @@ pub struct Preview {
     pub skipped_bytes: u64,
     /// Folders to create.
     pub dirs: u64,
+    /// A mirror: files at the destination that go to the trash.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub to_trash: u64,
     /// Bytes the destination volume must take.
     pub space_needed: u64,
     /// What the destination volume had free when its device last said.
@@ -137,6 +147,13 @@ pub struct Plan {
     pub renames: Vec<(SdUri, SdUri)>,
     /// A restore: items of this device's trash going back.
     pub restores: Vec<Restore>,
+    /// A sync: files at the destination replaced by the source's version
+    /// (written beside, verified, then renamed over).
+    pub updates: Vec<Item>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Item {
@@ -168,4 +185,9 @@ pub struct Item {
     pub full: Option<[u8; 32]>,
     /// A symbolic link: its target (copied as a link).
     pub link: Option<Vec<u8>>,
+}
+
+pub(crate) fn initialise(txn: &redb::WriteTransaction) -> crate::error::Result<()> {
+    log::initialise(txn)?;
+    conduits::initialise(txn)
 }

@@ -27,7 +27,59 @@ pub fn preview(
     destination: &SdUri,
     links: &dyn Links,
 ) -> Result<Preview> {
-    plan(lib, kind, sources, destination, links, true)
+    plan(lib, kind, sources, destination, links, &Shape::steps())
+}
+
+/// How a sync (a conduit's run) treats what the destination holds.
+#[derive(Clone, Debug, Default)]
+pub struct SyncRules {
+    /// Files there with other content are replaced (else a conflict).
+    pub update: bool,
+    /// What the destination holds that the source does not goes to the
+    /// trash.
+    pub mirror: bool,
+    /// Only files whose name or path matches one of these (`*`, `?`).
+    pub include: Vec<String>,
+}
+
+/// Plans a conduit's run: `source`'s tree into `destination` (a folder
+/// that holds the tree's contents, not the tree's own folder).
+pub fn preview_sync(
+    lib: &Library,
+    source: &SdUri,
+    destination: &SdUri,
+    rules: &SyncRules,
+    links: &dyn Links,
+) -> Result<Preview> {
+    let shape = Shape {
+        detail: true,
+        sync: Some(rules.clone()),
+    };
+    plan(
+        lib,
+        ActionKind::Sync,
+        std::slice::from_ref(source),
+        destination,
+        links,
+        &shape,
+    )
+}
+
+/// What a plan keeps and how it treats the destination.
+struct Shape {
+    /// Keep each step (else only count).
+    detail: bool,
+    /// A sync's rules (else a copy or move: never replaces, never trims).
+    sync: Option<SyncRules>,
+}
+
+impl Shape {
+    fn steps() -> Shape {
+        Shape {
+            detail: true,
+            sync: None,
+        }
+    }
 }
 
 /// [`preview`] without the steps: the same figures, conflicts and
@@ -40,7 +92,11 @@ pub fn preview_counts(
     destination: &SdUri,
     links: &dyn Links,
 ) -> Result<Preview> {
-    plan(lib, kind, sources, destination, links, false)
+    let shape = Shape {
+        detail: false,
+        sync: None,
+    };
+    plan(lib, kind, sources, destination, links, &shape)
 }
 
 fn plan(
@@ -49,7 +105,7 @@ fn plan(
     sources: &[SdUri],
     destination: &SdUri,
     links: &dyn Links,
-    detail: bool,
+    shape: &Shape,
 ) -> Result<Preview> {
     if sources.is_empty() {
         return Err(Error::InvalidInput("name at least one source".into()));
@@ -80,7 +136,8 @@ fn plan(
     }
     let mut planner = Planner {
         dest: &dest,
-        detail,
+        detail: shape.detail,
+        sync: shape.sync.as_ref(),
         renamed_bytes: 0,
         preview: Preview {
             request: ActionRequest {
@@ -93,6 +150,7 @@ fn plan(
             skipped: 0,
             skipped_bytes: 0,
             dirs: 0,
+            to_trash: 0,
             space_needed: 0,
             space_free: dest.volume(&dspot.location)?.map(|v| v.free),
             conflicts: Vec::new(),
@@ -141,7 +199,10 @@ fn plan(
                 .unwrap_or_default()
                 .to_vec()
         };
-        let (target, target_entry) = if into {
+        let (target, target_entry) = if kind == ActionKind::Sync {
+            // A conduit keeps the destination folder itself in step.
+            (destination.clone(), dspot.entry.clone())
+        } else if into {
             let dir = dspot.entry.as_ref().map(|(id, _)| *id).unwrap_or_default();
             (destination.join(&name), dest.child(dir, &name)?)
         } else {
@@ -199,6 +260,7 @@ struct Planner<'a> {
     dest: &'a Side,
     /// Keep each step (else only count).
     detail: bool,
+    sync: Option<&'a SyncRules>,
     /// Bytes a move renames in place: no new space, nor time.
     renamed_bytes: u64,
     preview: Preview,
@@ -242,6 +304,11 @@ impl Planner<'_> {
                     };
                     let mut children = side.children(id)?;
                     children.sort_by(|a, b| b.1.name.cmp(&a.1.name));
+                    if let Some(dir) = there
+                        && self.sync.is_some_and(|r| r.mirror)
+                    {
+                        self.trim(dir, &children, &to)?;
+                    }
                     for (child, child_record) in children {
                         let existing = match there {
                             Some(dir) => self.dest.child(dir, &child_record.name)?,
@@ -274,6 +341,32 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// A mirror's destination folder `dir` (at `to`) loses what the
+    /// source folder's `children` do not have, to the trash.
+    fn trim(&mut self, dir: u64, children: &[(u64, EntryRecord)], to: &SdUri) -> Result<()> {
+        let rules = self.sync.cloned().unwrap_or_default();
+        for (_, there) in self.dest.children(dir)? {
+            if children.iter().any(|(_, c)| c.name == there.name) {
+                continue;
+            }
+            // A selective conduit trims only what it would bring.
+            let uri = to.join(&there.name);
+            if !rules.include.is_empty()
+                && (there.kind == EntryKind::Directory || !included(&rules.include, &uri))
+            {
+                continue;
+            }
+            self.preview.to_trash += match there.kind {
+                EntryKind::Directory => there.agg_files,
+                _ => 1,
+            };
+            if self.detail {
+                self.preview.plan.removals.push(uri);
+            }
+        }
+        Ok(())
+    }
+
     /// Plans the file `record` in folder `from` to folder `to`.
     fn file(
         &mut self,
@@ -299,6 +392,12 @@ impl Planner<'_> {
             Some(n) => (n.from.clone(), n.to.clone()),
             None => (from_dir.join(&record.name), to_dir.join(&record.name)),
         };
+        if let Some(rules) = self.sync
+            && !rules.include.is_empty()
+            && !included(&rules.include, &uris().0)
+        {
+            return Ok(());
+        }
         if record.kind == EntryKind::Special {
             let (from, _) = uris();
             self.preview.warnings.push(format!(
@@ -307,17 +406,37 @@ impl Planner<'_> {
             return Ok(());
         }
         if let Some((_, there)) = existing {
+            // The content id is a sampled hash: an edit it did not sample
+            // shows, to a sync, as a source written after the copy there.
+            let newer = self.sync.is_some() && record.mtime > there.mtime;
             let same = there.kind == record.kind
                 && there.size == record.size
                 && there.content.is_some()
                 && there.content == record.content
-                && there.link_target == record.link_target;
-            if same {
+                && there.link_target == record.link_target
+                && !newer;
+            // A sync leaves a file the destination has not identified yet
+            // (same size) for the run after its index has.
+            let unknown = self.sync.is_some()
+                && !newer
+                && there.size == record.size
+                && (there.content.is_none() || record.content.is_none());
+            let replaceable = self.sync.is_some_and(|r| r.update)
+                && there.kind == EntryKind::File
+                && record.kind == EntryKind::File;
+            if same || unknown {
                 self.preview.skipped += 1;
                 self.preview.skipped_bytes += record.size;
                 if self.detail {
                     let (from, to) = uris();
                     self.preview.plan.present.push(Item::of(from, to, record));
+                }
+            } else if replaceable {
+                self.preview.files += 1;
+                self.preview.bytes += record.size;
+                if self.detail {
+                    let (from, to) = uris();
+                    self.preview.plan.updates.push(Item::of(from, to, record));
                 }
             } else {
                 let (_, to) = uris();
@@ -363,6 +482,43 @@ impl Planner<'_> {
     }
 }
 
+/// Whether `uri`'s name or path below its location matches one of
+/// `patterns` (`*` any run of bytes, `?` one byte).
+fn included(patterns: &[String], uri: &SdUri) -> bool {
+    let rel = uri.rel_path();
+    let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
+    patterns
+        .iter()
+        .any(|p| glob(p.as_bytes(), name) || glob(p.as_bytes(), rel))
+}
+
+/// `*` and `?` wildcards over bytes (iterative, with one backtrack point).
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
 /// A file's own URIs.
 struct Named {
     from: SdUri,
@@ -401,4 +557,26 @@ fn is_within(source: &Spot, dest: &Spot) -> bool {
     }
     let (s, d) = (&source.rel, &dest.rel);
     s.is_empty() || d == s || (d.starts_with(s) && d.get(s.len()) == Some(&b'/'))
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::glob;
+
+    #[test]
+    fn wildcards_match_as_a_shell_does() {
+        for (p, t, want) in [
+            ("*.jpg", "beach.jpg", true),
+            ("*.jpg", "beach.jpeg", false),
+            ("img-?.txt", "img-1.txt", true),
+            ("img-?.txt", "img-10.txt", false),
+            ("2024/*", "2024/a/b", true),
+            ("*a*b*", "xxaxxbxx", true),
+            ("*a*b", "xxaxxbxxa", false),
+            ("", "", true),
+            ("*", "", true),
+        ] {
+            assert_eq!(glob(p.as_bytes(), t.as_bytes()), want, "{p} {t}");
+        }
+    }
 }

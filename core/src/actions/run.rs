@@ -82,7 +82,15 @@ pub fn run(
         ActionKind::Copy | ActionKind::Move => {
             runner.copy_or_move(preview, options, &log, record)?;
         }
-        ActionKind::Delete => runner.trash_all(&preview.plan.removals),
+        ActionKind::Delete => {
+            runner.trash_all(&preview.plan.removals);
+            runner.report.files = runner.report.trashed.iter().map(|t| t.files).sum();
+            runner.report.bytes = runner.report.trashed.iter().map(|t| t.bytes).sum();
+        }
+        ActionKind::Sync => {
+            runner.copy_or_move(preview, options, &log, record)?;
+            runner.trash_all(&preview.plan.removals);
+        }
         ActionKind::Restore => runner.restore_all(&preview.plan.restores),
         ActionKind::Tag => runner.retag(preview),
     }
@@ -105,7 +113,8 @@ pub fn run(
                 // What went is re-read from the folder that held it.
                 .filter_map(parent_of),
         )
-        .chain(preview.plan.restores.iter().map(|r| r.to.clone()));
+        .chain(preview.plan.restores.iter().map(|r| r.to.clone()))
+        .chain(preview.plan.updates.iter().map(|i| i.to.clone()));
     if let Err(e) = refresh_local(lib, touched) {
         tracing::warn!("action {}: refreshing the index: {e}", record.id);
     }
@@ -191,6 +200,16 @@ impl Runner<'_> {
             if last_save.elapsed() > Duration::from_secs(1) {
                 save(log, record, &self.report)?;
                 last_save = Instant::now();
+            }
+        }
+        for item in &preview.plan.updates {
+            match self.replace(item) {
+                Ok(()) => {
+                    self.report.files += 1;
+                    self.report.bytes += item.size;
+                    self.report.verified += 1;
+                }
+                Err(e) => self.report.errors.push(format!("{}: {e}", item.to)),
             }
         }
         let to_device = preview.plan.to_device;
@@ -390,6 +409,27 @@ impl Runner<'_> {
             let _ = self.ns.unlink(&parent, &name);
         }
         result
+    }
+
+    /// Replaces the file at `item.to` with the source's bytes: written
+    /// beside it and verified, then renamed over it, so no reader sees
+    /// half a file and a crash leaves the old one (another device's file
+    /// is delivered whole to its owner, who keeps both if it changed there).
+    fn replace(&mut self, item: &Item) -> Result<()> {
+        let (parent, name) = self.parent_and_name(&item.to)?;
+        let beside = [b".sd-sync-".as_slice(), &name].concat();
+        let dir = parent_of(&item.to)
+            .ok_or_else(|| Error::InvalidInput(format!("{}: a location's root", item.to)))?;
+        // What a run cut short left.
+        let _ = self.ns.unlink(&parent, &beside);
+        let staged = Item {
+            to: dir.join(&beside),
+            ..item.clone()
+        };
+        self.transfer(&staged)?;
+        self.ns
+            .rename(&parent, &beside, &parent, &name, RenameFlags::default())?;
+        Ok(())
     }
 
     /// The full BLAKE3 the source's owner recorded for the item's content.

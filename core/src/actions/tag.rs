@@ -93,6 +93,7 @@ fn tag_preview(uri: &SdUri, change: TagChange, conflicts: Vec<Conflict>) -> Prev
         skipped: 0,
         skipped_bytes: 0,
         dirs: 0,
+        to_trash: 0,
         space_needed: 0,
         space_free: None,
         conflicts,

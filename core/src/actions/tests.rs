@@ -456,3 +456,97 @@ fn a_run_goes_on_from_a_copy_an_earlier_run_left_half_written() {
     );
     assert_eq!(report.errors.len(), 1, "{report:?}");
 }
+
+/// Runs one pass of `conduit`, then indexes both sides (the watcher's
+/// work in a daemon); returns the run's preview.
+fn pass(w: &World, conduit: &Conduit) -> Preview {
+    let lib = w.ns.library();
+    let plan = conduit.preview(lib, &AllOnline).expect("preview");
+    commit(w, &plan, None);
+    for name in ["Src", "Dst"] {
+        let l = crate::locations::get_by_name(lib.db(), name).expect("location");
+        crate::indexer::index_to_end(lib, l.id, false).expect("index");
+    }
+    plan
+}
+
+#[test]
+fn conduits_converge_in_each_mode() {
+    let mut src = Tree::new();
+    src.insert("a/x.txt".into(), 1);
+    src.insert("b.txt".into(), 2);
+    src.insert("c.txt".into(), 3);
+    for mode in [
+        ConduitMode::Mirror,
+        ConduitMode::Archive,
+        ConduitMode::Selective,
+    ] {
+        let mut dst = Tree::new();
+        dst.insert("stale.txt".into(), 4);
+        let w = world(&src, &Tree::new());
+        write_tree(&w.dst, &dst);
+        let lib = w.ns.library();
+        let l = crate::locations::get_by_name(lib.db(), "Dst").expect("location");
+        crate::indexer::index_to_end(lib, l.id, false).expect("index");
+        let include = match mode {
+            ConduitMode::Selective => {
+                vec!["b.txt".to_owned(), "stale*".to_owned(), "x.*".to_owned()]
+            }
+            _ => Vec::new(),
+        };
+        let uri = |s: &str| s.parse::<crate::uri::SdUri>().expect("uri");
+        let conduit = Conduit::new(
+            &uri("sd://laptop/Src/top"),
+            &uri("sd://laptop/Dst"),
+            mode,
+            include,
+        )
+        .expect("conduit");
+
+        // The first pass brings the tree (a selective one, what matches).
+        let first = pass(&w, &conduit);
+        let brought = if mode == ConduitMode::Selective { 2 } else { 3 };
+        let trimmed = u64::from(mode != ConduitMode::Archive);
+        assert_eq!(
+            (first.files, first.to_trash),
+            (brought, trimmed),
+            "{mode:?} {first:?}"
+        );
+        // Edit one, delete one, add one at the source.
+        std::fs::write(w.src.join("top/b.txt"), bytes_of(5)).expect("edit");
+        std::fs::remove_file(w.src.join("top/c.txt")).expect("rm");
+        std::fs::write(w.src.join("top/a/new.txt"), bytes_of(0)).expect("add");
+        let l = crate::locations::get_by_name(lib.db(), "Src").expect("location");
+        crate::indexer::index_to_end(lib, l.id, false).expect("index");
+        let second = pass(&w, &conduit);
+        // Nothing left to do: converged.
+        let third = conduit.preview(lib, &AllOnline).expect("preview");
+        assert_eq!((third.files, third.to_trash), (0, 0), "{mode:?} {third:?}");
+
+        let mut want = read_tree(&w.src.join("top"));
+        match mode {
+            ConduitMode::Mirror => {
+                assert_eq!((second.files, second.to_trash), (2, 1), "{second:?}");
+            }
+            ConduitMode::Archive => {
+                assert_eq!((second.files, second.to_trash), (2, 0), "{second:?}");
+                want.insert("c.txt".into(), 3);
+                want.insert("stale.txt".into(), 4);
+            }
+            ConduitMode::Selective => {
+                // b.txt changed; new.txt does not match, nor c.txt (gone).
+                assert_eq!((second.files, second.to_trash), (1, 0), "{second:?}");
+                want.remove("a/new.txt");
+            }
+        }
+        assert_eq!(read_tree(&w.dst), want, "{mode:?}");
+        if mode != ConduitMode::Archive {
+            let trash =
+                crate::trash::trash_root(lib.dir()).join(crate::sys::process_ids().0.to_string());
+            assert!(
+                trash.join("files/stale.txt").exists(),
+                "{mode:?}: trimmed, not kept"
+            );
+        }
+    }
+}

@@ -48,6 +48,13 @@ pub fn plan_undo(lib: &Library, record: &ActionRecord, links: &dyn Links) -> Res
                 status.as_str()
             )));
         }
+        (ActionKind::Sync, _) => {
+            return Err(Error::InvalidInput(format!(
+                "action {} is a conduit's run, not undone: what a mirror trimmed is in the \
+                 trash; remove the conduit to stop it",
+                record.id
+            )));
+        }
         (ActionKind::Restore, _) => {
             return Err(Error::InvalidInput(format!(
                 "action {} is a restore: delete those files again with `sd rm`",

@@ -61,6 +61,9 @@ fn render_preview(p: &Preview, out: &mut dyn Write) -> std::io::Result<()> {
         )?,
         None => writeln!(out, "  space: needs {}", human_bytes(p.space_needed))?,
     }
+    if p.to_trash > 0 {
+        writeln!(out, "  to the trash there: {} files", p.to_trash)?;
+    }
     if let Some(secs) = p.estimate_s {
         writeln!(out, "  estimate: {secs:.1} s")?;
     }
@@ -72,7 +75,7 @@ fn trash_way(kind: ActionKind) -> Option<&'static str> {
     match kind {
         ActionKind::Delete => Some("to the trash"),
         ActionKind::Restore => Some("back from the trash"),
-        ActionKind::Copy | ActionKind::Move | ActionKind::Tag => None,
+        ActionKind::Copy | ActionKind::Move | ActionKind::Tag | ActionKind::Sync => None,
     }
 }
 

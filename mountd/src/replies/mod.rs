@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod cloud;
+pub mod conduits;
 pub mod content;
 pub mod deliveries;
 pub mod devices;
