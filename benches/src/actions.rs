@@ -156,10 +156,16 @@ pub fn run(args: &[String]) -> Result<()> {
         cmd
     })?;
     let rmlint = if have("rmlint") {
-        // One run: it reads every file.
+        // One run: it reads every file. Its report goes to a file of its
+        // own: rmlint replaces an output path by rename, so given
+        // /dev/null it leaves a regular file there, which breaks every
+        // later program on the machine that reads /dev/null (rustc's
+        // target probe among them).
+        let report = common.work.join("rmlint.json");
+        let report_arg = format!("json:{}", report.display());
         let start = Instant::now();
         let status = Command::new("rmlint")
-            .args(["-o", "json:/dev/null", "-T", "duplicates", &tree_s])
+            .args(["-o", &report_arg, "-T", "duplicates", &tree_s])
             .current_dir(&common.work)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

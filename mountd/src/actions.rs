@@ -17,7 +17,7 @@ use sdfs_core::ids::DeviceId;
 use sdfs_core::namespace::Namespace;
 use sdfs_core::uri::SdUri;
 
-use crate::cli::{ActionArgs, RmArgs};
+use crate::cli::{ActionArgs, DedupeArgs, RmArgs};
 use crate::host::Host;
 use crate::replies::actions::{Committed, Previewed};
 use crate::request::Request;
@@ -61,6 +61,19 @@ pub fn remove(dir: &Path, args: RmArgs, json: bool) -> Result<ExitCode> {
     let request = |commit| Request::Action {
         kind: ActionKind::Delete,
         sources: paths.clone(),
+        destination: Vec::new(),
+        commit,
+        limit: None,
+    };
+    previewed_then_run(dir, &request, args.preview, args.yes, json)
+}
+
+/// `sd dedupe PATH`: the preview, then the extra copies to the trash.
+pub fn dedupe(dir: &Path, args: DedupeArgs, json: bool) -> Result<ExitCode> {
+    let path = crate::target_bytes(&args.path)?;
+    let request = |commit| Request::Action {
+        kind: ActionKind::Dedupe,
+        sources: vec![path.clone()],
         destination: Vec::new(),
         commit,
         limit: None,
@@ -193,8 +206,15 @@ impl Host {
         destination: Option<&SdUri>,
         steps: bool,
     ) -> Result<Preview> {
-        if kind == ActionKind::Delete {
-            return Ok(actions::preview_delete(&self.lib, sources, &self.links())?);
+        match (kind, sources) {
+            (ActionKind::Delete, _) => {
+                return Ok(actions::preview_delete(&self.lib, sources, &self.links())?);
+            }
+            (ActionKind::Dedupe, [scope]) => {
+                return Ok(actions::preview_dedupe(&self.lib, scope, &self.links())?);
+            }
+            (ActionKind::Dedupe, _) => anyhow::bail!("sd dedupe takes one folder"),
+            _ => {}
         }
         let plan = if steps {
             actions::preview
@@ -222,7 +242,7 @@ impl Host {
             .map(|s| uri(s))
             .collect::<sdfs_core::Result<Vec<_>>>()?;
         let destination = match kind {
-            ActionKind::Delete => None,
+            ActionKind::Delete | ActionKind::Dedupe => None,
             _ => Some(uri(destination)?),
         };
         let preview = self.plan(kind, &sources, destination.as_ref(), commit)?;
@@ -293,7 +313,9 @@ impl Host {
                 let destination = record.request.destination.parse::<SdUri>()?;
                 self.plan(record.request.kind, sources, Some(&destination), true)
             }
-            ActionKind::Delete => self.plan(ActionKind::Delete, sources, None, true),
+            ActionKind::Delete | ActionKind::Dedupe => {
+                self.plan(record.request.kind, sources, None, true)
+            }
             // Done as it is asked: never left unfinished.
             ActionKind::Tag => anyhow::bail!("a tag action has nothing to resume"),
             // Its conduit plans the next run afresh.

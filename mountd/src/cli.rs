@@ -113,6 +113,10 @@ pub enum Command {
     /// `sd undo` restores), another device's to that device's trash.
     /// Previewed first, like any action.
     Rm(RmArgs),
+    /// Move the extra copies of every file below PATH to the trash, one
+    /// copy of each kept: previewed from the index, each compared in full
+    /// with the kept copy before it goes; `sd undo` brings them back.
+    Dedupe(DedupeArgs),
     /// The audit log: every action, with its status and results.
     Log,
     /// Undo an action of the audit log: a move goes back where it came
@@ -274,6 +278,19 @@ pub enum ConduitModeArg {
     Archive,
     /// A mirror of the files matching --include.
     Selective,
+}
+
+/// Where `sd dedupe` looks.
+#[derive(Debug, Args)]
+pub struct DedupeArgs {
+    /// A folder (in the mount or a location) or an sd:// URI.
+    pub path: std::ffi::OsString,
+    /// Show what it would do and stop (what runs without a terminal).
+    #[arg(long, conflicts_with = "yes")]
+    pub preview: bool,
+    /// Do it without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// What `sd rm` deletes.

@@ -166,6 +166,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return actions::command(&dir, sdfs_core::actions::ActionKind::Move, args, json);
         }
         Command::Rm(args) => return actions::remove(&dir, args, json),
+        Command::Dedupe(args) => return actions::dedupe(&dir, args, json),
         Command::Log => Request::Log,
         Command::Conduit { action } => return conduits::command(&dir, action, json),
         Command::Undo { id, preview, yes } => {

@@ -30,6 +30,8 @@ impl State {
         request: DeliverRequest,
         reply: DeliveryWaiter,
     ) {
+        self.transfer.delivery_bytes_sent +=
+            postcard::experimental::serialized_size(&request).unwrap_or(0) as u64;
         let peer = self
             .paired_devices
             .iter()

@@ -24,5 +24,7 @@ mod serve;
 pub use codec::Message;
 pub use fetch::NodeLink;
 pub use libp2p::Multiaddr;
-pub use node::{AppliedObserver, InviteInfo, Node, NodeConfig, NodeStatus, PairedWith};
+pub use node::{
+    AppliedObserver, InviteInfo, Node, NodeConfig, NodeStatus, PairedWith, TransferCounters,
+};
 pub use pull::{PULL_EVERY, SyncCounters};

@@ -40,6 +40,17 @@ pub struct NodeStatus {
     pub listen_addrs: Vec<String>,
     pub connected: Vec<String>,
     pub sync: SyncCounters,
+    pub transfer: TransferCounters,
+}
+
+/// File bytes this node sent to other devices (what a copy or a sync
+/// costs the link, beside the index pages `sync` counts).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct TransferCounters {
+    /// Chunk and manifest bytes served to devices that asked for them.
+    pub chunk_bytes_served: u64,
+    /// Bytes of the deliveries sent (a small file travels inside one).
+    pub delivery_bytes_sent: u64,
 }
 
 /// Called on the node's thread after a page from a device was applied
@@ -349,6 +360,7 @@ pub(crate) struct State {
     internal_rx: Option<mpsc::UnboundedReceiver<Internal>>,
     pub(crate) on_applied: Option<AppliedObserver>,
     pub(crate) counters: SyncCounters,
+    pub(crate) transfer: TransferCounters,
     pub(crate) started: Instant,
     last_redial: Instant,
 }
@@ -398,6 +410,7 @@ impl State {
             internal_rx: Some(internal_rx),
             on_applied,
             counters: SyncCounters::default(),
+            transfer: TransferCounters::default(),
             started: Instant::now(),
             last_redial: Instant::now() - REDIAL_EVERY,
         };
@@ -483,6 +496,12 @@ impl State {
                     .send_response(channel, response);
             }
             Internal::ChunkAnswer(channel, response) => {
+                self.transfer.chunk_bytes_served += match &response {
+                    ChunkResponse::Manifest(bytes) => bytes.len() as u64,
+                    ChunkResponse::Chunk(bytes) => bytes.len() as u64,
+                    ChunkResponse::Chunks(all) => all.iter().map(|b| b.len() as u64).sum(),
+                    ChunkResponse::Listing(_) | ChunkResponse::Refused(_) => 0,
+                };
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -558,6 +577,7 @@ impl State {
                         .map(|p| p.to_string())
                         .collect(),
                     sync: self.counters.clone(),
+                    transfer: self.transfer.clone(),
                 });
             }
             Command::Fetch {

@@ -270,3 +270,31 @@ fn a_file_another_device_deletes_is_kept_in_its_owner_s_trash() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn sd_dedupe_trashes_extra_copies_and_sd_undo_brings_them_back() -> Result<()> {
+    let sd = Sd::init("laptop")?;
+    let docs = sd.path("docs");
+    write_file(&docs, b"Photos/beach.jpg", b"a beach\n")?;
+    write_file(&docs, b"Photos/copy of beach.jpg", b"a beach\n")?;
+    write_file(&docs, b"Inbox/beach.jpg", b"a beach\n")?;
+    write_file(&docs, b"Photos/dunes.jpg", b"some dunes\n")?;
+    sd.add_location(&docs, "Docs")?;
+    sd.ok(["index"])?;
+    let preview = sd.json(["dedupe", "sd://laptop/Docs/Photos", "--preview"])?;
+    assert_eq!(preview["type"], "dedupe");
+    // Only below the folder asked: Inbox's copy is not its business.
+    assert_eq!(preview["files"].as_u64(), Some(1), "{preview}");
+    let done = sd.json(["dedupe", "sd://laptop/Docs/Photos", "--yes"])?;
+    assert_eq!(done["status"], "done", "{done}");
+    let left: Vec<_> = std::fs::read_dir(docs.join("Photos"))?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    ensure!(docs.join("Inbox/beach.jpg").exists());
+    let id = done["id"].as_u64().context("id")?.to_string();
+    sd.ok(["undo", &id, "--yes"])?;
+    assert_eq!(std::fs::read_dir(docs.join("Photos"))?.count(), 3);
+    Ok(())
+}

@@ -19,6 +19,8 @@
 //!   where what already arrived shows as skipped: it resumes.
 //! - `conduits.rs` keeps standing syncs (`sd conduit`): each run is a
 //!   `sync` action planned by `preview.rs` with its mode's rules.
+//! - `dedupe.rs` plans `sd dedupe` (extra copies to the trash, each
+//!   compared in full with the copy kept before it goes).
 //! - `delete.rs` plans `sd rm` (to a trash, never unlinked) and the
 //!   restore that undoes it.
 //! - `tag.rs` is `sd tag add|rm` as an action: logged with what changed,
@@ -26,6 +28,7 @@
 //! - `side.rs` reads one device's index (own or replicated).
 
 mod conduits;
+mod dedupe;
 mod delete;
 mod log;
 mod preview;
@@ -39,6 +42,7 @@ mod undo;
 use serde::{Deserialize, Serialize};
 
 pub use conduits::{Conduit, ConduitMode, Conduits};
+pub use dedupe::preview_dedupe;
 pub use delete::{Restore, TRASH, Trashed, preview_delete, preview_restore};
 pub use log::{ActionRecord, ActionStatus, Actions, LinkSpeeds};
 pub use preview::{Links, SyncRules, preview, preview_counts, preview_sync};
@@ -64,6 +68,8 @@ pub enum ActionKind {
     /// A conduit's run: new and changed files copied, and for a mirror
     /// what the source no longer has trashed at the destination.
     Sync,
+    /// Extra copies of a file to the trash (`sd dedupe`).
+    Dedupe,
 }
 
 impl ActionKind {
@@ -75,6 +81,7 @@ impl ActionKind {
             ActionKind::Restore => "restore",
             ActionKind::Tag => "tag",
             ActionKind::Sync => "sync",
+            ActionKind::Dedupe => "dedupe",
         }
     }
 }
@@ -150,6 +157,8 @@ pub struct Plan {
     /// A sync: files at the destination replaced by the source's version
     /// (written beside, verified, then renamed over).
     pub updates: Vec<Item>,
+    /// A dedupe: each extra copy, with the copy kept.
+    pub duplicates: Vec<(SdUri, SdUri)>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -91,6 +91,7 @@ pub fn run(
             runner.copy_or_move(preview, options, &log, record)?;
             runner.trash_all(&preview.plan.removals);
         }
+        ActionKind::Dedupe => runner.dedupe_all(&preview.plan.duplicates),
         ActionKind::Restore => runner.restore_all(&preview.plan.restores),
         ActionKind::Tag => runner.retag(preview),
     }
@@ -110,6 +111,7 @@ pub fn run(
                 .iter()
                 .flat_map(|(a, b)| [a, b])
                 .chain(&preview.plan.removals)
+                .chain(preview.plan.duplicates.iter().map(|(extra, _)| extra))
                 // What went is re-read from the folder that held it.
                 .filter_map(parent_of),
         )
@@ -559,7 +561,7 @@ fn refresh_local(lib: &crate::Library, uris: impl Iterator<Item = SdUri>) -> Res
     Ok(())
 }
 
-fn hash_all(file: &OpenFile) -> Result<[u8; 32]> {
+pub(super) fn hash_all(file: &OpenFile) -> Result<[u8; 32]> {
     file.read_each(|_, _| Ok(()))
 }
 

@@ -550,3 +550,63 @@ fn conduits_converge_in_each_mode() {
         }
     }
 }
+
+#[test]
+fn dedupe_trashes_only_true_duplicates_and_its_undo_brings_them_back() {
+    let mut src = Tree::new();
+    src.insert("a.txt".into(), 1);
+    src.insert("b/a-copy.txt".into(), 1);
+    src.insert("c.txt".into(), 2);
+    src.insert("d.txt".into(), 2);
+    src.insert("e.txt".into(), 3);
+    let w = {
+        let w = world(&src, &Tree::new());
+        // Two files the sampled hash cannot tell apart (an edit it does not
+        // sample), and a true copy.
+        let big: Vec<u8> = (0..2 * 1024 * 1024 + 5u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut edited = big.clone();
+        edited[1_000_000..1_000_010].copy_from_slice(b"0123456789");
+        std::fs::write(w.src.join("top/big.bin"), &big).expect("write");
+        std::fs::write(w.src.join("top/big-copy.bin"), &big).expect("write");
+        std::fs::write(w.src.join("top/big-edited.bin"), &edited).expect("write");
+        let lib = w.ns.library();
+        let l = crate::locations::get_by_name(lib.db(), "Src").expect("location");
+        crate::indexer::index_to_end(lib, l.id, false).expect("index");
+        w
+    };
+    let lib = w.ns.library();
+    let scope: crate::uri::SdUri = "sd://laptop/Src/top".parse().expect("uri");
+    let plan = preview_dedupe(lib, &scope, &AllOnline).expect("preview");
+    let pairs: Vec<(String, String)> = plan
+        .plan
+        .duplicates
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert!(
+        pairs.contains(&(
+            "sd://laptop/Src/top/b/a-copy.txt".into(),
+            "sd://laptop/Src/top/a.txt".into()
+        )),
+        "{pairs:?}"
+    );
+    let mut done = commit(&w, &plan, None);
+    assert_eq!(done.trashed.len(), 3, "{:?}", done.trashed);
+    assert!(!w.src.join("top/b/a-copy.txt").exists() && !w.src.join("top/d.txt").exists());
+    assert!(w.src.join("top/a.txt").exists() && w.src.join("top/c.txt").exists());
+    // The sampled hash grouped it; its bytes differ: it stays, said so.
+    assert!(w.src.join("top/big-edited.bin").exists());
+    assert_eq!(done.errors.len(), 1, "{:?}", done.errors);
+    let kept_big = ["big.bin", "big-copy.bin"]
+        .iter()
+        .filter(|n| w.src.join("top").join(n).exists())
+        .count();
+    assert_eq!(kept_big, 1);
+
+    let back = plan_undo(lib, &done, &AllOnline).expect("undo plan");
+    assert_eq!(back.files, 3, "{back:?}");
+    commit(&w, &back, Some(&mut done));
+    assert_eq!(read_tree(&w.src.join("top")).len(), src.len() + 3);
+}

@@ -24,7 +24,7 @@ pub fn plan_undo(lib: &Library, record: &ActionRecord, links: &dyn Links) -> Res
     match (record.request.kind, record.status) {
         (ActionKind::Move, ActionStatus::Done) => {}
         // What a delete trashed comes back, even of one that failed part way.
-        (ActionKind::Delete, ActionStatus::Done | ActionStatus::Failed) => {
+        (ActionKind::Delete | ActionKind::Dedupe, ActionStatus::Done | ActionStatus::Failed) => {
             if record.trashed.is_empty() {
                 return Err(Error::InvalidInput(format!(
                     "action {} put nothing in the trash",
@@ -33,7 +33,7 @@ pub fn plan_undo(lib: &Library, record: &ActionRecord, links: &dyn Links) -> Res
             }
             return super::preview_restore(lib, &record.trashed);
         }
-        (ActionKind::Delete, status) => {
+        (ActionKind::Delete | ActionKind::Dedupe, status) => {
             return Err(Error::InvalidInput(format!(
                 "action {} is {}: wait for it to finish",
                 record.id,

@@ -73,7 +73,7 @@ fn render_preview(p: &Preview, out: &mut dyn Write) -> std::io::Result<()> {
 /// Which way a delete or a restore goes (`None`: a transfer).
 fn trash_way(kind: ActionKind) -> Option<&'static str> {
     match kind {
-        ActionKind::Delete => Some("to the trash"),
+        ActionKind::Delete | ActionKind::Dedupe => Some("to the trash"),
         ActionKind::Restore => Some("back from the trash"),
         ActionKind::Copy | ActionKind::Move | ActionKind::Tag | ActionKind::Sync => None,
     }
