@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use sdfs_core::actions::{
     self, ActionKind, ActionRecord, ActionStatus, Actions, LinkSpeeds, Links, Preview, RunOptions,
+    RunProgress,
 };
 use sdfs_core::ids::DeviceId;
 use sdfs_core::namespace::Namespace;
@@ -146,6 +147,14 @@ fn confirm(conflicts: usize) -> Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
+/// How fast a run goes, and who watches it.
+#[derive(Default)]
+pub(crate) struct Pace<'a> {
+    /// Bytes per second at most.
+    pub limit: Option<u64>,
+    pub progress: Option<&'a dyn Fn(&RunProgress)>,
+}
+
 /// Links as this daemon knows them: paired devices it is connected to,
 /// and the throughput the last transfers measured.
 pub(crate) struct DaemonLinks<'a> {
@@ -233,7 +242,7 @@ impl Host {
         sources: &[Vec<u8>],
         destination: &[u8],
         commit: bool,
-        limit: Option<u64>,
+        pace: &Pace<'_>,
     ) -> Result<crate::outcome::Done> {
         let mount = self.mountpoint.as_deref();
         let uri = |arg: &[u8]| sdfs_core::query::target::uri_of(&self.lib, arg, mount);
@@ -246,7 +255,7 @@ impl Host {
             _ => Some(uri(destination)?),
         };
         let preview = self.plan(kind, &sources, destination.as_ref(), commit)?;
-        self.logged(preview, commit, limit, None)
+        self.logged(preview, commit, pace, None)
     }
 
     /// Logs `preview`, and with `commit` runs it (`undoes`: the action it
@@ -255,7 +264,7 @@ impl Host {
         &self,
         preview: Preview,
         commit: bool,
-        limit: Option<u64>,
+        pace: &Pace<'_>,
         undoes: Option<ActionRecord>,
     ) -> Result<crate::outcome::Done> {
         let log = Actions::new(self.lib.db().clone());
@@ -274,7 +283,7 @@ impl Host {
             undone.undone_by = Some(record.id);
             log.update(&undone)?;
         }
-        let report = self.run_action(&preview, &mut record, limit)?;
+        let report = self.run_action(&preview, &mut record, pace)?;
         crate::outcome::Done::of(&Committed {
             record,
             result: report,
@@ -286,12 +295,13 @@ impl Host {
         &self,
         preview: &Preview,
         record: &mut ActionRecord,
-        limit: Option<u64>,
+        pace: &Pace<'_>,
     ) -> Result<actions::RunReport> {
         let ns = self.action_namespace()?;
         let stop = AtomicBool::new(false);
         let options = RunOptions {
-            limit,
+            progress: pace.progress,
+            limit: pace.limit,
             delivery_wait: DELIVERY_WAIT,
             stop: &stop,
         };
@@ -303,7 +313,7 @@ impl Host {
     pub fn undo(&self, id: u64, commit: bool) -> Result<crate::outcome::Done> {
         let undone = Actions::new(self.lib.db().clone()).get(id)?;
         let preview = actions::plan_undo(&self.lib, &undone, &self.links())?;
-        self.logged(preview, commit, None, Some(undone))
+        self.logged(preview, commit, &Pace::default(), Some(undone))
     }
 
     /// The plan of an unfinished action, made afresh.
@@ -345,7 +355,7 @@ impl Host {
                 .collect();
             let outcome = parsed.and_then(|sources| {
                 let preview = self.replan(&record, &sources)?;
-                self.run_action(&preview, &mut record, None)
+                self.run_action(&preview, &mut record, &Pace::default())
             });
             match outcome {
                 Ok(report) => tracing::info!(

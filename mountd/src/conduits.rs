@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use sdfs_core::actions::{Conduit, ConduitMode, Conduits, Preview};
 
+use crate::actions::Pace;
 use crate::cli::{ConduitCommand, ConduitModeArg};
 use crate::host::Host;
 use crate::outcome::Done;
@@ -78,12 +79,12 @@ impl Host {
         let mut conduit = Conduit::new(&uri(source)?, &uri(destination)?, mode, include)?;
         let preview = conduit.preview(&self.lib, &self.links())?;
         if !commit {
-            return self.logged(preview, false, None, None);
+            return self.logged(preview, false, &Pace::default(), None);
         }
         let _one_run = self.conduit_runs.lock().unwrap_or_else(|e| e.into_inner());
         let conduits = Conduits::new(self.lib.db().clone());
         conduits.add(&mut conduit)?;
-        let mut done = self.logged(preview, true, None, None)?;
+        let mut done = self.logged(preview, true, &Pace::default(), None)?;
         conduit.last_action = done.json["id"].as_u64();
         conduits.update(&conduit)?;
         done.text = format!(
@@ -142,7 +143,7 @@ impl Host {
                 continue;
             }
             recent.insert(conduit.id, (work, Instant::now()));
-            match self.logged(preview, true, None, None) {
+            match self.logged(preview, true, &Pace::default(), None) {
                 Ok(done) => {
                     tracing::info!("conduit {}: {}", conduit.id, done.text.trim());
                     conduit.last_action = done.json["id"].as_u64();

@@ -464,7 +464,17 @@ impl Host {
                 destination,
                 commit,
                 limit,
-            } => self.action(kind, &sources, &destination, commit, limit),
+            } => {
+                let out = std::cell::RefCell::new(out);
+                let progress = |p: &sdfs_core::actions::RunProgress| {
+                    (out.borrow_mut())(Reply::Action(p.clone()));
+                };
+                let pace = crate::actions::Pace {
+                    limit,
+                    progress: Some(&progress),
+                };
+                self.action(kind, &sources, &destination, commit, &pace)
+            }
             Request::Undo { id, commit } => self.undo(id, commit),
             Request::ConduitAdd {
                 source,

@@ -269,6 +269,7 @@ pub(crate) fn send(dir: &Path, request: Request, json: bool) -> Result<Result<Do
     let mut on_reply = |reply: Reply| match reply {
         Reply::Event(event) => view.event(&event),
         Reply::Fetch(progress) => view.fetch(&progress),
+        Reply::Action(progress) => view.action(&progress),
         Reply::Ok(_) | Reply::Error(_) => {}
     };
     let done = match control::connect(&dir.join(sdfs_core::library::SOCKET_FILE)) {

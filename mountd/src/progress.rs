@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use sdfs_core::actions::RunProgress;
 use sdfs_core::jobs::{JobEvent, Phase, Progress};
 use sdfs_core::namespace::FetchProgress;
 
@@ -68,6 +69,48 @@ impl ProgressView {
                     progress.files_done, progress.files, progress.current
                 ));
                 if progress.files_done == progress.files {
+                    bar.finish_and_clear();
+                }
+            }
+        }
+    }
+
+    /// A running action (`sd cp --yes`, ...): a bar of bytes on a
+    /// terminal, a line a second otherwise; nothing in `--json` (its
+    /// output is the action's record alone).
+    pub fn action(&mut self, progress: &RunProgress) {
+        match self {
+            ProgressView::Json => {}
+            ProgressView::Lines(last) => {
+                let finished = progress.files_done == progress.files;
+                if finished || last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    *last = Some(Instant::now());
+                    eprintln!(
+                        "{}/{} files, {} of {}",
+                        progress.files_done,
+                        progress.files,
+                        human_bytes(progress.bytes_done),
+                        human_bytes(progress.bytes)
+                    );
+                }
+            }
+            ProgressView::Bar(bar) => {
+                let bar = bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::new(progress.bytes);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bar
+                });
+                bar.set_length(progress.bytes.max(progress.bytes_done));
+                bar.set_position(progress.bytes_done);
+                bar.set_message(format!("{}/{} files", progress.files_done, progress.files));
+                if progress.files_done >= progress.files {
                     bar.finish_and_clear();
                 }
             }

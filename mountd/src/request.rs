@@ -156,6 +156,8 @@ pub enum Reply {
     Event(JobEvent),
     /// Where a fetch of another device's files stands (`sd pin`).
     Fetch(sdfs_core::namespace::FetchProgress),
+    /// Where a running action stands (`sd cp`, `sd mv`, ...).
+    Action(sdfs_core::actions::RunProgress),
     Ok(crate::outcome::Done),
     Error(String),
 }

@@ -46,7 +46,7 @@ pub use dedupe::preview_dedupe;
 pub use delete::{Restore, TRASH, Trashed, preview_delete, preview_restore};
 pub use log::{ActionRecord, ActionStatus, Actions, LinkSpeeds};
 pub use preview::{Links, SyncRules, preview, preview_counts, preview_sync};
-pub use run::{RunOptions, RunReport, run};
+pub use run::{RunOptions, RunProgress, RunReport, run};
 pub use tag::{TAGS, TagChange, tag};
 pub use undo::plan_undo;
 

@@ -42,8 +42,21 @@ pub struct RunReport {
     pub secs: f64,
 }
 
+/// Where a run stands, for a progress bar.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+pub struct RunProgress {
+    pub files_done: u64,
+    pub files: u64,
+    pub bytes_done: u64,
+    pub bytes: u64,
+    /// The file being written.
+    pub current: String,
+}
+
 /// How a run goes.
 pub struct RunOptions<'a> {
+    /// Told where the run stands, a few times a second.
+    pub progress: Option<&'a dyn Fn(&RunProgress)>,
     /// Bytes per second at most (`None`: as fast as it goes).
     pub limit: Option<u64>,
     /// How long a move waits for another device to take its copies
@@ -77,6 +90,13 @@ pub fn run(
         started,
         limit: options.limit,
         streamed: 0,
+        progress: options.progress,
+        shown: RunProgress {
+            files: preview.files,
+            bytes: preview.bytes,
+            ..RunProgress::default()
+        },
+        shown_at: None,
     };
     match preview.request.kind {
         ActionKind::Copy | ActionKind::Move => {
@@ -95,6 +115,7 @@ pub fn run(
         ActionKind::Restore => runner.restore_all(&preview.plan.restores),
         ActionKind::Tag => runner.retag(preview),
     }
+    runner.show(true);
     // This device's index sees what the run did at once (the watcher
     // would, a moment later): the next preview reads it.
     let touched = preview
@@ -185,6 +206,7 @@ impl Runner<'_> {
                 self.report.errors.push("stopped".into());
                 break;
             }
+            self.shown.current = item.to.to_string();
             match self.transfer(item) {
                 Ok(Landed::Copied) => {
                     self.report.files += 1;
@@ -199,6 +221,8 @@ impl Runner<'_> {
                 }
                 Err(e) => self.report.errors.push(format!("{}: {e}", item.to)),
             }
+            self.shown.files_done += 1;
+            self.show(false);
             if last_save.elapsed() > Duration::from_secs(1) {
                 save(log, record, &self.report)?;
                 last_save = Instant::now();
@@ -271,6 +295,9 @@ pub(super) struct Runner<'a> {
     limit: Option<u64>,
     /// Bytes streamed so far, for the limit.
     streamed: u64,
+    progress: Option<&'a dyn Fn(&RunProgress)>,
+    shown: RunProgress,
+    shown_at: Option<Instant>,
 }
 
 impl Runner<'_> {
@@ -470,7 +497,26 @@ impl Runner<'_> {
             done += to.write_at(offset + done as u64, &block[done..])?;
         }
         self.throttle(block.len() as u64);
+        self.shown.bytes_done += block.len() as u64;
+        self.show(false);
         Ok(())
+    }
+
+    /// Tells the run's watcher where it stands: at most ten times a
+    /// second, and always at the end (`last`).
+    pub(super) fn show(&mut self, last: bool) {
+        let Some(progress) = self.progress else {
+            return;
+        };
+        if !last
+            && self
+                .shown_at
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.shown_at = Some(Instant::now());
+        progress(&self.shown);
     }
 
     /// Sleeps as long as it takes to keep what this run streamed under its

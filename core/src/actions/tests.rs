@@ -122,6 +122,7 @@ fn act(w: &World, kind: ActionKind) -> (Preview, RunReport, ActionRecord) {
         .expect("log");
     let stop = AtomicBool::new(false);
     let options = RunOptions {
+        progress: None,
         limit: None,
         delivery_wait: Duration::from_secs(1),
         stop: &stop,
@@ -292,6 +293,7 @@ fn a_move_is_undone_by_the_move_back_and_only_once() {
     log.append(&mut undo).expect("log");
     let stop = AtomicBool::new(false);
     let options = RunOptions {
+        progress: None,
         limit: None,
         delivery_wait: Duration::from_secs(1),
         stop: &stop,
@@ -340,6 +342,7 @@ fn commit(w: &World, preview: &Preview, undoes: Option<&mut ActionRecord>) -> Ac
     }
     let stop = AtomicBool::new(false);
     let options = RunOptions {
+        progress: None,
         limit: None,
         delivery_wait: Duration::from_secs(1),
         stop: &stop,
@@ -439,6 +442,7 @@ fn a_run_goes_on_from_a_copy_an_earlier_run_left_half_written() {
         .expect("log");
     let stop = AtomicBool::new(false);
     let options = RunOptions {
+        progress: None,
         limit: None,
         delivery_wait: Duration::from_secs(1),
         stop: &stop,
