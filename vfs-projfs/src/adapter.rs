@@ -14,6 +14,13 @@ use crate::placeholder::BasicInfo;
 /// Bytes handed to ProjFS per write while hydrating a file.
 pub const WRITE_BLOCK: usize = 1 << 20;
 
+/// A placeholder to write: what it says, and where.
+pub struct Placeholder {
+    pub info: BasicInfo,
+    /// Its path below the root, backslash-separated, in the stored case.
+    pub path: Vec<u16>,
+}
+
 /// One virtualization instance over the namespace.
 pub struct Adapter {
     ns: Arc<Namespace>,
@@ -56,11 +63,28 @@ impl Adapter {
         hresult::S_OK
     }
 
-    /// `GetPlaceholderInfoCallback`: what a placeholder for `path` says.
+    /// What a placeholder for `path` says.
     pub fn placeholder_info(&self, path: &[u16]) -> Result<BasicInfo> {
-        let node = enumeration::resolve(&self.ns, path)?;
+        Ok(self.placeholder(path)?.info)
+    }
+
+    /// `GetPlaceholderInfoCallback`: what a placeholder for `path` says,
+    /// and the path to write it under, in the case the core stores (Windows
+    /// may ask in any case; the placeholder keeps the stored one).
+    pub fn placeholder(&self, path: &[u16]) -> Result<Placeholder> {
+        let (node, stored) = enumeration::walk_named(&self.ns, crate::names::components(path)?)?;
         let attr = self.ns.getattr(&node)?;
-        Ok(BasicInfo::of(&attr, !self.ns.takes_changes(&node)))
+        let mut path = Vec::with_capacity(path.len());
+        for (i, name) in stored.iter().enumerate() {
+            if i > 0 {
+                path.push(u16::from(b'\\'));
+            }
+            path.extend(crate::names::to_wide(name));
+        }
+        Ok(Placeholder {
+            info: BasicInfo::of(&attr, !self.ns.takes_changes(&node)),
+            path,
+        })
     }
 
     /// `GetFileDataCallback`: the bytes of `path` in `[offset, offset +

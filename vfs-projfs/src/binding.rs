@@ -197,17 +197,20 @@ unsafe extern "system" fn get_enumeration(
 unsafe extern "system" fn get_placeholder_info(data: *const PRJ_CALLBACK_DATA) -> HRESULT {
     // SAFETY: ProjFS passes valid callback data.
     unsafe {
-        let info = match adapter(data).placeholder_info(wide((*data).FilePathName)) {
-            Ok(info) => info,
+        let found = match adapter(data).placeholder(wide((*data).FilePathName)) {
+            Ok(found) => found,
             Err(e) => return hresult::of(&e),
         };
         let placeholder = PRJ_PLACEHOLDER_INFO {
-            FileBasicInfo: basic(&info),
+            FileBasicInfo: basic(&found.info),
             ..Default::default()
         };
+        // Written under the stored case, NUL-terminated.
+        let mut path = found.path;
+        path.push(0);
         PrjWritePlaceholderInfo(
             (*data).NamespaceVirtualizationContext,
-            (*data).FilePathName,
+            path.as_ptr(),
             &placeholder,
             std::mem::size_of::<PRJ_PLACEHOLDER_INFO>() as u32,
         )

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use sdfs_core::Result;
 use sdfs_core::namespace::{Namespace, Node};
+use sdfs_core::{ErrorKind, Result};
 
 use crate::hresult::{self, HResult};
 use crate::matching;
@@ -115,9 +115,47 @@ pub fn resolve(ns: &Namespace, path: &[u16]) -> Result<Node> {
     walk(ns, names::components(path)?)
 }
 
-/// The node the core names `parts` lead to from the root.
+/// The node the core names `parts` lead to from the root, each name
+/// matched as Windows matches names (case-insensitively).
 pub fn walk(ns: &Namespace, parts: impl IntoIterator<Item = Vec<u8>>) -> Result<Node> {
-    parts
-        .into_iter()
-        .try_fold(Node::root(), |node, name| Ok(ns.lookup(&node, &name)?.0))
+    Ok(walk_named(ns, parts)?.0)
+}
+
+/// [`walk`], with the path as the core stores it: a placeholder is
+/// written under the stored case, whatever case Windows asked with.
+pub fn walk_named(
+    ns: &Namespace,
+    parts: impl IntoIterator<Item = Vec<u8>>,
+) -> Result<(Node, Vec<Vec<u8>>)> {
+    let mut node = Node::root();
+    let mut stored = Vec::new();
+    for name in parts {
+        let (next, name) = lookup_any_case(ns, &node, name)?;
+        node = next;
+        stored.push(name);
+    }
+    Ok((node, stored))
+}
+
+/// `name` in `dir`: the exact name first, else the one name that differs
+/// from it only in case (the first by byte order, should a Linux folder
+/// hold several).
+fn lookup_any_case(ns: &Namespace, dir: &Node, name: Vec<u8>) -> Result<(Node, Vec<u8>)> {
+    match ns.lookup(dir, &name) {
+        Ok((node, _)) => Ok((node, name)),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let wanted = names::to_wide(&name);
+            let mut same: Vec<_> = ns
+                .readdir(dir)?
+                .into_iter()
+                .filter(|entry| matching::compare(&names::to_wide(&entry.name), &wanted).is_eq())
+                .collect();
+            same.sort_by(|a, b| a.name.cmp(&b.name));
+            match same.into_iter().next() {
+                Some(entry) => Ok((entry.node, entry.name)),
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -48,7 +48,7 @@ const ERROR_FILE_CORRUPT: u32 = 1392;
 const ERROR_TIMEOUT: u32 = 1460;
 const ERROR_NETWORK_UNREACHABLE: u32 = 1231;
 const ERROR_CANT_ACCESS_FILE: u32 = 1920;
-const ERROR_IO_PENDING: u32 = 997;
+const ERROR_RETRY: u32 = 1237;
 
 /// The HRESULT for an error of `kind`.
 pub fn of_kind(kind: ErrorKind) -> HResult {
@@ -71,7 +71,9 @@ pub fn of_kind(kind: ErrorKind) -> HResult {
         ErrorKind::Overflow => ERROR_ARITHMETIC_OVERFLOW,
         ErrorKind::Busy => ERROR_BUSY,
         ErrorKind::FileBusy => ERROR_SHARING_VIOLATION,
-        ErrorKind::WouldBlock => ERROR_IO_PENDING,
+        // Never ERROR_IO_PENDING: that promises a PrjCompleteCommand later,
+        // and every callback here answers before it returns.
+        ErrorKind::WouldBlock => ERROR_RETRY,
         ErrorKind::TimedOut => ERROR_TIMEOUT,
         ErrorKind::Unavailable => ERROR_NETWORK_UNREACHABLE,
         ErrorKind::Corrupt => ERROR_FILE_CORRUPT,
@@ -113,5 +115,10 @@ mod tests {
         assert_eq!(of_kind(ErrorKind::NotFound) as u32, 0x8007_0002);
         assert_eq!(of_kind(ErrorKind::ReadOnly) as u32, 0x8007_0013);
         assert_eq!(NO_MORE_ITEMS as u32, 0x8007_0103);
+        // No kind leaves a callback pending: none completes later.
+        const ERROR_IO_PENDING: u32 = 997;
+        for kind in ErrorKind::ALL {
+            assert_ne!(of_kind(kind), from_win32(ERROR_IO_PENDING), "{kind:?}");
+        }
     }
 }

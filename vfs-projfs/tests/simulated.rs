@@ -467,3 +467,35 @@ fn another_device_s_file_is_hydrated_from_verified_chunks() {
     assert!(got == expected, "the hydrated bytes differ");
     assert!(writes >= 4, "{writes} writes");
 }
+
+#[test]
+fn a_name_in_another_case_finds_the_file_and_its_placeholder_keeps_the_stored_case() {
+    let w = world();
+    let adapter = sdfs_vfs_projfs::adapter::Adapter::new(Arc::new(w.ns));
+    // Windows names are case-insensitive: Explorer may ask for any case.
+    let found = adapter
+        .placeholder(&self::w("LAPTOP\\docs\\report.docx"))
+        .expect("found in another case");
+    assert_eq!(
+        String::from_utf16_lossy(&found.path),
+        "laptop\\Docs\\Report.DOCX"
+    );
+    assert_eq!(found.info.file_size, 3);
+    let mut got = Vec::new();
+    let rc = adapter.file_data(
+        &self::w("laptop\\DOCS\\REPORT.docx"),
+        0,
+        3,
+        &mut |_, bytes| {
+            got.extend_from_slice(bytes);
+            hresult::S_OK
+        },
+    );
+    assert_eq!(rc, hresult::S_OK);
+    assert_eq!(got, b"doc");
+    let missing = adapter
+        .placeholder(&self::w("laptop\\Docs\\Report.DOC"))
+        .err()
+        .map(|e| e.kind());
+    assert_eq!(missing, Some(ErrorKind::NotFound));
+}
