@@ -278,6 +278,10 @@ pub enum ConduitModeArg {
     Archive,
     /// A mirror of the files matching --include.
     Selective,
+    /// Both ways: changes and deletions travel from the side that made
+    /// them; a file changed on both keeps the newer, the other beside it
+    /// as a conflict copy.
+    Bidirectional,
 }
 
 /// Where `sd dedupe` looks.

@@ -41,6 +41,7 @@ pub fn command(dir: &Path, action: ConduitCommand, json: bool) -> Result<ExitCod
                 ConduitModeArg::Mirror => ConduitMode::Mirror,
                 ConduitModeArg::Archive => ConduitMode::Archive,
                 ConduitModeArg::Selective => ConduitMode::Selective,
+                ConduitModeArg::Bidirectional => ConduitMode::Bidirectional,
             };
             let request = |commit| Request::ConduitAdd {
                 source: source.clone(),
@@ -84,9 +85,7 @@ impl Host {
         let _one_run = self.conduit_runs.lock().unwrap_or_else(|e| e.into_inner());
         let conduits = Conduits::new(self.lib.db().clone());
         conduits.add(&mut conduit)?;
-        let mut done = self.logged(preview, true, &Pace::default(), None)?;
-        conduit.last_action = done.json["id"].as_u64();
-        conduits.update(&conduit)?;
+        let mut done = self.conduit_run(&mut conduit, preview)?;
         done.text = format!(
             "conduit {}: {} → {} ({}), kept in step from now on\n{}",
             conduit.id,
@@ -134,6 +133,16 @@ impl Host {
             };
             let work = steps(&preview);
             if work.is_empty() {
+                // In step: what both sides now show agreeing is the base
+                // the next change is judged against.
+                if conduit.mode == ConduitMode::Bidirectional
+                    && conduits
+                        .base(conduit.id)
+                        .is_ok_and(|b| b != preview.plan.base)
+                    && let Err(e) = conduits.set_base(conduit.id, &preview.plan.base)
+                {
+                    tracing::warn!("conduit {}: {e}", conduit.id);
+                }
                 continue;
             }
             if recent
@@ -143,17 +152,28 @@ impl Host {
                 continue;
             }
             recent.insert(conduit.id, (work, Instant::now()));
-            match self.logged(preview, true, &Pace::default(), None) {
-                Ok(done) => {
-                    tracing::info!("conduit {}: {}", conduit.id, done.text.trim());
-                    conduit.last_action = done.json["id"].as_u64();
-                    if let Err(e) = conduits.update(&conduit) {
-                        tracing::warn!("conduit {}: {e}", conduit.id);
-                    }
-                }
+            match self.conduit_run(&mut conduit, preview) {
+                Ok(done) => tracing::info!("conduit {}: {}", conduit.id, done.text.trim()),
                 Err(e) => tracing::warn!("conduit {}: {e:#}", conduit.id),
             }
         }
+    }
+}
+
+impl Host {
+    /// Runs `preview` as `conduit`'s next run (a logged sync action); a
+    /// run that went through without an error becomes the base of a
+    /// bidirectional conduit.
+    fn conduit_run(&self, conduit: &mut Conduit, preview: Preview) -> Result<Done> {
+        let base = preview.plan.base.clone();
+        let done = self.logged(preview, true, &Pace::default(), None)?;
+        let conduits = Conduits::new(self.lib.db().clone());
+        if conduit.mode == ConduitMode::Bidirectional && done.json["status"] == "done" {
+            conduits.set_base(conduit.id, &base)?;
+        }
+        conduit.last_action = done.json["id"].as_u64();
+        conduits.update(conduit)?;
+        Ok(done)
     }
 }
 
@@ -167,6 +187,7 @@ fn steps(preview: &Preview) -> Vec<String> {
         .map(|i| i.to.to_string())
         .chain(plan.removals.iter().map(ToString::to_string))
         .chain(plan.dirs.iter().map(ToString::to_string))
+        .chain(plan.renames.iter().map(|(from, _)| from.to_string()))
         .collect();
     out.sort();
     out

@@ -459,3 +459,73 @@ fn a_mirror_conduit_keeps_another_device_s_folder_in_step() -> Result<()> {
     );
     Ok(())
 }
+
+/// A bidirectional conduit between the laptop and the nas: an edit on
+/// the nas, a new file on the laptop and a deletion on the nas each reach
+/// the other side by themselves.
+#[test]
+fn a_bidirectional_conduit_carries_changes_both_ways_between_devices() -> Result<()> {
+    let pair = setup(|root| {
+        write_file(root, b"Shared/plan.txt", b"plan v1\n")?;
+        write_file(root, b"Shared/old.txt", b"to be deleted on the nas\n")?;
+        Ok(())
+    })?;
+    let docs = pair.laptop.path("docs");
+    write_file(&docs, b"Shared/mine.txt", b"from the laptop\n")?;
+    pair.laptop.add_location(&docs, "Docs")?;
+    pair.laptop.ok(["index"])?;
+    let sd = |args: &[&str]| pair.laptop.json(args.iter().copied());
+    wait_for(Duration::from_secs(30), || {
+        sd(&["ls", "sd://nas/Photos/Shared"])
+            .is_ok_and(|l| l.as_array().is_some_and(|a| a.len() == 2))
+    })?;
+    let added = sd(&[
+        "conduit",
+        "add",
+        "sd://laptop/Docs/Shared",
+        "sd://nas/Photos/Shared",
+        "--mode",
+        "bidirectional",
+        "--yes",
+    ])?;
+    assert_eq!(added["status"], "done", "{added}");
+    let (here, there) = (docs.join("Shared"), pair.photos.join("Shared"));
+    wait_for(Duration::from_secs(60), || {
+        std::fs::read(there.join("mine.txt")).is_ok_and(|b| b == b"from the laptop\n")
+            && std::fs::read(here.join("plan.txt")).is_ok_and(|b| b == b"plan v1\n")
+    })
+    .context("the first run never united both sides")?;
+
+    // The nas edits one file and deletes another; the laptop adds one.
+    std::fs::write(there.join("plan.txt"), b"plan v2, longer\n")?;
+    std::fs::remove_file(there.join("old.txt"))?;
+    write_file(&docs, b"Shared/later.txt", b"added later\n")?;
+    wait_for(Duration::from_secs(120), || {
+        std::fs::read(here.join("plan.txt")).is_ok_and(|b| b == b"plan v2, longer\n")
+            && !here.join("old.txt").exists()
+            && std::fs::read(there.join("later.txt")).is_ok_and(|b| b == b"added later\n")
+    })
+    .with_context(|| {
+        format!(
+            "never in step: laptop {:?}, nas {:?}\n{}\n{}\n{}",
+            std::fs::read_dir(&here)
+                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>()),
+            std::fs::read_dir(&there)
+                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>()),
+            sd(&["log"]).unwrap_or_default(),
+            sd(&["conduit", "ls"]).unwrap_or_default(),
+            pair.mount.log()
+        )
+    })?;
+    // The deletion reached the laptop as a move to its trash.
+    let trash = pair.laptop.lib.join("trash").join(sh("id -u")?.trim());
+    assert_eq!(
+        std::fs::read(trash.join("files/old.txt"))?,
+        b"to be deleted on the nas\n"
+    );
+    // Still in step a while later: nothing travels back and forth.
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(std::fs::read(there.join("plan.txt"))?, b"plan v2, longer\n");
+    assert_eq!(std::fs::read(here.join("mine.txt"))?, b"from the laptop\n");
+    Ok(())
+}

@@ -11,6 +11,10 @@
 //! - `archive`: new and changed files are copied; nothing is removed.
 //! - `selective`: a mirror of the files whose name or path matches one of
 //!   its `--include` patterns.
+//! - `bidirectional`: both ways, against the conduit's base (what both
+//!   sides held when last seen agreeing; `two_way.rs`): changes and
+//!   deletions travel from the side that made them, a file changed on both
+//!   keeps the newer under its name and the other as a conflict copy.
 
 use std::sync::Arc;
 
@@ -19,15 +23,19 @@ use serde::{Deserialize, Serialize};
 
 use super::Preview;
 use super::preview::{Links, SyncRules, preview_sync};
+use super::two_way::Base;
 use crate::error::{Error, Result};
 use crate::library::Library;
 use crate::uri::SdUri;
 
 /// Conduit id → [`Conduit`] (JSON).
 const CONDUITS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("conduits");
+/// Conduit id → its [`Base`] (postcard), for bidirectional ones.
+const BASES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("conduit_bases");
 
 pub(crate) fn initialise(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(CONDUITS)?;
+    txn.open_table(BASES)?;
     Ok(())
 }
 
@@ -38,6 +46,7 @@ pub enum ConduitMode {
     Mirror,
     Archive,
     Selective,
+    Bidirectional,
 }
 
 impl ConduitMode {
@@ -46,6 +55,7 @@ impl ConduitMode {
             ConduitMode::Mirror => "mirror",
             ConduitMode::Archive => "archive",
             ConduitMode::Selective => "selective",
+            ConduitMode::Bidirectional => "bidirectional",
         }
     }
 }
@@ -105,6 +115,10 @@ impl Conduit {
                 .map_err(|e| Error::InvalidInput(e.to_string()))
         };
         let (source, destination) = (parse(&self.source)?, parse(&self.destination)?);
+        if self.mode == ConduitMode::Bidirectional {
+            let base = Conduits::new(lib.db().clone()).base(self.id)?;
+            return super::two_way::preview_two_way(lib, &source, &destination, &base);
+        }
         preview_sync(lib, &source, &destination, &self.rules(), links)
     }
 }
@@ -154,6 +168,7 @@ impl Conduits {
                 .ok_or_else(|| Error::NotFound(format!("no conduit {id}")))?;
             decode(raw.value())?
         };
+        txn.open_table(BASES)?.remove(id)?;
         txn.commit()?;
         Ok(gone)
     }
@@ -165,6 +180,27 @@ impl Conduits {
             .get(id)?
             .ok_or_else(|| Error::NotFound(format!("no conduit {id}")))?;
         decode(raw.value())
+    }
+
+    /// What both sides of conduit `id` held when last seen agreeing.
+    pub fn base(&self, id: u64) -> Result<Base> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BASES)?;
+        match table.get(id)? {
+            Some(raw) => postcard::from_bytes(raw.value())
+                .map_err(|e| Error::fs(crate::ErrorKind::Corrupt, format!("conduit base: {e}"))),
+            None => Ok(Base::new()),
+        }
+    }
+
+    /// Keeps `base` as conduit `id`'s, after a run that went through.
+    pub fn set_base(&self, id: u64, base: &Base) -> Result<()> {
+        let raw = postcard::to_allocvec(base)
+            .map_err(|e| Error::InvalidInput(format!("conduit base: {e}")))?;
+        let txn = self.db.begin_write()?;
+        txn.open_table(BASES)?.insert(id, raw.as_slice())?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Every conduit, oldest first.

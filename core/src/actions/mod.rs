@@ -23,6 +23,7 @@
 //!   compared in full with the copy kept before it goes).
 //! - `delete.rs` plans `sd rm` (to a trash, never unlinked) and the
 //!   restore that undoes it.
+//! - `two_way.rs` plans a bidirectional conduit's run against its base.
 //! - `tag.rs` is `sd tag add|rm` as an action: logged with what changed,
 //!   undone by the inverse change.
 //! - `side.rs` reads one device's index (own or replicated).
@@ -37,6 +38,7 @@ mod side;
 mod tag;
 #[cfg(test)]
 mod tests;
+mod two_way;
 mod undo;
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +50,7 @@ pub use log::{ActionRecord, ActionStatus, Actions, LinkSpeeds};
 pub use preview::{Links, SyncRules, preview, preview_counts, preview_sync};
 pub use run::{RunOptions, RunProgress, RunReport, run};
 pub use tag::{TAGS, TagChange, tag};
+pub use two_way::{Base, BaseFile, preview_two_way};
 pub use undo::plan_undo;
 
 use crate::ids::{ContentId, DeviceId};
@@ -159,6 +162,9 @@ pub struct Plan {
     pub updates: Vec<Item>,
     /// A dedupe: each extra copy, with the copy kept.
     pub duplicates: Vec<(SdUri, SdUri)>,
+    /// A bidirectional sync: the conduit's base once the run has gone
+    /// through without an error.
+    pub base: Base,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -537,6 +537,7 @@ fn conduits_converge_in_each_mode() {
                 want.insert("c.txt".into(), 3);
                 want.insert("stale.txt".into(), 4);
             }
+            ConduitMode::Bidirectional => unreachable!("tested on its own"),
             ConduitMode::Selective => {
                 // b.txt changed; new.txt does not match, nor c.txt (gone).
                 assert_eq!((second.files, second.to_trash), (1, 0), "{second:?}");
@@ -613,4 +614,79 @@ fn dedupe_trashes_only_true_duplicates_and_its_undo_brings_them_back() {
     assert_eq!(back.files, 3, "{back:?}");
     commit(&w, &back, Some(&mut done));
     assert_eq!(read_tree(&w.src.join("top")).len(), src.len() + 3);
+}
+
+#[test]
+fn a_bidirectional_conduit_carries_changes_and_deletions_both_ways_and_keeps_both_sides_of_a_conflict()
+ {
+    let mut src = Tree::new();
+    src.insert("a/x.txt".into(), 1);
+    src.insert("b.txt".into(), 2);
+    src.insert("c.txt".into(), 3);
+    let w = world(&src, &Tree::new());
+    std::fs::write(w.dst.join("stale.txt"), bytes_of(4)).expect("write");
+    let lib = w.ns.library();
+    let index = |name: &str| {
+        let l = crate::locations::get_by_name(lib.db(), name).expect("location");
+        crate::indexer::index_to_end(lib, l.id, false).expect("index");
+    };
+    index("Dst");
+    let uri = |s: &str| s.parse::<crate::uri::SdUri>().expect("uri");
+    let conduits = Conduits::new(lib.db().clone());
+    let mut conduit = Conduit::new(
+        &uri("sd://laptop/Src/top"),
+        &uri("sd://laptop/Dst"),
+        ConduitMode::Bidirectional,
+        Vec::new(),
+    )
+    .expect("conduit");
+    conduits.add(&mut conduit).expect("add");
+    let run = || {
+        let plan = conduit.preview(lib, &AllOnline).expect("preview");
+        let done = commit(&w, &plan, None);
+        assert!(done.errors.is_empty(), "{:?}", done.errors);
+        conduits
+            .set_base(conduit.id, &plan.plan.base)
+            .expect("base");
+        index("Src");
+        index("Dst");
+        plan
+    };
+    // The first run unites both sides; the next finds nothing to do.
+    let first = run();
+    assert_eq!(first.files, 4, "{first:?}");
+    assert_eq!(read_tree(&w.src.join("top")), read_tree(&w.dst));
+    let second = run();
+    assert_eq!((second.files, second.to_trash), (0, 0), "{second:?}");
+
+    // An edit here, a deletion and a new file there, and both sides edit
+    // one file (the destination's edit is the newer).
+    std::fs::write(w.src.join("top/b.txt"), bytes_of(5)).expect("edit");
+    std::fs::remove_file(w.dst.join("c.txt")).expect("rm");
+    std::fs::write(w.dst.join("new.txt"), bytes_of(0)).expect("add");
+    std::fs::write(w.src.join("top/stale.txt"), bytes_of(6)).expect("edit");
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(w.dst.join("stale.txt"), bytes_of(7)).expect("edit");
+    index("Src");
+    index("Dst");
+    let third = run();
+    assert_eq!((third.files, third.to_trash), (3, 1), "{third:?}");
+    // The conflict copy travels on the next run; then nothing is left.
+    let fourth = run();
+    assert_eq!(fourth.files, 1, "{fourth:?}");
+    let fifth = run();
+    assert_eq!((fifth.files, fifth.to_trash), (0, 0), "{fifth:?}");
+
+    let here = read_tree(&w.src.join("top"));
+    assert_eq!(here, read_tree(&w.dst), "both sides alike");
+    assert_eq!(here.get("b.txt"), Some(&5));
+    assert_eq!(here.get("new.txt"), Some(&0));
+    assert_eq!(here.get("stale.txt"), Some(&7), "the newer keeps the name");
+    assert!(!here.contains_key("c.txt"), "{here:?}");
+    let conflict: Vec<_> = here
+        .iter()
+        .filter(|(k, _)| k.contains("sync-conflict"))
+        .collect();
+    assert_eq!(conflict.len(), 1, "{here:?}");
+    assert_eq!(*conflict[0].1, 6, "the other edit is kept beside it");
 }
