@@ -9,7 +9,7 @@ use super::delete::TRASH;
 use super::preview::Links;
 use super::run::{Runner, hash_all};
 use super::side::Side;
-use super::{ActionKind, ActionRequest, Conflict, Plan, Preview};
+use super::{ActionKind, ActionRequest, Conflict, Preview};
 use crate::error::{Error, ErrorKind, Result};
 use crate::library::Library;
 use crate::namespace::OpenFlags;
@@ -26,26 +26,11 @@ pub fn preview_dedupe(lib: &Library, scope: &SdUri, links: &dyn Links) -> Result
             side.device_name
         )));
     }
-    let mut preview = Preview {
-        request: ActionRequest {
-            kind: ActionKind::Dedupe,
-            sources: vec![scope.to_string()],
-            destination: TRASH.to_owned(),
-        },
-        files: 0,
-        bytes: 0,
-        skipped: 0,
-        skipped_bytes: 0,
-        dirs: 0,
-        to_trash: 0,
-        space_needed: 0,
-        space_free: None,
-        conflicts: Vec::new(),
-        warnings: Vec::new(),
-        estimate_s: Some(0.0),
-        tags: None,
-        plan: Plan::default(),
-    };
+    let mut preview = Preview::empty(ActionRequest {
+        kind: ActionKind::Dedupe,
+        sources: vec![scope.to_string()],
+        destination: TRASH.to_owned(),
+    });
     if !side.local && !spot.location.remote_writes {
         preview.conflicts.push(Conflict {
             uri: scope.to_string(),

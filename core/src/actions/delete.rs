@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::preview::Links;
 use super::run::Runner;
 use super::side::Side;
-use super::{ActionKind, ActionRequest, Conflict, Plan, Preview};
+use super::{ActionKind, ActionRequest, Conflict, Preview};
 use crate::error::{Error, Result};
 use crate::library::Library;
 use crate::model::entry::{EntryKind, EntryRecord};
@@ -144,26 +144,11 @@ pub fn preview_restore(lib: &Library, sources: &[Trashed]) -> Result<Preview> {
 }
 
 fn empty(kind: ActionKind, sources: &[SdUri]) -> Preview {
-    Preview {
-        request: ActionRequest {
-            kind,
-            sources: sources.iter().map(ToString::to_string).collect(),
-            destination: TRASH.to_owned(),
-        },
-        files: 0,
-        bytes: 0,
-        skipped: 0,
-        skipped_bytes: 0,
-        dirs: 0,
-        to_trash: 0,
-        space_needed: 0,
-        space_free: None,
-        conflicts: Vec::new(),
-        warnings: Vec::new(),
-        estimate_s: Some(0.0),
-        tags: None,
-        plan: Plan::default(),
-    }
+    Preview::empty(ActionRequest {
+        kind,
+        sources: sources.iter().map(ToString::to_string).collect(),
+        destination: TRASH.to_owned(),
+    })
 }
 
 /// Files and bytes below an entry (itself, for a file).

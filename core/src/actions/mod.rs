@@ -131,6 +131,29 @@ pub struct Preview {
     pub plan: Plan,
 }
 
+impl Preview {
+    /// A preview of `request` that does nothing yet, with nothing to
+    /// transfer on any link (the planners fill it in).
+    pub(crate) fn empty(request: ActionRequest) -> Preview {
+        Preview {
+            request,
+            files: 0,
+            bytes: 0,
+            skipped: 0,
+            skipped_bytes: 0,
+            dirs: 0,
+            to_trash: 0,
+            space_needed: 0,
+            space_free: None,
+            conflicts: Vec::new(),
+            warnings: Vec::new(),
+            estimate_s: Some(0.0),
+            tags: None,
+            plan: Plan::default(),
+        }
+    }
+}
+
 /// A part of an action that cannot be done.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conflict {

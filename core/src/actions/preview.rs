@@ -140,27 +140,17 @@ fn plan(
         sync: shape.sync.as_ref(),
         renamed_bytes: 0,
         preview: Preview {
-            request: ActionRequest {
-                kind,
-                sources: sources.iter().map(ToString::to_string).collect(),
-                destination: destination.to_string(),
-            },
-            files: 0,
-            bytes: 0,
-            skipped: 0,
-            skipped_bytes: 0,
-            dirs: 0,
-            to_trash: 0,
-            space_needed: 0,
             space_free: dest.volume(&dspot.location)?.map(|v| v.free),
-            conflicts: Vec::new(),
-            warnings: Vec::new(),
             estimate_s: None,
-            tags: None,
             plan: Plan {
                 to_device: Some(dest.device),
                 ..Plan::default()
             },
+            ..Preview::empty(ActionRequest {
+                kind,
+                sources: sources.iter().map(ToString::to_string).collect(),
+                destination: destination.to_string(),
+            })
         },
     };
     if !dest.local && !dspot.location.remote_writes {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::log::{ActionRecord, ActionStatus, Actions};
 use super::run::Runner;
-use super::{ActionKind, ActionRequest, Conflict, Plan, Preview};
+use super::{ActionKind, ActionRequest, Conflict, Preview};
 use crate::error::{Error, Result};
 use crate::library::Library;
 use crate::shared::{tags, target};
@@ -83,24 +83,14 @@ pub(super) fn preview_untag(lib: &Library, record: &ActionRecord) -> Result<Prev
 
 fn tag_preview(uri: &SdUri, change: TagChange, conflicts: Vec<Conflict>) -> Preview {
     Preview {
-        request: ActionRequest {
+        files: u64::from(conflicts.is_empty()),
+        conflicts,
+        tags: Some(change),
+        ..Preview::empty(ActionRequest {
             kind: ActionKind::Tag,
             sources: vec![uri.to_string()],
             destination: TAGS.to_owned(),
-        },
-        files: u64::from(conflicts.is_empty()),
-        bytes: 0,
-        skipped: 0,
-        skipped_bytes: 0,
-        dirs: 0,
-        to_trash: 0,
-        space_needed: 0,
-        space_free: None,
-        conflicts,
-        warnings: Vec::new(),
-        estimate_s: Some(0.0),
-        tags: Some(change),
-        plan: Plan::default(),
+        })
     }
 }
 

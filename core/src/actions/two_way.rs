@@ -74,28 +74,17 @@ pub fn preview_two_way(lib: &Library, a: &SdUri, b: &SdUri, base: &Base) -> Resu
         roots,
         base,
         preview: Preview {
-            request: ActionRequest {
-                kind: ActionKind::Sync,
-                sources: vec![a.to_string()],
-                destination: b.to_string(),
-            },
-            files: 0,
-            bytes: 0,
-            skipped: 0,
-            skipped_bytes: 0,
-            dirs: 0,
-            to_trash: 0,
-            space_needed: 0,
-            space_free: None,
-            conflicts: Vec::new(),
-            warnings: Vec::new(),
             estimate_s: None,
-            tags: None,
             plan: Plan {
                 from_device: vec![sides[0].device],
                 to_device: Some(sides[1].device),
                 ..Plan::default()
             },
+            ..Preview::empty(ActionRequest {
+                kind: ActionKind::Sync,
+                sources: vec![a.to_string()],
+                destination: b.to_string(),
+            })
         },
         next_base: Base::new(),
         devices: [sides[0].device_name.clone(), sides[1].device_name.clone()],

@@ -732,16 +732,11 @@ impl Namespace {
             .outbox()
             .get(&to)?
             .ok_or_else(|| Error::fs(ErrorKind::NotFound, String::from_utf8_lossy(new_name)))?;
-        let from_entry = match node.0 {
-            Kind::Remote { entry, .. } | Kind::Cloud { entry, .. } => Some(entry),
-            Kind::Staged { entry, .. } => entry,
-            _ => None,
-        };
         Ok(Renamed::outgoing(
             from.device,
             from.location,
             from.path,
-            from_entry,
+            owner_entry(&node),
             self.staged_node(&to, &moved),
         ))
     }
@@ -833,5 +828,14 @@ impl Namespace {
             Some(file) => file.getattr().or_else(|_| self.getattr(node)),
             None => self.getattr(node),
         }
+    }
+}
+
+/// The owner's entry a node of another device's tree stands for, if any.
+pub(super) fn owner_entry(node: &Node) -> Option<u64> {
+    match node.0 {
+        Kind::Remote { entry, .. } | Kind::Cloud { entry, .. } => Some(entry),
+        Kind::Staged { entry, .. } => entry,
+        _ => None,
     }
 }

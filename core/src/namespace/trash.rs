@@ -135,16 +135,11 @@ impl Namespace {
         }
         let from = self.dir_target(parent)?.child(name);
         self.unlink(parent, name)?;
-        let from_entry = match node.0 {
-            Kind::Remote { entry, .. } | Kind::Cloud { entry, .. } => Some(entry),
-            Kind::Staged { entry, .. } => entry,
-            _ => None,
-        };
         Ok(Renamed::outgoing(
             from.device,
             from.location,
             from.path,
-            from_entry,
+            super::outgoing::owner_entry(&node),
             copy,
         ))
     }
