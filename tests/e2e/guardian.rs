@@ -97,6 +97,20 @@ fn single_copies_on_every_device_are_flagged_and_cleared_by_the_suggested_copy()
             "sd://nas/Photos/Tax/2024.pdf"
         ]
     );
+    // When this device last read its copy whole and found it right.
+    let here = |r: &Value| {
+        r["copies"].as_array().and_then(|c| {
+            c.iter()
+                .find(|c| c["device"] == "laptop")
+                .map(|c| c["verified_at"].clone())
+        })
+    };
+    pair.laptop.ok(["validate", "--reverify"])?;
+    let checked = here(&guardian(&["sd://laptop/Docs/Tax/2024.pdf"])?).context("laptop's copy")?;
+    ensure!(
+        checked.as_i64().is_some_and(|t| t > 1_700_000_000),
+        "{checked}"
+    );
 
     // With the nas away, the laptop still knows what the nas holds, and a
     // path in the mount names the same folder as its URI.

@@ -153,7 +153,14 @@ impl ContentStore {
                             self.put_manifest_row(entry, previous)?;
                         }
                     }
-                    (None, Some(_)) => self.clear_issue(entry)?,
+                    (None, Some(_)) => {
+                        // Bytes read now (not a manifest kept from before)
+                        // and found right: when, for the Guardian.
+                        let read_now = options.reverify
+                            || previous.as_ref().is_none_or(|p| p.stamp != local.stamp);
+                        let at = read_now.then(crate::time::unix_now_secs);
+                        self.found_right(entry, at)?;
+                    }
                     _ => {}
                 }
                 throttle(options.rate, report.bytes_hashed, started, stop);
@@ -189,8 +196,16 @@ impl ContentStore {
     }
 
     pub(crate) fn clear_issue(&self, entry: u64) -> Result<()> {
+        self.found_right(entry, None)
+    }
+
+    /// `entry`'s bytes are right: no issue; with `at`, read whole then.
+    fn found_right(&self, entry: u64, at: Option<i64>) -> Result<()> {
         let txn = self.lib.db().begin_write()?;
         txn.open_table(schema::INTEGRITY_ISSUES)?.remove(entry)?;
+        if let Some(at) = at {
+            txn.open_table(schema::VERIFIED_AT)?.insert(entry, at)?;
+        }
         txn.commit()?;
         Ok(())
     }

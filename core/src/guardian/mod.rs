@@ -125,6 +125,10 @@ pub struct CopyOf {
     pub class: PhysicalClass,
     /// The owner has checked these bytes against the full BLAKE3.
     pub verified: bool,
+    /// When this device's integrity job last read this copy whole and
+    /// found it right (unix seconds; `null` for another device's copy,
+    /// whose device keeps that, or one not read since).
+    pub verified_at: Option<i64>,
     /// Found damaged by its device's integrity job.
     pub damaged: bool,
 }
@@ -415,11 +419,23 @@ impl Guard<'_> {
                 continue;
             }
             let p = &census.places[f.place as usize];
+            let verified_at = if census.devices[f.device as usize].local {
+                let entry = census.trees[f.device as usize].ids[f.node as usize];
+                match self.txn.open_table(crate::library::schema::VERIFIED_AT) {
+                    Ok(table) => table.get(entry)?.map(|at| at.value()),
+                    // A library from before the table: nothing read yet.
+                    Err(redb::TableError::TableDoesNotExist(_)) => None,
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                None
+            };
             out.push(CopyOf {
                 uri: self.uri(f.place as usize, f.node)?,
                 device: census.devices[f.device as usize].name.clone(),
                 class: p.class,
                 verified: f.full != 0,
+                verified_at,
                 damaged: f.bad,
             });
         }

@@ -74,6 +74,10 @@ pub const MANIFESTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("man
 /// sampled-hash collisions and corruption the integrity job found.
 pub const INTEGRITY_ISSUES: TableDefinition<'_, u64, &[u8]> =
     TableDefinition::new("integrity_issues");
+/// Entry id → unix seconds when the integrity job last read this device's
+/// file whole and found the content's full BLAKE3 (the Guardian shows it
+/// per copy).
+pub const VERIFIED_AT: TableDefinition<'_, u64, i64> = TableDefinition::new("verified_at");
 
 /// Location id → [`CloudConfig`](crate::cloud::CloudConfig) (JSON): how this
 /// device reaches its cloud volumes. Local to the device, never synced, and
@@ -100,6 +104,7 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(UNIDENTIFIED)?;
     txn.open_table(MANIFESTS)?;
     txn.open_table(INTEGRITY_ISSUES)?;
+    txn.open_table(VERIFIED_AT)?;
     txn.open_table(JOBS)?;
     txn.open_table(INDEX_QUEUE)?;
     txn.open_table(INDEX_REMOVALS)?;
