@@ -1,9 +1,9 @@
 //! What Windows did in the virtualization root, applied to the core. Files
 //! written there are real NTFS files; ProjFS tells the provider, and the
 //! provider carries the change to the location the projection stands for.
-//! Pre-notifications can refuse: a delete, rename or hard link in a tree
-//! the namespace keeps read-only (another device's files) fails before it
-//! happens. Post-notifications cannot (ProjFS has no pre-create), so a file
+//! Pre-notifications can refuse: a delete, rename, hard link or first
+//! write (conversion to a full file) in a tree the namespace keeps
+//! read-only (another device's files) fails before it happens. Post-notifications cannot (ProjFS has no pre-create), so a file
 //! created in such a tree stays in the projection only, and the error says
 //! so.
 
@@ -30,6 +30,9 @@ pub enum Change<'a> {
     PreRename { to: &'a [u16] },
     /// Before a new hard link `to`.
     PreHardlink { to: &'a [u16] },
+    /// Before a placeholder becomes a full file (its first write); refusing
+    /// keeps a read-only tree's file unedited.
+    PreConvertToFull,
     /// Its last handle closed after a write: the projection holds its bytes.
     ClosedModified,
 }
@@ -107,6 +110,17 @@ impl Adapter {
                 let node = resolve(ns, path)?;
                 let (to_parent, to_name) = parent_and_name(ns, to)?;
                 ns.link(&node, &to_parent, &to_name, me).map(drop)
+            }
+            Change::PreConvertToFull => {
+                let node = resolve(ns, path)?;
+                if ns.takes_changes(&node) {
+                    Ok(())
+                } else {
+                    Err(Error::fs(
+                        ErrorKind::ReadOnly,
+                        "another device's file, which takes no changes from here",
+                    ))
+                }
             }
             Change::Overwritten => {
                 let node = resolve(ns, path)?;

@@ -333,6 +333,24 @@ fn changes_in_the_projection_reach_the_location_and_other_devices_refuse_them() 
     let projected = Projected(projection.path().to_owned());
     // A delete and a rename on another device's tree fail before they happen.
     let read_only = hresult::of_kind(ErrorKind::ReadOnly);
+    // So does its first write (a placeholder converted to a full file),
+    // where this device's files take it.
+    assert_eq!(
+        adapter.notify(
+            &self::w("nas\\share\\movie.mkv"),
+            Change::PreConvertToFull,
+            &projected
+        ),
+        read_only
+    );
+    assert_eq!(
+        adapter.notify(
+            &self::w("laptop\\Docs\\Report.DOCX"),
+            Change::PreConvertToFull,
+            &projected
+        ),
+        hresult::S_OK
+    );
     assert_eq!(
         adapter.notify(
             &self::w("nas\\share\\movie.mkv"),
