@@ -116,10 +116,26 @@ fn act(w: &World, kind: ActionKind) -> (Preview, RunReport, ActionRecord) {
     let from: crate::uri::SdUri = "sd://laptop/Src/top".parse().expect("uri");
     let to: crate::uri::SdUri = "sd://laptop/Dst".parse().expect("uri");
     let preview = preview(lib, kind, &[from], &to, &AllOnline).expect("preview");
-    let mut record = ActionRecord::new(&preview, lib.device_name());
-    Actions::new(lib.db().clone())
-        .append(&mut record)
-        .expect("log");
+    let (report, record) = run_logged(w, &preview, None);
+    (preview, report, record)
+}
+
+/// Runs `preview` as a logged action (undoing `undoes`, which then says
+/// by which).
+fn run_logged(
+    w: &World,
+    preview: &Preview,
+    undoes: Option<&mut ActionRecord>,
+) -> (RunReport, ActionRecord) {
+    let lib = w.ns.library();
+    let log = Actions::new(lib.db().clone());
+    let mut record = ActionRecord::new(preview, lib.device_name());
+    record.undoes = undoes.as_ref().map(|u| u.id);
+    log.append(&mut record).expect("log");
+    if let Some(undone) = undoes {
+        undone.undone_by = Some(record.id);
+        log.update(undone).expect("log");
+    }
     let stop = AtomicBool::new(false);
     let options = RunOptions {
         progress: None,
@@ -127,8 +143,13 @@ fn act(w: &World, kind: ActionKind) -> (Preview, RunReport, ActionRecord) {
         delivery_wait: Duration::from_secs(1),
         stop: &stop,
     };
-    let report = run(&w.ns, &preview, &mut record, &options).expect("run");
-    (preview, report, record)
+    let report = run(&w.ns, preview, &mut record, &options).expect("run");
+    (report, record)
+}
+
+/// [`run_logged`], for its record.
+fn commit(w: &World, preview: &Preview, undoes: Option<&mut ActionRecord>) -> ActionRecord {
+    run_logged(w, preview, undoes).1
 }
 
 proptest! {
@@ -275,7 +296,6 @@ fn a_move_is_undone_by_the_move_back_and_only_once() {
     src.insert("z.txt".into(), 2);
     let w = world(&src, &Tree::new());
     let lib = w.ns.library();
-    let log = Actions::new(lib.db().clone());
     let (_, report, mut moved) = act(&w, ActionKind::Move);
     assert_eq!(report.removed, 2, "{report:?}");
     assert!(!w.src.join("top").exists());
@@ -288,21 +308,10 @@ fn a_move_is_undone_by_the_move_back_and_only_once() {
     assert_eq!(back.request.sources, ["sd://laptop/Dst/top"]);
     assert_eq!(back.request.destination, "sd://laptop/Src");
     assert_eq!((back.files, back.conflicts.len()), (2, 0));
-    let mut undo = ActionRecord::new(&back, lib.device_name());
-    undo.undoes = Some(moved.id);
-    log.append(&mut undo).expect("log");
-    let stop = AtomicBool::new(false);
-    let options = RunOptions {
-        progress: None,
-        limit: None,
-        delivery_wait: Duration::from_secs(1),
-        stop: &stop,
-    };
-    run(&w.ns, &back, &mut undo, &options).expect("run");
+    let undo = commit(&w, &back, Some(&mut moved));
+    assert_eq!(moved.undone_by, Some(undo.id));
     assert_eq!(read_tree(&w.src.join("top")), src);
     assert!(!w.dst.join("top").exists());
-    moved.undone_by = Some(undo.id);
-    log.update(&moved).expect("log");
     assert!(plan_undo(lib, &moved, &AllOnline).is_err(), "undone twice");
     // A copy removed nothing: nothing to undo.
     for name in ["Src", "Dst"] {
@@ -327,28 +336,6 @@ fn a_move_never_trusts_a_stale_index_for_what_the_destination_holds() {
     assert_eq!(report.files, 1, "{report:?}");
     assert_eq!(read_tree(&w.dst.join("top")), src);
     assert!(!w.src.join("top/x.txt").exists());
-}
-
-/// Runs `preview` as a logged action (undoing `undoes`).
-fn commit(w: &World, preview: &Preview, undoes: Option<&mut ActionRecord>) -> ActionRecord {
-    let lib = w.ns.library();
-    let log = Actions::new(lib.db().clone());
-    let mut record = ActionRecord::new(preview, lib.device_name());
-    record.undoes = undoes.as_ref().map(|u| u.id);
-    log.append(&mut record).expect("log");
-    if let Some(undone) = undoes {
-        undone.undone_by = Some(record.id);
-        log.update(undone).expect("log");
-    }
-    let stop = AtomicBool::new(false);
-    let options = RunOptions {
-        progress: None,
-        limit: None,
-        delivery_wait: Duration::from_secs(1),
-        stop: &stop,
-    };
-    run(&w.ns, preview, &mut record, &options).expect("run");
-    record
 }
 
 #[test]
@@ -436,18 +423,7 @@ fn a_run_goes_on_from_a_copy_an_earlier_run_left_half_written() {
     std::fs::create_dir_all(w.dst.join("top")).expect("mkdir");
     std::fs::write(w.dst.join("top/half.txt"), &full[..full.len() / 2]).expect("write");
     std::fs::write(w.dst.join("top/other.txt"), b"not a copy").expect("write");
-    let mut record = ActionRecord::new(&plan, lib.device_name());
-    Actions::new(lib.db().clone())
-        .append(&mut record)
-        .expect("log");
-    let stop = AtomicBool::new(false);
-    let options = RunOptions {
-        progress: None,
-        limit: None,
-        delivery_wait: Duration::from_secs(1),
-        stop: &stop,
-    };
-    let report = run(&w.ns, &plan, &mut record, &options).expect("run");
+    let (report, _) = run_logged(&w, &plan, None);
     assert_eq!(
         std::fs::read(w.dst.join("top/half.txt")).expect("read"),
         full
