@@ -135,11 +135,8 @@ impl Host {
             if work.is_empty() {
                 // In step: what both sides now show agreeing is the base
                 // the next change is judged against.
-                if conduit.mode == ConduitMode::Bidirectional
-                    && conduits
-                        .base(conduit.id)
-                        .is_ok_and(|b| b != preview.plan.base)
-                    && let Err(e) = conduits.set_base(conduit.id, &preview.plan.base)
+                if let Some(base) = &preview.plan.base
+                    && let Err(e) = conduits.set_base(conduit.id, base)
                 {
                     tracing::warn!("conduit {}: {e}", conduit.id);
                 }
@@ -164,11 +161,11 @@ impl Host {
     /// Runs `preview` as `conduit`'s next run (a logged sync action); a
     /// run that went through without an error becomes the base of a
     /// bidirectional conduit.
-    fn conduit_run(&self, conduit: &mut Conduit, preview: Preview) -> Result<Done> {
-        let base = preview.plan.base.clone();
+    fn conduit_run(&self, conduit: &mut Conduit, mut preview: Preview) -> Result<Done> {
+        let base = preview.plan.base.take();
         let done = self.logged(preview, true, &Pace::default(), None)?;
         let conduits = Conduits::new(self.lib.db().clone());
-        if conduit.mode == ConduitMode::Bidirectional && done.json["status"] == "done" {
+        if let Some(base) = base.filter(|_| done.json["status"] == "done") {
             conduits.set_base(conduit.id, &base)?;
         }
         conduit.last_action = done.json["id"].as_u64();

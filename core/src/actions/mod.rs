@@ -186,8 +186,9 @@ pub struct Plan {
     /// A dedupe: each extra copy, with the copy kept.
     pub duplicates: Vec<(SdUri, SdUri)>,
     /// A bidirectional sync: the conduit's base once the run has gone
-    /// through without an error.
-    pub base: Base,
+    /// through without an error, when it differs from the one planned
+    /// against (`None`: unchanged).
+    pub base: Option<Base>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -135,7 +135,9 @@ pub fn preview_two_way(lib: &Library, a: &SdUri, b: &SdUri, base: &Base) -> Resu
         }
     }
     planner.preview.space_needed = planner.preview.bytes;
-    planner.preview.plan.base = planner.next_base;
+    if planner.next_base != *base {
+        planner.preview.plan.base = Some(planner.next_base);
+    }
     Ok(planner.preview)
 }
 
