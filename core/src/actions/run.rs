@@ -492,10 +492,8 @@ impl Runner<'_> {
     }
 
     fn write_block(&mut self, to: &OpenFile, offset: u64, block: &[u8]) -> Result<()> {
-        let mut done = 0;
-        while done < block.len() {
-            done += to.write_at(offset + done as u64, &block[done..])?;
-        }
+        // `write_at` writes the whole block.
+        to.write_at(offset, block)?;
         self.throttle(block.len() as u64);
         self.shown.bytes_done += block.len() as u64;
         self.show(false);

@@ -195,6 +195,7 @@ impl OpenFile {
         }
     }
 
+    /// Writes all of `data` at `offset` (returns its length).
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize> {
         let file = self.writable()?;
         file.write_all_at(data, offset)

@@ -112,13 +112,7 @@ impl Namespace {
         };
         let (copy, _, writer) = created?;
         let copied = reader
-            .read_each(|offset, block| {
-                let mut done = 0;
-                while done < block.len() {
-                    done += writer.write_at(offset + done as u64, &block[done..])?;
-                }
-                Ok(())
-            })
+            .read_each(|offset, block| writer.write_at(offset, block).map(drop))
             .and_then(|_| writer.fsync(false))
             .and_then(|()| {
                 let mtime = SetAttr {
